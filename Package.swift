@@ -1,0 +1,43 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "dreamlake",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "DreamlakeStore", targets: ["DreamlakeStore"]),
+        .executable(name: "dreamlake", targets: ["dreamlake"]),
+    ],
+    dependencies: [
+        // Ordered JSON objects (key order is part of what we store and export).
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // LZ4 from the system's liblz4 (apt: liblz4-dev); never vendored.
+        .systemLibrary(
+            name: "CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]
+        ),
+        .target(
+            name: "DreamlakeStore",
+            dependencies: [
+                "CLZ4",
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ]
+        ),
+        .executableTarget(
+            name: "dreamlake",
+            dependencies: [
+                "DreamlakeStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "DreamlakeStoreTests",
+            dependencies: ["DreamlakeStore"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,198 @@
+// The records of one block, and their encoding before compression
+// (FORMAT.md, "Block payloads"). Each kind of record has its own layout;
+// every layout starts with the records' timestamps as an int column.
+
+/// Which stream a block belongs to: a kind of record and, for tracks, the track.
+public struct StreamKey: Hashable, Sendable, CustomStringConvertible {
+    public var kind: RecordKind
+    public var id: UInt32
+
+    public init(kind: RecordKind, id: UInt32 = 0) {
+        self.kind = kind
+        self.id = id
+    }
+
+    public static func track(_ t: TrackID) -> StreamKey { StreamKey(kind: .trackPoint, id: t.rawValue) }
+    public static let logs = StreamKey(kind: .log)
+    public static let parameters = StreamKey(kind: .parameters)
+    public static let sessionMetadata = StreamKey(kind: .sessionMetadata)
+    public static let trackMetadata = StreamKey(kind: .trackMetadata)
+    public static let files = StreamKey(kind: .file)
+
+    public var description: String { kind == .trackPoint ? "track \(id)" : kind.description }
+}
+
+/// The records of one block, decoded.
+enum Batch: Sendable {
+    case points(PointBlock)
+    case logs([LogEntry])
+    case objects(RecordKind, [ObjectRecord])
+    case trackMetadata([TrackMetadata])
+    case files([FileRecord])
+
+    var count: Int {
+        switch self {
+        case .points(let b): b.count
+        case .logs(let r): r.count
+        case .objects(_, let r): r.count
+        case .trackMetadata(let r): r.count
+        case .files(let r): r.count
+        }
+    }
+}
+
+enum BlockPayload {
+    // MARK: Encoding
+
+    static func encode(_ batch: Batch) -> [UInt8] {
+        var w = ByteWriter(capacity: 4096)
+        switch batch {
+        case .points(let b):
+            switch b.layout {
+            case let .columns(keys, columns):
+                w.u8(TrackBlockLayout.columnar.rawValue)
+                NumericColumns.encodeInts(b.timestamps, into: &w)
+                w.varint(UInt64(keys.count))
+                for (k, c) in zip(keys, columns) {
+                    w.string(k)
+                    switch c {
+                    case .int(let v):
+                        w.u8(ColumnType.int.rawValue)
+                        NumericColumns.encodeInts(v, into: &w)
+                    case .double(let v):
+                        w.u8(ColumnType.double.rawValue)
+                        NumericColumns.encodeDoubles(v, into: &w)
+                    }
+                }
+            case .rows(let rows):
+                w.u8(TrackBlockLayout.generic.rawValue)
+                NumericColumns.encodeInts(b.timestamps, into: &w)
+                for r in rows { ValueCodec.encodeObject(r, into: &w) }
+            }
+        case .logs(let entries):
+            NumericColumns.encodeInts(entries.map(\.timestamp), into: &w)
+            for e in entries {
+                w.u8(e.level.rawValue)
+                w.string(e.message)
+                if let m = e.metadata { ValueCodec.encode(.object(m), into: &w) } else { ValueCodec.encode(.null, into: &w) }
+            }
+        case .objects(_, let records):
+            NumericColumns.encodeInts(records.map(\.timestamp), into: &w)
+            for r in records { ValueCodec.encodeObject(r.fields, into: &w) }
+        case .trackMetadata(let records):
+            NumericColumns.encodeInts(records.map(\.timestamp), into: &w)
+            for r in records {
+                w.varint(UInt64(r.track.rawValue))
+                w.string(r.name)
+                ValueCodec.encodeObject(r.fields, into: &w)
+            }
+        case .files(let records):
+            NumericColumns.encodeInts(records.map(\.timestamp), into: &w)
+            for r in records {
+                w.string(r.fileID)
+                w.u8(r.deleted ? 1 : 0)
+                ValueCodec.encodeObject(r.fields, into: &w)
+            }
+        }
+        return w.bytes
+    }
+
+    // MARK: Decoding
+
+    /// Decodes a payload of `count` records of `stream`, the first numbered `firstSequence`.
+    static func decode(_ bytes: [UInt8], stream: StreamKey, count: Int, firstSequence: UInt64) throws(DecodeError) -> Batch {
+        guard count >= 0, count <= FormatConstants.maxBlockRecords else {
+            throw DecodeError("record count \(count) is out of range")
+        }
+        var r = ByteReader(bytes)
+        let batch: Batch
+        switch stream.kind {
+        case .trackPoint:
+            batch = .points(try decodePoints(&r, track: TrackID(rawValue: stream.id), count: count, firstIndex: firstSequence))
+        case .log:
+            let ts = try NumericColumns.decodeInts(count: count, from: &r)
+            var out: [LogEntry] = []
+            out.reserveCapacity(min(count, 4096))
+            for i in 0..<count {
+                let levelByte = try r.u8()
+                guard let level = LogLevel(rawValue: levelByte) else { throw DecodeError("unknown log level \(levelByte)") }
+                let message = try r.string()
+                let metadata: ValueObject?
+                switch try ValueCodec.decode(from: &r) {
+                case .null: metadata = nil
+                case .object(let o): metadata = o
+                default: throw DecodeError("log metadata is neither an object nor null")
+                }
+                out.append(LogEntry(sequence: firstSequence + UInt64(i), timestamp: ts[i], level: level, message: message, metadata: metadata))
+            }
+            batch = .logs(out)
+        case .parameters, .sessionMetadata:
+            let ts = try NumericColumns.decodeInts(count: count, from: &r)
+            var out: [ObjectRecord] = []
+            out.reserveCapacity(min(count, 4096))
+            for i in 0..<count {
+                out.append(ObjectRecord(sequence: firstSequence + UInt64(i), timestamp: ts[i], fields: try ValueCodec.decodeObject(from: &r)))
+            }
+            batch = .objects(stream.kind, out)
+        case .trackMetadata:
+            let ts = try NumericColumns.decodeInts(count: count, from: &r)
+            var out: [TrackMetadata] = []
+            out.reserveCapacity(min(count, 4096))
+            for i in 0..<count {
+                let id = try r.varint()
+                guard id <= UInt64(UInt32.max) else { throw DecodeError("track id \(id) is out of range") }
+                let name = try r.string()
+                let fields = try ValueCodec.decodeObject(from: &r)
+                out.append(TrackMetadata(sequence: firstSequence + UInt64(i), timestamp: ts[i], track: TrackID(rawValue: UInt32(id)), name: name, fields: fields))
+            }
+            batch = .trackMetadata(out)
+        case .file:
+            let ts = try NumericColumns.decodeInts(count: count, from: &r)
+            var out: [FileRecord] = []
+            out.reserveCapacity(min(count, 4096))
+            for i in 0..<count {
+                let id = try r.string()
+                let flags = try r.u8()
+                guard flags <= 1 else { throw DecodeError("file record flags \(flags)") }
+                let fields = try ValueCodec.decodeObject(from: &r)
+                out.append(FileRecord(sequence: firstSequence + UInt64(i), timestamp: ts[i], fileID: id, deleted: flags == 1, fields: fields))
+            }
+            batch = .files(out)
+        }
+        guard r.isAtEnd else { throw DecodeError("\(r.remaining) bytes left after the last record") }
+        return batch
+    }
+
+    private static func decodePoints(_ r: inout ByteReader, track: TrackID, count: Int, firstIndex: UInt64) throws(DecodeError) -> PointBlock {
+        let layoutByte = try r.u8()
+        let ts = try NumericColumns.decodeInts(count: count, from: &r)
+        switch TrackBlockLayout(rawValue: layoutByte) {
+        case .columnar:
+            let fieldCount = try r.count(minimumSize: 4)
+            guard (fieldCount + 1) * max(count, 1) <= FormatConstants.maxBlockCells else {
+                throw DecodeError("\(fieldCount) columns of \(count) points exceed the block limit")
+            }
+            var keys: [String] = []
+            var columns: [PointBlock.Column] = []
+            for _ in 0..<fieldCount {
+                let key = try r.string()
+                guard !keys.contains(key) else { throw DecodeError("column \"\(key)\" appears twice") }
+                let typeByte = try r.u8()
+                switch ColumnType(rawValue: typeByte) {
+                case .int: columns.append(.int(try NumericColumns.decodeInts(count: count, from: &r)))
+                case .double: columns.append(.double(try NumericColumns.decodeDoubles(count: count, from: &r)))
+                case nil: throw DecodeError("column \"\(key)\" has unknown type \(typeByte)")
+                }
+                keys.append(key)
+            }
+            return PointBlock(track: track, firstIndex: firstIndex, timestamps: ts, layout: .columns(keys: keys, columns: columns))
+        case .generic:
+            var rows: [ValueObject] = []
+            rows.reserveCapacity(min(count, 4096))
+            for _ in 0..<count { rows.append(try ValueCodec.decodeObject(from: &r)) }
+            return PointBlock(track: track, firstIndex: firstIndex, timestamps: ts, layout: .rows(rows))
+        case nil:
+            throw DecodeError("unknown track block layout \(layoutByte)")
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import OrderedCollections
+
+/// A JSON-like value: what log metadata, track points, parameters and
+/// metadata are made of.
+///
+/// Objects keep their key order. `.int(1)` and `.double(1.0)` are different
+/// values, and every double (including -0.0, NaN with its payload, and the
+/// infinities) is stored and compared by its exact bit pattern: two values are
+/// equal when they would be written as the same bytes.
+public enum Value: Sendable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([Value])
+    case object(ValueObject)
+}
+
+/// A JSON-like object whose keys keep the order they were inserted in.
+public typealias ValueObject = OrderedDictionary<String, Value>
+
+extension Value: Equatable {
+    public static func == (lhs: Value, rhs: Value) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): return true
+        case let (.bool(a), .bool(b)): return a == b
+        case let (.int(a), .int(b)): return a == b
+        case let (.double(a), .double(b)): return a.bitPattern == b.bitPattern
+        case let (.string(a), .string(b)): return a.utf8.elementsEqual(b.utf8)
+        case let (.array(a), .array(b)): return a == b
+        case let (.object(a), .object(b)):
+            // Order matters: the same keys in another order are another value.
+            return a.count == b.count && zip(a, b).allSatisfy { $0.key.utf8.elementsEqual($1.key.utf8) && $0.value == $1.value }
+        default: return false
+        }
+    }
+}
+
+extension Value: Hashable {
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let b): hasher.combine(1); hasher.combine(b)
+        case .int(let i): hasher.combine(2); hasher.combine(i)
+        case .double(let d): hasher.combine(3); hasher.combine(d.bitPattern)
+        case .string(let s): hasher.combine(4); hasher.combine(s.utf8.count); for b in s.utf8 { hasher.combine(b) }
+        case .array(let a): hasher.combine(5); hasher.combine(a)
+        case .object(let o):
+            hasher.combine(6)
+            for (k, v) in o { hasher.combine(k.utf8.count); for b in k.utf8 { hasher.combine(b) }; hasher.combine(v) }
+        }
+    }
+}
+
+extension Value {
+    /// The object this value holds, or nil.
+    public var objectValue: ValueObject? { if case .object(let o) = self { o } else { nil } }
+    /// The string this value holds, or nil.
+    public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
+    /// The integer this value holds, or nil (a double is not converted).
+    public var intValue: Int64? { if case .int(let i) = self { i } else { nil } }
+    /// The number this value holds as a double: a double as it is, an integer converted.
+    public var doubleValue: Double? {
+        switch self {
+        case .double(let d): d
+        case .int(let i): Double(i)
+        default: nil
+        }
+    }
+    /// The boolean this value holds, or nil.
+    public var boolValue: Bool? { if case .bool(let b) = self { b } else { nil } }
+    /// The array this value holds, or nil.
+    public var arrayValue: [Value]? { if case .array(let a) = self { a } else { nil } }
+    /// Whether this value is `.null`.
+    public var isNull: Bool { if case .null = self { true } else { false } }
+}
+
+extension Value: ExpressibleByNilLiteral {
+    public init(nilLiteral: ()) { self = .null }
+}
+extension Value: ExpressibleByBooleanLiteral {
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+}
+extension Value: ExpressibleByIntegerLiteral {
+    public init(integerLiteral value: Int64) { self = .int(value) }
+}
+extension Value: ExpressibleByFloatLiteral {
+    public init(floatLiteral value: Double) { self = .double(value) }
+}
+extension Value: ExpressibleByStringLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+}
+extension Value: ExpressibleByArrayLiteral {
+    public init(arrayLiteral elements: Value...) { self = .array(elements) }
+}
+extension Value: ExpressibleByDictionaryLiteral {
+    /// Builds an object in the literal's key order; a repeated key keeps its last value.
+    public init(dictionaryLiteral elements: (String, Value)...) {
+        var o = ValueObject()
+        o.reserveCapacity(elements.count)
+        for (k, v) in elements { o[k] = v }
+        self = .object(o)
+    }
+}
+
+/// A Swift value that has a ``Value`` form, so that points and metadata can be
+/// written as literals with variables in them: `["value": loss, "step": step]`.
+public protocol ValueConvertible {
+    /// This value as a ``Value``.
+    var dreamlakeValue: Value { get }
+}
+
+extension Value: ValueConvertible { public var dreamlakeValue: Value { self } }
+extension Bool: ValueConvertible { public var dreamlakeValue: Value { .bool(self) } }
+extension String: ValueConvertible { public var dreamlakeValue: Value { .string(self) } }
+extension Substring: ValueConvertible { public var dreamlakeValue: Value { .string(String(self)) } }
+extension Double: ValueConvertible { public var dreamlakeValue: Value { .double(self) } }
+extension Float: ValueConvertible { public var dreamlakeValue: Value { .double(Double(self)) } }
+extension Int: ValueConvertible { public var dreamlakeValue: Value { .int(Int64(self)) } }
+extension Int64: ValueConvertible { public var dreamlakeValue: Value { .int(self) } }
+extension Int32: ValueConvertible { public var dreamlakeValue: Value { .int(Int64(self)) } }
+extension Int16: ValueConvertible { public var dreamlakeValue: Value { .int(Int64(self)) } }
+extension Int8: ValueConvertible { public var dreamlakeValue: Value { .int(Int64(self)) } }
+extension UInt32: ValueConvertible { public var dreamlakeValue: Value { .int(Int64(self)) } }
+extension UInt16: ValueConvertible { public var dreamlakeValue: Value { .int(Int64(self)) } }
+extension UInt8: ValueConvertible { public var dreamlakeValue: Value { .int(Int64(self)) } }
+extension Optional: ValueConvertible where Wrapped: ValueConvertible {
+    public var dreamlakeValue: Value { self?.dreamlakeValue ?? .null }
+}
+extension Array: ValueConvertible where Element: ValueConvertible {
+    public var dreamlakeValue: Value { .array(map(\.dreamlakeValue)) }
+}
+extension OrderedDictionary: ValueConvertible where Key == String, Value: ValueConvertible {
+    public var dreamlakeValue: DreamlakeStore.Value { .object(mapValues(\.dreamlakeValue)) }
+}
+extension Dictionary: ValueConvertible where Key == String, Value: ValueConvertible {
+    /// A Swift dictionary has no order; its keys are sorted so the result is stable.
+    public var dreamlakeValue: DreamlakeStore.Value {
+        var o = ValueObject()
+        for k in keys.sorted() { o[k] = self[k]?.dreamlakeValue }
+        return .object(o)
+    }
+}

@@ -1,0 +1,103 @@
+import Glibc
+
+/// A pthread mutex. A class so that its address is stable; used where a
+/// closure-scoped `Mutex` would not fit (lock held across calls, condition waits).
+final class Lock: @unchecked Sendable {
+    fileprivate let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
+    init() {
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    @inline(__always) func lock() { pthread_mutex_lock(mutex) }
+    @inline(__always) func unlock() { pthread_mutex_unlock(mutex) }
+    /// Takes the lock if it is free; returns whether it did.
+    @inline(__always) func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
+
+    @inline(__always) func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}
+
+/// A condition variable bound to a ``Lock``.
+final class Condition: @unchecked Sendable {
+    private let cond: UnsafeMutablePointer<pthread_cond_t>
+    let lock: Lock
+
+    init(lock: Lock) {
+        self.lock = lock
+        cond = .allocate(capacity: 1)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(cond, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+
+    deinit {
+        pthread_cond_destroy(cond)
+        cond.deallocate()
+    }
+
+    /// Waits; the lock must be held.
+    func wait() { pthread_cond_wait(cond, lock.mutex) }
+
+    /// Waits until signalled or until the monotonic clock reaches `deadlineNanos`.
+    func wait(untilMonotonicNanos deadlineNanos: UInt64) {
+        var ts = timespec(tv_sec: Int(deadlineNanos / 1_000_000_000), tv_nsec: Int(deadlineNanos % 1_000_000_000))
+        pthread_cond_timedwait(cond, lock.mutex, &ts)
+    }
+
+    func broadcast() { pthread_cond_broadcast(cond) }
+}
+
+enum Clock {
+    /// Microseconds since the Unix epoch.
+    @inline(__always) static func nowMicros() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec / 1000)
+    }
+
+    static func monotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// Starts a detached-from-Swift-concurrency OS thread; the engine's
+/// background writer must not occupy a slot of the cooperative pool.
+final class OSThread: @unchecked Sendable {
+    private var thread = pthread_t()
+    private let body: () -> Void
+
+    private init(body: @escaping () -> Void) { self.body = body }
+
+    /// Starts `body` on a new thread; nil when the system refuses one.
+    static func start(_ body: @escaping @Sendable () -> Void) -> OSThread? {
+        let t = OSThread(body: body)
+        let box = Unmanaged.passRetained(t).toOpaque()
+        let rc = pthread_create(&t.thread, nil, { arg in
+            guard let arg else { return nil }
+            let t = Unmanaged<OSThread>.fromOpaque(arg).takeRetainedValue()
+            t.body()
+            return nil
+        }, box)
+        if rc != 0 {
+            Unmanaged<OSThread>.fromOpaque(box).release()
+            return nil
+        }
+        return t
+    }
+
+    func join() { pthread_join(thread, nil) }
+}

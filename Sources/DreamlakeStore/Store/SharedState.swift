@@ -1,0 +1,69 @@
+// What the writer and the readers of one Store object share: the index of
+// written blocks, the blocks sealed but not yet written, the open segment
+// files, and the track catalog. Guarded by one lock, held only briefly.
+
+/// What a store knows about one track.
+public struct TrackInfo: Sendable, Equatable {
+    /// The track's id.
+    public var id: TrackID
+    /// The track's name, unique within the store.
+    public var name: String
+    /// The fields of its latest metadata record (description, tags, metadata...).
+    public var fields: ValueObject
+    /// When the track was defined, in microseconds since the Unix epoch.
+    public var createdAt: Int64
+    /// When its metadata was last updated, in microseconds since the Unix epoch.
+    public var updatedAt: Int64
+    /// How many points it holds.
+    public var count: UInt64
+
+    public static func == (a: TrackInfo, b: TrackInfo) -> Bool {
+        a.id == b.id && a.name.utf8.elementsEqual(b.name.utf8) && Value.object(a.fields) == .object(b.fields)
+            && a.createdAt == b.createdAt && a.updatedAt == b.updatedAt && a.count == b.count
+    }
+}
+
+struct Catalog {
+    var byID: [TrackID: TrackInfo] = [:]
+    var byName: [String: TrackID] = [:]
+
+    /// Folds one track metadata record in: the first defines, later ones update.
+    mutating func apply(_ r: TrackMetadata) {
+        if var info = byID[r.track] {
+            info.fields = r.fields
+            info.updatedAt = r.timestamp
+            byID[r.track] = info
+        } else {
+            byID[r.track] = TrackInfo(id: r.track, name: r.name, fields: r.fields, createdAt: r.timestamp, updatedAt: r.timestamp, count: 0)
+            byName[r.name] = r.track
+        }
+    }
+
+    var nextID: UInt32 { (byID.keys.map(\.rawValue).max().map { $0 + 1 }) ?? 0 }
+}
+
+final class SharedState: @unchecked Sendable {
+    let lock = Lock()
+    /// Written blocks of each stream, in sequence order.
+    var refs: [StreamKey: [BlockRef]] = [:]
+    /// Sealed blocks not yet written, per stream, in sequence order.
+    var unwritten: [StreamKey: [(firstSequence: UInt64, batch: Batch)]] = [:]
+    /// Segment files open for reading, by segment number.
+    var files: [UInt64: File] = [:]
+    var catalog = Catalog()
+    var closed = false
+
+    /// The number of records a stream holds on disk (one past the last written sequence).
+    func writtenEnd(_ stream: StreamKey) -> UInt64 { refs[stream]?.last?.endSequence ?? 0 }
+
+    /// Adds written blocks; for the writer, also drops them from `unwritten`.
+    func publish(_ newRefs: [BlockRef], fromWriter: Bool) {
+        for ref in newRefs {
+            refs[ref.stream, default: []].append(ref)
+            if fromWriter, var u = unwritten[ref.stream], !u.isEmpty {
+                u.removeFirst()
+                unwritten[ref.stream] = u.isEmpty ? nil : u
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+import OrderedCollections
+
+// Appending records. Each stream appends into its own open block under its
+// own lock; full blocks go to the background writer.
+
+extension Store {
+    @inline(__always)
+    func requireWriter() throws(StoreError) -> Writer {
+        guard let writer else { throw StoreError(.notWritable, "the store at \(directory) is open for reading only; open it with access: .write to append") }
+        try writer.checkWritable()
+        return writer
+    }
+
+    /// Records larger than this are refused: a block must stay well under the format's payload limit.
+    static let maxRecordBytes = 4 << 20
+
+    static func checkSize(_ bytes: Int, _ what: String) throws(StoreError) {
+        guard bytes <= maxRecordBytes else {
+            throw StoreError(.invalidArgument, "\(what) is about \(bytes) bytes, over the \(maxRecordBytes)-byte limit for one record; store large data as a file")
+        }
+    }
+
+    /// Appends a record to one of the non-track streams and returns its sequence number.
+    private func appendRecord<R>(_ buffer: RecordBuffer<R>, size: Int, _ make: (UInt64) -> R) throws(StoreError) -> UInt64 {
+        let writer = try requireWriter()
+        buffer.lock.lock()
+        let sequence = buffer.nextSequence
+        buffer.records.append(make(sequence))
+        buffer.nextSequence += 1
+        buffer.rawBytes += size
+        var ticket: UInt64 = 0
+        if buffer.count >= configuration.maxRecordsPerBlock || buffer.rawBytes >= configuration.maxBlockBytes
+            || configuration.durability == .always {
+            do { ticket = try writer.sealLocked(buffer) } catch {
+                buffer.lock.unlock()
+                throw error
+            }
+        }
+        buffer.lock.unlock()
+        if configuration.durability == .always { try writer.waitDurable(ticket) }
+        return sequence
+    }
+
+    /// Appends a log entry.
+    ///
+    /// - Parameters:
+    ///   - message: The text.
+    ///   - level: Its level. The default is `.info`.
+    ///   - metadata: Fields to keep with it; nil (the default) for none.
+    ///   - timestamp: Microseconds since the Unix epoch; nil (the default) for now.
+    /// - Returns: The entry's sequence number.
+    @discardableResult
+    public func appendLog(_ message: String, level: LogLevel = .info, metadata: ValueObject? = nil,
+                          timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
+        let size = message.utf8.count + 16 + (metadata.map(RowSize.estimate) ?? 0)
+        try Store.checkSize(size, "the log entry")
+        let ts = timestamp ?? Clock.nowMicros()
+        return try appendRecord(try requireWriter().logs, size: size) {
+            LogEntry(sequence: $0, timestamp: ts, level: level, message: message, metadata: metadata)
+        }
+    }
+
+    /// Appends a parameter update (the layer above decides how updates combine).
+    @discardableResult
+    public func appendParameters(_ fields: ValueObject, timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
+        let size = RowSize.estimate(fields) + 8
+        try Store.checkSize(size, "the parameter update")
+        let ts = timestamp ?? Clock.nowMicros()
+        return try appendRecord(try requireWriter().parameters, size: size) { ObjectRecord(sequence: $0, timestamp: ts, fields: fields) }
+    }
+
+    /// Appends a session metadata update.
+    @discardableResult
+    public func appendSessionMetadata(_ fields: ValueObject, timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
+        let size = RowSize.estimate(fields) + 8
+        try Store.checkSize(size, "the session metadata")
+        let ts = timestamp ?? Clock.nowMicros()
+        return try appendRecord(try requireWriter().sessionMetadata, size: size) { ObjectRecord(sequence: $0, timestamp: ts, fields: fields) }
+    }
+
+    /// Appends a file record: a file stored or updated (`deleted: false`) or deleted.
+    @discardableResult
+    public func appendFileRecord(fileID: String, deleted: Bool = false, fields: ValueObject,
+                                 timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
+        let size = RowSize.estimate(fields) + fileID.utf8.count + 8
+        try Store.checkSize(size, "the file record")
+        let ts = timestamp ?? Clock.nowMicros()
+        return try appendRecord(try requireWriter().files, size: size) {
+            FileRecord(sequence: $0, timestamp: ts, fileID: fileID, deleted: deleted, fields: fields)
+        }
+    }
+
+    // MARK: Tracks
+
+    /// The track named `name`, defined (with `fields` as its metadata) when it does not exist yet.
+    ///
+    /// - Parameters:
+    ///   - name: The track's name; any non-empty string (the layer above checks names).
+    ///   - fields: Metadata for a new track. An existing track's metadata is not changed; use ``updateTrack(_:fields:timestamp:)``.
+    /// - Returns: A handle to append through.
+    public func track(named name: String, fields: ValueObject = [:], timestamp: Int64? = nil) throws(StoreError) -> TrackHandle {
+        let writer = try requireWriter()
+        guard !name.isEmpty else { throw StoreError(.invalidArgument, "a track name cannot be empty") }
+        try Store.checkSize(name.utf8.count + RowSize.estimate(fields), "the track definition")
+        // The trackMetadata buffer's lock orders definitions: one id per name.
+        let buffer = writer.trackMetadata
+        buffer.lock.lock()
+        if let id = shared.lock.withLock({ shared.catalog.byName[name] }) {
+            buffer.lock.unlock()
+            return TrackHandle(id: id, name: name, store: self, buffer: writer.trackBuffer(id))
+        }
+        let id = TrackID(rawValue: shared.lock.withLock { shared.catalog.nextID })
+        let record = TrackMetadata(sequence: buffer.nextSequence, timestamp: timestamp ?? Clock.nowMicros(), track: id, name: name, fields: fields)
+        buffer.records.append(record)
+        buffer.nextSequence += 1
+        buffer.rawBytes += name.utf8.count + RowSize.estimate(fields) + 8
+        shared.lock.withLock { shared.catalog.apply(record) }
+        var ticket: UInt64 = 0
+        if buffer.count >= configuration.maxRecordsPerBlock || buffer.rawBytes >= configuration.maxBlockBytes
+            || configuration.durability == .always {
+            do { ticket = try writer.sealLocked(buffer) } catch {
+                buffer.lock.unlock()
+                throw error
+            }
+        }
+        buffer.lock.unlock()
+        if configuration.durability == .always { try writer.waitDurable(ticket) }
+        return TrackHandle(id: id, name: name, store: self, buffer: writer.trackBuffer(id))
+    }
+
+    /// The handle of an existing track, or nil.
+    public func track(_ id: TrackID) throws(StoreError) -> TrackHandle? {
+        let writer = try requireWriter()
+        guard let info = shared.lock.withLock({ shared.catalog.byID[id] }) else { return nil }
+        return TrackHandle(id: id, name: info.name, store: self, buffer: writer.trackBuffer(id))
+    }
+
+    /// Replaces a track's metadata fields.
+    public func updateTrack(_ id: TrackID, fields: ValueObject, timestamp: Int64? = nil) throws(StoreError) {
+        let writer = try requireWriter()
+        guard let info = shared.lock.withLock({ shared.catalog.byID[id] }) else {
+            throw StoreError(.notFound, "there is no \(id) in the store at \(directory)")
+        }
+        let size = RowSize.estimate(fields) + info.name.utf8.count + 8
+        try Store.checkSize(size, "the track metadata")
+        let ts = timestamp ?? Clock.nowMicros()
+        _ = try appendRecord(writer.trackMetadata, size: size) { seq in
+            let r = TrackMetadata(sequence: seq, timestamp: ts, track: id, name: info.name, fields: fields)
+            shared.lock.withLock { shared.catalog.apply(r) }
+            return r
+        }
+    }
+}
+
+/// Appends points to one track. Safe to use from many threads at once; get
+/// one from ``Store/track(named:fields:timestamp:)``.
+public final class TrackHandle: Sendable {
+    /// The track's id.
+    public let id: TrackID
+    /// The track's name.
+    public let name: String
+    let store: Store
+    let buffer: TrackBuffer
+
+    init(id: TrackID, name: String, store: Store, buffer: TrackBuffer) {
+        self.id = id
+        self.name = name
+        self.store = store
+        self.buffer = buffer
+    }
+
+    /// The fast path: appends the point `{"value": value, "step": step}`.
+    ///
+    /// - Parameters:
+    ///   - timestamp: Microseconds since the Unix epoch; nil (the default) for now.
+    /// - Returns: The point's index.
+    @discardableResult
+    public func append(value: Double, step: Int64, timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
+        let writer = try store.requireWriter()
+        let ts = timestamp ?? Clock.nowMicros()
+        let b = buffer
+        b.lock.lock()
+        if !b.appendValueStep(value, step, ts) {
+            // Not (yet) in that shape: the general path decides.
+            b.lock.unlock()
+            return try append(["value": .double(value), "step": .int(step)], timestamp: ts)
+        }
+        let index = b.nextIndex &- 1
+        if b.count >= store.configuration.maxRecordsPerBlock
+            || b.rawBytes >= writer.trackBlockBytes.load(ordering: .relaxed)
+            || store.configuration.durability == .always {
+            let ticket: UInt64
+            do { ticket = try writer.sealLocked(b) } catch {
+                b.lock.unlock()
+                throw error
+            }
+            b.lock.unlock()
+            if store.configuration.durability == .always { try writer.waitDurable(ticket) }
+            return index
+        }
+        b.lock.unlock()
+        return index
+    }
+
+    /// Appends a point of any shape; its keys keep their order.
+    ///
+    /// - Returns: The point's index.
+    @discardableResult
+    public func append(_ point: ValueObject, timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
+        try append(contentsOf: CollectionOfOne(point), timestamp: timestamp).lowerBound
+    }
+
+    /// Appends points in order, all with the same timestamp.
+    ///
+    /// - Returns: The range of indexes they got.
+    @discardableResult
+    public func append<C: Collection>(contentsOf points: C, timestamp: Int64? = nil) throws(StoreError) -> Range<UInt64>
+    where C.Element == ValueObject {
+        let writer = try store.requireWriter()
+        for p in points { try Store.checkSize(RowSize.estimate(p), "the point") }
+        let ts = timestamp ?? Clock.nowMicros()
+        let b = buffer
+        let config = store.configuration
+        var ticket: UInt64 = 0
+        b.lock.lock()
+        let first = b.nextIndex
+        for p in points {
+            if !b.append(p, ts, minimumColumnarCount: 64) {
+                do { _ = try writer.sealLocked(b) } catch { b.lock.unlock(); throw error }
+                _ = b.append(p, ts, minimumColumnarCount: 64)
+            }
+            if b.count >= config.maxRecordsPerBlock || b.rawBytes >= writer.trackBlockBytes.load(ordering: .relaxed) {
+                do { ticket = try writer.sealLocked(b) } catch { b.lock.unlock(); throw error }
+            }
+        }
+        if config.durability == .always {
+            do { ticket = try writer.sealLocked(b) } catch { b.lock.unlock(); throw error }
+        }
+        let end = b.nextIndex
+        b.lock.unlock()
+        if config.durability == .always { try writer.waitDurable(ticket) }
+        return first..<end
+    }
+}

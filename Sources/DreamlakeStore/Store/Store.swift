@@ -1,0 +1,189 @@
+import Glibc
+
+/// An embedded, append-only store of one session's records: logs, track
+/// points, parameters, metadata and file records, in segment files of
+/// checksummed, compressed blocks.
+///
+/// Open it for writing (one writer per store, across processes, held by a
+/// `flock` on `writer-0000.lock`) or for reading (any number, even while a
+/// writer runs; ``refresh()`` picks up what the writer has written since).
+///
+/// ```swift
+/// let store = try Store(directory: "runs/exp1")
+/// let loss = try store.track(named: "loss")
+/// for step in 0..<1000 { try loss.append(value: 1.0 / Double(step + 1), step: Int64(step)) }
+/// try store.flush()
+/// let points = try store.points(of: loss.id, from: 0, limit: 10)
+/// try store.close()
+/// ```
+public final class Store: Sendable {
+    /// Whether a store is opened to write or only to read.
+    public enum Access: Sendable {
+        /// Take the writer lock, recover the tail, and accept appends.
+        case write
+        /// Read what is on disk without locking; never changes a file.
+        case read
+    }
+
+    /// The store's directory.
+    public let directory: String
+    /// The settings it was opened with.
+    public let configuration: StoreConfiguration
+    /// What opening found and did: torn tails cut, damage skipped, indexes rebuilt.
+    public let recoveryReport: RecoveryReport
+
+    let shared: SharedState
+    let writer: Writer?
+    let reader: ReaderState?
+
+    /// The state a read-only store keeps to pick up new data.
+    final class ReaderState: @unchecked Sendable {
+        let lock = Lock()
+        var activeSegment: UInt64?
+        var activeEnd: UInt64 = 0
+        var activeHeader: SegmentHeader?
+    }
+
+    /// Whether this store accepts appends.
+    public var isWritable: Bool { writer != nil }
+
+    /// Opens the store in `directory`, creating it when it is opened for
+    /// writing and does not exist.
+    ///
+    /// - Parameters:
+    ///   - directory: The store's directory.
+    ///   - access: `.write` (the default) or `.read`.
+    ///   - configuration: Durability, sizes and recovery mode. The default is ``StoreConfiguration/init()``.
+    /// - Throws: ``StoreError`` with code `.locked` when another process
+    ///   writes the store, `.corrupt` when strict recovery finds damage,
+    ///   `.unsupportedVersion`, `.notAStore` or `.io`.
+    public init(directory: String, access: Access = .write, configuration: StoreConfiguration = .init()) throws(StoreError) {
+        self.directory = directory
+        self.configuration = configuration
+        let shared = SharedState()
+        self.shared = shared
+        guard configuration.segmentSize >= 4096, configuration.maxRecordsPerBlock >= 1,
+              configuration.maxRecordsPerBlock <= FormatConstants.maxBlockRecords,
+              configuration.maxBlockBytes >= 1, configuration.maxBlockBytes <= FormatConstants.maxBlockPayload / 4 else {
+            throw StoreError(.invalidArgument, "the configuration's sizes are out of range (segmentSize >= 4096, 1 <= maxRecordsPerBlock <= \(FormatConstants.maxBlockRecords), 1 <= maxBlockBytes <= \(FormatConstants.maxBlockPayload / 4))")
+        }
+        if case .interval(let ms) = configuration.durability, ms < 1 {
+            throw StoreError(.invalidArgument, "the durability interval must be at least 1 ms, not \(ms)")
+        }
+        let segDir = directory + "/" + StoreFiles.segmentDirectory
+        switch access {
+        case .write:
+            do { try FileSystem.createDirectories(segDir) } catch { throw StoreError(error) }
+            let lockFile = try Store.takeLock(directory: directory)
+            var report = RecoveryReport()
+            let active = try Store.recover(segmentDirectory: segDir, shared: shared, configuration: configuration,
+                                           writing: true, report: &report)
+            guard let active else {
+                throw StoreError(.io, "recovery of \(segDir) left no active segment")
+            }
+            self.recoveryReport = report
+            let total = shared.refs.values.reduce(UInt64(0)) { $0 + $1.reduce(0) { $0 + UInt64($1.count) } }
+            let writer = Writer(directory: directory, configuration: configuration, shared: shared, lockFile: lockFile,
+                                active: active, recordsOnDisk: total)
+            self.writer = writer
+            self.reader = nil
+            try writer.start()
+        case .read:
+            guard FileSystem.isDirectory(segDir) else {
+                throw StoreError(.notAStore, "\(directory) is not a dreamlake store (it has no \(StoreFiles.segmentDirectory)/ directory); check the path", path: directory)
+            }
+            var report = RecoveryReport()
+            let active = try Store.recover(segmentDirectory: segDir, shared: shared, configuration: configuration,
+                                           writing: false, report: &report)
+            self.recoveryReport = report
+            self.writer = nil
+            let r = ReaderState()
+            if let active {
+                r.activeSegment = active.number
+                r.activeEnd = active.end
+            }
+            self.reader = r
+        }
+    }
+
+    deinit {
+        if let writer, writer.state.load(ordering: .relaxed) == 0 { try? writer.close() }
+    }
+
+    // MARK: Lock
+
+    private static func takeLock(directory: String) throws(StoreError) -> File {
+        let path = directory + "/" + StoreFiles.lockName(writer: 0)
+        let file: File
+        do { file = try File.open(path, .createOrOpen) } catch { throw StoreError(error) }
+        let locked: Bool
+        do { locked = try file.tryLockExclusive() } catch { throw StoreError(error) }
+        guard locked else {
+            let text = (try? file.read(at: 0, count: 32)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            let pid = Int32(text.trimmingWhitespace())
+            throw StoreError(.locked,
+                             "the store is being written by another process" + (pid.map { " (pid \($0))" } ?? "")
+                                 + "; stop that writer or open the store with access: .read",
+                             path: path, holderPID: pid)
+        }
+        // The pid is for people and error messages; the flock is the lock.
+        do {
+            try file.truncate(to: 0)
+            try file.write(Array("\(FileSystem.currentProcessID())\n".utf8), at: 0)
+        } catch { throw StoreError(error) }
+        return file
+    }
+
+    static func createSegment(directory: String, writer: UInt32, segment: UInt64) throws(IOFailure) -> File {
+        let path = directory + "/" + StoreFiles.segmentName(writer: writer, segment: segment)
+        let file = try File.open(path, .createNew)
+        try file.write(SegmentHeader(writer: writer, segment: segment).encoded(), at: 0)
+        try file.sync()
+        try FileSystem.syncDirectory(directory)
+        return file
+    }
+
+    // MARK: Closing
+
+    /// Makes everything appended so far durable (written and fsync'd).
+    ///
+    /// - Returns: How many records the store durably holds, all streams together.
+    /// - Throws: ``StoreError`` when the store is read-only or closed, or when
+    ///   a write or fsync failed (the store then takes no more appends).
+    @discardableResult
+    public func flush() throws(StoreError) -> UInt64 {
+        guard let writer else { throw StoreError(.notWritable, "the store at \(directory) is open for reading only") }
+        return try writer.flush()
+    }
+
+    /// Writes and fsyncs everything appended, then releases the writer lock
+    /// and the files. Closing twice is harmless.
+    ///
+    /// - Throws: ``StoreError`` when the last writes or fsync failed; what
+    ///   was flushed before is still durable.
+    public func close() throws(StoreError) {
+        var firstError: StoreError?
+        if let writer {
+            do { try writer.close() } catch { firstError = error }
+        }
+        let files = shared.lock.withLock {
+            shared.closed = true
+            let f = Array(shared.files.values)
+            shared.files = [:]
+            return f
+        }
+        for f in files {
+            do { try f.close() } catch { if firstError == nil { firstError = StoreError(error) } }
+        }
+        if let firstError { throw firstError }
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while let c = s.first, c.isWhitespace { s.removeFirst() }
+        while let c = s.last, c.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,59 @@
+/// An error from the store: what happened, where, and what to do about it.
+///
+/// Catch it by ``code``; ``description`` is a sentence for a person.
+public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The kinds of failure, for callers that handle some of them.
+    public enum Code: String, Sendable {
+        /// Another process holds the writer lock of this store.
+        case locked
+        /// A block, header or index failed its checks: the bytes on disk are damaged.
+        case corrupt
+        /// A file was written by a newer format version than this library reads.
+        case unsupportedVersion
+        /// The file is not one of ours (wrong magic), or the directory is not a store.
+        case notAStore
+        /// The operating system refused a read, write, fsync or other call.
+        case io
+        /// The caller passed something the store cannot take.
+        case invalidArgument
+        /// The store is closed, or was opened for reading only.
+        case notWritable
+        /// An earlier background write or fsync failed; the writer takes no more appends.
+        case writerFailed
+        /// What was asked for does not exist.
+        case notFound
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// What happened, and what to do, in words.
+    public var message: String
+    /// The file concerned, when there is one.
+    public var path: String?
+    /// The byte offset in ``path`` concerned, when there is one.
+    public var offset: UInt64?
+    /// For ``Code/locked``: the process id of the lock's holder, when it could be read.
+    public var holderPID: Int32?
+    /// For ``Code/io``: the errno.
+    public var errno: Int32?
+
+    public init(_ code: Code, _ message: String, path: String? = nil, offset: UInt64? = nil,
+                holderPID: Int32? = nil, errno: Int32? = nil) {
+        self.code = code
+        self.message = message
+        self.path = path
+        self.offset = offset
+        self.holderPID = holderPID
+        self.errno = errno
+    }
+
+    public var description: String {
+        var where_ = ""
+        if let path { where_ = " [\(path)" + (offset.map { " at byte \($0)" } ?? "") + "]" }
+        return message + where_
+    }
+
+    init(_ failure: IOFailure, _ advice: String = "check the disk and the permissions of the store's directory") {
+        self.init(.io, failure.message + "; " + advice, path: failure.path, errno: failure.errno)
+    }
+}

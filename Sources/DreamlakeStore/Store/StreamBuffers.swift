@@ -1,0 +1,252 @@
+// The open block of each stream: where appends land, in memory, until the
+// block is sealed and handed to the background writer. Each buffer has its
+// own lock, so threads appending to different tracks do not contend.
+
+/// The open block of one track.
+final class TrackBuffer: @unchecked Sendable {
+    enum Mode {
+        case empty
+        /// Every point has exactly `keys` with int/double values of `types`.
+        case columns
+        /// Points of any shape.
+        case rows
+    }
+
+    let lock = Lock()
+    let track: TrackID
+    /// The index the next appended point gets.
+    var nextIndex: UInt64
+    /// The index of the first point in the open block.
+    var firstIndex: UInt64
+
+    var mode: Mode = .empty
+    var timestamps: [Int64] = []
+    var keys: [String] = []
+    var types: [ColumnType] = []
+    /// For each key, its position in `ints` or `doubles`.
+    var slots: [Int] = []
+    var ints: [[Int64]] = []
+    var doubles: [[Double]] = []
+    var rows: [ValueObject] = []
+    /// Whether the schema is {"value": double, "step": int}, the shape of the fast path.
+    var isValueStep = false
+    var rawBytes = 0
+
+    init(track: TrackID, nextIndex: UInt64) {
+        self.track = track
+        self.nextIndex = nextIndex
+        self.firstIndex = nextIndex
+    }
+
+    var count: Int { timestamps.count }
+
+    // MARK: Appending (the caller holds `lock`)
+
+    /// The fast path: a point {"value": value, "step": step}.
+    @inline(__always)
+    func appendValueStep(_ value: Double, _ step: Int64, _ timestamp: Int64) -> Bool {
+        guard isValueStep else { return false }
+        doubles[0].append(value)
+        ints[0].append(step)
+        timestamps.append(timestamp)
+        rawBytes &+= 24
+        nextIndex &+= 1
+        return true
+    }
+
+    func startValueStep() {
+        mode = .columns
+        keys = ["value", "step"]
+        types = [.double, .int]
+        slots = [0, 0]
+        doubles = [[]]
+        ints = [[]]
+        isValueStep = true
+    }
+
+    /// Appends a point of any shape. Returns false when the point does not fit
+    /// the open block's columns and the block should be sealed first.
+    func append(_ point: ValueObject, _ timestamp: Int64, minimumColumnarCount: Int) -> Bool {
+        switch mode {
+        case .empty:
+            if !startColumns(for: point) {
+                mode = .rows
+                rows.append(point)
+                rawBytes &+= 8 + RowSize.estimate(point)
+                timestamps.append(timestamp)
+                nextIndex &+= 1
+                return true
+            }
+            appendColumns(point, timestamp)
+            return true
+        case .columns:
+            if matchesColumns(point) {
+                appendColumns(point, timestamp)
+                return true
+            }
+            // A long columnar run is worth keeping: seal it and start afresh.
+            if count >= minimumColumnarCount { return false }
+            convertToRows()
+            fallthrough
+        case .rows:
+            rows.append(point)
+            rawBytes &+= 8 + RowSize.estimate(point)
+            timestamps.append(timestamp)
+            nextIndex &+= 1
+            return true
+        }
+    }
+
+    private func startColumns(for point: ValueObject) -> Bool {
+        guard !point.isEmpty else { return false }
+        var newTypes: [ColumnType] = []
+        for v in point.values {
+            switch v {
+            case .int: newTypes.append(.int)
+            case .double: newTypes.append(.double)
+            default: return false
+            }
+        }
+        if point.count == 2, point.keys[0] == "value", point.keys[1] == "step", newTypes == [.double, .int] {
+            startValueStep()
+            return true
+        }
+        mode = .columns
+        keys = Array(point.keys)
+        types = newTypes
+        slots = []
+        ints = []
+        doubles = []
+        for t in newTypes {
+            switch t {
+            case .int: slots.append(ints.count); ints.append([])
+            case .double: slots.append(doubles.count); doubles.append([])
+            }
+        }
+        isValueStep = false
+        return true
+    }
+
+    private func matchesColumns(_ point: ValueObject) -> Bool {
+        guard point.count == keys.count else { return false }
+        var i = 0
+        for (k, v) in point {
+            guard k == keys[i] else { return false }
+            switch (v, types[i]) {
+            case (.int, .int), (.double, .double): break
+            default: return false
+            }
+            i += 1
+        }
+        return true
+    }
+
+    private func appendColumns(_ point: ValueObject, _ timestamp: Int64) {
+        var i = 0
+        for v in point.values {
+            switch v {
+            case .int(let x): ints[slots[i]].append(x)
+            case .double(let x): doubles[slots[i]].append(x)
+            default: break  // matchesColumns/startColumns made sure this cannot happen
+            }
+            i += 1
+        }
+        timestamps.append(timestamp)
+        rawBytes &+= 8 * (keys.count + 1)
+        nextIndex &+= 1
+    }
+
+    private func convertToRows() {
+        let block = snapshot()
+        rows = []
+        rows.reserveCapacity(block.count)
+        for i in 0..<block.count { rows.append(block.point(at: i).data) }
+        mode = .rows
+        keys = []; types = []; slots = []; ints = []; doubles = []
+        isValueStep = false
+    }
+
+    // MARK: Sealing
+
+    /// The open block as a ``PointBlock``, without changing the buffer.
+    func snapshot() -> PointBlock {
+        let layout: PointBlock.Layout
+        switch mode {
+        case .empty, .rows:
+            layout = .rows(rows)
+        case .columns:
+            var columns: [PointBlock.Column] = []
+            for (i, t) in types.enumerated() {
+                columns.append(t == .int ? .int(ints[slots[i]]) : .double(doubles[slots[i]]))
+            }
+            layout = .columns(keys: keys, columns: columns)
+        }
+        return PointBlock(track: track, firstIndex: firstIndex, timestamps: timestamps, layout: layout)
+    }
+
+    /// Takes the open block out of the buffer, leaving it empty, keeping the
+    /// schema so the next block starts columnar again without a check.
+    func seal(reserve: Int) -> (PointBlock, Int) {
+        let block = snapshot()
+        let bytes = rawBytes
+        timestamps = []
+        timestamps.reserveCapacity(reserve)
+        rows = []
+        for i in ints.indices { ints[i] = []; ints[i].reserveCapacity(reserve) }
+        for i in doubles.indices { doubles[i] = []; doubles[i].reserveCapacity(reserve) }
+        if mode == .rows { mode = .empty }
+        rawBytes = 0
+        firstIndex = nextIndex
+        return (block, bytes)
+    }
+}
+
+/// The open block of a stream of records other than track points.
+final class RecordBuffer<Record: Sendable>: @unchecked Sendable {
+    let lock = Lock()
+    let stream: StreamKey
+    var nextSequence: UInt64
+    var firstSequence: UInt64
+    var records: [Record] = []
+    var rawBytes = 0
+    private let makeBatch: @Sendable ([Record]) -> Batch
+
+    init(stream: StreamKey, nextSequence: UInt64, makeBatch: @escaping @Sendable ([Record]) -> Batch) {
+        self.stream = stream
+        self.nextSequence = nextSequence
+        self.firstSequence = nextSequence
+        self.makeBatch = makeBatch
+    }
+
+    var count: Int { records.count }
+
+    func snapshot() -> Batch { makeBatch(records) }
+
+    func seal() -> (Batch, Int) {
+        let batch = makeBatch(records)
+        let bytes = rawBytes
+        records = []
+        rawBytes = 0
+        firstSequence = nextSequence
+        return (batch, bytes)
+    }
+}
+
+/// A rough size of a value in bytes, for deciding when a block is full.
+enum RowSize {
+    static func estimate(_ o: ValueObject) -> Int {
+        var n = 1
+        for (k, v) in o { n += k.utf8.count + 1 + estimate(v) }
+        return n
+    }
+
+    static func estimate(_ v: Value) -> Int {
+        switch v {
+        case .null, .bool: 1
+        case .int, .double: 9
+        case .string(let s): s.utf8.count + 2
+        case .array(let a): a.reduce(2) { $0 + estimate($1) }
+        case .object(let o): estimate(o)
+        }
+    }
+}

@@ -1,0 +1,351 @@
+import Synchronization
+
+// The writing side of a store: the open blocks of every stream, the queue of
+// sealed blocks, and the background thread that encodes, compresses, writes
+// and fsyncs them. Appends only touch their stream's buffer; the background
+// thread owns the segment file.
+
+final class Writer: @unchecked Sendable {
+    struct Pending {
+        var ticket: UInt64
+        var stream: StreamKey
+        var firstSequence: UInt64
+        var batch: Batch
+        var rawBytes: Int
+    }
+
+    /// 0: open; 1: closed; 2: failed.
+    let state = Atomic<UInt8>(0)
+    let configuration: StoreConfiguration
+    let shared: SharedState
+    let directory: String
+    let segmentDirectory: String
+    let writerID: UInt32 = 0
+    private let lockFile: File
+
+    // Queue state, guarded by `queueLock`.
+    private let queueLock = Lock()
+    private let cond: Condition
+    private var queue: [Pending] = []
+    private var pendingBytes = 0
+    private var lastTicket: UInt64 = 0
+    private var writtenTicket: UInt64 = 0
+    private var durableTicket: UInt64 = 0
+    private var syncRequested = false
+    private var closing = false
+    private var failure: StoreError?
+    private var durableRecords: UInt64
+    private var thread: OSThread?
+
+    // Segment state, owned by the background thread once it runs.
+    private var segmentFile: File
+    private var segmentNumber: UInt64
+    private var segmentEnd: UInt64
+    private var segmentBlocks: [BlockRef]
+    private var writtenRecords: UInt64
+
+    // Buffers.
+    private let registryLock = Lock()
+    private var trackBuffers: [TrackID: TrackBuffer] = [:]
+    let logs: RecordBuffer<LogEntry>
+    let parameters: RecordBuffer<ObjectRecord>
+    let sessionMetadata: RecordBuffer<ObjectRecord>
+    let trackMetadata: RecordBuffer<TrackMetadata>
+    let files: RecordBuffer<FileRecord>
+    /// Bytes a track's open block may hold: maxBlockBytes, shrunk as tracks multiply.
+    let trackBlockBytes: Atomic<Int>
+
+    struct ActiveSegment {
+        var file: File
+        var number: UInt64
+        var end: UInt64
+        var blocks: [BlockRef]
+    }
+
+    init(directory: String, configuration: StoreConfiguration, shared: SharedState, lockFile: File,
+         active: ActiveSegment, recordsOnDisk: UInt64) {
+        self.directory = directory
+        self.segmentDirectory = directory + "/" + StoreFiles.segmentDirectory
+        self.configuration = configuration
+        self.shared = shared
+        self.lockFile = lockFile
+        self.cond = Condition(lock: queueLock)
+        self.segmentFile = active.file
+        self.segmentNumber = active.number
+        self.segmentEnd = active.end
+        self.segmentBlocks = active.blocks
+        self.durableRecords = recordsOnDisk
+        self.writtenRecords = recordsOnDisk
+        let end = { (s: StreamKey) in shared.writtenEnd(s) }
+        logs = RecordBuffer(stream: .logs, nextSequence: end(.logs)) { .logs($0) }
+        parameters = RecordBuffer(stream: .parameters, nextSequence: end(.parameters)) { .objects(.parameters, $0) }
+        sessionMetadata = RecordBuffer(stream: .sessionMetadata, nextSequence: end(.sessionMetadata)) { .objects(.sessionMetadata, $0) }
+        trackMetadata = RecordBuffer(stream: .trackMetadata, nextSequence: end(.trackMetadata)) { .trackMetadata($0) }
+        files = RecordBuffer(stream: .files, nextSequence: end(.files)) { .files($0) }
+        trackBlockBytes = Atomic(configuration.maxBlockBytes)
+    }
+
+    func start() throws(StoreError) {
+        guard let t = OSThread.start({ [self] in self.run() }) else {
+            throw StoreError(.io, "could not start the background writer thread; the process may be out of threads or memory")
+        }
+        thread = t
+    }
+
+    // MARK: Buffers
+
+    func trackBuffer(_ id: TrackID) -> TrackBuffer {
+        registryLock.withLock {
+            if let b = trackBuffers[id] { return b }
+            let b = TrackBuffer(track: id, nextIndex: shared.lock.withLock { shared.writtenEnd(.track(id)) })
+            trackBuffers[id] = b
+            let perTrack = configuration.maxOpenBytes / max(1, trackBuffers.count)
+            trackBlockBytes.store(max(4096, min(configuration.maxBlockBytes, perTrack)), ordering: .relaxed)
+            return b
+        }
+    }
+
+    private func allBuffers() -> [TrackBuffer] { registryLock.withLock { Array(trackBuffers.values) } }
+
+    // MARK: State checks
+
+    @inline(__always) func checkWritable() throws(StoreError) {
+        let s = state.load(ordering: .relaxed)
+        if s != 0 { throw stateError(s) }
+    }
+
+    func stateError(_ s: UInt8) -> StoreError {
+        if s == 2, let f = queueLock.withLock({ failure }) { return f }
+        return StoreError(.notWritable, "the store at \(directory) is closed; open it again to write")
+    }
+
+    // MARK: Sealing and the queue
+
+    /// Seals a track's open block. The caller holds `buffer.lock`.
+    func sealLocked(_ buffer: TrackBuffer) throws(StoreError) -> UInt64 {
+        guard buffer.count > 0 else { return 0 }
+        let (block, bytes) = buffer.seal(reserve: min(configuration.maxRecordsPerBlock, 1024))
+        return try enqueue(.track(buffer.track), firstSequence: block.firstIndex, batch: .points(block), rawBytes: bytes)
+    }
+
+    /// Seals another stream's open block. The caller holds `buffer.lock`.
+    func sealLocked<R>(_ buffer: RecordBuffer<R>) throws(StoreError) -> UInt64 {
+        guard buffer.count > 0 else { return 0 }
+        let first = buffer.firstSequence
+        let (batch, bytes) = buffer.seal()
+        return try enqueue(buffer.stream, firstSequence: first, batch: batch, rawBytes: bytes)
+    }
+
+    /// Hands a sealed block to the background thread, waiting while too much
+    /// is pending. Called with the stream's buffer lock held, which keeps each
+    /// stream's blocks in order.
+    private func enqueue(_ stream: StreamKey, firstSequence: UInt64, batch: Batch, rawBytes: Int) throws(StoreError) -> UInt64 {
+        queueLock.lock()
+        defer { queueLock.unlock() }
+        while pendingBytes > configuration.maxPendingBytes && failure == nil && !closing {
+            cond.wait()
+        }
+        if let failure { throw failure }
+        shared.lock.withLock { shared.unwritten[stream, default: []].append((firstSequence, batch)) }
+        lastTicket += 1
+        queue.append(Pending(ticket: lastTicket, stream: stream, firstSequence: firstSequence, batch: batch, rawBytes: rawBytes))
+        pendingBytes += rawBytes
+        cond.broadcast()
+        return lastTicket
+    }
+
+    /// Seals every open block. The background thread passes `waiting: false`:
+    /// an appender may hold a buffer's lock while it waits for the background
+    /// thread to make room, so that thread skips busy buffers instead of
+    /// waiting for them (they are sealed at the next tick, or fill up first).
+    func sealAll(waiting: Bool = true) throws(StoreError) {
+        for b in allBuffers() {
+            if waiting { b.lock.lock() } else if !b.lock.tryLock() { continue }
+            defer { b.lock.unlock() }
+            _ = try sealLocked(b)
+        }
+        try sealRecords(logs, waiting)
+        try sealRecords(parameters, waiting)
+        try sealRecords(sessionMetadata, waiting)
+        try sealRecords(trackMetadata, waiting)
+        try sealRecords(files, waiting)
+    }
+
+    private func sealRecords<R>(_ b: RecordBuffer<R>, _ waiting: Bool) throws(StoreError) {
+        if waiting { b.lock.lock() } else if !b.lock.tryLock() { return }
+        defer { b.lock.unlock() }
+        _ = try sealLocked(b)
+    }
+
+    /// Waits until the block with `ticket` (and all before it) is fsync'd.
+    func waitDurable(_ ticket: UInt64) throws(StoreError) {
+        queueLock.lock()
+        defer { queueLock.unlock() }
+        if durableTicket >= ticket { return }
+        syncRequested = true
+        cond.broadcast()
+        while durableTicket < ticket && failure == nil { cond.wait() }
+        if durableTicket < ticket, let failure { throw failure }
+    }
+
+    /// Makes everything appended so far durable; returns how many records the store durably holds.
+    func flush() throws(StoreError) -> UInt64 {
+        try checkWritable()
+        try sealAll()
+        let target = queueLock.withLock { lastTicket }
+        try waitDurable(target)
+        return queueLock.withLock { durableRecords }
+    }
+
+    /// Seals, writes and fsyncs everything, stops the thread and releases the lock.
+    func close() throws(StoreError) {
+        let old = state.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing)
+        var firstError: StoreError?
+        if old.exchanged || old.original == 2 {
+            if old.exchanged {
+                do { try sealAll() } catch { firstError = error }
+            }
+            queueLock.withLock {
+                closing = true
+                syncRequested = true
+                cond.broadcast()
+            }
+            thread?.join()
+            thread = nil
+            if firstError == nil, let f = queueLock.withLock({ failure }) { firstError = f }
+            // Closing the descriptor releases the flock.
+            do { try lockFile.close() } catch { if firstError == nil { firstError = StoreError(error) } }
+        }
+        if let firstError { throw firstError }
+    }
+
+    // MARK: The background thread
+
+    private func run() {
+        var lastSync = Clock.monotonicNanos()
+        let intervalNanos: UInt64? = {
+            if case .interval(let ms) = configuration.durability { return UInt64(max(1, ms)) * 1_000_000 }
+            return nil
+        }()
+        var dirty = false  // written since the last fsync
+        queueLock.lock()
+        while true {
+            while queue.isEmpty && !syncRequested && !closing {
+                if let intervalNanos {
+                    let deadline = lastSync + intervalNanos
+                    if Clock.monotonicNanos() >= deadline { break }
+                    cond.wait(untilMonotonicNanos: deadline)
+                } else {
+                    cond.wait()
+                }
+            }
+            var timerDue = false
+            if let intervalNanos, Clock.monotonicNanos() >= lastSync + intervalNanos {
+                timerDue = true
+                // Seal partial blocks so the interval's promise holds for slow streams too.
+                if !closing && failure == nil {
+                    queueLock.unlock()
+                    try? sealAll(waiting: false)
+                    queueLock.lock()
+                }
+            }
+            let items = queue
+            queue = []
+            let wantSync = syncRequested || closing || timerDue || configuration.durability == .always
+            syncRequested = false
+            let failed = failure != nil
+            queueLock.unlock()
+
+            var error: StoreError?
+            var written: UInt64 = 0
+            if !failed {
+                do {
+                    for item in items {
+                        try write(item)
+                        written = item.ticket
+                        dirty = true
+                    }
+                    if wantSync && dirty {
+                        try sync()
+                        dirty = false
+                    }
+                } catch let e {
+                    error = e
+                }
+            }
+            if wantSync { lastSync = Clock.monotonicNanos() }
+
+            queueLock.lock()
+            if written > 0 { writtenTicket = written }
+            if let error, failure == nil {
+                failure = error
+                state.store(2, ordering: .releasing)
+            }
+            if failure == nil && !dirty {
+                durableTicket = writtenTicket
+                durableRecords = writtenRecords
+            }
+            for item in items { pendingBytes -= item.rawBytes }
+            cond.broadcast()
+            if closing && queue.isEmpty { break }
+        }
+        queueLock.unlock()
+    }
+
+    private func write(_ item: Pending) throws(StoreError) {
+        let payload = BlockPayload.encode(item.batch)
+        guard payload.count <= FormatConstants.maxBlockPayload else {
+            throw StoreError(.invalidArgument, "a block of \(item.stream) encodes to \(payload.count) bytes, over the \(FormatConstants.maxBlockPayload)-byte limit")
+        }
+        let codec: BlockCodec
+        let stored: [UInt8]
+        if let compressed = LZ4.compress(payload) {
+            (codec, stored) = (.lz4, compressed)
+        } else {
+            (codec, stored) = (.none, payload)
+        }
+        let count = item.batch.count
+        let header = BlockHeader(storedLength: UInt32(stored.count), payloadChecksum: CRC32C.checksum(stored), codec: codec,
+                                 stream: item.stream, uncompressedLength: UInt32(payload.count), recordCount: UInt32(count),
+                                 firstSequence: item.firstSequence, lastSequence: item.firstSequence + UInt64(count) - 1)
+        var bytes = header.encoded()
+        bytes.append(contentsOf: stored)
+        if segmentEnd + UInt64(bytes.count) > UInt64(configuration.segmentSize)
+            && segmentEnd > UInt64(FormatConstants.segmentHeaderSize) {
+            try rollOver()
+        }
+        do { try segmentFile.write(bytes, at: segmentEnd) } catch {
+            throw StoreError(error, "the block was not written; free space or fix the disk, then open the store again")
+        }
+        let ref = BlockRef(segment: segmentNumber, offset: segmentEnd, length: UInt32(bytes.count), stream: item.stream,
+                           count: UInt32(count), firstSequence: item.firstSequence)
+        segmentEnd += UInt64(bytes.count)
+        segmentBlocks.append(ref)
+        writtenRecords += UInt64(count)
+        shared.lock.withLock { shared.publish([ref], fromWriter: true) }
+    }
+
+    private func sync() throws(StoreError) {
+        do { try segmentFile.sync() } catch {
+            throw StoreError(error, "fsync failed, so nothing since the last flush is known to be durable; the writer takes no more appends")
+        }
+    }
+
+    /// Seals the active segment (fsync, index) and starts the next one.
+    private func rollOver() throws(StoreError) {
+        do {
+            try segmentFile.sync()
+            let index = SegmentIndex.encode(writer: writerID, segment: segmentNumber, segmentLength: segmentEnd, blocks: segmentBlocks)
+            try FileSystem.replaceAtomically(segmentDirectory + "/" + StoreFiles.indexName(writer: writerID, segment: segmentNumber), with: index)
+            let next = segmentNumber + 1
+            let file = try Store.createSegment(directory: segmentDirectory, writer: writerID, segment: next)
+            shared.lock.withLock { shared.files[next] = file }
+            segmentFile = file
+            segmentNumber = next
+            segmentEnd = UInt64(FormatConstants.segmentHeaderSize)
+            segmentBlocks = []
+        } catch {
+            throw StoreError(error, "starting a new segment failed; free space or fix the disk, then open the store again")
+        }
+    }
+}
