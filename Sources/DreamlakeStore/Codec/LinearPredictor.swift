@@ -15,48 +15,57 @@ struct LinearPredictor {
     let coefficients: [Double]
 
     /// The best predictor for `xs`, or nil when the values are too few or not all finite.
+    ///
+    /// Fitting the raw values is badly conditioned (a curve's level dwarfs its
+    /// wiggles), so each candidate differences the values d times, fits a
+    /// short autoregression of order p to the differences, and multiplies the
+    /// two back into one predictor of order d + p. The candidate whose
+    /// residuals pack smallest over the fit window wins.
     static func fit(_ xs: [Double]) -> LinearPredictor? {
         let m = min(xs.count, fitWindow)
-        let maxP = maxOrder
-        guard m >= 4 * maxP else { return nil }
+        guard m >= 64 else { return nil }
         for x in xs where !x.isFinite { return nil }
-        // Lagged products over the window, for the largest order; the smaller
-        // orders use the leading part of the same matrix.
-        var r = [Double](repeating: 0, count: maxP * maxP)
-        var b = [Double](repeating: 0, count: maxP)
-        xs.withUnsafeBufferPointer { x in
-            for i in maxP..<m {
-                for j in 0..<maxP {
-                    let xj = x[i - 1 - j]
-                    b[j] += x[i] * xj
-                    for k in j..<maxP { r[j * maxP + k] += xj * x[i - 1 - k] }
-                }
-            }
-        }
-        for j in 0..<maxP { for k in 0..<j { r[j * maxP + k] = r[k * maxP + j] } }
-
         var best: (LinearPredictor, Int)?
-        for p in [2, 3, 4, 5, 6, 8] {
-            guard let c = solve(r, b, stride: maxP, order: p) else { continue }
-            let candidate = LinearPredictor(coefficients: c)
-            let cost = candidate.cost(xs, upTo: m)
-            if best == nil || cost < best!.1 { best = (candidate, cost) }
+        var y = Array(xs[0..<m])
+        for d in 1...3 {
+            y = zip(y.dropFirst(), y).map { $0 - $1 }
+            for p in 2...4 {
+                guard let ar = autoregression(y, order: p) else { continue }
+                // (1 - sum ar_k z^k) (1 - z)^d, as coefficients of the predictor.
+                var poly = [1.0] + ar.map { -$0 }
+                for _ in 0..<d {
+                    var next = [Double](repeating: 0, count: poly.count + 1)
+                    for (i, c) in poly.enumerated() { next[i] += c; next[i + 1] -= c }
+                    poly = next
+                }
+                let candidate = LinearPredictor(coefficients: poly.dropFirst().map { -$0 })
+                guard candidate.coefficients.allSatisfy(\.isFinite) else { continue }
+                let cost = candidate.cost(xs, upTo: m)
+                if best == nil || cost < best!.1 { best = (candidate, cost) }
+            }
         }
         return best?.0
     }
 
-    /// Solves the order-p normal equations with a small ridge, by Gaussian
-    /// elimination with partial pivoting.
-    private static func solve(_ r: [Double], _ b: [Double], stride: Int, order p: Int) -> [Double]? {
-        var a = [Double](repeating: 0, count: p * (p + 1))
-        var trace = 0.0
-        for j in 0..<p { trace += r[j * stride + j] }
-        let ridge = max(trace / Double(p) * 1e-13, Double.leastNormalMagnitude)
-        for j in 0..<p {
-            for k in 0..<p { a[j * (p + 1) + k] = r[j * stride + k] + (j == k ? ridge : 0) }
-            a[j * (p + 1) + p] = b[j]
-        }
+    /// Least-squares coefficients a with y[i] ≈ sum a[k] y[i-1-k], from the
+    /// normal equations with a small ridge, by Gaussian elimination with partial pivoting.
+    private static func autoregression(_ y: [Double], order p: Int) -> [Double]? {
+        guard y.count > 4 * p else { return nil }
         let w = p + 1
+        var a = [Double](repeating: 0, count: p * w)
+        y.withUnsafeBufferPointer { y in
+            for i in p..<y.count {
+                for j in 0..<p {
+                    let yj = y[i - 1 - j]
+                    a[j * w + p] += y[i] * yj
+                    for k in 0..<p { a[j * w + k] += yj * y[i - 1 - k] }
+                }
+            }
+        }
+        var trace = 0.0
+        for j in 0..<p { trace += a[j * w + j] }
+        let ridge = max(trace / Double(p) * 1e-14, Double.leastNormalMagnitude)
+        for j in 0..<p { a[j * w + j] += ridge }
         for col in 0..<p {
             var pivot = col
             for row in col + 1..<p where abs(a[row * w + col]) > abs(a[pivot * w + col]) { pivot = row }

@@ -21,7 +21,7 @@ public enum FormatConstants {
     /// Size of an index file header in bytes.
     static let indexHeaderSize = 40
     /// Size of one index entry in bytes.
-    static let indexEntrySize = 48
+    static let indexEntrySize = 40
 
     /// Largest payload (stored or uncompressed) a block may declare. Anything
     /// larger read from disk is damage, never an allocation request.

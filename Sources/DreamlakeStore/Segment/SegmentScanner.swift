@@ -34,21 +34,17 @@ enum SegmentScanner {
         case header(SegmentHeader.Problem)
     }
 
-    /// Walks `file` from `start` (the end of the segment header, or a point
-    /// already known sound). `known` is the segment header when `start` is past it.
-    static func scan(_ file: File, segment: UInt64, from start: UInt64? = nil, known: SegmentHeader? = nil) throws(Failure) -> SegmentScan {
+    /// Walks `file` from `start` (by default the end of the segment header;
+    /// a reader following a writer passes the end it already walked to).
+    static func scan(_ file: File, segment: UInt64, from start: UInt64? = nil) throws(Failure) -> SegmentScan {
         let size: UInt64
         do { size = try file.size() } catch { throw .io(error) }
         let header: SegmentHeader
-        if let known {
-            header = known
-        } else {
-            let bytes: [UInt8]
-            do { bytes = try file.read(at: 0, count: FormatConstants.segmentHeaderSize) } catch { throw .io(error) }
-            switch SegmentHeader.decode(bytes) {
-            case .success(let h): header = h
-            case .failure(let p): throw .header(p)
-            }
+        let bytes: [UInt8]
+        do { bytes = try file.read(at: 0, count: FormatConstants.segmentHeaderSize) } catch { throw .io(error) }
+        switch SegmentHeader.decode(bytes) {
+        case .success(let h): header = h
+        case .failure(let p): throw .header(p)
         }
         var scan = SegmentScan(header: header)
         scan.fileSize = size

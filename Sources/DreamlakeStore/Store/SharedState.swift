@@ -42,6 +42,16 @@ struct Catalog {
     var nextID: UInt32 { (byID.keys.map(\.rawValue).max().map { $0 + 1 }) ?? 0 }
 }
 
+extension SharedState {
+    /// The id the next track gets: past every defined track and past every
+    /// track stream on disk, so an id is never given twice (even if damage
+    /// took a definition).
+    var nextTrackID: UInt32 {
+        let onDisk = refs.keys.filter { $0.kind == .trackPoint }.map(\.id).max().map { $0 + 1 } ?? 0
+        return max(catalog.nextID, onDisk)
+    }
+}
+
 final class SharedState: @unchecked Sendable {
     let lock = Lock()
     /// Written blocks of each stream, in sequence order.

@@ -8,6 +8,14 @@ extension Store {
                    path: path, offset: offset)
     }
 
+    /// A small file's bytes (an index: 40 bytes per block).
+    static func readWhole(_ path: String) throws(IOFailure) -> [UInt8] {
+        let f = try File.open(path, .readOnly)
+        let size = try f.size()
+        guard size <= UInt64(FormatConstants.maxBlockPayload) else { return [] }  // no real index is this large
+        return try f.read(at: 0, count: Int(size))
+    }
+
     /// The numbers of writer 0's segments in `dir`, in order.
     static func segmentNumbers(_ dir: String) throws(StoreError) -> [UInt64] {
         let names: [String]
@@ -33,7 +41,7 @@ extension Store {
             } catch { throw StoreError(error) }
             let indexPath = dir + "/" + StoreFiles.indexName(writer: 0, segment: n)
             var indexRefs: [BlockRef]?
-            if FileSystem.exists(indexPath), let bytes = try? File.open(indexPath, .readOnly).read(at: 0, count: 64 << 20),
+            if FileSystem.exists(indexPath), let bytes = try? readWhole(indexPath),
                case .success(let refs) = SegmentIndex.decode(bytes, writer: 0, segment: n, segmentLength: size) {
                 indexRefs = refs
             }

@@ -32,11 +32,7 @@ extension Store {
                 let resume = n == current && reader.activeEnd >= UInt64(FormatConstants.segmentHeaderSize) ? reader.activeEnd : nil
                 let scan: SegmentScan
                 do {
-                    if let resume, let header = reader.activeHeader {
-                        scan = try SegmentScanner.scan(file, segment: n, from: resume, known: header)
-                    } else {
-                        scan = try SegmentScanner.scan(file, segment: n)
-                    }
+                    scan = try SegmentScanner.scan(file, segment: n, from: resume)
                 } catch {
                     switch error {
                     case .io(let f): throw StoreError(f)
@@ -44,7 +40,7 @@ extension Store {
                         throw StoreError(.unsupportedVersion, "segment written by format version \(v); use a newer dreamlake", path: path, offset: 8)
                     case .header:
                         // The writer has created the file but not yet written its header.
-                        if isLast { reader.activeSegment = n; reader.activeEnd = 0; reader.activeHeader = nil; continue }
+                        if isLast { reader.activeSegment = n; reader.activeEnd = 0; continue }
                         throw Store.corruptError(path, 0, "unreadable segment header")
                     }
                 }
@@ -53,7 +49,6 @@ extension Store {
                 newRefs += scan.blocks
                 reader.activeSegment = n
                 reader.activeEnd = scan.end
-                reader.activeHeader = scan.header
             }
             guard !newRefs.isEmpty || !newFiles.isEmpty else { return false }
             var report = RecoveryReport()

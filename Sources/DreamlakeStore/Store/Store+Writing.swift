@@ -109,19 +109,18 @@ extension Store {
             buffer.lock.unlock()
             return TrackHandle(id: id, name: name, store: self, buffer: writer.trackBuffer(id))
         }
-        let id = TrackID(rawValue: shared.lock.withLock { shared.catalog.nextID })
+        let id = TrackID(rawValue: shared.lock.withLock { shared.nextTrackID })
         let record = TrackMetadata(sequence: buffer.nextSequence, timestamp: timestamp ?? Clock.nowMicros(), track: id, name: name, fields: fields)
         buffer.records.append(record)
         buffer.nextSequence += 1
         buffer.rawBytes += name.utf8.count + RowSize.estimate(fields) + 8
         shared.lock.withLock { shared.catalog.apply(record) }
-        var ticket: UInt64 = 0
-        if buffer.count >= configuration.maxRecordsPerBlock || buffer.rawBytes >= configuration.maxBlockBytes
-            || configuration.durability == .always {
-            do { ticket = try writer.sealLocked(buffer) } catch {
-                buffer.lock.unlock()
-                throw error
-            }
+        // Sealed at once, so the definition reaches the disk before any of the
+        // track's points: recovery never finds points of a track it does not know.
+        let ticket: UInt64
+        do { ticket = try writer.sealLocked(buffer) } catch {
+            buffer.lock.unlock()
+            throw error
         }
         buffer.lock.unlock()
         if configuration.durability == .always { try writer.waitDurable(ticket) }

@@ -41,7 +41,6 @@ public final class Store: Sendable {
         let lock = Lock()
         var activeSegment: UInt64?
         var activeEnd: UInt64 = 0
-        var activeHeader: SegmentHeader?
     }
 
     /// Whether this store accepts appends.

@@ -122,27 +122,30 @@ final class Writer: @unchecked Sendable {
     // MARK: Sealing and the queue
 
     /// Seals a track's open block. The caller holds `buffer.lock`.
-    func sealLocked(_ buffer: TrackBuffer) throws(StoreError) -> UInt64 {
+    func sealLocked(_ buffer: TrackBuffer, waitForRoom: Bool = true) throws(StoreError) -> UInt64 {
         guard buffer.count > 0 else { return 0 }
         let (block, bytes) = buffer.seal(reserve: min(configuration.maxRecordsPerBlock, 1024))
-        return try enqueue(.track(buffer.track), firstSequence: block.firstIndex, batch: .points(block), rawBytes: bytes)
+        return try enqueue(.track(buffer.track), firstSequence: block.firstIndex, batch: .points(block), rawBytes: bytes,
+                           waitForRoom: waitForRoom)
     }
 
     /// Seals another stream's open block. The caller holds `buffer.lock`.
-    func sealLocked<R>(_ buffer: RecordBuffer<R>) throws(StoreError) -> UInt64 {
+    func sealLocked<R>(_ buffer: RecordBuffer<R>, waitForRoom: Bool = true) throws(StoreError) -> UInt64 {
         guard buffer.count > 0 else { return 0 }
         let first = buffer.firstSequence
         let (batch, bytes) = buffer.seal()
-        return try enqueue(buffer.stream, firstSequence: first, batch: batch, rawBytes: bytes)
+        return try enqueue(buffer.stream, firstSequence: first, batch: batch, rawBytes: bytes, waitForRoom: waitForRoom)
     }
 
     /// Hands a sealed block to the background thread, waiting while too much
-    /// is pending. Called with the stream's buffer lock held, which keeps each
-    /// stream's blocks in order.
-    private func enqueue(_ stream: StreamKey, firstSequence: UInt64, batch: Batch, rawBytes: Int) throws(StoreError) -> UInt64 {
+    /// is pending (except when the background thread itself seals: it would
+    /// wait for itself). Called with the stream's buffer lock held, which
+    /// keeps each stream's blocks in order.
+    private func enqueue(_ stream: StreamKey, firstSequence: UInt64, batch: Batch, rawBytes: Int,
+                         waitForRoom: Bool) throws(StoreError) -> UInt64 {
         queueLock.lock()
         defer { queueLock.unlock() }
-        while pendingBytes > configuration.maxPendingBytes && failure == nil && !closing {
+        while waitForRoom && pendingBytes > configuration.maxPendingBytes && failure == nil && !closing {
             cond.wait()
         }
         if let failure { throw failure }
@@ -162,7 +165,7 @@ final class Writer: @unchecked Sendable {
         for b in allBuffers() {
             if waiting { b.lock.lock() } else if !b.lock.tryLock() { continue }
             defer { b.lock.unlock() }
-            _ = try sealLocked(b)
+            _ = try sealLocked(b, waitForRoom: waiting)
         }
         try sealRecords(logs, waiting)
         try sealRecords(parameters, waiting)
@@ -174,7 +177,7 @@ final class Writer: @unchecked Sendable {
     private func sealRecords<R>(_ b: RecordBuffer<R>, _ waiting: Bool) throws(StoreError) {
         if waiting { b.lock.lock() } else if !b.lock.tryLock() { return }
         defer { b.lock.unlock() }
-        _ = try sealLocked(b)
+        _ = try sealLocked(b, waitForRoom: waiting)
     }
 
     /// Waits until the block with `ticket` (and all before it) is fsync'd.

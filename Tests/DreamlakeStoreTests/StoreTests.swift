@@ -1,0 +1,417 @@
+import Foundation
+import Testing
+@testable import DreamlakeStore
+
+@Suite struct StoreTests {
+    @Test func everyKindOfRecordRoundTripsThroughReopen() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        var rng = SplitMix64(seed: 1)
+        var points: [ValueObject] = []
+        for i in 0..<500 {
+            // Mixed shapes: numeric runs, strings, nested values, booleans and nulls.
+            switch i % 5 {
+            case 0, 1: points.append(["value": .double(referenceLoss(i)), "step": .int(Int64(i))])
+            case 2: points.append(["value": .double(edgeDoubles[i % edgeDoubles.count]), "epoch": .int(edgeInts[i % edgeInts.count])])
+            case 3: points.append(["flag": .bool(i % 2 == 0), "none": .null, "name": .string(randomString(&rng))])
+            default: points.append(randomObject(&rng))
+            }
+        }
+        let logs: [(LogLevel, String, ValueObject?)] = LogLevel.allCases.map { ($0, "message \($0) é 🚀", ["epoch": .int(3)]) }
+            + [(.info, "", nil), (.error, "no metadata", [:])]
+        let written: (track: TrackID, ts: Int64)
+        do {
+            let store = try Store(directory: dir.path)
+            let t = try store.track(named: "train/loss", fields: ["description": "training loss", "tags": ["a", "b"]])
+            for (i, p) in points.enumerated() { try t.append(p, timestamp: 1_700_000_000_000_000 + Int64(i)) }
+            for (l, m, md) in logs { try store.appendLog(m, level: l, metadata: md, timestamp: 42) }
+            try store.appendParameters(["lr": 0.001, "model.layers": 4], timestamp: 1)
+            try store.appendParameters(["lr": 0.01], timestamp: 2)
+            try store.appendSessionMetadata(["name": "exp", "tags": ["x"]], timestamp: 3)
+            try store.appendFileRecord(fileID: "f1", fields: ["path": "/models", "sizeBytes": 10], timestamp: 4)
+            try store.appendFileRecord(fileID: "f1", deleted: true, fields: [:], timestamp: 5)
+            try store.updateTrack(t.id, fields: ["description": "updated"], timestamp: 6)
+            // Read-your-writes before anything is flushed.
+            #expect(try store.points(of: t.id, from: 0, limit: 1000).map(\.data) == points)
+            try store.close()
+            written = (t.id, 0)
+        }
+        let store = try Store(directory: dir.path, access: .read)
+        defer { try? store.close() }
+        #expect(store.recoveryReport.isClean)
+        let read = try store.points(of: written.track, from: 0, limit: 10_000)
+        #expect(read.count == points.count)
+        for (i, p) in read.enumerated() {
+            #expect(p.index == UInt64(i))
+            #expect(p.timestamp == 1_700_000_000_000_000 + Int64(i))
+            #expect(Value.object(p.data) == Value.object(points[i]))
+        }
+        let readLogs = try store.logs()
+        #expect(readLogs.count == logs.count)
+        for (i, e) in readLogs.enumerated() {
+            #expect(e.sequence == UInt64(i))
+            #expect(e.level == logs[i].0 && e.message == logs[i].1 && e.timestamp == 42)
+            #expect(e.metadata.map(Value.object) == logs[i].2.map(Value.object))
+        }
+        #expect(try store.parameterUpdates().map(\.fields) == [["lr": 0.001, "model.layers": 4], ["lr": 0.01]])
+        #expect(try store.sessionMetadataUpdates().first?.fields == ["name": "exp", "tags": ["x"]])
+        let files = try store.fileRecords()
+        #expect(files.map(\.deleted) == [false, true] && files.map(\.fileID) == ["f1", "f1"])
+        let info = try #require(store.trackInfo(named: "train/loss"))
+        #expect(info.count == 500 && info.fields == ["description": "updated"] && info.createdAt != info.updatedAt)
+    }
+
+    @Test func reopeningForWritingContinuesEveryStream() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        for round in 0..<3 {
+            let store = try Store(directory: dir.path)
+            let t = try store.track(named: "loss")
+            for i in 0..<1000 { #expect(try t.append(value: referenceLoss(round * 1000 + i), step: Int64(round * 1000 + i)) == UInt64(round * 1000 + i)) }
+            #expect(try store.appendLog("round \(round)") == UInt64(round))
+            try store.close()
+        }
+        let store = try Store(directory: dir.path, access: .read)
+        defer { try? store.close() }
+        #expect(store.tracks().map(\.count) == [3000])
+        let all = try store.points(of: TrackID(rawValue: 0), from: 0, limit: 5000)
+        #expect(all.map { $0.data["step"] } == (0..<3000).map { Value.int(Int64($0)) })
+        #expect(all.map { $0.data["value"] } == (0..<3000).map { Value.double(referenceLoss($0)) })
+        #expect(try store.logs().map(\.message) == ["round 0", "round 1", "round 2"])
+    }
+
+    @Test func segmentsRollOverAndIndexesMatchAFullScan() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        var config = StoreConfiguration(durability: .buffered)
+        config.segmentSize = 64 << 10
+        config.maxRecordsPerBlock = 1000
+        let n = 200_000
+        do {
+            let store = try Store(directory: dir.path, configuration: config)
+            let a = try store.track(named: "a")
+            let b = try store.track(named: "b")
+            for i in 0..<n {
+                try a.append(value: referenceLoss(i), step: Int64(i))
+                if i % 3 == 0 { try b.append(["x": .int(Int64(i)), "s": .string("p\(i)")]) }
+            }
+            try store.close()
+        }
+        #expect(dir.segmentFiles().count > 3, "a small segment size makes several segments")
+        #expect(dir.indexFiles().count == dir.segmentFiles().count - 1, "every sealed segment has an index")
+        let store = try Store(directory: dir.path, access: .read)
+        defer { try? store.close() }
+        // The full scan, block by block, is the reference for every range read.
+        var scanned: [Double] = []
+        try store.forEachPointBlock(of: TrackID(rawValue: 0)) { block in
+            guard case .double(let v)? = block.column(named: "value") else { Issue.record("not columnar"); return false }
+            scanned += v
+            return true
+        }
+        #expect(scanned.count == n)
+        #expect(scanned.map(\.bitPattern) == (0..<n).map { referenceLoss($0).bitPattern })
+        var rng = SplitMix64(seed: 3)
+        for _ in 0..<200 {
+            let start = Int(rng.next() % UInt64(n + 10))
+            let limit = Int(rng.next() % 3000)
+            let got = try store.points(of: TrackID(rawValue: 0), from: UInt64(start), limit: limit)
+            let expectedEnd = min(n, start + limit)
+            #expect(got.count == max(0, expectedEnd - start))
+            #expect(got.map(\.index) == (start..<max(start, expectedEnd)).map(UInt64.init))
+            #expect(got.map { $0.data["value"]!.doubleValue!.bitPattern } == scanned[min(start, n)..<max(min(start, n), expectedEnd)].map(\.bitPattern))
+        }
+        let b = try store.points(of: TrackID(rawValue: 1), from: 100, limit: 2)
+        #expect(b.map(\.data) == [["x": 300, "s": "p300"], ["x": 303, "s": "p303"]])
+    }
+
+    @Test func aMissingOrDamagedIndexIsRebuilt() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        var config = StoreConfiguration(durability: .buffered)
+        config.segmentSize = 32 << 10
+        config.maxRecordsPerBlock = 500
+        do {
+            let store = try Store(directory: dir.path, configuration: config)
+            let t = try store.track(named: "t")
+            for i in 0..<100_000 { try t.append(value: referenceLoss(i), step: Int64(i)) }
+            try store.close()
+        }
+        let indexes = dir.indexFiles()
+        #expect(indexes.count >= 3)
+        try FileManager.default.removeItem(atPath: indexes[0])
+        try flipByte(indexes[1], at: 50)
+        try truncateFile(indexes[2], to: 20)
+        config.verifySealedSegments = false  // make open trust indexes it can read
+        let store = try Store(directory: dir.path, configuration: config)
+        #expect(Set(store.recoveryReport.rebuiltIndexes) == Set(indexes.prefix(3)))
+        let pts = try store.points(of: TrackID(rawValue: 0), from: 0, limit: 100_000)
+        #expect(pts.map { $0.data["step"]! } == (0..<100_000).map { Value.int(Int64($0)) })
+        try store.close()
+        // Rebuilt on disk: the next open finds nothing to do.
+        let again = try Store(directory: dir.path, access: .read, configuration: config)
+        #expect(again.recoveryReport.isClean)
+        try again.close()
+    }
+
+    @Test func aTornTailIsCutAndEverythingBeforeItKept() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        var config = StoreConfiguration(durability: .buffered)
+        config.maxRecordsPerBlock = 100
+        do {
+            let store = try Store(directory: dir.path, configuration: config)
+            let t = try store.track(named: "t")
+            for i in 0..<1000 { try t.append(value: Double(i), step: Int64(i)) }
+            try store.close()
+        }
+        let seg = try #require(dir.segmentFiles().last)
+        let full = fileSize(seg)
+        // Cut a few bytes into the last block: 10 blocks of 100 points, the last one torn.
+        try truncateFile(seg, to: full - 7)
+        let store = try Store(directory: dir.path, configuration: config)
+        #expect(store.recoveryReport.tornTails.count == 1)
+        #expect(store.recoveryReport.damage.isEmpty)
+        let pts = try store.points(of: TrackID(rawValue: 0), from: 0, limit: 2000)
+        #expect(pts.count == 900)
+        #expect(pts.last?.data["step"] == .int(899))
+        // Appends continue after the cut, from the next index.
+        #expect(try store.track(named: "t").append(value: 1, step: 900) == 900)
+        try store.close()
+        let reopened = try Store(directory: dir.path, access: .read)
+        #expect(reopened.recoveryReport.isClean)
+        #expect(reopened.tracks().first?.count == 901)
+        try reopened.close()
+    }
+
+    @Test func aFlippedBitIsFoundAndNamedAndSalvageReadsAroundIt() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        var config = StoreConfiguration(durability: .buffered)
+        config.maxRecordsPerBlock = 100
+        do {
+            let store = try Store(directory: dir.path, configuration: config)
+            let t = try store.track(named: "t")
+            for i in 0..<1000 { try t.append(value: Double(i), step: Int64(i)) }
+            try store.close()
+        }
+        let seg = try #require(dir.segmentFiles().last)
+        // Damage the payload of a block in the middle of the file.
+        let target = fileSize(seg) / 2
+        try flipByte(seg, at: target)
+        #expect {
+            try Store(directory: dir.path, configuration: config)
+        } throws: { error in
+            guard let e = error as? StoreError else { return false }
+            return e.code == .corrupt && e.path == seg && e.offset != nil && e.offset! <= target
+        }
+        config.recovery = .salvage
+        let store = try Store(directory: dir.path, access: .read, configuration: config)
+        defer { try? store.close() }
+        let damage = try #require(store.recoveryReport.damage.first)
+        #expect(damage.path == seg && damage.offset <= target && damage.offset + damage.length > target)
+        let pts = try store.points(of: TrackID(rawValue: 0), from: 0, limit: 2000)
+        // Exactly one block of 100 points is lost; none of its points are returned, every other one is.
+        #expect(pts.count == 900)
+        let steps = Set(pts.map { $0.data["step"]!.intValue! })
+        let lost = Set(0..<1000).subtracting(steps.map(Int.init))
+        #expect(lost.count == 100)
+        #expect(pts.allSatisfy { $0.data["value"]!.doubleValue! == Double($0.data["step"]!.intValue!) })
+    }
+
+    @Test func aFutureFormatVersionIsATypedError() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        do {
+            let store = try Store(directory: dir.path)
+            try store.appendLog("x")
+            try store.close()
+        }
+        let seg = try #require(dir.segmentFiles().first)
+        // Version 99 with a correct header checksum: a newer writer, not damage.
+        var header = SegmentHeader(writer: 0, segment: 1)
+        header.version = 99
+        let h = try FileHandle(forUpdating: URL(fileURLWithPath: seg))
+        try h.write(contentsOf: Data(header.encoded()))
+        try h.close()
+        #expect {
+            try Store(directory: dir.path, access: .read)
+        } throws: { ($0 as? StoreError)?.code == .unsupportedVersion }
+    }
+
+    @Test func aSecondWriterIsRefusedWithTheHoldersPid() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let first = try Store(directory: dir.path)
+        #expect {
+            try Store(directory: dir.path)
+        } throws: { error in
+            guard let e = error as? StoreError else { return false }
+            return e.code == .locked && e.holderPID == getpid() && e.path?.hasSuffix("writer-0000.lock") == true
+        }
+        // Readers are welcome while the writer runs.
+        let reader = try Store(directory: dir.path, access: .read)
+        try reader.close()
+        try first.close()
+        let second = try Store(directory: dir.path)
+        try second.close()
+    }
+
+    @Test func aLockHeldByAnotherProcessIsRefusedAndReleasedWhenItIsKilled() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        try Store(directory: dir.path).close()
+        let lockPath = dir.path + "/writer-0000.lock"
+        // Another process takes the same flock and writes its pid, as a writer would.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = ["python3", "-c", """
+            import fcntl, os, sys, time
+            f = open(sys.argv[1], 'r+')
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.truncate(0); f.write(str(os.getpid()) + '\\n'); f.flush()
+            print('locked', flush=True)
+            time.sleep(60)
+            """, lockPath]
+        let out = Pipe()
+        holder.standardOutput = out
+        try holder.run()
+        defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL) } }
+        _ = out.fileHandleForReading.availableData  // waits for "locked"
+        #expect {
+            try Store(directory: dir.path)
+        } throws: { ($0 as? StoreError)?.code == .locked && ($0 as? StoreError)?.holderPID == holder.processIdentifier }
+        kill(holder.processIdentifier, SIGKILL)
+        holder.waitUntilExit()
+        // The kernel released the lock with the process: no stale-lock step.
+        let store = try Store(directory: dir.path)
+        try store.close()
+    }
+
+    @Test func concurrentAppendsLoseAndDuplicateNothing() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        var config = StoreConfiguration()
+        config.maxRecordsPerBlock = 512
+        config.maxPendingBytes = 64 << 10  // small, so appenders also wait for the writer
+        let store = try Store(directory: dir.path, configuration: config)
+        let shared = try store.track(named: "shared")
+        let threads = 4, perThread = 25_000
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let own = try! store.track(named: "own-\(t)")
+            for i in 0..<perThread {
+                _ = try! shared.append(value: Double(t), step: Int64(i))
+                _ = try! own.append(value: Double(i), step: Int64(i))
+                if i % 1000 == 0 { _ = try! store.appendLog("t\(t) i\(i)") }
+            }
+        }
+        try store.close()
+        let reader = try Store(directory: dir.path, access: .read)
+        defer { try? reader.close() }
+        let pts = try reader.points(of: shared.id, from: 0, limit: threads * perThread + 10)
+        #expect(pts.count == threads * perThread)
+        #expect(pts.map(\.index) == (0..<UInt64(threads * perThread)).map { $0 })
+        // Each thread's own appends stay in its order.
+        for t in 0..<threads {
+            let steps = pts.filter { $0.data["value"] == .double(Double(t)) }.map { $0.data["step"]!.intValue! }
+            #expect(steps == (0..<Int64(perThread)).map { $0 })
+            let info = try #require(reader.trackInfo(named: "own-\(t)"))
+            #expect(info.count == UInt64(perThread))
+        }
+        #expect(try reader.logs().count == threads * perThread / 1000)
+    }
+
+    @Test func aReaderSeesFlushedDataAndTreatsAnIncompleteBlockAsNotYet() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let writer = try Store(directory: dir.path, configuration: StoreConfiguration(durability: .buffered))
+        let t = try writer.track(named: "t")
+        for i in 0..<100 { try t.append(value: Double(i), step: Int64(i)) }
+        try writer.flush()
+        let reader = try Store(directory: dir.path, access: .read)
+        defer { try? reader.close() }
+        #expect(reader.tracks().first?.count == 100)
+        for i in 100..<250 { try t.append(value: Double(i), step: Int64(i)) }
+        try writer.flush()
+        // Half a block at the end, as a writer caught mid-write leaves it.
+        let seg = try #require(dir.segmentFiles().last)
+        let h = try FileHandle(forUpdating: URL(fileURLWithPath: seg))
+        try h.seekToEnd()
+        let header = BlockHeader(storedLength: 1000, payloadChecksum: 0, codec: .none, stream: .logs, uncompressedLength: 1000,
+                                 recordCount: 1, firstSequence: 0, lastSequence: 0).encoded()
+        try h.write(contentsOf: Data(header + [1, 2, 3]))
+        try h.close()
+        #expect(try reader.refresh())
+        #expect(reader.tracks().first?.count == 250)
+        #expect(try reader.points(of: t.id, from: 240, limit: 100).count == 10)
+        #expect(reader.recoveryReport.isClean)
+        try writer.close()  // the writer's own close is unaffected by what the test appended after its end
+    }
+
+    @Test func flushReportsWhatIsDurable() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let store = try Store(directory: dir.path, configuration: StoreConfiguration(durability: .interval(milliseconds: 50)))
+        let t = try store.track(named: "t")
+        for i in 0..<10 { try t.append(value: Double(i), step: Int64(i)) }
+        let durable = try store.flush()
+        #expect(durable == 11, "10 points and the track's definition")
+        try store.close()
+        #expect { try store.flush() } throws: { ($0 as? StoreError)?.code == .notWritable }
+        try store.close()  // closing twice is harmless
+    }
+
+    @Test func alwaysDurabilityWritesBeforeReturning() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let store = try Store(directory: dir.path, configuration: StoreConfiguration(durability: .always))
+        let t = try store.track(named: "t")
+        for i in 0..<20 { try t.append(value: Double(i), step: Int64(i)) }
+        // Without flush or close, another reader already sees every point.
+        let reader = try Store(directory: dir.path, access: .read)
+        #expect(reader.tracks().first?.count == 20)
+        try reader.close()
+        try store.close()
+    }
+
+    @Test func intervalDurabilityWritesPartialBlocksInTime() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let store = try Store(directory: dir.path, configuration: StoreConfiguration(durability: .interval(milliseconds: 20)))
+        let t = try store.track(named: "t")
+        try t.append(value: 1, step: 1)
+        let reader = try Store(directory: dir.path, access: .read)
+        defer { try? reader.close() }
+        // Poll (no timing assertion): the timer must eventually write the one-point block.
+        var seen = false
+        for _ in 0..<500 where !seen {
+            try reader.refresh()
+            seen = reader.tracks().first?.count == 1
+            if !seen { usleep(10_000) }
+        }
+        #expect(seen)
+        try store.close()
+    }
+
+    @Test func readOnlyStoresRefuseWritesAndMissingStoresAreNamed() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        #expect { try Store(directory: dir.path, access: .read) } throws: { ($0 as? StoreError)?.code == .notAStore }
+        try Store(directory: dir.path).close()
+        let reader = try Store(directory: dir.path, access: .read)
+        #expect { try reader.appendLog("x") } throws: { ($0 as? StoreError)?.code == .notWritable }
+        try reader.close()
+    }
+
+    @Test func oversizeRecordsAreRefusedAndNothingIsDamaged() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let store = try Store(directory: dir.path)
+        try store.appendLog("before")
+        #expect { try store.appendLog(String(repeating: "x", count: 5 << 20)) } throws: { ($0 as? StoreError)?.code == .invalidArgument }
+        try store.appendLog("after")
+        try store.close()
+        let reader = try Store(directory: dir.path, access: .read)
+        #expect(try reader.logs().map(\.message) == ["before", "after"])
+        try reader.close()
+    }
+}
