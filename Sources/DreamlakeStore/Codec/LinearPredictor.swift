@@ -14,23 +14,38 @@ struct LinearPredictor {
     /// c[k] multiplies x[i - 1 - k].
     let coefficients: [Double]
 
-    /// The best predictor for `xs`, or nil when the values are too few or not all finite.
+    /// The best predictor for `xs` and the bits its residuals take over the
+    /// encoder's choice window, or nil when the values are too few or not all finite.
     ///
     /// Fitting the raw values is badly conditioned (a curve's level dwarfs its
     /// wiggles), so each candidate differences the values d times, fits a
     /// short autoregression of order p to the differences, and multiplies the
     /// two back into one predictor of order d + p. The candidate whose
     /// residuals pack smallest over the fit window wins.
-    static func fit(_ xs: [Double]) -> LinearPredictor? {
+    static func fit(_ xs: [Double]) -> (LinearPredictor, Int)? {
         let m = min(xs.count, fitWindow)
         guard m >= 64 else { return nil }
         for x in xs where !x.isFinite { return nil }
         var best: (LinearPredictor, Int)?
         var y = Array(xs[0..<m])
+        let maxP = 4
         for d in 1...3 {
             y = zip(y.dropFirst(), y).map { $0 - $1 }
-            for p in 2...4 {
-                guard let ar = autoregression(y, order: p) else { continue }
+            // Lagged products r[j][k] = sum y[i-j] y[i-k] for j, k in 0...maxP, once
+            // for every order: the order-p equations use their leading part.
+            var r = [Double](repeating: 0, count: (maxP + 1) * (maxP + 1))
+            y.withUnsafeBufferPointer { y in
+                r.withUnsafeMutableBufferPointer { r in
+                    for i in maxP..<y.count {
+                        for j in 0...maxP {
+                            let yj = y[i - j]
+                            for k in j...maxP { r[j * (maxP + 1) + k] += yj * y[i - k] }
+                        }
+                    }
+                }
+            }
+            for p in 2...maxP {
+                guard let ar = solve(r, stride: maxP + 1, order: p) else { continue }
                 // (1 - sum ar_k z^k) (1 - z)^d, as coefficients of the predictor.
                 var poly = [1.0] + ar.map { -$0 }
                 for _ in 0..<d {
@@ -40,32 +55,29 @@ struct LinearPredictor {
                 }
                 let candidate = LinearPredictor(coefficients: poly.dropFirst().map { -$0 })
                 guard candidate.coefficients.allSatisfy(\.isFinite) else { continue }
-                let cost = candidate.cost(xs, upTo: m)
+                let cost = candidate.cost(xs, upTo: min(m, NumericColumns.choiceWindow))
                 if best == nil || cost < best!.1 { best = (candidate, cost) }
             }
         }
-        return best?.0
+        return best
     }
 
     /// Least-squares coefficients a with y[i] ≈ sum a[k] y[i-1-k], from the
-    /// normal equations with a small ridge, by Gaussian elimination with partial pivoting.
-    private static func autoregression(_ y: [Double], order p: Int) -> [Double]? {
-        guard y.count > 4 * p else { return nil }
+    /// lagged products `r` (r[j][k] = sum y[i-j] y[i-k]) with a small ridge,
+    /// by Gaussian elimination with partial pivoting.
+    private static func solve(_ r: [Double], stride: Int, order p: Int) -> [Double]? {
         let w = p + 1
         var a = [Double](repeating: 0, count: p * w)
-        y.withUnsafeBufferPointer { y in
-            for i in p..<y.count {
-                for j in 0..<p {
-                    let yj = y[i - 1 - j]
-                    a[j * w + p] += y[i] * yj
-                    for k in 0..<p { a[j * w + k] += yj * y[i - 1 - k] }
-                }
-            }
-        }
         var trace = 0.0
-        for j in 0..<p { trace += a[j * w + j] }
+        for j in 0..<p { trace += r[(j + 1) * stride + (j + 1)] }
         let ridge = max(trace / Double(p) * 1e-14, Double.leastNormalMagnitude)
-        for j in 0..<p { a[j * w + j] += ridge }
+        for j in 0..<p {
+            for k in 0..<p {
+                let (lo, hi) = (min(j, k) + 1, max(j, k) + 1)
+                a[j * w + k] = r[lo * stride + hi] + (j == k ? ridge : 0)
+            }
+            a[j * w + p] = r[0 * stride + (j + 1)]
+        }
         for col in 0..<p {
             var pivot = col
             for row in col + 1..<p where abs(a[row * w + col]) > abs(a[pivot * w + col]) { pivot = row }

@@ -88,28 +88,36 @@ enum NumericColumns {
         return out
     }
 
-    static func encodeDoubles(_ xs: [Double], into w: inout ByteWriter) {
-        var best = fixedResiduals(xs, order: 1)
-        var bestSize = BitPacking.packedSize(best)
-        var bestOrder = 1
-        for order in 2...3 {
-            let r = fixedResiduals(xs, order: order)
-            let size = BitPacking.packedSize(r)
-            if size < bestSize { (best, bestSize, bestOrder) = (r, size, order) }
+    /// Points the encoder looks at to choose a predictor; the winner then encodes the whole column.
+    static let choiceWindow = 1024
+
+    /// Bits the residuals of the first `m` values take under the fixed predictor of `order`.
+    static func fixedCost(_ xs: [Double], order: Int, upTo m: Int) -> Int {
+        xs.withUnsafeBufferPointer { x in
+            var bits = 0
+            for i in 0..<m { bits += 64 - residual(x[i], fixedPrediction(x, i, order: order)).leadingZeroBitCount }
+            return bits
         }
-        if let lpc = LinearPredictor.fit(xs) {
-            let r = lpc.residuals(xs)
-            if BitPacking.packedSize(r) + 8 * lpc.coefficients.count < bestSize {
-                w.u8(ColumnEncoding.doubleLinearPredictor.rawValue)
-                w.u8(UInt8(lpc.coefficients.count))
-                for c in lpc.coefficients { w.u64(c.bitPattern) }
-                BitPacking.pack(r, into: &w)
-                return
-            }
+    }
+
+    static func encodeDoubles(_ xs: [Double], into w: inout ByteWriter) {
+        let m = min(xs.count, choiceWindow)
+        var bestOrder = 1
+        var bestCost = fixedCost(xs, order: 1, upTo: m)
+        for order in 2...3 {
+            let cost = fixedCost(xs, order: order, upTo: m)
+            if cost < bestCost { (bestOrder, bestCost) = (order, cost) }
+        }
+        if let (lpc, cost) = LinearPredictor.fit(xs), cost + 64 * lpc.coefficients.count < bestCost {
+            w.u8(ColumnEncoding.doubleLinearPredictor.rawValue)
+            w.u8(UInt8(lpc.coefficients.count))
+            for c in lpc.coefficients { w.u64(c.bitPattern) }
+            BitPacking.pack(lpc.residuals(xs), into: &w)
+            return
         }
         w.u8(ColumnEncoding.doubleFixedPredictor.rawValue)
         w.u8(UInt8(bestOrder))
-        BitPacking.pack(best, into: &w)
+        BitPacking.pack(fixedResiduals(xs, order: bestOrder), into: &w)
     }
 
     static func decodeDoubles(count: Int, from r: inout ByteReader) throws(DecodeError) -> [Double] {

@@ -3,6 +3,9 @@
 // own lock, so threads appending to different tracks do not contend.
 
 /// The open block of one track.
+///
+/// Its state is only touched with `lock` held, so Swift's dynamic exclusivity
+/// checks (which cost more than the append itself) are turned off for it.
 final class TrackBuffer: @unchecked Sendable {
     enum Mode {
         case empty
@@ -15,22 +18,22 @@ final class TrackBuffer: @unchecked Sendable {
     let lock = Lock()
     let track: TrackID
     /// The index the next appended point gets.
-    var nextIndex: UInt64
+    @exclusivity(unchecked) var nextIndex: UInt64
     /// The index of the first point in the open block.
-    var firstIndex: UInt64
+    @exclusivity(unchecked) var firstIndex: UInt64
 
-    var mode: Mode = .empty
-    var timestamps: [Int64] = []
-    var keys: [String] = []
-    var types: [ColumnType] = []
+    @exclusivity(unchecked) var mode: Mode = .empty
+    @exclusivity(unchecked) var timestamps: [Int64] = []
+    @exclusivity(unchecked) var keys: [String] = []
+    @exclusivity(unchecked) var types: [ColumnType] = []
     /// For each key, its position in `ints` or `doubles`.
-    var slots: [Int] = []
-    var ints: [[Int64]] = []
-    var doubles: [[Double]] = []
-    var rows: [ValueObject] = []
+    @exclusivity(unchecked) var slots: [Int] = []
+    @exclusivity(unchecked) var ints: [[Int64]] = []
+    @exclusivity(unchecked) var doubles: [[Double]] = []
+    @exclusivity(unchecked) var rows: [ValueObject] = []
     /// Whether the schema is {"value": double, "step": int}, the shape of the fast path.
-    var isValueStep = false
-    var rawBytes = 0
+    @exclusivity(unchecked) var isValueStep = false
+    @exclusivity(unchecked) var rawBytes = 0
 
     init(track: TrackID, nextIndex: UInt64) {
         self.track = track
@@ -205,10 +208,10 @@ final class TrackBuffer: @unchecked Sendable {
 final class RecordBuffer<Record: Sendable>: @unchecked Sendable {
     let lock = Lock()
     let stream: StreamKey
-    var nextSequence: UInt64
-    var firstSequence: UInt64
-    var records: [Record] = []
-    var rawBytes = 0
+    @exclusivity(unchecked) var nextSequence: UInt64
+    @exclusivity(unchecked) var firstSequence: UInt64
+    @exclusivity(unchecked) var records: [Record] = []
+    @exclusivity(unchecked) var rawBytes = 0
     private let makeBatch: @Sendable ([Record]) -> Batch
 
     init(stream: StreamKey, nextSequence: UInt64, makeBatch: @escaping @Sendable ([Record]) -> Batch) {

@@ -1,0 +1,162 @@
+import Benchmark
+import DreamlakeStore
+import Foundation
+
+// The reference workload: point i = {"value": loss(i), "step": i}.
+@inline(__always) func loss(_ i: Int) -> Double {
+    let x = Double(i)
+    return 2.0 / (1.0 + x * 1e-4) + 0.01 * sin(x * 0.37)
+}
+
+func freshDirectory(_ name: String) -> String {
+    let path = NSTemporaryDirectory() + "dreamlake-bench-\(name)-\(getpid())"
+    try? FileManager.default.removeItem(atPath: path)
+    return path
+}
+
+func bytesOnDisk(_ directory: String) -> Int {
+    let segments = directory + "/segments"
+    return ((try? FileManager.default.contentsOfDirectory(atPath: segments)) ?? []).reduce(0) { sum, name in
+        sum + (((try? FileManager.default.attributesOfItem(atPath: segments + "/" + name))?[.size] as? NSNumber)?.intValue ?? 0)
+    }
+}
+
+/// A store holding `points` points of the reference workload in track 0, built once and kept.
+func referenceStore(points: Int) throws -> String {
+    let path = NSTemporaryDirectory() + "dreamlake-bench-reference-\(points)-v\(FormatConstants.formatVersion)"
+    let done = path + "/complete"
+    if FileManager.default.fileExists(atPath: done) { return path }
+    try? FileManager.default.removeItem(atPath: path)
+    let store = try Store(directory: path, configuration: StoreConfiguration(durability: .buffered))
+    let t = try store.track(named: "loss")
+    let t0: Int64 = 1_764_000_000_000_000
+    for i in 0..<points { try t.append(value: loss(i), step: Int64(i), timestamp: t0 + Int64(i / 16)) }
+    try store.close()
+    FileManager.default.createFile(atPath: done, contents: Data())
+    return path
+}
+
+final class Box<T>: @unchecked Sendable { var value: T; init(_ v: T) { value = v } }
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .peakMemoryResident, .mallocCountTotal],
+        warmupIterations: 1,
+        maxDuration: .seconds(5),
+        maxIterations: 50
+    )
+
+    // Engine fast path, a million appends per iteration, default durability
+    // (interval, 1000 ms): the background thread compresses, writes and fsyncs
+    // meanwhile. The values are computed beforehand so that only the append is
+    // measured; one variant passes timestamps, the other lets the engine read
+    // the clock (clock_gettime, about 35 ns on this machine).
+    let values = (0..<1_000_000).map(loss)
+    for engineClock in [false, true] {
+        let appendStore = Box<(Store, TrackHandle, String)?>(nil)
+        let appended = Box(0)
+        Benchmark(engineClock ? "EngineAppendFastPathEngineClock" : "EngineAppendFastPath",
+                  configuration: .init(scalingFactor: .mega),
+                  closure: { b in
+                      guard let (_, track, _) = appendStore.value else { return }
+                      var i = appended.value
+                      let t0: Int64 = 1_764_000_000_000_000
+                      values.withUnsafeBufferPointer { v in
+                          for k in b.scaledIterations {
+                              if engineClock {
+                                  blackHole(try? track.append(value: v[k], step: Int64(i)))
+                              } else {
+                                  blackHole(try? track.append(value: v[k], step: Int64(i), timestamp: t0 + Int64(i >> 4)))
+                              }
+                              i += 1
+                          }
+                      }
+                      appended.value = i
+                  },
+                  setup: {
+                      let dir = freshDirectory("append")
+                      let store = try Store(directory: dir)
+                      appendStore.value = (store, try store.track(named: "loss"), dir)
+                      appended.value = 0
+                  },
+                  teardown: {
+                      if let (store, _, dir) = appendStore.value {
+                          try store.close()
+                          try? FileManager.default.removeItem(atPath: dir)
+                      }
+                      appendStore.value = nil
+                  })
+    }
+
+    // One append per iteration: the distribution of single-append latency
+    // (includes the harness's own per-iteration cost).
+    let latencyStore = Box<(Store, TrackHandle, String, Int)?>(nil)
+    Benchmark("EngineAppendLatency",
+              configuration: .init(metrics: [.wallClock], maxDuration: .seconds(3), maxIterations: 2_000_000),
+              closure: { _ in
+                  guard let (_, track, _, i) = latencyStore.value else { return }
+                  blackHole(try track.append(value: loss(i), step: Int64(i)))
+                  latencyStore.value?.3 = i + 1
+              },
+              setup: {
+                  let dir = freshDirectory("latency")
+                  let store = try Store(directory: dir)
+                  latencyStore.value = (store, try store.track(named: "loss"), dir, 0)
+              },
+              teardown: {
+                  if let (store, _, dir, _) = latencyStore.value {
+                      try store.close()
+                      try? FileManager.default.removeItem(atPath: dir)
+                  }
+                  latencyStore.value = nil
+              })
+
+    // Bytes per point on disk for 1,000,000 points of the reference workload,
+    // reported as a custom metric (hundredths of a byte).
+    Benchmark("BytesPerPoint1M",
+              configuration: .init(metrics: [.custom("centibytesPerPoint", polarity: .prefersSmaller, useScalingFactor: false)],
+                                   maxIterations: 1),
+              closure: { b in
+                  let dir = freshDirectory("size")
+                  defer { try? FileManager.default.removeItem(atPath: dir) }
+                  let store = try Store(directory: dir)
+                  let t = try store.track(named: "loss")
+                  let n = 1_000_000
+                  for i in 0..<n { try t.append(value: loss(i), step: Int64(i)) }
+                  try store.close()
+                  b.measurement(.custom("centibytesPerPoint", polarity: .prefersSmaller, useScalingFactor: false),
+                                bytesOnDisk(dir) * 100 / n)
+              })
+
+    // Reading 1,000 consecutive points from the middle of a 100-million-point track.
+    let readStore = Box<Store?>(nil)
+    let hundredMillion = 100_000_000
+    Benchmark("ReadMiddle1000Of100M",
+              configuration: .init(metrics: [.wallClock, .mallocCountTotal], maxDuration: .seconds(3), maxIterations: 2000),
+              closure: { _ in
+                  guard let store = readStore.value else { return }
+                  let pts = try store.points(of: TrackID(rawValue: 0), from: UInt64(hundredMillion / 2), limit: 1000)
+                  precondition(pts.count == 1000)
+                  blackHole(pts)
+              },
+              setup: { readStore.value = try Store(directory: try referenceStore(points: hundredMillion), access: .read) },
+              teardown: { try readStore.value?.close(); readStore.value = nil })
+
+    // A full scan of the 100-million-point track through its columns.
+    Benchmark("FullScan100M",
+              configuration: .init(metrics: [.wallClock, .peakMemoryResident], maxDuration: .seconds(10), maxIterations: 3),
+              closure: { _ in
+                  guard let store = readStore.value else { return }
+                  var sum = 0.0
+                  var n = 0
+                  try store.forEachPointBlock(of: TrackID(rawValue: 0)) { block in
+                      if case .double(let v)? = block.column(named: "value") { for x in v { sum += x } }
+                      n += block.count
+                      return true
+                  }
+                  precondition(n == hundredMillion)
+                  blackHole(sum)
+              },
+              setup: { readStore.value = try Store(directory: try referenceStore(points: hundredMillion), access: .read) },
+              teardown: { try readStore.value?.close(); readStore.value = nil })
+}
