@@ -46,26 +46,31 @@ enum BitPacking {
     }
 
     private static func packGroup(_ group: UnsafeBufferPointer<UInt64>, width: Int, shift: Int, into w: inout ByteWriter) {
-        var acc: UInt64 = 0
-        var used = 0  // bits of acc in use
-        for v in group {
-            let x = v >> UInt64(shift)
-            acc |= x << UInt64(used)
-            if used + width >= 64 {
-                w.u64(acc)
-                // The bits of x that did not fit in acc.
-                acc = used == 0 ? 0 : x >> UInt64(64 - used)
-                used = used + width - 64
-            } else {
-                used += width
+        let byteCount = (group.count * width + 7) / 8
+        let start = w.bytes.count
+        // Room for the group plus 8 bytes of slack, so every word store fits; the slack is cut after.
+        w.bytes.append(contentsOf: repeatElement(0, count: byteCount + 8))
+        w.bytes.withUnsafeMutableBytes { raw in
+            let base = raw.baseAddress! + start
+            var acc: UInt64 = 0
+            var used = 0  // bits of acc in use
+            var out = 0   // bytes stored
+            for v in group {
+                let x = v >> UInt64(shift)
+                acc |= x << UInt64(used)
+                if used + width >= 64 {
+                    (base + out).storeBytes(of: acc.littleEndian, as: UInt64.self)
+                    out += 8
+                    // The bits of x that did not fit in acc.
+                    acc = used == 0 ? 0 : x >> UInt64(64 - used)
+                    used = used + width - 64
+                } else {
+                    used += width
+                }
             }
+            if used > 0 { (base + out).storeBytes(of: acc.littleEndian, as: UInt64.self) }
         }
-        var left = (used + 7) / 8
-        while left > 0 {
-            w.u8(UInt8(truncatingIfNeeded: acc))
-            acc >>= 8
-            left -= 1
-        }
+        w.bytes.removeLast(8)
     }
 
     /// Reads `count` values. Rejects widths and shifts that cannot be, and

@@ -9,7 +9,7 @@
 struct LinearPredictor {
     static let maxOrder = 8
     /// Points the fit looks at; more costs time and rarely helps.
-    static let fitWindow = 2048
+    static let fitWindow = 1024
 
     /// c[k] multiplies x[i - 1 - k].
     let coefficients: [Double]
@@ -123,13 +123,23 @@ struct LinearPredictor {
     }
 
     func residuals(_ xs: [Double]) -> [UInt64] {
-        var out = [UInt64](repeating: 0, count: xs.count)
-        xs.withUnsafeBufferPointer { x in
-            coefficients.withUnsafeBufferPointer { c in
-                for i in 0..<x.count { out[i] = NumericColumns.residual(x[i], predict(x, i, c)) }
+        let n = xs.count
+        return [UInt64](unsafeUninitializedCapacity: n) { out, initialized in
+            xs.withUnsafeBufferPointer { x in
+                coefficients.withUnsafeBufferPointer { c in
+                    let p = c.count
+                    for i in 0..<min(p, n) { out[i] = NumericColumns.residual(x[i], i == 0 ? 0 : x[i - 1]) }
+                    var i = p
+                    while i < n {
+                        var acc = 0.0
+                        for k in 0..<p { acc = acc + c[k] * x[i - 1 - k] }
+                        out[i] = NumericColumns.residual(x[i], NumericColumns.canonical(acc))
+                        i += 1
+                    }
+                }
             }
+            initialized = n
         }
-        return out
     }
 
     func reconstruct(_ residuals: [UInt64]) -> [Double] {

@@ -7,16 +7,24 @@ enum NumericColumns {
     // MARK: int64
 
     static func encodeInts(_ xs: [Int64], into w: inout ByteWriter) {
-        var delta = [UInt64](repeating: 0, count: xs.count)
-        var dod = [UInt64](repeating: 0, count: xs.count)
-        var prev: Int64 = 0
-        var prevDelta: Int64 = 0
-        for i in xs.indices {
-            let d = xs[i] &- prev
-            delta[i] = ZigZag.encode(d)
-            dod[i] = ZigZag.encode(d &- prevDelta)
-            prev = xs[i]
-            prevDelta = d
+        let n = xs.count
+        var dod = [UInt64]()
+        let delta = [UInt64](unsafeUninitializedCapacity: n) { delta, initialized in
+            dod = [UInt64](unsafeUninitializedCapacity: n) { dod, dodInitialized in
+                xs.withUnsafeBufferPointer { x in
+                    var prev: Int64 = 0
+                    var prevDelta: Int64 = 0
+                    for i in 0..<n {
+                        let d = x[i] &- prev
+                        delta[i] = ZigZag.encode(d)
+                        dod[i] = ZigZag.encode(d &- prevDelta)
+                        prev = x[i]
+                        prevDelta = d
+                    }
+                }
+                dodInitialized = n
+            }
+            initialized = n
         }
         if BitPacking.packedSize(dod) < BitPacking.packedSize(delta) {
             w.u8(ColumnEncoding.intDeltaOfDelta.rawValue)
@@ -81,15 +89,16 @@ enum NumericColumns {
     }
 
     static func fixedResiduals(_ xs: [Double], order: Int) -> [UInt64] {
-        var out = [UInt64](repeating: 0, count: xs.count)
-        xs.withUnsafeBufferPointer { x in
-            for i in 0..<x.count { out[i] = residual(x[i], fixedPrediction(x, i, order: order)) }
+        [UInt64](unsafeUninitializedCapacity: xs.count) { out, initialized in
+            xs.withUnsafeBufferPointer { x in
+                for i in 0..<x.count { out[i] = residual(x[i], fixedPrediction(x, i, order: order)) }
+            }
+            initialized = xs.count
         }
-        return out
     }
 
-    /// Points the encoder looks at to choose a predictor; the winner then encodes the whole column.
-    static let choiceWindow = 1024
+    /// Values the encoder looks at to choose a predictor; the winner then encodes the whole column.
+    static let choiceWindow = 512
 
     /// Bits the residuals of the first `m` values take under the fixed predictor of `order`.
     static func fixedCost(_ xs: [Double], order: Int, upTo m: Int) -> Int {
@@ -108,7 +117,7 @@ enum NumericColumns {
             let cost = fixedCost(xs, order: order, upTo: m)
             if cost < bestCost { (bestOrder, bestCost) = (order, cost) }
         }
-        if let (lpc, cost) = LinearPredictor.fit(xs), cost + 64 * lpc.coefficients.count < bestCost {
+        if let (lpc, cost) = LinearPredictor.fit(xs), cost < bestCost {
             w.u8(ColumnEncoding.doubleLinearPredictor.rawValue)
             w.u8(UInt8(lpc.coefficients.count))
             for c in lpc.coefficients { w.u64(c.bitPattern) }
