@@ -57,7 +57,7 @@ struct Demo: ParsableCommand {
         for t in reader.tracks() {
             totalPoints += t.count
             let last = try reader.points(of: t.id, from: t.count - 1, limit: 1).first
-            print("  track \(t.name): \(t.count) points, last \(last.map { "\($0.data)" } ?? "-")")
+            print("  track \(t.name): \(t.count) points, last \(last.map { Value.object($0.data).description } ?? "-")")
         }
         for entry in try reader.logs() { print("  log [\(entry.level)] \(entry.message)") }
         let bytes = try FileManager.default.subpathsOfDirectory(atPath: directory + "/segments").reduce(0) { sum, name in

@@ -142,3 +142,43 @@ extension Dictionary: ValueConvertible where Key == String, Value: ValueConverti
         return .object(o)
     }
 }
+
+extension Value: CustomStringConvertible {
+    /// JSON-like text, for people: `{"value": 0.5, "step": 3}`. Not an export
+    /// format (non-finite doubles print as `NaN`, `Infinity`, `-Infinity`).
+    public var description: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return String(i)
+        case .double(let d):
+            if d.isNaN { return "NaN" }
+            if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
+            return d.description
+        case .string(let s): return Value.quoted(s)
+        case .array(let a): return "[" + a.map(\.description).joined(separator: ", ") + "]"
+        case .object(let o): return "{" + o.map { Value.quoted($0.key) + ": " + $0.value.description }.joined(separator: ", ") + "}"
+        }
+    }
+
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if u.value < 0x20 {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
