@@ -4,19 +4,28 @@
 
 /// Which stream a block belongs to: a kind of record and, for tracks, the track.
 public struct StreamKey: Hashable, Sendable, CustomStringConvertible {
+    /// The kind of records in the stream.
     public var kind: RecordKind
+    /// The track id for track streams, 0 for the others.
     public var id: UInt32
 
+    /// The stream of `kind` with this id.
     public init(kind: RecordKind, id: UInt32 = 0) {
         self.kind = kind
         self.id = id
     }
 
+    /// The points of a track.
     public static func track(_ t: TrackID) -> StreamKey { StreamKey(kind: .trackPoint, id: t.rawValue) }
+    /// The log.
     public static let logs = StreamKey(kind: .log)
+    /// The parameter updates.
     public static let parameters = StreamKey(kind: .parameters)
+    /// The session metadata updates.
     public static let sessionMetadata = StreamKey(kind: .sessionMetadata)
+    /// The track definitions and their updates.
     public static let trackMetadata = StreamKey(kind: .trackMetadata)
+    /// The file records.
     public static let files = StreamKey(kind: .file)
 
     public var description: String { kind == .trackPoint ? "track \(id)" : kind.description }

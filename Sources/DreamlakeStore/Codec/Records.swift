@@ -1,7 +1,9 @@
 /// Identifies a track within one store. Ids are given out in the order
 /// tracks are defined, from 0, and never reused.
 public struct TrackID: RawRepresentable, Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The id as stored: the stream id of the track's blocks.
     public let rawValue: UInt32
+    /// The track id with this number.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static func < (a: TrackID, b: TrackID) -> Bool { a.rawValue < b.rawValue }
     public var description: String { "track#\(rawValue)" }
@@ -9,10 +11,15 @@ public struct TrackID: RawRepresentable, Hashable, Sendable, Comparable, CustomS
 
 /// The level of a log entry. Persistent: the raw values are stored.
 public enum LogLevel: UInt8, Sendable, CaseIterable, Comparable, CustomStringConvertible {
+    /// Detail for debugging.
     case debug = 0
+    /// Normal progress.
     case info = 1
+    /// Something unexpected that the run survives.
     case warn = 2
+    /// A failure of one operation.
     case error = 3
+    /// A failure that ends the run.
     case fatal = 4
 
     /// The level's name as Python dreamlake writes it ("debug", "info", "warn", "error", "fatal").
@@ -38,14 +45,18 @@ public enum LogLevel: UInt8, Sendable, CaseIterable, Comparable, CustomStringCon
 
 /// One log entry. `sequence` counts from 0 in the order entries were appended.
 public struct LogEntry: Sendable, Equatable {
+    /// The entry's number in the log, from 0.
     public var sequence: UInt64
     /// Microseconds since the Unix epoch.
     public var timestamp: Int64
+    /// The entry's level.
     public var level: LogLevel
+    /// The entry's text.
     public var message: String
     /// The entry's metadata; nil when it had none (which is not the same as an empty object).
     public var metadata: ValueObject?
 
+    /// A log entry with these fields.
     public init(sequence: UInt64, timestamp: Int64, level: LogLevel, message: String, metadata: ValueObject?) {
         self.sequence = sequence
         self.timestamp = timestamp
@@ -63,13 +74,16 @@ public struct LogEntry: Sendable, Equatable {
 
 /// One point of a track. `index` counts from 0 within the track.
 public struct TrackPoint: Sendable, Equatable {
+    /// The track the point belongs to.
     public var track: TrackID
+    /// The point's index in its track, from 0.
     public var index: UInt64
     /// Microseconds since the Unix epoch.
     public var timestamp: Int64
     /// The point's fields, in the order they were given.
     public var data: ValueObject
 
+    /// A point with these fields.
     public init(track: TrackID, index: UInt64, timestamp: Int64, data: ValueObject) {
         self.track = track
         self.index = index
@@ -85,11 +99,14 @@ public struct TrackPoint: Sendable, Equatable {
 /// A record of a stream whose records are an object each: parameter updates
 /// and session metadata updates. What the fields mean is up to the layer above.
 public struct ObjectRecord: Sendable, Equatable {
+    /// The record's number in its stream, from 0.
     public var sequence: UInt64
     /// Microseconds since the Unix epoch.
     public var timestamp: Int64
+    /// The record's fields.
     public var fields: ValueObject
 
+    /// A record with these fields.
     public init(sequence: UInt64, timestamp: Int64, fields: ValueObject) {
         self.sequence = sequence
         self.timestamp = timestamp
@@ -104,14 +121,18 @@ public struct ObjectRecord: Sendable, Equatable {
 /// A track's definition or an update of its metadata. The first record of a
 /// track defines its id and name; later ones replace its fields.
 public struct TrackMetadata: Sendable, Equatable {
+    /// The record's number in the track metadata stream, from 0.
     public var sequence: UInt64
     /// Microseconds since the Unix epoch.
     public var timestamp: Int64
+    /// The track it defines or updates.
     public var track: TrackID
+    /// The track's name.
     public var name: String
     /// Description, tags, metadata and whatever else the layer above keeps.
     public var fields: ValueObject
 
+    /// A record with these fields.
     public init(sequence: UInt64, timestamp: Int64, track: TrackID, name: String, fields: ValueObject) {
         self.sequence = sequence
         self.timestamp = timestamp
@@ -128,14 +149,18 @@ public struct TrackMetadata: Sendable, Equatable {
 
 /// A file's record: its description when stored or updated, or its deletion.
 public struct FileRecord: Sendable, Equatable {
+    /// The record's number in the files stream, from 0.
     public var sequence: UInt64
     /// Microseconds since the Unix epoch.
     public var timestamp: Int64
+    /// The file's id.
     public var fileID: String
+    /// Whether this record deletes the file.
     public var deleted: Bool
     /// Path, name, checksum, size and whatever else the layer above keeps.
     public var fields: ValueObject
 
+    /// A record with these fields.
     public init(sequence: UInt64, timestamp: Int64, fileID: String, deleted: Bool, fields: ValueObject) {
         self.sequence = sequence
         self.timestamp = timestamp

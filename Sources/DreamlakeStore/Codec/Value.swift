@@ -8,12 +8,19 @@ import OrderedCollections
 /// infinities) is stored and compared by its exact bit pattern: two values are
 /// equal when they would be written as the same bytes.
 public enum Value: Sendable {
+    /// JSON's null.
     case null
+    /// A boolean.
     case bool(Bool)
+    /// A 64-bit signed integer (never silently turned into a double).
     case int(Int64)
+    /// A binary64 double, any bit pattern.
     case double(Double)
+    /// A string.
     case string(String)
+    /// An array of values.
     case array([Value])
+    /// An object whose keys keep their order.
     case object(ValueObject)
 }
 

@@ -3,6 +3,7 @@ public struct RecoveryReport: Sendable, Equatable, CustomStringConvertible {
     /// An incomplete last block cut off the end of the active segment: the
     /// writer was interrupted while writing it; nothing acknowledged is in it.
     public struct TornTail: Sendable, Equatable {
+        /// The segment file.
         public var path: String
         /// Where the cut was made; the segment now ends here.
         public var offset: UInt64
@@ -12,7 +13,9 @@ public struct RecoveryReport: Sendable, Equatable, CustomStringConvertible {
 
     /// A damaged region that was skipped (salvage mode) or found (verification).
     public struct Damage: Sendable, Equatable {
+        /// The segment file.
         public var path: String
+        /// Where the damaged region starts.
         public var offset: UInt64
         /// How many bytes were skipped.
         public var length: UInt64
@@ -20,6 +23,7 @@ public struct RecoveryReport: Sendable, Equatable, CustomStringConvertible {
         public var reason: String
         /// The stream and sequence range of the damaged block, when its header could be read.
         public var stream: StreamKey?
+        /// The records of ``stream`` the damaged block held.
         public var sequences: ClosedRange<UInt64>?
     }
 
@@ -30,6 +34,7 @@ public struct RecoveryReport: Sendable, Equatable, CustomStringConvertible {
     /// Index files that were missing or unusable and were rebuilt from their segment.
     public var rebuiltIndexes: [String] = []
 
+    /// An empty report.
     public init() {}
 
     /// Whether nothing at all was found.
