@@ -31,27 +31,47 @@ final class TrackBuffer: @unchecked Sendable {
     @exclusivity(unchecked) var ints: [[Int64]] = []
     @exclusivity(unchecked) var doubles: [[Double]] = []
     @exclusivity(unchecked) var rows: [ValueObject] = []
-    /// Whether the schema is {"value": double, "step": int}, the shape of the fast path.
+    /// Whether the schema is {"value": double, "step": int}, the shape of the
+    /// fast path. Its points then live in the fixed buffers below instead of
+    /// `timestamps`, `doubles[0]` and `ints[0]`: a store through a pointer is
+    /// cheaper than an array append, which checks uniqueness and capacity.
     @exclusivity(unchecked) var isValueStep = false
+    @exclusivity(unchecked) var fastCount = 0
+    let fastCapacity: Int
+    private let fastValues: UnsafeMutablePointer<Double>
+    private let fastSteps: UnsafeMutablePointer<Int64>
+    private let fastTimestamps: UnsafeMutablePointer<Int64>
     @exclusivity(unchecked) var rawBytes = 0
 
-    init(track: TrackID, nextIndex: UInt64) {
+    init(track: TrackID, nextIndex: UInt64, capacity: Int) {
         self.track = track
         self.nextIndex = nextIndex
         self.firstIndex = nextIndex
+        fastCapacity = max(1, capacity)
+        fastValues = .allocate(capacity: fastCapacity)
+        fastSteps = .allocate(capacity: fastCapacity)
+        fastTimestamps = .allocate(capacity: fastCapacity)
     }
 
-    var count: Int { timestamps.count }
+    deinit {
+        fastValues.deallocate()
+        fastSteps.deallocate()
+        fastTimestamps.deallocate()
+    }
+
+    var count: Int { isValueStep ? fastCount : timestamps.count }
 
     // MARK: Appending (the caller holds `lock`)
 
     /// The fast path: a point {"value": value, "step": step}.
     @inline(__always)
     func appendValueStep(_ value: Double, _ step: Int64, _ timestamp: Int64) -> Bool {
-        guard isValueStep else { return false }
-        doubles[0].append(value)
-        ints[0].append(step)
-        timestamps.append(timestamp)
+        let i = fastCount
+        guard isValueStep, i < fastCapacity else { return false }
+        fastValues[i] = value
+        fastSteps[i] = step
+        fastTimestamps[i] = timestamp
+        fastCount = i &+ 1
         rawBytes &+= 24
         nextIndex &+= 1
         return true
@@ -62,8 +82,10 @@ final class TrackBuffer: @unchecked Sendable {
         keys = ["value", "step"]
         types = [.double, .int]
         slots = [0, 0]
-        doubles = [[]]
-        ints = [[]]
+        doubles = []
+        ints = []
+        timestamps = []
+        fastCount = 0
         isValueStep = true
     }
 
@@ -84,6 +106,10 @@ final class TrackBuffer: @unchecked Sendable {
             return true
         case .columns:
             if matchesColumns(point) {
+                if isValueStep {
+                    guard case .double(let v) = point.values[0], case .int(let st) = point.values[1] else { return false }
+                    return appendValueStep(v, st, timestamp)
+                }
                 appendColumns(point, timestamp)
                 return true
             }
@@ -112,6 +138,7 @@ final class TrackBuffer: @unchecked Sendable {
         }
         if point.count == 2, point.keys[0] == "value", point.keys[1] == "step", newTypes == [.double, .int] {
             startValueStep()
+            // The caller appends through appendColumns: route it to the fast buffers.
             return true
         }
         mode = .columns
@@ -145,6 +172,10 @@ final class TrackBuffer: @unchecked Sendable {
     }
 
     private func appendColumns(_ point: ValueObject, _ timestamp: Int64) {
+        if isValueStep, case .double(let v) = point.values[0], case .int(let st) = point.values[1] {
+            _ = appendValueStep(v, st, timestamp)  // a fresh block has room: fastCapacity >= 1
+            return
+        }
         var i = 0
         for v in point.values {
             switch v {
@@ -165,8 +196,10 @@ final class TrackBuffer: @unchecked Sendable {
         rows.reserveCapacity(block.count)
         for i in 0..<block.count { rows.append(block.point(at: i).data) }
         mode = .rows
+        timestamps = block.timestamps
         keys = []; types = []; slots = []; ints = []; doubles = []
         isValueStep = false
+        fastCount = 0
     }
 
     // MARK: Sealing
@@ -177,6 +210,13 @@ final class TrackBuffer: @unchecked Sendable {
         switch mode {
         case .empty, .rows:
             layout = .rows(rows)
+        case .columns where isValueStep:
+            let n = fastCount
+            let values = Array(UnsafeBufferPointer(start: fastValues, count: n))
+            let steps = Array(UnsafeBufferPointer(start: fastSteps, count: n))
+            let stamps = Array(UnsafeBufferPointer(start: fastTimestamps, count: n))
+            return PointBlock(track: track, firstIndex: firstIndex, timestamps: stamps,
+                              layout: .columns(keys: keys, columns: [.double(values), .int(steps)]))
         case .columns:
             var columns: [PointBlock.Column] = []
             for (i, t) in types.enumerated() {
@@ -198,6 +238,7 @@ final class TrackBuffer: @unchecked Sendable {
         for i in ints.indices { ints[i] = []; ints[i].reserveCapacity(reserve) }
         for i in doubles.indices { doubles[i] = []; doubles[i].reserveCapacity(reserve) }
         if mode == .rows { mode = .empty }
+        fastCount = 0
         rawBytes = 0
         firstIndex = nextIndex
         return (block, bytes)

@@ -97,7 +97,8 @@ final class Writer: @unchecked Sendable {
     func trackBuffer(_ id: TrackID) -> TrackBuffer {
         registryLock.withLock {
             if let b = trackBuffers[id] { return b }
-            let b = TrackBuffer(track: id, nextIndex: shared.lock.withLock { shared.writtenEnd(.track(id)) })
+            let b = TrackBuffer(track: id, nextIndex: shared.lock.withLock { shared.writtenEnd(.track(id)) },
+                                capacity: configuration.maxRecordsPerBlock)
             trackBuffers[id] = b
             let perTrack = configuration.maxOpenBytes / max(1, trackBuffers.count)
             trackBlockBytes.store(max(4096, min(configuration.maxBlockBytes, perTrack)), ordering: .relaxed)
