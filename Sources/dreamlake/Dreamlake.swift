@@ -60,6 +60,16 @@ struct Demo: ParsableCommand {
             print("  track \(t.name): \(t.count) points, last \(last.map { Value.object($0.data).description } ?? "-")")
         }
         for entry in try reader.logs() { print("  log [\(entry.level)] \(entry.message)") }
+        let scanStart = Date()
+        var scanned = 0
+        var sum = 0.0
+        try reader.forEachPointBlock(of: loss.id) { block in
+            if case .double(let values)? = block.column(named: "value") { for v in values { sum += v } }
+            scanned += block.count
+            return true
+        }
+        let scanSeconds = Date().timeIntervalSince(scanStart)
+        print("  scanned \(scanned) points of \(loss.name) in \(String(format: "%.3f", scanSeconds)) s (mean value \(String(format: "%.4f", sum / Double(max(1, scanned)))))")
         let bytes = try FileManager.default.subpathsOfDirectory(atPath: directory + "/segments").reduce(0) { sum, name in
             sum + ((try? FileManager.default.attributesOfItem(atPath: directory + "/segments/" + name)[.size] as? Int) ?? 0)
         }
