@@ -76,11 +76,41 @@ enum BitPacking {
     /// Reads `count` values. Rejects widths and shifts that cannot be, and
     /// groups that declare more bytes than remain.
     static func unpack(count: Int, from r: inout ByteReader) throws(DecodeError) -> [UInt64] {
+        var out = [UInt64]()
+        var failure: DecodeError?
+        out = [UInt64](unsafeUninitializedCapacity: max(0, count)) { buf, initialized in
+            do throws(DecodeError) {
+                try forEachGroup(count: count, from: &r) { values, start in
+                    for j in values.indices { buf[start + j] = values[j] }
+                }
+            } catch { failure = error }
+            initialized = max(0, count)  // UInt64 is trivial: on failure the array is dropped unread
+        }
+        if let failure { throw failure }
+        return out
+    }
+
+    /// Decodes `count` values group by group, calling `body` with each
+    /// group's values and the index of its first value. The one place that
+    /// reads packed bits: every consumer fuses its own transform into `body`.
+    @inline(__always)
+    static func forEachGroup(count: Int, from r: inout ByteReader,
+                             _ body: (UnsafeMutableBufferPointer<UInt64>, Int) -> Void) throws(DecodeError) {
         // Every group takes at least its 2-byte header, so count is bounded by what remains.
         guard count >= 0, (count + groupSize - 1) / groupSize <= r.remaining / 2 else {
             throw DecodeError("\(count) packed values cannot fit in \(r.remaining) bytes")
         }
-        var out = [UInt64](repeating: 0, count: count)
+        // The group's bits are copied into a scratch with 16 bytes of slack, so
+        // every value is read with one unaligned 8-byte load and no bounds test.
+        let scratchBytes = groupSize * 8 + 16
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 8)
+        // Bytes past a group's own are masked off when read; zeroed once so they are never uninitialized.
+        scratch.initializeMemory(as: UInt8.self, repeating: 0, count: scratchBytes)
+        let values = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: groupSize)
+        defer {
+            scratch.deallocate()
+            values.deallocate()
+        }
         var start = 0
         while start < count {
             let n = min(groupSize, count - start)
@@ -91,44 +121,42 @@ enum BitPacking {
             }
             let byteCount = (n * width + 7) / 8
             let bytes = try r.rawBytes(byteCount)
-            if width > 0 {
-                bytes.withUnsafeBytes { raw in
-                    out.withUnsafeMutableBufferPointer { o in
-                        unpackGroup(raw, count: n, width: width, shift: shift, into: o, at: start)
-                    }
+            let group = UnsafeMutableBufferPointer(rebasing: values[0..<n])
+            if width == 0 {
+                group.update(repeating: 0)
+            } else {
+                bytes.withUnsafeBytes { src in
+                    if let base = src.baseAddress { scratch.copyMemory(from: base, byteCount: src.count) }
                 }
+                unpackGroup(scratch, count: n, width: width, shift: shift, into: group)
             }
+            body(group, start)
             start += n
         }
-        return out
     }
 
-    // `raw` holds exactly ceil(count * width / 8) bytes, checked by the caller.
-    private static func unpackGroup(_ raw: UnsafeRawBufferPointer, count: Int, width: Int, shift: Int,
-                                    into out: UnsafeMutableBufferPointer<UInt64>, at start: Int) {
+    // `raw` holds the group's ceil(count * width / 8) bytes followed by at least 9 bytes of slack.
+    @inline(__always)
+    private static func unpackGroup(_ raw: UnsafeMutableRawPointer, count: Int, width: Int, shift: Int,
+                                    into out: UnsafeMutableBufferPointer<UInt64>) {
         let mask: UInt64 = width == 64 ? ~0 : (1 << UInt64(width)) - 1
-        let byteCount = raw.count
         var bit = 0
-        for i in 0..<count {
-            let byte = bit >> 3
-            let off = UInt64(bit & 7)
-            var word: UInt64
-            if byte + 8 <= byteCount {
-                word = raw.loadUnaligned(fromByteOffset: byte, as: UInt64.self).littleEndian
-            } else {
-                word = 0
-                var k = 0
-                while byte + k < byteCount && k < 8 {
-                    word |= UInt64(raw[byte + k]) << UInt64(8 * k)
-                    k += 1
-                }
+        if width <= 56 {
+            // A value starts within a byte and spans at most 57 bits: one load holds it.
+            for i in 0..<count {
+                let word = raw.loadUnaligned(fromByteOffset: bit >> 3, as: UInt64.self).littleEndian
+                out[i] = ((word >> UInt64(bit & 7)) & mask) << UInt64(shift)
+                bit += width
             }
-            var v = word >> off
-            if off > 0 && Int(off) + width > 64 && byte + 8 < byteCount {
-                v |= UInt64(raw[byte + 8]) << (64 - off)
+        } else {
+            for i in 0..<count {
+                let byte = bit >> 3
+                let off = UInt64(bit & 7)
+                var v = raw.loadUnaligned(fromByteOffset: byte, as: UInt64.self).littleEndian >> off
+                if off > 0 { v |= UInt64(raw.load(fromByteOffset: byte + 8, as: UInt8.self)) << (64 - off) }
+                out[i] = (v & mask) << UInt64(shift)
+                bit += width
             }
-            out[start + i] = (v & mask) << UInt64(shift)
-            bit += width
         }
     }
 }

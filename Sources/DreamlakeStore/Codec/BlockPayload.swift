@@ -53,7 +53,13 @@ enum Batch: Sendable {
 enum BlockPayload {
     // MARK: Encoding
 
-    static func encode(_ batch: Batch) -> [UInt8] {
+    /// What the encoder of one stream carries from block to block.
+    final class EncoderState {
+        /// Per column key, the predictor of its last block.
+        var predictors: [String: NumericColumns.PredictorHint] = [:]
+    }
+
+    static func encode(_ batch: Batch, state: EncoderState? = nil) -> [UInt8] {
         var w = ByteWriter(capacity: 4096)
         switch batch {
         case .points(let b):
@@ -70,7 +76,9 @@ enum BlockPayload {
                         NumericColumns.encodeInts(v, into: &w)
                     case .double(let v):
                         w.u8(ColumnType.double.rawValue)
-                        NumericColumns.encodeDoubles(v, into: &w)
+                        var hint = state?.predictors[k]
+                        NumericColumns.encodeDoubles(v, into: &w, hint: &hint)
+                        state?.predictors[k] = hint
                     }
                 }
             case .rows(let rows):

@@ -20,6 +20,16 @@ enum LZ4 {
         return out
     }
 
+    /// Whether compressing `input` is likely to pay: payloads of bit-packed
+    /// columns are often incompressible, and trying costs as much as the
+    /// rest of encoding. A sample of the first 4 KiB must shrink by 3%.
+    static func isWorthTrying(_ input: [UInt8]) -> Bool {
+        let sampleSize = 4096
+        guard input.count > 2 * sampleSize else { return true }
+        guard let sample = compress(Array(input[0..<sampleSize])) else { return false }
+        return sample.count * 100 <= sampleSize * 97
+    }
+
     /// Decompresses exactly `uncompressedSize` bytes. `LZ4_decompress_safe`
     /// never reads or writes outside the buffers it is given, whatever the input.
     static func decompress(_ input: ArraySlice<UInt8>, uncompressedSize: Int) throws(DecodeError) -> [UInt8] {

@@ -103,13 +103,37 @@ struct LinearPredictor {
     private func predict(_ x: UnsafeBufferPointer<Double>, _ i: Int, _ c: UnsafeBufferPointer<Double>) -> Double {
         let p = c.count
         if i < p { return i == 0 ? 0 : x[i - 1] }
+        return LinearPredictor.dot(c, x, i, p)
+    }
+
+    /// The prediction of x[i] for i >= p: the sum, in order k = 0..<p, of
+    /// c[k] * x[i-1-k], each product and sum rounded (FORMAT.md).
+    @inline(__always)
+    static func dot(_ c: UnsafeBufferPointer<Double>, _ x: UnsafeBufferPointer<Double>, _ i: Int, _ p: Int) -> Double {
         var acc = 0.0
         for k in 0..<p { acc = acc + c[k] * x[i - 1 - k] }
         return NumericColumns.canonical(acc)
     }
 
+    /// Runs `body` with `p` as a constant where it can, so that the
+    /// compiler unrolls the prediction's loop for each order.
+    @inline(__always)
+    static func withConstantOrder(_ p: Int, _ body: (Int) -> Void) {
+        switch p {
+        case 1: body(1)
+        case 2: body(2)
+        case 3: body(3)
+        case 4: body(4)
+        case 5: body(5)
+        case 6: body(6)
+        case 7: body(7)
+        case 8: body(8)
+        default: body(p)
+        }
+    }
+
     /// Bits the residuals of the first `m` points take, to compare orders.
-    private func cost(_ xs: [Double], upTo m: Int) -> Int {
+    func cost(_ xs: [Double], upTo m: Int) -> Int {
         var bits = 0
         xs.withUnsafeBufferPointer { x in
             coefficients.withUnsafeBufferPointer { c in
@@ -129,12 +153,12 @@ struct LinearPredictor {
                 coefficients.withUnsafeBufferPointer { c in
                     let p = c.count
                     for i in 0..<min(p, n) { out[i] = NumericColumns.residual(x[i], i == 0 ? 0 : x[i - 1]) }
-                    var i = p
-                    while i < n {
-                        var acc = 0.0
-                        for k in 0..<p { acc = acc + c[k] * x[i - 1 - k] }
-                        out[i] = NumericColumns.residual(x[i], NumericColumns.canonical(acc))
-                        i += 1
+                    LinearPredictor.withConstantOrder(p) { p in
+                        var i = p
+                        while i < n {
+                            out[i] = NumericColumns.residual(x[i], LinearPredictor.dot(c, x, i, p))
+                            i += 1
+                        }
                     }
                 }
             }
@@ -142,14 +166,27 @@ struct LinearPredictor {
         }
     }
 
-    func reconstruct(_ residuals: [UInt64]) -> [Double] {
-        var out = [Double](repeating: 0, count: residuals.count)
-        out.withUnsafeMutableBufferPointer { o in
-            coefficients.withUnsafeBufferPointer { c in
-                let x = UnsafeBufferPointer(o)
-                for i in 0..<residuals.count { o[i] = NumericColumns.apply(residuals[i], predict(x, i, c)) }
+    /// Decodes `count` packed residuals from `r` and rebuilds the values into `out`.
+    func reconstruct(count: Int, from r: inout ByteReader, into out: UnsafeMutableBufferPointer<Double>) throws(DecodeError) {
+        try coefficients.withUnsafeBufferPointer { c throws(DecodeError) in
+            let p = c.count
+            let x = UnsafeBufferPointer(out)
+            try BitPacking.forEachGroup(count: count, from: &r) { residuals, start in
+                var j = 0
+                // The first p values have too little history: they repeat the last value.
+                while j < residuals.count && start + j < p {
+                    let i = start + j
+                    out[i] = NumericColumns.apply(residuals[j], i == 0 ? 0 : out[i - 1])
+                    j += 1
+                }
+                let first = j
+                LinearPredictor.withConstantOrder(p) { p in
+                    for j in first..<residuals.count {
+                        let i = start + j
+                        out[i] = NumericColumns.apply(residuals[j], LinearPredictor.dot(c, x, i, p))
+                    }
+                }
             }
         }
-        return out
     }
 }

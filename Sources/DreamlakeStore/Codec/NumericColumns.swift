@@ -8,55 +8,70 @@ enum NumericColumns {
 
     static func encodeInts(_ xs: [Int64], into w: inout ByteWriter) {
         let n = xs.count
-        var dod = [UInt64]()
-        let delta = [UInt64](unsafeUninitializedCapacity: n) { delta, initialized in
-            dod = [UInt64](unsafeUninitializedCapacity: n) { dod, dodInitialized in
-                xs.withUnsafeBufferPointer { x in
-                    var prev: Int64 = 0
-                    var prevDelta: Int64 = 0
-                    for i in 0..<n {
-                        let d = x[i] &- prev
-                        delta[i] = ZigZag.encode(d)
-                        dod[i] = ZigZag.encode(d &- prevDelta)
-                        prev = x[i]
-                        prevDelta = d
-                    }
+        // Choose delta or delta-of-delta on a window, then encode the whole column once.
+        let m = min(n, choiceWindow)
+        var deltaBits = 0
+        var dodBits = 0
+        xs.withUnsafeBufferPointer { x in
+            var prev: Int64 = 0
+            var prevDelta: Int64 = 0
+            for i in 0..<m {
+                let d = x[i] &- prev
+                deltaBits += 64 - ZigZag.encode(d).leadingZeroBitCount
+                dodBits += 64 - ZigZag.encode(d &- prevDelta).leadingZeroBitCount
+                prev = x[i]
+                prevDelta = d
+            }
+        }
+        let deltaOfDelta = dodBits < deltaBits
+        let residuals = [UInt64](unsafeUninitializedCapacity: n) { out, initialized in
+            xs.withUnsafeBufferPointer { x in
+                var prev: Int64 = 0
+                var prevDelta: Int64 = 0
+                for i in 0..<n {
+                    let d = x[i] &- prev
+                    out[i] = ZigZag.encode(deltaOfDelta ? d &- prevDelta : d)
+                    prev = x[i]
+                    prevDelta = d
                 }
-                dodInitialized = n
             }
             initialized = n
         }
-        if BitPacking.packedSize(dod) < BitPacking.packedSize(delta) {
-            w.u8(ColumnEncoding.intDeltaOfDelta.rawValue)
-            BitPacking.pack(dod, into: &w)
-        } else {
-            w.u8(ColumnEncoding.intDelta.rawValue)
-            BitPacking.pack(delta, into: &w)
-        }
+        w.u8((deltaOfDelta ? ColumnEncoding.intDeltaOfDelta : ColumnEncoding.intDelta).rawValue)
+        BitPacking.pack(residuals, into: &w)
     }
 
     static func decodeInts(count: Int, from r: inout ByteReader) throws(DecodeError) -> [Int64] {
         let encodingByte = try r.u8()
-        let residuals = try BitPacking.unpack(count: count, from: &r)
-        var out = [Int64](repeating: 0, count: count)
+        let deltaOfDelta: Bool
         switch ColumnEncoding(rawValue: encodingByte) {
-        case .intDelta:
-            var prev: Int64 = 0
-            for i in 0..<count {
-                prev = prev &+ ZigZag.decode(residuals[i])
-                out[i] = prev
-            }
-        case .intDeltaOfDelta:
+        case .intDelta: deltaOfDelta = false
+        case .intDeltaOfDelta: deltaOfDelta = true
+        default: throw DecodeError("int column has unknown encoding \(encodingByte)")
+        }
+        var failure: DecodeError?
+        let out = [Int64](unsafeUninitializedCapacity: max(0, count)) { out, initialized in
             var prev: Int64 = 0
             var prevDelta: Int64 = 0
-            for i in 0..<count {
-                prevDelta = prevDelta &+ ZigZag.decode(residuals[i])
-                prev = prev &+ prevDelta
-                out[i] = prev
-            }
-        default:
-            throw DecodeError("int column has unknown encoding \(encodingByte)")
+            do throws(DecodeError) {
+                try BitPacking.forEachGroup(count: count, from: &r) { residuals, start in
+                    if deltaOfDelta {
+                        for j in residuals.indices {
+                            prevDelta = prevDelta &+ ZigZag.decode(residuals[j])
+                            prev = prev &+ prevDelta
+                            out[start + j] = prev
+                        }
+                    } else {
+                        for j in residuals.indices {
+                            prev = prev &+ ZigZag.decode(residuals[j])
+                            out[start + j] = prev
+                        }
+                    }
+                }
+            } catch { failure = error }
+            initialized = max(0, count)  // Int64 is trivial: on failure the array is dropped unread
         }
+        if let failure { throw failure }
         return out
     }
 
@@ -109,7 +124,26 @@ enum NumericColumns {
         }
     }
 
+    /// What an encoder remembers of a column between blocks: the linear
+    /// predictor it last fitted and what it cost then. Fitting is the dearest
+    /// step of encoding and a stream's character changes slowly, so a
+    /// remembered predictor is reused while it stays nearly as good.
+    struct PredictorHint {
+        var predictor: LinearPredictor
+        var cost: Int
+        var uses: Int
+        /// How many values `cost` was measured over.
+        var predictorWindow: Int
+        /// Blocks after which a predictor is fitted anew even if it still does well.
+        static let maxUses = 16
+    }
+
     static func encodeDoubles(_ xs: [Double], into w: inout ByteWriter) {
+        var hint: PredictorHint?
+        encodeDoubles(xs, into: &w, hint: &hint)
+    }
+
+    static func encodeDoubles(_ xs: [Double], into w: inout ByteWriter, hint: inout PredictorHint?) {
         let m = min(xs.count, choiceWindow)
         var bestOrder = 1
         var bestCost = fixedCost(xs, order: 1, upTo: m)
@@ -117,11 +151,25 @@ enum NumericColumns {
             let cost = fixedCost(xs, order: order, upTo: m)
             if cost < bestCost { (bestOrder, bestCost) = (order, cost) }
         }
-        if let (lpc, cost) = LinearPredictor.fit(xs), cost < bestCost {
+        var lpc: (LinearPredictor, Int)?
+        if var h = hint, h.uses < PredictorHint.maxUses, xs.allSatisfy(\.isFinite) {
+            let cost = h.predictor.cost(xs, upTo: m)
+            // Still within an eighth of what it cost when fitted (per value): keep it.
+            if cost * h.predictorWindow <= (h.cost + h.cost / 8) * m {
+                lpc = (h.predictor, cost)
+                h.uses += 1
+                hint = h
+            }
+        }
+        if lpc == nil, let fitted = LinearPredictor.fit(xs) {
+            lpc = fitted
+            hint = PredictorHint(predictor: fitted.0, cost: fitted.1, uses: 1, predictorWindow: m)
+        }
+        if let (predictor, cost) = lpc, cost < bestCost {
             w.u8(ColumnEncoding.doubleLinearPredictor.rawValue)
-            w.u8(UInt8(lpc.coefficients.count))
-            for c in lpc.coefficients { w.u64(c.bitPattern) }
-            BitPacking.pack(lpc.residuals(xs), into: &w)
+            w.u8(UInt8(predictor.coefficients.count))
+            for c in predictor.coefficients { w.u64(c.bitPattern) }
+            BitPacking.pack(predictor.residuals(xs), into: &w)
             return
         }
         w.u8(ColumnEncoding.doubleFixedPredictor.rawValue)
@@ -131,28 +179,37 @@ enum NumericColumns {
 
     static func decodeDoubles(count: Int, from r: inout ByteReader) throws(DecodeError) -> [Double] {
         let encodingByte = try r.u8()
+        let order = Int(try r.u8())
+        var coefficients: [Double] = []
         switch ColumnEncoding(rawValue: encodingByte) {
         case .doubleFixedPredictor:
-            let order = Int(try r.u8())
             guard (1...3).contains(order) else { throw DecodeError("fixed predictor of order \(order)") }
-            let residuals = try BitPacking.unpack(count: count, from: &r)
-            var out = [Double](repeating: 0, count: count)
-            out.withUnsafeMutableBufferPointer { o in
-                let x = UnsafeBufferPointer(o)
-                for i in 0..<count { o[i] = apply(residuals[i], fixedPrediction(x, i, order: order)) }
-            }
-            return out
         case .doubleLinearPredictor:
-            let order = Int(try r.u8())
             guard (1...LinearPredictor.maxOrder).contains(order) else {
                 throw DecodeError("linear predictor of order \(order)")
             }
-            var coefficients: [Double] = []
             for _ in 0..<order { coefficients.append(Double(bitPattern: try r.u64())) }
-            let residuals = try BitPacking.unpack(count: count, from: &r)
-            return LinearPredictor(coefficients: coefficients).reconstruct(residuals)
         default:
             throw DecodeError("double column has unknown encoding \(encodingByte)")
         }
+        var failure: DecodeError?
+        let out = [Double](unsafeUninitializedCapacity: max(0, count)) { out, initialized in
+            do throws(DecodeError) {
+                if coefficients.isEmpty {
+                    let x = UnsafeBufferPointer(out)
+                    try BitPacking.forEachGroup(count: count, from: &r) { residuals, start in
+                        for j in residuals.indices {
+                            let i = start + j
+                            out[i] = apply(residuals[j], fixedPrediction(x, i, order: order))
+                        }
+                    }
+                } else {
+                    try LinearPredictor(coefficients: coefficients).reconstruct(count: count, from: &r, into: out)
+                }
+            } catch { failure = error }
+            initialized = max(0, count)  // Double is trivial: on failure the array is dropped unread
+        }
+        if let failure { throw failure }
+        return out
     }
 }

@@ -1,3 +1,5 @@
+import Dispatch
+
 // Reading records back: from written blocks through the index, and, in the
 // writer's process, from blocks sealed but not yet written and from the open
 // blocks, so that a read sees every append that returned before it.
@@ -5,7 +7,7 @@
 extension Store {
     /// Reads, checks and decodes one written block.
     static func readBatch(_ ref: BlockRef, shared: SharedState) throws(StoreError) -> Batch {
-        guard let file = shared.files[ref.segment] else {
+        guard let file = shared.lock.withLock({ shared.files[ref.segment] }) else {
             throw StoreError(.notWritable, "segment \(ref.segment) is not open; the store may have been closed")
         }
         let bytes: [UInt8]
@@ -40,6 +42,19 @@ extension Store {
         } catch {
             throw corruptError(file.path, ref.offset, "block does not decode (\(error.reason))")
         }
+    }
+
+    /// Reads and decodes blocks, several at once on a machine with several
+    /// cores (decoding, not I/O, is what a scan spends its time on).
+    static func readBatches(_ refs: [BlockRef], shared: SharedState) throws(StoreError) -> [Batch] {
+        if refs.count < 2 {
+            return try refs.map { (ref) throws(StoreError) in try readBatch(ref, shared: shared) }
+        }
+        let results = ResultSlots(count: refs.count)
+        DispatchQueue.concurrentPerform(iterations: refs.count) { i in
+            results.set(i, Result { () throws(StoreError) in try readBatch(refs[i], shared: shared) })
+        }
+        return try results.values()
     }
 
     /// The batches of `stream` that hold records in `from ..< to`, in order:
@@ -85,8 +100,7 @@ extension Store {
             isOpen = shared.lock.withLock(collect)
         }
         guard isOpen else { throw StoreError(.notWritable, "the store at \(directory) is closed") }
-        var out: [Batch] = []
-        for ref in refs { out.append(try Store.readBatch(ref, shared: shared)) }
+        var out = try Store.readBatches(refs, shared: shared)
         out += memory.map(\.1)
         if let open { out.append(open) }
         return out
@@ -225,3 +239,26 @@ extension LogEntry: Sequenced {}
 extension ObjectRecord: Sequenced {}
 extension TrackMetadata: Sequenced {}
 extension FileRecord: Sequenced {}
+
+/// One result per index, filled from several threads (each index by one thread only).
+private final class ResultSlots: @unchecked Sendable {
+    private var slots: [Result<Batch, StoreError>?]
+    private let lock = Lock()
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ i: Int, _ r: Result<Batch, StoreError>) { lock.withLock { slots[i] = r } }
+
+    func values() throws(StoreError) -> [Batch] {
+        var out: [Batch] = []
+        out.reserveCapacity(slots.count)
+        for slot in lock.withLock({ slots }) {
+            switch slot {
+            case .success(let b)?: out.append(b)
+            case .failure(let e)?: throw e
+            case nil: throw StoreError(.io, "a block read did not finish")
+            }
+        }
+        return out
+    }
+}

@@ -43,6 +43,7 @@ final class Writer: @unchecked Sendable {
     private var segmentEnd: UInt64
     private var segmentBlocks: [BlockRef]
     private var writtenRecords: UInt64
+    private var encoderStates: [StreamKey: BlockPayload.EncoderState] = [:]
 
     // Buffers.
     private let registryLock = Lock()
@@ -297,13 +298,20 @@ final class Writer: @unchecked Sendable {
     }
 
     private func write(_ item: Pending) throws(StoreError) {
-        let payload = BlockPayload.encode(item.batch)
+        let state: BlockPayload.EncoderState
+        if let s = encoderStates[item.stream] {
+            state = s
+        } else {
+            state = BlockPayload.EncoderState()
+            encoderStates[item.stream] = state
+        }
+        let payload = BlockPayload.encode(item.batch, state: state)
         guard payload.count <= FormatConstants.maxBlockPayload else {
             throw StoreError(.invalidArgument, "a block of \(item.stream) encodes to \(payload.count) bytes, over the \(FormatConstants.maxBlockPayload)-byte limit")
         }
         let codec: BlockCodec
         let stored: [UInt8]
-        if let compressed = LZ4.compress(payload) {
+        if LZ4.isWorthTrying(payload), let compressed = LZ4.compress(payload) {
             (codec, stored) = (.lz4, compressed)
         } else {
             (codec, stored) = (.none, payload)
