@@ -3,7 +3,7 @@ import Glibc
 /// A pthread mutex. A class so that its address is stable; used where a
 /// closure-scoped `Mutex` would not fit (lock held across calls, condition waits).
 final class Lock: @unchecked Sendable {
-    fileprivate let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     init() {
         mutex = .allocate(capacity: 1)

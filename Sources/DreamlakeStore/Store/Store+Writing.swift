@@ -1,3 +1,4 @@
+import Glibc
 import OrderedCollections
 
 // Appending records. Each stream appends into its own open block under its
@@ -107,7 +108,7 @@ extension Store {
         buffer.lock.lock()
         if let id = shared.lock.withLock({ shared.catalog.byName[name] }) {
             buffer.lock.unlock()
-            return TrackHandle(id: id, name: name, store: self, buffer: writer.trackBuffer(id))
+            return TrackHandle(id: id, name: name, store: self, writer: writer, buffer: writer.trackBuffer(id))
         }
         let id = TrackID(rawValue: shared.lock.withLock { shared.nextTrackID })
         let record = TrackMetadata(sequence: buffer.nextSequence, timestamp: timestamp ?? Clock.nowMicros(), track: id, name: name, fields: fields)
@@ -124,14 +125,14 @@ extension Store {
         }
         buffer.lock.unlock()
         if configuration.durability == .always { try writer.waitDurable(ticket) }
-        return TrackHandle(id: id, name: name, store: self, buffer: writer.trackBuffer(id))
+        return TrackHandle(id: id, name: name, store: self, writer: writer, buffer: writer.trackBuffer(id))
     }
 
     /// The handle of an existing track, or nil.
     public func track(_ id: TrackID) throws(StoreError) -> TrackHandle? {
         let writer = try requireWriter()
         guard let info = shared.lock.withLock({ shared.catalog.byID[id] }) else { return nil }
-        return TrackHandle(id: id, name: info.name, store: self, buffer: writer.trackBuffer(id))
+        return TrackHandle(id: id, name: info.name, store: self, writer: writer, buffer: writer.trackBuffer(id))
     }
 
     /// Replaces a track's metadata fields.
@@ -153,19 +154,39 @@ extension Store {
 
 /// Appends points to one track. Safe to use from many threads at once; get
 /// one from ``Store/track(named:fields:timestamp:)``.
-public final class TrackHandle: Sendable {
+///
+/// (`@unchecked`: its pointers lead to state guarded by the buffer's mutex
+/// and to atomics; everything else is immutable.)
+public final class TrackHandle: @unchecked Sendable {
     /// The track's id.
     public let id: TrackID
     /// The track's name.
     public let name: String
     let store: Store
-    let buffer: TrackBuffer
+    // The store (held above) holds the writer, and the writer holds every
+    // track buffer for its whole life: unowned(unsafe) saves the append path
+    // a retain and a release of each.
+    unowned(unsafe) let writer: Writer
+    unowned(unsafe) let buffer: TrackBuffer
+    // The fast path's whole world, as plain pointers into memory the writer
+    // and the buffer own (alive as long as `store`).
+    private let flags: UnsafeMutablePointer<Writer.Flags>
+    private let hot: UnsafeMutablePointer<TrackBuffer.Hot>
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let maxRecordsPerBlock: Int
+    private let isAlways: Bool
 
-    init(id: TrackID, name: String, store: Store, buffer: TrackBuffer) {
+    init(id: TrackID, name: String, store: Store, writer: Writer, buffer: TrackBuffer) {
         self.id = id
         self.name = name
         self.store = store
+        self.writer = writer
         self.buffer = buffer
+        flags = writer.flags
+        hot = buffer.hot
+        mutex = buffer.lock.mutex
+        maxRecordsPerBlock = store.configuration.maxRecordsPerBlock
+        isAlways = store.configuration.durability == .always
     }
 
     /// The fast path: appends the point `{"value": value, "step": step}`.
@@ -175,29 +196,34 @@ public final class TrackHandle: Sendable {
     /// - Returns: The point's index.
     @discardableResult
     public func append(value: Double, step: Int64, timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
-        let writer = try store.requireWriter()
+        if flags.pointee.state.load(ordering: .relaxed) != 0 { try writer.checkWritable() }
         let ts = timestamp ?? Clock.nowMicros()
-        let b = buffer
-        b.lock.lock()
-        if !b.appendValueStep(value, step, ts) {
+        pthread_mutex_lock(mutex)
+        guard hot.pointee.appendValueStep(value, step, ts) else {
             // Not (yet) in that shape: the general path decides.
-            b.lock.unlock()
+            pthread_mutex_unlock(mutex)
             return try append(["value": .double(value), "step": .int(step)], timestamp: ts)
         }
-        let index = b.nextIndex &- 1
-        if b.count >= store.configuration.maxRecordsPerBlock
-            || b.rawBytes >= writer.trackBlockBytes.load(ordering: .relaxed)
-            || store.configuration.durability == .always {
-            let ticket: UInt64
-            do { ticket = try writer.sealLocked(b) } catch {
-                b.lock.unlock()
-                throw error
-            }
-            b.lock.unlock()
-            if store.configuration.durability == .always { try writer.waitDurable(ticket) }
-            return index
+        let index = hot.pointee.nextIndex &- 1
+        if hot.pointee.fastCount >= maxRecordsPerBlock
+            || hot.pointee.rawBytes >= flags.pointee.trackBlockBytes.load(ordering: .relaxed) || isAlways {
+            return try sealAfterAppend(index)  // unlocks
         }
-        b.lock.unlock()
+        pthread_mutex_unlock(mutex)
+        return index
+    }
+
+    /// The fast path's rare branch: the block is full (or durability is
+    /// `always`). Called with the buffer's lock held; releases it.
+    @inline(never)
+    private func sealAfterAppend(_ index: UInt64) throws(StoreError) -> UInt64 {
+        let ticket: UInt64
+        do { ticket = try writer.sealLocked(buffer) } catch {
+            pthread_mutex_unlock(mutex)
+            throw error
+        }
+        pthread_mutex_unlock(mutex)
+        if isAlways { try writer.waitDurable(ticket) }
         return index
     }
 
@@ -228,7 +254,7 @@ public final class TrackHandle: Sendable {
                 do { _ = try writer.sealLocked(b) } catch { b.lock.unlock(); throw error }
                 _ = b.append(p, ts, minimumColumnarCount: 64)
             }
-            if b.count >= config.maxRecordsPerBlock || b.rawBytes >= writer.trackBlockBytes.load(ordering: .relaxed) {
+            if b.count >= config.maxRecordsPerBlock || b.rawBytes >= writer.flags.pointee.trackBlockBytes.load(ordering: .relaxed) {
                 do { ticket = try writer.sealLocked(b) } catch { b.lock.unlock(); throw error }
             }
         }

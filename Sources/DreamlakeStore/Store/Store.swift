@@ -106,7 +106,7 @@ public final class Store: Sendable {
     }
 
     deinit {
-        if let writer, writer.state.load(ordering: .relaxed) == 0 { try? writer.close() }
+        if let writer, writer.flags.pointee.state.load(ordering: .relaxed) == 0 { try? writer.close() }
     }
 
     // MARK: Lock

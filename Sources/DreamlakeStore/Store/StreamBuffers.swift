@@ -15,10 +15,44 @@ final class TrackBuffer: @unchecked Sendable {
         case rows
     }
 
+    /// What the fast path touches, kept outside the object so a
+    /// ``TrackHandle`` reaches it through plain pointers with no reference
+    /// counting: the append path is a few tens of instructions, and a
+    /// retain/release pair would be a third of them.
+    struct Hot {
+        /// The index the next appended point gets.
+        var nextIndex: UInt64
+        var rawBytes = 0
+        var isValueStep = false
+        var fastCount = 0
+        let fastCapacity: Int
+        let fastValues: UnsafeMutablePointer<Double>
+        let fastSteps: UnsafeMutablePointer<Int64>
+        let fastTimestamps: UnsafeMutablePointer<Int64>
+
+        /// The fast path: a point {"value": value, "step": step}. The caller holds the lock.
+        @inline(__always)
+        mutating func appendValueStep(_ value: Double, _ step: Int64, _ timestamp: Int64) -> Bool {
+            let i = fastCount
+            guard isValueStep, i < fastCapacity else { return false }
+            fastValues[i] = value
+            fastSteps[i] = step
+            fastTimestamps[i] = timestamp
+            fastCount = i &+ 1
+            rawBytes &+= 24
+            nextIndex &+= 1
+            return true
+        }
+    }
+
     let lock = Lock()
     let track: TrackID
+    let hot: UnsafeMutablePointer<Hot>
     /// The index the next appended point gets.
-    @exclusivity(unchecked) var nextIndex: UInt64
+    var nextIndex: UInt64 {
+        get { hot.pointee.nextIndex }
+        set { hot.pointee.nextIndex = newValue }
+    }
     /// The index of the first point in the open block.
     @exclusivity(unchecked) var firstIndex: UInt64
 
@@ -32,31 +66,37 @@ final class TrackBuffer: @unchecked Sendable {
     @exclusivity(unchecked) var doubles: [[Double]] = []
     @exclusivity(unchecked) var rows: [ValueObject] = []
     /// Whether the schema is {"value": double, "step": int}, the shape of the
-    /// fast path. Its points then live in the fixed buffers below instead of
-    /// `timestamps`, `doubles[0]` and `ints[0]`: a store through a pointer is
-    /// cheaper than an array append, which checks uniqueness and capacity.
-    @exclusivity(unchecked) var isValueStep = false
-    @exclusivity(unchecked) var fastCount = 0
-    let fastCapacity: Int
-    private let fastValues: UnsafeMutablePointer<Double>
-    private let fastSteps: UnsafeMutablePointer<Int64>
-    private let fastTimestamps: UnsafeMutablePointer<Int64>
-    @exclusivity(unchecked) var rawBytes = 0
+    /// fast path. Its points then live in the fixed buffers of `hot` instead
+    /// of `timestamps`, `doubles[0]` and `ints[0]`: a store through a pointer
+    /// is cheaper than an array append, which checks uniqueness and capacity.
+    var isValueStep: Bool {
+        get { hot.pointee.isValueStep }
+        set { hot.pointee.isValueStep = newValue }
+    }
+    var fastCount: Int {
+        get { hot.pointee.fastCount }
+        set { hot.pointee.fastCount = newValue }
+    }
+    var rawBytes: Int {
+        get { hot.pointee.rawBytes }
+        set { hot.pointee.rawBytes = newValue }
+    }
 
     init(track: TrackID, nextIndex: UInt64, capacity: Int) {
         self.track = track
-        self.nextIndex = nextIndex
         self.firstIndex = nextIndex
-        fastCapacity = max(1, capacity)
-        fastValues = .allocate(capacity: fastCapacity)
-        fastSteps = .allocate(capacity: fastCapacity)
-        fastTimestamps = .allocate(capacity: fastCapacity)
+        let n = max(1, capacity)
+        hot = .allocate(capacity: 1)
+        hot.initialize(to: Hot(nextIndex: nextIndex, fastCapacity: n, fastValues: .allocate(capacity: n),
+                               fastSteps: .allocate(capacity: n), fastTimestamps: .allocate(capacity: n)))
     }
 
     deinit {
-        fastValues.deallocate()
-        fastSteps.deallocate()
-        fastTimestamps.deallocate()
+        hot.pointee.fastValues.deallocate()
+        hot.pointee.fastSteps.deallocate()
+        hot.pointee.fastTimestamps.deallocate()
+        hot.deinitialize(count: 1)
+        hot.deallocate()
     }
 
     var count: Int { isValueStep ? fastCount : timestamps.count }
@@ -66,15 +106,7 @@ final class TrackBuffer: @unchecked Sendable {
     /// The fast path: a point {"value": value, "step": step}.
     @inline(__always)
     func appendValueStep(_ value: Double, _ step: Int64, _ timestamp: Int64) -> Bool {
-        let i = fastCount
-        guard isValueStep, i < fastCapacity else { return false }
-        fastValues[i] = value
-        fastSteps[i] = step
-        fastTimestamps[i] = timestamp
-        fastCount = i &+ 1
-        rawBytes &+= 24
-        nextIndex &+= 1
-        return true
+        hot.pointee.appendValueStep(value, step, timestamp)
     }
 
     func startValueStep() {
@@ -211,10 +243,10 @@ final class TrackBuffer: @unchecked Sendable {
         case .empty, .rows:
             layout = .rows(rows)
         case .columns where isValueStep:
-            let n = fastCount
-            let values = Array(UnsafeBufferPointer(start: fastValues, count: n))
-            let steps = Array(UnsafeBufferPointer(start: fastSteps, count: n))
-            let stamps = Array(UnsafeBufferPointer(start: fastTimestamps, count: n))
+            let h = hot.pointee
+            let values = Array(UnsafeBufferPointer(start: h.fastValues, count: h.fastCount))
+            let steps = Array(UnsafeBufferPointer(start: h.fastSteps, count: h.fastCount))
+            let stamps = Array(UnsafeBufferPointer(start: h.fastTimestamps, count: h.fastCount))
             return PointBlock(track: track, firstIndex: firstIndex, timestamps: stamps,
                               layout: .columns(keys: keys, columns: [.double(values), .int(steps)]))
         case .columns:

@@ -14,8 +14,17 @@ final class Writer: @unchecked Sendable {
         var rawBytes: Int
     }
 
-    /// 0: open; 1: closed; 2: failed.
-    let state = Atomic<UInt8>(0)
+    /// What every append reads, kept outside the object so that a
+    /// ``TrackHandle`` reaches it through a plain pointer (no reference counting).
+    struct Flags: ~Copyable {
+        /// 0: open; 1: closed; 2: failed.
+        let state = Atomic<UInt8>(0)
+        /// Bytes a track's open block may hold: maxBlockBytes, shrunk as tracks multiply.
+        let trackBlockBytes: Atomic<Int>
+    }
+
+    let flags: UnsafeMutablePointer<Flags>
+
     let configuration: StoreConfiguration
     let shared: SharedState
     let directory: String
@@ -53,8 +62,6 @@ final class Writer: @unchecked Sendable {
     let sessionMetadata: RecordBuffer<ObjectRecord>
     let trackMetadata: RecordBuffer<TrackMetadata>
     let files: RecordBuffer<FileRecord>
-    /// Bytes a track's open block may hold: maxBlockBytes, shrunk as tracks multiply.
-    let trackBlockBytes: Atomic<Int>
 
     struct ActiveSegment {
         var file: File
@@ -83,7 +90,13 @@ final class Writer: @unchecked Sendable {
         sessionMetadata = RecordBuffer(stream: .sessionMetadata, nextSequence: end(.sessionMetadata)) { .objects(.sessionMetadata, $0) }
         trackMetadata = RecordBuffer(stream: .trackMetadata, nextSequence: end(.trackMetadata)) { .trackMetadata($0) }
         files = RecordBuffer(stream: .files, nextSequence: end(.files)) { .files($0) }
-        trackBlockBytes = Atomic(configuration.maxBlockBytes)
+        flags = .allocate(capacity: 1)
+        flags.initialize(to: Flags(trackBlockBytes: Atomic(configuration.maxBlockBytes)))
+    }
+
+    deinit {
+        flags.deinitialize(count: 1)
+        flags.deallocate()
     }
 
     func start() throws(StoreError) {
@@ -102,7 +115,7 @@ final class Writer: @unchecked Sendable {
                                 capacity: configuration.maxRecordsPerBlock)
             trackBuffers[id] = b
             let perTrack = configuration.maxOpenBytes / max(1, trackBuffers.count)
-            trackBlockBytes.store(max(4096, min(configuration.maxBlockBytes, perTrack)), ordering: .relaxed)
+            flags.pointee.trackBlockBytes.store(max(4096, min(configuration.maxBlockBytes, perTrack)), ordering: .relaxed)
             return b
         }
     }
@@ -112,7 +125,7 @@ final class Writer: @unchecked Sendable {
     // MARK: State checks
 
     @inline(__always) func checkWritable() throws(StoreError) {
-        let s = state.load(ordering: .relaxed)
+        let s = flags.pointee.state.load(ordering: .relaxed)
         if s != 0 { throw stateError(s) }
     }
 
@@ -204,7 +217,7 @@ final class Writer: @unchecked Sendable {
 
     /// Seals, writes and fsyncs everything, stops the thread and releases the lock.
     func close() throws(StoreError) {
-        let old = state.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing)
+        let old = flags.pointee.state.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing)
         var firstError: StoreError?
         if old.exchanged || old.original == 2 {
             if old.exchanged {
@@ -284,7 +297,7 @@ final class Writer: @unchecked Sendable {
             if written > 0 { writtenTicket = written }
             if let error, failure == nil {
                 failure = error
-                state.store(2, ordering: .releasing)
+                flags.pointee.state.store(2, ordering: .releasing)
             }
             if failure == nil && !dirty {
                 durableTicket = writtenTicket
