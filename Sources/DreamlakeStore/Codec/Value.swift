@@ -141,11 +141,22 @@ extension Array: ValueConvertible where Element: ValueConvertible {
 extension OrderedDictionary: ValueConvertible where Key == String, Value: ValueConvertible {
     public var dreamlakeValue: DreamlakeStore.Value { .object(mapValues(\.dreamlakeValue)) }
 }
-extension Dictionary: ValueConvertible where Key == String, Value: ValueConvertible {
-    /// A Swift dictionary has no order; its keys are sorted so the result is stable.
+extension Dictionary: ValueConvertible where Key == String, Value == any ValueConvertible {
+    /// A Swift dictionary has no order; its keys are sorted so the result is
+    /// stable. (Its values are `any ValueConvertible` so that nested literals
+    /// such as `["model": ["layers": 4, "act": "relu"]]` type-check; use
+    /// `KeyValuePairs` or ``ValueObject`` to keep an order.)
     public var dreamlakeValue: DreamlakeStore.Value {
         var o = ValueObject()
         for k in keys.sorted() { o[k] = self[k]?.dreamlakeValue }
+        return .object(o)
+    }
+}
+extension KeyValuePairs: ValueConvertible where Key == String, Value == any ValueConvertible {
+    /// An object in the pairs' order; a repeated key keeps its last value.
+    public var dreamlakeValue: DreamlakeStore.Value {
+        var o = ValueObject()
+        for (k, v) in self { o[k] = v.dreamlakeValue }
         return .object(o)
     }
 }
