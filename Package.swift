@@ -6,12 +6,15 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "DreamlakeStore", targets: ["DreamlakeStore"]),
+        .library(name: "Dreamlake", targets: ["Dreamlake"]),
         .executable(name: "dreamlake", targets: ["dreamlake"]),
     ],
     dependencies: [
         // Ordered JSON objects (key order is part of what we store and export).
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // SHA-256 of stored files.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // LZ4 from the system's liblz4 (apt: liblz4-dev); never vendored.
@@ -27,6 +30,14 @@ let package = Package(
                 .product(name: "OrderedCollections", package: "swift-collections"),
             ]
         ),
+        .target(
+            name: "Dreamlake",
+            dependencies: [
+                "DreamlakeStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ]
+        ),
         .executableTarget(
             name: "dreamlake",
             dependencies: [
@@ -37,6 +48,10 @@ let package = Package(
         .testTarget(
             name: "DreamlakeStoreTests",
             dependencies: ["DreamlakeStore"]
+        ),
+        .testTarget(
+            name: "DreamlakeTests",
+            dependencies: ["Dreamlake"]
         ),
     ],
     swiftLanguageModes: [.v6]

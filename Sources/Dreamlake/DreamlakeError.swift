@@ -1,0 +1,42 @@
+/// An error from the session API: what happened, and what to do about it.
+public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The kinds of failure, for callers that handle some of them.
+    public enum Code: String, Sendable {
+        /// A workspace, session, track, file or path name was refused.
+        case invalidName
+        /// The session is not open (never opened, or closed).
+        case notOpen
+        /// The session is write-protected: nothing may be written to it.
+        case writeProtected
+        /// What was asked for does not exist.
+        case notFound
+        /// A stored file's bytes no longer match their checksum.
+        case checksumMismatch
+        /// A value could not be turned into parameters or points.
+        case invalidValue
+        /// The storage engine failed; ``storeError`` says how.
+        case store
+        /// A file could not be read or written.
+        case io
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// What happened, and what to do, in words.
+    public var message: String
+    /// The engine's error, when the engine failed.
+    public var storeError: StoreError?
+
+    /// An error of `code` with `message`.
+    public init(_ code: Code, _ message: String, storeError: StoreError? = nil) {
+        self.code = code
+        self.message = message
+        self.storeError = storeError
+    }
+
+    init(_ e: StoreError) {
+        self.init(.store, e.description, storeError: e)
+    }
+
+    public var description: String { message }
+}

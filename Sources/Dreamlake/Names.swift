@@ -1,0 +1,69 @@
+// Name checks: nothing a user names can make the store read or write outside
+// localPath. Rejected names get an error that says which name and why.
+
+enum Names {
+    /// Longest name component in UTF-8 bytes (the usual file-name limit).
+    static let maxComponentBytes = 255
+
+    /// Checks one path component: a workspace, session or file name.
+    static func checkComponent(_ name: String, _ what: String) throws(DreamlakeError) {
+        if let problem = componentProblem(name) {
+            throw DreamlakeError(.invalidName, "the \(what) name \(quoted(name)) \(problem)")
+        }
+    }
+
+    static func componentProblem(_ name: String) -> String? {
+        if name.isEmpty { return "is empty" }
+        if name == "." || name == ".." { return "is \"\(name)\", which names a directory, not an entry" }
+        if name.utf8.count > maxComponentBytes { return "is \(name.utf8.count) bytes long; at most \(maxComponentBytes) are allowed" }
+        for u in name.unicodeScalars {
+            if u == "/" || u == "\\" { return "contains \"\(u)\"; separators are not allowed here" }
+            if u.value == 0 { return "contains a NUL character" }
+            if u.value < 0x20 || u.value == 0x7F { return "contains the control character U+\(hex(u.value))" }
+        }
+        return nil
+    }
+
+    /// Checks a track name: components separated by "/" (as in "train/loss"), each a valid component.
+    static func checkTrackName(_ name: String) throws(DreamlakeError) {
+        if name.isEmpty { throw DreamlakeError(.invalidName, "the track name is empty") }
+        if name.hasPrefix("/") || name.hasSuffix("/") {
+            throw DreamlakeError(.invalidName, "the track name \(quoted(name)) starts or ends with \"/\"")
+        }
+        for part in name.split(separator: "/", omittingEmptySubsequences: false) {
+            if let problem = componentProblem(String(part)) {
+                throw DreamlakeError(.invalidName, "the track name \(quoted(name)) has a part that \(problem)")
+            }
+        }
+    }
+
+    /// Normalizes a file folder ("/models", "models/best", "/", "") to "/a/b"
+    /// form, refusing "..", "." and empty parts.
+    static func normalizeFolder(_ path: String) throws(DreamlakeError) -> String {
+        let trimmed = path.hasPrefix("/") ? String(path.dropFirst()) : path
+        if trimmed.isEmpty { return "/" }
+        var parts: [String] = []
+        for part in trimmed.split(separator: "/", omittingEmptySubsequences: false) {
+            let p = String(part)
+            if p.isEmpty && parts.count > 0 && part.endIndex == trimmed.endIndex { continue }  // one trailing "/"
+            if let problem = componentProblem(p) {
+                throw DreamlakeError(.invalidName, "the path \(quoted(path)) has a part that \(problem)")
+            }
+            parts.append(p)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            if u.value < 0x20 || u.value == 0x7F { out += "\\u{\(hex(u.value))}" } else { out.unicodeScalars.append(u) }
+        }
+        return out + "\""
+    }
+
+    static func hex(_ v: UInt32) -> String {
+        let h = String(v, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 4 - h.count)) + h
+    }
+}

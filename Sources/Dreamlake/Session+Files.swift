@@ -1,0 +1,232 @@
+import Crypto
+import Foundation
+
+extension Session {
+    /// The session's files: copied into the store with their SHA-256 and content type.
+    public var files: Files { Files(session: self) }
+}
+
+/// A file stored with a session.
+public struct StoredFile: Sendable, Equatable {
+    /// Its id, unique within the session.
+    public var id: String
+    /// The folder it was filed under ("/models").
+    public var path: String
+    /// Its name.
+    public var filename: String
+    public var description: String?
+    public var tags: [String]
+    /// Its MIME type, guessed from the name.
+    public var contentType: String
+    public var sizeBytes: Int64
+    /// SHA-256 of its bytes, lowercase hex.
+    public var checksum: String
+    public var metadata: ValueObject?
+    /// When it was stored and last changed (as Python dreamlake writes them).
+    public var uploadedAt: String
+    public var updatedAt: String
+
+    var fields: ValueObject {
+        [
+            "id": .string(id), "sessionId": .null, "path": .string(path), "filename": .string(filename),
+            "description": description.map(Value.string) ?? .null, "tags": .array(tags.map(Value.string)),
+            "contentType": .string(contentType), "sizeBytes": .int(sizeBytes), "checksum": .string(checksum),
+            "metadata": metadata.map(Value.object) ?? .null, "uploadedAt": .string(uploadedAt),
+            "updatedAt": .string(updatedAt),
+        ]
+    }
+
+    init(id: String, fields f: ValueObject) {
+        self.id = id
+        path = f["path"]?.stringValue ?? "/"
+        filename = f["filename"]?.stringValue ?? ""
+        description = f["description"]?.stringValue
+        tags = f["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        contentType = f["contentType"]?.stringValue ?? "application/octet-stream"
+        sizeBytes = f["sizeBytes"]?.intValue ?? 0
+        checksum = f["checksum"]?.stringValue ?? ""
+        metadata = f["metadata"]?.objectValue
+        uploadedAt = f["uploadedAt"]?.stringValue ?? ""
+        updatedAt = f["updatedAt"]?.stringValue ?? ""
+    }
+}
+
+/// Stores, lists, restores, updates and deletes a session's files.
+public struct Files: Sendable {
+    let session: Session
+
+    /// Copies the file at `localFile` into the session.
+    ///
+    /// - Parameters:
+    ///   - localFile: The file to store.
+    ///   - path: The folder to file it under. The default is "/".
+    /// - Returns: What was stored, with its id and checksum.
+    @discardableResult
+    public func upload(_ localFile: String, path: String = "/", description: String? = nil, tags: [String] = [],
+                       metadata: KeyValuePairs<String, any ValueConvertible>? = nil) throws(DreamlakeError) -> StoredFile {
+        let store = try session.requireWritableStore()
+        let folder = try Names.normalizeFolder(path)
+        let filename = URL(fileURLWithPath: localFile).lastPathComponent
+        try Names.checkComponent(filename, "file")
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: localFile, isDirectory: &isDir), !isDir.boolValue else {
+            throw DreamlakeError(.notFound, "there is no file at \(localFile) to upload")
+        }
+        let existing = try currentFiles()
+        var id = Files.newID()
+        while existing[id] != nil { id = Files.newID() }
+        let dir = Files.directory(session: session, folder: folder, id: id)
+        let dest = dir + "/" + filename
+        let (checksum, size): (String, Int64)
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            (checksum, size) = try Files.copyHashing(from: localFile, to: dest)
+        } catch let e as DreamlakeError {
+            throw e
+        } catch {
+            throw DreamlakeError(.io, "could not store \(localFile): \(error.localizedDescription)")
+        }
+        let now = Timestamps.isoNow()
+        var file = StoredFile(id: id, fields: [:])
+        file.path = folder
+        file.filename = filename
+        file.description = description
+        file.tags = tags
+        file.contentType = Files.contentType(filename)
+        file.sizeBytes = size
+        file.checksum = checksum
+        file.metadata = metadata.map(Session.object)
+        file.uploadedAt = now
+        file.updatedAt = now
+        do { try store.appendFileRecord(fileID: id, fields: file.fields) } catch { throw DreamlakeError(error) }
+        return file
+    }
+
+    /// The stored files, optionally only those under `path` or carrying any of `tags`.
+    public func list(path: String? = nil, tags: [String]? = nil) throws(DreamlakeError) -> [StoredFile] {
+        let prefix = try path.map { (p) throws(DreamlakeError) in try Names.normalizeFolder(p) }
+        return try currentFiles().values.sorted { $0.uploadedAt < $1.uploadedAt || ($0.uploadedAt == $1.uploadedAt && $0.id < $1.id) }
+            .filter { f in prefix.map { f.path.hasPrefix($0) } ?? true }
+            .filter { f in tags.map { ts in ts.isEmpty || ts.contains(where: f.tags.contains) } ?? true }
+    }
+
+    /// Copies a stored file to `destination` (a folder, which gets the file's
+    /// name, or a file path) and checks its SHA-256 on the way.
+    ///
+    /// - Returns: The path written.
+    /// - Throws: ``DreamlakeError`` with `.checksumMismatch` when the stored
+    ///   bytes no longer match (nothing is left at the destination), `.notFound`
+    ///   for an unknown or deleted id.
+    @discardableResult
+    public func download(_ id: String, to destination: String = ".") throws(DreamlakeError) -> String {
+        guard let file = try currentFiles()[id] else {
+            throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(id))")
+        }
+        let source = Files.directory(session: session, folder: file.path, id: id) + "/" + file.filename
+        var isDir: ObjCBool = false
+        let target = FileManager.default.fileExists(atPath: destination, isDirectory: &isDir) && isDir.boolValue
+            ? destination + "/" + file.filename : destination
+        let checksum: String
+        do {
+            (checksum, _) = try Files.copyHashing(from: source, to: target)
+        } catch {
+            throw DreamlakeError(.io, "could not restore file \(id) from \(source): \(error.localizedDescription)")
+        }
+        guard checksum == file.checksum else {
+            try? FileManager.default.removeItem(atPath: target)
+            throw DreamlakeError(.checksumMismatch, "file \(id) (\(source)) has SHA-256 \(checksum), not the \(file.checksum) it was stored with: the stored copy is damaged")
+        }
+        return target
+    }
+
+    /// Changes a stored file's description, tags or metadata (nil leaves each as it is).
+    @discardableResult
+    public func update(_ id: String, description: String? = nil, tags: [String]? = nil,
+                       metadata: KeyValuePairs<String, any ValueConvertible>? = nil) throws(DreamlakeError) -> StoredFile {
+        let store = try session.requireWritableStore()
+        guard var file = try currentFiles()[id] else {
+            throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(id))")
+        }
+        if let description { file.description = description }
+        if let tags { file.tags = tags }
+        if let metadata { file.metadata = Session.object(metadata) }
+        file.updatedAt = Timestamps.isoNow()
+        do { try store.appendFileRecord(fileID: id, fields: file.fields) } catch { throw DreamlakeError(error) }
+        return file
+    }
+
+    /// Deletes a stored file from the session's listing. Its bytes stay on
+    /// disk (as in Python dreamlake), so nothing is lost by mistake.
+    public func delete(_ id: String) throws(DreamlakeError) {
+        let store = try session.requireWritableStore()
+        guard try currentFiles()[id] != nil else {
+            throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(id))")
+        }
+        do {
+            try store.appendFileRecord(fileID: id, deleted: true, fields: ["deletedAt": .string(Timestamps.isoNow())])
+        } catch { throw DreamlakeError(error) }
+    }
+
+    /// The files as the records leave them: the latest record of each id, without deleted ones.
+    func currentFiles() throws(DreamlakeError) -> [String: StoredFile] {
+        let store = try session.requireStore()
+        var files: [String: StoredFile] = [:]
+        do {
+            for r in try store.fileRecords() {
+                if r.deleted { files[r.fileID] = nil } else { files[r.fileID] = StoredFile(id: r.fileID, fields: r.fields) }
+            }
+        } catch { throw DreamlakeError(error) }
+        return files
+    }
+
+    static func directory(session: Session, folder: String, id: String) -> String {
+        let inner = folder == "/" ? "" : String(folder.dropFirst()) + "/"
+        return session.directory + "/files/" + inner + id
+    }
+
+    /// A Snowflake-like id as Python dreamlake makes them: milliseconds << 12 | 12 random bits.
+    static func newID() -> String {
+        let ms = UInt64(Date().timeIntervalSince1970 * 1000)
+        return String((ms << 12) | UInt64.random(in: 0..<4096))
+    }
+
+    /// Copies `source` to `dest` in chunks and returns the SHA-256 (hex) and size of what was copied.
+    static func copyHashing(from source: String, to dest: String) throws -> (String, Int64) {
+        guard let input = FileHandle(forReadingAtPath: source) else {
+            throw DreamlakeError(.notFound, "cannot read \(source)")
+        }
+        defer { try? input.close() }
+        guard FileManager.default.createFile(atPath: dest, contents: nil), let output = FileHandle(forWritingAtPath: dest) else {
+            throw DreamlakeError(.io, "cannot create \(dest)")
+        }
+        defer { try? output.close() }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        while true {
+            let chunk = try input.read(upToCount: 1 << 20) ?? Data()
+            if chunk.isEmpty { break }
+            hasher.update(data: chunk)
+            try output.write(contentsOf: chunk)
+            size += Int64(chunk.count)
+        }
+        try output.synchronize()
+        let hex = hasher.finalize().map { byte -> String in
+            let h = String(byte, radix: 16)
+            return h.count == 1 ? "0" + h : h
+        }.joined()
+        return (hex, size)
+    }
+
+    /// The MIME type Python's `mimetypes.guess_type` gives the common kinds of file, else octet-stream.
+    static func contentType(_ filename: String) -> String {
+        let ext = (filename as NSString).pathExtension.lowercased()
+        let known: [String: String] = [
+            "txt": "text/plain", "csv": "text/csv", "json": "application/json", "html": "text/html",
+            "md": "text/markdown", "py": "text/x-python", "yaml": "application/yaml", "yml": "application/yaml",
+            "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "svg": "image/svg+xml",
+            "pdf": "application/pdf", "zip": "application/zip", "gz": "application/gzip", "tar": "application/x-tar",
+            "mp4": "video/mp4", "wav": "audio/x-wav", "mp3": "audio/mpeg", "xml": "application/xml",
+        ]
+        return known[ext] ?? "application/octet-stream"
+    }
+}

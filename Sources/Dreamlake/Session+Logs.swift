@@ -1,0 +1,78 @@
+extension Session {
+    /// Writes a log entry.
+    ///
+    /// - Parameters:
+    ///   - message: The text.
+    ///   - level: Its level. The default is `.info`.
+    ///   - metadata: Fields to keep with it, in order; nil (the default) for none.
+    /// - Throws: ``DreamlakeError`` when the session is not open or is write-protected, or the store failed.
+    public func log(_ message: String, level: LogLevel = .info,
+                    metadata: KeyValuePairs<String, any ValueConvertible>? = nil) throws(DreamlakeError) {
+        try writeLog(message, level: level, metadata: metadata.map(Session.object))
+    }
+
+    /// Starts a log entry in the builder form: `try session.log(metadata: ["epoch": 1]).info("Epoch complete", ["loss": loss])`.
+    ///
+    /// - Parameter metadata: Fields every entry written through the builder carries.
+    /// - Throws: ``DreamlakeError`` when the session is not open.
+    public func log(metadata: KeyValuePairs<String, any ValueConvertible> = [:]) throws(DreamlakeError) -> LogBuilder {
+        _ = try requireStore()
+        return LogBuilder(session: self, metadata: Session.object(metadata))
+    }
+
+    func writeLog(_ message: String, level: LogLevel, metadata: ValueObject?) throws(DreamlakeError) {
+        let store = try requireWritableStore()
+        // Python writes no "metadata" key for empty metadata; nil keeps that apart from {}.
+        let md = (metadata?.isEmpty ?? true) ? nil : metadata
+        do { try store.appendLog(message, level: level, metadata: md) } catch { throw DreamlakeError(error) }
+    }
+
+    static func object(_ pairs: KeyValuePairs<String, any ValueConvertible>) -> ValueObject {
+        var o = ValueObject()
+        for (k, v) in pairs { o[k] = v.dreamlakeValue }
+        return o
+    }
+}
+
+/// Writes log entries at a chosen level, with metadata given when the builder was made.
+public struct LogBuilder: Sendable {
+    let session: Session
+    let metadata: ValueObject
+
+    /// Writes an entry at `level`, its metadata the builder's merged with `extra` (`extra` wins).
+    public func write(_ level: LogLevel, _ message: String,
+                      _ extra: KeyValuePairs<String, any ValueConvertible> = [:]) throws(DreamlakeError) {
+        var md = metadata
+        for (k, v) in extra { md[k] = v.dreamlakeValue }
+        try session.writeLog(message, level: level, metadata: md)
+    }
+
+    /// Writes a debug entry.
+    public func debug(_ message: String, _ metadata: KeyValuePairs<String, any ValueConvertible> = [:]) throws(DreamlakeError) {
+        try write(.debug, message, metadata)
+    }
+    /// Writes an info entry.
+    public func info(_ message: String, _ metadata: KeyValuePairs<String, any ValueConvertible> = [:]) throws(DreamlakeError) {
+        try write(.info, message, metadata)
+    }
+    /// Writes a warn entry.
+    public func warn(_ message: String, _ metadata: KeyValuePairs<String, any ValueConvertible> = [:]) throws(DreamlakeError) {
+        try write(.warn, message, metadata)
+    }
+    /// Writes an error entry.
+    public func error(_ message: String, _ metadata: KeyValuePairs<String, any ValueConvertible> = [:]) throws(DreamlakeError) {
+        try write(.error, message, metadata)
+    }
+    /// Writes a fatal entry.
+    public func fatal(_ message: String, _ metadata: KeyValuePairs<String, any ValueConvertible> = [:]) throws(DreamlakeError) {
+        try write(.fatal, message, metadata)
+    }
+}
+
+extension Session {
+    /// Every log entry from `start`, at most `limit` of them.
+    public func logs(from start: UInt64 = 0, limit: Int = .max) throws(DreamlakeError) -> [LogEntry] {
+        let store = try requireStore()
+        do { return try store.logs(from: start, limit: limit) } catch { throw DreamlakeError(error) }
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+
+extension Session {
+    /// The track named `name`: a time series of points with flexible fields.
+    /// Nothing is written until the first append, which defines the track
+    /// with this description, tags and metadata (an existing track keeps its own).
+    ///
+    /// - Parameter name: Its name; "/" separates parts (`"train/loss"`), each a valid file name.
+    public func track(_ name: String, description: String? = nil, tags: [String]? = nil,
+                      metadata: KeyValuePairs<String, any ValueConvertible>? = nil) -> Track {
+        Track(session: self, name: name, description: description, tags: tags, metadata: metadata.map(Session.object))
+    }
+
+    /// Every track of the session with its statistics, in the order they were defined.
+    public func tracks() throws(DreamlakeError) -> [TrackStats] {
+        let store = try requireStore()
+        var out: [TrackStats] = []
+        for info in store.tracks() { out.append(try TrackStats(info: info, store: store)) }
+        return out
+    }
+
+    /// The engine's handle for a track, defining the track on first use.
+    func trackHandle(_ track: Track) throws(DreamlakeError) -> TrackHandle {
+        let store = try requireWritableStore()
+        if let h = lock.withLock({ trackHandles[track.name] }) { return h }
+        try Names.checkTrackName(track.name)
+        var fields = ValueObject()
+        fields["description"] = track.description.map(Value.string) ?? .null
+        fields["tags"] = .array((track.tags ?? []).map(Value.string))
+        fields["metadata"] = track.metadata.map(Value.object) ?? .null
+        let handle: TrackHandle
+        do { handle = try store.track(named: track.name, fields: fields) } catch { throw DreamlakeError(error) }
+        lock.withLock { trackHandles[track.name] = handle }
+        return handle
+    }
+}
+
+/// A track of a session: append points, read them back, get statistics.
+/// Safe to use from many threads at once.
+public struct Track: Sendable {
+    let session: Session
+    /// The track's name.
+    public let name: String
+    let description: String?
+    let tags: [String]?
+    let metadata: ValueObject?
+
+    /// Appends a point: `try track.append(["value": loss, "step": step, "phase": "train"])`.
+    /// Its keys keep their order.
+    ///
+    /// - Returns: The point's index.
+    @discardableResult
+    public func append(_ point: KeyValuePairs<String, any ValueConvertible>) throws(DreamlakeError) -> UInt64 {
+        try append(object: Session.object(point))
+    }
+
+    /// Appends a point given as an object.
+    @discardableResult
+    public func append(object point: ValueObject) throws(DreamlakeError) -> UInt64 {
+        let h = try session.trackHandle(self)
+        do { return try h.append(point) } catch { throw DreamlakeError(error) }
+    }
+
+    /// The fast path: appends `{"value": value, "step": step}`.
+    ///
+    /// - Returns: The point's index.
+    @discardableResult
+    public func append(value: Double, step: Int) throws(DreamlakeError) -> UInt64 {
+        let h = try session.trackHandle(self)
+        do { return try h.append(value: value, step: Int64(step)) } catch { throw DreamlakeError(error) }
+    }
+
+    /// Appends any `Encodable` value as a point (a struct with `value` and `step`, say).
+    @discardableResult
+    public func append<T: Encodable>(_ point: T) throws(DreamlakeError) -> UInt64 {
+        guard case .object(let o) = try ValueEncoding.encode(point) else {
+            throw DreamlakeError(.invalidValue, "\(T.self) does not encode as an object of named fields, so it cannot be a point")
+        }
+        return try append(object: o)
+    }
+
+    /// Appends points in order.
+    ///
+    /// - Returns: The indexes they got.
+    @discardableResult
+    public func appendBatch(_ points: [KeyValuePairs<String, any ValueConvertible>]) throws(DreamlakeError) -> Range<UInt64> {
+        let h = try session.trackHandle(self)
+        do { return try h.append(contentsOf: points.map(Session.object)) } catch { throw DreamlakeError(error) }
+    }
+
+    /// Points `startIndex ..< startIndex + limit`.
+    public func read(startIndex: UInt64 = 0, limit: Int = 1000) throws(DreamlakeError) -> TrackPage {
+        let store = try session.requireStore()
+        guard let info = store.trackInfo(named: name) else {
+            return TrackPage(points: [], startIndex: startIndex, hasMore: false)
+        }
+        let points: [TrackPoint]
+        do { points = try store.points(of: info.id, from: startIndex, limit: limit) } catch { throw DreamlakeError(error) }
+        let page = points.map { TrackPage.Point(index: $0.index, data: $0.data, timestamp: $0.timestamp) }
+        return TrackPage(points: page, startIndex: startIndex, hasMore: startIndex + UInt64(page.count) < info.count)
+    }
+
+    /// The track's statistics: count, first and last index and time, description, tags, metadata.
+    ///
+    /// - Throws: ``DreamlakeError`` with `.notFound` when nothing was ever appended to it.
+    public func stats() throws(DreamlakeError) -> TrackStats {
+        let store = try session.requireStore()
+        guard let info = store.trackInfo(named: name) else {
+            throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no track \(Names.quoted(name))")
+        }
+        return try TrackStats(info: info, store: store)
+    }
+}
+
+/// A page of a track's points.
+public struct TrackPage: Sendable {
+    /// One point as read back.
+    public struct Point: Sendable, Equatable {
+        /// Its index in the track.
+        public var index: UInt64
+        /// Its fields, in the order they were given.
+        public var data: ValueObject
+        /// When it was appended, in microseconds since the Unix epoch.
+        public var timestamp: Int64
+        /// When it was appended.
+        public var createdAt: Date { Timestamps.date(micros: timestamp) }
+    }
+
+    /// The points, in index order.
+    public var points: [Point]
+    /// The index asked for.
+    public var startIndex: UInt64
+    /// Whether the track has points after these.
+    public var hasMore: Bool
+}
+
+/// What a track holds.
+public struct TrackStats: Sendable {
+    /// The track's name.
+    public var name: String
+    /// How many points it holds.
+    public var count: UInt64
+    /// The first and last index, nil when it is empty.
+    public var firstIndex: UInt64?
+    public var lastIndex: UInt64?
+    /// When the first and the last point were appended (microseconds since the Unix epoch).
+    public var firstTimestamp: Int64?
+    public var lastTimestamp: Int64?
+    /// The track's description, tags and metadata.
+    public var description: String?
+    public var tags: [String]
+    public var metadata: ValueObject?
+    /// When the track was defined and last updated (microseconds since the Unix epoch).
+    public var createdAt: Int64
+    public var updatedAt: Int64
+
+    init(info: TrackInfo, store: Store) throws(DreamlakeError) {
+        name = info.name
+        count = info.count
+        description = info.fields["description"]?.stringValue
+        tags = info.fields["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        metadata = info.fields["metadata"]?.objectValue
+        createdAt = info.createdAt
+        updatedAt = info.updatedAt
+        if info.count > 0 {
+            firstIndex = 0
+            lastIndex = info.count - 1
+            do {
+                firstTimestamp = try store.points(of: info.id, from: 0, limit: 1).first?.timestamp
+                lastTimestamp = try store.points(of: info.id, from: info.count - 1, limit: 1).first?.timestamp
+            } catch { throw DreamlakeError(error) }
+        }
+    }
+}

@@ -1,0 +1,300 @@
+import Foundation
+
+/// One run of an experiment: its logs, parameters, tracks and files, kept in
+/// a store under `<localPath>/<workspace>/<name>/`.
+///
+/// Three ways to use it, as in the Python package:
+///
+/// ```swift
+/// // The form of the decorator and the `with` block: open, run, close (also when the body throws).
+/// try Session.with(name: "my-experiment", workspace: "my-workspace", localPath: "./experiments") { session in
+///     try session.log("Training started")
+///     try session.track("loss").append(value: 0.5, step: 1)
+/// }
+///
+/// // Direct control.
+/// let session = try Session(name: "resnet50", workspace: "vision")
+/// try session.open()
+/// try session.parameters.set(["learning_rate": 0.001])
+/// try session.close()
+/// ```
+///
+/// Opening an existing session continues it: log sequence numbers and track
+/// indexes carry on, parameters merge, and metadata given again updates it.
+/// A session is safe to use from many threads and tasks at once.
+public final class Session: @unchecked Sendable {
+    /// The session's name, unique within its workspace.
+    public let name: String
+    /// The workspace the session belongs to.
+    public let workspace: String
+    /// The folder sessions live under.
+    public let localPath: String
+    /// The session's own directory: `<localPath>/<workspace>/<name>`.
+    public let directory: String
+    /// The durability of the session's store (see ``DreamlakeStore/Durability``).
+    public let durability: Durability
+
+    // Given at init; applied to the stored metadata on open.
+    private let givenDescription: String?
+    private let givenTags: [String]?
+    private let givenFolder: String?
+    private let givenMetadata: ValueObject?
+    private let givenWriteProtected: Bool
+
+    let lock = NSLock()
+    // Guarded by `lock`.
+    private var storeValue: Store?
+    private var sessionFields: ValueObject = [:]
+    var trackHandles: [String: TrackHandle] = [:]
+
+    /// Creates a session object; nothing is written until ``open()``.
+    ///
+    /// - Parameters:
+    ///   - name: The session's name: a non-empty file name (no "/", "\\", NUL or control characters, not "." or "..", at most 255 bytes). Unicode is welcome.
+    ///   - workspace: The workspace's name, with the same rules.
+    ///   - localPath: The folder sessions live under. The default is the `DREAMLAKE_PATH` environment variable, else `./.dreamlake`.
+    ///   - description: A description; nil leaves a stored one as it is.
+    ///   - tags: Tags; nil leaves stored ones as they are.
+    ///   - folder: A folder for organizing sessions (e.g. "/experiments/2025"); nil leaves a stored one as it is.
+    ///   - metadata: Free-form metadata; nil leaves stored metadata as it is.
+    ///   - writeProtected: When true, the session is marked write-protected on open, and every write after that is refused.
+    ///   - durability: When appends reach the disk. The default is the store's (every 1000 ms).
+    /// - Throws: ``DreamlakeError`` with `.invalidName` when a name or the folder is refused.
+    public init(name: String, workspace: String, localPath: String? = nil, description: String? = nil,
+                tags: [String]? = nil, folder: String? = nil, metadata: KeyValuePairs<String, any ValueConvertible>? = nil,
+                writeProtected: Bool = false, durability: Durability = StoreConfiguration().durability) throws(DreamlakeError) {
+        try Names.checkComponent(workspace, "workspace")
+        try Names.checkComponent(name, "session")
+        let root = localPath ?? ProcessInfo.processInfo.environment["DREAMLAKE_PATH"] ?? "./.dreamlake"
+        guard !root.isEmpty, !root.contains("\0") else {
+            throw DreamlakeError(.invalidName, "the local path \(Names.quoted(root)) is not a usable folder")
+        }
+        self.name = name
+        self.workspace = workspace
+        self.localPath = root
+        self.directory = (root.hasSuffix("/") ? String(root.dropLast()) : root) + "/" + workspace + "/" + name
+        self.durability = durability
+        givenDescription = description
+        givenTags = tags
+        givenFolder = try folder.map { (f) throws(DreamlakeError) in try Names.normalizeFolder(f) }
+        givenMetadata = metadata.map { pairs in
+            var o = ValueObject()
+            for (k, v) in pairs { o[k] = v.dreamlakeValue }
+            return o
+        }
+        givenWriteProtected = writeProtected
+    }
+
+    deinit {
+        if let store = lock.withLock({ storeValue }) { try? store.close() }
+    }
+
+    // MARK: Lifecycle
+
+    /// Whether the session is open.
+    public var isOpen: Bool { lock.withLock { storeValue != nil } }
+
+    /// The session's description, as stored (or as given, before the first open).
+    public var description: String? { field("description")?.stringValue ?? (isOpen ? nil : givenDescription) }
+    /// The session's tags, as stored (or as given, before the first open).
+    public var tags: [String] {
+        if let a = field("tags")?.arrayValue { return a.compactMap(\.stringValue) }
+        return isOpen ? [] : givenTags ?? []
+    }
+    /// The session's folder, as stored (or as given, before the first open).
+    public var folder: String? { field("folder")?.stringValue ?? (isOpen ? nil : givenFolder) }
+    /// The session's metadata, as stored.
+    public var metadata: ValueObject? { field("metadata")?.objectValue ?? (isOpen ? nil : givenMetadata) }
+    /// Whether the session refuses writes.
+    public var isWriteProtected: Bool { field("write_protected")?.boolValue ?? givenWriteProtected }
+    /// Every stored session field (name, workspace, description, tags, folder, metadata, created_at, write_protected, updated_at).
+    public var storedFields: ValueObject { lock.withLock { sessionFields } }
+
+    private func field(_ key: String) -> Value? {
+        lock.withLock { sessionFields[key] }.flatMap { $0.isNull ? nil : $0 }
+    }
+
+    /// Opens the session: creates its store, or continues the one there, and
+    /// writes the metadata given at init. Opening an open session does nothing.
+    ///
+    /// - Throws: ``DreamlakeError`` when the store cannot be opened (another
+    ///   process writes it, it is damaged) or the session's directory would
+    ///   lie outside `localPath`.
+    public func open() throws(DreamlakeError) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard storeValue == nil else { return }
+        try checkContainment()
+        let store: Store
+        do {
+            store = try Store(directory: directory, configuration: StoreConfiguration(durability: durability))
+        } catch {
+            throw DreamlakeError(error)
+        }
+        do {
+            var fields = ValueObject()
+            for r in try store.sessionMetadataUpdates() { for (k, v) in r.fields { fields[k] = v } }
+            let now = Timestamps.isoNow()
+            var update = ValueObject()
+            if fields.isEmpty {
+                // The fields Python dreamlake writes in session.json, in its order.
+                update["name"] = .string(name)
+                update["workspace"] = .string(workspace)
+                update["description"] = givenDescription.map(Value.string) ?? .null
+                update["tags"] = .array((givenTags ?? []).map(Value.string))
+                update["folder"] = givenFolder.map(Value.string) ?? .null
+                update["metadata"] = givenMetadata.map(Value.object) ?? .null
+                update["created_at"] = .string(now)
+                update["write_protected"] = .bool(givenWriteProtected)
+            } else {
+                if let d = givenDescription { update["description"] = .string(d) }
+                if let t = givenTags { update["tags"] = .array(t.map(Value.string)) }
+                if let f = givenFolder { update["folder"] = .string(f) }
+                if let m = givenMetadata { update["metadata"] = .object(m) }
+                if givenWriteProtected && fields["write_protected"]?.boolValue != true { update["write_protected"] = true }
+                update["updated_at"] = .string(now)
+            }
+            if fields["write_protected"]?.boolValue == true && update.keys.contains(where: { $0 != "updated_at" }) {
+                throw DreamlakeError(.writeProtected, "session \(workspace)/\(name) is write-protected; its metadata cannot change")
+            }
+            try store.appendSessionMetadata(update)
+            for (k, v) in update { fields[k] = v }
+            sessionFields = fields
+            storeValue = store
+        } catch let e as DreamlakeError {
+            try? store.close()
+            throw e
+        } catch let e as StoreError {
+            try? store.close()
+            throw DreamlakeError(e)
+        } catch {
+            try? store.close()
+            throw DreamlakeError(.io, "\(error)")
+        }
+    }
+
+    /// Refuses a session directory that resolves outside `localPath` (a
+    /// symbolic link planted in the tree, for example).
+    private func checkContainment() throws(DreamlakeError) {
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw DreamlakeError(.io, "could not create \(directory): \(error.localizedDescription)")
+        }
+        let root = URL(fileURLWithPath: localPath).resolvingSymlinksInPath().standardizedFileURL.path
+        let resolved = URL(fileURLWithPath: directory).resolvingSymlinksInPath().standardizedFileURL.path
+        guard resolved.hasPrefix(root + "/") else {
+            throw DreamlakeError(.invalidName, "the session directory \(directory) resolves to \(resolved), outside \(root); remove the link")
+        }
+    }
+
+    /// Makes everything appended so far durable when it returns.
+    ///
+    /// - Throws: ``DreamlakeError`` when the session is not open, or when a
+    ///   background write or fsync failed.
+    public func flush() throws(DreamlakeError) {
+        let store = try requireStore()
+        do { try store.flush() } catch { throw DreamlakeError(error) }
+    }
+
+    /// Flushes and closes the session. Closing twice is harmless.
+    public func close() throws(DreamlakeError) {
+        let store: Store? = lock.withLock {
+            let s = storeValue
+            storeValue = nil
+            trackHandles = [:]
+            return s
+        }
+        guard let store else { return }
+        do { try store.close() } catch { throw DreamlakeError(error) }
+    }
+
+    /// Opens a session, runs `body` with it, and closes it, also when `body` throws.
+    ///
+    /// - Returns: What `body` returns.
+    @discardableResult
+    public static func with<T>(name: String, workspace: String, localPath: String? = nil, description: String? = nil,
+                               tags: [String]? = nil, folder: String? = nil,
+                               metadata: KeyValuePairs<String, any ValueConvertible>? = nil, writeProtected: Bool = false,
+                               _ body: (Session) throws -> T) throws -> T {
+        let session = try Session(name: name, workspace: workspace, localPath: localPath, description: description,
+                                  tags: tags, folder: folder, metadata: metadata, writeProtected: writeProtected)
+        try session.open()
+        let result: T
+        do {
+            result = try body(session)
+        } catch {
+            try? session.close()  // the body's error is the one to report
+            throw error
+        }
+        try session.close()
+        return result
+    }
+
+    /// Opens a session, runs the async `body` with it, and closes it, also when `body` throws.
+    ///
+    /// - Returns: What `body` returns.
+    @discardableResult
+    public static func with<T>(name: String, workspace: String, localPath: String? = nil, description: String? = nil,
+                               tags: [String]? = nil, folder: String? = nil,
+                               metadata: KeyValuePairs<String, any ValueConvertible>? = nil, writeProtected: Bool = false,
+                               _ body: (Session) async throws -> T) async throws -> T {
+        let session = try Session(name: name, workspace: workspace, localPath: localPath, description: description,
+                                  tags: tags, folder: folder, metadata: metadata, writeProtected: writeProtected)
+        try session.open()
+        let result: T
+        do {
+            result = try await body(session)
+        } catch {
+            try? session.close()
+            throw error
+        }
+        try session.close()
+        return result
+    }
+
+    // MARK: Shared checks
+
+    /// The open store, for reading.
+    func requireStore() throws(DreamlakeError) -> Store {
+        guard let store = lock.withLock({ storeValue }) else {
+            throw DreamlakeError(.notOpen, "session \(workspace)/\(name) is not open; call open() first, or use Session.with")
+        }
+        return store
+    }
+
+    /// The open store, for writing: also refuses a write-protected session.
+    func requireWritableStore() throws(DreamlakeError) -> Store {
+        let store = try requireStore()
+        if lock.withLock({ sessionFields["write_protected"]?.boolValue == true }) {
+            throw DreamlakeError(.writeProtected, "session \(workspace)/\(name) is write-protected; nothing can be written to it")
+        }
+        return store
+    }
+}
+
+/// Timestamps as Python dreamlake writes them.
+enum Timestamps {
+    /// Now, as `datetime.utcnow().isoformat() + "Z"` writes it.
+    static func isoNow() -> String { iso(micros: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded())) }
+
+    /// `2026-11-25T11:17:49.610107Z`, or without the fraction when the microseconds are 0 (as Python writes it).
+    static func iso(micros: Int64) -> String {
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let fraction = micros - seconds * 1_000_000
+        var t = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func pad(_ v: Int32, _ n: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, n - s.count)) + s
+        }
+        var s = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
+        if fraction != 0 { s += "." + pad(Int32(fraction), 6) }
+        return s + "Z"
+    }
+
+    static func date(micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
+}

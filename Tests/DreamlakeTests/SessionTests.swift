@@ -1,0 +1,376 @@
+import Foundation
+import Testing
+import Dreamlake
+
+/// A fresh folder for sessions, removed at the end of each test.
+struct TempRoot {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "dreamlake-session-tests-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+func trainEpoch(_ epoch: Int) -> Double { 1.0 / Double(epoch + 1) }
+
+struct ModelConfig: Codable, Equatable {
+    var learningRate: Double
+    var layers: Int
+    var activation: String
+    var optimizer: Optimizer
+    struct Optimizer: Codable, Equatable {
+        var name: String
+        var betas: [Double]
+    }
+}
+
+struct LossPoint: Codable {
+    var value: Double
+    var step: Int
+}
+
+@Suite struct SessionTests {
+    @Test func theWithFormOpensRunsAndCloses() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        var captured: Session?
+        try Session.with(name: "my-experiment", workspace: "my-workspace", localPath: root.path) { session in
+            captured = session
+            #expect(session.isOpen)
+            try session.log("Training started")
+            try session.parameters.set(["learning_rate": 0.001, "model": ["layers": 4, "act": "relu"]])
+            for epoch in 0..<10 {
+                let loss = trainEpoch(epoch)
+                try session.track("loss").append(["value": loss, "epoch": epoch])
+            }
+        }
+        #expect(captured?.isOpen == false)
+        // The body's error propagates and the session is closed anyway.
+        struct Boom: Error {}
+        #expect(throws: Boom.self) {
+            try Session.with(name: "my-experiment", workspace: "my-workspace", localPath: root.path) { session in
+                captured = session
+                throw Boom()
+            }
+        }
+        #expect(captured?.isOpen == false)
+
+        let session = try Session(name: "my-experiment", workspace: "my-workspace", localPath: root.path)
+        try session.open()
+        defer { try? session.close() }
+        let page = try session.track("loss").read(startIndex: 0, limit: 100)
+        #expect(page.points.count == 10 && !page.hasMore)
+        #expect(page.points[3].data == ["value": .double(trainEpoch(3)), "epoch": 3])
+        // A nested Swift dictionary literal has no order: its keys come sorted.
+        #expect(try session.parameters.get() == ["learning_rate": 0.001, "model.act": "relu", "model.layers": 4])
+        #expect(try session.logs().map(\.message) == ["Training started"])
+    }
+
+    @Test func theAsyncWithForm() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let n = try await Session.with(name: "async", workspace: "ws", localPath: root.path) { session in
+            await Task.yield()
+            try session.track("t").append(value: 1.5, step: 1)
+            return try session.track("t").stats().count
+        }
+        #expect(n == 1)
+    }
+
+    @Test func directControlAndMetadata() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let session = try Session(name: "resnet50-imagenet", workspace: "computer-vision", localPath: root.path,
+                                  description: "ResNet-50 with new augmentation", tags: ["resnet", "imagenet"],
+                                  folder: "/experiments/2025/resnet")
+        #expect(!session.isOpen)
+        try session.open()
+        #expect(session.isOpen)
+        #expect(session.name == "resnet50-imagenet" && session.workspace == "computer-vision")
+        #expect(session.folder == "/experiments/2025/resnet")
+        #expect(session.tags == ["resnet", "imagenet"])
+        #expect(session.description == "ResNet-50 with new augmentation")
+        try session.flush()
+        try session.close()
+        try session.close()  // closing twice is harmless
+        #expect(!session.isOpen)
+        #expect(throws: DreamlakeError.self) { try session.log("after close") }
+        do {
+            try session.log("after close")
+        } catch {
+            #expect(error.code == .notOpen)
+        }
+        // Opening again with new metadata updates it and keeps the rest.
+        let again = try Session(name: "resnet50-imagenet", workspace: "computer-vision", localPath: root.path,
+                                description: "second run")
+        try again.open()
+        #expect(again.description == "second run")
+        #expect(again.tags == ["resnet", "imagenet"])
+        #expect(again.storedFields["updated_at"] != nil)
+        try again.close()
+    }
+
+    @Test func logsOfEveryLevelAndTheBuilderForm() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        try Session.with(name: "logs", workspace: "ws", localPath: root.path) { session in
+            let epoch = 7
+            let loss = 0.25
+            try session.log("Hello", level: .warn, metadata: ["epoch": epoch])
+            try session.log(metadata: ["epoch": 1]).info("Epoch complete", ["loss": loss])
+            try session.log().error("Failed to save", ["path": "/models/ckpt.pth"])
+            try session.log().debug("d")
+            try session.log().warn("w")
+            try session.log().fatal("f")
+            let entries = try session.logs()
+            #expect(entries.map(\.level) == [.warn, .info, .error, .debug, .warn, .fatal])
+            #expect(entries.map(\.sequence) == Array(0..<6))
+            #expect(entries[0].metadata == ["epoch": 7])
+            #expect(entries[1].metadata == ["epoch": 1, "loss": 0.25])
+            #expect(entries[2].metadata == ["path": "/models/ckpt.pth"])
+            #expect(entries[3].metadata == nil)
+        }
+    }
+
+    @Test func parametersFlattenMergeAndNest() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        try Session.with(name: "params", workspace: "ws", localPath: root.path) { session in
+            try session.parameters.set(["lr": 0.001, "model": ["lr": 0.01, "batch_size": 32]])
+            try session.parameters.set(["lr": 0.002, "epochs": 10])
+            let config = ModelConfig(learningRate: 0.1, layers: 3, activation: "gelu",
+                                     optimizer: .init(name: "adam", betas: [0.9, 0.999]))
+            try session.parameters.set(config)
+            let flat = try session.parameters.get()
+            #expect(flat["lr"] == 0.002)
+            #expect(flat["model.lr"] == 0.01)
+            #expect(flat["model.batch_size"] == 32)
+            #expect(flat["epochs"] == 10)
+            #expect(flat["optimizer.name"] == "adam")
+            #expect(flat["optimizer.betas"] == [0.9, 0.999])
+            #expect(flat["learningRate"] == 0.1 && flat["layers"] == 3)
+            // Merging keeps the first position of a key, as Python's dict.update does
+            // (the nested literal's keys come sorted: a Swift dictionary has no order).
+            #expect(Array(flat.keys.prefix(5)) == ["lr", "model.batch_size", "model.lr", "epochs", "learningRate"])
+            let nested = try session.parameters.get(flatten: false)
+            #expect(nested["model"] == ["batch_size": 32, "lr": 0.01])
+            #expect(nested["optimizer"] == ["name": "adam", "betas": [0.9, 0.999]])
+        }
+    }
+
+    @Test func tracksAppendReadStatsAndTheFastPath() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        try Session.with(name: "tracks", workspace: "ws", localPath: root.path) { session in
+            let track = session.track("train_loss", description: "training loss", tags: ["train"], metadata: ["unit": "nats"])
+            for step in 0..<500 {
+                let loss = 1.0 / Double(step + 1)
+                if step % 2 == 0 {
+                    try track.append(["value": loss, "step": step, "phase": "train"])
+                } else {
+                    try track.append(value: loss, step: step)
+                }
+            }
+            let batch = try track.appendBatch([["value": 0.5, "step": 1], ["value": 0.45, "step": 2]])
+            #expect(batch == 500..<502)
+            try track.append(LossPoint(value: 0.4, step: 3))
+            let page = try track.read(startIndex: 0, limit: 100)
+            #expect(page.points.count == 100 && page.hasMore)
+            #expect(page.points[0].data == ["value": 1.0, "step": 0, "phase": "train"])
+            #expect(page.points[1].data == ["value": 0.5, "step": 1])
+            #expect(abs(page.points[0].createdAt.timeIntervalSinceNow) < 3600)
+            let tail = try track.read(startIndex: 500, limit: 100)
+            #expect(tail.points.map(\.data) == [["value": 0.5, "step": 1], ["value": 0.45, "step": 2], ["value": 0.4, "step": 3]])
+            #expect(!tail.hasMore)
+            let stats = try track.stats()
+            #expect(stats.count == 503 && stats.firstIndex == 0 && stats.lastIndex == 502)
+            #expect(stats.description == "training loss" && stats.tags == ["train"] && stats.metadata == ["unit": "nats"])
+            #expect(stats.firstTimestamp! <= stats.lastTimestamp!)
+            try session.track("other/val").append(value: 1, step: 1)
+            #expect(try session.tracks().map(\.name) == ["train_loss", "other/val"])
+            #expect(throws: DreamlakeError.self) { try session.track("never").stats() }
+        }
+    }
+
+    @Test func reuseContinuesLogsTracksAndParameters() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        for run in 0..<3 {
+            try Session.with(name: "resume", workspace: "ws", localPath: root.path) { session in
+                try session.log("run \(run)")
+                for i in 0..<10 { try session.track("loss").append(value: Double(run * 10 + i), step: run * 10 + i) }
+                try session.parameters.set(["run": run, "first.\(run)": true])
+            }
+        }
+        try Session.with(name: "resume", workspace: "ws", localPath: root.path) { session in
+            #expect(try session.logs().map(\.sequence) == [0, 1, 2])
+            let pts = try session.track("loss").read(startIndex: 0, limit: 100).points
+            #expect(pts.map(\.index) == Array(0..<30))
+            #expect(pts.map { $0.data["step"] } == (0..<30).map { Value.int(Int64($0)) })
+            let params = try session.parameters.get()
+            #expect(params["run"] == 2 && params["first.0"] == true && params["first.2"] == true)
+        }
+    }
+
+    @Test func namesThatCouldEscapeAreRejected() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        for bad in ["", ".", "..", "a/b", "a\\b", "../x", "nul\u{0}byte", "bell\u{7}", String(repeating: "x", count: 256)] {
+            #expect(throws: DreamlakeError.self) { try Session(name: bad, workspace: "ws", localPath: root.path) }
+            #expect(throws: DreamlakeError.self) { try Session(name: "ok", workspace: bad, localPath: root.path) }
+        }
+        do {
+            _ = try Session(name: "../../etc", workspace: "ws", localPath: root.path)
+            Issue.record("accepted a name with ..")
+        } catch {
+            #expect(error.code == .invalidName && error.message.contains("../../etc"))
+        }
+        // Unicode names work.
+        try Session.with(name: "expérience-漢字-🚀", workspace: "équipe", localPath: root.path) { session in
+            try session.track("损失/训练").append(value: 1, step: 1)
+            #expect(try session.tracks().first?.name == "损失/训练")
+            for bad in ["/abs", "a//b", "a/../b", "a/./b", "trail/", "x\u{0}"] {
+                #expect(throws: DreamlakeError.self) { try session.track(bad).append(value: 1, step: 1) }
+            }
+            let file = root.path + "/f.txt"
+            try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+            for bad in ["../up", "/a/../../b", "a/./b"] {
+                #expect(throws: DreamlakeError.self) { try session.files.upload(file, path: bad) }
+            }
+        }
+        // Nothing was written outside the root.
+        let parent = (root.path as NSString).deletingLastPathComponent
+        #expect(!FileManager.default.fileExists(atPath: parent + "/etc"))
+    }
+
+    @Test func aSymlinkedSessionDirectoryOutsideTheRootIsRefused() throws {
+        let root = TempRoot()
+        let outside = TempRoot()
+        defer { root.remove(); outside.remove() }
+        try FileManager.default.createDirectory(atPath: root.path + "/ws", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root.path + "/ws/evil", withDestinationPath: outside.path)
+        let session = try Session(name: "evil", workspace: "ws", localPath: root.path)
+        #expect(throws: DreamlakeError.self) { try session.open() }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).isEmpty)
+    }
+
+    @Test func writeProtectedSessionsRefuseEveryWrite() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        try Session.with(name: "frozen", workspace: "ws", localPath: root.path) { session in
+            try session.track("loss").append(value: 1, step: 1)
+        }
+        let session = try Session(name: "frozen", workspace: "ws", localPath: root.path, writeProtected: true)
+        try session.open()
+        #expect(session.isWriteProtected)
+        let file = root.path + "/f.txt"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let writes: [() throws -> Void] = [
+            { try session.log("x") },
+            { try session.parameters.set(["a": 1]) },
+            { try session.track("loss").append(value: 2, step: 2) },
+            { try session.track("new").append(["v": 1]) },
+            { try session.files.upload(file) },
+        ]
+        for write in writes {
+            do {
+                try write()
+                Issue.record("a write went through")
+            } catch let e as DreamlakeError {
+                #expect(e.code == .writeProtected)
+            }
+        }
+        // Reads still work.
+        #expect(try session.track("loss").stats().count == 1)
+        try session.close()
+        // It stays protected when opened again without the flag.
+        let again = try Session(name: "frozen", workspace: "ws", localPath: root.path)
+        try again.open()
+        #expect(throws: DreamlakeError.self) { try again.log("x") }
+        try again.close()
+    }
+
+    @Test func filesUploadListDownloadUpdateDelete() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let model = root.path + "/model.pth"
+        let bytes = Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        try bytes.write(to: URL(fileURLWithPath: model))
+        try Session.with(name: "files", workspace: "ws", localPath: root.path) { session in
+            let file = try session.files.upload(model, path: "/models", description: "best", tags: ["best"], metadata: ["epoch": 3])
+            #expect(file.sizeBytes == 100_000 && file.filename == "model.pth" && file.path == "/models")
+            #expect(file.checksum.count == 64)
+            let other = try session.files.upload(model, path: "/other", tags: ["x"])
+            #expect(try session.files.list(path: "/models", tags: ["best"]).map(\.id) == [file.id])
+            #expect(Set(try session.files.list().map(\.id)) == [file.id, other.id])
+            let restoreDir = root.path + "/restore"
+            try FileManager.default.createDirectory(atPath: restoreDir, withIntermediateDirectories: true)
+            let local = try session.files.download(file.id, to: restoreDir)
+            #expect(local == restoreDir + "/model.pth")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: local)) == bytes)
+            let updated = try session.files.update(file.id, description: "best so far", tags: ["best", "v2"])
+            #expect(updated.description == "best so far" && updated.tags == ["best", "v2"])
+            #expect(try session.files.list(tags: ["v2"]).first?.description == "best so far")
+            try session.files.delete(file.id)
+            #expect(try session.files.list().map(\.id) == [other.id])
+            #expect(throws: DreamlakeError.self) { try session.files.download(file.id, to: restoreDir) }
+            #expect(throws: DreamlakeError.self) { try session.files.delete(file.id) }
+
+            // A tampered stored copy is reported on download, and nothing is left at the destination.
+            let stored = session.directory + "/files/other/" + other.id + "/model.pth"
+            let h = try FileHandle(forUpdating: URL(fileURLWithPath: stored))
+            try h.seek(toOffset: 500)
+            try h.write(contentsOf: Data([0xFF]))
+            try h.close()
+            let target = root.path + "/tampered.pth"
+            do {
+                try session.files.download(other.id, to: target)
+                Issue.record("a tampered file was downloaded")
+            } catch let e as DreamlakeError {
+                #expect(e.code == .checksumMismatch)
+            }
+            #expect(!FileManager.default.fileExists(atPath: target))
+        }
+    }
+
+    @Test func concurrentUseFromManyTasks() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let session = try Session(name: "concurrent", workspace: "ws", localPath: root.path)
+        try session.open()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<8 {
+                group.addTask {
+                    let track = session.track("shared")
+                    for i in 0..<2000 {
+                        try track.append(["value": Double(i), "task": t])
+                        try session.track("own-\(t)").append(value: Double(i), step: i)
+                        if i % 500 == 0 { try session.log("task \(t) at \(i)") }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try session.track("shared").stats().count == 16_000)
+        let shared = try session.track("shared").read(startIndex: 0, limit: 20_000).points
+        #expect(shared.map(\.index) == Array(0..<16_000))
+        for t in 0..<8 {
+            let values = shared.filter { $0.data["task"] == .int(Int64(t)) }.map { $0.data["value"]!.doubleValue! }
+            #expect(values == (0..<2000).map(Double.init))
+            #expect(try session.track("own-\(t)").stats().count == 2000)
+        }
+        #expect(try session.logs().count == 32)
+        try session.close()
+    }
+
+    @Test func localPathDefaultsToDreamlakePath() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        setenv("DREAMLAKE_PATH", root.path, 1)
+        defer { unsetenv("DREAMLAKE_PATH") }
+        let session = try Session(name: "env", workspace: "ws")
+        #expect(session.localPath == root.path)
+        #expect(session.directory == root.path + "/ws/env")
+    }
+}
