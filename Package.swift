@@ -41,6 +41,7 @@ let package = Package(
         .executableTarget(
             name: "dreamlake",
             dependencies: [
+                "Dreamlake",
                 "DreamlakeStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

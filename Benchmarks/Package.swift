@@ -20,6 +20,7 @@ let package = Package(
             name: "StoreBenchmarks",
             dependencies: [
                 .product(name: "DreamlakeStore", package: root),
+                .product(name: "Dreamlake", package: root),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/StoreBenchmarks",

@@ -28,7 +28,7 @@ extension Session {
     }
 
     static func object(_ pairs: KeyValuePairs<String, any ValueConvertible>) -> ValueObject {
-        var o = ValueObject()
+        var o = ValueObject(minimumCapacity: pairs.count)
         for (k, v) in pairs { o[k] = v.dreamlakeValue }
         return o
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 extension Session {
     /// The track named `name`: a time series of points with flexible fields.
@@ -8,7 +9,8 @@ extension Session {
     /// - Parameter name: Its name; "/" separates parts (`"train/loss"`), each a valid file name.
     public func track(_ name: String, description: String? = nil, tags: [String]? = nil,
                       metadata: KeyValuePairs<String, any ValueConvertible>? = nil) -> Track {
-        Track(session: self, name: name, description: description, tags: tags, metadata: metadata.map(Session.object))
+        Track(session: self, name: name, description: description, tags: tags, metadata: metadata.map(Session.object),
+              cache: TrackCache())
     }
 
     /// Every track of the session with its statistics, in the order they were defined.
@@ -21,8 +23,14 @@ extension Session {
 
     /// The engine's handle for a track, defining the track on first use.
     func trackHandle(_ track: Track) throws(DreamlakeError) -> TrackHandle {
+        // The fast way: the handle this Track value got in this same opening.
+        let current = generation.load(ordering: .acquiring)
+        if let (gen, h) = track.cache.entry.withLock({ $0 }), gen == current { return h }
         let store = try requireWritableStore()
-        if let h = lock.withLock({ trackHandles[track.name] }) { return h }
+        if let h = lock.withLock({ trackHandles[track.name] }) {
+            track.cache.entry.withLock { $0 = (current, h) }
+            return h
+        }
         try Names.checkTrackName(track.name)
         var fields = ValueObject()
         fields["description"] = track.description.map(Value.string) ?? .null
@@ -31,6 +39,7 @@ extension Session {
         let handle: TrackHandle
         do { handle = try store.track(named: track.name, fields: fields) } catch { throw DreamlakeError(error) }
         lock.withLock { trackHandles[track.name] = handle }
+        track.cache.entry.withLock { $0 = (current, handle) }
         return handle
     }
 }
@@ -44,6 +53,7 @@ public struct Track: Sendable {
     let description: String?
     let tags: [String]?
     let metadata: ValueObject?
+    let cache: TrackCache
 
     /// Appends a point: `try track.append(["value": loss, "step": step, "phase": "train"])`.
     /// Its keys keep their order.
@@ -171,4 +181,9 @@ public struct TrackStats: Sendable {
             } catch { throw DreamlakeError(error) }
         }
     }
+}
+
+/// The engine handle a ``Track`` value got, with the session generation it got it in.
+final class TrackCache: Sendable {
+    let entry = Mutex<(UInt64, TrackHandle)?>(nil)
 }

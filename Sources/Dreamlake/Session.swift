@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One run of an experiment: its logs, parameters, tracks and files, kept in
 /// a store under `<localPath>/<workspace>/<name>/`.
@@ -42,6 +43,9 @@ public final class Session: @unchecked Sendable {
     private let givenWriteProtected: Bool
 
     let lock = NSLock()
+    /// Odd while open, even while closed; every open and close adds one. A
+    /// track caches its engine handle with the generation it got it in.
+    let generation = Atomic<UInt64>(0)
     // Guarded by `lock`.
     private var storeValue: Store?
     private var sessionFields: ValueObject = [:]
@@ -161,6 +165,7 @@ public final class Session: @unchecked Sendable {
             for (k, v) in update { fields[k] = v }
             sessionFields = fields
             storeValue = store
+            generation.add(1, ordering: .releasing)
         } catch let e as DreamlakeError {
             try? store.close()
             throw e
@@ -202,6 +207,7 @@ public final class Session: @unchecked Sendable {
     public func close() throws(DreamlakeError) {
         let store: Store? = lock.withLock {
             let s = storeValue
+            if s != nil { generation.add(1, ordering: .releasing) }
             storeValue = nil
             trackHandles = [:]
             return s

@@ -364,6 +364,26 @@ struct LossPoint: Codable {
         try session.close()
     }
 
+    @Test func aTrackHeldAcrossCloseAndReopenFollowsTheSession() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let session = try Session(name: "held", workspace: "ws", localPath: root.path)
+        try session.open()
+        let track = session.track("loss")
+        try track.append(value: 1, step: 1)
+        try session.close()
+        do {
+            try track.append(value: 2, step: 2)
+            Issue.record("appended to a closed session")
+        } catch {
+            #expect(error.code == .notOpen)
+        }
+        try session.open()
+        try track.append(value: 3, step: 3)
+        #expect(try track.read().points.map { $0.data["step"] } == [1, 3])
+        try session.close()
+    }
+
     @Test func localPathDefaultsToDreamlakePath() throws {
         let root = TempRoot()
         defer { root.remove() }

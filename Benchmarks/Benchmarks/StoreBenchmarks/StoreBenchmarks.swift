@@ -1,4 +1,5 @@
 import Benchmark
+import Dreamlake
 import DreamlakeStore
 import Foundation
 
@@ -159,4 +160,50 @@ let benchmarks: @Sendable () -> Void = {
               },
               setup: { readStore.value = try Store(directory: try referenceStore(points: hundredMillion), access: .read) },
               teardown: { try readStore.value?.close(); readStore.value = nil })
+
+    // The session API on the same workload: the fast path, a three-field
+    // dictionary point, a batch of 1,000, and a log entry with metadata.
+    let sessionBox = Box<(Session, String)?>(nil)
+    let sessionSetup: @Sendable () throws -> Void = {
+        let root = freshDirectory("session")
+        let s = try Session(name: "bench", workspace: "bench", localPath: root)
+        try s.open()
+        sessionBox.value = (s, root)
+    }
+    let sessionTeardown: @Sendable () throws -> Void = {
+        if let (s, root) = sessionBox.value {
+            try s.close()
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        sessionBox.value = nil
+    }
+    Benchmark("SessionAppendValueStep", configuration: .init(scalingFactor: .mega),
+              closure: { b in
+                  guard let (s, _) = sessionBox.value else { return }
+                  let track = s.track("loss")
+                  values.withUnsafeBufferPointer { v in
+                      for k in b.scaledIterations { blackHole(try? track.append(value: v[k], step: k)) }
+                  }
+              }, setup: sessionSetup, teardown: sessionTeardown)
+    Benchmark("SessionAppendDictionary", configuration: .init(scalingFactor: .kilo),
+              closure: { b in
+                  guard let (s, _) = sessionBox.value else { return }
+                  let track = s.track("loss")
+                  for k in b.scaledIterations {
+                      let loss = values[k]
+                      blackHole(try? track.append(["value": loss, "step": k, "phase": "train"]))
+                  }
+              }, setup: sessionSetup, teardown: sessionTeardown)
+    Benchmark("SessionAppendBatch1000", configuration: .init(scalingFactor: .kilo),
+              closure: { b in
+                  guard let (s, _) = sessionBox.value else { return }
+                  let track = s.track("loss")
+                  let batch: [KeyValuePairs<String, any ValueConvertible>] = (0..<1000).map { ["value": values[$0], "step": $0] }
+                  for _ in b.scaledIterations { blackHole(try? track.appendBatch(batch)) }
+              }, setup: sessionSetup, teardown: sessionTeardown)
+    Benchmark("SessionLogWithMetadata", configuration: .init(scalingFactor: .kilo),
+              closure: { b in
+                  guard let (s, _) = sessionBox.value else { return }
+                  for k in b.scaledIterations { blackHole(try? s.log("step", level: .info, metadata: ["step": k])) }
+              }, setup: sessionSetup, teardown: sessionTeardown)
 }

@@ -232,38 +232,55 @@ public final class TrackHandle: @unchecked Sendable {
     /// - Returns: The point's index.
     @discardableResult
     public func append(_ point: ValueObject, timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
-        try append(contentsOf: CollectionOfOne(point), timestamp: timestamp).lowerBound
+        let writer = try store.requireWriter()
+        try Store.checkSize(RowSize.estimate(point), "the point")
+        let ts = timestamp ?? Clock.nowMicros()
+        var ticket: UInt64 = 0
+        buffer.lock.lock()
+        let index = buffer.nextIndex
+        do { try insertLocked(point, ts, writer, &ticket) } catch {
+            buffer.lock.unlock()
+            throw error
+        }
+        buffer.lock.unlock()
+        if isAlways { try writer.waitDurable(ticket) }
+        return index
     }
 
     /// Appends points in order, all with the same timestamp.
     ///
     /// - Returns: The range of indexes they got.
     @discardableResult
-    public func append<C: Collection>(contentsOf points: C, timestamp: Int64? = nil) throws(StoreError) -> Range<UInt64>
-    where C.Element == ValueObject {
+    public func append(contentsOf points: [ValueObject], timestamp: Int64? = nil) throws(StoreError) -> Range<UInt64> {
         let writer = try store.requireWriter()
         for p in points { try Store.checkSize(RowSize.estimate(p), "the point") }
         let ts = timestamp ?? Clock.nowMicros()
-        let b = buffer
-        let config = store.configuration
         var ticket: UInt64 = 0
-        b.lock.lock()
-        let first = b.nextIndex
+        buffer.lock.lock()
+        let first = buffer.nextIndex
         for p in points {
-            if !b.append(p, ts, minimumColumnarCount: 64) {
-                do { _ = try writer.sealLocked(b) } catch { b.lock.unlock(); throw error }
-                _ = b.append(p, ts, minimumColumnarCount: 64)
-            }
-            if b.count >= config.maxRecordsPerBlock || b.rawBytes >= writer.flags.pointee.trackBlockBytes.load(ordering: .relaxed) {
-                do { ticket = try writer.sealLocked(b) } catch { b.lock.unlock(); throw error }
+            do { try insertLocked(p, ts, writer, &ticket) } catch {
+                buffer.lock.unlock()
+                throw error
             }
         }
-        if config.durability == .always {
-            do { ticket = try writer.sealLocked(b) } catch { b.lock.unlock(); throw error }
-        }
-        let end = b.nextIndex
-        b.lock.unlock()
-        if config.durability == .always { try writer.waitDurable(ticket) }
+        let end = buffer.nextIndex
+        buffer.lock.unlock()
+        if isAlways { try writer.waitDurable(ticket) }
         return first..<end
+    }
+
+    /// Adds one point to the open block, sealing it when it is full, when the
+    /// point does not fit its columns, or (durability `always`) after the point.
+    /// The caller holds the buffer's lock.
+    private func insertLocked(_ p: ValueObject, _ ts: Int64, _ writer: Writer, _ ticket: inout UInt64) throws(StoreError) {
+        let b = buffer
+        if !b.append(p, ts, minimumColumnarCount: 64) {
+            _ = try writer.sealLocked(b)
+            _ = b.append(p, ts, minimumColumnarCount: 64)
+        }
+        if b.count >= maxRecordsPerBlock || b.rawBytes >= flags.pointee.trackBlockBytes.load(ordering: .relaxed) || isAlways {
+            ticket = try writer.sealLocked(b)
+        }
     }
 }
