@@ -117,11 +117,12 @@ enum BlockPayload {
     // MARK: Decoding
 
     /// Decodes a payload of `count` records of `stream`, the first numbered `firstSequence`.
-    static func decode(_ bytes: [UInt8], stream: StreamKey, count: Int, firstSequence: UInt64) throws(DecodeError) -> Batch {
+    /// `bytes[offset...]` is the payload (a stored block is decoded where it was read, without a copy).
+    static func decode(_ bytes: [UInt8], offset: Int = 0, stream: StreamKey, count: Int, firstSequence: UInt64) throws(DecodeError) -> Batch {
         guard count >= 0, count <= FormatConstants.maxBlockRecords else {
             throw DecodeError("record count \(count) is out of range")
         }
-        var r = ByteReader(bytes)
+        var r = ByteReader(bytes, offset: offset)
         let batch: Batch
         switch stream.kind {
         case .trackPoint:

@@ -57,23 +57,23 @@ final class File {
     /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
     func read(at offset: UInt64, count: Int) throws(IOFailure) -> [UInt8] {
         guard count > 0 else { return [] }
-        var buf = [UInt8](repeating: 0, count: count)
-        var done = 0
         var failure: Int32 = 0
-        buf.withUnsafeMutableBytes { raw in
+        // Uninitialized: every byte returned is one pread wrote.
+        let buf = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
+            var done = 0
             while done < count {
                 let n = pread(fd, raw.baseAddress! + done, count - done, off_t(offset) + off_t(done))
                 if n < 0 {
                     if errno == EINTR { continue }
                     failure = errno
-                    return
+                    break
                 }
-                if n == 0 { return }
+                if n == 0 { break }
                 done += n
             }
+            initialized = done
         }
         if failure != 0 { throw IOFailure(operation: "read", path: path, errno: failure) }
-        if done < count { buf.removeSubrange(done...) }
         return buf
     }
 

@@ -28,13 +28,16 @@ extension Store {
         let crc = stored.withUnsafeBytes { CRC32C.checksum($0) }
         guard crc == header.payloadChecksum else { throw corruptError(file.path, ref.offset, "payload checksum mismatch") }
         do throws(DecodeError) {
-            let payload: [UInt8]
+            let batch: Batch
             switch header.codec {
-            case .none: payload = Array(stored)
-            case .lz4: payload = try LZ4.decompress(stored, uncompressedSize: Int(header.uncompressedLength))
-            }
-            let batch = try BlockPayload.decode(payload, stream: header.stream, count: Int(header.recordCount),
+            case .none:
+                batch = try BlockPayload.decode(bytes, offset: FormatConstants.blockHeaderSize, stream: header.stream,
+                                                count: Int(header.recordCount), firstSequence: header.firstSequence)
+            case .lz4:
+                let payload = try LZ4.decompress(stored, uncompressedSize: Int(header.uncompressedLength))
+                batch = try BlockPayload.decode(payload, stream: header.stream, count: Int(header.recordCount),
                                                 firstSequence: header.firstSequence)
+            }
             if case .points(let b) = batch, !b.isConsistent {
                 throw DecodeError("columns of unequal length")
             }
