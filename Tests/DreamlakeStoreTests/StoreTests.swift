@@ -2,6 +2,21 @@ import Foundation
 import Testing
 @testable import DreamlakeStore
 
+/// Blocks of 100 points, written whole on close.
+let tenBlockConfiguration: StoreConfiguration = {
+    var config = StoreConfiguration(durability: .buffered)
+    config.maxRecordsPerBlock = 100
+    return config
+}()
+
+/// One track "t" of 1,000 points {"value": i, "step": i}: ten blocks of 100.
+func writeTenBlocks(_ dir: TempDirectory) throws {
+    let store = try Store(directory: dir.path, configuration: tenBlockConfiguration)
+    let t = try store.track(named: "t")
+    for i in 0..<1000 { try t.append(value: Double(i), step: Int64(i)) }
+    try store.close()
+}
+
 @Suite struct StoreTests {
     @Test func everyKindOfRecordRoundTripsThroughReopen() throws {
         let dir = TempDirectory()
@@ -156,14 +171,8 @@ import Testing
     @Test func aTornTailIsCutAndEverythingBeforeItKept() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
-        var config = StoreConfiguration(durability: .buffered)
-        config.maxRecordsPerBlock = 100
-        do {
-            let store = try Store(directory: dir.path, configuration: config)
-            let t = try store.track(named: "t")
-            for i in 0..<1000 { try t.append(value: Double(i), step: Int64(i)) }
-            try store.close()
-        }
+        let config = tenBlockConfiguration
+        try writeTenBlocks(dir)
         let seg = try #require(dir.segmentFiles().last)
         let full = fileSize(seg)
         // Cut a few bytes into the last block: 10 blocks of 100 points, the last one torn.
@@ -186,14 +195,8 @@ import Testing
     @Test func aFlippedBitIsFoundAndNamedAndSalvageReadsAroundIt() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
-        var config = StoreConfiguration(durability: .buffered)
-        config.maxRecordsPerBlock = 100
-        do {
-            let store = try Store(directory: dir.path, configuration: config)
-            let t = try store.track(named: "t")
-            for i in 0..<1000 { try t.append(value: Double(i), step: Int64(i)) }
-            try store.close()
-        }
+        var config = tenBlockConfiguration
+        try writeTenBlocks(dir)
         let seg = try #require(dir.segmentFiles().last)
         // Damage the payload of a block in the middle of the file.
         let target = fileSize(seg) / 2
