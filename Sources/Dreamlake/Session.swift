@@ -158,10 +158,15 @@ public final class Session: @unchecked Sendable {
                 if givenWriteProtected && fields["write_protected"]?.boolValue != true { update["write_protected"] = true }
                 update["updated_at"] = .string(now)
             }
-            if fields["write_protected"]?.boolValue == true && update.keys.contains(where: { $0 != "updated_at" }) {
-                throw DreamlakeError(.writeProtected, "session \(workspace)/\(name) is write-protected; its metadata cannot change")
+            if fields["write_protected"]?.boolValue == true {
+                // A protected session is opened for reading: nothing is written, not even the time.
+                if update.keys.contains(where: { $0 != "updated_at" }) {
+                    throw DreamlakeError(.writeProtected, "session \(workspace)/\(name) is write-protected; its metadata cannot change")
+                }
+                update = [:]
+            } else {
+                try store.appendSessionMetadata(update)
             }
-            try store.appendSessionMetadata(update)
             for (k, v) in update { fields[k] = v }
             sessionFields = fields
             storeValue = store

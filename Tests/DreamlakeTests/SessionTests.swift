@@ -284,9 +284,11 @@ struct LossPoint: Codable {
         // Reads still work.
         #expect(try session.track("loss").stats().count == 1)
         try session.close()
-        // It stays protected when opened again without the flag.
+        // It stays protected when opened again without the flag, and opening it writes nothing.
+        let stamped = session.storedFields["updated_at"]
         let again = try Session(name: "frozen", workspace: "ws", localPath: root.path)
         try again.open()
+        #expect(again.storedFields["updated_at"] == stamped)
         #expect(throws: DreamlakeError.self) { try again.log("x") }
         try again.close()
     }
