@@ -48,7 +48,8 @@ let package = Package(
         ),
         .testTarget(
             name: "DreamlakeStoreTests",
-            dependencies: ["DreamlakeStore"]
+            dependencies: ["DreamlakeStore"],
+            exclude: ["Golden"]  // read by path (#filePath), not bundled
         ),
         .testTarget(
             name: "DreamlakeTests",
