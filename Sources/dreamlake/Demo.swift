@@ -1,0 +1,115 @@
+import ArgumentParser
+import Dreamlake
+import Foundation
+
+/// Runs a short simulated training session through the session API and shows what was stored.
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Record a simulated training run as a session and show what was stored.")
+
+    @Option(help: "The folder sessions live under (default: $DREAMLAKE_PATH, else ./.dreamlake).")
+    var root: String?
+
+    @Option(help: "Training steps to simulate (points of the train_loss track).")
+    var points: Int = 100_000
+
+    func validate() throws {
+        guard points > 0 else { throw ValidationError("--points must be positive") }
+    }
+
+    func run() throws {
+        do {
+            try demo()
+        } catch let e as DreamlakeError {
+            throw ValidationError(e.message)  // one line, no stack trace
+        }
+    }
+
+    private func demo() throws {
+        let root = self.root ?? ProcessInfo.processInfo.environment["DREAMLAKE_PATH"] ?? "./.dreamlake"
+        let session = try Session(name: "demo-run", workspace: "demo", localPath: root,
+                                  description: "a simulated training run", tags: ["demo"], folder: "/demos")
+        // A fresh run each time: the demo's own session only.
+        try? FileManager.default.removeItem(atPath: session.directory)
+        let start = Date()
+        try session.open()
+        try session.parameters.set(["learning_rate": 0.001, "batch_size": 32, "model": ["layers": 4, "activation": "relu"]])
+        try session.log("Training started", metadata: ["steps": points])
+        let trainLoss = session.track("train_loss", description: "training loss", tags: ["train"])
+        let valAccuracy = session.track("val_accuracy", description: "validation accuracy", tags: ["val"])
+        let learningRate = session.track("learning_rate", description: "cosine schedule")
+        let evalEvery = max(1, points / 100)
+        for step in 0..<points {
+            let x = Double(step)
+            try trainLoss.append(value: 2.0 / (1.0 + x * 1e-4) + 0.01 * sin(x * 0.37), step: step)
+            if step % evalEvery == 0 {
+                let epoch = step / evalEvery
+                try valAccuracy.append(["value": 1.0 - 0.9 / (1.0 + x * 1e-4), "epoch": epoch])
+                try learningRate.append(value: 0.001 * 0.5 * (1 + cos(Double.pi * x / Double(points))), step: step)
+                if epoch % 25 == 0 { try session.log(metadata: ["epoch": epoch]).info("Evaluated") }
+            }
+        }
+        try session.log().warn("Demo run: no real model was trained")
+        let checkpoint = FileManager.default.temporaryDirectory.appendingPathComponent("demo-model-\(getpid()).pth").path
+        try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: URL(fileURLWithPath: checkpoint))
+        defer { try? FileManager.default.removeItem(atPath: checkpoint) }
+        try session.files.upload(checkpoint, path: "/models", description: "final checkpoint", tags: ["final"])
+        try session.flush()
+        let seconds = Date().timeIntervalSince(start)
+
+        print("Session demo/demo-run in \(session.directory)")
+        print("  recorded in \(String(format: "%.2f", seconds)) s")
+        var totalPoints: UInt64 = 0
+        for track in try session.tracks() {
+            totalPoints += track.count
+            let last = try session.track(track.name).read(startIndex: track.count - 1, limit: 1).points.first
+            let values = try sampledValues(session.track(track.name), count: track.count)
+            print("  track \(pad(track.name, 14)) \(pad(String(track.count), 8)) points  \(Sparkline.render(values))  last \(last.map { Value.object($0.data).description } ?? "-")")
+        }
+        let logs = try session.logs()
+        print("  logs: \(logs.count), the last: [\(logs.last?.level.name ?? "-")] \(logs.last?.message ?? "")")
+        let params = try session.parameters.get()
+        print("  parameters: " + params.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+        for file in try session.files.list() {
+            print("  file \(file.path)/\(file.filename) \(file.sizeBytes) bytes sha256 \(file.checksum.prefix(12))…")
+        }
+        try session.close()
+
+        let onDisk = directorySize(session.directory + "/segments")
+        print("  \(onDisk) bytes on disk for \(totalPoints) points: \(String(format: "%.2f", Double(onDisk) / Double(max(1, totalPoints)))) bytes a point")
+        print("Look further: the files are under \(session.directory); FORMAT.md says what every byte means.")
+    }
+
+    private func sampledValues(_ track: Track, count: UInt64) throws -> [Double] {
+        let samples = 32
+        let stride = max(1, Int(count) / samples)
+        var out: [Double] = []
+        var i: UInt64 = 0
+        while i < count && out.count < samples {
+            if let v = try track.read(startIndex: i, limit: 1).points.first?.data["value"]?.doubleValue { out.append(v) }
+            i += UInt64(stride)
+        }
+        return out
+    }
+
+    private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+
+    private func directorySize(_ path: String) -> Int {
+        let fm = FileManager.default
+        return ((try? fm.contentsOfDirectory(atPath: path)) ?? []).reduce(0) { sum, name in
+            sum + (((try? fm.attributesOfItem(atPath: path + "/" + name))?[.size] as? NSNumber)?.intValue ?? 0)
+        }
+    }
+}
+
+/// A line of block characters showing a series' shape.
+enum Sparkline {
+    static func render(_ values: [Double]) -> String {
+        let bars = Array("▁▂▃▄▅▆▇█")
+        guard let lo = values.min(), let hi = values.max(), !values.isEmpty else { return "" }
+        let span = hi - lo
+        return String(values.map { v in
+            bars[span > 0 ? min(bars.count - 1, Int((v - lo) / span * Double(bars.count - 1) + 0.5)) : 0]
+        })
+    }
+}
