@@ -73,8 +73,10 @@ enum BitPacking {
         w.bytes.removeLast(8)
     }
 
-    /// Reads `count` values. Rejects widths and shifts that cannot be, and
-    /// groups that declare more bytes than remain.
+    /// Reads `count` values into an array. Rejects widths and shifts that
+    /// cannot be, and groups that declare more bytes than remain. (The column
+    /// decoders use ``forEachGroup(count:from:_:)`` directly; this whole-array
+    /// form is what the tests check the packing against.)
     static func unpack(count: Int, from r: inout ByteReader) throws(DecodeError) -> [UInt64] {
         var out = [UInt64]()
         var failure: DecodeError?
