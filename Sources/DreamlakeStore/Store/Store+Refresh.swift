@@ -13,55 +13,53 @@ extension Store {
         guard let reader else { return false }
         reader.lock.lock()
         defer { reader.lock.unlock() }
-        do {
-            let dir = directory + "/" + StoreFiles.segmentDirectory
-            let numbers = try Store.segmentNumbers(dir)
-            let current = reader.activeSegment
-            var newRefs: [BlockRef] = []
-            var newFiles: [UInt64: File] = [:]
-            for n in numbers where current == nil || n >= current! {
-                let isLast = n == numbers.last
-                let path = dir + "/" + StoreFiles.segmentName(writer: 0, segment: n)
-                let file: File
-                if n == current, let f = shared.lock.withLock({ shared.files[n] }) {
-                    file = f
-                } else {
-                    do { file = try File.open(path, .readOnly) } catch { throw StoreError(error) }
-                    newFiles[n] = file
+        let dir = directory + "/" + StoreFiles.segmentDirectory
+        let numbers = try Store.segmentNumbers(dir)
+        let current = reader.activeSegment
+        var newRefs: [BlockRef] = []
+        var newFiles: [UInt64: File] = [:]
+        for n in numbers where current == nil || n >= current! {
+            let isLast = n == numbers.last
+            let path = dir + "/" + StoreFiles.segmentName(writer: 0, segment: n)
+            let file: File
+            if n == current, let f = shared.lock.withLock({ shared.files[n] }) {
+                file = f
+            } else {
+                do { file = try File.open(path, .readOnly) } catch { throw StoreError(error) }
+                newFiles[n] = file
+            }
+            let resume = n == current && reader.activeEnd >= UInt64(FormatConstants.segmentHeaderSize) ? reader.activeEnd : nil
+            let scan: SegmentScan
+            do {
+                scan = try SegmentScanner.scan(file, segment: n, from: resume)
+            } catch {
+                switch error {
+                case .io(let f): throw StoreError(f)
+                case .header(.unsupportedVersion(let v)):
+                    throw StoreError(.unsupportedVersion, "segment written by format version \(v); use a newer dreamlake", path: path, offset: 8)
+                case .header:
+                    // The writer has created the file but not yet written its header.
+                    if isLast { reader.activeSegment = n; reader.activeEnd = 0; continue }
+                    throw Store.corruptError(path, 0, "unreadable segment header")
                 }
-                let resume = n == current && reader.activeEnd >= UInt64(FormatConstants.segmentHeaderSize) ? reader.activeEnd : nil
-                let scan: SegmentScan
-                do {
-                    scan = try SegmentScanner.scan(file, segment: n, from: resume)
-                } catch {
-                    switch error {
-                    case .io(let f): throw StoreError(f)
-                    case .header(.unsupportedVersion(let v)):
-                        throw StoreError(.unsupportedVersion, "segment written by format version \(v); use a newer dreamlake", path: path, offset: 8)
-                    case .header:
-                        // The writer has created the file but not yet written its header.
-                        if isLast { reader.activeSegment = n; reader.activeEnd = 0; continue }
-                        throw Store.corruptError(path, 0, "unreadable segment header")
-                    }
-                }
-                if let bad = scan.bad.first { throw Store.corruptError(path, bad.offset, bad.reason) }
-                if scan.hasUnfinishedTail && !isLast { throw Store.corruptError(path, scan.end, scan.tailReason ?? "damage") }
-                newRefs += scan.blocks
-                reader.activeSegment = n
-                reader.activeEnd = scan.end
             }
-            guard !newRefs.isEmpty || !newFiles.isEmpty else { return false }
-            var report = RecoveryReport()
-            try shared.lock.withLock { () throws(StoreError) in
-                for (n, f) in newFiles { shared.files[n] = f }
-                try Store.index(newRefs, into: shared, dir: dir, salvage: false, report: &report)
-            }
-            let metadataRefs = newRefs.filter { $0.stream == .trackMetadata }
-            for ref in metadataRefs {
-                guard case .trackMetadata(let records) = try Store.readBatch(ref, shared: shared) else { continue }
-                shared.lock.withLock { for r in records { shared.catalog.apply(r) } }
-            }
-            return !newRefs.isEmpty
+            if let bad = scan.bad.first { throw Store.corruptError(path, bad.offset, bad.reason) }
+            if scan.hasUnfinishedTail && !isLast { throw Store.corruptError(path, scan.end, scan.tailReason ?? "damage") }
+            newRefs += scan.blocks
+            reader.activeSegment = n
+            reader.activeEnd = scan.end
         }
+        guard !newRefs.isEmpty || !newFiles.isEmpty else { return false }
+        var report = RecoveryReport()
+        try shared.lock.withLock { () throws(StoreError) in
+            for (n, f) in newFiles { shared.files[n] = f }
+            try Store.index(newRefs, into: shared, dir: dir, salvage: false, report: &report)
+        }
+        let metadataRefs = newRefs.filter { $0.stream == .trackMetadata }
+        for ref in metadataRefs {
+            guard case .trackMetadata(let records) = try Store.readBatch(ref, shared: shared) else { continue }
+            shared.lock.withLock { for r in records { shared.catalog.apply(r) } }
+        }
+        return !newRefs.isEmpty
     }
 }

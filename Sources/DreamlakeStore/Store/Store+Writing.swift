@@ -102,7 +102,8 @@ extension Store {
     public func track(named name: String, fields: ValueObject = [:], timestamp: Int64? = nil) throws(StoreError) -> TrackHandle {
         let writer = try requireWriter()
         guard !name.isEmpty else { throw StoreError(.invalidArgument, "a track name cannot be empty") }
-        try Store.checkSize(name.utf8.count + RowSize.estimate(fields), "the track definition")
+        let definitionSize = name.utf8.count + RowSize.estimate(fields)
+        try Store.checkSize(definitionSize, "the track definition")
         // The trackMetadata buffer's lock orders definitions: one id per name.
         let buffer = writer.trackMetadata
         buffer.lock.lock()
@@ -114,7 +115,7 @@ extension Store {
         let record = TrackMetadata(sequence: buffer.nextSequence, timestamp: timestamp ?? Clock.nowMicros(), track: id, name: name, fields: fields)
         buffer.records.append(record)
         buffer.nextSequence += 1
-        buffer.rawBytes += name.utf8.count + RowSize.estimate(fields) + 8
+        buffer.rawBytes += definitionSize + 8
         shared.lock.withLock { shared.catalog.apply(record) }
         // Sealed at once, so the definition reaches the disk before any of the
         // track's points: recovery never finds points of a track it does not know.
@@ -233,12 +234,13 @@ public final class TrackHandle: @unchecked Sendable {
     @discardableResult
     public func append(_ point: ValueObject, timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
         let writer = try store.requireWriter()
-        try Store.checkSize(RowSize.estimate(point), "the point")
+        let size = RowSize.estimate(point)
+        try Store.checkSize(size, "the point")
         let ts = timestamp ?? Clock.nowMicros()
         var ticket: UInt64 = 0
         buffer.lock.lock()
         let index = buffer.nextIndex
-        do { try insertLocked(point, ts, writer, &ticket) } catch {
+        do { try insertLocked(point, size, ts, writer, &ticket) } catch {
             buffer.lock.unlock()
             throw error
         }
@@ -253,13 +255,14 @@ public final class TrackHandle: @unchecked Sendable {
     @discardableResult
     public func append(contentsOf points: [ValueObject], timestamp: Int64? = nil) throws(StoreError) -> Range<UInt64> {
         let writer = try store.requireWriter()
-        for p in points { try Store.checkSize(RowSize.estimate(p), "the point") }
+        let sizes = points.map(RowSize.estimate)
+        for size in sizes { try Store.checkSize(size, "the point") }
         let ts = timestamp ?? Clock.nowMicros()
         var ticket: UInt64 = 0
         buffer.lock.lock()
         let first = buffer.nextIndex
-        for p in points {
-            do { try insertLocked(p, ts, writer, &ticket) } catch {
+        for (p, size) in zip(points, sizes) {
+            do { try insertLocked(p, size, ts, writer, &ticket) } catch {
                 buffer.lock.unlock()
                 throw error
             }
@@ -273,11 +276,11 @@ public final class TrackHandle: @unchecked Sendable {
     /// Adds one point to the open block, sealing it when it is full, when the
     /// point does not fit its columns, or (durability `always`) after the point.
     /// The caller holds the buffer's lock.
-    private func insertLocked(_ p: ValueObject, _ ts: Int64, _ writer: Writer, _ ticket: inout UInt64) throws(StoreError) {
+    private func insertLocked(_ p: ValueObject, _ size: Int, _ ts: Int64, _ writer: Writer, _ ticket: inout UInt64) throws(StoreError) {
         let b = buffer
-        if !b.append(p, ts, minimumColumnarCount: 64) {
+        if !b.append(p, ts, size: size, minimumColumnarCount: 64) {
             _ = try writer.sealLocked(b)
-            _ = b.append(p, ts, minimumColumnarCount: 64)
+            _ = b.append(p, ts, size: size, minimumColumnarCount: 64)
         }
         if b.count >= maxRecordsPerBlock || b.rawBytes >= flags.pointee.trackBlockBytes.load(ordering: .relaxed) || isAlways {
             ticket = try writer.sealLocked(b)

@@ -121,17 +121,15 @@ final class TrackBuffer: @unchecked Sendable {
         isValueStep = true
     }
 
-    /// Appends a point of any shape. Returns false when the point does not fit
-    /// the open block's columns and the block should be sealed first.
-    func append(_ point: ValueObject, _ timestamp: Int64, minimumColumnarCount: Int) -> Bool {
+    /// Appends a point of any shape; `size` is its ``RowSize`` estimate, which
+    /// the caller has already computed. Returns false when the point does not
+    /// fit the open block's columns and the block should be sealed first.
+    func append(_ point: ValueObject, _ timestamp: Int64, size: Int, minimumColumnarCount: Int) -> Bool {
         switch mode {
         case .empty:
             if !startColumns(for: point) {
                 mode = .rows
-                rows.append(point)
-                rawBytes &+= 8 + RowSize.estimate(point)
-                timestamps.append(timestamp)
-                nextIndex &+= 1
+                appendRow(point, timestamp, size: size)
                 return true
             }
             appendColumns(point, timestamp)
@@ -150,12 +148,16 @@ final class TrackBuffer: @unchecked Sendable {
             convertToRows()
             fallthrough
         case .rows:
-            rows.append(point)
-            rawBytes &+= 8 + RowSize.estimate(point)
-            timestamps.append(timestamp)
-            nextIndex &+= 1
+            appendRow(point, timestamp, size: size)
             return true
         }
+    }
+
+    private func appendRow(_ point: ValueObject, _ timestamp: Int64, size: Int) {
+        rows.append(point)
+        rawBytes &+= 8 + size
+        timestamps.append(timestamp)
+        nextIndex &+= 1
     }
 
     private func startColumns(for point: ValueObject) -> Bool {
