@@ -18,6 +18,12 @@ public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatabl
         case store
         /// A file could not be read or written.
         case io
+        /// Input to import is not what it should be: malformed JSON, a missing
+        /// or wrong field, a name that would escape the store. ``path`` and
+        /// ``line`` say where.
+        case invalidInput
+        /// The target already exists and would be overwritten.
+        case exists
     }
 
     /// What kind of failure this is.
@@ -26,12 +32,18 @@ public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatabl
     public var message: String
     /// The engine's error, when the engine failed.
     public var storeError: StoreError?
+    /// The file the error is about, when there is one.
+    public var path: String?
+    /// The line of ``path`` (from 1), when the error is about one line.
+    public var line: Int?
 
     /// An error of `code` with `message`.
-    public init(_ code: Code, _ message: String, storeError: StoreError? = nil) {
+    public init(_ code: Code, _ message: String, storeError: StoreError? = nil, path: String? = nil, line: Int? = nil) {
         self.code = code
         self.message = message
         self.storeError = storeError
+        self.path = path
+        self.line = line
     }
 
     init(_ e: StoreError) {

@@ -10,6 +10,8 @@ extension Session {
 public struct StoredFile: Sendable, Equatable {
     /// Its id, unique within the session.
     public var id: String
+    /// `<workspace>/<session>`, as Python dreamlake's local mode writes it.
+    public var sessionID: String?
     /// The folder it was filed under ("/models").
     public var path: String
     /// Its name.
@@ -28,7 +30,7 @@ public struct StoredFile: Sendable, Equatable {
 
     var fields: ValueObject {
         [
-            "id": .string(id), "sessionId": .null, "path": .string(path), "filename": .string(filename),
+            "id": .string(id), "sessionId": sessionID.map(Value.string) ?? .null, "path": .string(path), "filename": .string(filename),
             "description": description.map(Value.string) ?? .null, "tags": .array(tags.map(Value.string)),
             "contentType": .string(contentType), "sizeBytes": .int(sizeBytes), "checksum": .string(checksum),
             "metadata": metadata.map(Value.object) ?? .null, "uploadedAt": .string(uploadedAt),
@@ -38,6 +40,7 @@ public struct StoredFile: Sendable, Equatable {
 
     init(id: String, fields f: ValueObject) {
         self.id = id
+        sessionID = f["sessionId"]?.stringValue
         path = f["path"]?.stringValue ?? "/"
         filename = f["filename"]?.stringValue ?? ""
         description = f["description"]?.stringValue
@@ -75,8 +78,11 @@ public struct Files: Sendable {
         let existing = try currentFiles()
         var id = Files.newID()
         while existing[id] != nil { id = Files.newID() }
-        let dir = Files.directory(session: session, folder: folder, id: id)
-        let dest = dir + "/" + filename
+        guard let relative = Files.relativeLocation(id: id, path: folder, filename: filename) else {
+            throw DreamlakeError(.invalidName, "the file \(Names.quoted(filename)) cannot be stored under \(Names.quoted(folder))")
+        }
+        let dest = session.directory + "/files/" + relative
+        let dir = FileSystemPath.parent(of: dest)
         let (checksum, size): (String, Int64)
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -88,6 +94,7 @@ public struct Files: Sendable {
         }
         let now = Timestamps.isoNow()
         var file = StoredFile(id: id, fields: [:])
+        file.sessionID = session.workspace + "/" + session.name
         file.path = folder
         file.filename = filename
         file.description = description
@@ -122,7 +129,10 @@ public struct Files: Sendable {
         guard let file = try currentFiles()[id] else {
             throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(id))")
         }
-        let source = Files.directory(session: session, folder: file.path, id: id) + "/" + file.filename
+        guard let relative = Files.relativeLocation(id: id, path: file.path, filename: file.filename) else {
+            throw DreamlakeError(.invalidName, "file \(id) has a path or name that would leave the session's folder (\(Names.quoted(file.path)), \(Names.quoted(file.filename)))")
+        }
+        let source = session.directory + "/files/" + relative
         var isDir: ObjCBool = false
         let target = FileManager.default.fileExists(atPath: destination, isDirectory: &isDir) && isDir.boolValue
             ? destination + "/" + file.filename : destination
@@ -163,7 +173,9 @@ public struct Files: Sendable {
             throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(id))")
         }
         do {
-            try store.appendFileRecord(fileID: id, deleted: true, fields: ["deletedAt": .string(Timestamps.isoNow())])
+            // As Python dreamlake does: the deletion time is also the update time.
+            let now = Value.string(Timestamps.isoNow())
+            try store.appendFileRecord(fileID: id, deleted: true, fields: ["deletedAt": now, "updatedAt": now])
         } catch { throw DreamlakeError(error) }
     }
 
@@ -179,9 +191,20 @@ public struct Files: Sendable {
         return files
     }
 
-    static func directory(session: Session, folder: String, id: String) -> String {
-        let inner = folder == "/" ? "" : String(folder.dropFirst()) + "/"
-        return session.directory + "/files/" + inner + id
+    /// Where a file's bytes live under the session's `files/` folder, as Python
+    /// dreamlake places them: `<path without leading "/">/<id>/<filename>`.
+    /// Nil when a part would leave the folder ("..", a "/" in the name, ...):
+    /// such records come only from damaged or hostile input.
+    static func relativeLocation(id: String, path: String?, filename: String?) -> String? {
+        guard let path, let filename, Names.componentProblem(id) == nil, Names.componentProblem(filename) == nil else {
+            return nil
+        }
+        var parts: [String] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            guard Names.componentProblem(String(part)) == nil else { return nil }
+            parts.append(String(part))
+        }
+        return (parts + [id, filename]).joined(separator: "/")
     }
 
     /// A Snowflake-like id as Python dreamlake makes them: milliseconds << 12 | 12 random bits.
@@ -191,7 +214,7 @@ public struct Files: Sendable {
     }
 
     /// Copies `source` to `dest` in chunks and returns the SHA-256 (hex) and size of what was copied.
-    static func copyHashing(from source: String, to dest: String) throws -> (String, Int64) {
+    static func copyHashing(from source: String, to dest: String, sync: Bool = true) throws -> (String, Int64) {
         guard let input = FileHandle(forReadingAtPath: source) else {
             throw DreamlakeError(.notFound, "cannot read \(source)")
         }
@@ -209,7 +232,7 @@ public struct Files: Sendable {
             try output.write(contentsOf: chunk)
             size += Int64(chunk.count)
         }
-        try output.synchronize()
+        if sync { try output.synchronize() }
         let hex = hasher.finalize().map { byte -> String in
             let h = String(byte, radix: 16)
             return h.count == 1 ? "0" + h : h

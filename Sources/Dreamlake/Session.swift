@@ -41,6 +41,8 @@ public final class Session: @unchecked Sendable {
     private let givenFolder: String?
     private let givenMetadata: ValueObject?
     private let givenWriteProtected: Bool
+    /// Where ``close()`` exports the session to, if anywhere.
+    public let exportOnClose: String?
 
     let lock = NSLock()
     /// Odd while open, even while closed; every open and close adds one. A
@@ -63,10 +65,14 @@ public final class Session: @unchecked Sendable {
     ///   - metadata: Free-form metadata; nil leaves stored metadata as it is.
     ///   - writeProtected: When true, the session is marked write-protected on open, and every write after that is refused.
     ///   - durability: When appends reach the disk. The default is the store's (every 1000 ms).
+    ///   - exportOnClose: A folder to export the session to, in Python dreamlake's
+    ///     JSONL layout (`<folder>/<workspace>/<name>/`), each time it is closed;
+    ///     for tools that watch a folder. Nil (the default) for none.
     /// - Throws: ``DreamlakeError`` with `.invalidName` when a name or the folder is refused.
     public init(name: String, workspace: String, localPath: String? = nil, description: String? = nil,
                 tags: [String]? = nil, folder: String? = nil, metadata: KeyValuePairs<String, any ValueConvertible>? = nil,
-                writeProtected: Bool = false, durability: Durability = StoreConfiguration().durability) throws(DreamlakeError) {
+                writeProtected: Bool = false, durability: Durability = StoreConfiguration().durability,
+                exportOnClose: String? = nil) throws(DreamlakeError) {
         try Names.checkComponent(workspace, "workspace")
         try Names.checkComponent(name, "session")
         let root = localPath ?? ProcessInfo.processInfo.environment["DREAMLAKE_PATH"] ?? "./.dreamlake"
@@ -87,6 +93,7 @@ public final class Session: @unchecked Sendable {
             return o
         }
         givenWriteProtected = writeProtected
+        self.exportOnClose = exportOnClose
     }
 
     deinit {
@@ -137,7 +144,10 @@ public final class Session: @unchecked Sendable {
         }
         do {
             var fields = ValueObject()
-            for r in try store.sessionMetadataUpdates() { for (k, v) in r.fields { fields[k] = v } }
+            for r in try store.sessionMetadataUpdates() {
+                // Keys with the internal prefix are the store's notes (an import's), not session fields.
+                for (k, v) in r.fields where !k.hasPrefix(JSONLLayout.internalKeyPrefix) { fields[k] = v }
+            }
             let now = Timestamps.isoNow()
             var update = ValueObject()
             if fields.isEmpty {
@@ -208,7 +218,11 @@ public final class Session: @unchecked Sendable {
         do { try store.flush() } catch { throw DreamlakeError(error) }
     }
 
-    /// Flushes and closes the session. Closing twice is harmless.
+    /// Flushes and closes the session, then exports it when it was made with
+    /// `exportOnClose`. Closing twice is harmless (and exports once).
+    ///
+    /// - Throws: ``DreamlakeError`` when the last writes failed, or the export did
+    ///   (the session itself is closed and whole either way).
     public func close() throws(DreamlakeError) {
         let store: Store? = lock.withLock {
             let s = storeValue
@@ -219,6 +233,19 @@ public final class Session: @unchecked Sendable {
         }
         guard let store else { return }
         do { try store.close() } catch { throw DreamlakeError(error) }
+        if let exportOnClose { try JSONLLayout.exportSession(at: directory, to: exportOnClose) }
+    }
+
+    /// Exports the session as it is now to `<outputRoot>/<workspace>/<name>/`,
+    /// in the layout and bytes Python dreamlake writes (see ``JSONLLayout``),
+    /// replacing an earlier export there.
+    ///
+    /// - Throws: ``DreamlakeError`` when the session is not open or the output cannot be written.
+    @discardableResult
+    public func export(to outputRoot: String, progress: JSONLLayout.ProgressHandler? = nil) throws(DreamlakeError) -> JSONLLayout.ExportReport {
+        let store = try requireStore()
+        return try JSONLLayout.export(store: store, sessionDirectory: directory, workspace: workspace, name: name,
+                                      to: outputRoot, progress: progress)
     }
 
     /// Opens a session, runs `body` with it, and closes it, also when `body` throws.
@@ -283,29 +310,4 @@ public final class Session: @unchecked Sendable {
         }
         return store
     }
-}
-
-/// Timestamps as Python dreamlake writes them.
-enum Timestamps {
-    /// Now, as `datetime.utcnow().isoformat() + "Z"` writes it.
-    static func isoNow() -> String { iso(micros: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded())) }
-
-    /// `2026-11-25T11:17:49.610107Z`, or without the fraction when the microseconds are 0 (as Python writes it).
-    static func iso(micros: Int64) -> String {
-        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        let fraction = micros - seconds * 1_000_000
-        var t = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        func pad(_ v: Int32, _ n: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, n - s.count)) + s
-        }
-        var s = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
-        if fraction != 0 { s += "." + pad(Int32(fraction), 6) }
-        return s + "Z"
-    }
-
-    static func date(micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
 }

@@ -1,0 +1,480 @@
+import DreamlakeStore
+import Foundation
+import OrderedCollections
+
+extension JSONLLayout {
+    /// What an import read.
+    public struct ImportReport: Sendable {
+        /// The new session's store.
+        public var directory: String
+        /// The session's workspace and name in the store.
+        public var workspace: String
+        public var name: String
+        /// Points read, all tracks together.
+        public var points: UInt64 = 0
+        /// Log entries read.
+        public var logs: UInt64 = 0
+        /// Files copied.
+        public var files: Int = 0
+        /// Places where exporting the session again will not give back the
+        /// same bytes (a key order or a form Python dreamlake does not write),
+        /// as "file:line: what"; at most 20 are listed, ``inexactCount`` counts them all.
+        public var inexact: [String] = []
+        /// How many places differ in all.
+        public var inexactCount = 0
+        /// Problems that lost nothing stored but deserve a look (a file's bytes
+        /// missing or not matching their checksum).
+        public var warnings: [String] = []
+
+        /// Whether an export will give back every file byte for byte.
+        public var isExact: Bool { inexactCount == 0 }
+    }
+
+    /// Imports the session in `folder` (Python dreamlake's layout, or the
+    /// flatter one with `logs.jsonl` beside `parameters.json`) into a new
+    /// session store under `localPath`.
+    ///
+    /// The session is built beside its final place and renamed into it only
+    /// when the whole import succeeded, so a failed import leaves nothing
+    /// behind and touches no existing session.
+    ///
+    /// - Parameters:
+    ///   - folder: The session's folder (`<root>/<workspace>/<session>`).
+    ///   - localPath: The folder sessions live under.
+    ///   - workspace: The workspace to import into; nil for the one in
+    ///     `session.json`, else the name of `folder`'s parent.
+    ///   - name: The session's name; nil for the one in `session.json`, else `folder`'s name.
+    /// - Throws: ``DreamlakeError`` with `.exists` when the session is already
+    ///   there, `.invalidInput` (with ``DreamlakeError/path`` and
+    ///   ``DreamlakeError/line``) for malformed input, `.invalidName` for a
+    ///   name that would escape the store, `.io` or `.store` otherwise.
+    @discardableResult
+    public static func importSession(from folder: String, into localPath: String, workspace: String? = nil,
+                                     name: String? = nil, progress: ProgressHandler? = nil) throws(DreamlakeError) -> ImportReport {
+        let source = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+        guard FileManager.default.fileExists(atPath: source) else {
+            throw DreamlakeError(.notFound, "there is no session folder at \(source)", path: source)
+        }
+        let sessionPath = source + "/session.json"
+        let sessionDoc: ValueObject? = FileManager.default.fileExists(atPath: sessionPath)
+            ? try readObject(sessionPath) : nil
+        let url = URL(fileURLWithPath: source)
+        let ws = workspace ?? sessionDoc?["workspace"]?.stringValue ?? url.deletingLastPathComponent().lastPathComponent
+        let nm = name ?? sessionDoc?["name"]?.stringValue ?? url.lastPathComponent
+        try Names.checkComponent(ws, "workspace")
+        try Names.checkComponent(nm, "session")
+        let root = localPath.hasSuffix("/") ? String(localPath.dropLast()) : localPath
+        let target = root + "/" + ws + "/" + nm
+        guard !FileManager.default.fileExists(atPath: target) else {
+            throw DreamlakeError(.exists, "session \(ws)/\(nm) already exists at \(target); import under another name, or remove it first", path: target)
+        }
+        let staging = root + "/" + ws + "/.\(nm).import-\(getpid())"
+        try? FileManager.default.removeItem(atPath: staging)
+        let store: Store
+        do {
+            try makeDirectory(staging)
+            store = try Store(directory: staging, configuration: StoreConfiguration(durability: .buffered))
+        } catch let e as DreamlakeError {
+            throw e
+        } catch let e as StoreError {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw DreamlakeError(e)
+        } catch {
+            throw DreamlakeError(.io, "\(error)")
+        }
+        let importer = Importer(store: store, source: source, staging: staging, workspace: ws, name: nm, progress: progress)
+        do throws(DreamlakeError) {
+            try importer.run(sessionDoc: sessionDoc)
+            do { try store.close() } catch { throw DreamlakeError(error) }
+            do { try FileManager.default.moveItem(atPath: staging, toPath: target) } catch {
+                throw DreamlakeError(.io, "could not move the imported session into \(target): \(error.localizedDescription)", path: target)
+            }
+        } catch {
+            try? store.close()
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
+        }
+        importer.report.directory = target
+        return importer.report
+    }
+
+    /// Imports every session under `root` (`<root>/<workspace>/<session>/`, as
+    /// Python dreamlake's `local_path` holds them), stopping at the first failure.
+    @discardableResult
+    public static func importAll(from root: String, into localPath: String,
+                                 progress: ProgressHandler? = nil) throws(DreamlakeError) -> [ImportReport] {
+        var reports: [ImportReport] = []
+        for workspace in try subdirectories(of: root) {
+            for session in try subdirectories(of: root + "/" + workspace) {
+                reports.append(try importSession(from: root + "/" + workspace + "/" + session, into: localPath,
+                                                 workspace: workspace, name: session, progress: progress))
+            }
+        }
+        return reports
+    }
+
+    /// A JSON document that must be an object.
+    static func readObject(_ path: String) throws(DreamlakeError) -> ValueObject {
+        let bytes = try LineReader.readAll(path)
+        let value: Value
+        do { value = try PythonJSONReader.parse(bytes) } catch {
+            let line = bytes.prefix(error.offset).reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
+            throw DreamlakeError(.invalidInput, "\(path):\(line): malformed JSON: \(error.message)", path: path, line: line)
+        }
+        guard case .object(let o) = value else {
+            throw DreamlakeError(.invalidInput, "\(path) holds \(kind(value)), not the JSON object it should", path: path)
+        }
+        return o
+    }
+
+    static func kind(_ v: Value) -> String {
+        switch v {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .int: "an integer"
+        case .double: "a float"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}
+
+/// One session's import, stream by stream, into a store being built.
+private final class Importer {
+    let store: Store
+    let source: String
+    let staging: String
+    let workspace: String
+    let name: String
+    let progress: JSONLLayout.ProgressHandler?
+    var report: JSONLLayout.ImportReport
+    var bytesBefore: Int64 = 0
+    var total: UInt64 = 0
+
+    init(store: Store, source: String, staging: String, workspace: String, name: String, progress: JSONLLayout.ProgressHandler?) {
+        self.store = store
+        self.source = source
+        self.staging = staging
+        self.workspace = workspace
+        self.name = name
+        self.progress = progress
+        report = JSONLLayout.ImportReport(directory: staging, workspace: workspace, name: name)
+    }
+
+    func run(sessionDoc: ValueObject?) throws(DreamlakeError) {
+        let exists = { (p: String) in FileManager.default.fileExists(atPath: p) }
+        // The note about parameters.json goes in the session record, so read it first.
+        let paramsPath = source + "/parameters.json"
+        let params = exists(paramsPath) ? try parameters(paramsPath) : nil
+        try session(sessionDoc, note: params?.note)
+        if let params {
+            try store(paramsPath) { () throws(StoreError) in try store.appendParameters(params.data, timestamp: params.timestamp) }
+            let doc = PythonDocuments.parameters(updates: [ObjectRecord(sequence: 0, timestamp: params.timestamp, fields: params.data)],
+                                                 note: params.note)
+            try compare(document: doc.map(Value.object), with: paramsPath)
+        }
+        let logsPath = exists(source + "/logs/logs.jsonl") ? source + "/logs/logs.jsonl" : source + "/logs.jsonl"
+        if exists(logsPath) { try logs(logsPath) }
+        for track in try trackFolders() { try self.track(track) }
+        let filesDoc = source + "/files/.files_metadata.json"
+        if exists(filesDoc) { try files(filesDoc) }
+        do { try store.flush() } catch { throw DreamlakeError(error) }
+        progress?(JSONLLayout.Progress(done: report.points + report.logs, total: report.points + report.logs, bytes: bytesBefore))
+    }
+
+    @discardableResult
+    func store<T>(_ path: String, line: Int? = nil, _ body: () throws(StoreError) -> T) throws(DreamlakeError) -> T {
+        do { return try body() } catch {
+            throw DreamlakeError(.store, "\(path)\(line.map { ":\($0)" } ?? ""): the store refused it: \(error)",
+                                 storeError: error, path: path, line: line)
+        }
+    }
+
+    func invalid(_ path: String, _ line: Int?, _ what: String) -> DreamlakeError {
+        DreamlakeError(.invalidInput, "\(path)\(line.map { ":\($0)" } ?? ""): \(what)", path: path, line: line)
+    }
+
+    func inexact(_ path: String, _ line: Int?, _ what: String) {
+        report.inexactCount += 1
+        if report.inexact.count < 20 { report.inexact.append("\(path)\(line.map { ":\($0)" } ?? ""): \(what)") }
+    }
+
+    /// Notes where the text export will write differs from what was read.
+    func compare(document: Value?, with path: String) throws(DreamlakeError) {
+        guard let document else { return }
+        let original = try LineReader.readAll(path)
+        let again = PythonJSONWriter.indentedBytes(document)
+        if original != again { inexact(path, nil, Importer.difference(original, again)) }
+    }
+
+    static func difference(_ a: [UInt8], _ b: [UInt8]) -> String {
+        var at = 0
+        while at < min(a.count, b.count) && a[at] == b[at] { at += 1 }
+        let show = { (x: [UInt8]) in String(decoding: x[at..<min(x.count, at + 40)], as: UTF8.self) }
+        return "an export would differ from byte \(at) on (read \"\(show(a))\", would write \"\(show(b))\")"
+    }
+
+    func timestamp(_ v: Value?, _ path: String, _ line: Int?, _ field: String) throws(DreamlakeError) -> Int64 {
+        guard case .string(let s)? = v else {
+            throw invalid(path, line, "\"\(field)\" is \(v.map(JSONLLayout.kind) ?? "missing"), not a timestamp string")
+        }
+        guard let micros = Timestamps.parse(s) else {
+            throw invalid(path, line, "\"\(field)\" is \(Names.quoted(s)), not a timestamp in the form Python dreamlake writes (2026-11-25T11:17:49.610107Z)")
+        }
+        return micros
+    }
+
+    // MARK: session.json and parameters.json
+
+    func session(_ doc: ValueObject?, note: ValueObject?) throws(DreamlakeError) {
+        let path = source + "/session.json"
+        var fields: ValueObject
+        var created = Timestamps.nowMicros()
+        if let doc {
+            fields = doc
+            if let c = doc["created_at"]?.stringValue, let micros = Timestamps.parse(c) { created = micros }
+            // Imported under another name: the fields say the new one.
+            if fields["name"] != nil { fields["name"] = .string(name) }
+            if fields["workspace"] != nil { fields["workspace"] = .string(workspace) }
+            for key in fields.keys where key.hasPrefix(JSONLLayout.internalKeyPrefix) {
+                throw invalid(path, nil, "the key \(Names.quoted(key)) starts with \"\(JSONLLayout.internalKeyPrefix)\", which the store keeps for itself")
+            }
+            if fields == doc { try compare(document: .object(fields), with: path) }
+        } else {
+            fields = [
+                "name": .string(name), "workspace": .string(workspace), "description": .null, "tags": [],
+                "folder": .null, "metadata": .null, "created_at": .string(Timestamps.iso(micros: created)),
+                "write_protected": false,
+            ]
+        }
+        if let note { fields[JSONLLayout.parametersNoteKey] = .object(note) }
+        try store(path) { () throws(StoreError) in try store.appendSessionMetadata(fields, timestamp: created) }
+    }
+
+    func parameters(_ path: String) throws(DreamlakeError) -> (data: ValueObject, timestamp: Int64, note: ValueObject) {
+        let doc = try JSONLLayout.readObject(path)
+        guard case .object(let data)? = doc["data"] else {
+            throw invalid(path, nil, "\"data\" is \(doc["data"].map(JSONLLayout.kind) ?? "missing"), not an object of parameters")
+        }
+        var version: Int64 = 1
+        if let v = doc["version"] {
+            guard case .int(let i) = v, i >= 1 else { throw invalid(path, nil, "\"version\" is \(v), not a positive integer") }
+            version = i
+        }
+        let updated = try doc["updatedAt"] == nil && doc["createdAt"] != nil
+            ? timestamp(doc["createdAt"], path, nil, "createdAt") : timestamp(doc["updatedAt"], path, nil, "updatedAt")
+        var note: ValueObject = ["sequence": 0, "version": .int(version)]
+        if let c = doc["createdAt"] {
+            _ = try timestamp(c, path, nil, "createdAt")
+            note["createdAt"] = c
+        }
+        note["updatedAt"] = .string(Timestamps.iso(micros: updated))
+        return (data, updated, note)
+    }
+
+    // MARK: logs
+
+    func logs(_ path: String) throws(DreamlakeError) {
+        var w = PythonJSONWriter()
+        let base = bytesBefore
+        try LineReader(path: path).forEachLine(bytesRead: { self.bytesBefore = base + $0 }) { (text, line) throws(DreamlakeError) in
+            let o = try object(text, path, line)
+            guard case .int(let seq)? = o["sequenceNumber"] else {
+                throw invalid(path, line, "\"sequenceNumber\" is \(o["sequenceNumber"].map(JSONLLayout.kind) ?? "missing"), not an integer")
+            }
+            guard seq == Int64(report.logs) else {
+                throw invalid(path, line, "the sequence number is \(seq) where \(report.logs) was expected; the store numbers log entries from 0 without gaps")
+            }
+            let ts = try timestamp(o["timestamp"], path, line, "timestamp")
+            guard case .string(let levelName)? = o["level"], let level = LogLevel(name: levelName) else {
+                throw invalid(path, line, "\"level\" is \(o["level"].map { "\($0)" } ?? "missing"), not one of debug, info, warn, error, fatal")
+            }
+            guard case .string(let message)? = o["message"] else {
+                throw invalid(path, line, "\"message\" is \(o["message"].map(JSONLLayout.kind) ?? "missing"), not a string")
+            }
+            var metadata: ValueObject?
+            switch o["metadata"] {
+            case nil, .null?: metadata = nil
+            case .object(let m)?: metadata = m
+            case let other?: throw invalid(path, line, "\"metadata\" is \(JSONLLayout.kind(other)), not an object")
+            }
+            for key in o.keys where !["sequenceNumber", "timestamp", "level", "message", "metadata"].contains(key) {
+                throw invalid(path, line, "the entry has a field \(Names.quoted(key)) that the store cannot keep")
+            }
+            let entry = LogEntry(sequence: UInt64(seq), timestamp: ts, level: level, message: message, metadata: metadata)
+            try store(path, line: line) { () throws(StoreError) in
+                try store.appendLog(message, level: level, metadata: metadata, timestamp: ts)
+            }
+            w.bytes.removeAll(keepingCapacity: true)
+            PythonDocuments.appendLogLine(entry, to: &w)
+            check(text, w.bytes, path, line)
+            report.logs += 1
+            tick()
+        }
+        let seqPath = FileSystemPath.parent(of: path) + "/.log_sequence"
+        if FileManager.default.fileExists(atPath: seqPath) {
+            let text = String(decoding: try LineReader.readAll(seqPath, limit: 64), as: UTF8.self)
+            if text != String(report.logs) {
+                inexact(seqPath, nil, "it says \(Names.quoted(text)) but there are \(report.logs) entries; an export writes \(report.logs)")
+            }
+        }
+    }
+
+    /// Compares a line as read with the line an export would write (which ends in a newline).
+    func check(_ text: UnsafeRawBufferPointer, _ again: [UInt8], _ path: String, _ line: Int) {
+        guard again.count == text.count + 1, again.withUnsafeBytes({ $0.prefix(text.count).elementsEqual(text) }) else {
+            inexact(path, line, Importer.difference(Array(text), Array(again.dropLast())))
+            return
+        }
+    }
+
+    func object(_ text: UnsafeRawBufferPointer, _ path: String, _ line: Int) throws(DreamlakeError) -> ValueObject {
+        let value: Value
+        do { value = try PythonJSONReader.parse(text) } catch {
+            throw invalid(path, line, "malformed JSON at column \(error.offset + 1): \(error.message)")
+        }
+        guard case .object(let o) = value else { throw invalid(path, line, "the line holds \(JSONLLayout.kind(value)), not a JSON object") }
+        return o
+    }
+
+    func tick() {
+        let done = report.points + report.logs
+        guard let progress, done & 0xFFFF == 0 else { return }
+        progress(JSONLLayout.Progress(done: done, total: 0, bytes: bytesBefore))
+    }
+
+    // MARK: tracks
+
+    /// The folders under tracks/ that hold a track (a metadata.json or a
+    /// data.jsonl), as track names ("train/loss" for tracks/train/loss), in
+    /// the order they were created.
+    func trackFolders() throws(DreamlakeError) -> [String] {
+        let root = source + "/tracks"
+        guard let walker = FileManager.default.enumerator(atPath: root) else { return [] }
+        var names: [String] = []
+        while let entry = walker.nextObject() as? String {
+            let last = (entry as NSString).lastPathComponent
+            if last == "metadata.json" || last == "data.jsonl" {
+                let name = FileSystemPath.parent(of: entry) == "." || !entry.contains("/") ? "" : FileSystemPath.parent(of: entry)
+                if !name.isEmpty && !names.contains(name) { names.append(name) }
+            }
+        }
+        var created: [String: String] = [:]
+        for n in names {
+            if let c = try? JSONLLayout.readObject(root + "/" + n + "/metadata.json")["createdAt"]?.stringValue { created[n] = c }
+        }
+        return names.sorted { (created[$0] ?? "", $0) < (created[$1] ?? "", $1) }
+    }
+
+    func track(_ trackName: String) throws(DreamlakeError) {
+        let dir = source + "/tracks/" + trackName
+        let metaPath = dir + "/metadata.json"
+        let dataPath = dir + "/data.jsonl"
+        do { try Names.checkTrackName(trackName) } catch {
+            throw DreamlakeError(.invalidName, "\(dir): \(error.message)", path: dir)
+        }
+        var fields: ValueObject = ["description": .null, "tags": [], "metadata": .null]
+        var createdAt: Int64?
+        var updatedAt: Int64?
+        var meta: ValueObject?
+        if FileManager.default.fileExists(atPath: metaPath) {
+            let m = try JSONLLayout.readObject(metaPath)
+            meta = m
+            if let n = m["name"], n != .string(trackName) {
+                throw invalid(metaPath, nil, "the track's name is \(n) but its folder says \(Names.quoted(trackName))")
+            }
+            for key in ["description", "tags", "metadata"] { if let v = m[key] { fields[key] = v } }
+            createdAt = try timestamp(m["createdAt"], metaPath, nil, "createdAt")
+            updatedAt = try m["updatedAt"].map { (v) throws(DreamlakeError) in try timestamp(v, metaPath, nil, "updatedAt") }
+        }
+        let handle = try store(metaPath) { () throws(StoreError) in
+            try store.track(named: trackName, fields: fields, timestamp: createdAt)
+        }
+        var count: UInt64 = 0
+        var lastTimestamp: Int64?
+        if FileManager.default.fileExists(atPath: dataPath) {
+            var w = PythonJSONWriter()
+            let base = bytesBefore
+            try LineReader(path: dataPath).forEachLine(bytesRead: { self.bytesBefore = base + $0 }) { (text, line) throws(DreamlakeError) in
+                let o = try object(text, dataPath, line)
+                guard case .int(let index)? = o["index"] else {
+                    throw invalid(dataPath, line, "\"index\" is \(o["index"].map(JSONLLayout.kind) ?? "missing"), not an integer")
+                }
+                guard index == Int64(count) else {
+                    throw invalid(dataPath, line, "the index is \(index) where \(count) was expected; the store numbers points from 0 without gaps")
+                }
+                guard case .object(let data)? = o["data"] else {
+                    throw invalid(dataPath, line, "\"data\" is \(o["data"].map(JSONLLayout.kind) ?? "missing"), not an object")
+                }
+                let ts = try timestamp(o["createdAt"], dataPath, line, "createdAt")
+                for key in o.keys where !["index", "data", "createdAt"].contains(key) {
+                    throw invalid(dataPath, line, "the point has a field \(Names.quoted(key)) that the store cannot keep")
+                }
+                _ = try store(dataPath, line: line) { () throws(StoreError) in try handle.append(data, timestamp: ts) }
+                w.bytes.removeAll(keepingCapacity: true)
+                PythonDocuments.appendPointLine(index: count, data: data, timestamp: ts, to: &w)
+                check(text, w.bytes, dataPath, line)
+                count += 1
+                lastTimestamp = ts
+                report.points += 1
+                tick()
+            }
+        }
+        if let updatedAt, updatedAt != createdAt {
+            try store(metaPath) { () throws(StoreError) in try store.updateTrack(handle.id, fields: fields, timestamp: updatedAt) }
+        }
+        if let meta {
+            for key in ["totalDataPoints", "nextIndex"] where meta[key] != nil && meta[key] != .int(Int64(count)) {
+                inexact(metaPath, nil, "\"\(key)\" is \(meta[key] ?? .null) but data.jsonl holds \(count) points")
+            }
+            if let info = store.trackInfo(handle.id) {
+                try compare(document: .object(PythonDocuments.trackMetadata(info, lastPointTimestamp: lastTimestamp)), with: metaPath)
+            }
+        }
+    }
+
+    // MARK: files
+
+    func files(_ path: String) throws(DreamlakeError) {
+        let doc = try JSONLLayout.readObject(path)
+        guard case .array(let list)? = doc["files"] else {
+            throw invalid(path, nil, "\"files\" is \(doc["files"].map(JSONLLayout.kind) ?? "missing"), not an array")
+        }
+        var records: [FileRecord] = []
+        for (i, item) in list.enumerated() {
+            guard case .object(let e) = item else { throw invalid(path, nil, "entry \(i) is \(JSONLLayout.kind(item)), not an object") }
+            guard case .string(let id)? = e["id"] else { throw invalid(path, nil, "entry \(i) has no string \"id\"") }
+            guard let relative = Files.relativeLocation(id: id, path: e["path"]?.stringValue, filename: e["filename"]?.stringValue) else {
+                throw DreamlakeError(.invalidName, "\(path): file \(Names.quoted(id)) has a path or filename that would leave the session's folder, or none (path \(e["path"] ?? .null), filename \(e["filename"] ?? .null))", path: path)
+            }
+            let uploaded = try e["uploadedAt"].map { (v) throws(DreamlakeError) in try timestamp(v, path, nil, "files[\(i)].uploadedAt") }
+            let deleted = !(e["deletedAt"]?.isNull ?? true)
+            try copy(id: id, entry: e, relative: relative, deleted: deleted)
+            let seq = try store(path) { () throws(StoreError) in
+                try store.appendFileRecord(fileID: id, deleted: deleted, fields: e, timestamp: uploaded)
+            }
+            records.append(FileRecord(sequence: seq, timestamp: uploaded ?? 0, fileID: id, deleted: deleted, fields: e))
+        }
+        let entries = PythonDocuments.fileEntries(records, sessionID: workspace + "/" + name)
+        try compare(document: ["files": .array(entries.values.map(Value.object))], with: path)
+    }
+
+    func copy(id: String, entry e: ValueObject, relative: String, deleted: Bool) throws(DreamlakeError) {
+        let from = source + "/files/" + relative
+        guard FileManager.default.fileExists(atPath: from) else {
+            if !deleted { report.warnings.append("file \(id) is listed but its bytes are not at \(from)") }
+            return
+        }
+        let to = staging + "/files/" + relative
+        try JSONLLayout.makeDirectory(FileSystemPath.parent(of: to))
+        let checksum: String
+        do { (checksum, _) = try Files.copyHashing(from: from, to: to) } catch {
+            throw DreamlakeError(.io, "could not copy \(from): \(error)", path: from)
+        }
+        if let expected = e["checksum"]?.stringValue, expected != checksum {
+            report.warnings.append("file \(id) (\(from)) has SHA-256 \(checksum), not the \(expected) it was listed with; imported as it is")
+        }
+        report.files += 1
+    }
+}

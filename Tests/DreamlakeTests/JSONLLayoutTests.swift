@@ -1,0 +1,246 @@
+import Foundation
+import Testing
+@testable import Dreamlake
+
+/// Every regular file under `root`, by path relative to it, with its bytes.
+func tree(_ root: String) throws -> [String: [UInt8]] {
+    var out: [String: [UInt8]] = [:]
+    guard let walker = FileManager.default.enumerator(atPath: root) else { return out }
+    while let rel = walker.nextObject() as? String {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), !isDir.boolValue else { continue }
+        out[rel] = Array(try Data(contentsOf: URL(fileURLWithPath: root + "/" + rel)))
+    }
+    return out
+}
+
+/// Writes a session with every kind of record and the edge values, through the session API.
+func writeRichSession(root: String, name: String = "rich", workspace: String = "ws", points: Int = 3000) throws {
+    let session = try Session(name: name, workspace: workspace, localPath: root, description: "every kind of record",
+                              tags: ["a", "ü"], folder: "/experiments/2026", metadata: ["owner": "me", "gpu": 1])
+    try session.open()
+    for level in LogLevel.allCases { try session.log("level \(level)", level: level, metadata: ["k": level.rawValue]) }
+    try session.log("no metadata")
+    try session.log("edge \"quotes\" \\ \n\t 学習 🚀 \u{01}", metadata: ["v": -0.0, "n": Double.nan, "i": Double.infinity])
+    try session.parameters.set(["model": ["lr": 0.001, "layers": 4] as [String: any ValueConvertible], "batch": 32])
+    try session.parameters.set(["model.lr": 0.0005, "name": "run 🚀"])
+    let loss = session.track("loss", description: "training loss", tags: ["train"])
+    for step in 0..<points { try loss.append(value: 1.0 / Double(step + 1), step: step) }
+    let mixed = session.track("eval/mixed")
+    try mixed.append(["value": 0.5, "step": 1, "phase": "eval"])
+    try mixed.append(object: ["value": .double(.nan), "flag": true, "none": nil, "big": 1e16, "small": 1e-05])
+    try mixed.append(["i": Int64.max, "j": Int64.min, "k": 9_007_199_254_740_993 as Int64, "text": String(repeating: "é", count: 5000)])
+    try mixed.append([:])
+    let file = root + "/upload.txt"
+    try Data("hello files\n".utf8).write(to: URL(fileURLWithPath: file))
+    let stored = try session.files.upload(file, path: "/models/best", description: "a file", tags: ["t"])
+    let other = try session.files.upload(file, path: "/")
+    try session.files.update(stored.id, description: "changed")
+    try session.files.delete(other.id)
+    try session.close()
+}
+
+@Suite struct JSONLLayoutTests {
+    @Test func exportThenImportThenExportGivesTheSameBytes() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        try writeRichSession(root: root.path + "/store")
+        let first = try JSONLLayout.exportSession(at: root.path + "/store/ws/rich", to: root.path + "/out1")
+        #expect(first.warnings.isEmpty)
+        #expect(first.points == 3004)
+        #expect(first.logs == 7)
+        #expect(first.files == 2)
+
+        let imported = try JSONLLayout.importSession(from: root.path + "/out1/ws/rich", into: root.path + "/store2")
+        #expect(imported.isExact, "\(imported.inexact)")
+        #expect(imported.warnings.isEmpty)
+        #expect(imported.points == 3004)
+        try JSONLLayout.exportSession(at: root.path + "/store2/ws/rich", to: root.path + "/out2")
+
+        let a = try tree(root.path + "/out1/ws/rich"), b = try tree(root.path + "/out2/ws/rich")
+        #expect(a.keys.sorted() == b.keys.sorted())
+        for (path, bytes) in a { #expect(b[path] == bytes, "\(path) differs") }
+        #expect(a.keys.contains("logs/.log_sequence"))
+        #expect(a.keys.contains("tracks/eval/mixed/data.jsonl"))
+        #expect(a.keys.contains { $0.hasPrefix("files/models/best/") && $0.hasSuffix("/upload.txt") })
+    }
+
+    @Test func exportedFilesHaveTheFieldsAndFormPythonWrites() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        try writeRichSession(root: root.path + "/store", points: 3)
+        try JSONLLayout.exportSession(at: root.path + "/store/ws/rich", to: root.path + "/out")
+        let dir = root.path + "/out/ws/rich"
+        let text = { (p: String) in String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/" + p)), as: UTF8.self) }
+
+        let session = try text("session.json")
+        #expect(session.hasPrefix("{\n  \"name\": \"rich\",\n  \"workspace\": \"ws\",\n  \"description\": \"every kind of record\",\n  \"tags\": [\n    \"a\",\n    \"\\u00fc\"\n  ],"))
+        #expect(!session.contains("$"))
+
+        let params = try PythonJSONReader.parse(Array(try text("parameters.json").utf8))
+        #expect(params.objectValue?.keys.elements == ["version", "data", "updatedAt"])
+        #expect(params.objectValue?["version"] == 2)
+        #expect(params.objectValue?["data"] == ["model.layers": 4, "model.lr": 0.0005, "batch": 32, "name": "run 🚀"])  // a Swift dictionary's keys sorted
+
+        let logs = try text("logs/logs.jsonl").split(separator: "\n")
+        #expect(logs.count == 7)
+        #expect(logs[5].hasPrefix("{\"sequenceNumber\": 5, \"timestamp\": \"20"))
+        #expect(logs[5].hasSuffix("\"level\": \"info\", \"message\": \"no metadata\"}"))
+        #expect(logs[6].contains(#""message": "edge \"quotes\" \\ \n\t \u5b66\u7fd2 \ud83d\ude80 \u0001", "metadata": {"v": -0.0, "n": NaN, "i": Infinity}}"#))
+        #expect(try text("logs/.log_sequence") == "7")
+
+        let points = try text("tracks/loss/data.jsonl").split(separator: "\n")
+        #expect(points.count == 3)
+        #expect(points[1].hasPrefix(#"{"index": 1, "data": {"value": 0.5, "step": 1}, "createdAt": ""#))
+        let mixed = try text("tracks/eval/mixed/data.jsonl").split(separator: "\n")
+        #expect(mixed[1].contains(#""data": {"value": NaN, "flag": true, "none": null, "big": 1e+16, "small": 1e-05}"#))
+        #expect(mixed[2].contains(#""data": {"i": 9223372036854775807, "j": -9223372036854775808, "k": 9007199254740993, "text": "\u00e9"#))
+        #expect(mixed[3].contains(#""data": {}"#))
+
+        let meta = try PythonJSONReader.parse(Array(try text("tracks/loss/metadata.json").utf8)).objectValue
+        #expect(meta?.keys.elements == ["trackId", "name", "description", "tags", "metadata", "totalDataPoints", "nextIndex", "createdAt", "updatedAt"])
+        #expect(meta?["trackId"] == "local-track-loss")
+        #expect(meta?["totalDataPoints"] == 3)
+
+        let files = try PythonJSONReader.parse(Array(try text("files/.files_metadata.json").utf8)).objectValue?["files"]?.arrayValue
+        #expect(files?.count == 2)
+        let first = files?.first?.objectValue
+        #expect(first?.keys.elements == ["id", "sessionId", "path", "filename", "description", "tags", "contentType", "sizeBytes",
+                                         "checksum", "metadata", "uploadedAt", "updatedAt", "deletedAt"])
+        #expect(first?["sessionId"] == "ws/rich")
+        #expect(first?["description"] == "changed")
+        #expect(first?["deletedAt"] == .null)
+        let second = files?.last?.objectValue
+        #expect(second?["deletedAt"]?.stringValue != nil)
+        #expect(second?["deletedAt"] == second?["updatedAt"])
+    }
+
+    @Test func anImportedSessionCanBeContinuedThroughTheSessionAPI() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        try writeRichSession(root: root.path + "/store", points: 10)
+        try JSONLLayout.exportSession(at: root.path + "/store/ws/rich", to: root.path + "/out")
+        try JSONLLayout.importSession(from: root.path + "/out/ws/rich", into: root.path + "/store2", name: "copy")
+        try Session.with(name: "copy", workspace: "ws", localPath: root.path + "/store2") { s in
+            #expect(s.storedFields["name"] == "copy")
+            #expect(s.storedFields.keys.allSatisfy { !$0.hasPrefix("$") })
+            #expect(try s.parameters.get()["batch"] == 32)
+            #expect(try s.track("loss").append(value: 0.01, step: 10) == 10)
+            try s.parameters.set(["extra": true])
+            #expect(try s.logs().count == 7)
+            #expect(try s.files.list().count == 1)
+        }
+        try JSONLLayout.exportSession(at: root.path + "/store2/ws/copy", to: root.path + "/out2")
+        let params = try PythonJSONReader.parse(Array(try Data(contentsOf: URL(fileURLWithPath: root.path + "/out2/ws/copy/parameters.json"))))
+        #expect(params.objectValue?["version"] == 3)
+        let meta = try PythonJSONReader.parse(Array(try Data(contentsOf: URL(fileURLWithPath: root.path + "/out2/ws/copy/tracks/loss/metadata.json"))))
+        #expect(meta.objectValue?["totalDataPoints"] == 11)
+    }
+
+    @Test func badInputIsRefusedWithFileAndLineAndLeavesTheStoreAsItWas() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        try writeRichSession(root: root.path + "/store", points: 5)
+        try JSONLLayout.exportSession(at: root.path + "/store/ws/rich", to: root.path + "/out")
+        let good = root.path + "/out/ws/rich"
+        let before = try tree(root.path + "/store")
+
+        func broken(_ edit: (String) throws -> Void) throws -> DreamlakeError? {
+            let copy = root.path + "/broken-" + UUID().uuidString + "/ws/rich"
+            try FileManager.default.createDirectory(atPath: FileSystemPath.parent(of: copy), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: good, toPath: copy)
+            try edit(copy)
+            do {
+                try JSONLLayout.importSession(from: copy, into: root.path + "/store", name: "again")
+                return nil
+            } catch { return error }
+        }
+        func replaceLine(_ path: String, _ n: Int, _ text: String) throws {
+            var lines = try String(contentsOfFile: path, encoding: .utf8).components(separatedBy: "\n")
+            lines[n - 1] = text
+            try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        }
+
+        let malformed = try broken { try replaceLine($0 + "/tracks/loss/data.jsonl", 3, #"{"index": 2, "data": {"value": 1.0,, "createdAt": "x"}"#) }
+        #expect(malformed?.code == .invalidInput)
+        #expect(malformed?.line == 3)
+        #expect(malformed?.path?.hasSuffix("tracks/loss/data.jsonl") == true)
+        #expect(malformed?.message.contains("malformed JSON") == true)
+
+        let missing = try broken { try replaceLine($0 + "/logs/logs.jsonl", 2, #"{"sequenceNumber": 1, "timestamp": "2026-11-25T11:17:49Z", "level": "info"}"#) }
+        #expect(missing?.code == .invalidInput)
+        #expect(missing?.line == 2)
+        #expect(missing?.message.contains("\"message\" is missing") == true)
+
+        let badLevel = try broken { try replaceLine($0 + "/logs/logs.jsonl", 1, #"{"sequenceNumber": 0, "timestamp": "2026-11-25T11:17:49Z", "level": "loud", "message": "x"}"#) }
+        #expect(badLevel?.message.contains("not one of debug") == true)
+
+        let gap = try broken { try replaceLine($0 + "/tracks/loss/data.jsonl", 2, #"{"index": 7, "data": {}, "createdAt": "2026-11-25T11:17:49Z"}"#) }
+        #expect(gap?.message.contains("where 1 was expected") == true)
+
+        let badTime = try broken { try replaceLine($0 + "/tracks/loss/data.jsonl", 1, #"{"index": 0, "data": {}, "createdAt": "yesterday"}"#) }
+        #expect(badTime?.message.contains("not a timestamp") == true)
+
+        let escape = try broken { dir in
+            let path = dir + "/files/.files_metadata.json"
+            let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "\"/models/best\"", with: "\"/../../../../etc\"")
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        #expect(escape?.code == .invalidName)
+        #expect(escape?.message.contains("would leave the session's folder") == true)
+
+        let notObject = try broken { try "[1, 2]".write(toFile: $0 + "/parameters.json", atomically: true, encoding: .utf8) }
+        #expect(notObject?.code == .invalidInput)
+        #expect(notObject?.message.contains("not the JSON object") == true)
+
+        // Nothing was left behind, and the session already there is as it was.
+        #expect(try tree(root.path + "/store") == before)
+        let exists = try broken { _ in }
+        #expect(exists == nil)
+        let twice = try broken { _ in }
+        #expect(twice?.code == .exists)
+    }
+
+    @Test func theFlatLayoutOfTheSeedDocumentImports() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let dir = root.path + "/old/mnist/baseline"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try """
+        {"sequenceNumber": 0, "timestamp": "2026-11-25T11:17:49.610107Z", "level": "info", "message": "Training started"}
+        {"sequenceNumber": 1, "timestamp": "2026-11-25T11:17:50Z", "level": "warn", "message": "slow", "metadata": {"s": 1.5}}
+
+        """.write(toFile: dir + "/logs.jsonl", atomically: true, encoding: .utf8)
+        try #"{"version": 1, "data": {"lr": 0.001}, "createdAt": "2026-11-25T11:17:49Z", "updatedAt": "2026-11-25T11:17:49Z"}"#
+            .write(toFile: dir + "/parameters.json", atomically: true, encoding: .utf8)
+        let report = try JSONLLayout.importSession(from: dir, into: root.path + "/store")
+        #expect(report.workspace == "mnist")
+        #expect(report.name == "baseline")
+        #expect(report.logs == 2)
+        try Session.with(name: "baseline", workspace: "mnist", localPath: root.path + "/store") { s in
+            let logs = try s.logs()
+            #expect(logs.map(\.message) == ["Training started", "slow"])
+            #expect(logs[1].level == .warn)
+            #expect(logs[1].metadata == ["s": 1.5])
+            #expect(try s.parameters.get() == ["lr": 0.001])
+        }
+    }
+
+    @Test func exportOnCloseWritesTheLayout() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let session = try Session(name: "watched", workspace: "ws", localPath: root.path + "/store", exportOnClose: root.path + "/watch")
+        try session.open()
+        try session.track("loss").append(value: 0.25, step: 1)
+        try session.close()
+        let line = try String(contentsOfFile: root.path + "/watch/ws/watched/tracks/loss/data.jsonl", encoding: .utf8)
+        #expect(line.hasPrefix(#"{"index": 0, "data": {"value": 0.25, "step": 1}"#))
+        // A second run replaces the export with the longer session.
+        try session.open()
+        try session.track("loss").append(value: 0.125, step: 2)
+        try session.close()
+        let lines = try String(contentsOfFile: root.path + "/watch/ws/watched/tracks/loss/data.jsonl", encoding: .utf8)
+        #expect(lines.split(separator: "\n").count == 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root.path + "/watch/ws") == ["watched"])
+    }
+}
