@@ -4,27 +4,43 @@ import Testing
 
 /// Runs `python3` (the system's, which scripts/setup installs) with `script`,
 /// feeding `input` on stdin, and returns its stdout.
-func runPython(_ script: String, input: [UInt8] = [], python: String = "python3") throws -> [UInt8] {
+func runPython(_ script: String, input: [UInt8] = []) throws -> [UInt8] {
+    try runProcess("/usr/bin/env", ["python3", "-c", script], input: input)
+}
+
+/// Runs a program, feeding `input` on stdin; returns its stdout, or throws with its stderr when it fails.
+func runProcess(_ executable: String, _ arguments: [String], input: [UInt8] = []) throws -> [UInt8] {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = [python, "-c", script]
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
     let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
     p.standardInput = stdin
     p.standardOutput = stdout
     p.standardError = stderr
     try p.run()
-    let writer = Thread {
+    // Feed stdin and drain stderr on their own threads, so no pipe fills up and blocks the program.
+    let feeder = Thread {
         stdin.fileHandleForWriting.write(Data(input))
         try? stdin.fileHandleForWriting.close()
     }
-    writer.start()
+    feeder.start()
+    let errBox = Box()
+    let drainer = Thread { errBox.set(stderr.fileHandleForReading.readDataToEndOfFile()) }
+    drainer.start()
     let out = stdout.fileHandleForReading.readDataToEndOfFile()
-    let err = stderr.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     guard p.terminationStatus == 0 else {
-        throw PythonFailed(status: p.terminationStatus, stderr: String(decoding: err, as: UTF8.self))
+        throw PythonFailed(status: p.terminationStatus, stderr: String(decoding: errBox.wait(), as: UTF8.self))
     }
     return Array(out)
+}
+
+/// Data handed from one thread to another.
+final class Box: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var data = Data()
+    func set(_ d: Data) { data = d; done.signal() }
+    func wait() -> Data { done.wait(); return data }
 }
 
 struct PythonFailed: Error, CustomStringConvertible {

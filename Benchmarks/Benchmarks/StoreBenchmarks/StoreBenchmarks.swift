@@ -37,6 +37,37 @@ func referenceStore(points: Int) throws -> String {
     return path
 }
 
+/// A session store (`<root>/bench/export`) holding `points` points of the
+/// reference workload with distinct timestamps, a few logs and parameters,
+/// built once and kept: the input of the export benchmark.
+func exportSession(points: Int) throws -> String {
+    let root = NSTemporaryDirectory() + "dreamlake-bench-export-\(points)-v\(FormatConstants.formatVersion)"
+    let done = root + "/complete"
+    if FileManager.default.fileExists(atPath: done) { return root + "/bench/export" }
+    try? FileManager.default.removeItem(atPath: root)
+    let session = try Session(name: "export", workspace: "bench", localPath: root, durability: .buffered)
+    try session.open()
+    try session.parameters.set(["lr": 0.001, "batch": 32])
+    for i in 0..<100 { try session.log("step \(i)", metadata: ["i": i]) }
+    try session.close()
+    let store = try Store(directory: root + "/bench/export", configuration: StoreConfiguration(durability: .buffered))
+    let t = try store.track(named: "loss")
+    let t0: Int64 = 1_764_000_000_000_000
+    for i in 0..<points { try t.append(value: loss(i), step: Int64(i), timestamp: t0 + Int64(i) * 37 + 11) }
+    try store.close()
+    FileManager.default.createFile(atPath: done, contents: Data())
+    return root + "/bench/export"
+}
+
+func jsonBytes(_ directory: String) -> Int {
+    guard let walker = FileManager.default.enumerator(atPath: directory) else { return 0 }
+    var total = 0
+    while let rel = walker.nextObject() as? String where rel.hasSuffix(".json") || rel.hasSuffix(".jsonl") {
+        total += ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + rel))?[.size] as? NSNumber)?.intValue ?? 0
+    }
+    return total
+}
+
 final class Box<T>: @unchecked Sendable { var value: T; init(_ v: T) { value = v } }
 
 let benchmarks: @Sendable () -> Void = {
@@ -206,4 +237,50 @@ let benchmarks: @Sendable () -> Void = {
                   guard let (s, _) = sessionBox.value else { return }
                   for k in b.scaledIterations { blackHole(try? s.log("step", level: .info, metadata: ["step": k])) }
               }, setup: sessionSetup, teardown: sessionTeardown)
+
+    // Export of a 10-million-point session to Python dreamlake's JSONL layout
+    // (about 1 GB of JSON), reported as MB/s of JSON written; and the import
+    // of that export back into a new store, as MB/s of JSON read.
+    let exportPoints = 10_000_000
+    let exportOut = Box<String?>(nil)
+    Benchmark("ExportJSONL10M",
+              configuration: .init(metrics: [.wallClock, .peakMemoryResident,
+                                             .custom("MBps", polarity: .prefersLarger, useScalingFactor: false)],
+                                   maxDuration: .seconds(30), maxIterations: 3),
+              closure: { b in
+                  let out = freshDirectory("export-out")
+                  defer { try? FileManager.default.removeItem(atPath: out) }
+                  let source = try exportSession(points: exportPoints)
+                  let start = ContinuousClock.now
+                  let report = try JSONLLayout.exportSession(at: source, to: out)
+                  let seconds = (ContinuousClock.now - start) / .seconds(1)
+                  precondition(report.points == UInt64(exportPoints))
+                  b.measurement(.custom("MBps", polarity: .prefersLarger, useScalingFactor: false),
+                                Int(Double(report.bytes) / 1e6 / seconds))
+              },
+              setup: { _ = try exportSession(points: exportPoints) })
+    Benchmark("ImportJSONL10M",
+              configuration: .init(metrics: [.wallClock, .peakMemoryResident,
+                                             .custom("MBps", polarity: .prefersLarger, useScalingFactor: false)],
+                                   maxDuration: .seconds(60), maxIterations: 2),
+              closure: { b in
+                  guard let exported = exportOut.value else { return }
+                  let into = freshDirectory("import-into")
+                  defer { try? FileManager.default.removeItem(atPath: into) }
+                  let start = ContinuousClock.now
+                  let report = try JSONLLayout.importSession(from: exported + "/bench/export", into: into)
+                  let seconds = (ContinuousClock.now - start) / .seconds(1)
+                  precondition(report.points == UInt64(exportPoints) && report.isExact)
+                  b.measurement(.custom("MBps", polarity: .prefersLarger, useScalingFactor: false),
+                                Int(Double(jsonBytes(exported + "/bench/export")) / 1e6 / seconds))
+              },
+              setup: {
+                  let out = freshDirectory("import-source")
+                  try JSONLLayout.exportSession(at: try exportSession(points: exportPoints), to: out)
+                  exportOut.value = out
+              },
+              teardown: {
+                  if let out = exportOut.value { try? FileManager.default.removeItem(atPath: out) }
+                  exportOut.value = nil
+              })
 }
