@@ -33,7 +33,7 @@ func referenceStore(points: Int) throws -> String {
     let t0: Int64 = 1_764_000_000_000_000
     for i in 0..<points { try t.append(value: loss(i), step: Int64(i), timestamp: t0 + Int64(i / 16)) }
     try store.close()
-    FileManager.default.createFile(atPath: done, contents: Data())
+    _ = FileManager.default.createFile(atPath: done, contents: Data())
     return path
 }
 
@@ -55,14 +55,15 @@ func exportSession(points: Int) throws -> String {
     let t0: Int64 = 1_764_000_000_000_000
     for i in 0..<points { try t.append(value: loss(i), step: Int64(i), timestamp: t0 + Int64(i) * 37 + 11) }
     try store.close()
-    FileManager.default.createFile(atPath: done, contents: Data())
+    _ = FileManager.default.createFile(atPath: done, contents: Data())
     return root + "/bench/export"
 }
 
 func jsonBytes(_ directory: String) -> Int {
     guard let walker = FileManager.default.enumerator(atPath: directory) else { return 0 }
     var total = 0
-    while let rel = walker.nextObject() as? String where rel.hasSuffix(".json") || rel.hasSuffix(".jsonl") {
+    while let rel = walker.nextObject() as? String {
+        guard rel.hasSuffix(".json") || rel.hasSuffix(".jsonl") else { continue }
         total += ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + rel))?[.size] as? NSNumber)?.intValue ?? 0
     }
     return total
