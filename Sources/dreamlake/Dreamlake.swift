@@ -5,6 +5,6 @@ struct DreamlakeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dreamlake",
         abstract: "Record, inspect and exercise dreamlake sessions.",
-        subcommands: [Demo.self]
+        subcommands: [Demo.self, Export.self, Import.self]
     )
 }

@@ -27,10 +27,10 @@ import OrderedCollections
 public enum JSONLLayout {
     /// How far an export or import has got, for a progress bar.
     public struct Progress: Sendable {
+        /// How much of the work is done, from 0 to 1.
+        public var fraction: Double
         /// Records (points and log entries) done so far.
-        public var done: UInt64
-        /// Records to do in all.
-        public var total: UInt64
+        public var records: UInt64
         /// Bytes of JSON written (export) or read (import) so far.
         public var bytes: Int64
     }
@@ -178,6 +178,8 @@ private final class Exporter {
     var total: UInt64 = 0
     var done: UInt64 = 0
     var lastProgress: UInt64 = 0
+    /// The JSONL file being written, for the progress's byte count.
+    var current: OutputFile?
 
     init(store: Store, source: String, workspace: String, name: String, out: String, progress: JSONLLayout.ProgressHandler?) {
         self.store = store
@@ -204,7 +206,8 @@ private final class Exporter {
     func tick(force: Bool = false) {
         guard let progress, force || done - lastProgress >= 1 << 16 else { return }
         lastProgress = done
-        progress(JSONLLayout.Progress(done: done, total: total, bytes: report.bytes))
+        progress(JSONLLayout.Progress(fraction: total == 0 ? 1 : Double(done) / Double(total), records: done,
+                                      bytes: report.bytes + (current?.size ?? 0)))
     }
 
     func writeDocument(_ value: Value, to path: String) throws(DreamlakeError) {
@@ -256,6 +259,8 @@ private final class Exporter {
         let count = store.count(of: .logs)
         guard count > 0 else { return }
         let file = try OutputFile(path: out + "/logs/logs.jsonl")
+        current = file
+        defer { current = nil }
         var w = PythonJSONWriter(capacity: 0)
         var next: UInt64 = 0
         while next < count {
@@ -290,6 +295,8 @@ private final class Exporter {
         var lastTimestamp: Int64?
         if info.count > 0 {
             let file = try OutputFile(path: dir + "/data.jsonl")
+            current = file
+            defer { current = nil }
             let lines = TrackLineWriter()
             do {
                 try store.forEachPointBlock(of: info.id, from: 0, to: info.count) { block in

@@ -149,8 +149,9 @@ private final class Importer {
     let name: String
     let progress: JSONLLayout.ProgressHandler?
     var report: JSONLLayout.ImportReport
+    /// Bytes of JSONL read so far, and in all.
     var bytesBefore: Int64 = 0
-    var total: UInt64 = 0
+    var totalBytes: Int64 = 0
 
     init(store: Store, source: String, staging: String, workspace: String, name: String, progress: JSONLLayout.ProgressHandler?) {
         self.store = store
@@ -175,12 +176,16 @@ private final class Importer {
             try compare(document: doc.map(Value.object), with: paramsPath)
         }
         let logsPath = exists(source + "/logs/logs.jsonl") ? source + "/logs/logs.jsonl" : source + "/logs.jsonl"
+        let tracks = try trackFolders()
+        totalBytes = ([logsPath] + tracks.map { source + "/tracks/" + $0 + "/data.jsonl" }).reduce(0) { sum, path in
+            sum + (((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0)
+        }
         if exists(logsPath) { try logs(logsPath) }
-        for track in try trackFolders() { try self.track(track) }
+        for track in tracks { try self.track(track) }
         let filesDoc = source + "/files/.files_metadata.json"
         if exists(filesDoc) { try files(filesDoc) }
         do { try store.flush() } catch { throw DreamlakeError(error) }
-        progress?(JSONLLayout.Progress(done: report.points + report.logs, total: report.points + report.logs, bytes: bytesBefore))
+        progress?(JSONLLayout.Progress(fraction: 1, records: report.points + report.logs, bytes: bytesBefore))
     }
 
     @discardableResult
@@ -341,7 +346,8 @@ private final class Importer {
     func tick() {
         let done = report.points + report.logs
         guard let progress, done & 0xFFFF == 0 else { return }
-        progress(JSONLLayout.Progress(done: done, total: 0, bytes: bytesBefore))
+        progress(JSONLLayout.Progress(fraction: totalBytes > 0 ? min(1, Double(bytesBefore) / Double(totalBytes)) : 0,
+                                      records: done, bytes: bytesBefore))
     }
 
     // MARK: tracks

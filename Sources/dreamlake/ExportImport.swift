@@ -1,0 +1,125 @@
+import ArgumentParser
+import Dreamlake
+import Foundation
+
+/// `dreamlake export`: sessions to Python dreamlake's JSONL layout.
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export sessions to the JSONL layout Python dreamlake writes (logs.jsonl, parameters.json, ...).",
+        discussion: "With no session named, exports every session under --root. The output is <out>/<workspace>/<session>/, replaced whole.")
+
+    @OptionGroup var root: RootOption
+
+    @Option(help: "The folder to write the layout into.")
+    var out: String
+
+    @Argument(help: "WORKSPACE or WORKSPACE/SESSION to export (default: all).")
+    var sessions: [String] = []
+
+    func run() throws {
+        try reportingErrors {
+            var reports: [JSONLLayout.ExportReport] = []
+            let bar = ProgressBar("export")
+            defer { bar.finish() }
+            if sessions.isEmpty {
+                reports = try JSONLLayout.exportAll(localPath: root.path, to: out, progress: bar.handler)
+            }
+            for name in sessions {
+                let (ws, session) = try parseSessionName(name)
+                if let session {
+                    let dir = root.path + "/" + ws + "/" + session
+                    guard FileManager.default.fileExists(atPath: dir + "/segments") else {
+                        throw DreamlakeError(.notFound, "there is no session \(ws)/\(session) under \(root.path); `dreamlake ls` lists them")
+                    }
+                    reports.append(try JSONLLayout.exportSession(at: dir, to: out, progress: bar.handler))
+                } else {
+                    reports += try JSONLLayout.exportWorkspace(ws, localPath: root.path, to: out, progress: bar.handler)
+                }
+            }
+            bar.finish()
+            for r in reports {
+                print("exported \(r.directory): \(r.points) points, \(r.logs) logs, \(r.files) files, \(r.bytes) bytes of JSON")
+                for w in r.warnings { print("  warning: \(w)") }
+            }
+            if reports.isEmpty { print("nothing to export under \(root.path)") }
+        }
+    }
+}
+
+/// `dreamlake import`: sessions from Python dreamlake's JSONL layout.
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import sessions from the JSONL layout Python dreamlake writes.",
+        discussion: """
+        SRC is one session's folder (it holds session.json, logs/ or logs.jsonl, parameters.json or tracks/), \
+        a workspace's folder of sessions, or a root of workspaces (Python's local_path). A session that exists \
+        already is never overwritten, and a failed import leaves nothing behind.
+        """)
+
+    @Argument(help: "The folder to import.")
+    var source: String
+
+    @OptionGroup var root: RootOption
+
+    @Option(help: "The workspace to import one session into (default: the one it names, else its parent folder's name).")
+    var workspace: String?
+
+    @Option(help: "The name to import one session under (default: the one it names, else its folder's name).")
+    var name: String?
+
+    func run() throws {
+        try reportingErrors {
+            let bar = ProgressBar("import")
+            defer { bar.finish() }
+            var reports: [JSONLLayout.ImportReport] = []
+            let src = source.hasSuffix("/") && source.count > 1 ? String(source.dropLast()) : source
+            switch Import.kind(of: src) {
+            case .session:
+                reports.append(try JSONLLayout.importSession(from: src, into: root.path, workspace: workspace, name: name,
+                                                             progress: bar.handler))
+            case .workspace:
+                guard name == nil else { throw DreamlakeError(.invalidName, "--name needs one session's folder, and \(src) holds several") }
+                let ws = workspace ?? URL(fileURLWithPath: src).lastPathComponent
+                for s in Import.children(src) {
+                    reports.append(try JSONLLayout.importSession(from: src + "/" + s, into: root.path, workspace: ws, name: s,
+                                                                 progress: bar.handler))
+                }
+            case .root:
+                guard name == nil, workspace == nil else {
+                    throw DreamlakeError(.invalidName, "--name and --workspace need one session's folder, and \(src) holds workspaces")
+                }
+                reports = try JSONLLayout.importAll(from: src, into: root.path, progress: bar.handler)
+            case .none:
+                throw DreamlakeError(.notFound, "\(src) holds no dreamlake session (no session.json, logs, parameters.json or tracks/ in it or below it)")
+            }
+            bar.finish()
+            for r in reports {
+                print("imported \(r.workspace)/\(r.name): \(r.points) points, \(r.logs) logs, \(r.files) files"
+                      + (r.isExact ? "" : " (\(r.inexactCount) places will not export back byte for byte)"))
+                for w in r.inexact { print("  inexact: \(w)") }
+                for w in r.warnings { print("  warning: \(w)") }
+            }
+        }
+    }
+
+    enum Kind { case session, workspace, root, none }
+
+    static func isSession(_ dir: String) -> Bool {
+        ["session.json", "logs", "logs.jsonl", "parameters.json", "tracks"].contains { FileManager.default.fileExists(atPath: dir + "/" + $0) }
+    }
+
+    static func children(_ dir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { n in
+            var isDir: ObjCBool = false
+            return !n.hasPrefix(".") && FileManager.default.fileExists(atPath: dir + "/" + n, isDirectory: &isDir) && isDir.boolValue
+        }.sorted()
+    }
+
+    static func kind(of dir: String) -> Kind {
+        if isSession(dir) { return .session }
+        let kids = children(dir)
+        if kids.contains(where: { isSession(dir + "/" + $0) }) { return .workspace }
+        if kids.contains(where: { k in children(dir + "/" + k).contains { isSession(dir + "/" + k + "/" + $0) } }) { return .root }
+        return .none
+    }
+}
