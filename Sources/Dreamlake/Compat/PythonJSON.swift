@@ -275,23 +275,29 @@ struct PythonJSONReader {
         case UInt8(ascii: "{"):
             guard depth < PythonJSONReader.maxDepth else { throw fail("nesting deeper than \(PythonJSONReader.maxDepth) levels") }
             pos += 1
-            var o = ValueObject()
+            // Keys and values are gathered first and the object built once:
+            // cheaper than growing an ordered dictionary key by key.
+            var keys: [String] = []
+            var values: [Value] = []
+            keys.reserveCapacity(4)
+            values.reserveCapacity(4)
             skipSpace()
-            if peek() == UInt8(ascii: "}") { pos += 1; return .object(o) }
+            if peek() == UInt8(ascii: "}") { pos += 1; return .object([:]) }
             while true {
                 skipSpace()
                 guard peek() == UInt8(ascii: "\"") else { throw fail("expected a key in double quotes") }
-                let k = try string()
+                keys.append(try string())
                 skipSpace()
                 guard peek() == UInt8(ascii: ":") else { throw fail("expected ':' after a key") }
                 pos += 1
                 skipSpace()
-                let v = try value(depth: depth + 1)
-                o[k] = v
+                values.append(try value(depth: depth + 1))
                 skipSpace()
                 switch peek() {
                 case UInt8(ascii: ","): pos += 1
-                case UInt8(ascii: "}"): pos += 1; return .object(o)
+                case UInt8(ascii: "}"):
+                    pos += 1
+                    return .object(Self.object(keys, values))
                 default: throw fail("expected ',' or '}' in an object")
                 }
             }
@@ -335,6 +341,34 @@ struct PythonJSONReader {
             break
         }
         throw fail("unexpected character \(Self.show(peek()))")
+    }
+
+    /// An object from its keys and values in order; a repeated key keeps its
+    /// first place and its last value, as in Python's dict.
+    private static func object(_ keys: [String], _ values: [Value]) -> ValueObject {
+        var unique = true
+        if keys.count <= 16 {
+            outer: for i in 1..<max(1, keys.count) {
+                for j in 0..<i where keys[i] == keys[j] {
+                    unique = false
+                    break outer
+                }
+            }
+        } else {
+            unique = Set(keys).count == keys.count
+        }
+        if unique { return ValueObject(uncheckedUniqueKeys: keys, values: values) }
+        var o = ValueObject()
+        for (k, v) in zip(keys, values) { o[k] = v }
+        return o
+    }
+
+    /// A string from bytes known to be valid UTF-8 or not yet checked.
+    @inline(__always)
+    private static func makeString(_ bytes: UnsafeRawBufferPointer, ascii: Bool) -> String? {
+        let typed = bytes.assumingMemoryBound(to: UInt8.self)
+        if ascii { return String(decoding: typed, as: UTF8.self) }
+        return String(validating: typed, as: UTF8.self)
     }
 
     private static func show(_ b: UInt8) -> String {
@@ -399,19 +433,23 @@ struct PythonJSONReader {
         pos += 1  // the opening quote
         let start = pos
         // The plain case: no escapes, so the bytes are the string.
+        var ascii = true
         while pos < text.count {
             let b = text[pos]
             if b == UInt8(ascii: "\"") {
-                let s = String(validating: UnsafeRawBufferPointer(rebasing: text[start..<pos]), as: UTF8.self)
-                guard let s else { pos = start; throw fail("a string is not valid UTF-8") }
+                guard let s = Self.makeString(UnsafeRawBufferPointer(rebasing: text[start..<pos]), ascii: ascii) else {
+                    pos = start
+                    throw fail("a string is not valid UTF-8")
+                }
                 pos += 1
                 return s
             }
             if b == UInt8(ascii: "\\") || b < 0x20 { break }
+            if b >= 0x80 { ascii = false }
             pos += 1
         }
         var scalars = String.UnicodeScalarView()
-        guard let prefix = String(validating: UnsafeRawBufferPointer(rebasing: text[start..<pos]), as: UTF8.self) else {
+        guard let prefix = Self.makeString(UnsafeRawBufferPointer(rebasing: text[start..<pos]), ascii: false) else {
             pos = start
             throw fail("a string is not valid UTF-8")
         }
@@ -419,7 +457,7 @@ struct PythonJSONReader {
         var runStart = pos
         func flushRun(_ r: inout PythonJSONReader, _ scalars: inout String.UnicodeScalarView) throws(JSONSyntaxError) {
             guard runStart < r.pos else { return }
-            guard let run = String(validating: UnsafeRawBufferPointer(rebasing: r.text[runStart..<r.pos]), as: UTF8.self) else {
+            guard let run = Self.makeString(UnsafeRawBufferPointer(rebasing: r.text[runStart..<r.pos]), ascii: false) else {
                 throw r.fail("a string is not valid UTF-8")
             }
             scalars.append(contentsOf: run.unicodeScalars)
