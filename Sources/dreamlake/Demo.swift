@@ -76,8 +76,16 @@ struct Demo: ParsableCommand {
         try session.close()
 
         let onDisk = directorySize(session.directory + "/segments")
-        print("  \(onDisk) bytes on disk for \(totalPoints) points: \(String(format: "%.2f", Double(onDisk) / Double(max(1, totalPoints)))) bytes a point")
-        print("Look further: the files are under \(session.directory); FORMAT.md says what every byte means.")
+        let perPoint = { (bytes: Int64) in String(format: "%.2f", Double(bytes) / Double(max(1, totalPoints))) }
+        print("  \(onDisk) bytes on disk for \(totalPoints) points: \(perPoint(Int64(onDisk))) bytes a point")
+        // The same session as Python dreamlake's JSONL layout, for comparison.
+        let jsonl = FileManager.default.temporaryDirectory.appendingPathComponent("dreamlake-demo-jsonl-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: jsonl) }
+        let exported = try JSONLLayout.exportSession(at: session.directory, to: jsonl)
+        print("  as Python dreamlake's JSONL: \(exported.bytes) bytes, \(perPoint(exported.bytes)) a point "
+              + "(\(String(format: "%.0f", Double(exported.bytes) / Double(max(1, onDisk))))x the binary store)")
+        print("Look further: the files are under \(session.directory); FORMAT.md says what every byte means;")
+        print("  dreamlake export --root \(root) --out DIR demo/demo-run writes the JSONL layout.")
     }
 
     private func sampledValues(_ track: Track, count: UInt64) throws -> [Double] {

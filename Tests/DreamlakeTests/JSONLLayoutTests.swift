@@ -196,6 +196,16 @@ func writeRichSession(root: String, name: String = "rich", workspace: String = "
         #expect(notObject?.code == .invalidInput)
         #expect(notObject?.message.contains("not the JSON object") == true)
 
+        // A blank line is skipped, as Python's reader skips it, and noted: the export will not have it.
+        let blank = root.path + "/blank/ws/rich"
+        try FileManager.default.createDirectory(atPath: FileSystemPath.parent(of: blank), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: good, toPath: blank)
+        try replaceLine(blank + "/tracks/loss/data.jsonl", 6, "  ")
+        let skipped = try JSONLLayout.importSession(from: blank, into: root.path + "/elsewhere")
+        #expect(skipped.points == 5 + 4)
+        #expect(skipped.inexactCount == 1)
+        #expect(skipped.inexact.first?.contains("data.jsonl:6: a blank line") == true)
+
         // Nothing was left behind, and the session already there is as it was.
         #expect(try tree(root.path + "/store") == before)
         let exists = try broken { _ in }

@@ -284,6 +284,7 @@ private final class Importer {
         var w = PythonJSONWriter()
         let base = bytesBefore
         try LineReader(path: path).forEachLine(bytesRead: { self.bytesBefore = base + $0 }) { (text, line) throws(DreamlakeError) in
+            if Importer.isBlank(text) { return inexact(path, line, "a blank line (skipped, as Python's reader skips it)") }
             let o = try object(text, path, line)
             guard case .int(let seq)? = o["sequenceNumber"] else {
                 throw invalid(path, line, "\"sequenceNumber\" is \(o["sequenceNumber"].map(JSONLLayout.kind) ?? "missing"), not an integer")
@@ -334,6 +335,10 @@ private final class Importer {
             inexact(path, line, Importer.difference(Array(text), Array(again.dropLast())))
             return
         }
+    }
+
+    static func isBlank(_ text: UnsafeRawBufferPointer) -> Bool {
+        text.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
     }
 
     func object(_ text: UnsafeRawBufferPointer, _ path: String, _ line: Int) throws(DreamlakeError) -> ValueObject {
@@ -405,6 +410,7 @@ private final class Importer {
             var w = PythonJSONWriter()
             let base = bytesBefore
             try LineReader(path: dataPath).forEachLine(bytesRead: { self.bytesBefore = base + $0 }) { (text, line) throws(DreamlakeError) in
+                if Importer.isBlank(text) { return inexact(dataPath, line, "a blank line (skipped, as Python's reader skips it)") }
                 let o = try object(text, dataPath, line)
                 guard case .int(let index)? = o["index"] else {
                     throw invalid(dataPath, line, "\"index\" is \(o["index"].map(JSONLLayout.kind) ?? "missing"), not an integer")
