@@ -28,7 +28,8 @@ func writeRichSession(root: String, name: String = "rich", workspace: String = "
     for step in 0..<points { try loss.append(value: 1.0 / Double(step + 1), step: step) }
     let mixed = session.track("eval/mixed")
     try mixed.append(["value": 0.5, "step": 1, "phase": "eval"])
-    try mixed.append(object: ["value": .double(.nan), "flag": true, "none": nil, "big": 1e16, "small": 1e-05])
+    try mixed.append(object: ["value": .double(.nan), "flag": true, "none": nil, "big": 1e16, "small": 1e-05,
+                             "ninf": .double(-.infinity), "negzero": -0.0, "ctl": "\u{7F}\u{1F}\"q\""])
     try mixed.append(["i": Int64.max, "j": Int64.min, "k": 9_007_199_254_740_993 as Int64, "text": String(repeating: "é", count: 5000)])
     try mixed.append([:])
     let file = root + "/upload.txt"
@@ -96,7 +97,7 @@ func writeRichSession(root: String, name: String = "rich", workspace: String = "
         #expect(points.count == 3)
         #expect(points[1].hasPrefix(#"{"index": 1, "data": {"value": 0.5, "step": 1}, "createdAt": ""#))
         let mixed = try text("tracks/eval/mixed/data.jsonl").split(separator: "\n")
-        #expect(mixed[1].contains(#""data": {"value": NaN, "flag": true, "none": null, "big": 1e+16, "small": 1e-05}"#))
+        #expect(mixed[1].contains(#""data": {"value": NaN, "flag": true, "none": null, "big": 1e+16, "small": 1e-05, "ninf": -Infinity, "negzero": -0.0, "ctl": "\u007f\u001f\"q\""}"#))
         #expect(mixed[2].contains(#""data": {"i": 9223372036854775807, "j": -9223372036854775808, "k": 9007199254740993, "text": "\u00e9"#))
         #expect(mixed[3].contains(#""data": {}"#))
 
