@@ -8,6 +8,8 @@ public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatabl
         case notOpen
         /// The session is write-protected: nothing may be written to it.
         case writeProtected
+        /// The session was opened for reading only (``Session/openForReading()``).
+        case readOnly
         /// What was asked for does not exist.
         case notFound
         /// A stored file's bytes no longer match their checksum.

@@ -143,11 +143,7 @@ public final class Session: @unchecked Sendable {
             throw DreamlakeError(error)
         }
         do {
-            var fields = ValueObject()
-            for r in try store.sessionMetadataUpdates() {
-                // Keys with the internal prefix are the store's notes (an import's), not session fields.
-                for (k, v) in r.fields where !k.hasPrefix(JSONLLayout.internalKeyPrefix) { fields[k] = v }
-            }
+            var fields = try Session.foldFields(store)
             let now = Timestamps.isoNow()
             var update = ValueObject()
             if fields.isEmpty {
@@ -191,6 +187,81 @@ public final class Session: @unchecked Sendable {
             try? store.close()
             throw DreamlakeError(.io, "\(error)")
         }
+    }
+
+    /// Opens the session to read it, writing nothing at all (not even the time
+    /// of opening), without taking the writer lock: a process writing the
+    /// session meanwhile is not disturbed, and ``refresh()`` picks up what it writes.
+    /// Every write through a session opened this way throws `.readOnly`.
+    ///
+    /// - Throws: ``DreamlakeError`` with `.notFound` when there is no such
+    ///   session, `.store` when its store cannot be read.
+    public func openForReading() throws(DreamlakeError) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard storeValue == nil else { return }
+        guard FileManager.default.fileExists(atPath: directory + "/segments") else {
+            throw DreamlakeError(.notFound, "there is no session \(workspace)/\(name) under \(localPath)", path: directory)
+        }
+        let store: Store
+        do { store = try Store(directory: directory, access: .read) } catch { throw DreamlakeError(error) }
+        do {
+            sessionFields = try Session.foldFields(store)
+        } catch {
+            try? store.close()
+            throw error
+        }
+        storeValue = store
+        generation.add(1, ordering: .releasing)
+    }
+
+    /// Whether the session is open for reading only.
+    public var isReadOnly: Bool { lock.withLock { storeValue.map { !$0.isWritable } ?? false } }
+
+    /// For a session opened for reading: picks up what a writer has written
+    /// since the last look. A session open for writing sees its own writes
+    /// already, and this does nothing.
+    ///
+    /// - Returns: Whether anything new was found.
+    @discardableResult
+    public func refresh() throws(DreamlakeError) -> Bool {
+        let store = try requireStore()
+        let found: Bool
+        do { found = try store.refresh() } catch { throw DreamlakeError(error) }
+        if found {
+            let fields = try Session.foldFields(store)
+            lock.withLock { sessionFields = fields }
+        }
+        return found
+    }
+
+    /// The session fields the metadata records add up to. Keys with the
+    /// internal prefix are the store's notes (an import's), not session fields.
+    static func foldFields(_ store: Store) throws(DreamlakeError) -> ValueObject {
+        var fields = ValueObject()
+        do {
+            for r in try store.sessionMetadataUpdates() {
+                for (k, v) in r.fields where !k.hasPrefix(JSONLLayout.internalKeyPrefix) { fields[k] = v }
+            }
+        } catch { throw DreamlakeError(error) }
+        return fields
+    }
+
+    /// The sessions under `localPath`, as (workspace, name) pairs in order.
+    public static func all(localPath: String) throws(DreamlakeError) -> [(workspace: String, name: String)] {
+        var out: [(String, String)] = []
+        guard FileManager.default.fileExists(atPath: localPath) else { return [] }
+        for ws in try JSONLLayout.subdirectories(of: localPath) {
+            for dir in try JSONLLayout.sessionDirectories(in: localPath + "/" + ws) {
+                out.append((ws, URL(fileURLWithPath: dir).lastPathComponent))
+            }
+        }
+        return out
+    }
+
+    /// How many log entries the session holds.
+    public func logCount() throws(DreamlakeError) -> UInt64 {
+        try requireStore().count(of: .logs)
     }
 
     /// Refuses a session directory that resolves outside `localPath` (a
@@ -305,6 +376,9 @@ public final class Session: @unchecked Sendable {
     /// The open store, for writing: also refuses a write-protected session.
     func requireWritableStore() throws(DreamlakeError) -> Store {
         let store = try requireStore()
+        guard store.isWritable else {
+            throw DreamlakeError(.readOnly, "session \(workspace)/\(name) is open for reading only; open it with open() to write")
+        }
         if lock.withLock({ sessionFields["write_protected"]?.boolValue == true }) {
             throw DreamlakeError(.writeProtected, "session \(workspace)/\(name) is write-protected; nothing can be written to it")
         }

@@ -88,18 +88,6 @@ struct Demo: ParsableCommand {
         print("  dreamlake export --root \(root) --out DIR demo/demo-run writes the JSONL layout.")
     }
 
-    private func sampledValues(_ track: Track, count: UInt64) throws -> [Double] {
-        let samples = 32
-        let stride = max(1, Int(count) / samples)
-        var out: [Double] = []
-        var i: UInt64 = 0
-        while i < count && out.count < samples {
-            if let v = try track.read(startIndex: i, limit: 1).points.first?.data["value"]?.doubleValue { out.append(v) }
-            i += UInt64(stride)
-        }
-        return out
-    }
-
     private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 
     private func directorySize(_ path: String) -> Int {
@@ -112,12 +100,17 @@ struct Demo: ParsableCommand {
 
 /// A line of block characters showing a series' shape.
 enum Sparkline {
+    /// One block per value, scaled between the finite values' least and
+    /// greatest; NaN and the infinities are drawn as a space.
     static func render(_ values: [Double]) -> String {
         let bars = Array("▁▂▃▄▅▆▇█")
-        guard let lo = values.min(), let hi = values.max(), !values.isEmpty else { return "" }
+        let finite = values.filter(\.isFinite)
+        guard let lo = finite.min(), let hi = finite.max() else { return String(repeating: " ", count: values.count) }
         let span = hi - lo
-        return String(values.map { v in
-            bars[span > 0 ? min(bars.count - 1, Int((v - lo) / span * Double(bars.count - 1) + 0.5)) : 0]
+        return String(values.map { v -> Character in
+            guard v.isFinite else { return " " }
+            guard span > 0, span.isFinite else { return bars[0] }
+            return bars[min(bars.count - 1, max(0, Int((v - lo) / span * Double(bars.count - 1) + 0.5)))]
         })
     }
 }

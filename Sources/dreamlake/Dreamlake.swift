@@ -1,10 +1,21 @@
 import ArgumentParser
+import Glibc
 
 @main
 struct DreamlakeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dreamlake",
         abstract: "Record, inspect and exercise dreamlake sessions.",
-        subcommands: [Demo.self, Export.self, Import.self]
+        subcommands: [Demo.self, List.self, Show.self, Cat.self, Tail.self, Export.self, Import.self, Verify.self]
     )
+
+    static func main() {
+        // A parent may start us with signals blocked (the mask is inherited
+        // through exec); `tail --follow` and `bench` must still stop on
+        // SIGINT and SIGTERM, so start from an empty mask, as a shell would.
+        var none = sigset_t()
+        sigemptyset(&none)
+        sigprocmask(SIG_SETMASK, &none, nil)
+        main(nil)
+    }
 }

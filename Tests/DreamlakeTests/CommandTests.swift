@@ -67,3 +67,179 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
         #expect(nothing.err.contains("holds no dreamlake session"))
     }
 }
+
+@Suite struct InspectCommandTests {
+    @Test func lsShowAndCatPrintWhatIsStored() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let store = root.path + "/store"
+        try writeRichSession(root: store, points: 50)
+
+        let ls = try runCommand(["ls", "--root", store])
+        #expect(ls.status == 0, "\(ls.err)")
+        let lines = ls.out.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("SESSION  TRACKS  POINTS  LOGS") == true)
+        #expect(lines.count == 2)
+        #expect(lines.last?.hasPrefix("ws/rich  2       54      7") == true)
+        #expect(lines.last?.hasSuffix("every kind of record") == true)
+
+        let lsJSON = try runCommand(["ls", "--root", store, "--json"])
+        let sessions = try PythonJSONReader.parse(Array(lsJSON.out.utf8)).objectValue?["sessions"]?.arrayValue
+        let entry = sessions?.first?.objectValue
+        #expect(entry?["workspace"] == "ws")
+        #expect(entry?["points"] == 54)
+        #expect(entry?["logs"] == 7)
+        #expect(entry?["tags"] == ["a", "ü"])
+
+        let show = try runCommand(["show", "ws/rich", "--root", store, "--json"])
+        #expect(show.status == 0, "\(show.err)")
+        let doc = try PythonJSONReader.parse(Array(show.out.utf8)).objectValue
+        #expect(doc?["parameters"]?.objectValue?["batch"] == 32)
+        let tracks = doc?["tracks"]?.arrayValue?.compactMap(\.objectValue)
+        #expect(tracks?.map { $0["name"] } == ["loss", "eval/mixed"])
+        #expect(tracks?.first?["last"] == ["value": .double(1.0 / 50), "step": 49])
+        #expect(doc?["log_count"] == 7)
+        #expect(doc?["files"]?.arrayValue?.count == 1)
+        let showText = try runCommand(["show", "ws/rich", "--root", store])
+        #expect(showText.out.contains("  loss        50      0...49"))
+        #expect(showText.out.contains("logs: 7, the last 5:"))
+
+        // jsonl is exactly the exported data.jsonl; csv has the union of fields.
+        try JSONLLayout.exportSession(at: store + "/ws/rich", to: root.path + "/out")
+        let cat = try runCommand(["cat", "ws/rich", "--root", store, "--track", "eval/mixed"])
+        #expect(cat.out == (try String(contentsOfFile: root.path + "/out/ws/rich/tracks/eval/mixed/data.jsonl", encoding: .utf8)))
+        let csv = try runCommand(["cat", "ws/rich", "--root", store, "--track", "eval/mixed", "--format", "csv", "--limit", "2"])
+        let csvLines = csv.out.split(separator: "\n")
+        #expect(csvLines.first == "index,createdAt,value,step,phase,flag,none,big,small,ninf,negzero,ctl")
+        #expect(csvLines.count == 3)
+        #expect(csvLines[1].hasSuffix(",0.5,1,eval,,,,,,,"))
+        let logs = try runCommand(["cat", "ws/rich", "--root", store, "--logs", "--level", "error", "--format", "table"])
+        #expect(logs.out.split(separator: "\n").count == 3)  // header, error, fatal
+        #expect(logs.out.contains("error  level error {\"k\": 3}"))
+        let page = try runCommand(["cat", "ws/rich", "--root", store, "--track", "loss", "--start", "10", "--limit", "2"])
+        #expect(page.out.split(separator: "\n").map { $0.prefix(14) } == [#"{"index": 10, "#, #"{"index": 11, "#])
+
+        for (args, message) in [
+            (["show", "ws/nope", "--root", store], "dreamlake: there is no session ws/nope under \(store)"),
+            (["cat", "ws/rich", "--root", store, "--track", "nope"], "dreamlake: session ws/rich has no track nope"),
+            (["show", "ws", "--root", store], "dreamlake: ws names a workspace; name a session as WORKSPACE/SESSION"),
+        ] {
+            let r = try runCommand(args)
+            #expect(r.status == 1)
+            #expect(r.err.hasPrefix(message), "\(r.err)")
+            #expect(r.err.split(separator: "\n").count == 1)
+        }
+        let both = try runCommand(["cat", "ws/rich", "--root", store, "--track", "loss", "--logs"])
+        #expect(both.status != 0)
+        #expect(both.err.contains("give either --track NAME or --logs"))
+    }
+
+    @Test func tailFollowsPointsAWriterFlushesAfterItStarted() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let session = try Session(name: "live", workspace: "ws", localPath: root.path)
+        try session.open()
+        let loss = session.track("loss")
+        for i in 0..<5 { try loss.append(value: Double(i), step: i) }
+        try session.flush()
+
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try dreamlakeCommand())
+        p.arguments = ["tail", "ws/live", "--root", root.path, "--track", "loss", "-n", "2", "--follow", "--interval", "20"]
+        let stdout = Pipe()
+        p.standardOutput = stdout
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        let reader = LineCollector(stdout.fileHandleForReading)
+        #expect(reader.waitForLines(2), "the last two points first")
+        for i in 5..<8 { try loss.append(value: Double(i), step: i) }
+        try session.flush()
+        #expect(reader.waitForLines(5), "then the three flushed after tail started: \(reader.lines)")
+        let indexes = reader.lines.map { $0.prefix(12) }
+        #expect(indexes == [#"{"index": 3,"#, #"{"index": 4,"#, #"{"index": 5,"#, #"{"index": 6,"#, #"{"index": 7,"#])
+        p.terminate()
+        p.waitUntilExit()
+        try session.close()
+    }
+
+    @Test func verifyFindsAFlippedByteAndNamesTheFileAndOffset() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        try writeRichSession(root: root.path, points: 2000)
+        let sound = try runCommand(["verify", "--root", root.path])
+        #expect(sound.status == 0, "\(sound.err)")
+        #expect(sound.out.hasPrefix("ws/rich: 1 segments, "))
+        #expect(sound.out.contains("records") && sound.out.contains("sound"))
+
+        // Flip one byte in the middle of the segment: inside some block's payload or header.
+        let segments = root.path + "/ws/rich/segments"
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: segments).first { $0.hasSuffix(".dls") })
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: segments + "/" + name)))
+        let at = bytes.count / 2
+        bytes[at] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: segments + "/" + name))
+
+        let damaged = try runCommand(["verify", "--root", root.path, "ws/rich"])
+        #expect(damaged.status == 1)
+        #expect(damaged.out.contains("DAMAGED"))
+        #expect(damaged.out.contains("damage: "))
+        #expect(damaged.out.contains(segments + "/" + name))
+        #expect(damaged.err == "dreamlake: 1 of 1 sessions are damaged; see above for the files and byte offsets\n")
+        // The offset named is that of the block holding the flipped byte.
+        let offset = damaged.out.split(separator: "\n").first { $0.contains("damage:") }
+            .flatMap { line in line.components(separatedBy: " at byte ").last?.split(separator: " ").first.flatMap { Int($0) } }
+        let blockStart = try #require(offset)
+        #expect(blockStart <= at && at - blockStart < 300_000)
+
+        // A torn tail (an unfinished write at the end) is reported, and the store is still sound.
+        bytes[at] ^= 0x40
+        bytes += [0x44, 0x4C, 0x42, 0x4B, 1, 2, 3]
+        try Data(bytes).write(to: URL(fileURLWithPath: segments + "/" + name))
+        let torn = try runCommand(["verify", "--root", root.path])
+        #expect(torn.status == 0, "\(torn.out)")
+        #expect(torn.out.contains("torn tail: 7 bytes"))
+
+        let missing = try runCommand(["verify", "--root", root.path, "ws/nope"])
+        #expect(missing.status == 1)
+        #expect(missing.err.hasPrefix("dreamlake: there is no session ws/nope"))
+    }
+}
+
+/// Collects a pipe's lines on a thread of its own, for a test to wait on.
+final class LineCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var collected: [String] = []
+
+    init(_ handle: FileHandle) {
+        let fd = handle.fileDescriptor
+        Thread { [self] in
+            var pending: [UInt8] = []
+            var raw = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = raw.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                pending += raw[0..<n]
+                while let nl = pending.firstIndex(of: 0x0A) {
+                    let line = String(decoding: pending[..<nl], as: UTF8.self)
+                    pending.removeSubrange(...nl)
+                    lock.withLock { collected.append(line) }
+                }
+            }
+        }.start()
+    }
+
+    var lines: [String] { lock.withLock { collected } }
+
+    /// Waits until `n` lines have come, looking every 10 ms; gives up after
+    /// 20 s (a bound for a stuck test, not a timing assertion).
+    func waitForLines(_ n: Int) -> Bool {
+        let deadline = Date().addingTimeInterval(20)
+        while lines.count < n {
+            if Date() > deadline { return false }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return true
+    }
+}

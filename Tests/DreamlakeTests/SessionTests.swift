@@ -396,3 +396,63 @@ struct LossPoint: Codable {
         #expect(session.directory == root.path + "/ws/env")
     }
 }
+
+@Suite struct ReadOnlySessionTests {
+    @Test func aSessionOpenedForReadingWritesNothingAndFollowsAWriter() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let writer = try Session(name: "live", workspace: "ws", localPath: root.path)
+        try writer.open()
+        try writer.track("loss").append(value: 1, step: 1)
+        try writer.log("first")
+        try writer.flush()
+
+        let reader = try Session(name: "live", workspace: "ws", localPath: root.path)
+        try reader.openForReading()
+        #expect(reader.isReadOnly)
+        #expect(try reader.track("loss").stats().count == 1)
+        #expect(throws: DreamlakeError.self) { try reader.log("refused") }
+        do { try reader.track("loss").append(value: 2, step: 2) } catch { #expect(error.code == .readOnly) }
+
+        try writer.track("loss").append(value: 2, step: 2)
+        try writer.log("second")
+        try writer.flush()
+        #expect(try reader.refresh())
+        #expect(try reader.track("loss").stats().count == 2)
+        #expect(try reader.logs().map(\.message) == ["first", "second"])
+        #expect(try !reader.refresh())
+        try reader.close()
+        try writer.close()
+
+        let missing = try Session(name: "nope", workspace: "ws", localPath: root.path)
+        #expect { try missing.openForReading() } throws: { ($0 as? DreamlakeError)?.code == .notFound }
+    }
+}
+
+@Suite struct FlushTests {
+    @Test func everyFlushReachesTheDiskForAReaderInAnotherStore() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let writer = try Session(name: "live", workspace: "ws", localPath: root.path)
+        try writer.open()
+        let loss = writer.track("loss")
+        for i in 0..<5 { try loss.append(value: Double(i), step: i) }
+        try writer.flush()
+        let reader = try Session(name: "live", workspace: "ws", localPath: root.path)
+        try reader.openForReading()
+        #expect(try reader.track("loss").stats().count == 5)
+        // Past the default durability interval (1000 ms), so the writer's timer has run meanwhile.
+        Thread.sleep(forTimeInterval: 1.3)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        p.arguments = ["0.2"]
+        try p.run()
+        p.waitUntilExit()
+        for i in 5..<8 { try loss.append(value: Double(i), step: i) }
+        try writer.flush()
+        #expect(try reader.refresh())
+        #expect(try reader.track("loss").stats().count == 8)
+        try reader.close()
+        try writer.close()
+    }
+}

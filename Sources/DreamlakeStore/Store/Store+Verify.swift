@@ -1,0 +1,117 @@
+import Glibc
+
+/// What ``Store/verify(directory:)`` found.
+public struct VerifyReport: Sendable, CustomStringConvertible {
+    /// Segment files walked.
+    public var segments = 0
+    /// Sound blocks read, checked and decoded.
+    public var blocks = 0
+    /// Records in those blocks.
+    public var records: UInt64 = 0
+    /// Bytes of segment files walked.
+    public var bytes: UInt64 = 0
+    /// Damage: blocks whose checksum fails or that do not decode, gaps in a
+    /// stream, a sealed segment that ends badly. Any of these makes the store unsound.
+    public var damage: [RecoveryReport.Damage] = []
+    /// An unfinished last block at the end of the active segment: a writer was
+    /// interrupted (or is writing); recovery cuts it, and nothing acknowledged is in it.
+    public var tornTails: [RecoveryReport.TornTail] = []
+    /// Index files that are missing or do not match their segment; a writer
+    /// rebuilds them when it opens the store, from the data, which is intact.
+    public var staleIndexes: [String] = []
+    /// The process holding the writer lock, when one is running.
+    public var writerPID: Int32?
+
+    /// Whether the store's data is sound: no damage (torn tails and stale indexes lose nothing).
+    public var isSound: Bool { damage.isEmpty }
+
+    public var description: String {
+        var lines = ["\(segments) segments, \(blocks) blocks, \(records) records, \(bytes) bytes: " + (isSound ? "sound" : "DAMAGED")]
+        for d in damage {
+            var s = "damage: \(d.reason) at byte \(d.offset) of \(d.path) (\(d.length) bytes"
+            if let stream = d.stream { s += ", \(stream)" + (d.sequences.map { " records \($0.lowerBound)...\($0.upperBound)" } ?? "") }
+            lines.append(s + ")")
+        }
+        for t in tornTails { lines.append("torn tail: \(t.bytesDropped) bytes at byte \(t.offset) of \(t.path) (an unfinished write; recovery cuts it)") }
+        for p in staleIndexes { lines.append("index: \(p) is missing or does not match its segment (a writer rebuilds it)") }
+        if let pid = writerPID { lines.append("writer: process \(pid) holds the lock and may be writing") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension Store {
+    /// Checks a whole store without changing a byte of it: walks every
+    /// segment and checks every block's header and payload checksum, decodes
+    /// every block, checks every index against its segment and every stream
+    /// for gaps, and looks at the writer lock.
+    ///
+    /// A store being written may be verified: what the writer has not
+    /// finished shows as a torn tail.
+    ///
+    /// - Throws: ``StoreError`` only when the store cannot be read at all (not
+    ///   a store, unreadable files); damage is reported, not thrown.
+    public static func verify(directory: String) throws(StoreError) -> VerifyReport {
+        var configuration = StoreConfiguration()
+        configuration.recovery = .salvage
+        configuration.verifySealedSegments = true
+        let store = try Store(directory: directory, access: .read, configuration: configuration)
+        defer { try? store.close() }
+        var report = VerifyReport()
+        let recovery = store.recoveryReport
+        report.damage = recovery.damage
+        report.tornTails = recovery.tornTails
+        report.staleIndexes = recovery.rebuiltIndexes
+        let dir = directory + "/" + StoreFiles.segmentDirectory
+        let numbers = try segmentNumbers(dir)
+        report.segments = numbers.count
+        for n in numbers {
+            let path = dir + "/" + StoreFiles.segmentName(writer: 0, segment: n)
+            if let f = try? File.open(path, .readOnly), let size = try? f.size() {
+                report.bytes += size
+                try? f.close()
+            }
+        }
+        // The walk checked checksums; decoding checks everything else a reader relies on.
+        let refs = store.shared.lock.withLock { store.shared.refs.values.flatMap { $0 } }
+        for ref in refs {
+            do throws(StoreError) {
+                let batch = try readBatch(ref, shared: store.shared)
+                guard batch.count == Int(ref.count) else {
+                    throw corruptError(dir + "/" + StoreFiles.segmentName(writer: 0, segment: ref.segment), ref.offset,
+                                       "block decodes to \(batch.count) records, not the \(ref.count) its header says")
+                }
+                report.blocks += 1
+                report.records += UInt64(ref.count)
+            } catch {
+                report.damage.append(.init(path: error.path ?? dir, offset: error.offset ?? ref.offset, length: UInt64(ref.length),
+                                           reason: Store.reason(of: error), stream: ref.stream,
+                                           sequences: ref.firstSequence...(ref.endSequence - 1)))
+            }
+        }
+        report.writerPID = liveWriter(directory: directory)
+        return report
+    }
+
+    /// A corruption error's reason without the advice about opening the store.
+    static func reason(of error: StoreError) -> String {
+        let marker = Array(": the store is damaged;".utf8)
+        let text = Array(error.message.utf8)
+        guard text.count >= marker.count,
+              let at = (0...(text.count - marker.count)).first(where: { text[$0..<($0 + marker.count)].elementsEqual(marker) }) else {
+            return error.message
+        }
+        return String(decoding: text[..<at], as: UTF8.self)
+    }
+
+    /// The pid in the writer lock file, when that process is alive. Looked
+    /// at, not locked: verifying never stands in a writer's way.
+    static func liveWriter(directory: String) -> Int32? {
+        let path = directory + "/" + StoreFiles.lockName(writer: 0)
+        guard let f = try? File.open(path, .readOnly) else { return nil }
+        defer { try? f.close() }
+        guard let bytes = try? f.read(at: 0, count: 32),
+              let pid = Int32(String(decoding: bytes, as: UTF8.self).trimmingWhitespace()), pid > 0 else { return nil }
+        // The lock is held while the process that wrote the pid runs (the flock ends with it).
+        return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
+    }
+}
