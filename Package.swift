@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // SHA-256 of stored files.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // Append latency percentiles in `dreamlake bench`.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // LZ4 from the system's liblz4 (apt: liblz4-dev); never vendored.
@@ -44,6 +46,7 @@ let package = Package(
                 "Dreamlake",
                 "DreamlakeStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(

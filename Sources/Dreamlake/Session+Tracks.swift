@@ -110,6 +110,16 @@ public struct Track: Sendable {
         return TrackPage(points: page, startIndex: startIndex, hasMore: startIndex + UInt64(page.count) < info.count)
     }
 
+    /// How many of the track's points are durable: written and fsync'd by the
+    /// background writer, so that they survive a crash or a power loss
+    /// (points 0 ..< the result). Appends return before that; this says when
+    /// it has happened, without waiting (``Session/flush()`` waits).
+    public func durableCount() throws(DreamlakeError) -> UInt64 {
+        let store = try session.requireStore()
+        guard let info = store.trackInfo(named: name) else { return 0 }
+        return store.durableCount(of: .track(info.id))
+    }
+
     /// The track's statistics: count, first and last index and time, description, tags, metadata.
     ///
     /// - Throws: ``DreamlakeError`` with `.notFound` when nothing was ever appended to it.

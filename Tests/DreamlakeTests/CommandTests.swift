@@ -243,3 +243,83 @@ final class LineCollector: @unchecked Sendable {
         return true
     }
 }
+
+@Suite struct BenchCommandTests {
+    @Test func ingestReportsAndVerifyChecksEveryPoint() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let ingest = try runCommand(["bench", "ingest", "--points", "50000", "--root", root.path, "--json", "--print-durable",
+                                     "--durability", "interval:5"])
+        #expect(ingest.status == 0, "\(ingest.err)")
+        let lines = ingest.out.split(separator: "\n")
+        let durable = lines.filter { $0.hasPrefix("durable ") }.compactMap { UInt64($0.dropFirst(8)) }
+        #expect(durable.last == 50000)
+        #expect(durable == durable.sorted() && Set(durable).count == durable.count, "durable counts only grow")
+        let doc = try #require(try PythonJSONReader.parse(Array((lines.last ?? "").utf8)).objectValue)
+        #expect(doc.keys.elements == ["points", "seconds", "points_per_second", "p50_ns", "p99_ns", "p999_ns", "max_ns",
+                                      "bytes_on_disk", "bytes_per_point"])
+        #expect(doc["points"] == 50000)
+        let p50 = try #require(doc["p50_ns"]?.intValue), p99 = try #require(doc["p99_ns"]?.intValue)
+        let max = try #require(doc["max_ns"]?.intValue)
+        #expect(p50 <= p99 && p99 <= max)
+        let bytes = try #require(doc["bytes_on_disk"]?.intValue)
+        #expect(bytes > 0 && doc["bytes_per_point"]?.doubleValue == Double(bytes) / 50000)
+
+        let verify = try runCommand(["bench", "verify", "--root", root.path])
+        #expect(verify.status == 0, "\(verify.err)")
+        #expect(verify.out == "50000\n")
+
+        let text = try runCommand(["bench", "ingest", "--points", "1000", "--root", root.path])
+        #expect(text.out.hasPrefix("bench/ingest: 1000 points in "))
+        #expect(text.out.contains("append latency: p50 "))
+        #expect(try runCommand(["bench", "verify", "--root", root.path]).out == "1000\n")
+    }
+
+    @Test func verifyRefusesAWrongPointAndIngestRefusesALockedSession() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let missing = try runCommand(["bench", "verify", "--root", root.path])
+        #expect(missing.status == 1)
+        #expect(missing.err.hasPrefix("dreamlake: there is no bench/ingest session"))
+
+        let session = try Session(name: "ingest", workspace: "bench", localPath: root.path)
+        try session.open()
+        let loss = session.track("loss")
+        try loss.append(value: 2.0, step: 0)  // the reference value of point 0
+        try loss.append(value: 0.5, step: 1)  // not the reference value of point 1
+        try session.flush()
+        let locked = try runCommand(["bench", "ingest", "--points", "10", "--root", root.path])
+        #expect(locked.status == 1)
+        #expect(locked.err.contains("being written by another process"), "\(locked.err)")
+        #expect(locked.err.split(separator: "\n").count == 1)
+
+        let wrong = try runCommand(["bench", "verify", "--root", root.path])
+        #expect(wrong.status == 1)
+        #expect(wrong.err.hasPrefix("dreamlake: point 1 is {\"value\": 0.5, \"step\": 1}, not {\"value\": "), "\(wrong.err)")
+        try session.close()
+    }
+
+    @Test func whatIngestSaidWasDurableSurvivesKill9() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try dreamlakeCommand())
+        p.arguments = ["bench", "ingest", "--points", "200000000", "--root", root.path, "--print-durable", "--durability", "interval:5"]
+        let stdout = Pipe()
+        p.standardOutput = stdout
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let reader = LineCollector(stdout.fileHandleForReading)
+        #expect(reader.waitForLines(2))
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let promised = reader.lines.compactMap { UInt64($0.dropFirst("durable ".count)) }.max() ?? 0
+        #expect(promised > 0)
+        let verify = try runCommand(["bench", "verify", "--root", root.path])
+        #expect(verify.status == 0, "\(verify.err)")
+        let survived = try #require(UInt64(verify.out.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(survived >= promised)
+        let check = try runCommand(["verify", "--root", root.path])
+        #expect(check.status == 0, "\(check.out)")
+    }
+}

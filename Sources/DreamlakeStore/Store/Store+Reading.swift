@@ -134,6 +134,17 @@ extension Store {
         return shared.lock.withLock { shared.writtenEnd(stream) }
     }
 
+    /// How many records of `stream` are durable: written and fsync'd, so that
+    /// they survive a crash or a power loss (records 0 ..< the result). For a
+    /// store open for reading, every record it sees is on disk.
+    /// Watching it is how a caller learns what the background writer has made
+    /// durable without waiting for it (``flush()`` waits).
+    public func durableCount(of stream: StreamKey) -> UInt64 {
+        let onDisk = shared.lock.withLock { shared.writtenEnd(stream) }
+        guard let writer else { return onDisk }
+        return writer.durableEnd(stream) ?? 0
+    }
+
     // MARK: Tracks
 
     /// Every track with its metadata and point count, by id. Needs no scan of the data.

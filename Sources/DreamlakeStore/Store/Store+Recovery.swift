@@ -160,6 +160,9 @@ extension Store {
             }
         }
         if writing {
+            // What a crashed writer left may not have reached the disk's platter
+            // yet; one fsync makes it durable before anyone counts on it.
+            do { try file.sync() } catch { throw StoreError(error) }
             // An index left by a roll-over that did not finish would be stale once we append.
             let indexPath = dir + "/" + StoreFiles.indexName(writer: 0, segment: n)
             do { try FileSystem.remove(indexPath) } catch { throw StoreError(error) }

@@ -44,6 +44,8 @@ final class Writer: @unchecked Sendable {
     private var closing = false
     private var failure: StoreError?
     private var durableRecords: UInt64
+    /// Per stream, one past the last record known durable (guarded by `queueLock`).
+    private var durableEnds: [StreamKey: UInt64] = [:]
     private var thread: OSThread?
 
     // Segment state, owned by the background thread once it runs.
@@ -52,6 +54,8 @@ final class Writer: @unchecked Sendable {
     private var segmentEnd: UInt64
     private var segmentBlocks: [BlockRef]
     private var writtenRecords: UInt64
+    /// Per stream, one past the last record written (owned by the background thread).
+    private var writtenEnds: [StreamKey: UInt64] = [:]
     private var encoderStates: [StreamKey: BlockPayload.EncoderState] = [:]
 
     // Buffers.
@@ -84,6 +88,8 @@ final class Writer: @unchecked Sendable {
         self.segmentBlocks = active.blocks
         self.durableRecords = recordsOnDisk
         self.writtenRecords = recordsOnDisk
+        // What recovery found on disk is durable: the active segment is fsync'd on opening.
+        self.durableEnds = Dictionary(uniqueKeysWithValues: shared.refs.keys.map { ($0, shared.writtenEnd($0)) })
         let end = { (s: StreamKey) in shared.writtenEnd(s) }
         logs = RecordBuffer(stream: .logs, nextSequence: end(.logs)) { .logs($0) }
         parameters = RecordBuffer(stream: .parameters, nextSequence: end(.parameters)) { .objects(.parameters, $0) }
@@ -206,6 +212,12 @@ final class Writer: @unchecked Sendable {
         if durableTicket < ticket, let failure { throw failure }
     }
 
+    /// One past the last record of `stream` known to be on disk and fsync'd in
+    /// this opening; nil when none was made durable yet in it.
+    func durableEnd(_ stream: StreamKey) -> UInt64? {
+        queueLock.withLock { durableEnds[stream] }
+    }
+
     /// Makes everything appended so far durable; returns how many records the store durably holds.
     func flush() throws(StoreError) -> UInt64 {
         try checkWritable()
@@ -302,6 +314,8 @@ final class Writer: @unchecked Sendable {
             if failure == nil && !dirty {
                 durableTicket = writtenTicket
                 durableRecords = writtenRecords
+                for (stream, end) in writtenEnds { durableEnds[stream] = end }
+                writtenEnds.removeAll(keepingCapacity: true)
             }
             for item in items { pendingBytes -= item.rawBytes }
             cond.broadcast()
@@ -347,6 +361,7 @@ final class Writer: @unchecked Sendable {
         segmentEnd += UInt64(bytes.count)
         segmentBlocks.append(ref)
         writtenRecords += UInt64(count)
+        writtenEnds[item.stream] = item.firstSequence + UInt64(count)
         shared.lock.withLock { shared.publish([ref], fromWriter: true) }
     }
 

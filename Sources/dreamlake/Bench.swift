@@ -1,0 +1,198 @@
+import ArgumentParser
+import Dreamlake
+import Foundation
+import Histogram
+import Synchronization
+
+/// `dreamlake bench`: the reference workload through the session API.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure ingest through the session API, and check what it left.",
+        subcommands: [Ingest.self, Check.self])
+
+    /// Point i of the reference workload: {"value": referenceValue(i), "step": i}.
+    static func referenceValue(_ i: Int) -> Double {
+        let x = Double(i)
+        return 2.0 / (1.0 + x * 1e-4) + 0.01 * sin(x * 0.37)
+    }
+
+    static let workspace = "bench"
+    static let sessionName = "ingest"
+    static let trackName = "loss"
+}
+
+/// `--durability buffered|interval:MS|always`.
+extension Durability: ExpressibleByArgument {
+    public init?(argument: String) {
+        switch argument {
+        case "buffered": self = .buffered
+        case "always": self = .always
+        default:
+            guard argument.hasPrefix("interval:"), let ms = Int(argument.dropFirst("interval:".count)), ms >= 1 else { return nil }
+            self = .interval(milliseconds: ms)
+        }
+    }
+}
+
+/// Monotonic nanoseconds, cheap enough to read around every append.
+@inline(__always) func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+extension Bench {
+    struct Ingest: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Append the reference workload, one call a point, to session bench/ingest (made anew), and report the speed.",
+            discussion: """
+            Point i is {"value": 2.0/(1.0 + i*1e-4) + 0.01*sin(i*0.37), "step": i}, appended with track.append(value:step:). \
+            With --print-durable, a line `durable N` is printed (and flushed) on stdout each time the first N points have become durable.
+            """)
+
+        @OptionGroup var root: RootOption
+
+        @Option(help: "How many points to append.")
+        var points: Int
+
+        @Option(help: "buffered, interval:MS or always (default: the library's, interval:1000).")
+        var durability: Durability = StoreConfiguration().durability
+
+        @Flag(help: "Print `durable N` each time the first N points are durable.")
+        var printDurable = false
+
+        @Flag(help: "Print one JSON object instead of text.")
+        var json = false
+
+        func validate() throws {
+            guard points > 0 else { throw ValidationError("--points must be positive") }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let session = try Session(name: Bench.sessionName, workspace: Bench.workspace, localPath: root.path, durability: durability)
+                // A fresh run, but never under a running writer: opening takes the writer lock (or fails saying who holds it).
+                if FileManager.default.fileExists(atPath: session.directory) {
+                    try session.open()
+                    try session.close()
+                    do { try FileManager.default.removeItem(atPath: session.directory) } catch {
+                        throw DreamlakeError(.io, "could not remove the last run at \(session.directory): \(error.localizedDescription)")
+                    }
+                }
+                try session.open()
+                let track = session.track(Bench.trackName, description: "the reference workload")
+                let out = DurableReporter(enabled: printDurable)
+                let watcher = printDurable ? Thread { out.watch(track) } : nil
+                watcher?.start()
+
+                var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+                let start = monotonicNanos()
+                for i in 0..<points {
+                    let v = Bench.referenceValue(i)
+                    let t0 = monotonicNanos()
+                    try track.append(value: v, step: i)
+                    _ = histogram.record(monotonicNanos() - t0)
+                }
+                let seconds = Double(monotonicNanos() - start) / 1e9
+                try session.close()
+                out.finish(total: UInt64(points))
+                let bytes = diskUsage(session.directory + "/segments").bytes
+                let perPoint = Double(bytes) / Double(points)
+                if json {
+                    let doc: Value = [
+                        "points": .int(Int64(points)), "seconds": .double(seconds),
+                        "points_per_second": .double(Double(points) / seconds),
+                        "p50_ns": .int(Int64(histogram.valueAtPercentile(50))), "p99_ns": .int(Int64(histogram.valueAtPercentile(99))),
+                        "p999_ns": .int(Int64(histogram.valueAtPercentile(99.9))), "max_ns": .int(Int64(histogram.maxRecorded)),
+                        "bytes_on_disk": .int(bytes), "bytes_per_point": .double(perPoint),
+                    ]
+                    print(PythonFormat.json(doc))
+                } else {
+                    print("\(Bench.workspace)/\(Bench.sessionName): \(points) points in \(String(format: "%.3f", seconds)) s: "
+                          + "\(String(format: "%.2f", Double(points) / seconds / 1e6)) M points/s (durability \(durability))")
+                    print("append latency: p50 \(histogram.valueAtPercentile(50)) ns, p99 \(histogram.valueAtPercentile(99)) ns, "
+                          + "p999 \(histogram.valueAtPercentile(99.9)) ns, max \(histogram.maxRecorded) ns")
+                    print("on disk: \(bytes) bytes, \(String(format: "%.2f", perPoint)) bytes a point")
+                }
+            }
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify",
+            abstract: "Check that session bench/ingest holds exactly points 0..<n of the reference workload; print n.")
+
+        @OptionGroup var root: RootOption
+
+        func run() throws {
+            try reportingErrors {
+                let session = try Session(name: Bench.sessionName, workspace: Bench.workspace, localPath: root.path)
+                do throws(DreamlakeError) { try session.openForReading() } catch {
+                    guard error.code == .notFound else { throw error }
+                    throw DreamlakeError(.notFound, "there is no bench/ingest session under \(root.path); run `dreamlake bench ingest` first")
+                }
+                defer { try? session.close() }
+                let track = session.track(Bench.trackName)
+                let count = (try? track.stats().count) ?? 0
+                var expected: UInt64 = 0
+                try forEachPoint(track, from: 0, to: count) { p in
+                    let i = Int(p.index)
+                    let want: ValueObject = ["value": .double(Bench.referenceValue(i)), "step": .int(Int64(i))]
+                    guard p.index == expected else {
+                        throw DreamlakeError(.invalidValue, "point \(expected) is missing: the next point read has index \(p.index)")
+                    }
+                    guard Value.object(p.data) == .object(want) else {
+                        throw DreamlakeError(.invalidValue, "point \(i) is \(PythonFormat.json(.object(p.data))), not \(PythonFormat.json(.object(want)))")
+                    }
+                    expected += 1
+                }
+                guard expected == count else {
+                    throw DreamlakeError(.invalidValue, "the track says it holds \(count) points but \(expected) were read")
+                }
+                print(count)
+            }
+        }
+    }
+}
+
+/// Prints `durable N` lines as a track's durable count grows.
+final class DurableReporter: Sendable {
+    private let enabled: Bool
+    private let state = Mutex<(last: UInt64, done: Bool)>((0, false))
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    /// Looks every 2 ms until ``finish(total:)``.
+    func watch(_ track: Track) {
+        while true {
+            if let n = try? track.durableCount() { report(n) }
+            if state.withLock({ $0.done }) { return }
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+    }
+
+    /// Everything is durable once the session is closed.
+    func finish(total: UInt64) {
+        report(total)
+        state.withLock { $0.done = true }
+    }
+
+    private func report(_ n: UInt64) {
+        guard enabled else { return }
+        state.withLock { s in
+            guard n > s.last else { return }
+            s.last = n
+            // Written straight to the descriptor (no buffer to lose if the
+            // process is killed next), while holding the lock, so lines come out in order.
+            var line = Array("durable \(n)\n".utf8)
+            var done = 0
+            while done < line.count {
+                let w = line.withUnsafeMutableBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
+                if w < 0 && errno == EINTR { continue }
+                if w <= 0 { return }
+                done += w
+            }
+        }
+    }
+}
