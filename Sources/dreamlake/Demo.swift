@@ -84,8 +84,12 @@ struct Demo: ParsableCommand {
         let exported = try JSONLLayout.exportSession(at: session.directory, to: jsonl)
         print("  as Python dreamlake's JSONL: \(exported.bytes) bytes, \(perPoint(exported.bytes)) a point "
               + "(\(String(format: "%.0f", Double(exported.bytes) / Double(max(1, onDisk))))x the binary store)")
-        print("Look further: the files are under \(session.directory); FORMAT.md says what every byte means;")
-        print("  dreamlake export --root \(root) --out DIR demo/demo-run writes the JSONL layout.")
+        print("Look further:")
+        print("  dreamlake show demo/demo-run --root \(root)                        # the session in full")
+        print("  dreamlake cat demo/demo-run --root \(root) --track train_loss --limit 5 --format table")
+        print("  dreamlake export --root \(root) --out DIR demo/demo-run            # Python dreamlake's JSONL layout")
+        print("  dreamlake verify --root \(root)                                    # every block's checksum")
+        print("  the store's files are under \(session.directory); FORMAT.md says what every byte means")
     }
 
     private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }

@@ -67,7 +67,13 @@ struct List: ParsableCommand {
             var entries: [Value] = []
             var rows: [[String]] = []
             for (ws, name) in try Session.all(localPath: root.path) {
-                let s = try openForReading(ws + "/" + name, root: root.path)
+                let s: Session
+                do { s = try openForReading(ws + "/" + name, root: root.path) } catch let e as DreamlakeError {
+                    // One unreadable session does not hide the others; `dreamlake verify` says more.
+                    entries.append(["workspace": .string(ws), "session": .string(name), "error": .string(e.message)])
+                    rows.append(["\(ws)/\(name)", "-", "-", "-", "-", "-", "", "", "cannot be read: " + e.message])
+                    continue
+                }
                 defer { try? s.close() }
                 let tracks = try s.tracks()
                 let points = tracks.reduce(UInt64(0)) { $0 + $1.count }

@@ -191,6 +191,10 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
             .flatMap { line in line.components(separatedBy: " at byte ").last?.split(separator: " ").first.flatMap { Int($0) } }
         let blockStart = try #require(offset)
         #expect(blockStart <= at && at - blockStart < 300_000)
+        // ls still lists the damaged session, and says it cannot be read.
+        let ls = try runCommand(["ls", "--root", root.path])
+        #expect(ls.status == 0)
+        #expect(ls.out.contains("ws/rich") && ls.out.contains("cannot be read: "), "\(ls.out)")
 
         // A torn tail (an unfinished write at the end) is reported, and the store is still sound.
         bytes[at] ^= 0x40
