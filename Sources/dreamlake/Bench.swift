@@ -8,7 +8,7 @@ import Synchronization
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure ingest through the session API, and check what it left.",
-        subcommands: [Ingest.self, Check.self])
+        subcommands: [Ingest.self, Check.self, Logs.self])
 
     /// Point i of the reference workload: {"value": referenceValue(i), "step": i}.
     static func referenceValue(_ i: Int) -> Double {
@@ -113,6 +113,49 @@ extension Bench {
                     print("append latency: p50 \(histogram.valueAtPercentile(50)) ns, p99 \(histogram.valueAtPercentile(99)) ns, "
                           + "p999 \(histogram.valueAtPercentile(99.9)) ns, max \(histogram.maxRecorded) ns")
                     print("on disk: \(bytes) bytes, \(String(format: "%.2f", perPoint)) bytes a point")
+                }
+            }
+        }
+    }
+
+    struct Logs: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write log entries through the session API to session bench/logs (made anew) and report the rate.",
+            discussion: "Entry i is log(\"step i\", level: .info, metadata: [\"step\": i]), as the peers comparison does in Python.")
+
+        @OptionGroup var root: RootOption
+
+        @Option(help: "How many log entries to write.")
+        var count: Int
+
+        @Flag(help: "Print one JSON object instead of text.")
+        var json = false
+
+        func validate() throws {
+            guard count > 0 else { throw ValidationError("--count must be positive") }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let session = try Session(name: "logs", workspace: Bench.workspace, localPath: root.path)
+                if FileManager.default.fileExists(atPath: session.directory) {
+                    try session.open()
+                    try session.close()
+                    try? FileManager.default.removeItem(atPath: session.directory)
+                }
+                try session.open()
+                let start = monotonicNanos()
+                for i in 0..<count { try session.log("step \(i)", level: .info, metadata: ["step": i]) }
+                let seconds = Double(monotonicNanos() - start) / 1e9
+                try session.close()
+                let bytes = diskUsage(session.directory + "/segments").bytes
+                if json {
+                    print(PythonFormat.json(["entries": .int(Int64(count)), "seconds": .double(seconds),
+                                             "entries_per_second": .double(Double(count) / seconds),
+                                             "bytes_on_disk": .int(bytes), "bytes_per_entry": .double(Double(bytes) / Double(count))]))
+                } else {
+                    print("\(Bench.workspace)/logs: \(count) entries in \(String(format: "%.3f", seconds)) s: "
+                          + "\(String(format: "%.0f", Double(count) / seconds)) entries/s, \(bytes) bytes on disk")
                 }
             }
         }

@@ -72,11 +72,20 @@ func jsonBytes(_ directory: String) -> Int {
 final class Box<T>: @unchecked Sendable { var value: T; init(_ v: T) { value = v } }
 
 let benchmarks: @Sendable () -> Void = {
+    // Thresholds for `swift package benchmark thresholds check` and
+    // `baseline check`: these machines are noisy, so time may drift 25% at the
+    // median before it counts as a regression; allocations and memory 10%.
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .peakMemoryResident, .mallocCountTotal],
         warmupIterations: 1,
         maxDuration: .seconds(5),
-        maxIterations: 50
+        maxIterations: 50,
+        thresholds: [
+            .wallClock: .init(relative: [.p50: 25]),
+            .throughput: .init(relative: [.p50: 25]),
+            .peakMemoryResident: .init(relative: [.p50: 10]),
+            .mallocCountTotal: .init(relative: [.p50: 10]),
+        ]
     )
 
     // Engine fast path, a million appends per iteration, default durability
@@ -283,5 +292,100 @@ let benchmarks: @Sendable () -> Void = {
               teardown: {
                   if let out = exportOut.value { try? FileManager.default.removeItem(atPath: out) }
                   exportOut.value = nil
+              })
+
+    // Four threads appending into four tracks of one session, a million
+    // points each per iteration, through the session API's fast path.
+    let fourBox = Box<(Session, String)?>(nil)
+    Benchmark("SessionAppend4Threads4Tracks", configuration: .init(scalingFactor: .mega),
+              closure: { b in
+                  guard let (s, _) = fourBox.value else { return }
+                  let tracks = (0..<4).map { s.track("loss\($0)") }
+                  let n = b.scaledIterations.count
+                  DispatchQueue.concurrentPerform(iterations: 4) { t in
+                      values.withUnsafeBufferPointer { v in
+                          for k in 0..<n { blackHole(try? tracks[t].append(value: v[k % v.count], step: k)) }
+                      }
+                  }
+              },
+              setup: {
+                  let root = freshDirectory("four")
+                  let s = try Session(name: "four", workspace: "bench", localPath: root)
+                  try s.open()
+                  fourBox.value = (s, root)
+              },
+              teardown: {
+                  if let (s, root) = fourBox.value {
+                      try s.close()
+                      try? FileManager.default.removeItem(atPath: root)
+                  }
+                  fourBox.value = nil
+              })
+
+    // tracks() and stats() on a session with 1,000 tracks of 100 points each.
+    let manyBox = Box<(Session, String)?>(nil)
+    let manySetup: @Sendable () throws -> Void = {
+        let root = freshDirectory("many")
+        let s = try Session(name: "many", workspace: "bench", localPath: root, durability: .buffered)
+        try s.open()
+        for t in 0..<1000 {
+            let track = s.track("metric/\(t)")
+            for i in 0..<100 { try track.append(value: loss(i), step: i) }
+        }
+        try s.flush()
+        manyBox.value = (s, root)
+    }
+    let manyTeardown: @Sendable () throws -> Void = {
+        if let (s, root) = manyBox.value {
+            try s.close()
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        manyBox.value = nil
+    }
+    Benchmark("SessionTracksOf1000", configuration: .init(metrics: [.wallClock, .mallocCountTotal], maxIterations: 200),
+              closure: { _ in
+                  guard let (s, _) = manyBox.value else { return }
+                  let all = try s.tracks()
+                  precondition(all.count == 1000)
+                  blackHole(all)
+              }, setup: manySetup, teardown: manyTeardown)
+    Benchmark("SessionStatsOf1000", configuration: .init(metrics: [.wallClock, .mallocCountTotal], maxIterations: 200),
+              closure: { _ in
+                  guard let (s, _) = manyBox.value else { return }
+                  for t in 0..<1000 { blackHole(try s.track("metric/\(t)").stats()) }
+              }, setup: manySetup, teardown: manyTeardown)
+
+    // Opening (recovering) a store whose active segment holds 64 MiB: the
+    // walk of every block that a writer's open does after a crash.
+    let recoveryDir = Box<String?>(nil)
+    Benchmark("OpenRecovery64MiB", configuration: .init(metrics: [.wallClock, .peakMemoryResident], maxIterations: 20),
+              closure: { _ in
+                  guard let dir = recoveryDir.value else { return }
+                  let store = try Store(directory: dir)
+                  blackHole(store.count(of: .track(TrackID(rawValue: 0))))
+                  try store.close()
+              },
+              setup: {
+                  let dir = freshDirectory("recovery")
+                  var config = StoreConfiguration(durability: .buffered)
+                  config.segmentSize = 1 << 30  // one segment, left active
+                  let store = try Store(directory: dir, configuration: config)
+                  let t = try store.track(named: "loss")
+                  var i = 0
+                  // Noisy values, so the segment reaches 64 MiB without a billion points.
+                  var rng = SystemRandomNumberGenerator()
+                  while bytesOnDisk(dir) < 64 << 20 {
+                      for _ in 0..<1_000_000 {
+                          try t.append(value: Double(bitPattern: rng.next() >> 2), step: Int64(i))
+                          i += 1
+                      }
+                      try store.flush()
+                  }
+                  try store.close()
+                  recoveryDir.value = dir
+              },
+              teardown: {
+                  if let dir = recoveryDir.value { try? FileManager.default.removeItem(atPath: dir) }
+                  recoveryDir.value = nil
               })
 }
