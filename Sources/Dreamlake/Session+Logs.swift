@@ -28,7 +28,33 @@ extension Session {
     }
 
     static func object(_ pairs: KeyValuePairs<String, any ValueConvertible>) -> ValueObject {
-        var o = ValueObject(minimumCapacity: pairs.count)
+        // The usual literal has a few distinct keys: build the object in one
+        // go (no hashing) once a quadratic look shows no key twice.
+        let n = pairs.count
+        if n <= 8 {
+            var unique = true
+            var i = pairs.startIndex
+            check: while i < pairs.endIndex {
+                var j = pairs.startIndex
+                while j < i {
+                    if pairs[j].key == pairs[i].key { unique = false; break check }
+                    j += 1
+                }
+                i += 1
+            }
+            if unique {
+                var keys: [String] = []
+                var values: [Value] = []
+                keys.reserveCapacity(n)
+                values.reserveCapacity(n)
+                for (k, v) in pairs {
+                    keys.append(k)
+                    values.append(v.dreamlakeValue)
+                }
+                return ValueObject(uncheckedUniqueKeys: keys, values: values)
+            }
+        }
+        var o = ValueObject(minimumCapacity: n)
         for (k, v) in pairs { o[k] = v.dreamlakeValue }
         return o
     }

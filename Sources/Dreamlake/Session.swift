@@ -50,7 +50,11 @@ public final class Session: @unchecked Sendable {
     let generation = Atomic<UInt64>(0)
     // Guarded by `lock`.
     private var storeValue: Store?
-    private var sessionFields: ValueObject = [:]
+    private var sessionFields: ValueObject = [:] {
+        didSet { writeProtectedNow = sessionFields["write_protected"]?.boolValue == true }
+    }
+    /// `write_protected` of ``sessionFields``, kept apart so that every write need not look it up.
+    private var writeProtectedNow = false
     var trackHandles: [String: TrackHandle] = [:]
 
     /// Creates a session object; nothing is written until ``open()``.
@@ -375,11 +379,14 @@ public final class Session: @unchecked Sendable {
 
     /// The open store, for writing: also refuses a write-protected session.
     func requireWritableStore() throws(DreamlakeError) -> Store {
-        let store = try requireStore()
+        let (found, writeProtected) = lock.withLock { (storeValue, writeProtectedNow) }
+        guard let store = found else {
+            throw DreamlakeError(.notOpen, "session \(workspace)/\(name) is not open; call open() first, or use Session.with")
+        }
         guard store.isWritable else {
             throw DreamlakeError(.readOnly, "session \(workspace)/\(name) is open for reading only; open it with open() to write")
         }
-        if lock.withLock({ sessionFields["write_protected"]?.boolValue == true }) {
+        if writeProtected {
             throw DreamlakeError(.writeProtected, "session \(workspace)/\(name) is write-protected; nothing can be written to it")
         }
         return store
