@@ -16,6 +16,22 @@ struct Bench: ParsableCommand {
         return 2.0 / (1.0 + x * 1e-4) + 0.01 * sin(x * 0.37)
     }
 
+    /// Opens `bench/<name>` made anew: the last run's session is removed
+    /// first, but never under a running writer (opening takes the writer
+    /// lock, or fails saying who holds it).
+    static func freshSession(_ name: String, root: String, durability: Durability) throws -> Session {
+        let session = try Session(name: name, workspace: workspace, localPath: root, durability: durability)
+        if FileManager.default.fileExists(atPath: session.directory) {
+            try session.open()
+            try session.close()
+            do { try FileManager.default.removeItem(atPath: session.directory) } catch {
+                throw DreamlakeError(.io, "could not remove the last run at \(session.directory): \(error.localizedDescription)")
+            }
+        }
+        try session.open()
+        return session
+    }
+
     static let workspace = "bench"
     static let sessionName = "ingest"
     static let trackName = "loss"
@@ -70,16 +86,7 @@ extension Bench {
 
         func run() throws {
             try reportingErrors {
-                let session = try Session(name: Bench.sessionName, workspace: Bench.workspace, localPath: root.path, durability: durability)
-                // A fresh run, but never under a running writer: opening takes the writer lock (or fails saying who holds it).
-                if FileManager.default.fileExists(atPath: session.directory) {
-                    try session.open()
-                    try session.close()
-                    do { try FileManager.default.removeItem(atPath: session.directory) } catch {
-                        throw DreamlakeError(.io, "could not remove the last run at \(session.directory): \(error.localizedDescription)")
-                    }
-                }
-                try session.open()
+                let session = try Bench.freshSession(Bench.sessionName, root: root.path, durability: durability)
                 let track = session.track(Bench.trackName, description: "the reference workload")
                 let out = DurableReporter(enabled: printDurable)
                 let watcher = printDurable ? Thread { out.watch(track) } : nil
@@ -150,13 +157,7 @@ extension Bench {
 
         func run() throws {
             try reportingErrors {
-                let session = try Session(name: "logs", workspace: Bench.workspace, localPath: root.path)
-                if FileManager.default.fileExists(atPath: session.directory) {
-                    try session.open()
-                    try session.close()
-                    try? FileManager.default.removeItem(atPath: session.directory)
-                }
-                try session.open()
+                let session = try Bench.freshSession("logs", root: root.path, durability: StoreConfiguration().durability)
                 let start = monotonicNanos()
                 for i in 0..<count { try session.log("step \(i)", level: .info, metadata: ["step": i]) }
                 let seconds = Double(monotonicNanos() - start) / 1e9

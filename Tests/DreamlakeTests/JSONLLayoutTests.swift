@@ -240,6 +240,25 @@ func writeRichSession(root: String, name: String = "rich", workspace: String = "
         }
     }
 
+    @Test func aSessionBeingWrittenExportsWhatItHasFlushed() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let session = try Session(name: "live", workspace: "ws", localPath: root.path + "/store")
+        try session.open()
+        let loss = session.track("loss")
+        for i in 0..<100 { try loss.append(value: Double(i), step: i) }
+        try session.flush()
+        // Another reader of the store (as another process would be) sees what was flushed.
+        let report = try JSONLLayout.exportSession(at: session.directory, to: root.path + "/out")
+        #expect(report.points == 100)
+        // The session's own export also sees what is not flushed yet.
+        for i in 100..<150 { try loss.append(value: Double(i), step: i) }
+        #expect(try session.export(to: root.path + "/out2").points == 150)
+        try session.close()
+        let lines = try String(contentsOfFile: root.path + "/out/ws/live/tracks/loss/data.jsonl", encoding: .utf8)
+        #expect(lines.split(separator: "\n").count == 100)
+    }
+
     @Test func exportOnCloseWritesTheLayout() throws {
         let root = TempRoot()
         defer { root.remove() }
