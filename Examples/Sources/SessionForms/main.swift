@@ -89,4 +89,16 @@ try session.flush()
 try session.close()
 try session.close()
 check(!session.isOpen, "closed")
+
+// Python dreamlake's JSONL layout: export, import back under another name, read without writing.
+try JSONLLayout.exportSession(at: session.directory, to: "./jsonl")
+let imported = try JSONLLayout.importSession(from: "./jsonl/" + session.workspace + "/" + session.name,
+                                             into: session.localPath, name: "resnet50-copy")
+check(imported.isExact && imported.points == 4, "export and import")
+let copy = try Session(name: "resnet50-copy", workspace: session.workspace, localPath: session.localPath,
+                       exportOnClose: "./watched")
+try copy.openForReading()
+check(try copy.track("train_loss").stats().count == 4 && copy.isReadOnly, "a session opened for reading")
+try copy.close()
+check(FileManager.default.fileExists(atPath: "./watched/" + session.workspace + "/resnet50-copy/session.json"), "export on close")
 print("SessionForms: every form works")
