@@ -371,18 +371,18 @@ public final class Session: @unchecked Sendable {
 
     /// The open store, for reading.
     func requireStore() throws(DreamlakeError) -> Store {
-        guard let store = lock.withLock({ storeValue }) else {
-            throw DreamlakeError(.notOpen, "session \(workspace)/\(name) is not open; call open() first, or use Session.with")
-        }
+        guard let store = lock.withLock({ storeValue }) else { throw notOpenError }
         return store
+    }
+
+    private var notOpenError: DreamlakeError {
+        DreamlakeError(.notOpen, "session \(workspace)/\(name) is not open; call open() first, or use Session.with")
     }
 
     /// The open store, for writing: also refuses a write-protected session.
     func requireWritableStore() throws(DreamlakeError) -> Store {
         let (found, writeProtected) = lock.withLock { (storeValue, writeProtectedNow) }
-        guard let store = found else {
-            throw DreamlakeError(.notOpen, "session \(workspace)/\(name) is not open; call open() first, or use Session.with")
-        }
+        guard let store = found else { throw notOpenError }
         guard store.isWritable else {
             throw DreamlakeError(.readOnly, "session \(workspace)/\(name) is open for reading only; open it with open() to write")
         }

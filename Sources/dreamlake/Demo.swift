@@ -75,9 +75,9 @@ struct Demo: ParsableCommand {
         }
         try session.close()
 
-        let onDisk = directorySize(session.directory + "/segments")
+        let onDisk = diskUsage(session.directory + "/segments").bytes
         let perPoint = { (bytes: Int64) in String(format: "%.2f", Double(bytes) / Double(max(1, totalPoints))) }
-        print("  \(onDisk) bytes on disk for \(totalPoints) points: \(perPoint(Int64(onDisk))) bytes a point")
+        print("  \(onDisk) bytes on disk for \(totalPoints) points: \(perPoint(onDisk)) bytes a point")
         // The same session as Python dreamlake's JSONL layout, for comparison.
         let jsonl = FileManager.default.temporaryDirectory.appendingPathComponent("dreamlake-demo-jsonl-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: jsonl) }
@@ -93,13 +93,6 @@ struct Demo: ParsableCommand {
     }
 
     private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
-
-    private func directorySize(_ path: String) -> Int {
-        let fm = FileManager.default
-        return ((try? fm.contentsOfDirectory(atPath: path)) ?? []).reduce(0) { sum, name in
-            sum + (((try? fm.attributesOfItem(atPath: path + "/" + name))?[.size] as? NSNumber)?.intValue ?? 0)
-        }
-    }
 }
 
 /// A line of block characters showing a series' shape.

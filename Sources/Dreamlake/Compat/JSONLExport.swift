@@ -195,8 +195,7 @@ private final class Exporter {
         let tracks = store.tracks()
         total = tracks.reduce(store.count(of: .logs)) { $0 + $1.count }
         for dir in ["logs", "tracks", "files"] { try JSONLLayout.makeDirectory(out + "/" + dir) }
-        let sessionFields = try sessionJSON()
-        try parametersJSON(note: sessionFields.note)
+        try parametersJSON(note: try sessionJSON())
         try logs()
         for t in tracks { try track(t) }
         try files()
@@ -222,7 +221,8 @@ private final class Exporter {
 
     // MARK: session.json
 
-    func sessionJSON() throws(DreamlakeError) -> (fields: ValueObject, note: ValueObject?) {
+    /// Writes session.json; returns the import's note about parameters.json, if there is one.
+    func sessionJSON() throws(DreamlakeError) -> ValueObject? {
         var fields = ValueObject()
         var first: Int64?
         for r in try catching({ () throws(StoreError) in try store.sessionMetadataUpdates() }) {
@@ -233,14 +233,10 @@ private final class Exporter {
         fields = fields.filter { !$0.key.hasPrefix(JSONLLayout.internalKeyPrefix) }
         if fields.isEmpty {
             // A store written without the session API: the fields Python writes for a new session.
-            fields = [
-                "name": .string(name), "workspace": .string(workspace), "description": .null, "tags": [],
-                "folder": .null, "metadata": .null, "created_at": .string(Timestamps.iso(micros: first ?? Timestamps.nowMicros())),
-                "write_protected": false,
-            ]
+            fields = PythonDocuments.newSession(name: name, workspace: workspace, createdAt: first ?? Timestamps.nowMicros())
         }
         try writeDocument(.object(fields), to: out + "/session.json")
-        return (fields, note)
+        return note
     }
 
     // MARK: parameters.json
@@ -269,11 +265,7 @@ private final class Exporter {
             swap(&w.bytes, &file.buffer)
             for e in page {
                 PythonDocuments.appendLogLine(e, to: &w)
-                if w.bytes.count >= 1 << 20 {
-                    swap(&w.bytes, &file.buffer)
-                    try file.drain()
-                    swap(&w.bytes, &file.buffer)
-                }
+                try file.drainIfFull(&w.bytes)
             }
             swap(&w.bytes, &file.buffer)
             next += UInt64(page.count)
@@ -410,23 +402,13 @@ final class TrackLineWriter {
                 w.ascii(", \"createdAt\": \"")
                 timestamp(block.timestamps[i], &w.bytes)
                 w.ascii("\"}\n")
-                if w.bytes.count >= 1 << 20 {
-                    file.buffer = w.bytes
-                    w.bytes = []
-                    try file.drain()
-                    swap(&w.bytes, &file.buffer)
-                }
+                try file.drainIfFull(&w.bytes)
             }
         case .rows(let rows):
             for i in lo..<hi {
                 PythonDocuments.appendPointLine(index: block.firstIndex + UInt64(i), data: rows[i],
                                                 timestamp: block.timestamps[i], to: &w)
-                if w.bytes.count >= 1 << 20 {
-                    file.buffer = w.bytes
-                    w.bytes = []
-                    try file.drain()
-                    swap(&w.bytes, &file.buffer)
-                }
+                try file.drainIfFull(&w.bytes)
             }
         }
         lastTimestamp = block.timestamps[hi - 1]
@@ -450,6 +432,15 @@ final class TrackLineWriter {
 /// Export writes them; import builds them too, to check that what it read
 /// will be written back the same.
 enum PythonDocuments {
+    /// session.json as Python writes it for a new session with nothing but a name.
+    static func newSession(name: String, workspace: String, createdAt: Int64) -> ValueObject {
+        [
+            "name": .string(name), "workspace": .string(workspace), "description": .null, "tags": [],
+            "folder": .null, "metadata": .null, "created_at": .string(Timestamps.iso(micros: createdAt)),
+            "write_protected": false,
+        ]
+    }
+
     /// parameters.json. Python rewrites it on each set: version counts the
     /// sets, the first write has createdAt and later ones drop it. An imported
     /// file's version and times (the note) carry on, moved on by sets made since.

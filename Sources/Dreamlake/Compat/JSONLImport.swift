@@ -247,11 +247,7 @@ private final class Importer {
             }
             if fields == doc { try compare(document: .object(fields), with: path) }
         } else {
-            fields = [
-                "name": .string(name), "workspace": .string(workspace), "description": .null, "tags": [],
-                "folder": .null, "metadata": .null, "created_at": .string(Timestamps.iso(micros: created)),
-                "write_protected": false,
-            ]
+            fields = PythonDocuments.newSession(name: name, workspace: workspace, createdAt: created)
         }
         if let note { fields[JSONLLayout.parametersNoteKey] = .object(note) }
         try store(path) { () throws(StoreError) in try store.appendSessionMetadata(fields, timestamp: created) }

@@ -29,6 +29,17 @@ final class OutputFile {
         if buffer.count >= OutputFile.chunk { try drain() }
     }
 
+    /// For a caller that builds lines in its own array (swapped with
+    /// ``buffer`` while it writes): writes `bytes` out once they hold a
+    /// megabyte, and hands back the emptied array, its capacity kept.
+    @inline(__always)
+    func drainIfFull(_ bytes: inout [UInt8]) throws(DreamlakeError) {
+        guard bytes.count >= OutputFile.chunk else { return }
+        swap(&bytes, &buffer)
+        defer { swap(&bytes, &buffer) }
+        try drain()
+    }
+
     /// Writes out whatever is buffered.
     func drain() throws(DreamlakeError) {
         let count = buffer.count

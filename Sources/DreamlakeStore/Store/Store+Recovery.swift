@@ -4,8 +4,10 @@
 
 extension Store {
     static func corruptError(_ path: String, _ offset: UInt64, _ reason: String) -> StoreError {
-        StoreError(.corrupt, "\(reason): the store is damaged; open it with recovery: .salvage to read everything else, or restore it from a copy",
-                   path: path, offset: offset)
+        var e = StoreError(.corrupt, "\(reason): the store is damaged; open it with recovery: .salvage to read everything else, or restore it from a copy",
+                           path: path, offset: offset)
+        e.reason = reason
+        return e
     }
 
     /// A small file's bytes (an index: 40 bytes per block).

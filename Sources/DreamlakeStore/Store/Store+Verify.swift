@@ -84,23 +84,12 @@ extension Store {
                 report.records += UInt64(ref.count)
             } catch {
                 report.damage.append(.init(path: error.path ?? dir, offset: error.offset ?? ref.offset, length: UInt64(ref.length),
-                                           reason: Store.reason(of: error), stream: ref.stream,
+                                           reason: error.reason ?? error.message, stream: ref.stream,
                                            sequences: ref.firstSequence...(ref.endSequence - 1)))
             }
         }
         report.writerPID = liveWriter(directory: directory)
         return report
-    }
-
-    /// A corruption error's reason without the advice about opening the store.
-    static func reason(of error: StoreError) -> String {
-        let marker = Array(": the store is damaged;".utf8)
-        let text = Array(error.message.utf8)
-        guard text.count >= marker.count,
-              let at = (0...(text.count - marker.count)).first(where: { text[$0..<($0 + marker.count)].elementsEqual(marker) }) else {
-            return error.message
-        }
-        return String(decoding: text[..<at], as: UTF8.self)
     }
 
     /// The pid in the writer lock file, when that process is alive. Looked

@@ -36,6 +36,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
     public var holderPID: Int32?
     /// For ``Code/io``: the errno.
     public var errno: Int32?
+    /// For ``Code/corrupt``: what was wrong, without the advice ``message`` adds.
+    public var reason: String?
 
     public init(_ code: Code, _ message: String, path: String? = nil, offset: UInt64? = nil,
                 holderPID: Int32? = nil, errno: Int32? = nil) {
