@@ -8,7 +8,10 @@ extension Session {
     /// - Throws: ``DreamlakeError`` when the session is not open or is write-protected, or the store failed.
     public func log(_ message: String, level: LogLevel = .info,
                     metadata: KeyValuePairs<String, any ValueConvertible>? = nil) throws(DreamlakeError) {
-        try writeLog(message, level: level, metadata: metadata.map(Session.object))
+        guard let metadata, metadata.count > 0 else { return try writeLog(message, level: level, metadata: nil) }
+        let store = try requireWritableStore()
+        // Encoded from the literal without building a dictionary: the usual call's biggest cost.
+        do { try store.appendLog(message, level: level, metadata: metadata) } catch { throw DreamlakeError(error) }
     }
 
     /// Starts a log entry in the builder form: `try session.log(metadata: ["epoch": 1]).info("Epoch complete", ["loss": loss])`.
@@ -32,17 +35,7 @@ extension Session {
         // go (no hashing) once a quadratic look shows no key twice.
         let n = pairs.count
         if n <= 8 {
-            var unique = true
-            var i = pairs.startIndex
-            check: while i < pairs.endIndex {
-                var j = pairs.startIndex
-                while j < i {
-                    if pairs[j].key == pairs[i].key { unique = false; break check }
-                    j += 1
-                }
-                i += 1
-            }
-            if unique {
+            if Store.keysAreUnique(pairs) {
                 var keys: [String] = []
                 var values: [Value] = []
                 keys.reserveCapacity(n)

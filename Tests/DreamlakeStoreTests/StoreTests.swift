@@ -405,6 +405,44 @@ func writeTenBlocks(_ dir: TempDirectory) throws {
         try reader.close()
     }
 
+    @Test func logEntriesReadTheSameFromTheOpenBlockAndFromDisk() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let store = try Store(directory: dir.path)
+        let nested: Value = .object(["a": .array([.int(1), .null, .bool(true)]), "s": "é\u{1F600}"])
+        try store.appendLog("none", level: .debug, timestamp: 1)
+        try store.appendLog("dictionary", level: .info, metadata: ["x": 1.5, "nested": nested], timestamp: 2)
+        try store.appendLog("pairs", level: .warn, metadata: ["epoch": 3, "loss": 0.25, "ok": true, "nested": nested], timestamp: 3)
+        try store.appendLog("repeated key", level: .error, metadata: ["k": 1, "other": "o", "k": 2], timestamp: 4)
+        try store.appendLog("empty pairs", level: .fatal, metadata: [:], timestamp: 5)
+        try store.appendLog("nine keys", level: .info,
+                            metadata: ["a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9], timestamp: 6)
+        let expected = [
+            LogEntry(sequence: 0, timestamp: 1, level: .debug, message: "none", metadata: nil),
+            LogEntry(sequence: 1, timestamp: 2, level: .info, message: "dictionary", metadata: ["x": 1.5, "nested": nested]),
+            LogEntry(sequence: 2, timestamp: 3, level: .warn, message: "pairs",
+                     metadata: ["epoch": 3, "loss": 0.25, "ok": true, "nested": nested]),
+            // A dictionary's rule: the key keeps its first place and takes its last value.
+            LogEntry(sequence: 3, timestamp: 4, level: .error, message: "repeated key", metadata: ["k": 2, "other": "o"]),
+            LogEntry(sequence: 4, timestamp: 5, level: .fatal, message: "empty pairs", metadata: [:]),
+            LogEntry(sequence: 5, timestamp: 6, level: .info, message: "nine keys",
+                     metadata: ["a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9]),
+        ]
+        #expect(try store.logs() == expected)  // from the writer's open block
+        #expect(try store.logs(from: 2, limit: 2) == Array(expected[2..<4]))
+        // Over the record limit in its metadata alone: refused, and the open block is as it was.
+        let big = String(repeating: "m", count: 5 << 20)
+        #expect { try store.appendLog("big", level: .info, metadata: ["blob": big]) } throws: { ($0 as? StoreError)?.code == .invalidArgument }
+        #expect { try store.appendLog("big", level: .info, metadata: ["blob": .string(big)] as ValueObject) } throws: {
+            ($0 as? StoreError)?.code == .invalidArgument
+        }
+        #expect(try store.logs() == expected)
+        try store.close()
+        let reader = try Store(directory: dir.path, access: .read)
+        #expect(try reader.logs() == expected)
+        try reader.close()
+    }
+
     @Test func oversizeRecordsAreRefusedAndNothingIsDamaged() throws {
         let dir = TempDirectory()
         defer { dir.remove() }

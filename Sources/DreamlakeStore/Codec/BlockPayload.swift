@@ -35,6 +35,8 @@ public struct StreamKey: Hashable, Sendable, CustomStringConvertible {
 enum Batch: Sendable {
     case points(PointBlock)
     case logs([LogEntry])
+    /// Log entries as the writer's open block holds them (see `LogBuffer`).
+    case encodedLogs(EncodedLogs)
     case objects(RecordKind, [ObjectRecord])
     case trackMetadata([TrackMetadata])
     case files([FileRecord])
@@ -43,10 +45,26 @@ enum Batch: Sendable {
         switch self {
         case .points(let b): b.count
         case .logs(let r): r.count
+        case .encodedLogs(let e): e.timestamps.count
         case .objects(_, let r): r.count
         case .trackMetadata(let r): r.count
         case .files(let r): r.count
         }
+    }
+}
+
+/// Log entries encoded as a log payload without its timestamp column.
+struct EncodedLogs: Sendable {
+    var firstSequence: UInt64
+    var timestamps: [Int64]
+    var body: [UInt8]
+
+    /// The entries, decoded.
+    func decode() throws(DecodeError) -> [LogEntry] {
+        var r = ByteReader(body)
+        let out = try BlockPayload.decodeLogEntries(&r, timestamps: timestamps, firstSequence: firstSequence)
+        guard r.isAtEnd else { throw DecodeError("\(r.remaining) bytes left after the last log entry") }
+        return out
     }
 }
 
@@ -88,11 +106,10 @@ enum BlockPayload {
             }
         case .logs(let entries):
             NumericColumns.encodeInts(entries.map(\.timestamp), into: &w)
-            for e in entries {
-                w.u8(e.level.rawValue)
-                w.string(e.message)
-                if let m = e.metadata { ValueCodec.encode(.object(m), into: &w) } else { ValueCodec.encode(.null, into: &w) }
-            }
+            for e in entries { encodeLogEntry(level: e.level, message: e.message, metadata: e.metadata, into: &w) }
+        case .encodedLogs(let e):
+            NumericColumns.encodeInts(e.timestamps, into: &w)
+            w.raw(e.body)
         case .objects(_, let records):
             NumericColumns.encodeInts(records.map(\.timestamp), into: &w)
             for r in records { ValueCodec.encodeObject(r.fields, into: &w) }
@@ -114,6 +131,18 @@ enum BlockPayload {
         return w.bytes
     }
 
+    /// One log entry after the timestamp column: level, message, metadata or null.
+    static func encodeLogEntry(level: LogLevel, message: String, metadata: ValueObject?, into w: inout ByteWriter) {
+        w.u8(level.rawValue)
+        w.string(message)
+        if let m = metadata {
+            w.u8(ValueTag.object.rawValue)
+            ValueCodec.encodeObject(m, into: &w)
+        } else {
+            w.u8(ValueTag.null.rawValue)
+        }
+    }
+
     // MARK: Decoding
 
     /// Decodes a payload of `count` records of `stream`, the first numbered `firstSequence`.
@@ -129,21 +158,7 @@ enum BlockPayload {
             batch = .points(try decodePoints(&r, track: TrackID(rawValue: stream.id), count: count, firstIndex: firstSequence))
         case .log:
             let ts = try NumericColumns.decodeInts(count: count, from: &r)
-            var out: [LogEntry] = []
-            out.reserveCapacity(min(count, 4096))
-            for i in 0..<count {
-                let levelByte = try r.u8()
-                guard let level = LogLevel(rawValue: levelByte) else { throw DecodeError("unknown log level \(levelByte)") }
-                let message = try r.string()
-                let metadata: ValueObject?
-                switch try ValueCodec.decode(from: &r) {
-                case .null: metadata = nil
-                case .object(let o): metadata = o
-                default: throw DecodeError("log metadata is neither an object nor null")
-                }
-                out.append(LogEntry(sequence: firstSequence + UInt64(i), timestamp: ts[i], level: level, message: message, metadata: metadata))
-            }
-            batch = .logs(out)
+            batch = .logs(try decodeLogEntries(&r, timestamps: ts, firstSequence: firstSequence))
         case .parameters, .sessionMetadata:
             let ts = try NumericColumns.decodeInts(count: count, from: &r)
             var out: [ObjectRecord] = []
@@ -179,6 +194,25 @@ enum BlockPayload {
         }
         guard r.isAtEnd else { throw DecodeError("\(r.remaining) bytes left after the last record") }
         return batch
+    }
+
+    /// The entries that follow a log payload's timestamp column, one per timestamp.
+    static func decodeLogEntries(_ r: inout ByteReader, timestamps ts: [Int64], firstSequence: UInt64) throws(DecodeError) -> [LogEntry] {
+        var out: [LogEntry] = []
+        out.reserveCapacity(min(ts.count, 4096))
+        for i in ts.indices {
+            let levelByte = try r.u8()
+            guard let level = LogLevel(rawValue: levelByte) else { throw DecodeError("unknown log level \(levelByte)") }
+            let message = try r.string()
+            let metadata: ValueObject?
+            switch try ValueCodec.decode(from: &r) {
+            case .null: metadata = nil
+            case .object(let o): metadata = o
+            default: throw DecodeError("log metadata is neither an object nor null")
+            }
+            out.append(LogEntry(sequence: firstSequence + UInt64(i), timestamp: ts[i], level: level, message: message, metadata: metadata))
+        }
+        return out
     }
 
     private static func decodePoints(_ r: inout ByteReader, track: TrackID, count: Int, firstIndex: UInt64) throws(DecodeError) -> PointBlock {

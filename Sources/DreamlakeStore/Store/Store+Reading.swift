@@ -109,7 +109,7 @@ extension Store {
         return out
     }
 
-    private func snapshot<R>(_ b: RecordBuffer<R>, to: UInt64, _ collect: () -> Bool, _ isOpen: inout Bool) -> Batch? {
+    private func snapshot(_ b: some OpenRecords, to: UInt64, _ collect: () -> Bool, _ isOpen: inout Bool) -> Batch? {
         b.lock.withLock {
             isOpen = shared.lock.withLock(collect)
             return b.count > 0 && b.firstSequence < to ? b.snapshot() : nil
@@ -212,7 +212,17 @@ extension Store {
 
     /// Log entries `from ..< from + limit`.
     public func logs(from: UInt64 = 0, limit: Int = .max) throws(StoreError) -> [LogEntry] {
-        try records(.logs, from: from, limit: limit) { if case .logs(let r) = $0 { r } else { [] } }
+        try records(.logs, from: from, limit: limit) { (batch) throws(StoreError) in
+            switch batch {
+            case .logs(let r): return r
+            case .encodedLogs(let e):
+                // The writer encoded these itself; failing to decode them is a bug, reported as such.
+                do throws(DecodeError) { return try e.decode() } catch {
+                    throw StoreError(.writerFailed, "the writer's unwritten log entries from \(e.firstSequence) do not decode (\(error.reason)): a bug in Dreamlake, please report it")
+                }
+            default: return []
+            }
+        }
     }
 
     /// Every parameter update, in order.
@@ -235,13 +245,13 @@ extension Store {
         try records(.files, from: 0, limit: .max) { if case .files(let r) = $0 { r } else { [] } }
     }
 
-    private func records<R>(_ stream: StreamKey, from: UInt64, limit: Int, _ extract: (Batch) -> [R]) throws(StoreError) -> [R]
+    private func records<R>(_ stream: StreamKey, from: UInt64, limit: Int, _ extract: (Batch) throws(StoreError) -> [R]) throws(StoreError) -> [R]
     where R: Sequenced {
         guard limit > 0 else { return [] }
         let to = from &+ UInt64(limit) < from ? UInt64.max : from + UInt64(limit)
         var out: [R] = []
         for batch in try batches(stream, from: from, to: to) {
-            for r in extract(batch) where r.sequence >= from && r.sequence < to { out.append(r) }
+            for r in try extract(batch) where r.sequence >= from && r.sequence < to { out.append(r) }
         }
         return out
     }

@@ -29,8 +29,17 @@ extension Store {
         buffer.records.append(make(sequence))
         buffer.nextSequence += 1
         buffer.rawBytes += size
+        try finishAppend(buffer, rawBytes: buffer.rawBytes, writer)
+        return sequence
+    }
+
+    /// Seals `buffer`'s block (which the caller has locked) when it is full or
+    /// the durability policy says so, unlocks it, and waits for an fsync where
+    /// the policy says so.
+    @inline(__always)
+    private func finishAppend(_ buffer: some OpenRecords, rawBytes: Int, _ writer: Writer) throws(StoreError) {
         var ticket: UInt64 = 0
-        if buffer.count >= configuration.maxRecordsPerBlock || buffer.rawBytes >= configuration.maxBlockBytes
+        if buffer.count >= configuration.maxRecordsPerBlock || rawBytes >= configuration.maxBlockBytes
             || configuration.durability == .always {
             do { ticket = try writer.sealLocked(buffer) } catch {
                 buffer.lock.unlock()
@@ -39,7 +48,6 @@ extension Store {
         }
         buffer.lock.unlock()
         if configuration.durability == .always { try writer.waitDurable(ticket) }
-        return sequence
     }
 
     /// Appends a log entry.
@@ -53,12 +61,84 @@ extension Store {
     @discardableResult
     public func appendLog(_ message: String, level: LogLevel = .info, metadata: ValueObject? = nil,
                           timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
-        let size = message.utf8.count + 16 + (metadata.map(RowSize.estimate) ?? 0)
-        try Store.checkSize(size, "the log entry")
-        let ts = timestamp ?? Clock.nowMicros()
-        return try appendRecord(try requireWriter().logs, size: size) {
-            LogEntry(sequence: $0, timestamp: ts, level: level, message: message, metadata: metadata)
+        try appendLog(message, level: level, timestamp: timestamp) { w in
+            if let metadata {
+                w.u8(ValueTag.object.rawValue)
+                ValueCodec.encodeObject(metadata, into: &w)
+            } else {
+                w.u8(ValueTag.null.rawValue)
+            }
         }
+    }
+
+    /// Appends a log entry whose metadata is given as literal pairs, without
+    /// building a dictionary first (the common form: `["epoch": 3, "loss": 0.25]`).
+    /// A key given twice keeps its first place and its last value, as a dictionary would.
+    ///
+    /// - Parameters:
+    ///   - message: The text.
+    ///   - level: Its level.
+    ///   - metadata: Fields to keep with it, in order (an empty list is kept as empty metadata, not none).
+    ///   - timestamp: Microseconds since the Unix epoch; nil (the default) for now.
+    /// - Returns: The entry's sequence number.
+    @discardableResult
+    public func appendLog(_ message: String, level: LogLevel, metadata: KeyValuePairs<String, any ValueConvertible>,
+                          timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
+        guard metadata.count <= 8, Store.keysAreUnique(metadata) else {
+            // Rare: let a dictionary settle repeated keys.
+            var o = ValueObject(minimumCapacity: metadata.count)
+            for (k, v) in metadata { o[k] = v.dreamlakeValue }
+            return try appendLog(message, level: level, metadata: o, timestamp: timestamp)
+        }
+        return try appendLog(message, level: level, timestamp: timestamp) { w in
+            w.u8(ValueTag.object.rawValue)
+            w.varint(UInt64(metadata.count))
+            for (k, v) in metadata {
+                w.string(k)
+                ValueCodec.encode(v.dreamlakeValue, into: &w)
+            }
+        }
+    }
+
+    /// Whether no key of `pairs` appears twice (a quadratic look, meant for the few keys of a literal).
+    public static func keysAreUnique(_ pairs: KeyValuePairs<String, any ValueConvertible>) -> Bool {
+        var i = pairs.startIndex
+        while i < pairs.endIndex {
+            var j = pairs.startIndex
+            while j < i {
+                if pairs[j].key == pairs[i].key { return false }
+                j += 1
+            }
+            i += 1
+        }
+        return true
+    }
+
+    /// Encodes a log entry straight into the open log block (see `LogBuffer`).
+    @inline(__always)
+    private func appendLog(_ message: String, level: LogLevel, timestamp: Int64?,
+                           metadata encode: (inout ByteWriter) -> Void) throws(StoreError) -> UInt64 {
+        let writer = try requireWriter()
+        try Store.checkSize(message.utf8.count, "the log message")
+        let ts = timestamp ?? Clock.nowMicros()
+        let buffer = writer.logs
+        buffer.lock.lock()
+        let start = buffer.body.count
+        buffer.body.u8(level.rawValue)
+        buffer.body.string(message)
+        encode(&buffer.body)
+        let size = buffer.body.count - start
+        if size > Store.maxRecordBytes {
+            // Refused: nothing of it stays in the block.
+            buffer.body.bytes.removeSubrange(start...)
+            buffer.lock.unlock()
+            try Store.checkSize(size, "the log entry")
+        }
+        let sequence = buffer.nextSequence
+        buffer.timestamps.append(ts)
+        buffer.nextSequence += 1
+        try finishAppend(buffer, rawBytes: buffer.rawBytes, writer)
+        return sequence
     }
 
     /// Appends a parameter update (the layer above decides how updates combine).

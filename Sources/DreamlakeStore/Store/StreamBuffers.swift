@@ -279,8 +279,58 @@ final class TrackBuffer: @unchecked Sendable {
     }
 }
 
-/// The open block of a stream of records other than track points.
-final class RecordBuffer<Record: Sendable>: @unchecked Sendable {
+/// The open block of a stream other than track points, as the writer seals it
+/// and readers in the writer's process see it. Its fields are guarded by `lock`.
+protocol OpenRecords: AnyObject {
+    var lock: Lock { get }
+    var stream: StreamKey { get }
+    var nextSequence: UInt64 { get }
+    var firstSequence: UInt64 { get }
+    var count: Int { get }
+    /// The open records as a batch, left in place.
+    func snapshot() -> Batch
+    /// The open records as a batch and their approximate size, the block left empty.
+    func seal() -> (Batch, Int)
+}
+
+/// The open block of the log. Entries are encoded when they are appended
+/// (the log payload of FORMAT.md without its timestamp column) instead of
+/// being kept as `LogEntry` values: an entry's string and dictionary storage
+/// would otherwise be retained and released at every copy on its way to the
+/// background writer, and freed there, which cost more than encoding it once.
+final class LogBuffer: OpenRecords, @unchecked Sendable {
+    let lock = Lock()
+    let stream = StreamKey.logs
+    @exclusivity(unchecked) var nextSequence: UInt64
+    @exclusivity(unchecked) var firstSequence: UInt64
+    @exclusivity(unchecked) var timestamps: [Int64] = []
+    @exclusivity(unchecked) var body = ByteWriter()
+
+    init(nextSequence: UInt64) {
+        self.nextSequence = nextSequence
+        self.firstSequence = nextSequence
+    }
+
+    var count: Int { timestamps.count }
+    /// The block's size so far: its encoded entries and a word per timestamp.
+    var rawBytes: Int { body.count + 8 * timestamps.count }
+
+    func snapshot() -> Batch {
+        .encodedLogs(EncodedLogs(firstSequence: firstSequence, timestamps: timestamps, body: body.bytes))
+    }
+
+    func seal() -> (Batch, Int) {
+        let batch = snapshot()
+        let bytes = rawBytes
+        timestamps = []
+        body = ByteWriter(capacity: min(bytes, 1 << 20))
+        firstSequence = nextSequence
+        return (batch, bytes)
+    }
+}
+
+/// The open block of a stream of records other than track points and logs.
+final class RecordBuffer<Record: Sendable>: OpenRecords, @unchecked Sendable {
     let lock = Lock()
     let stream: StreamKey
     @exclusivity(unchecked) var nextSequence: UInt64

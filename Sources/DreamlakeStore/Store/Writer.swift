@@ -61,7 +61,7 @@ final class Writer: @unchecked Sendable {
     // Buffers.
     private let registryLock = Lock()
     private var trackBuffers: [TrackID: TrackBuffer] = [:]
-    let logs: RecordBuffer<LogEntry>
+    let logs: LogBuffer
     let parameters: RecordBuffer<ObjectRecord>
     let sessionMetadata: RecordBuffer<ObjectRecord>
     let trackMetadata: RecordBuffer<TrackMetadata>
@@ -91,7 +91,7 @@ final class Writer: @unchecked Sendable {
         // What recovery found on disk is durable: the active segment is fsync'd on opening.
         self.durableEnds = Dictionary(uniqueKeysWithValues: shared.refs.keys.map { ($0, shared.writtenEnd($0)) })
         let end = { (s: StreamKey) in shared.writtenEnd(s) }
-        logs = RecordBuffer(stream: .logs, nextSequence: end(.logs)) { .logs($0) }
+        logs = LogBuffer(nextSequence: end(.logs))
         parameters = RecordBuffer(stream: .parameters, nextSequence: end(.parameters)) { .objects(.parameters, $0) }
         sessionMetadata = RecordBuffer(stream: .sessionMetadata, nextSequence: end(.sessionMetadata)) { .objects(.sessionMetadata, $0) }
         trackMetadata = RecordBuffer(stream: .trackMetadata, nextSequence: end(.trackMetadata)) { .trackMetadata($0) }
@@ -151,7 +151,7 @@ final class Writer: @unchecked Sendable {
     }
 
     /// Seals another stream's open block. The caller holds `buffer.lock`.
-    func sealLocked<R>(_ buffer: RecordBuffer<R>, waitForRoom: Bool = true) throws(StoreError) -> UInt64 {
+    func sealLocked(_ buffer: some OpenRecords, waitForRoom: Bool = true) throws(StoreError) -> UInt64 {
         guard buffer.count > 0 else { return 0 }
         let first = buffer.firstSequence
         let (batch, bytes) = buffer.seal()
@@ -195,7 +195,7 @@ final class Writer: @unchecked Sendable {
         try sealRecords(files, waiting)
     }
 
-    private func sealRecords<R>(_ b: RecordBuffer<R>, _ waiting: Bool) throws(StoreError) {
+    private func sealRecords(_ b: some OpenRecords, _ waiting: Bool) throws(StoreError) {
         if waiting { b.lock.lock() } else if !b.lock.tryLock() { return }
         defer { b.lock.unlock() }
         _ = try sealLocked(b, waitForRoom: waiting)
