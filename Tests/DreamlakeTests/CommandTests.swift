@@ -253,15 +253,15 @@ final class LineCollector: @unchecked Sendable {
         let root = TempRoot()
         defer { root.remove() }
         let ingest = try runCommand(["bench", "ingest", "--points", "50000", "--root", root.path, "--json", "--print-durable",
-                                     "--durability", "interval:5"])
+                                     "--durability", "interval:5", "--latency"])
         #expect(ingest.status == 0, "\(ingest.err)")
         let lines = ingest.out.split(separator: "\n")
         let durable = lines.filter { $0.hasPrefix("durable ") }.compactMap { UInt64($0.dropFirst(8)) }
         #expect(durable.last == 50000)
         #expect(durable == durable.sorted() && Set(durable).count == durable.count, "durable counts only grow")
         let doc = try #require(try PythonJSONReader.parse(Array((lines.last ?? "").utf8)).objectValue)
-        #expect(doc.keys.elements == ["points", "seconds", "points_per_second", "p50_ns", "p99_ns", "p999_ns", "max_ns",
-                                      "bytes_on_disk", "bytes_per_point"])
+        #expect(doc.keys.elements == ["points", "seconds", "points_per_second", "bytes_on_disk", "bytes_per_point",
+                                      "p50_ns", "p99_ns", "p999_ns", "max_ns"])
         #expect(doc["points"] == 50000)
         let p50 = try #require(doc["p50_ns"]?.intValue), p99 = try #require(doc["p99_ns"]?.intValue)
         let max = try #require(doc["max_ns"]?.intValue)
@@ -275,8 +275,13 @@ final class LineCollector: @unchecked Sendable {
 
         let text = try runCommand(["bench", "ingest", "--points", "1000", "--root", root.path])
         #expect(text.out.hasPrefix("bench/ingest: 1000 points in "))
-        #expect(text.out.contains("append latency: p50 "))
+        #expect(!text.out.contains("latency"), "without --latency no append is timed")
         #expect(try runCommand(["bench", "verify", "--root", root.path]).out == "1000\n")
+        let untimed = try runCommand(["bench", "ingest", "--points", "1000", "--root", root.path, "--json"])
+        let plain = try #require(try PythonJSONReader.parse(Array(untimed.out.utf8)).objectValue)
+        #expect(plain.keys.elements == ["points", "seconds", "points_per_second", "bytes_on_disk", "bytes_per_point"])
+        let timedText = try runCommand(["bench", "ingest", "--points", "1000", "--root", root.path, "--latency"])
+        #expect(timedText.out.contains(", each append timed\nappend latency: p50 "))
     }
 
     @Test func verifyRefusesAWrongPointAndIngestRefusesALockedSession() throws {

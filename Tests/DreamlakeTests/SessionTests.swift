@@ -193,6 +193,25 @@ struct LossPoint: Codable {
         }
     }
 
+    @Test func oneTrackValueKeepsWorkingAcrossCloseAndReopen() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let session = try Session(name: "reopen", workspace: "ws", localPath: root.path)
+        let track = session.track("loss")
+        for round in 0..<3 {
+            try session.open()
+            for i in 0..<5 { try track.append(value: Double(round), step: round * 5 + i) }
+            try session.close()
+            // Closed: the handle this Track value cached must not write.
+            #expect(throws: DreamlakeError.self) { try track.append(value: -1, step: -1) }
+        }
+        try session.open()
+        defer { try? session.close() }
+        let points = try track.read(startIndex: 0, limit: 100).points
+        #expect(points.map(\.index) == Array(0..<15))
+        #expect(points.map { $0.data["step"] } == (0..<15).map { Value.int(Int64($0)) })
+    }
+
     @Test func reuseContinuesLogsTracksAndParameters() throws {
         let root = TempRoot()
         defer { root.remove() }
