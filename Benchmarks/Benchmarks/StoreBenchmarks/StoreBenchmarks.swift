@@ -71,21 +71,36 @@ func jsonBytes(_ directory: String) -> Int {
 
 final class Box<T>: @unchecked Sendable { var value: T; init(_ v: T) { value = v } }
 
+/// The regression thresholds, relative to the baseline's median: these
+/// machines are noisy, so time may drift 25% before it counts as a
+/// regression; allocations and memory 10%. Metrics of our own have none.
+func limits(for metrics: [BenchmarkMetric]) -> [BenchmarkMetric: BenchmarkThresholds] {
+    let all: [BenchmarkMetric: BenchmarkThresholds] = [
+        .wallClock: .init(relative: [.p50: 25]),
+        .throughput: .init(relative: [.p50: 25]),
+        .peakMemoryResident: .init(relative: [.p50: 10]),
+        .mallocCountTotal: .init(relative: [.p50: 10]),
+    ]
+    return all.filter { metrics.contains($0.key) }
+}
+
+/// A configuration recording `metrics`, with the thresholds of those only
+/// (the tool warns about thresholds for metrics a benchmark does not record).
+func measuring(_ metrics: [BenchmarkMetric], maxDuration: Duration = .seconds(5), maxIterations: Int = 50) -> Benchmark.Configuration {
+    .init(metrics: metrics, maxDuration: maxDuration, maxIterations: maxIterations, thresholds: limits(for: metrics))
+}
+
 let benchmarks: @Sendable () -> Void = {
     // Thresholds for `swift package benchmark thresholds check` and
-    // `baseline check`: these machines are noisy, so time may drift 25% at the
-    // median before it counts as a regression; allocations and memory 10%.
+    // `baseline check` (see `limits`). A benchmark with metrics of its own
+    // gets the thresholds of those only.
+    let defaultMetrics: [BenchmarkMetric] = [.wallClock, .throughput, .peakMemoryResident, .mallocCountTotal]
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .throughput, .peakMemoryResident, .mallocCountTotal],
+        metrics: defaultMetrics,
         warmupIterations: 1,
         maxDuration: .seconds(5),
         maxIterations: 50,
-        thresholds: [
-            .wallClock: .init(relative: [.p50: 25]),
-            .throughput: .init(relative: [.p50: 25]),
-            .peakMemoryResident: .init(relative: [.p50: 10]),
-            .mallocCountTotal: .init(relative: [.p50: 10]),
-        ]
+        thresholds: limits(for: defaultMetrics)
     )
 
     // Engine fast path, a million appends per iteration, default durability
@@ -134,7 +149,7 @@ let benchmarks: @Sendable () -> Void = {
     // (includes the harness's own per-iteration cost).
     let latencyStore = Box<(Store, TrackHandle, String, Int)?>(nil)
     Benchmark("EngineAppendLatency",
-              configuration: .init(metrics: [.wallClock], maxDuration: .seconds(3), maxIterations: 2_000_000),
+              configuration: measuring([.wallClock], maxDuration: .seconds(3), maxIterations: 2_000_000),
               closure: { _ in
                   guard let (_, track, _, i) = latencyStore.value else { return }
                   blackHole(try track.append(value: loss(i), step: Int64(i)))
@@ -156,8 +171,8 @@ let benchmarks: @Sendable () -> Void = {
     // Bytes per point on disk for 1,000,000 points of the reference workload,
     // reported as a custom metric (hundredths of a byte).
     Benchmark("BytesPerPoint1M",
-              configuration: .init(metrics: [.custom("centibytesPerPoint", polarity: .prefersSmaller, useScalingFactor: false)],
-                                   maxIterations: 1),
+              configuration: measuring([.custom("centibytesPerPoint", polarity: .prefersSmaller, useScalingFactor: false)],
+                              maxIterations: 1),
               closure: { b in
                   let dir = freshDirectory("size")
                   defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -174,7 +189,7 @@ let benchmarks: @Sendable () -> Void = {
     let readStore = Box<Store?>(nil)
     let hundredMillion = 100_000_000
     Benchmark("ReadMiddle1000Of100M",
-              configuration: .init(metrics: [.wallClock, .mallocCountTotal], maxDuration: .seconds(3), maxIterations: 2000),
+              configuration: measuring([.wallClock, .mallocCountTotal], maxDuration: .seconds(3), maxIterations: 2000),
               closure: { _ in
                   guard let store = readStore.value else { return }
                   let pts = try store.points(of: TrackID(rawValue: 0), from: UInt64(hundredMillion / 2), limit: 1000)
@@ -186,7 +201,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // A full scan of the 100-million-point track through its columns.
     Benchmark("FullScan100M",
-              configuration: .init(metrics: [.wallClock, .peakMemoryResident], maxDuration: .seconds(10), maxIterations: 3),
+              configuration: measuring([.wallClock, .peakMemoryResident], maxDuration: .seconds(10), maxIterations: 3),
               closure: { _ in
                   guard let store = readStore.value else { return }
                   var sum = 0.0
@@ -254,9 +269,9 @@ let benchmarks: @Sendable () -> Void = {
     let exportPoints = 10_000_000
     let exportOut = Box<String?>(nil)
     Benchmark("ExportJSONL10M",
-              configuration: .init(metrics: [.wallClock, .peakMemoryResident,
-                                             .custom("MBps", polarity: .prefersLarger, useScalingFactor: false)],
-                                   maxDuration: .seconds(30), maxIterations: 3),
+              configuration: measuring([.wallClock, .peakMemoryResident,
+                                        .custom("MBps", polarity: .prefersLarger, useScalingFactor: false)],
+                              maxDuration: .seconds(30), maxIterations: 3),
               closure: { b in
                   let out = freshDirectory("export-out")
                   defer { try? FileManager.default.removeItem(atPath: out) }
@@ -270,9 +285,9 @@ let benchmarks: @Sendable () -> Void = {
               },
               setup: { _ = try exportSession(points: exportPoints) })
     Benchmark("ImportJSONL10M",
-              configuration: .init(metrics: [.wallClock, .peakMemoryResident,
-                                             .custom("MBps", polarity: .prefersLarger, useScalingFactor: false)],
-                                   maxDuration: .seconds(60), maxIterations: 2),
+              configuration: measuring([.wallClock, .peakMemoryResident,
+                                        .custom("MBps", polarity: .prefersLarger, useScalingFactor: false)],
+                              maxDuration: .seconds(60), maxIterations: 2),
               closure: { b in
                   guard let exported = exportOut.value else { return }
                   let into = freshDirectory("import-into")
@@ -342,14 +357,14 @@ let benchmarks: @Sendable () -> Void = {
         }
         manyBox.value = nil
     }
-    Benchmark("SessionTracksOf1000", configuration: .init(metrics: [.wallClock, .mallocCountTotal], maxIterations: 200),
+    Benchmark("SessionTracksOf1000", configuration: measuring([.wallClock, .mallocCountTotal], maxIterations: 200),
               closure: { _ in
                   guard let (s, _) = manyBox.value else { return }
                   let all = try s.tracks()
                   precondition(all.count == 1000)
                   blackHole(all)
               }, setup: manySetup, teardown: manyTeardown)
-    Benchmark("SessionStatsOf1000", configuration: .init(metrics: [.wallClock, .mallocCountTotal], maxIterations: 200),
+    Benchmark("SessionStatsOf1000", configuration: measuring([.wallClock, .mallocCountTotal], maxIterations: 200),
               closure: { _ in
                   guard let (s, _) = manyBox.value else { return }
                   for t in 0..<1000 { blackHole(try s.track("metric/\(t)").stats()) }
@@ -358,7 +373,7 @@ let benchmarks: @Sendable () -> Void = {
     // Opening (recovering) a store whose active segment holds 64 MiB: the
     // walk of every block that a writer's open does after a crash.
     let recoveryDir = Box<String?>(nil)
-    Benchmark("OpenRecovery64MiB", configuration: .init(metrics: [.wallClock, .peakMemoryResident], maxIterations: 20),
+    Benchmark("OpenRecovery64MiB", configuration: measuring([.wallClock, .peakMemoryResident], maxIterations: 20),
               closure: { _ in
                   guard let dir = recoveryDir.value else { return }
                   let store = try Store(directory: dir)
