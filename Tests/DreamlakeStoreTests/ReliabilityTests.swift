@@ -1,0 +1,273 @@
+import Foundation
+import Testing
+@testable import DreamlakeStore
+
+// The promise of README.md's "What survives what", tested the way the issue
+// on reliability asks: a cut at every byte, every byte of a block flipped,
+// hostile header fields, zero-filled tails, damaged indexes, and the writer
+// lock against a second descriptor.
+
+/// The sound blocks of a segment file, in order.
+private func blocks(of segment: String) throws -> [BlockRef] {
+    let file = try File.open(segment, .readOnly)
+    defer { try? file.close() }
+    return try SegmentScanner.scan(file, segment: 0).blocks
+}
+
+private func writeBytes(_ bytes: [UInt8], to path: String) throws {
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+private func readBytes(_ path: String) throws -> [UInt8] {
+    Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+}
+
+/// The steps of track 0, in the order the store returns them.
+private func steps(_ store: Store) throws -> [Int64] {
+    try store.points(of: TrackID(rawValue: 0), from: 0, limit: 100_000).map { $0.data["step"]?.intValue ?? -1 }
+}
+
+/// The process's peak resident memory so far, in bytes.
+private func peakResident() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss * 1024
+}
+
+@Suite struct ReliabilityTests {
+    @Test func aCutAtEveryByteOfTheLastTwoBlocksKeepsExactlyTheBlocksBeforeIt() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        try writeTenBlocks(dir)
+        let seg = try #require(dir.segmentFiles().last)
+        let whole = try readBytes(seg)
+        let pointBlocks = try blocks(of: seg).filter { $0.stream == .track(TrackID(rawValue: 0)) }
+        #expect(pointBlocks.count == 10)
+        let ends = Set(pointBlocks.map { $0.offset + UInt64($0.length) })
+        let from = pointBlocks[8].offset
+        for cut in from...UInt64(whole.count) {
+            try writeBytes(Array(whole[..<Int(cut)]), to: seg)
+            let complete = pointBlocks.filter { $0.offset + UInt64($0.length) <= cut }.count
+            let store = try Store(directory: dir.path, configuration: tenBlockConfiguration)
+            let report = store.recoveryReport
+            #expect(try steps(store) == (0..<Int64(complete * 100)).map { $0 }, "cut at \(cut)")
+            #expect(report.damage.isEmpty, "cut at \(cut): \(report)")
+            let atABoundary = ends.contains(cut) || cut == from
+            #expect(report.tornTails.count == (atABoundary ? 0 : 1), "cut at \(cut): \(report)")
+            if let torn = report.tornTails.first {
+                #expect(torn.path == seg && torn.offset + torn.bytesDropped == cut)
+            }
+            try store.close()
+        }
+    }
+
+    @Test func everyByteOfASealedBlockFlippedIsFoundNamedAndReadAround() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        try writeTenBlocks(dir)
+        let seg = try #require(dir.segmentFiles().last)
+        let whole = try readBytes(seg)
+        let pointBlocks = try blocks(of: seg).filter { $0.stream == .track(TrackID(rawValue: 0)) }
+        let victim = pointBlocks[4]  // points 400..<500, with blocks before and after it
+        var rng = SplitMix64(seed: 7)
+        // Every byte of one block, and a sample of bytes anywhere after the segment header.
+        var offsets = Array(victim.offset..<(victim.offset + UInt64(victim.length)))
+        let first = pointBlocks[0].offset
+        for _ in 0..<40 { offsets.append(first + rng.next() % (UInt64(whole.count) - first)) }
+        var salvage = tenBlockConfiguration
+        salvage.recovery = .salvage
+        for offset in offsets {
+            var damaged = whole
+            damaged[Int(offset)] ^= 0xFF
+            try writeBytes(damaged, to: seg)
+            let block = try #require(pointBlocks.first { $0.offset <= offset && offset < $0.offset + UInt64($0.length) })
+            let lost = Set((block.firstSequence..<block.endSequence).map { Int64($0) })
+            if block == pointBlocks.last {
+                // The last block of the active segment: damage there cannot be told from a torn write. It is cut as one.
+                let store = try Store(directory: dir.path, configuration: tenBlockConfiguration)
+                #expect(store.recoveryReport.tornTails.first?.offset == block.offset, "byte \(offset)")
+                #expect(try steps(store) == Array(0..<900))
+                try store.close()
+                continue
+            }
+            #expect {
+                try Store(directory: dir.path, access: .read, configuration: tenBlockConfiguration)
+            } throws: { error in
+                guard let e = error as? StoreError else { return false }
+                return e.code == .corrupt && e.path == seg && e.offset == block.offset
+            }
+            let store = try Store(directory: dir.path, access: .read, configuration: salvage)
+            let damage = store.recoveryReport.damage
+            // The damaged bytes, and the records they held, are named.
+            #expect(damage.first?.path == seg && damage.first?.offset == block.offset && damage.first?.length == UInt64(block.length),
+                    "byte \(offset) of block at \(block.offset): \(damage)")
+            #expect(damage.contains { $0.stream == .track(TrackID(rawValue: 0)) && $0.sequences == block.firstSequence...(block.endSequence - 1) },
+                    "byte \(offset): \(damage)")
+            // Every other block whole, in order; nothing of the damaged one.
+            #expect(try steps(store) == (0..<1000).filter { !lost.contains($0) }, "byte \(offset)")
+            try store.close()
+        }
+    }
+
+    @Test func hostileBlockFieldsAreRejectedWithoutTrapsOrUnboundedMemory() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        try writeTenBlocks(dir)
+        let seg = try #require(dir.segmentFiles().last)
+        let whole = try readBytes(seg)
+        let last = try #require(try blocks(of: seg).last)
+        let lastBytes = Array(whole[Int(last.offset)..<Int(last.offset + UInt64(last.length))])
+        guard case .success(let template) = BlockHeader.decode(lastBytes[0..<FormatConstants.blockHeaderSize]) else {
+            Issue.record("the last block's header does not decode")
+            return
+        }
+        let payload = Array(lastBytes[FormatConstants.blockHeaderSize...])
+        /// A block that continues track 0 (points 1000...), its checksums right, so that only its fields are wrong.
+        func block(_ edit: (inout BlockHeader) -> Void, payload: [UInt8]) -> [UInt8] {
+            var h = template
+            h.firstSequence = 1000
+            h.lastSequence = 1000 + UInt64(h.recordCount) - 1
+            h.storedLength = UInt32(payload.count)
+            h.payloadChecksum = CRC32C.checksum(payload)
+            edit(&h)
+            return h.encoded() + payload
+        }
+        func rawHeader(_ h: BlockHeader, storedLength: UInt32) -> [UInt8] {
+            // The header as encoded, with a stored length the encoder would never write and a right header checksum.
+            var bytes = h.encoded()
+            withUnsafeBytes(of: storedLength.littleEndian) { for i in 0..<4 { bytes[8 + i] = $0[i] } }
+            let crc = CRC32C.checksum(bytes, 8..<FormatConstants.blockHeaderSize)
+            withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { bytes[4 + i] = $0[i] } }
+            return bytes
+        }
+        // LZ4 that copies from 65,535 bytes before the start of its output.
+        let backReference: [UInt8] = [0x14, 0x41, 0xFF, 0xFF, 0x50, 0x41, 0x41, 0x41, 0x41, 0x41]
+        let cases: [(String, [UInt8], cutAsTail: Bool)] = [
+            ("an empty payload for 100 records", block({ _ in }, payload: []), false),
+            ("a stored length past the end of the file", rawHeader(template, storedLength: 1 << 20) + payload, true),
+            ("a stored length of UInt32.max", rawHeader(template, storedLength: .max) + payload, true),
+            ("a huge declared uncompressed size", block({ $0.uncompressedLength = UInt32(FormatConstants.maxBlockPayload) }, payload: payload), false),
+            ("LZ4 that refers before its start", block({ $0.codec = .lz4; $0.uncompressedLength = 4096 }, payload: backReference), false),
+            ("more records than the payload holds", block({ $0.recordCount = 5000; $0.lastSequence = 1000 + 4999 }, payload: payload), false),
+            ("a stream id on a log block", block({ $0.stream = StreamKey(kind: .log, id: 3) }, payload: payload), true),
+        ]
+        let before = peakResident()
+        for (what, bytes, cutAsTail) in cases {
+            try writeBytes(whole + bytes, to: seg)
+            if cutAsTail {
+                // Indistinguishable from a write torn at the end: cut, reported, everything before it kept.
+                let store = try Store(directory: dir.path, access: .read, configuration: tenBlockConfiguration)
+                #expect(try steps(store) == Array(0..<1000), "\(what)")
+                try store.close()
+                let writer = try Store(directory: dir.path, configuration: tenBlockConfiguration)
+                #expect(writer.recoveryReport.tornTails.count == 1, "\(what): \(writer.recoveryReport)")
+                try writer.close()
+                continue
+            }
+            // Its checksums are right, so the walk takes it; reading it must fail with a typed error naming it.
+            let store = try Store(directory: dir.path, access: .read, configuration: tenBlockConfiguration)
+            #expect(performing: { _ = try steps(store) }, throws: { error in
+                guard let e = error as? StoreError else { return false }
+                return e.code == .corrupt && e.path == seg && e.offset == UInt64(whole.count)
+            })
+            // The sound blocks before it still read.
+            #expect(try store.points(of: TrackID(rawValue: 0), from: 0, limit: 1000).count == 1000, "\(what)")
+            try store.close()
+        }
+        #expect(peakResident() - before < 64 << 20, "reading hostile blocks must not allocate what they declare")
+    }
+
+    @Test func aZeroFilledTailIsACleanEnd() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        try writeTenBlocks(dir)
+        let seg = try #require(dir.segmentFiles().last)
+        let whole = try readBytes(seg)
+        for zeros in [1, 7, FormatConstants.blockHeaderSize, 4096, 1 << 20] {
+            try writeBytes(whole + [UInt8](repeating: 0, count: zeros), to: seg)
+            let store = try Store(directory: dir.path, configuration: tenBlockConfiguration)
+            #expect(store.recoveryReport.tornTails.isEmpty && store.recoveryReport.damage.isEmpty, "\(zeros) zeros")
+            #expect(try steps(store) == Array(0..<1000))
+            #expect(try store.track(named: "t").append(value: 1000, step: 1000) == 1000)
+            try store.close()
+            let again = try Store(directory: dir.path, access: .read, configuration: tenBlockConfiguration)
+            #expect(try steps(again) == Array(0..<1001), "\(zeros) zeros")
+            try again.close()
+            try writeBytes(whole, to: seg)
+        }
+    }
+
+    @Test func anIndexPointingPastTheEndOfItsSegmentIsRebuilt() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        var config = StoreConfiguration(durability: .buffered)
+        config.segmentSize = 32 << 10
+        config.maxRecordsPerBlock = 500
+        do {
+            let store = try Store(directory: dir.path, configuration: config)
+            let t = try store.track(named: "t")
+            for i in 0..<100_000 { try t.append(value: referenceLoss(i), step: Int64(i)) }
+            try store.close()
+        }
+        let index = try #require(dir.indexFiles().first)
+        let segment = String(index.dropLast(4)) + ".dls"
+        let length = fileSize(segment)
+        let refs = try blocks(of: segment)
+        // A well-formed index (checksum right) whose last entry points past the end of the file,
+        // and one that covers a longer segment than the one beside it.
+        let header = try #require(try? SegmentHeader.decode(readBytes(segment)).get())
+        var pastEnd = refs
+        pastEnd[pastEnd.count - 1].offset = length + 100
+        let lies: [[UInt8]] = [
+            SegmentIndex.encode(writer: header.writer, segment: header.segment, segmentLength: length, blocks: pastEnd),
+            SegmentIndex.encode(writer: header.writer, segment: header.segment, segmentLength: length + 4096, blocks: refs),
+            [UInt8](repeating: 0xAB, count: 300),
+        ]
+        config.verifySealedSegments = false  // make open trust indexes it can read
+        let truth: [TrackPoint] = try {
+            let s = try Store(directory: dir.path, access: .read, configuration: config)
+            defer { try? s.close() }
+            return try s.points(of: TrackID(rawValue: 0), from: 0, limit: 100_000)
+        }()
+        #expect(truth.count == 100_000)
+        for lie in lies {
+            try writeBytes(lie, to: index)
+            let store = try Store(directory: dir.path, configuration: config)
+            #expect(store.recoveryReport.rebuiltIndexes == [index])
+            #expect(try store.points(of: TrackID(rawValue: 0), from: 0, limit: 100_000) == truth)
+            #expect(try store.points(of: TrackID(rawValue: 0), from: 1234, limit: 777) == Array(truth[1234..<(1234 + 777)]))
+            try store.close()
+        }
+    }
+
+    @Test func anotherDescriptorOfTheLockFileOpenedAndClosedKeepsTheLock() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let store = try Store(directory: dir.path)
+        defer { try? store.close() }
+        let lockPath = dir.path + "/writer-0000.lock"
+        // POSIX record locks would be dropped by this close; the writer's flock is not.
+        let other = open(lockPath, O_RDWR)
+        #expect(other >= 0)
+        close(other)
+        #expect {
+            try Store(directory: dir.path)
+        } throws: { ($0 as? StoreError)?.code == .locked }
+        // Another process is refused too.
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = ["python3", "-c", """
+            import fcntl, sys
+            f = open(sys.argv[1], 'r+')
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                sys.exit(3)
+            sys.exit(0)
+            """, lockPath]
+        try probe.run()
+        probe.waitUntilExit()
+        #expect(probe.terminationStatus == 3, "another process must not get the writer lock")
+        try store.appendLog("still the writer")
+    }
+}
