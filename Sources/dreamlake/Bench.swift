@@ -65,6 +65,7 @@ extension Bench {
             Point i is {"value": 2.0/(1.0 + i*1e-4) + 0.01*sin(i*0.37), "step": i}, appended with track.append(value:step:). \
             The rate is the whole run's: points over seconds, with no clock read of the benchmark's own between appends; \
             --latency times each append instead (a clock read each, which the rate then includes). \
+            --resume appends --points more points to the session as it is (after a kill -9, say), point i at index i. \
             With --print-durable, a line `durable N` is printed (and flushed) on stdout each time the first N points have become durable.
             """)
 
@@ -82,6 +83,9 @@ extension Bench {
         @Flag(help: "Time each append and report latency percentiles.")
         var latency = false
 
+        @Flag(help: "Continue session bench/ingest from its last point (after a kill, say) instead of making it anew.")
+        var resume = false
+
         @Flag(help: "Print one JSON object instead of text.")
         var json = false
 
@@ -91,8 +95,16 @@ extension Bench {
 
         func run() throws {
             try reportingErrors {
-                let session = try Bench.freshSession(Bench.sessionName, root: root.path, durability: durability)
+                let session: Session
+                if resume {
+                    session = try Session(name: Bench.sessionName, workspace: Bench.workspace, localPath: root.path, durability: durability)
+                    try session.open()
+                } else {
+                    session = try Bench.freshSession(Bench.sessionName, root: root.path, durability: durability)
+                }
                 let track = session.track(Bench.trackName, description: "the reference workload")
+                // Point i of the workload goes to index i: a resumed run starts where the track ends.
+                let first = resume ? ((try? track.stats().count) ?? 0) : 0
                 let out = DurableReporter(enabled: printDurable)
                 let watcher = printDurable ? Thread { out.watch(track) } : nil
                 watcher?.start()
@@ -105,9 +117,10 @@ extension Bench {
                 let chunk = 4096
                 var values = [Double](repeating: 0, count: chunk)
                 let start = monotonicNanos()
-                var base = 0
-                while base < points {
-                    let n = min(chunk, points - base)
+                let end = Int(first) + points
+                var base = Int(first)
+                while base < end {
+                    let n = min(chunk, end - base)
                     for k in 0..<n { values[k] = Bench.referenceValue(base + k) }
                     if latency {
                         var last = monotonicNanos()
@@ -124,9 +137,9 @@ extension Bench {
                 }
                 let seconds = Double(monotonicNanos() - start) / 1e9
                 try session.close()
-                out.finish(total: UInt64(points))
+                out.finish(total: UInt64(end))
                 let bytes = diskUsage(session.directory + "/segments").bytes
-                let perPoint = Double(bytes) / Double(points)
+                let perPoint = Double(bytes) / Double(end)  // the session holds `end` points
                 if json {
                     var doc: ValueObject = [
                         "points": .int(Int64(points)), "seconds": .double(seconds),
@@ -194,9 +207,13 @@ extension Bench {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify",
-            abstract: "Check that session bench/ingest holds exactly points 0..<n of the reference workload; print n.")
+            abstract: "Check that session bench/ingest holds exactly points 0..<n of the reference workload; print n.",
+            discussion: "With --from K, only points K..<n are read and checked (n must be at least K): for a caller that checked the others already.")
 
         @OptionGroup var root: RootOption
+
+        @Option(help: "The first point to check.")
+        var from: UInt64 = 0
 
         func run() throws {
             try reportingErrors {
@@ -208,8 +225,11 @@ extension Bench {
                 defer { try? session.close() }
                 let track = session.track(Bench.trackName)
                 let count = (try? track.stats().count) ?? 0
-                var expected: UInt64 = 0
-                try forEachPoint(track, from: 0, to: count) { p in
+                guard count >= from else {
+                    throw DreamlakeError(.invalidValue, "the session holds \(count) points, fewer than --from \(from)")
+                }
+                var expected = from
+                try forEachPoint(track, from: from, to: count) { p in
                     let i = Int(p.index)
                     let want: ValueObject = ["value": .double(Bench.referenceValue(i)), "step": .int(Int64(i))]
                     guard p.index == expected else {
@@ -221,7 +241,7 @@ extension Bench {
                     expected += 1
                 }
                 guard expected == count else {
-                    throw DreamlakeError(.invalidValue, "the track says it holds \(count) points but \(expected) were read")
+                    throw DreamlakeError(.invalidValue, "the track says it holds \(count) points but \(expected - from) of \(count - from) were read from \(from)")
                 }
                 print(count)
             }
