@@ -271,3 +271,137 @@ private func peakResident() -> Int {
         try store.appendLog("still the writer")
     }
 }
+
+// MARK: Injected I/O faults and simulated power loss (FaultInjection.swift, debug builds)
+
+/// What the fault workload saw before it stopped.
+private struct WorkloadOutcome {
+    /// Points of track 0 the store said were durable (after a flush, or counted after the failure).
+    var acknowledged: UInt64 = 0
+    /// The error that stopped it, if one did.
+    var error: StoreError?
+    /// Whether, after the error, the store refused another append and flush.
+    var refusedAfterwards = true
+}
+
+/// Small segments and blocks, so that 3,000 points cross block seals, fsyncs,
+/// segment roll-overs and index writes.
+private let faultConfiguration: StoreConfiguration = {
+    var config = StoreConfiguration(durability: .buffered)
+    config.segmentSize = 6 << 10
+    config.maxRecordsPerBlock = 200
+    return config
+}()
+
+/// Appends 3,000 points of the reference workload, flushing every 250,
+/// until done or an error; then closes (its error ignored).
+private func runFaultWorkload(_ dir: TempDirectory) -> WorkloadOutcome {
+    var outcome = WorkloadOutcome()
+    let store: Store
+    do { store = try Store(directory: dir.path, configuration: faultConfiguration) } catch {
+        outcome.error = error
+        return outcome
+    }
+    let stream = StreamKey.track(TrackID(rawValue: 0))
+    do {
+        let t = try store.track(named: "t")
+        for i in 0..<3000 {
+            try t.append(value: referenceLoss(i), step: Int64(i))
+            if (i + 1) % 250 == 0 {
+                _ = try store.flush()
+                outcome.acknowledged = store.durableCount(of: stream)
+            }
+        }
+        try store.close()
+        outcome.acknowledged = 3000
+    } catch {
+        outcome.error = error
+        // What it says is durable after the failure is promised too.
+        outcome.acknowledged = max(outcome.acknowledged, store.durableCount(of: stream))
+        let appendRefused = (try? store.track(named: "t").append(value: 0, step: -1)) == nil
+        let flushRefused = (try? store.flush()) == nil
+        outcome.refusedAfterwards = appendRefused && flushRefused
+        try? store.close()
+    }
+    return outcome
+}
+
+/// Opens the store after the fault and checks what it holds: points 0..<m of
+/// the workload in order, m at least `acknowledged` and at most `limit`; then
+/// that it takes appends again. Returns m.
+@discardableResult
+private func checkAfterFault(_ dir: TempDirectory, acknowledged: UInt64, limit: UInt64 = 3000, _ what: String) throws -> UInt64 {
+    let store = try Store(directory: dir.path, configuration: faultConfiguration)
+    #expect(store.recoveryReport.damage.isEmpty, "\(what): \(store.recoveryReport)")
+    let points = (store.tracks().first { $0.name == "t" }.map { _ in (try? store.points(of: TrackID(rawValue: 0), from: 0, limit: 10_000)) ?? [] }) ?? []
+    let m = UInt64(points.count)
+    #expect(m >= acknowledged, "\(what): \(acknowledged) points were acknowledged, \(m) survived")
+    #expect(m <= limit, "\(what): \(m) points survived, but a write that failed held point \(limit)")
+    for (i, p) in points.enumerated() where p.data != ["value": .double(referenceLoss(i)), "step": .int(Int64(i))] {
+        Issue.record("\(what): point \(i) is \(p.data)")
+        break
+    }
+    // The store works again: appends continue from m.
+    let t = try store.track(named: "t")
+    #expect(try t.append(value: referenceLoss(Int(m)), step: Int64(m)) == m, "\(what)")
+    try store.close()
+    return m
+}
+
+extension ReliabilityTests {
+    @Test(arguments: [
+        ("write EIO", Set([FaultInjector.Operation.write]), EIO),
+        ("write ENOSPC", Set([FaultInjector.Operation.write]), ENOSPC),
+        ("fsync EIO", Set([FaultInjector.Operation.sync]), EIO),
+        ("create, rename or directory fsync ENOSPC", Set([FaultInjector.Operation.create, .rename, .syncDirectory, .truncate]), ENOSPC),
+    ])
+    func theNthOperationFailingLosesNothingAcknowledged(what: String, kinds: Set<FaultInjector.Operation>, errno: Int32) throws {
+        var n = 1
+        while true {
+            let dir = TempDirectory()
+            defer { dir.remove() }
+            let injector = FaultInjector.install(root: dir.path, plan: .fail(n: n, kinds: kinds, errno: errno))
+            let outcome = runFaultWorkload(dir)
+            injector.uninstall()
+            guard injector.triggered else {
+                #expect(outcome.error == nil && outcome.acknowledged == 3000, "\(what): \(String(describing: outcome.error))")
+                break
+            }
+            let label = "\(what), operation \(n)"
+            #expect(outcome.error != nil || outcome.acknowledged == 3000, "\(label): the failure was not reported")
+            #expect(outcome.refusedAfterwards, "\(label): the writer took more writes after a failure")
+            if let e = outcome.error { #expect(e.description.contains("injected"), "\(label): \(e)") }
+            // A write that failed held points from its block's first sequence: none of them may come back.
+            var limit: UInt64 = 3000
+            if let failed = injector.failedWrite, failed.bytes.count >= FormatConstants.blockHeaderSize,
+               case .success(let h) = BlockHeader.decode(failed.bytes[0..<FormatConstants.blockHeaderSize]),
+               h.stream == .track(TrackID(rawValue: 0)) {
+                limit = h.firstSequence
+            }
+            try checkAfterFault(dir, acknowledged: outcome.acknowledged, limit: limit, label)
+            n += 1
+        }
+        #expect(n > 3, "\(what): the workload did fewer operations than expected")
+    }
+
+    @Test func aPowerLossAtAnyOperationLosesNothingAcknowledged() throws {
+        var n = 1
+        var survivedMoreThanAcknowledged = 0
+        while true {
+            let dir = TempDirectory()
+            defer { dir.remove() }
+            let injector = FaultInjector.install(root: dir.path, plan: .powerOff(n: n))
+            let outcome = runFaultWorkload(dir)
+            injector.uninstall()
+            guard injector.triggered else {
+                #expect(outcome.error == nil && outcome.acknowledged == 3000)
+                break
+            }
+            injector.powerLoss()
+            let m = try checkAfterFault(dir, acknowledged: outcome.acknowledged, "power off at operation \(n)")
+            if m > outcome.acknowledged { survivedMoreThanAcknowledged += 1 }
+            n += 1
+        }
+        #expect(n > 20, "the workload did fewer operations than expected: \(n)")
+    }
+}

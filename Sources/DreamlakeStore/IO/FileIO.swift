@@ -3,7 +3,7 @@ import Glibc
 // Positional reads and writes, fsync and flock over a file descriptor. Written
 // on the C library directly rather than swift-system: we need fsync, fdatasync
 // and flock, which swift-system lacks on Linux, and one narrow place where a
-// test can inject faults.
+// test can inject faults (FaultInjection.swift, in debug builds only).
 
 /// An I/O failure: the call, the path and the errno.
 struct IOFailure: Error {
@@ -43,8 +43,15 @@ final class File {
         case .createNew: flags |= O_RDWR | O_CREAT | O_EXCL
         case .createOrOpen: flags |= O_RDWR | O_CREAT
         }
+        #if DEBUG
+        let creates = mode == .createNew || (mode == .createOrOpen && !FileSystem.exists(path))
+        if creates { _ = try FaultInjector.before(.create, path) }
+        #endif
         let fd = Glibc.open(path, flags, 0o644)
         guard fd >= 0 else { throw IOFailure(operation: "open", path: path, errno: errno) }
+        #if DEBUG
+        if creates { FaultInjector.created(path) }
+        #endif
         return File(path: path, fd: fd)
     }
 
@@ -79,6 +86,16 @@ final class File {
 
     /// Writes all of `bytes` at `offset`, looping over short writes.
     func write(_ bytes: [UInt8], at offset: UInt64) throws(IOFailure) {
+        #if DEBUG
+        if let torn = try FaultInjector.before(.write, path, writing: bytes) {
+            try writeAll(Array(bytes[..<torn]), at: offset)
+            throw FaultInjector.tornWriteFailure(path)
+        }
+        #endif
+        try writeAll(bytes, at: offset)
+    }
+
+    private func writeAll(_ bytes: [UInt8], at offset: UInt64) throws(IOFailure) {
         var done = 0
         var failure: Int32 = 0
         bytes.withUnsafeBytes { raw in
@@ -97,10 +114,19 @@ final class File {
     }
 
     func sync() throws(IOFailure) {
+        #if DEBUG
+        _ = try FaultInjector.before(.sync, path)
+        #endif
         guard fsync(fd) == 0 else { throw IOFailure(operation: "fsync", path: path, errno: errno) }
+        #if DEBUG
+        FaultInjector.synced(path)
+        #endif
     }
 
     func truncate(to length: UInt64) throws(IOFailure) {
+        #if DEBUG
+        _ = try FaultInjector.before(.truncate, path)
+        #endif
         guard ftruncate(fd, off_t(length)) == 0 else { throw IOFailure(operation: "truncate", path: path, errno: errno) }
     }
 
@@ -166,15 +192,30 @@ enum FileSystem {
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(operation: "open directory", path: path, errno: errno) }
         defer { _ = Glibc.close(fd) }
+        #if DEBUG
+        _ = try FaultInjector.before(.syncDirectory, path)
+        #endif
         guard fsync(fd) == 0 else { throw IOFailure(operation: "fsync directory", path: path, errno: errno) }
+        #if DEBUG
+        FaultInjector.syncedDirectory(path)
+        #endif
     }
 
     static func rename(_ from: String, _ to: String) throws(IOFailure) {
+        #if DEBUG
+        _ = try FaultInjector.before(.rename, to)
+        #endif
         guard Glibc.rename(from, to) == 0 else { throw IOFailure(operation: "rename", path: from, errno: errno) }
+        #if DEBUG
+        FaultInjector.renamed(from, to)
+        #endif
     }
 
     static func remove(_ path: String) throws(IOFailure) {
         guard unlink(path) == 0 || errno == ENOENT else { throw IOFailure(operation: "unlink", path: path, errno: errno) }
+        #if DEBUG
+        FaultInjector.removed(path)
+        #endif
     }
 
     /// Writes a file whole by the safe-replace dance: a temporary file,
