@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import Dreamlake
 
@@ -353,6 +354,86 @@ struct LossPoint: Codable {
             }
             #expect(!FileManager.default.fileExists(atPath: target))
         }
+    }
+
+    /// 8 appending tasks (two to a track) and 2 tailing readers on one session:
+    /// one reader in the writer's session (which sees unwritten appends too),
+    /// one through a session opened for reading (which sees the files as the
+    /// writer leaves them, an unfinished last block included). Each reader
+    /// checks, page after page, that a track's indexes follow on and that
+    /// every task's points keep their order; at the end nothing is lost.
+    @Test func eightWritersAndTwoTailingReadersKeepOrderAndLoseNothing() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let session = try Session(name: "tail", workspace: "ws", localPath: root.path, durability: .interval(milliseconds: 2))
+        try session.open()
+        defer { try? session.close() }
+        let perTask = 5000
+        let tracks = (0..<4).map { "t\($0)" }
+        final class Counter: Sendable { let value = Atomic<Int>(0) }
+        let finishedWriters = Counter()
+
+        /// Reads every track to its end, page by page, until the writers are done
+        /// and a last pass finds nothing new; returns how many points it saw.
+        /// A reader of the files (`refresh`) has the writer flushed once the
+        /// writers are done, and then reads to the end.
+        @Sendable func tail(_ reader: Session, refresh: Bool) throws -> Int {
+            var flushed = !refresh
+            var next = [UInt64](repeating: 0, count: tracks.count)
+            var lastOfTask = [Int](repeating: -1, count: 8)
+            var seen = 0
+            while true {
+                let finished = finishedWriters.value.load(ordering: .acquiring) == 8
+                if refresh { _ = try reader.refresh() }
+                var progressed = false
+                for (k, name) in tracks.enumerated() {
+                    let page = try reader.track(name).read(startIndex: next[k], limit: 4096).points
+                    for p in page {
+                        guard p.index == next[k] else {
+                            Issue.record("\(name): index \(p.index) after \(next[k] - 1)")
+                            return seen
+                        }
+                        let task = Int(p.data["task"]?.intValue ?? -1), i = Int(p.data["step"]?.intValue ?? -1)
+                        guard (0..<8).contains(task), i == lastOfTask[task] + 1 else {
+                            Issue.record("\(name): task \(task)'s point \(i) after \(task >= 0 && task < 8 ? lastOfTask[task] : -2)")
+                            return seen
+                        }
+                        lastOfTask[task] = i
+                        next[k] += 1
+                        seen += 1
+                    }
+                    progressed = progressed || !page.isEmpty
+                }
+                if finished && !progressed {
+                    if flushed { return seen }
+                    try session.flush()
+                    flushed = true
+                }
+            }
+        }
+
+        let reader = try Session(name: "tail", workspace: "ws", localPath: root.path)
+        try reader.openForReading()
+        defer { try? reader.close() }
+        let counts = try await withThrowingTaskGroup(of: Int.self) { group in
+            for t in 0..<8 {
+                group.addTask {
+                    let track = session.track(tracks[t % 4])
+                    for i in 0..<perTask { try track.append(["value": Double(i) * 0.5, "step": i, "task": t]) }
+                    finishedWriters.value.add(1, ordering: .releasing)
+                    return 0
+                }
+            }
+            group.addTask { try tail(session, refresh: false) }
+            // Until the writer flushes, the files may end in an unfinished block: "not yet", never an error.
+            group.addTask { try tail(reader, refresh: true) }
+            var out: [Int] = []
+            for try await c in group where c > 0 { out.append(c) }
+            return out
+        }
+        #expect(counts.contains(8 * perTask), "the writer's own session sees every point: \(counts)")
+        #expect(counts.count == 2 && counts.allSatisfy { $0 == 8 * perTask }, "both readers see every point once: \(counts)")
+        for name in tracks { #expect(try session.track(name).stats().count == UInt64(2 * perTask)) }
     }
 
     @Test func concurrentUseFromManyTasks() async throws {
