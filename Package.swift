@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(
             name: "DreamlakeStoreTests",
             dependencies: ["DreamlakeStore"],
-            exclude: ["Golden"]  // read by path (#filePath), not bundled
+            exclude: ["Golden", "FuzzRegressions"]  // read by path (#filePath), not bundled
         ),
         .testTarget(
             name: "DreamlakeTests",

@@ -1,0 +1,23 @@
+@_spi(Fuzzing) import DreamlakeStore
+import Glibc
+
+// libFuzzer calls this with each input; DREAMLAKE_FUZZ_TARGET (block,
+// segment, index or records) says which decoders it goes to.
+
+private let target: FuzzEntry.Target = {
+    let name = getenv("DREAMLAKE_FUZZ_TARGET").flatMap { String(validatingCString: $0) } ?? ""
+    guard let t = FuzzEntry.Target(rawValue: name) else {
+        let names = FuzzEntry.Target.allCases.map(\.rawValue).joined(separator: ", ")
+        let message = Array("DreamlakeFuzz: set DREAMLAKE_FUZZ_TARGET to one of \(names)\n".utf8)
+        _ = message.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        exit(2)
+    }
+    return t
+}()
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+    FuzzEntry.run(target, bytes)
+    return 0
+}
