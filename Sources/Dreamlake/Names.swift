@@ -1,6 +1,8 @@
 // Name checks: nothing a user names can make the store read or write outside
 // localPath. Rejected names get an error that says which name and why.
 
+import Foundation
+
 enum Names {
     /// Longest name component in UTF-8 bytes (the usual file-name limit).
     static let maxComponentBytes = 255
@@ -52,6 +54,25 @@ enum Names {
             parts.append(p)
         }
         return "/" + parts.joined(separator: "/")
+    }
+
+    /// `name` in Unicode's composed normal form (NFC): the form names are stored in.
+    static func canonical(_ name: String) -> String { name.precomposedStringWithCanonicalMapping }
+
+    /// Throws unless `path`, or the nearest of its ancestors that exists, lies
+    /// inside `root` once links are followed: a link to elsewhere (a workspace
+    /// or session folder pointing outside the store) is refused before
+    /// anything is made through it.
+    static func checkInside(_ root: String, _ path: String) throws(DreamlakeError) {
+        let fm = FileManager.default
+        let resolvedRoot = URL(fileURLWithPath: root).resolvingSymlinksInPath().standardizedFileURL.path
+        var existing = URL(fileURLWithPath: path).standardizedFileURL
+        while !fm.fileExists(atPath: existing.path) && existing.path != "/" { existing.deleteLastPathComponent() }
+        let resolved = existing.resolvingSymlinksInPath().standardizedFileURL.path
+        guard resolved == resolvedRoot || resolved.hasPrefix(resolvedRoot == "/" ? "/" : resolvedRoot + "/")
+                || resolvedRoot.hasPrefix(resolved + "/") || resolved == "/" else {
+            throw DreamlakeError(.invalidName, "\(path) leads through \(existing.path), which resolves to \(resolved), outside the store's folder \(resolvedRoot); remove the link", path: path)
+        }
     }
 
     static func quoted(_ s: String) -> String {

@@ -77,6 +77,8 @@ public final class Session: @unchecked Sendable {
                 tags: [String]? = nil, folder: String? = nil, metadata: KeyValuePairs<String, any ValueConvertible>? = nil,
                 writeProtected: Bool = false, durability: Durability = StoreConfiguration().durability,
                 exportOnClose: String? = nil) throws(DreamlakeError) {
+        // Canonically equal names (é as one code point or as e + accent) name one session, stored in NFC.
+        let workspace = Names.canonical(workspace), name = Names.canonical(name)
         try Names.checkComponent(workspace, "workspace")
         try Names.checkComponent(name, "session")
         let root = localPath ?? ProcessInfo.processInfo.environment["DREAMLAKE_PATH"] ?? "./.dreamlake"
@@ -204,6 +206,7 @@ public final class Session: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard storeValue == nil else { return }
+        try Names.checkInside(localPath, directory)
         guard FileManager.default.fileExists(atPath: directory + "/segments") else {
             throw DreamlakeError(.notFound, "there is no session \(workspace)/\(name) under \(localPath)", path: directory)
         }
@@ -270,18 +273,16 @@ public final class Session: @unchecked Sendable {
 
     /// Refuses a session directory that resolves outside `localPath` (a
     /// symbolic link planted in the tree, for example).
+    /// Creates the session's folder, refusing first when a link would put it
+    /// (or any folder made on the way) outside `localPath`.
     private func checkContainment() throws(DreamlakeError) {
-        let fm = FileManager.default
+        try Names.checkInside(localPath, directory)
         do {
-            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw DreamlakeError(.io, "could not create \(directory): \(error.localizedDescription)")
         }
-        let root = URL(fileURLWithPath: localPath).resolvingSymlinksInPath().standardizedFileURL.path
-        let resolved = URL(fileURLWithPath: directory).resolvingSymlinksInPath().standardizedFileURL.path
-        guard resolved.hasPrefix(root + "/") else {
-            throw DreamlakeError(.invalidName, "the session directory \(directory) resolves to \(resolved), outside \(root); remove the link")
-        }
+        try Names.checkInside(localPath, directory)
     }
 
     /// Makes everything appended so far durable when it returns.

@@ -213,6 +213,56 @@ struct LossPoint: Codable {
         #expect(points.map { $0.data["step"] } == (0..<15).map { Value.int(Int64($0)) })
     }
 
+    @Test func linksOutOfTheRootAreRefusedBeforeAnythingIsMadeThroughThem() throws {
+        let root = TempRoot(), outside = TempRoot()
+        defer { root.remove(); outside.remove() }
+        let fm = FileManager.default
+        func outsideIsEmpty() -> Bool { ((try? fm.contentsOfDirectory(atPath: outside.path)) ?? ["?"]).isEmpty }
+        // A workspace folder that links elsewhere.
+        try fm.createSymbolicLink(atPath: root.path + "/linked", withDestinationPath: outside.path)
+        let viaWorkspace = try Session(name: "s", workspace: "linked", localPath: root.path)
+        #expect { try viaWorkspace.open() } throws: { ($0 as? DreamlakeError)?.code == .invalidName }
+        #expect(outsideIsEmpty(), "nothing may be made through the link")
+        // A session folder that links elsewhere.
+        try fm.createDirectory(atPath: root.path + "/ws", withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: root.path + "/ws/s", withDestinationPath: outside.path)
+        let viaSession = try Session(name: "s", workspace: "ws", localPath: root.path)
+        #expect { try viaSession.open() } throws: { ($0 as? DreamlakeError)?.code == .invalidName }
+        #expect { try viaSession.openForReading() } throws: { ($0 as? DreamlakeError)?.code == .invalidName }
+        #expect(outsideIsEmpty())
+        // An import whose session.json names a session that would escape, and one into a linked workspace.
+        try Session.with(name: "source", workspace: "ws2", localPath: root.path) { try $0.log("x") }
+        let exported = root.path + "/exported"
+        try JSONLLayout.exportSession(at: root.path + "/ws2/source", to: exported)
+        let doc = exported + "/ws2/source/session.json"
+        let text = try String(contentsOfFile: doc, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"name\": \"source\"", with: "\"name\": \"../../escaped\"")
+            .write(toFile: doc, atomically: true, encoding: .utf8)
+        #expect(try String(contentsOfFile: doc, encoding: .utf8).contains("../../escaped"))
+        #expect { try JSONLLayout.importSession(from: exported + "/ws2/source", into: root.path + "/store") } throws: {
+            ($0 as? DreamlakeError)?.code == .invalidName
+        }
+        #expect { try JSONLLayout.importSession(from: exported + "/ws2/source", into: root.path, workspace: "linked", name: "copy") } throws: {
+            ($0 as? DreamlakeError)?.code == .invalidName
+        }
+        #expect(outsideIsEmpty())
+        #expect(!fm.fileExists(atPath: (root.path as NSString).deletingLastPathComponent + "/escaped"))
+    }
+
+    @Test func canonicallyEqualNamesAreOneSessionStoredInNFC() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let decomposed = "cafe\u{301}", composed = "caf\u{E9}"
+        #expect(Array(decomposed.utf8) != Array(composed.utf8))
+        try Session.with(name: decomposed, workspace: "équipe", localPath: root.path) { try $0.log("first") }
+        try Session.with(name: composed, workspace: "e\u{301}quipe", localPath: root.path) { session in
+            try session.log("second")
+            #expect(try session.logs().map(\.message) == ["first", "second"])
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: root.path + "/\u{E9}quipe")
+        #expect(names.map { Array($0.utf8) } == [Array(composed.utf8)])
+    }
+
     @Test func reuseContinuesLogsTracksAndParameters() throws {
         let root = TempRoot()
         defer { root.remove() }

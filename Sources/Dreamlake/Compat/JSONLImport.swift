@@ -59,12 +59,13 @@ extension JSONLLayout {
         let sessionDoc: ValueObject? = FileManager.default.fileExists(atPath: sessionPath)
             ? try readObject(sessionPath) : nil
         let url = URL(fileURLWithPath: source)
-        let ws = workspace ?? sessionDoc?["workspace"]?.stringValue ?? url.deletingLastPathComponent().lastPathComponent
-        let nm = name ?? sessionDoc?["name"]?.stringValue ?? url.lastPathComponent
+        let ws = Names.canonical(workspace ?? sessionDoc?["workspace"]?.stringValue ?? url.deletingLastPathComponent().lastPathComponent)
+        let nm = Names.canonical(name ?? sessionDoc?["name"]?.stringValue ?? url.lastPathComponent)
         try Names.checkComponent(ws, "workspace")
         try Names.checkComponent(nm, "session")
         let root = localPath.hasSuffix("/") ? String(localPath.dropLast()) : localPath
         let target = root + "/" + ws + "/" + nm
+        try Names.checkInside(root, target)
         guard !FileManager.default.fileExists(atPath: target) else {
             throw DreamlakeError(.exists, "session \(ws)/\(nm) already exists at \(target); import under another name, or remove it first", path: target)
         }
