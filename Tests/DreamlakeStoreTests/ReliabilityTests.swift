@@ -395,9 +395,20 @@ extension ReliabilityTests {
             injector.uninstall()
             guard injector.triggered else {
                 #expect(outcome.error == nil && outcome.acknowledged == 3000)
+                #expect(dir.indexFiles().count >= 1, "the workload must roll a segment over and write its index")
                 break
             }
             injector.powerLoss()
+            // Index files are replaced whole (temporary file, fsync, rename, directory fsync): what a
+            // power loss leaves of one is absent, or whole and true to its segment, never a torn one.
+            for index in dir.indexFiles() {
+                let bytes = try readBytes(index)
+                var r = ByteReader(bytes, offset: 12)
+                let writer = try r.u32(), segment = try r.u64(), length = try r.u64()
+                let decoded = SegmentIndex.decode(bytes, writer: writer, segment: segment, segmentLength: length)
+                #expect((try? decoded.get()) != nil, "power off at operation \(n): \(index) is torn")
+                #expect(fileSize(String(index.dropLast(4)) + ".dls") >= length, "power off at operation \(n): \(index) outlived its segment's blocks")
+            }
             let m = try checkAfterFault(dir, acknowledged: outcome.acknowledged, "power off at operation \(n)")
             if m > outcome.acknowledged { survivedMoreThanAcknowledged += 1 }
             n += 1
