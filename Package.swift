@@ -7,6 +7,10 @@ let package = Package(
     products: [
         .library(name: "DreamlakeStore", targets: ["DreamlakeStore"]),
         .library(name: "Dreamlake", targets: ["Dreamlake"]),
+        // Backends for swift-log and swift-metrics, products of their own so
+        // that Dreamlake itself never pulls those packages in.
+        .library(name: "DreamlakeLogging", targets: ["DreamlakeLogging"]),
+        .library(name: "DreamlakeMetrics", targets: ["DreamlakeMetrics"]),
         .executable(name: "dreamlake", targets: ["dreamlake"]),
     ],
     dependencies: [
@@ -15,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // SHA-256 of stored files.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         // Append latency percentiles in `dreamlake bench`.
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
@@ -40,6 +46,14 @@ let package = Package(
                 .product(name: "OrderedCollections", package: "swift-collections"),
             ]
         ),
+        .target(
+            name: "DreamlakeLogging",
+            dependencies: ["Dreamlake", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "DreamlakeMetrics",
+            dependencies: ["Dreamlake", .product(name: "CoreMetrics", package: "swift-metrics")]
+        ),
         .executableTarget(
             name: "dreamlake",
             dependencies: [
@@ -57,6 +71,15 @@ let package = Package(
         .testTarget(
             name: "DreamlakeTests",
             dependencies: ["Dreamlake"]
+        ),
+        .testTarget(
+            name: "DreamlakeIntegrationTests",
+            dependencies: [
+                "DreamlakeLogging",
+                "DreamlakeMetrics",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -14,6 +14,18 @@ extension Session {
         do { try store.appendLog(message, level: level, metadata: metadata) } catch { throw DreamlakeError(error) }
     }
 
+    /// Writes a log entry whose metadata is an object already built (the
+    /// form other logging systems' bridges use).
+    ///
+    /// - Parameters:
+    ///   - message: The text.
+    ///   - level: Its level.
+    ///   - metadata: Fields to keep with it, in order; nil or empty for none.
+    /// - Throws: ``DreamlakeError`` when the session is not open or is write-protected, or the store failed.
+    public func log(_ message: String, level: LogLevel = .info, object metadata: ValueObject?) throws(DreamlakeError) {
+        try writeLog(message, level: level, metadata: metadata)
+    }
+
     /// Starts a log entry in the builder form: `try session.log(metadata: ["epoch": 1]).info("Epoch complete", ["loss": loss])`.
     ///
     /// - Parameter metadata: Fields every entry written through the builder carries.
