@@ -41,6 +41,15 @@ public struct Parameters: Sendable {
         return flatten ? merged : Parameters.unflatten(merged)
     }
 
+    /// The parameters as a `Decodable` type (the configuration struct given to
+    /// ``set(_:)-(T)``, say): dot keys are nested back into objects first.
+    ///
+    /// - Throws: ``DreamlakeError`` with `.invalidValue` naming the key that is
+    ///   missing or of the wrong type; `.notOpen` when the session is not open.
+    public func get<T: Decodable>(as type: T.Type) throws(DreamlakeError) -> T {
+        try ValueDecoding.decode(T.self, from: .object(get(flatten: false)))
+    }
+
     /// `{"a": {"b": 1}, "c": 2}` becomes `{"a.b": 1, "c": 2}`, in order, as Python's `flatten_dict` does.
     static func flatten(_ o: ValueObject, prefix: String = "") -> ValueObject {
         var out = ValueObject()

@@ -110,6 +110,23 @@ public struct Track: Sendable {
         return TrackPage(points: page, startIndex: startIndex, hasMore: startIndex + UInt64(page.count) < info.count)
     }
 
+    /// Points `startIndex ..< startIndex + limit` as a `Decodable` type (the
+    /// struct they were appended as, say).
+    ///
+    /// - Throws: ``DreamlakeError`` with `.invalidValue` when a point does not
+    ///   decode as `T` (naming the point and the key).
+    public func read<T: Decodable>(as type: T.Type, startIndex: UInt64 = 0, limit: Int = 1000) throws(DreamlakeError) -> [T] {
+        let page = try read(startIndex: startIndex, limit: limit)
+        var out: [T] = []
+        out.reserveCapacity(page.points.count)
+        for p in page.points {
+            do { out.append(try ValueDecoding.decode(T.self, from: .object(p.data))) } catch {
+                throw DreamlakeError(.invalidValue, "point \(p.index) of track \(Names.quoted(name)): \(error.message)")
+            }
+        }
+        return out
+    }
+
     /// How many of the track's points are durable: written and fsync'd by the
     /// background writer, so that they survive a crash or a power loss
     /// (points 0 ..< the result). Appends return before that; this says when

@@ -606,3 +606,67 @@ struct LossPoint: Codable {
         try writer.close()
     }
 }
+
+// MARK: Codable
+
+private struct TrainingConfig: Codable, Equatable {
+    struct Optimizer: Codable, Equatable {
+        var name: String
+        var lr: Double
+        var betas: [Double]
+    }
+    var epochs: Int
+    var batchSize: UInt32
+    var model: String
+    var optimizer: Optimizer
+    var dropout: Float?
+    var started: Date
+}
+
+private struct PhasedPoint: Codable, Equatable {
+    var value: Double
+    var step: Int
+    var phase: String
+}
+
+@Suite struct CodableTests {
+    @Test func aConfigStructRoundTripsThroughParameters() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let config = TrainingConfig(epochs: 10, batchSize: 64, model: "resnet50",
+                                    optimizer: .init(name: "adam", lr: 0.001, betas: [0.9, 0.999]), dropout: nil,
+                                    started: Date(timeIntervalSince1970: 1_764_000_000))
+        try Session.with(name: "codable", workspace: "ws", localPath: root.path) { session in
+            try session.parameters.set(config)
+            #expect(try session.parameters.get()["optimizer.lr"] == 0.001)  // flattened like a dictionary
+            #expect(try session.parameters.get(as: TrainingConfig.self) == config)
+            // A type that wants what is not there says which key.
+            struct Wants: Decodable { var missing: Int }
+            #expect { try session.parameters.get(as: Wants.self) } throws: {
+                ($0 as? DreamlakeError)?.message.contains("\"missing\"") == true
+            }
+            struct WrongType: Decodable { var model: Int }
+            #expect { try session.parameters.get(as: WrongType.self) } throws: {
+                ($0 as? DreamlakeError)?.message.contains("model") == true
+            }
+        }
+    }
+
+    @Test func structPointsRoundTripThroughATrack() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        try Session.with(name: "points", workspace: "ws", localPath: root.path) { session in
+            let track = session.track("loss")
+            let points = (0..<300).map { PhasedPoint(value: 1.0 / Double($0 + 1), step: $0, phase: $0 % 2 == 0 ? "train" : "val") }
+            for p in points { try track.append(p) }
+            #expect(try track.read(as: PhasedPoint.self, startIndex: 0, limit: 1000) == points)
+            #expect(try track.read(as: PhasedPoint.self, startIndex: 100, limit: 5) == Array(points[100..<105]))
+            // The same points as dictionaries: the same data.
+            #expect(try track.read(startIndex: 7, limit: 1).points.first?.data == ["value": .double(1.0 / 8), "step": 7, "phase": "val"])
+            try track.append(["value": "not a number", "step": 300, "phase": "x"])
+            #expect { try track.read(as: PhasedPoint.self, startIndex: 299, limit: 2) } throws: {
+                ($0 as? DreamlakeError)?.message.contains("point 300") == true
+            }
+        }
+    }
+}
