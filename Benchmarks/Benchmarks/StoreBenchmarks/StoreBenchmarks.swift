@@ -250,6 +250,14 @@ let benchmarks: @Sendable () -> Void = {
                       blackHole(try? track.append(["value": loss, "step": k, "phase": "train"]))
                   }
               }, setup: sessionSetup, teardown: sessionTeardown)
+    // The same three fields as a Codable struct: it should cost no more than the dictionary.
+    struct PhasedPoint: Encodable { var value: Double; var step: Int; var phase: String }
+    Benchmark("SessionAppendCodable", configuration: .init(scalingFactor: .kilo),
+              closure: { b in
+                  guard let (s, _) = sessionBox.value else { return }
+                  let track = s.track("loss")
+                  for k in b.scaledIterations { blackHole(try? track.append(PhasedPoint(value: values[k], step: k, phase: "train"))) }
+              }, setup: sessionSetup, teardown: sessionTeardown)
     Benchmark("SessionAppendBatch1000", configuration: .init(scalingFactor: .kilo),
               closure: { b in
                   guard let (s, _) = sessionBox.value else { return }
