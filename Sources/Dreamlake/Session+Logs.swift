@@ -101,9 +101,18 @@ public struct LogBuilder: Sendable {
 }
 
 extension Session {
+    /// The session's log: `try session.logs()` reads it, `session.logs.follow()` watches it.
+    public var logs: SessionLogs { SessionLogs(session: self) }
+}
+
+/// A session's log, to read (`try session.logs(from: 100)`) or follow
+/// (`for try await entry in session.logs.follow()`).
+public struct SessionLogs: Sendable {
+    let session: Session
+
     /// Every log entry from `start`, at most `limit` of them.
-    public func logs(from start: UInt64 = 0, limit: Int = .max) throws(DreamlakeError) -> [LogEntry] {
-        let store = try requireStore()
+    public func callAsFunction(from start: UInt64 = 0, limit: Int = .max) throws(DreamlakeError) -> [LogEntry] {
+        let store = try session.requireStore()
         do { return try store.logs(from: start, limit: limit) } catch { throw DreamlakeError(error) }
     }
 }

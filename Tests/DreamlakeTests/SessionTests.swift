@@ -670,3 +670,85 @@ private struct PhasedPoint: Codable, Equatable {
         }
     }
 }
+
+// MARK: Following live data
+
+@Suite struct FollowTests {
+    @Test func followingATrackInTheWritersProcessSeesEveryPointInOrder() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let session = try Session(name: "follow", workspace: "ws", localPath: root.path)
+        try session.open()
+        defer { try? session.close() }
+        let track = session.track("loss")
+        for i in 0..<100 { try track.append(value: Double(i), step: i) }
+        let writer = Task {
+            for i in 100..<2000 {
+                try track.append(value: Double(i), step: i)
+                if i % 100 == 0 { try await Task.sleep(for: .milliseconds(2)) }
+            }
+        }
+        var seen: [UInt64] = []
+        for try await point in track.follow(from: 50) {
+            #expect(point.data["step"] == .int(Int64(point.index)))
+            seen.append(point.index)
+            if seen.count == 1950 { break }
+        }
+        try await writer.value
+        #expect(seen == Array(50..<2000))
+    }
+
+    @Test func followingFromASessionOpenedForReadingSeesWhatTheWriterWrites() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let writer = try Session(name: "follow", workspace: "ws", localPath: root.path, durability: .interval(milliseconds: 5))
+        try writer.open()
+        defer { try? writer.close() }
+        try writer.log("first")
+        try writer.track("loss").append(value: 0, step: 0)
+        try writer.flush()
+        let reader = try Session(name: "follow", workspace: "ws", localPath: root.path)
+        try reader.openForReading()
+        defer { try? reader.close() }
+        let produce = Task {
+            for i in 1..<500 {
+                try writer.track("loss").append(value: Double(i), step: i)
+                if i % 50 == 0 {
+                    try writer.log("at \(i)")
+                    try await Task.sleep(for: .milliseconds(3))
+                }
+            }
+            try writer.flush()
+        }
+        var steps: [Int64] = []
+        for try await point in reader.track("loss").follow() {
+            steps.append(point.data["step"]?.intValue ?? -1)
+            if steps.count == 500 { break }
+        }
+        #expect(steps == Array(0..<500))
+        var messages: [String] = []
+        for try await entry in reader.logs.follow() {
+            messages.append(entry.message)
+            if messages.count == 10 { break }
+        }
+        #expect(messages == ["first"] + (1..<10).map { "at \($0 * 50)" })
+        try await produce.value
+    }
+
+    @Test func cancellingTheTaskEndsAQuietFollow() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let session = try Session(name: "quiet", workspace: "ws", localPath: root.path)
+        try session.open()
+        defer { try? session.close() }
+        try session.log("only one")
+        let follower = Task {
+            var n = 0
+            for try await _ in session.logs.follow() { n += 1 }
+            return n  // reached only when the sequence ends
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        follower.cancel()
+        #expect(try await follower.value == 1)
+    }
+}
