@@ -1,19 +1,21 @@
 // swift-tools-version: 6.1
-import PackageDescription
-
 // The fuzzers: one executable whose libFuzzer entry point feeds the format's
 // decoders (DreamlakeStore's FuzzEntry). A package of its own, so that no
 // user builds it; scripts/fuzz builds it with `--sanitize=fuzzer` and runs it.
+import Foundation
+import PackageDescription
+
+// A path dependency's identity is its folder's name, which differs between checkouts.
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent.lowercased()
+
 let package = Package(
     name: "DreamlakeFuzz",
     platforms: [.macOS(.v15)],
-    dependencies: [
-        .package(name: "dreamlake", path: ".."),
-    ],
+    dependencies: [.package(path: "..")],
     targets: [
         .executableTarget(
             name: "DreamlakeFuzz",
-            dependencies: [.product(name: "DreamlakeStore", package: "dreamlake")]
+            dependencies: [.product(name: "DreamlakeStore", package: root)]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -46,7 +46,7 @@ public struct TrackFollower: AsyncSequence, Sendable {
     }
 }
 
-/// A session's log entries from some sequence number on, as they arrive (see ``SessionLogs/follow(from:interval:)``).
+/// A session's log entries from some sequence number on, as they arrive (see ``Logs/follow(from:interval:)``).
 public struct LogFollower: AsyncSequence, Sendable {
     public typealias Element = LogEntry
     let session: Session
@@ -98,7 +98,7 @@ extension Track {
     }
 }
 
-extension SessionLogs {
+extension Logs {
     /// The log's entries from sequence number `start` on, as they arrive:
     /// `for try await entry in session.logs.follow() { ... }`. The sequence
     /// ends when the iterating task is cancelled; it throws when the session

@@ -63,6 +63,9 @@ public struct Files: Sendable {
     /// - Parameters:
     ///   - localFile: The file to store.
     ///   - path: The folder to file it under. The default is "/".
+    ///   - description: A description of the file; nil for none.
+    ///   - tags: Tags to find it by; none by default.
+    ///   - metadata: Fields to keep with it; nil for none.
     /// - Returns: What was stored, with its id and checksum.
     @discardableResult
     public func upload(_ localFile: String, path: String = "/", description: String? = nil, tags: [String] = [],

@@ -102,12 +102,12 @@ public struct LogBuilder: Sendable {
 
 extension Session {
     /// The session's log: `try session.logs()` reads it, `session.logs.follow()` watches it.
-    public var logs: SessionLogs { SessionLogs(session: self) }
+    public var logs: Logs { Logs(session: self) }
 }
 
 /// A session's log, to read (`try session.logs(from: 100)`) or follow
 /// (`for try await entry in session.logs.follow()`).
-public struct SessionLogs: Sendable {
+public struct Logs: Sendable {
     let session: Session
 
     /// Every log entry from `start`, at most `limit` of them.

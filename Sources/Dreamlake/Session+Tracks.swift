@@ -6,7 +6,11 @@ extension Session {
     /// Nothing is written until the first append, which defines the track
     /// with this description, tags and metadata (an existing track keeps its own).
     ///
-    /// - Parameter name: Its name; "/" separates parts (`"train/loss"`), each a valid file name.
+    /// - Parameters:
+    ///   - name: Its name; "/" separates parts (`"train/loss"`), each a valid file name.
+    ///   - description: The track's description, for a new track; nil for none.
+    ///   - tags: The track's tags, for a new track; nil for none.
+    ///   - metadata: The track's metadata, for a new track; nil for none.
     public func track(_ name: String, description: String? = nil, tags: [String]? = nil,
                       metadata: KeyValuePairs<String, any ValueConvertible>? = nil) -> Track {
         Track(session: self, name: name, description: description, tags: tags, metadata: metadata.map(Session.object),

@@ -32,7 +32,7 @@ public final class Session: @unchecked Sendable {
     public let localPath: String
     /// The session's own directory: `<localPath>/<workspace>/<name>`.
     public let directory: String
-    /// The durability of the session's store (see ``DreamlakeStore/Durability``).
+    /// The durability of the session's store (see `Durability` in `DreamlakeStore`).
     public let durability: Durability
 
     // Given at init; applied to the stored metadata on open.

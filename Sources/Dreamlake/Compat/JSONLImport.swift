@@ -44,6 +44,7 @@ extension JSONLLayout {
     ///   - workspace: The workspace to import into; nil for the one in
     ///     `session.json`, else the name of `folder`'s parent.
     ///   - name: The session's name; nil for the one in `session.json`, else `folder`'s name.
+    ///   - progress: Called now and then with how far the import has come; nil for none.
     /// - Throws: ``DreamlakeError`` with `.exists` when the session is already
     ///   there, `.invalidInput` (with ``DreamlakeError/path`` and
     ///   ``DreamlakeError/line``) for malformed input, `.invalidName` for a

@@ -47,9 +47,9 @@ public enum RecordKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case log = 1
     /// Points of one track (``TrackPoint``); the stream id is the track id.
     case trackPoint = 2
-    /// Parameter updates (``ParameterUpdate``); stream id 0.
+    /// Parameter updates (``ObjectRecord``); stream id 0.
     case parameters = 3
-    /// Session metadata updates (``MetadataRecord``); stream id 0.
+    /// Session metadata updates (``ObjectRecord``); stream id 0.
     case sessionMetadata = 4
     /// Track definitions and their updates (``TrackMetadata``); stream id 0.
     case trackMetadata = 5
