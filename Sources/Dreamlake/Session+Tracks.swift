@@ -87,7 +87,7 @@ public struct Track: Sendable {
     /// Appends any `Encodable` value as a point (a struct with `value` and `step`, say).
     @discardableResult
     public func append<T: Encodable>(_ point: T) throws(DreamlakeError) -> UInt64 {
-        guard case .object(let o) = try ValueEncoding.encode(point) else {
+        guard let o = try ValueEncoding.encodeObject(point) else {
             throw DreamlakeError(.invalidValue, "\(T.self) does not encode as an object of named fields, so it cannot be a point")
         }
         return try append(object: o)

@@ -202,3 +202,114 @@ enum ValueEncoding {
         return .int(Int64(v))
     }
 }
+
+// The fast way for the usual point: a struct of named fields. Fields go
+// straight into two arrays (no container tree); a nested value goes through
+// the general encoder above. A type that asks for anything but one keyed
+// container at the top is encoded again the general way.
+extension ValueEncoding {
+    /// `value` as an object, or nil when it does not encode as one.
+    static func encodeObject<T: Encodable>(_ value: T) throws(DreamlakeError) -> ValueObject? {
+        let flat = FlatEncoder()
+        do {
+            try value.encode(to: flat)
+        } catch let e as DreamlakeError {
+            throw e
+        } catch {
+            throw DreamlakeError(.invalidValue, "\(T.self) could not be encoded: \(error)")
+        }
+        if !flat.isFlat {
+            guard case .object(let o) = try encode(value) else { return nil }
+            return o
+        }
+        // A type that encodes one key twice: a dictionary's rule, the last value in the first place.
+        if flat.keys.count > 8 || !ValueEncoding.unique(flat.keys) {
+            var o = ValueObject(minimumCapacity: flat.keys.count)
+            for (k, v) in zip(flat.keys, flat.values) { o[k] = v }
+            return o
+        }
+        return ValueObject(uncheckedUniqueKeys: flat.keys, values: flat.values)
+    }
+
+    static func unique(_ keys: [String]) -> Bool {
+        for i in keys.indices { for j in 0..<i where keys[j] == keys[i] { return false } }
+        return true
+    }
+
+    final class FlatEncoder: Encoder {
+        var codingPath: [any CodingKey] { [] }
+        var userInfo: [CodingUserInfoKey: Any] { [:] }
+        var keys: [String] = []
+        var values: [Value] = []
+        /// False once the type asked for something other than one keyed container.
+        var isFlat = true
+        private var containers = 0
+
+        init() {
+            keys.reserveCapacity(8)
+            values.reserveCapacity(8)
+        }
+
+        func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+            containers += 1
+            if containers > 1 { isFlat = false }
+            return KeyedEncodingContainer(FlatKeyed<Key>(encoder: self))
+        }
+
+        // Not an object of fields: the general encoder does it again; these only absorb the first try.
+        func unkeyedContainer() -> any UnkeyedEncodingContainer {
+            isFlat = false
+            return Encoder_(codingPath: []).unkeyedContainer()
+        }
+
+        func singleValueContainer() -> any SingleValueEncodingContainer {
+            isFlat = false
+            return Encoder_(codingPath: []).singleValueContainer()
+        }
+
+        func add(_ v: Value, _ key: some CodingKey) {
+            keys.append(key.stringValue)
+            values.append(v)
+        }
+    }
+
+    struct FlatKeyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
+        let encoder: FlatEncoder
+        var codingPath: [any CodingKey] { [] }
+
+        mutating func encodeNil(forKey key: Key) throws { encoder.add(.null, key) }
+        mutating func encode(_ value: Bool, forKey key: Key) throws { encoder.add(.bool(value), key) }
+        mutating func encode(_ value: String, forKey key: Key) throws { encoder.add(.string(value), key) }
+        mutating func encode(_ value: Double, forKey key: Key) throws { encoder.add(.double(value), key) }
+        mutating func encode(_ value: Float, forKey key: Key) throws { encoder.add(.double(Double(value)), key) }
+        mutating func encode(_ value: Int, forKey key: Key) throws { encoder.add(.int(Int64(value)), key) }
+        mutating func encode(_ value: Int8, forKey key: Key) throws { encoder.add(.int(Int64(value)), key) }
+        mutating func encode(_ value: Int16, forKey key: Key) throws { encoder.add(.int(Int64(value)), key) }
+        mutating func encode(_ value: Int32, forKey key: Key) throws { encoder.add(.int(Int64(value)), key) }
+        mutating func encode(_ value: Int64, forKey key: Key) throws { encoder.add(.int(value), key) }
+        mutating func encode(_ value: UInt, forKey key: Key) throws { encoder.add(try ValueEncoding.unsigned(UInt64(value), key), key) }
+        mutating func encode(_ value: UInt8, forKey key: Key) throws { encoder.add(.int(Int64(value)), key) }
+        mutating func encode(_ value: UInt16, forKey key: Key) throws { encoder.add(.int(Int64(value)), key) }
+        mutating func encode(_ value: UInt32, forKey key: Key) throws { encoder.add(.int(Int64(value)), key) }
+        mutating func encode(_ value: UInt64, forKey key: Key) throws { encoder.add(try ValueEncoding.unsigned(value, key), key) }
+        mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+            encoder.add(try ValueEncoding.primitive(value) ?? ValueEncoding.encode(value), key)
+        }
+        mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+            encoder.isFlat = false
+            return Encoder_(codingPath: []).container(keyedBy: keyType)
+        }
+        mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+            encoder.isFlat = false
+            return Encoder_(codingPath: []).unkeyedContainer()
+        }
+        mutating func superEncoder() -> any Encoder {
+            encoder.isFlat = false
+            return Encoder_(codingPath: [])
+        }
+        mutating func superEncoder(forKey key: Key) -> any Encoder {
+            encoder.isFlat = false
+            return Encoder_(codingPath: [])
+        }
+    }
+}

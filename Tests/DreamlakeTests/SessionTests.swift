@@ -663,6 +663,25 @@ private struct PhasedPoint: Codable, Equatable {
             #expect(try track.read(as: PhasedPoint.self, startIndex: 100, limit: 5) == Array(points[100..<105]))
             // The same points as dictionaries: the same data.
             #expect(try track.read(startIndex: 7, limit: 1).points.first?.data == ["value": .double(1.0 / 8), "step": 7, "phase": "val"])
+            // Shapes off the fast path: a nested struct, an optional left out, a key encoded twice, not an object.
+            struct Nested: Codable, Equatable { var value: Double; var extra: PhasedPoint; var note: String? }
+            struct Twice: Encodable {
+                enum K: String, CodingKey { case a, b }
+                func encode(to encoder: any Encoder) throws {
+                    var c = encoder.container(keyedBy: K.self)
+                    try c.encode(1, forKey: .a)
+                    try c.encode(2, forKey: .b)
+                    try c.encode(3, forKey: .a)
+                }
+            }
+            let other = session.track("other")
+            try other.append(Nested(value: 1, extra: points[3], note: nil))
+            try other.append(Twice())
+            let read = try other.read(startIndex: 0, limit: 10).points.map(\.data)
+            #expect(read[0] == ["value": 1.0, "extra": ["value": .double(0.25), "step": 3, "phase": "val"]])
+            #expect(read[1] == ["a": 3, "b": 2])
+            #expect(try other.read(as: Nested.self, startIndex: 0, limit: 1) == [Nested(value: 1, extra: points[3], note: nil)])
+            #expect(throws: DreamlakeError.self) { try other.append(42) }
             try track.append(["value": "not a number", "step": 300, "phase": "x"])
             #expect { try track.read(as: PhasedPoint.self, startIndex: 299, limit: 2) } throws: {
                 ($0 as? DreamlakeError)?.message.contains("point 300") == true
