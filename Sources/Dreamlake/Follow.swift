@@ -10,11 +10,13 @@
 
 /// The points of a track from some index on, as they arrive (see ``Track/follow(from:interval:)``).
 public struct TrackFollower: AsyncSequence, Sendable {
+    /// A point as read back.
     public typealias Element = TrackPage.Point
     let track: Track
     let start: UInt64
     let interval: Duration
 
+    /// An iterator from the first index asked for.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(track: track, nextIndex: start, interval: interval) }
 
     /// Reads a page at a time; waits when there is nothing new.
@@ -48,11 +50,13 @@ public struct TrackFollower: AsyncSequence, Sendable {
 
 /// A session's log entries from some sequence number on, as they arrive (see ``Logs/follow(from:interval:)``).
 public struct LogFollower: AsyncSequence, Sendable {
+    /// A log entry.
     public typealias Element = LogEntry
     let session: Session
     let start: UInt64
     let interval: Duration
 
+    /// An iterator from the first sequence number asked for.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(session: session, nextSequence: start, interval: interval) }
 
     /// Reads a page at a time; waits when there is nothing new.

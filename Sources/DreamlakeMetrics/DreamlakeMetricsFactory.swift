@@ -54,31 +54,41 @@ public struct DreamlakeMetricsFactory: MetricsFactory {
         return MetricTrack(track: track, onFailure: onFailure)
     }
 
+    /// A counter: each increment appends the running total.
     public func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
         CounterSink(sink("counter", label, dimensions))
     }
 
+    /// A floating-point counter: each increment appends the running total.
     public func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
         FloatingPointCounterSink(sink("floating-point counter", label, dimensions))
     }
 
+    /// A recorder (a gauge when `aggregate` is false): each value recorded is appended.
     public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
         RecorderSink(sink(aggregate ? "recorder" : "gauge", label, dimensions))
     }
 
+    /// A meter: each change appends the value it then holds.
     public func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
         MeterSink(sink("meter", label, dimensions))
     }
 
+    /// A timer: each duration is appended in nanoseconds.
     public func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
         TimerSink(sink("timer", label, dimensions))
     }
 
     // The tracks stay: what was recorded is kept after a metric is destroyed.
+    /// Keeps the counter's track.
     public func destroyCounter(_ handler: any CounterHandler) {}
+    /// Keeps the counter's track.
     public func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) {}
+    /// Keeps the recorder's track.
     public func destroyRecorder(_ handler: any RecorderHandler) {}
+    /// Keeps the meter's track.
     public func destroyMeter(_ handler: any MeterHandler) {}
+    /// Keeps the timer's track.
     public func destroyTimer(_ handler: any TimerHandler) {}
 }
 
