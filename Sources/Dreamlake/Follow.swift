@@ -8,67 +8,33 @@
 // (its flushes, and its interval durability's writes). Cancelling the task
 // that iterates ends the sequence: `next()` returns nil.
 
-/// The points of a track from some index on, as they arrive (see ``Track/follow(from:interval:)``).
-public struct TrackFollower: AsyncSequence, Sendable {
-    /// A point as read back.
-    public typealias Element = TrackPage.Point
-    let track: Track
-    let start: UInt64
-    let interval: Duration
-
-    /// An iterator from the first index asked for.
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(track: track, nextIndex: start, interval: interval) }
-
-    /// Reads a page at a time; waits when there is nothing new.
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        let track: Track
-        var nextIndex: UInt64
-        let interval: Duration
-        var page: [TrackPage.Point] = []
-        var position = 0
-
-        /// The next point; nil once the iterating task is cancelled.
-        public mutating func next() async throws -> TrackPage.Point? {
-            while true {
-                if position < page.count {
-                    defer { position += 1 }
-                    return page[position]
-                }
-                if Task.isCancelled { return nil }
-                if track.session.isReadOnly { _ = try track.session.refresh() }
-                page = try track.read(startIndex: nextIndex, limit: 4096).points
-                position = 0
-                if let last = page.last {
-                    nextIndex = last.index + 1
-                    continue
-                }
-                do { try await Task.sleep(for: interval) } catch { return nil }
-            }
-        }
-    }
-}
-
-/// A session's log entries from some sequence number on, as they arrive (see ``Logs/follow(from:interval:)``).
-public struct LogFollower: AsyncSequence, Sendable {
-    /// A log entry.
-    public typealias Element = LogEntry
+/// Records of a stream from some position on, as they arrive: a track's
+/// points (``Track/follow(from:interval:)``) or a session's log entries
+/// (``Logs/follow(from:interval:)``).
+public struct Follower<Element: Sendable>: AsyncSequence, Sendable {
+    /// Reads a page from a position: the records, and the position after the last of them.
+    typealias Fetch = @Sendable (UInt64) throws(DreamlakeError) -> (records: [Element], next: UInt64)
     let session: Session
     let start: UInt64
     let interval: Duration
+    let fetch: Fetch
 
-    /// An iterator from the first sequence number asked for.
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(session: session, nextSequence: start, interval: interval) }
+    /// An iterator from the first position asked for.
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(session: session, next: start, interval: interval, fetch: fetch)
+    }
 
     /// Reads a page at a time; waits when there is nothing new.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let session: Session
-        var nextSequence: UInt64
+        var next: UInt64
         let interval: Duration
-        var page: [LogEntry] = []
+        let fetch: Fetch
+        var page: [Element] = []
         var position = 0
 
-        /// The next entry; nil once the iterating task is cancelled.
-        public mutating func next() async throws -> LogEntry? {
+        /// The next record; nil once the iterating task is cancelled.
+        public mutating func next() async throws -> Element? {
             while true {
                 if position < page.count {
                     defer { position += 1 }
@@ -76,12 +42,9 @@ public struct LogFollower: AsyncSequence, Sendable {
                 }
                 if Task.isCancelled { return nil }
                 if session.isReadOnly { _ = try session.refresh() }
-                page = try session.logs(from: nextSequence, limit: 4096)
+                (page, next) = try fetch(next)
                 position = 0
-                if let last = page.last {
-                    nextSequence = last.sequence + 1
-                    continue
-                }
+                if !page.isEmpty { continue }
                 do { try await Task.sleep(for: interval) } catch { return nil }
             }
         }
@@ -97,8 +60,11 @@ extension Track {
     /// - Parameters:
     ///   - start: The first index.
     ///   - interval: How long to wait before looking again when nothing new is there.
-    public func follow(from start: UInt64 = 0, interval: Duration = .milliseconds(20)) -> TrackFollower {
-        TrackFollower(track: self, start: start, interval: interval)
+    public func follow(from start: UInt64 = 0, interval: Duration = .milliseconds(20)) -> Follower<TrackPage.Point> {
+        Follower(session: session, start: start, interval: interval) { (from) throws(DreamlakeError) in
+            let points = try read(startIndex: from, limit: 4096).points
+            return (points, points.last.map { $0.index + 1 } ?? from)
+        }
     }
 }
 
@@ -111,7 +77,10 @@ extension Logs {
     /// - Parameters:
     ///   - start: The first sequence number.
     ///   - interval: How long to wait before looking again when nothing new is there.
-    public func follow(from start: UInt64 = 0, interval: Duration = .milliseconds(20)) -> LogFollower {
-        LogFollower(session: session, start: start, interval: interval)
+    public func follow(from start: UInt64 = 0, interval: Duration = .milliseconds(20)) -> Follower<LogEntry> {
+        Follower(session: session, start: start, interval: interval) { (from) throws(DreamlakeError) in
+            let entries = try self(from: from, limit: 4096)
+            return (entries, entries.last.map { $0.sequence + 1 } ?? from)
+        }
     }
 }

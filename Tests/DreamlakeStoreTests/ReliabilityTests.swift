@@ -34,14 +34,26 @@ private func peakResident() -> Int {
     return usage.ru_maxrss * 1024
 }
 
+/// `writeTenBlocks` on disk, with what the tests below look at: the segment, its bytes, and its point blocks.
+private struct TenBlocks {
+    let dir = TempDirectory()
+    let segment: String
+    let bytes: [UInt8]
+    let pointBlocks: [BlockRef]
+
+    init() throws {
+        try writeTenBlocks(dir)
+        segment = try #require(dir.segmentFiles().last)
+        bytes = try readBytes(segment)
+        pointBlocks = try blocks(of: segment).filter { $0.stream == .track(TrackID(rawValue: 0)) }
+    }
+}
+
 @Suite struct ReliabilityTests {
     @Test func aCutAtEveryByteOfTheLastTwoBlocksKeepsExactlyTheBlocksBeforeIt() throws {
-        let dir = TempDirectory()
-        defer { dir.remove() }
-        try writeTenBlocks(dir)
-        let seg = try #require(dir.segmentFiles().last)
-        let whole = try readBytes(seg)
-        let pointBlocks = try blocks(of: seg).filter { $0.stream == .track(TrackID(rawValue: 0)) }
+        let fixture = try TenBlocks()
+        defer { fixture.dir.remove() }
+        let (dir, seg, whole, pointBlocks) = (fixture.dir, fixture.segment, fixture.bytes, fixture.pointBlocks)
         #expect(pointBlocks.count == 10)
         let ends = Set(pointBlocks.map { $0.offset + UInt64($0.length) })
         let from = pointBlocks[8].offset
@@ -62,12 +74,9 @@ private func peakResident() -> Int {
     }
 
     @Test func everyByteOfASealedBlockFlippedIsFoundNamedAndReadAround() throws {
-        let dir = TempDirectory()
-        defer { dir.remove() }
-        try writeTenBlocks(dir)
-        let seg = try #require(dir.segmentFiles().last)
-        let whole = try readBytes(seg)
-        let pointBlocks = try blocks(of: seg).filter { $0.stream == .track(TrackID(rawValue: 0)) }
+        let fixture = try TenBlocks()
+        defer { fixture.dir.remove() }
+        let (dir, seg, whole, pointBlocks) = (fixture.dir, fixture.segment, fixture.bytes, fixture.pointBlocks)
         let victim = pointBlocks[4]  // points 400..<500, with blocks before and after it
         var rng = SplitMix64(seed: 7)
         // Every byte of one block, and a sample of bytes anywhere after the segment header.
@@ -110,12 +119,10 @@ private func peakResident() -> Int {
     }
 
     @Test func hostileBlockFieldsAreRejectedWithoutTrapsOrUnboundedMemory() throws {
-        let dir = TempDirectory()
-        defer { dir.remove() }
-        try writeTenBlocks(dir)
-        let seg = try #require(dir.segmentFiles().last)
-        let whole = try readBytes(seg)
-        let last = try #require(try blocks(of: seg).last)
+        let fixture = try TenBlocks()
+        defer { fixture.dir.remove() }
+        let (dir, seg, whole) = (fixture.dir, fixture.segment, fixture.bytes)
+        let last = try #require(fixture.pointBlocks.last)
         let lastBytes = Array(whole[Int(last.offset)..<Int(last.offset + UInt64(last.length))])
         guard case .success(let template) = BlockHeader.decode(lastBytes[0..<FormatConstants.blockHeaderSize]) else {
             Issue.record("the last block's header does not decode")
@@ -178,11 +185,9 @@ private func peakResident() -> Int {
     }
 
     @Test func aZeroFilledTailIsACleanEnd() throws {
-        let dir = TempDirectory()
-        defer { dir.remove() }
-        try writeTenBlocks(dir)
-        let seg = try #require(dir.segmentFiles().last)
-        let whole = try readBytes(seg)
+        let fixture = try TenBlocks()
+        defer { fixture.dir.remove() }
+        let (dir, seg, whole) = (fixture.dir, fixture.segment, fixture.bytes)
         for zeros in [1, 7, FormatConstants.blockHeaderSize, 4096, 1 << 20] {
             try writeBytes(whole + [UInt8](repeating: 0, count: zeros), to: seg)
             let store = try Store(directory: dir.path, configuration: tenBlockConfiguration)
@@ -200,15 +205,7 @@ private func peakResident() -> Int {
     @Test func anIndexPointingPastTheEndOfItsSegmentIsRebuilt() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
-        var config = StoreConfiguration(durability: .buffered)
-        config.segmentSize = 32 << 10
-        config.maxRecordsPerBlock = 500
-        do {
-            let store = try Store(directory: dir.path, configuration: config)
-            let t = try store.track(named: "t")
-            for i in 0..<100_000 { try t.append(value: referenceLoss(i), step: Int64(i)) }
-            try store.close()
-        }
+        var config = try writeSegmentsWithIndexes(dir)
         let index = try #require(dir.indexFiles().first)
         let segment = String(index.dropLast(4)) + ".dls"
         let length = fileSize(segment)

@@ -17,6 +17,19 @@ func writeTenBlocks(_ dir: TempDirectory) throws {
     try store.close()
 }
 
+/// 100,000 points of the reference workload in 32 KiB segments, each sealed
+/// one with its index; returns the configuration it was written with.
+func writeSegmentsWithIndexes(_ dir: TempDirectory) throws -> StoreConfiguration {
+    var config = StoreConfiguration(durability: .buffered)
+    config.segmentSize = 32 << 10
+    config.maxRecordsPerBlock = 500
+    let store = try Store(directory: dir.path, configuration: config)
+    let t = try store.track(named: "t")
+    for i in 0..<100_000 { try t.append(value: referenceLoss(i), step: Int64(i)) }
+    try store.close()
+    return config
+}
+
 @Suite struct StoreTests {
     @Test func everyKindOfRecordRoundTripsThroughReopen() throws {
         let dir = TempDirectory()
@@ -142,15 +155,7 @@ func writeTenBlocks(_ dir: TempDirectory) throws {
     @Test func aMissingOrDamagedIndexIsRebuilt() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
-        var config = StoreConfiguration(durability: .buffered)
-        config.segmentSize = 32 << 10
-        config.maxRecordsPerBlock = 500
-        do {
-            let store = try Store(directory: dir.path, configuration: config)
-            let t = try store.track(named: "t")
-            for i in 0..<100_000 { try t.append(value: referenceLoss(i), step: Int64(i)) }
-            try store.close()
-        }
+        var config = try writeSegmentsWithIndexes(dir)
         let indexes = dir.indexFiles()
         #expect(indexes.count >= 3)
         try FileManager.default.removeItem(atPath: indexes[0])
