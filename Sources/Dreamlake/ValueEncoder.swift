@@ -203,6 +203,13 @@ enum ValueEncoding {
     }
 }
 
+/// Each thread's reusable FlatEncoder (released when the thread ends).
+private let flatEncoderKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key) { p in if let p { Unmanaged<ValueEncoding.FlatEncoder>.fromOpaque(p).release() } }
+    return key
+}()
+
 // The fast way for the usual point: a struct of named fields. Fields go
 // straight into two arrays (no container tree); a nested value goes through
 // the general encoder above. A type that asks for anything but one keyed
@@ -210,7 +217,8 @@ enum ValueEncoding {
 extension ValueEncoding {
     /// `value` as an object, or nil when it does not encode as one.
     static func encodeObject<T: Encodable>(_ value: T) throws(DreamlakeError) -> ValueObject? {
-        let flat = FlatEncoder()
+        let flat = FlatEncoder.take()
+        defer { flat.giveBack() }
         do {
             try value.encode(to: flat)
         } catch let e as DreamlakeError {
@@ -222,13 +230,14 @@ extension ValueEncoding {
             guard case .object(let o) = try encode(value) else { return nil }
             return o
         }
+        let (keys, values) = flat.takeFields()
         // A type that encodes one key twice: a dictionary's rule, the last value in the first place.
-        if flat.keys.count > 8 || !ValueEncoding.unique(flat.keys) {
-            var o = ValueObject(minimumCapacity: flat.keys.count)
-            for (k, v) in zip(flat.keys, flat.values) { o[k] = v }
+        if keys.count > 8 || !ValueEncoding.unique(keys) {
+            var o = ValueObject(minimumCapacity: keys.count)
+            for (k, v) in zip(keys, values) { o[k] = v }
             return o
         }
-        return ValueObject(uncheckedUniqueKeys: flat.keys, values: flat.values)
+        return ValueObject(uncheckedUniqueKeys: keys, values: values)
     }
 
     static func unique(_ keys: [String]) -> Bool {
@@ -239,15 +248,52 @@ extension ValueEncoding {
     final class FlatEncoder: Encoder {
         var codingPath: [any CodingKey] { [] }
         var userInfo: [CodingUserInfoKey: Any] { [:] }
-        var keys: [String] = []
-        var values: [Value] = []
+        private(set) var keys: [String] = []
+        private(set) var values: [Value] = []
         /// False once the type asked for something other than one keyed container.
         var isFlat = true
         private var containers = 0
+        private var inUse = false
+        /// How many fields the last point had: the next one's arrays are made that large at once.
+        private var lastCount = 4
 
-        init() {
-            keys.reserveCapacity(8)
-            values.reserveCapacity(8)
+        /// This thread's encoder, or a new one when it is busy (an `encode(to:)` that appends a point itself).
+        /// Reusing it saves an allocation a point: the usual point costs what its dictionary form does.
+        static func take() -> FlatEncoder {
+            let encoder: FlatEncoder
+            if let p = pthread_getspecific(flatEncoderKey) {
+                encoder = Unmanaged<FlatEncoder>.fromOpaque(p).takeUnretainedValue()
+                if encoder.inUse { return FlatEncoder().started() }
+            } else {
+                encoder = FlatEncoder()
+                pthread_setspecific(flatEncoderKey, Unmanaged.passRetained(encoder).toOpaque())
+            }
+            return encoder.started()
+        }
+
+        private func started() -> FlatEncoder {
+            inUse = true
+            isFlat = true
+            containers = 0
+            keys.reserveCapacity(lastCount)
+            values.reserveCapacity(lastCount)
+            return self
+        }
+
+        /// The fields encoded, handed over (the encoder keeps none of them).
+        func takeFields() -> ([String], [Value]) {
+            defer {
+                keys = []
+                values = []
+            }
+            lastCount = max(1, keys.count)
+            return (keys, values)
+        }
+
+        func giveBack() {
+            keys = []
+            values = []
+            inUse = false
         }
 
         func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
