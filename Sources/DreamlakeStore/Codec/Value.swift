@@ -115,6 +115,10 @@ extension Value: ExpressibleByDictionaryLiteral {
 /// written as literals with variables in them: `["value": loss, "step": step]`.
 public protocol ValueConvertible {
     /// This value as a ``Value``.
+    ///
+    /// A log entry's metadata is converted while the store holds its log's
+    /// lock (so that the entry is encoded without a copy): a conformance must
+    /// not write to the same store.
     var dreamlakeValue: Value { get }
 }
 
