@@ -110,10 +110,11 @@ extension Bench {
                 watcher?.start()
 
                 var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-                // Each append's latency is the time from the previous append's
-                // return to its own: one clock read per append instead of two
-                // (a read costs about a fifth of an append). The values are
-                // computed a chunk at a time, outside the timed stretches.
+                // The values are computed a chunk at a time. The rate counts
+                // that, as Python's loop counts computing its values; with
+                // --latency each append's latency is the time from the previous
+                // append's return to its own (one clock read per append instead
+                // of two), the chunk's values computed outside the timed stretches.
                 let chunk = 4096
                 var values = [Double](repeating: 0, count: chunk)
                 let start = monotonicNanos()
