@@ -69,8 +69,12 @@ enum Names {
         var existing = URL(fileURLWithPath: path).standardizedFileURL
         while !fm.fileExists(atPath: existing.path) && existing.path != "/" { existing.deleteLastPathComponent() }
         let resolved = existing.resolvingSymlinksInPath().standardizedFileURL.path
-        guard resolved == resolvedRoot || resolved.hasPrefix(resolvedRoot == "/" ? "/" : resolvedRoot + "/")
-                || resolvedRoot.hasPrefix(resolved + "/") || resolved == "/" else {
+        // The nearest existing ancestor must be the root, inside it, or on the
+        // way to it (when the root itself does not exist yet).
+        func isWithin(_ path: String, _ folder: String) -> Bool {
+            path == folder || folder == "/" || path.hasPrefix(folder + "/")
+        }
+        guard isWithin(resolved, resolvedRoot) || isWithin(resolvedRoot, resolved) else {
             throw DreamlakeError(.invalidName, "\(path) leads through \(existing.path), which resolves to \(resolved), outside the store's folder \(resolvedRoot); remove the link", path: path)
         }
     }

@@ -105,7 +105,7 @@ public struct Files: Sendable {
         file.contentType = Files.contentType(filename)
         file.sizeBytes = size
         file.checksum = checksum
-        file.metadata = metadata.map(Session.object)
+        file.metadata = metadata.map(ValueObject.init(pairs:))
         file.uploadedAt = now
         file.updatedAt = now
         do { try store.appendFileRecord(fileID: id, fields: file.fields) } catch { throw DreamlakeError(error) }
@@ -162,7 +162,7 @@ public struct Files: Sendable {
         }
         if let description { file.description = description }
         if let tags { file.tags = tags }
-        if let metadata { file.metadata = Session.object(metadata) }
+        if let metadata { file.metadata = ValueObject(pairs: metadata) }
         file.updatedAt = Timestamps.isoNow()
         do { try store.appendFileRecord(fileID: id, fields: file.fields) } catch { throw DreamlakeError(error) }
         return file

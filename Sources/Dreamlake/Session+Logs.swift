@@ -32,7 +32,7 @@ extension Session {
     /// - Throws: ``DreamlakeError`` when the session is not open.
     public func log(metadata: KeyValuePairs<String, any ValueConvertible> = [:]) throws(DreamlakeError) -> LogBuilder {
         _ = try requireStore()
-        return LogBuilder(session: self, metadata: Session.object(metadata))
+        return LogBuilder(session: self, metadata: ValueObject(pairs: metadata))
     }
 
     func writeLog(_ message: String, level: LogLevel, metadata: ValueObject?) throws(DreamlakeError) {
@@ -40,28 +40,6 @@ extension Session {
         // Python writes no "metadata" key for empty metadata; nil keeps that apart from {}.
         let md = (metadata?.isEmpty ?? true) ? nil : metadata
         do { try store.appendLog(message, level: level, metadata: md) } catch { throw DreamlakeError(error) }
-    }
-
-    static func object(_ pairs: KeyValuePairs<String, any ValueConvertible>) -> ValueObject {
-        // The usual literal has a few distinct keys: build the object in one
-        // go (no hashing) once a quadratic look shows no key twice.
-        let n = pairs.count
-        if n <= 8 {
-            if Store.keysAreUnique(pairs) {
-                var keys: [String] = []
-                var values: [Value] = []
-                keys.reserveCapacity(n)
-                values.reserveCapacity(n)
-                for (k, v) in pairs {
-                    keys.append(k)
-                    values.append(v.dreamlakeValue)
-                }
-                return ValueObject(uncheckedUniqueKeys: keys, values: values)
-            }
-        }
-        var o = ValueObject(minimumCapacity: n)
-        for (k, v) in pairs { o[k] = v.dreamlakeValue }
-        return o
     }
 }
 

@@ -11,7 +11,7 @@ public struct Parameters: Sendable {
 
     /// Merges `values` into the parameters, flattening nested objects to dot keys.
     public func set(_ values: KeyValuePairs<String, any ValueConvertible>) throws(DreamlakeError) {
-        try set(object: Session.object(values))
+        try set(object: ValueObject(pairs: values))
     }
 
     /// Merges an object of values into the parameters, flattening nested objects to dot keys.

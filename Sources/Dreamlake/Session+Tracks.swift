@@ -13,7 +13,7 @@ extension Session {
     ///   - metadata: The track's metadata, for a new track; nil for none.
     public func track(_ name: String, description: String? = nil, tags: [String]? = nil,
                       metadata: KeyValuePairs<String, any ValueConvertible>? = nil) -> Track {
-        Track(session: self, name: name, description: description, tags: tags, metadata: metadata.map(Session.object),
+        Track(session: self, name: name, description: description, tags: tags, metadata: metadata.map(ValueObject.init(pairs:)),
               cache: TrackCache())
     }
 
@@ -65,7 +65,7 @@ public struct Track: Sendable {
     /// - Returns: The point's index.
     @discardableResult
     public func append(_ point: KeyValuePairs<String, any ValueConvertible>) throws(DreamlakeError) -> UInt64 {
-        try append(object: Session.object(point))
+        try append(object: ValueObject(pairs: point))
     }
 
     /// Appends a point given as an object.
@@ -99,7 +99,7 @@ public struct Track: Sendable {
     @discardableResult
     public func appendBatch(_ points: [KeyValuePairs<String, any ValueConvertible>]) throws(DreamlakeError) -> Range<UInt64> {
         let h = try session.trackHandle(self)
-        do { return try h.append(contentsOf: points.map(Session.object)) } catch { throw DreamlakeError(error) }
+        do { return try h.append(contentsOf: points.map(ValueObject.init(pairs:))) } catch { throw DreamlakeError(error) }
     }
 
     /// Points `startIndex ..< startIndex + limit`.

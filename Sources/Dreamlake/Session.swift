@@ -93,11 +93,7 @@ public final class Session: @unchecked Sendable {
         givenDescription = description
         givenTags = tags
         givenFolder = try folder.map { (f) throws(DreamlakeError) in try Names.normalizeFolder(f) }
-        givenMetadata = metadata.map { pairs in
-            var o = ValueObject()
-            for (k, v) in pairs { o[k] = v.dreamlakeValue }
-            return o
-        }
+        givenMetadata = metadata.map(ValueObject.init(pairs:))
         givenWriteProtected = writeProtected
         self.exportOnClose = exportOnClose
     }

@@ -232,17 +232,12 @@ extension ValueEncoding {
         }
         let (keys, values) = flat.takeFields()
         // A type that encodes one key twice: a dictionary's rule, the last value in the first place.
-        if keys.count > 8 || !ValueEncoding.unique(keys) {
+        if keys.count > 8 || !ValueObject.keysAreUnique(keys) {
             var o = ValueObject(minimumCapacity: keys.count)
             for (k, v) in zip(keys, values) { o[k] = v }
             return o
         }
         return ValueObject(uncheckedUniqueKeys: keys, values: values)
-    }
-
-    static func unique(_ keys: [String]) -> Bool {
-        for i in keys.indices { for j in 0..<i where keys[j] == keys[i] { return false } }
-        return true
     }
 
     final class FlatEncoder: Encoder {
@@ -281,11 +276,8 @@ extension ValueEncoding {
         }
 
         /// The fields encoded, handed over (the encoder keeps none of them).
+        /// The fields encoded; ``giveBack()`` empties the encoder afterwards.
         func takeFields() -> ([String], [Value]) {
-            defer {
-                keys = []
-                values = []
-            }
             lastCount = max(1, keys.count)
             return (keys, values)
         }

@@ -157,11 +157,46 @@ extension Dictionary: ValueConvertible where Key == String, Value == any ValueCo
     }
 }
 extension KeyValuePairs: ValueConvertible where Key == String, Value == any ValueConvertible {
-    /// An object in the pairs' order; a repeated key keeps its last value.
-    public var dreamlakeValue: DreamlakeStore.Value {
-        var o = ValueObject()
-        for (k, v) in self { o[k] = v.dreamlakeValue }
-        return .object(o)
+    /// An object in the pairs' order; a repeated key keeps its first place and its last value.
+    public var dreamlakeValue: DreamlakeStore.Value { .object(ValueObject(pairs: self)) }
+}
+
+extension OrderedDictionary where Key == String, Value == DreamlakeStore.Value {
+    /// An object of literal pairs, in their order; a key given twice keeps
+    /// its first place and its last value, as a dictionary would.
+    public init(pairs: KeyValuePairs<String, any ValueConvertible>) {
+        let n = pairs.count
+        // The usual literal has a few distinct keys: build the object in one
+        // go (no hashing per insert) once a quadratic look shows no key twice.
+        if n <= 8, Self.keysAreUnique(pairs.lazy.map(\.key)) {
+            var keys: [String] = []
+            var values: [DreamlakeStore.Value] = []
+            keys.reserveCapacity(n)
+            values.reserveCapacity(n)
+            for (k, v) in pairs {
+                keys.append(k)
+                values.append(v.dreamlakeValue)
+            }
+            self.init(uncheckedUniqueKeys: keys, values: values)
+            return
+        }
+        self.init(minimumCapacity: n)
+        for (k, v) in pairs { self[k] = v.dreamlakeValue }
+    }
+
+    /// Whether no key appears twice: a quadratic look, meant for the few keys of a literal or a flat point.
+    @inlinable
+    public static func keysAreUnique<Keys: Collection<String>>(_ keys: Keys) -> Bool {
+        var i = keys.startIndex
+        while i != keys.endIndex {
+            var j = keys.startIndex
+            while j != i {
+                if keys[j] == keys[i] { return false }
+                keys.formIndex(after: &j)
+            }
+            keys.formIndex(after: &i)
+        }
+        return true
     }
 }
 

@@ -222,6 +222,8 @@ final class FaultInjector: @unchecked Sendable {
         }
     }
 
+    // `contents` and `overwrite` use open/read/write directly, not `File`:
+    // `File`'s calls are hooked into this injector and would fail or recurse.
     private static func contents(_ path: String) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return [] }

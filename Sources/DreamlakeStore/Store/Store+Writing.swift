@@ -84,11 +84,9 @@ extension Store {
     @discardableResult
     public func appendLog(_ message: String, level: LogLevel, metadata: KeyValuePairs<String, any ValueConvertible>,
                           timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
-        guard metadata.count <= 8, Store.keysAreUnique(metadata) else {
+        guard metadata.count <= 8, ValueObject.keysAreUnique(metadata.lazy.map(\.key)) else {
             // Rare: let a dictionary settle repeated keys.
-            var o = ValueObject(minimumCapacity: metadata.count)
-            for (k, v) in metadata { o[k] = v.dreamlakeValue }
-            return try appendLog(message, level: level, metadata: o, timestamp: timestamp)
+            return try appendLog(message, level: level, metadata: ValueObject(pairs: metadata), timestamp: timestamp)
         }
         return try appendLog(message, level: level, timestamp: timestamp) { w in
             w.u8(ValueTag.object.rawValue)
@@ -98,20 +96,6 @@ extension Store {
                 ValueCodec.encode(v.dreamlakeValue, into: &w)
             }
         }
-    }
-
-    /// Whether no key of `pairs` appears twice (a quadratic look, meant for the few keys of a literal).
-    public static func keysAreUnique(_ pairs: KeyValuePairs<String, any ValueConvertible>) -> Bool {
-        var i = pairs.startIndex
-        while i < pairs.endIndex {
-            var j = pairs.startIndex
-            while j < i {
-                if pairs[j].key == pairs[i].key { return false }
-                j += 1
-            }
-            i += 1
-        }
-        return true
     }
 
     /// Encodes a log entry straight into the open log block (see `LogBuffer`).
