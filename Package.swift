@@ -11,6 +11,8 @@ let package = Package(
         // that Dreamlake itself never pulls those packages in.
         .library(name: "DreamlakeLogging", targets: ["DreamlakeLogging"]),
         .library(name: "DreamlakeMetrics", targets: ["DreamlakeMetrics"]),
+        // `dreamlake serve`: the remote API over a store.
+        .library(name: "DreamlakeServer", targets: ["DreamlakeServer"]),
         .executable(name: "dreamlake", targets: ["dreamlake"]),
     ],
     dependencies: [
@@ -23,6 +25,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         // Append latency percentiles in `dreamlake bench`.
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // HTTP for `dreamlake serve`; its configuration-file and full-Foundation traits are not needed.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        // Streaming multipart/form-data parsing for file uploads.
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
     ],
     targets: [
         // LZ4 from the system's liblz4 (apt: liblz4-dev); never vendored.
@@ -54,10 +60,21 @@ let package = Package(
             name: "DreamlakeMetrics",
             dependencies: ["Dreamlake", .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
+        .target(
+            name: "DreamlakeServer",
+            dependencies: [
+                "Dreamlake",
+                "DreamlakeStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "dreamlake",
             dependencies: [
                 "Dreamlake",
+                "DreamlakeServer",
                 "DreamlakeStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -70,6 +70,11 @@ public struct Files: Sendable {
     @discardableResult
     public func upload(_ localFile: String, path: String = "/", description: String? = nil, tags: [String] = [],
                        metadata: KeyValuePairs<String, any ValueConvertible>? = nil) throws(DreamlakeError) -> StoredFile {
+        try upload(localFile, path: path, description: description, tags: tags, metadataObject: metadata.map(ValueObject.init(pairs:)))
+    }
+
+    func upload(_ localFile: String, path: String, description: String?, tags: [String],
+                metadataObject metadata: ValueObject?) throws(DreamlakeError) -> StoredFile {
         let store = try session.requireWritableStore()
         let folder = try Names.normalizeFolder(path)
         let filename = URL(fileURLWithPath: localFile).lastPathComponent
@@ -105,7 +110,7 @@ public struct Files: Sendable {
         file.contentType = Files.contentType(filename)
         file.sizeBytes = size
         file.checksum = checksum
-        file.metadata = metadata.map(ValueObject.init(pairs:))
+        file.metadata = metadata
         file.uploadedAt = now
         file.updatedAt = now
         do { try store.appendFileRecord(fileID: id, fields: file.fields) } catch { throw DreamlakeError(error) }
@@ -156,13 +161,17 @@ public struct Files: Sendable {
     @discardableResult
     public func update(_ id: String, description: String? = nil, tags: [String]? = nil,
                        metadata: KeyValuePairs<String, any ValueConvertible>? = nil) throws(DreamlakeError) -> StoredFile {
+        try update(id, description: description, tags: tags, metadataObject: metadata.map(ValueObject.init(pairs:)))
+    }
+
+    func update(_ id: String, description: String?, tags: [String]?, metadataObject metadata: ValueObject?) throws(DreamlakeError) -> StoredFile {
         let store = try session.requireWritableStore()
         guard var file = try currentFiles()[id] else {
             throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(id))")
         }
         if let description { file.description = description }
         if let tags { file.tags = tags }
-        if let metadata { file.metadata = ValueObject(pairs: metadata) }
+        if let metadata { file.metadata = metadata }
         file.updatedAt = Timestamps.isoNow()
         do { try store.appendFileRecord(fileID: id, fields: file.fields) } catch { throw DreamlakeError(error) }
         return file
@@ -171,14 +180,20 @@ public struct Files: Sendable {
     /// Deletes a stored file from the session's listing. Its bytes stay on
     /// disk (as in Python dreamlake), so nothing is lost by mistake.
     public func delete(_ id: String) throws(DreamlakeError) {
+        _ = try deleteReturningTime(id)
+    }
+
+    /// Deletes as ``delete(_:)`` does and returns the deletion time as stored.
+    func deleteReturningTime(_ id: String) throws(DreamlakeError) -> String {
         let store = try session.requireWritableStore()
         guard try currentFiles()[id] != nil else {
             throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(id))")
         }
         do {
             // As Python dreamlake does: the deletion time is also the update time.
-            let now = Value.string(Timestamps.isoNow())
-            try store.appendFileRecord(fileID: id, deleted: true, fields: ["deletedAt": now, "updatedAt": now])
+            let now = Timestamps.isoNow()
+            try store.appendFileRecord(fileID: id, deleted: true, fields: ["deletedAt": .string(now), "updatedAt": .string(now)])
+            return now
         } catch { throw DreamlakeError(error) }
     }
 

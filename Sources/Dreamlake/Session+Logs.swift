@@ -8,7 +8,10 @@ extension Session {
     /// - Throws: ``DreamlakeError`` when the session is not open or is write-protected, or the store failed.
     public func log(_ message: String, level: LogLevel = .info,
                     metadata: KeyValuePairs<String, any ValueConvertible>? = nil) throws(DreamlakeError) {
-        guard let metadata, metadata.count > 0 else { return try writeLog(message, level: level, metadata: nil) }
+        guard let metadata, metadata.count > 0 else {
+            try writeLog(message, level: level, metadata: nil)
+            return
+        }
         let store = try requireWritableStore()
         // Encoded from the literal without building a dictionary: the usual call's biggest cost.
         do { try store.appendLog(message, level: level, metadata: metadata) } catch { throw DreamlakeError(error) }
@@ -35,11 +38,13 @@ extension Session {
         return LogBuilder(session: self, metadata: ValueObject(pairs: metadata))
     }
 
-    func writeLog(_ message: String, level: LogLevel, metadata: ValueObject?) throws(DreamlakeError) {
+    /// Writes an entry stamped `timestamp` (microseconds since the Unix epoch; nil for now) and returns its sequence number.
+    @discardableResult
+    func writeLog(_ message: String, level: LogLevel, metadata: ValueObject?, timestamp: Int64? = nil) throws(DreamlakeError) -> UInt64 {
         let store = try requireWritableStore()
         // Python writes no "metadata" key for empty metadata; nil keeps that apart from {}.
         let md = (metadata?.isEmpty ?? true) ? nil : metadata
-        do { try store.appendLog(message, level: level, metadata: md) } catch { throw DreamlakeError(error) }
+        do { return try store.appendLog(message, level: level, metadata: md, timestamp: timestamp) } catch { throw DreamlakeError(error) }
     }
 }
 

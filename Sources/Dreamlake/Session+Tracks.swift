@@ -98,8 +98,16 @@ public struct Track: Sendable {
     /// - Returns: The indexes they got.
     @discardableResult
     public func appendBatch(_ points: [KeyValuePairs<String, any ValueConvertible>]) throws(DreamlakeError) -> Range<UInt64> {
+        try appendBatch(objects: points.map(ValueObject.init(pairs:)))
+    }
+
+    /// Appends points given as objects, in order (Python's `append_batch` of dictionaries).
+    ///
+    /// - Returns: The indexes they got.
+    @discardableResult
+    public func appendBatch(objects points: [ValueObject]) throws(DreamlakeError) -> Range<UInt64> {
         let h = try session.trackHandle(self)
-        do { return try h.append(contentsOf: points.map(ValueObject.init(pairs:))) } catch { throw DreamlakeError(error) }
+        do { return try h.append(contentsOf: points) } catch { throw DreamlakeError(error) }
     }
 
     /// Points `startIndex ..< startIndex + limit`.

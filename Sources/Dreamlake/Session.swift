@@ -73,10 +73,19 @@ public final class Session: @unchecked Sendable {
     ///     JSONL layout (`<folder>/<workspace>/<name>/`), each time it is closed;
     ///     for tools that watch a folder. Nil (the default) for none.
     /// - Throws: ``DreamlakeError`` with `.invalidName` when a name or the folder is refused.
-    public init(name: String, workspace: String, localPath: String? = nil, description: String? = nil,
+    public convenience init(name: String, workspace: String, localPath: String? = nil, description: String? = nil,
                 tags: [String]? = nil, folder: String? = nil, metadata: KeyValuePairs<String, any ValueConvertible>? = nil,
                 writeProtected: Bool = false, durability: Durability = StoreConfiguration().durability,
                 exportOnClose: String? = nil) throws(DreamlakeError) {
+        try self.init(name: name, workspace: workspace, localPath: localPath, description: description, tags: tags,
+                      folder: folder, metadataObject: metadata.map(ValueObject.init(pairs:)), writeProtected: writeProtected,
+                      durability: durability, exportOnClose: exportOnClose)
+    }
+
+    /// As the public initializer, with metadata already an object (a remote client's).
+    package init(name: String, workspace: String, localPath: String?, description: String?, tags: [String]?,
+                 folder: String?, metadataObject: ValueObject?, writeProtected: Bool = false,
+                 durability: Durability = StoreConfiguration().durability, exportOnClose: String? = nil) throws(DreamlakeError) {
         // Canonically equal names (é as one code point or as e + accent) name one session, stored in NFC.
         let workspace = Names.canonical(workspace), name = Names.canonical(name)
         try Names.checkComponent(workspace, "workspace")
@@ -93,7 +102,7 @@ public final class Session: @unchecked Sendable {
         givenDescription = description
         givenTags = tags
         givenFolder = try folder.map { (f) throws(DreamlakeError) in try Names.normalizeFolder(f) }
-        givenMetadata = metadata.map(ValueObject.init(pairs:))
+        givenMetadata = metadataObject
         givenWriteProtected = writeProtected
         self.exportOnClose = exportOnClose
     }
@@ -158,24 +167,13 @@ public final class Session: @unchecked Sendable {
                 update["metadata"] = givenMetadata.map(Value.object) ?? .null
                 update["created_at"] = .string(now)
                 update["write_protected"] = .bool(givenWriteProtected)
-            } else {
-                if let d = givenDescription { update["description"] = .string(d) }
-                if let t = givenTags { update["tags"] = .array(t.map(Value.string)) }
-                if let f = givenFolder { update["folder"] = .string(f) }
-                if let m = givenMetadata { update["metadata"] = .object(m) }
-                if givenWriteProtected && fields["write_protected"]?.boolValue != true { update["write_protected"] = true }
-                update["updated_at"] = .string(now)
-            }
-            if fields["write_protected"]?.boolValue == true {
-                // A protected session is opened for reading: nothing is written, not even the time.
-                if update.keys.contains(where: { $0 != "updated_at" }) {
-                    throw DreamlakeError(.writeProtected, "session \(workspace)/\(name) is write-protected; its metadata cannot change")
-                }
-                update = [:]
-            } else {
                 try store.appendSessionMetadata(update)
+                for (k, v) in update { fields[k] = v }
+            } else {
+                try apply(Session.changes(to: fields, description: givenDescription, tags: givenTags, folder: givenFolder,
+                                          metadata: givenMetadata, writeProtected: givenWriteProtected, now: now),
+                          to: &fields, in: store)
             }
-            for (k, v) in update { fields[k] = v }
             sessionFields = fields
             storeValue = store
             generation.add(1, ordering: .releasing)
@@ -189,6 +187,55 @@ public final class Session: @unchecked Sendable {
             try? store.close()
             throw DreamlakeError(.io, "\(error)")
         }
+    }
+
+    /// Changes the stored description, tags, folder or metadata of the open
+    /// session (nil leaves each as it is); `writeProtected` true protects it
+    /// from then on. What a remote client's "create or update" asks of a
+    /// session the server has open.
+    ///
+    /// - Throws: ``DreamlakeError`` with `.writeProtected` when the session is
+    ///   protected and something would change, `.notOpen`, `.invalidName` for a bad folder.
+    package func update(description: String?, tags: [String]?, folder: String?, metadata: ValueObject?,
+                        writeProtected: Bool) throws(DreamlakeError) {
+        let folder = try folder.map { (f) throws(DreamlakeError) in try Names.normalizeFolder(f) }
+        lock.lock()
+        defer { lock.unlock() }
+        guard let store = storeValue else { throw notOpenError }
+        var fields = sessionFields
+        let update = Session.changes(to: fields, description: description, tags: tags, folder: folder, metadata: metadata,
+                                     writeProtected: writeProtected, now: Timestamps.isoNow())
+        do { try apply(update, to: &fields, in: store) } catch let e as DreamlakeError { throw e } catch let e as StoreError {
+            throw DreamlakeError(e)
+        } catch { throw DreamlakeError(.io, "\(error)") }
+        sessionFields = fields
+    }
+
+    /// What given fields change in an existing session's stored `fields`, stamped `now`.
+    private static func changes(to fields: ValueObject, description: String?, tags: [String]?, folder: String?,
+                                metadata: ValueObject?, writeProtected: Bool, now: String) -> ValueObject {
+        var update = ValueObject()
+        if let d = description { update["description"] = .string(d) }
+        if let t = tags { update["tags"] = .array(t.map(Value.string)) }
+        if let f = folder { update["folder"] = .string(f) }
+        if let m = metadata { update["metadata"] = .object(m) }
+        if writeProtected && fields["write_protected"]?.boolValue != true { update["write_protected"] = true }
+        update["updated_at"] = .string(now)
+        return update
+    }
+
+    /// Writes `update` to `store` and folds it into `fields`. A protected
+    /// session takes no change at all, not even the time (it is refused when
+    /// anything else would change).
+    private func apply(_ update: ValueObject, to fields: inout ValueObject, in store: Store) throws {
+        if fields["write_protected"]?.boolValue == true {
+            if update.keys.contains(where: { $0 != "updated_at" }) {
+                throw DreamlakeError(.writeProtected, "session \(workspace)/\(name) is write-protected; its metadata cannot change")
+            }
+            return
+        }
+        try store.appendSessionMetadata(update)
+        for (k, v) in update { fields[k] = v }
     }
 
     /// Opens the session to read it, writing nothing at all (not even the time

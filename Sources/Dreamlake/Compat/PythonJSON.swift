@@ -210,9 +210,10 @@ extension PythonJSONWriter {
 }
 
 /// Why JSON text could not be read, and where (a byte offset within the text).
-struct JSONSyntaxError: Error, Sendable {
+struct JSONSyntaxError: Error, Sendable, CustomStringConvertible {
     var message: String
     var offset: Int
+    var description: String { "\(message) at byte \(offset)" }
 }
 
 /// Reads JSON text as Python's `json.loads` does: objects keep their key

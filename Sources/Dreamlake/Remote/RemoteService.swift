@@ -1,0 +1,526 @@
+import Crypto
+import DreamlakeStore
+import Foundation
+
+/// A refusal of a remote API call: the HTTP status it is answered with and
+/// what to tell the client.
+package struct RemoteError: Error, Sendable, Equatable {
+    /// The HTTP status code: 400, 401, 403, 404, 409, 413 or 500.
+    package var status: Int
+    /// What happened and what to do, for the response's `message`.
+    package var message: String
+
+    package init(_ status: Int, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    /// The status a session API error is answered with.
+    package init(_ e: DreamlakeError) {
+        switch e.code {
+        case .notFound: self.init(404, e.message)
+        case .writeProtected, .readOnly: self.init(403, e.message)
+        case .invalidName, .invalidValue, .invalidInput, .checksumMismatch: self.init(400, e.message)
+        case .exists: self.init(409, e.message)
+        case .notOpen, .store, .io: self.init(500, e.message)
+        }
+    }
+
+    /// The JSON body of the response: `{"error": ..., "message": ..., "statusCode": ...}`.
+    package var body: Value {
+        let reason = switch status {
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 409: "Conflict"
+        case 413: "Payload Too Large"
+        default: "Internal Server Error"
+        }
+        return ["error": .string(reason), "message": .string(message), "statusCode": .int(Int64(status))]
+    }
+}
+
+/// What `dreamlake serve` does for each call of Python dreamlake 0.2.4's
+/// remote client, over the sessions of one store folder: request bodies in,
+/// response bodies out, as ``Value``s. The HTTP layer (DreamlakeServer) only
+/// routes, authenticates and moves bytes.
+///
+/// Session ids are derived from the workspace and name (see ``sessionID(workspace:name:)``),
+/// so they outlive a restart of the server without a table of their own.
+/// Each session the server touches stays open, with its one writer, until ``close()``.
+package final class RemoteService: @unchecked Sendable {
+    /// The store folder (`--root`).
+    package let root: String
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var open: [String: Session] = [:]
+    private var closed = false
+
+    /// A service over the sessions under `root` (created if missing).
+    package init(root: String) throws(DreamlakeError) {
+        do { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) } catch {
+            throw DreamlakeError(.io, "cannot create the store folder \(root): \(error.localizedDescription)", path: root)
+        }
+        self.root = root
+    }
+
+    /// Where uploads are staged while they arrive: a hidden folder of the
+    /// store's (so that staged bytes move into the session on the same file
+    /// system), which listings and exports skip.
+    package var uploadsDirectory: String { root + "/.uploads" }
+
+    /// Closes every session the service opened, flushing what they hold.
+    /// Later calls are refused. Returns the errors closing met, if any.
+    package func close() -> [DreamlakeError] {
+        let sessions = lock.withLock { () -> [Session] in
+            closed = true
+            defer { open = [:] }
+            return Array(open.values)
+        }
+        var errors: [DreamlakeError] = []
+        for s in sessions {
+            do { try s.close() } catch { errors.append(error) }
+        }
+        return errors
+    }
+
+    /// A session's id: decimal digits derived from SHA-256 of its workspace
+    /// and name (63 bits), looking like the Snowflake ids of Python
+    /// dreamlake's own server.
+    package static func sessionID(workspace: String, name: String) -> String {
+        let digest = SHA256.hash(data: Array((workspace + "\u{0}" + name).utf8))
+        var v: UInt64 = 0
+        for b in digest.prefix(8) { v = v << 8 | UInt64(b) }
+        return String(v >> 1)
+    }
+
+    // MARK: Sessions
+
+    /// `POST /workspaces/{workspace}/sessions`: opens (creating if need be)
+    /// the session named in `body` and applies the fields given.
+    package func createOrUpdateSession(workspace: String, body: Value) throws(RemoteError) -> Value {
+        let o = try object(body, "the request body")
+        let name = try string(o, "name")
+        let description = try optionalString(o, "description")
+        let tags = try optionalStrings(o, "tags")
+        let folder = try optionalString(o, "folder")
+        let metadata = try optionalObject(o, "metadata")
+        let writeProtected = try optionalBool(o, "writeProtected") ?? false
+        let session: Session
+        do {
+            // Opened with the fields given, as a local session is, so that a new
+            // session's first record holds them; one already open is updated.
+            let candidate = try Session(name: name, workspace: workspace, localPath: root, description: description,
+                                        tags: tags, folder: folder, metadataObject: metadata, writeProtected: writeProtected)
+            let id = RemoteService.sessionID(workspace: candidate.workspace, name: candidate.name)
+            let (found, fresh) = try opened(id: id, candidate)
+            session = found
+            if !fresh {
+                try session.update(description: description, tags: tags, folder: folder, metadata: metadata,
+                                   writeProtected: writeProtected)
+            }
+        } catch let e as RemoteError {
+            throw e
+        } catch let e as DreamlakeError {
+            throw RemoteError(e)
+        } catch {
+            throw RemoteError(500, "\(error)")
+        }
+        let id = RemoteService.sessionID(workspace: session.workspace, name: session.name)
+        let f = session.storedFields
+        var s = ValueObject()
+        s["id"] = .string(id)
+        s["name"] = .string(session.name)
+        s["workspace"] = .string(session.workspace)
+        s["description"] = f["description"] ?? .null
+        s["tags"] = f["tags"] ?? []
+        s["folder"] = f["folder"] ?? .null
+        s["metadata"] = f["metadata"] ?? .null
+        s["writeProtected"] = f["write_protected"] ?? false
+        s["createdAt"] = f["created_at"] ?? .null
+        s["updatedAt"] = f["updated_at"] ?? f["created_at"] ?? .null
+        return ["session": .object(s), "workspace": ["name": .string(session.workspace)], "folder": f["folder"] ?? .null]
+    }
+
+    /// The open session with `id`, opening it if it is in the store but not open yet.
+    package func session(_ id: String) throws(RemoteError) -> Session {
+        if let s = lock.withLock({ open[id] }) { return s }
+        let all: [(workspace: String, name: String)]
+        do { all = try Session.all(localPath: root) } catch { throw RemoteError(error) }
+        guard let found = all.first(where: { RemoteService.sessionID(workspace: $0.workspace, name: $0.name) == id }) else {
+            throw RemoteError(404, "there is no session with id \(Names.quoted(id)); create it with POST /workspaces/{workspace}/sessions")
+        }
+        do {
+            return try opened(id: id, Session(name: found.name, workspace: found.workspace, localPath: root)).session
+        } catch let e as RemoteError {
+            throw e
+        } catch let e as DreamlakeError {
+            throw RemoteError(e)
+        } catch {
+            throw RemoteError(500, "\(error)")
+        }
+    }
+
+    /// The session already open with `id`, else `candidate` opened; `fresh` says which.
+    private func opened(id: String, _ candidate: Session) throws -> (session: Session, fresh: Bool) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !closed else { throw RemoteError(500, "the server is shutting down") }
+        if let s = open[id] { return (s, false) }
+        try candidate.open()
+        open[id] = candidate
+        return (candidate, true)
+    }
+
+    // MARK: Logs
+
+    /// `POST /sessions/{id}/logs` with `{"logs": [{timestamp, level, message, metadata?}, ...]}`.
+    /// Every entry is checked before any is written.
+    package func appendLogs(_ id: String, body: Value) throws(RemoteError) -> Value {
+        let session = try session(id)
+        let o = try object(body, "the request body")
+        guard let list = o["logs"]?.arrayValue else { throw RemoteError(400, "\"logs\" must be an array of log entries") }
+        var entries: [(String, LogLevel, ValueObject?, Int64?)] = []
+        entries.reserveCapacity(list.count)
+        for (i, v) in list.enumerated() {
+            let e = try object(v, "logs[\(i)]")
+            let message = try string(e, "message", in: "logs[\(i)]")
+            let levelName = try optionalString(e, "level", in: "logs[\(i)]") ?? "info"
+            guard let level = LogLevel(name: levelName) else {
+                throw RemoteError(400, "logs[\(i)].level is \(Names.quoted(levelName)); use debug, info, warn, error or fatal")
+            }
+            var timestamp: Int64?
+            if let t = try optionalString(e, "timestamp", in: "logs[\(i)]") {
+                guard let micros = Timestamps.parse(t) else {
+                    throw RemoteError(400, "logs[\(i)].timestamp is \(Names.quoted(t)), not an ISO 8601 time such as 2026-11-25T11:17:49.610107Z")
+                }
+                timestamp = micros
+            }
+            let metadata = try optionalObject(e, "metadata", in: "logs[\(i)]")
+            entries.append((message, level, metadata?.isEmpty == true ? nil : metadata, timestamp))
+        }
+        var first: UInt64?
+        var last: UInt64 = 0
+        do {
+            for (message, level, metadata, timestamp) in entries {
+                let seq = try session.writeLog(message, level: level, metadata: metadata, timestamp: timestamp)
+                if first == nil { first = seq }
+                last = seq
+            }
+        } catch { throw RemoteError(error) }
+        return [
+            "created": .int(Int64(entries.count)),
+            "startSequence": first.map { .int(Int64($0)) } ?? .null,
+            "endSequence": first == nil ? .null : .int(Int64(last)),
+            "sessionId": .string(id),
+        ]
+    }
+
+    // MARK: Parameters
+
+    /// `POST /sessions/{id}/parameters` with `{"data": {...}}`: merged into what is there.
+    package func setParameters(_ id: String, body: Value) throws(RemoteError) -> Value {
+        let session = try session(id)
+        let o = try object(body, "the request body")
+        guard let data = o["data"]?.objectValue else { throw RemoteError(400, "\"data\" must be an object of parameters") }
+        do { try session.parameters.set(object: data) } catch { throw RemoteError(error) }
+        return try parametersDocument(id, session)
+    }
+
+    /// `GET /sessions/{id}/parameters`: 404 until some are set (the client reads that as none).
+    package func parameters(_ id: String) throws(RemoteError) -> Value {
+        try parametersDocument(id, session(id))
+    }
+
+    private func parametersDocument(_ id: String, _ session: Session) throws(RemoteError) -> Value {
+        let updates: [ObjectRecord]
+        do { updates = try session.requireStore().parameterUpdates() } catch let e as StoreError {
+            throw RemoteError(DreamlakeError(e))
+        } catch { throw RemoteError(500, "\(error)") }
+        guard var doc = PythonDocuments.parameters(updates: updates, note: nil) else {
+            throw RemoteError(404, "session \(session.workspace)/\(session.name) has no parameters yet")
+        }
+        doc["sessionId"] = .string(id)
+        doc["createdAt"] = .string(Timestamps.iso(micros: updates.first?.timestamp ?? 0))
+        return .object(doc)
+    }
+
+    // MARK: Tracks
+
+    /// `POST /sessions/{id}/tracks/{name}/append` with `{"data": {...}, description?, tags?, metadata?}`.
+    package func appendPoint(_ id: String, track name: String, body: Value) throws(RemoteError) -> Value {
+        let session = try session(id)
+        let o = try object(body, "the request body")
+        guard let data = o["data"]?.objectValue else { throw RemoteError(400, "\"data\" must be an object: the point's fields") }
+        let track = try self.track(session, name, o)
+        let index: UInt64
+        do { index = try track.append(object: data) } catch { throw RemoteError(error) }
+        let count = try info(session, name)?.count ?? index + 1
+        return [
+            "trackId": .string(trackID(session, name)), "index": .string(String(index)),
+            "bufferedDataPoints": .string(String(count)), "chunkSize": 10000,
+        ]
+    }
+
+    /// `POST /sessions/{id}/tracks/{name}/append-batch` with `{"dataPoints": [{...}, ...], ...}`.
+    package func appendBatch(_ id: String, track name: String, body: Value) throws(RemoteError) -> Value {
+        let session = try session(id)
+        let o = try object(body, "the request body")
+        guard let list = o["dataPoints"]?.arrayValue else {
+            throw RemoteError(400, "\"dataPoints\" must be an array of points")
+        }
+        var points: [ValueObject] = []
+        points.reserveCapacity(list.count)
+        for (i, v) in list.enumerated() {
+            guard let p = v.objectValue else { throw RemoteError(400, "dataPoints[\(i)] is \(JSONLLayout.kind(v)), not an object") }
+            points.append(p)
+        }
+        guard !points.isEmpty else { throw RemoteError(400, "\"dataPoints\" is empty; send at least one point") }
+        let track = try self.track(session, name, o)
+        let range: Range<UInt64>
+        do { range = try track.appendBatch(objects: points) } catch { throw RemoteError(error) }
+        let count = try info(session, name)?.count ?? range.upperBound
+        return [
+            "trackId": .string(trackID(session, name)),
+            "startIndex": .string(String(range.lowerBound)), "endIndex": .string(String(range.upperBound - 1)),
+            "count": .int(Int64(range.count)), "bufferedDataPoints": .string(String(count)), "chunkSize": 10000,
+        ]
+    }
+
+    /// `GET /sessions/{id}/tracks/{name}/data?startIndex=&limit=`: at most 10,000 points a page.
+    package func readTrack(_ id: String, track name: String, startIndex: Int64, limit: Int64) throws(RemoteError) -> Value {
+        guard startIndex >= 0 else { throw RemoteError(400, "startIndex must be 0 or more, not \(startIndex)") }
+        guard limit > 0 else { throw RemoteError(400, "limit must be 1 or more, not \(limit)") }
+        let session = try session(id)
+        let page: TrackPage
+        do { page = try session.track(name).read(startIndex: UInt64(startIndex), limit: Int(min(limit, 10_000))) } catch {
+            throw RemoteError(error)
+        }
+        let data: [Value] = page.points.map { p in
+            ["index": .int(Int64(p.index)), "data": .object(p.data), "createdAt": .string(Timestamps.iso(micros: p.timestamp))]
+        }
+        return [
+            "data": .array(data), "startIndex": .int(startIndex),
+            "endIndex": .int(startIndex + Int64(data.count) - 1), "total": .int(Int64(data.count)),
+            "hasMore": .bool(page.hasMore),
+        ]
+    }
+
+    /// `GET /sessions/{id}/tracks/{name}/stats`.
+    package func trackStats(_ id: String, track name: String) throws(RemoteError) -> Value {
+        let session = try session(id)
+        guard let info = try info(session, name) else {
+            throw RemoteError(404, "session \(session.workspace)/\(session.name) has no track \(Names.quoted(name))")
+        }
+        let m = try metadataDocument(session, info)
+        let total = Value.string(String(info.count))
+        return [
+            "trackId": .string(trackID(session, name)), "name": .string(info.name), "description": m["description"] ?? .null,
+            "tags": m["tags"] ?? [], "metadata": m["metadata"] ?? .null, "totalDataPoints": total,
+            "bufferedDataPoints": total, "chunkedDataPoints": "0", "totalChunks": 0, "chunkSize": 10000,
+            "firstDataAt": m["createdAt"] ?? .null, "lastDataAt": m["updatedAt"] ?? .null,
+            "createdAt": m["createdAt"] ?? .null, "updatedAt": m["updatedAt"] ?? .null,
+        ]
+    }
+
+    /// `GET /sessions/{id}/tracks`: `{"tracks": [...]}` in the order they were defined.
+    package func listTracks(_ id: String) throws(RemoteError) -> Value {
+        let session = try session(id)
+        let store: Store
+        do { store = try session.requireStore() } catch { throw RemoteError(error) }
+        var tracks: [Value] = []
+        for info in store.tracks() {
+            let m = try metadataDocument(session, info)
+            tracks.append([
+                "trackId": .string(trackID(session, info.name)), "name": .string(info.name),
+                "description": m["description"] ?? .null, "tags": m["tags"] ?? [],
+                "totalDataPoints": .string(String(info.count)), "createdAt": m["createdAt"] ?? .null,
+            ])
+        }
+        return ["tracks": .array(tracks)]
+    }
+
+    private func track(_ session: Session, _ name: String, _ o: ValueObject) throws(RemoteError) -> Track {
+        let description = try optionalString(o, "description")
+        let tags = try optionalStrings(o, "tags")
+        let metadata = try optionalObject(o, "metadata")
+        return Track(session: session, name: Names.canonical(name), description: description, tags: tags, metadata: metadata,
+                     cache: TrackCache())
+    }
+
+    private func info(_ session: Session, _ name: String) throws(RemoteError) -> TrackInfo? {
+        do { return try session.requireStore().trackInfo(named: Names.canonical(name)) } catch { throw RemoteError(error) }
+    }
+
+    private func metadataDocument(_ session: Session, _ info: TrackInfo) throws(RemoteError) -> ValueObject {
+        let last: Int64?
+        do {
+            let store = try session.requireStore()
+            last = info.count == 0 ? nil : try store.points(of: info.id, from: info.count - 1, limit: 1).first?.timestamp
+        } catch let e as DreamlakeError {
+            throw RemoteError(e)
+        } catch let e as StoreError {
+            throw RemoteError(DreamlakeError(e))
+        } catch { throw RemoteError(500, "\(error)") }
+        return PythonDocuments.trackMetadata(info, lastPointTimestamp: last)
+    }
+
+    private func trackID(_ session: Session, _ name: String) -> String {
+        RemoteService.sessionID(workspace: session.workspace + "\u{0}" + session.name, name: Names.canonical(name))
+    }
+
+    // MARK: Files
+
+    /// Whether `filename` may be staged and stored; the reason when not.
+    package static func fileNameProblem(_ filename: String) -> String? {
+        Names.componentProblem(Names.canonical(filename))
+    }
+
+    /// `POST /sessions/{id}/files`: stores the staged upload (a file named as
+    /// the client named it) once its size and SHA-256 match what the form claims.
+    ///
+    /// - Parameters:
+    ///   - form: The form's text fields (prefix, checksum, sizeBytes, description, tags, metadata).
+    ///   - staged: The path of the staged file.
+    ///   - size: How many bytes arrived.
+    ///   - checksum: SHA-256 (lowercase hex) of what arrived.
+    package func uploadFile(_ id: String, form: [String: String], staged: String, size: Int64,
+                            checksum: String) throws(RemoteError) -> Value {
+        let session = try session(id)
+        if let claimed = form["sizeBytes"], Int64(claimed) != size {
+            throw RemoteError(400, "sizeBytes says \(claimed) but \(size) bytes arrived; the upload was cut or altered")
+        }
+        if let claimed = form["checksum"], claimed.lowercased() != checksum {
+            throw RemoteError(400, "the checksum given (\(claimed)) is not the SHA-256 of the bytes that arrived (\(checksum)); nothing was stored")
+        }
+        var metadata: ValueObject?
+        if let m = form["metadata"], !m.isEmpty {
+            let v = try RemoteService.parse(Array(m.utf8), what: "the form field \"metadata\"")
+            metadata = try object(v, "the form field \"metadata\"")
+        }
+        let tags = form["tags"].map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        let description = form["description"].flatMap { $0.isEmpty ? nil : $0 }
+        do {
+            let file = try session.files.upload(staged, path: form["prefix"] ?? "/", description: description, tags: tags ?? [],
+                                                metadataObject: metadata)
+            return .object(file.responseFields)
+        } catch { throw RemoteError(error) }
+    }
+
+    /// `GET /sessions/{id}/files?prefix=&tags=a,b`: `{"files": [...]}`.
+    package func listFiles(_ id: String, prefix: String?, tags: String?) throws(RemoteError) -> Value {
+        let session = try session(id)
+        let tagList = tags.map { $0.split(separator: ",").map(String.init).filter { !$0.isEmpty } }
+        do {
+            let files = try session.files.list(path: prefix.flatMap { $0.isEmpty ? nil : $0 }, tags: tagList)
+            return ["files": .array(files.map { .object($0.responseFields) })]
+        } catch { throw RemoteError(error) }
+    }
+
+    /// `GET /sessions/{id}/files/{fileID}`.
+    package func file(_ id: String, fileID: String) throws(RemoteError) -> Value {
+        try .object(storedFile(id, fileID).1.responseFields)
+    }
+
+    /// `GET /sessions/{id}/files/{fileID}/download`: where the stored bytes
+    /// are, and the record that names them.
+    package func download(_ id: String, fileID: String) throws(RemoteError) -> (path: String, file: StoredFile) {
+        let (session, file) = try storedFile(id, fileID)
+        guard let relative = Files.relativeLocation(id: file.id, path: file.path, filename: file.filename) else {
+            throw RemoteError(500, "file \(fileID) has a path or name that would leave the session's folder")
+        }
+        return (session.directory + "/files/" + relative, file)
+    }
+
+    /// `PATCH /sessions/{id}/files/{fileID}` with `{description?, tags?, metadata?}`.
+    package func updateFile(_ id: String, fileID: String, body: Value) throws(RemoteError) -> Value {
+        let session = try session(id)
+        let o = try object(body, "the request body")
+        let description = try optionalString(o, "description")
+        let tags = try optionalStrings(o, "tags")
+        let metadata = try optionalObject(o, "metadata")
+        do {
+            return try .object(session.files.update(fileID, description: description, tags: tags, metadataObject: metadata).responseFields)
+        } catch { throw RemoteError(error) }
+    }
+
+    /// `DELETE /sessions/{id}/files/{fileID}`: `{"id", "deletedAt"}`.
+    package func deleteFile(_ id: String, fileID: String) throws(RemoteError) -> Value {
+        let session = try session(id)
+        do {
+            let at = try session.files.deleteReturningTime(fileID)
+            return ["id": .string(fileID), "deletedAt": .string(at)]
+        } catch { throw RemoteError(error) }
+    }
+
+    private func storedFile(_ id: String, _ fileID: String) throws(RemoteError) -> (Session, StoredFile) {
+        let session = try session(id)
+        let files: [String: StoredFile]
+        do { files = try session.files.currentFiles() } catch { throw RemoteError(error) }
+        guard let file = files[fileID] else {
+            throw RemoteError(404, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(fileID))")
+        }
+        return (session, file)
+    }
+
+    // MARK: JSON
+
+    /// The JSON value of a request body (Python's dialect: NaN and Infinity allowed).
+    package static func parse(_ bytes: [UInt8], what: String = "the request body") throws(RemoteError) -> Value {
+        do { return try PythonJSONReader.parse(bytes) } catch {
+            throw RemoteError(400, "\(what) is not JSON: \(error)")
+        }
+    }
+
+    /// A response body, as Python's `json.dumps` writes it.
+    package static func encode(_ value: Value) -> [UInt8] { PythonJSONWriter.compactBytes(value) }
+
+    private func object(_ v: Value, _ what: String) throws(RemoteError) -> ValueObject {
+        guard let o = v.objectValue else { throw RemoteError(400, "\(what) is \(JSONLLayout.kind(v)), not a JSON object") }
+        return o
+    }
+
+    private func string(_ o: ValueObject, _ key: String, in what: String = "the request body") throws(RemoteError) -> String {
+        guard let s = try optionalString(o, key, in: what) else { throw RemoteError(400, "\(what) has no \"\(key)\"") }
+        return s
+    }
+
+    private func optionalString(_ o: ValueObject, _ key: String, in what: String = "the request body") throws(RemoteError) -> String? {
+        guard let v = o[key], !v.isNull else { return nil }
+        guard let s = v.stringValue else { throw RemoteError(400, "\(what).\(key) is \(JSONLLayout.kind(v)), not a string") }
+        return s
+    }
+
+    private func optionalStrings(_ o: ValueObject, _ key: String) throws(RemoteError) -> [String]? {
+        guard let v = o[key], !v.isNull else { return nil }
+        guard let a = v.arrayValue else { throw RemoteError(400, "\"\(key)\" is \(JSONLLayout.kind(v)), not an array of strings") }
+        var out: [String] = []
+        for e in a {
+            guard let s = e.stringValue else { throw RemoteError(400, "\"\(key)\" holds \(JSONLLayout.kind(e)), not only strings") }
+            out.append(s)
+        }
+        return out
+    }
+
+    private func optionalObject(_ o: ValueObject, _ key: String, in what: String = "the request body") throws(RemoteError) -> ValueObject? {
+        guard let v = o[key], !v.isNull else { return nil }
+        guard let m = v.objectValue else { throw RemoteError(400, "\(what).\(key) is \(JSONLLayout.kind(v)), not an object") }
+        return m
+    }
+
+    private func optionalBool(_ o: ValueObject, _ key: String) throws(RemoteError) -> Bool? {
+        guard let v = o[key], !v.isNull else { return nil }
+        guard let b = v.boolValue else { throw RemoteError(400, "\"\(key)\" is \(JSONLLayout.kind(v)), not true or false") }
+        return b
+    }
+}
+
+extension StoredFile {
+    /// The file's record as the API returns it (Python's field names, `deletedAt` null).
+    var responseFields: ValueObject {
+        var f = fields
+        f["deletedAt"] = .null
+        return f
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Dreamlake
+import DreamlakeServer
+import Foundation
+
+/// `dreamlake serve`: the remote API of Python dreamlake 0.2.4 over a store.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a store to remote sessions (Python dreamlake's remote=).",
+        discussion: """
+        Speaks the API of Python dreamlake 0.2.4's remote client: point `remote=` at http://HOST:PORT. Tokens are \
+        HS256, checked with --secret or $DREAMLAKE_JWT_SECRET (mint them with `dreamlake token --user NAME`). \
+        Without a secret, the Python client's built-in one is accepted (user_name=), on a loopback address only. \
+        Stops on SIGINT or SIGTERM, closing every session cleanly.
+        """)
+
+    @Option(help: "The store folder sessions are kept under (default: $DREAMLAKE_PATH, else ./.dreamlake).")
+    var root: String?
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (0 for any free one).")
+    var port = 3000
+
+    @Option(help: "The token secret (default: $DREAMLAKE_JWT_SECRET).")
+    var secret: String?
+
+    @Option(help: "The largest file upload accepted, in MiB.")
+    var maxUpload: Int64 = 4096
+
+    @Option(help: "The largest JSON request body accepted, in MiB.")
+    var maxBody = 64
+
+    func validate() throws {
+        guard maxUpload > 0, maxUpload <= 1 << 30 else { throw ValidationError("--max-upload must be 1...\(1 << 30) MiB") }
+        guard maxBody > 0, maxBody <= 1024 else { throw ValidationError("--max-body must be 1...1024 MiB") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let env = ProcessInfo.processInfo.environment
+            let config = ServerConfiguration(
+                root: root ?? env["DREAMLAKE_PATH"] ?? "./.dreamlake", host: host, port: port,
+                secret: secret ?? env["DREAMLAKE_JWT_SECRET"], maxBodyBytes: maxBody << 20,
+                maxUploadBytes: maxUpload << 20)
+            let server = try DreamlakeServer(config)
+            let host = host
+            let outcome = Outcome()
+            // ArgumentParser runs this command synchronously; the server is async.
+            Task {
+                do {
+                    try await server.run { port in
+                        // Unbuffered: a script waiting for this line sees it at once.
+                        FileHandle.standardOutput.write(Data("""
+                            dreamlake serve: listening on http://\(host):\(port), store \(config.root)
+                            dreamlake serve: \(server.notice)\n
+                            """.utf8))
+                    }
+                    outcome.finish(nil)
+                } catch {
+                    outcome.finish(error)
+                }
+            }
+            if let error = outcome.wait() {
+                throw DreamlakeError(.io, "dreamlake serve stopped: \(error)")
+            }
+        }
+    }
+}
+
+/// The end of the server task, waited for on the command's thread.
+private final class Outcome: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var error: (any Error)?
+
+    func finish(_ error: (any Error)?) {
+        lock.withLock { self.error = error }
+        done.signal()
+    }
+
+    func wait() -> (any Error)? {
+        done.wait()
+        return lock.withLock { error }
+    }
+}
