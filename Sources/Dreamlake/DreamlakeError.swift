@@ -26,6 +26,10 @@ public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatabl
         case invalidInput
         /// The target already exists and would be overwritten.
         case exists
+        /// A remote session's server refused something, or could not be
+        /// reached in time; the message says what was not delivered (it stays
+        /// in the local store and is sent when the session is opened again).
+        case remote
     }
 
     /// What kind of failure this is.

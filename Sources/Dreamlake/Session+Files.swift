@@ -114,12 +114,34 @@ public struct Files: Sendable {
         file.uploadedAt = now
         file.updatedAt = now
         do { try store.appendFileRecord(fileID: id, fields: file.fields) } catch { throw DreamlakeError(error) }
+        // A remote-only session answers as the server does: with the server's
+        // id, once the file has arrived there (the ids of its listings).
+        if let replica = session.remoteOnlyReplica, let remote = session.remote {
+            try session.deliver(replica, timeout: remote.deliveryTimeout)
+            if let remoteID = replica.remoteFileID(id) { file.id = remoteID }
+        }
         return file
+    }
+
+    /// The local id of a file a remote-only session knows by the server's id.
+    private func localID(_ id: String) -> String {
+        session.remoteOnlyReplica?.localFileID(id) ?? id
     }
 
     /// The stored files, optionally only those under `path` or carrying any of `tags`.
     public func list(path: String? = nil, tags: [String]? = nil) throws(DreamlakeError) -> [StoredFile] {
         let prefix = try path.map { (p) throws(DreamlakeError) in try Names.normalizeFolder(p) }
+        if let (http, id) = try session.remoteReader() {
+            var query: [(String, String)] = []
+            if let prefix, prefix != "/" { query.append(("prefix", prefix)) }
+            if let tags, !tags.isEmpty { query.append(("tags", tags.joined(separator: ","))) }
+            let answer = try session.remoteRead("the files") { () throws(RemoteCallError) in
+                try http.call("GET", ["sessions", id, "files"], query: query)
+            }
+            return (answer.objectValue?["files"]?.arrayValue ?? []).compactMap { v in
+                v.objectValue.flatMap { o in o["id"]?.stringValue.map { StoredFile(id: $0, fields: o) } }
+            }
+        }
         return try currentFiles().values.sorted { $0.uploadedAt < $1.uploadedAt || ($0.uploadedAt == $1.uploadedAt && $0.id < $1.id) }
             .filter { f in prefix.map { f.path.hasPrefix($0) } ?? true }
             .filter { f in tags.map { ts in ts.isEmpty || ts.contains(where: f.tags.contains) } ?? true }
@@ -134,6 +156,9 @@ public struct Files: Sendable {
     ///   for an unknown or deleted id.
     @discardableResult
     public func download(_ id: String, to destination: String = ".") throws(DreamlakeError) -> String {
+        if let (http, sessionID) = try session.remoteReader() {
+            return try downloadRemote(http, sessionID, id, to: destination)
+        }
         guard let file = try currentFiles()[id] else {
             throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(id))")
         }
@@ -157,6 +182,31 @@ public struct Files: Sendable {
         return target
     }
 
+    /// A remote-only session's download: the server's file `id`, checked against its SHA-256.
+    private func downloadRemote(_ http: RemoteHTTP, _ sessionID: String, _ id: String,
+                                to destination: String) throws(DreamlakeError) -> String {
+        let meta = try session.remoteRead("file \(Names.quoted(id))") { () throws(RemoteCallError) in
+            try http.call("GET", ["sessions", sessionID, "files", id])
+        }
+        let file = StoredFile(id: id, fields: meta.objectValue ?? [:])
+        try Names.checkComponent(file.filename, "file")
+        var isDir: ObjCBool = false
+        let target = FileManager.default.fileExists(atPath: destination, isDirectory: &isDir) && isDir.boolValue
+            ? destination + "/" + file.filename : destination
+        try session.remoteRead("file \(Names.quoted(id))") { () throws(RemoteCallError) in
+            try http.download(["sessions", sessionID, "files", id, "download"], to: target)
+        }
+        let checksum: String
+        do { checksum = try Files.sha256(of: target) } catch {
+            throw DreamlakeError(.io, "could not read back \(target): \(error.localizedDescription)")
+        }
+        guard checksum == file.checksum else {
+            try? FileManager.default.removeItem(atPath: target)
+            throw DreamlakeError(.checksumMismatch, "file \(id) arrived with SHA-256 \(checksum), not the \(file.checksum) it was stored with; nothing was kept")
+        }
+        return target
+    }
+
     /// Changes a stored file's description, tags or metadata (nil leaves each as it is).
     @discardableResult
     public func update(_ id: String, description: String? = nil, tags: [String]? = nil,
@@ -165,6 +215,8 @@ public struct Files: Sendable {
     }
 
     func update(_ id: String, description: String?, tags: [String]?, metadataObject metadata: ValueObject?) throws(DreamlakeError) -> StoredFile {
+        let remoteID = id
+        let id = localID(id)
         let store = try session.requireWritableStore()
         guard var file = try currentFiles()[id] else {
             throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(id))")
@@ -174,6 +226,7 @@ public struct Files: Sendable {
         if let metadata { file.metadata = metadata }
         file.updatedAt = Timestamps.isoNow()
         do { try store.appendFileRecord(fileID: id, fields: file.fields) } catch { throw DreamlakeError(error) }
+        file.id = remoteID
         return file
     }
 
@@ -185,6 +238,7 @@ public struct Files: Sendable {
 
     /// Deletes as ``delete(_:)`` does and returns the deletion time as stored.
     func deleteReturningTime(_ id: String) throws(DreamlakeError) -> String {
+        let id = localID(id)
         let store = try session.requireWritableStore()
         guard try currentFiles()[id] != nil else {
             throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(id))")
@@ -251,11 +305,23 @@ public struct Files: Sendable {
             size += Int64(chunk.count)
         }
         if sync { try output.synchronize() }
-        let hex = hasher.finalize().map { byte -> String in
+        return (hex(hasher.finalize()), size)
+    }
+
+    /// SHA-256 (lowercase hex) of the file at `path`, read in chunks.
+    static func sha256(of path: String) throws -> String {
+        guard let input = FileHandle(forReadingAtPath: path) else { throw DreamlakeError(.notFound, "cannot read \(path)") }
+        defer { try? input.close() }
+        var hasher = SHA256()
+        while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hex(hasher.finalize())
+    }
+
+    private static func hex(_ digest: SHA256.Digest) -> String {
+        digest.map { byte -> String in
             let h = String(byte, radix: 16)
             return h.count == 1 ? "0" + h : h
         }.joined()
-        return (hex, size)
     }
 
     /// The MIME type Python's `mimetypes.guess_type` gives the common kinds of file, else octet-stream.

@@ -33,6 +33,17 @@ public struct Parameters: Sendable {
 
     /// The parameters: flat with dot keys (the default), or nested back into objects.
     public func get(flatten: Bool = true) throws(DreamlakeError) -> ValueObject {
+        if let (http, id) = try session.remoteReader() {
+            // The server answers 404 until parameters are set: that is none, as for a local session.
+            let answer: Value? = try session.remoteRead("parameters") { () throws(RemoteCallError) -> Value? in
+                do throws(RemoteCallError) { return try http.call("GET", ["sessions", id, "parameters"]) } catch {
+                    if case .refused(404, _) = error { return nil }
+                    throw error
+                }
+            }
+            let merged = answer?.objectValue?["data"]?.objectValue ?? [:]
+            return flatten ? merged : Parameters.unflatten(merged)
+        }
         let store = try session.requireStore()
         var merged = ValueObject()
         do {

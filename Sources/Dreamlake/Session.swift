@@ -43,6 +43,8 @@ public final class Session: @unchecked Sendable {
     private let givenWriteProtected: Bool
     /// Where ``close()`` exports the session to, if anywhere.
     public let exportOnClose: String?
+    /// The server a remote session sends to; nil for a local one.
+    let remote: RemoteTarget?
 
     let lock = NSLock()
     /// Odd while open, even while closed; every open and close adds one. A
@@ -56,6 +58,13 @@ public final class Session: @unchecked Sendable {
     /// `write_protected` of ``sessionFields``, kept apart so that every write need not look it up.
     private var writeProtectedNow = false
     var trackHandles: [String: TrackHandle] = [:]
+    /// A remote session's delivery, while it is open.
+    var replicaValue: RemoteReplica?
+
+    /// The fields given at init, for a remote session's server.
+    var givenFields: (description: String?, tags: [String]?, folder: String?, metadata: ValueObject?, writeProtected: Bool) {
+        (givenDescription, givenTags, givenFolder, givenMetadata, givenWriteProtected)
+    }
 
     /// Creates a session object; nothing is written until ``open()``.
     ///
@@ -85,7 +94,8 @@ public final class Session: @unchecked Sendable {
     /// As the public initializer, with metadata already an object (a remote client's).
     package init(name: String, workspace: String, localPath: String?, description: String?, tags: [String]?,
                  folder: String?, metadataObject: ValueObject?, writeProtected: Bool = false,
-                 durability: Durability = StoreConfiguration().durability, exportOnClose: String? = nil) throws(DreamlakeError) {
+                 durability: Durability = StoreConfiguration().durability, exportOnClose: String? = nil,
+                 remote: RemoteTarget? = nil) throws(DreamlakeError) {
         // Canonically equal names (é as one code point or as e + accent) name one session, stored in NFC.
         let workspace = Names.canonical(workspace), name = Names.canonical(name)
         try Names.checkComponent(workspace, "workspace")
@@ -105,6 +115,7 @@ public final class Session: @unchecked Sendable {
         givenMetadata = metadataObject
         givenWriteProtected = writeProtected
         self.exportOnClose = exportOnClose
+        self.remote = remote
     }
 
     deinit {
@@ -143,9 +154,18 @@ public final class Session: @unchecked Sendable {
     ///   process writes it, it is damaged) or the session's directory would
     ///   lie outside `localPath`.
     public func open() throws(DreamlakeError) {
+        guard let store = try openStore(), let remote else { return }
+        do { try startRemote(remote, store: store) } catch {
+            try? close()
+            throw error
+        }
+    }
+
+    /// Opens the local store; returns it when this call opened it.
+    private func openStore() throws(DreamlakeError) -> Store? {
         lock.lock()
         defer { lock.unlock() }
-        guard storeValue == nil else { return }
+        guard storeValue == nil else { return nil }
         try checkContainment()
         let store: Store
         do {
@@ -177,6 +197,7 @@ public final class Session: @unchecked Sendable {
             sessionFields = fields
             storeValue = store
             generation.add(1, ordering: .releasing)
+            return store
         } catch let e as DreamlakeError {
             try? store.close()
             throw e
@@ -332,9 +353,16 @@ public final class Session: @unchecked Sendable {
     ///
     /// - Throws: ``DreamlakeError`` when the session is not open, or when a
     ///   background write or fsync failed.
+    ///
+    /// A remote session also waits (up to its delivery timeout) until the
+    /// server has everything appended so far, and throws `.remote` saying
+    /// what it does not have.
     public func flush() throws(DreamlakeError) {
         let store = try requireStore()
         do { try store.flush() } catch { throw DreamlakeError(error) }
+        if let replica = lock.withLock({ replicaValue }), let remote {
+            try deliver(replica, timeout: remote.deliveryTimeout)
+        }
     }
 
     /// Flushes and closes the session, then exports it when it was made with
@@ -342,17 +370,29 @@ public final class Session: @unchecked Sendable {
     ///
     /// - Throws: ``DreamlakeError`` when the last writes failed, or the export did
     ///   (the session itself is closed and whole either way).
+    ///
+    /// A remote session first waits (up to its delivery timeout) for the
+    /// server to have everything, and throws `.remote` after closing when it
+    /// does not: what was not delivered stays in the local store and is sent
+    /// when the session is opened again.
     public func close() throws(DreamlakeError) {
+        var undelivered: DreamlakeError?
+        if let replica = lock.withLock({ storeValue == nil ? nil : replicaValue }), let remote {
+            do { try deliver(replica, timeout: remote.deliveryTimeout) } catch { undelivered = error }
+            replica.stop()
+        }
         let store: Store? = lock.withLock {
             let s = storeValue
             if s != nil { generation.add(1, ordering: .releasing) }
             storeValue = nil
             trackHandles = [:]
+            replicaValue = nil
             return s
         }
         guard let store else { return }
         do { try store.close() } catch { throw DreamlakeError(error) }
         if let exportOnClose { try JSONLLayout.exportSession(at: directory, to: exportOnClose) }
+        if let undelivered { throw undelivered }
     }
 
     /// Exports the session as it is now to `<outputRoot>/<workspace>/<name>/`,

@@ -10,9 +10,9 @@ final class ServerProcess {
     let errors = Pipe()
 
     /// Starts the server over `root` with extra `arguments`, and waits until it listens.
-    init(root: String, _ arguments: [String] = [], environment: [String: String] = [:]) throws {
+    init(root: String, _ arguments: [String] = [], port: Int = 0, environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: try dreamlakeCommand())
-        process.arguments = ["serve", "--root", root, "--port", "0"] + arguments
+        process.arguments = ["serve", "--root", root, "--port", String(port)] + arguments
         var env = ProcessInfo.processInfo.environment
         env["DREAMLAKE_JWT_SECRET"] = nil
         for (k, v) in environment { env[k] = v }
@@ -142,5 +142,191 @@ final class ServerProcess {
             out[p] = path.hasSuffix(".json") || path.hasSuffix(".jsonl") ? Array(text.utf8) : bytes
         }
         return out
+    }
+}
+
+/// A free TCP port on loopback (bound, read and released), for a server to be started on later.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    guard bound else { throw PythonFailed(status: -1, stderr: "no free port: errno \(errno)") }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+@Suite struct RemoteSessionTests {
+    /// The calls of `remote_session.py`'s "everything" and "resumed" sessions,
+    /// through a Swift session.
+    static func runTheScriptsCalls(_ make: (String) throws -> Session, scratch: String) throws {
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let s = try make("everything")
+        try s.open()
+        for level in LogLevel.allCases {
+            try s.log("level \(level.name)", level: level, metadata: ["level": level.name, "n": 1])
+        }
+        try s.log("no metadata")
+        try s.log("unicode ü → 😀", metadata: ["nested": ["a": [1, 2.5, .null, true]] as Value])
+
+        try s.parameters.set(["model": ["lr": 0.001, "layers": [64, 32], "act": "relu"] as Value, "optimizer": "adam", "seed": 42])
+        try s.parameters.set(["model": ["lr": 0.0005] as Value, "epochs": 10])
+        #expect(try s.parameters.get() == ["model.lr": 0.0005, "model.layers": [64, 32], "model.act": "relu",
+                                           "optimizer": "adam", "seed": 42, "epochs": 10])
+        #expect(try s.parameters.get(flatten: false)["model"] == ["lr": 0.0005, "layers": [64, 32], "act": "relu"])
+
+        let t = s.track("train_loss", description: "training loss", tags: ["loss"], metadata: ["unit": "nats"])
+        try t.append(["value": 0.9, "step": 0])
+        let r = try s.track("train_loss").appendBatch((0..<250).map { i in ["value": 0.8 - Double(i) / 100, "step": i + 1] })
+        #expect(r == 1..<251)
+        try s.track("mixed").append(["value": 1, "big": 1 << 62, "neg": -3, "f": 1.5, "s": "text", "b": false,
+                                     "n": Value.null, "arr": [1, "x"] as Value])
+        let page = try s.track("train_loss").read(startIndex: 0, limit: 100)
+        #expect(page.points.count == 100 && page.hasMore && page.points.first?.data == ["value": 0.9, "step": 0])
+        let last = try s.track("train_loss").read(startIndex: 200, limit: 100)
+        #expect(last.points.count == 51 && !last.hasMore && last.points.last?.index == 250)
+        let stats = try s.track("train_loss").stats()
+        #expect(stats.count == 251 && stats.description == "training loss" && stats.tags == ["loss"]
+                && stats.metadata == ["unit": "nats"])
+        #expect(try s.tracks().map(\.name).sorted() == ["mixed", "train_loss"])
+
+        let model = scratch + "/model.pth", config = scratch + "/config.json"
+        var bytes: [UInt8] = []
+        for _ in 0..<4096 { bytes += (0...255).map(UInt8.init) }
+        try Data(bytes + Array("tail".utf8)).write(to: URL(fileURLWithPath: model))
+        try Data(#"{"lr": 0.001}"#.utf8).write(to: URL(fileURLWithPath: config))
+        let up = try s.files.upload(model, path: "/models", description: "weights", tags: ["model", "best"], metadata: ["epoch": 3])
+        let cfg = try s.files.upload(config, path: "/config", tags: ["config"])
+        let gone = try s.files.upload(config, path: "/tmp")
+        #expect(try s.files.list().count == 3)
+        #expect(try s.files.list(path: "/models").map(\.filename) == ["model.pth"])
+        #expect(try s.files.list(tags: ["config"]).map(\.id) == [cfg.id])
+        let restored = try s.files.download(up.id, to: scratch + "/restored.pth")
+        #expect(FileManager.default.contents(atPath: restored) == FileManager.default.contents(atPath: model))
+        let updated = try s.files.update(cfg.id, description: "the config", tags: ["config", "v2"], metadata: ["v": 2])
+        #expect(updated.description == "the config" && updated.tags == ["config", "v2"])
+        try s.files.delete(gone.id)
+        #expect(try s.files.list().map(\.filename).sorted() == ["config.json", "model.pth"])
+        try s.close()
+
+        let resumed = try make("resumed")
+        try resumed.open()
+        try resumed.parameters.set(["epoch": 0, "learning_rate": 0.001])
+        try resumed.log("Starting epoch 1")
+        try resumed.track("loss").append(["value": 0.5, "epoch": 1])
+        try resumed.close()
+        let again = try make("resumed")
+        try again.open()
+        try again.log("Continuing training from checkpoint")
+        try again.track("loss").append(["value": 0.3, "epoch": 2])
+        #expect(try again.track("loss").stats().count == 2)
+        #expect(try again.parameters.get() == ["epoch": 0, "learning_rate": 0.001])
+        try again.close()
+    }
+
+    /// The Swift remote session, run through the same calls as the Python
+    /// script, leaves the server's store as Python's local mode leaves its folder.
+    func sameLayoutAsPython(hybrid: Bool) throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let server = try ServerProcess(root: root.path + "/store")
+        try Self.runTheScriptsCalls({ name in
+            name == "resumed"
+                ? try Session(name: name, workspace: "interop", remote: server.url, userName: "alice",
+                              localPath: hybrid ? root.path + "/local" : nil, spool: root.path + "/spool",
+                              description: nil)
+                : try Session(name: name, workspace: "interop", remote: server.url, userName: "alice",
+                              localPath: hybrid ? root.path + "/local" : nil, spool: root.path + "/spool",
+                              description: "every call", tags: ["a", "b"], folder: "/experiments/2026",
+                              metadata: ["owner": "interop", "gpus": 2])
+        }, scratch: root.path + "/scratch")
+        // Python's run of the same calls, in its local mode (the second "resumed" opening gives a description).
+        _ = try InteropTests.run([InteropTests.script("remote_session.py"), "local", root.path + "/python", "-",
+                                  "interop", root.path + "/scratch-python"])
+        #expect(server.stop() == 0)
+        _ = try JSONLLayout.exportAll(localPath: root.path + "/store", to: root.path + "/out")
+        for session in ["everything", "resumed"] {
+            var python = RemoteServerTests.normalized(InteropTests.data(try tree(root.path + "/python/interop/" + session)))
+            let ours = RemoteServerTests.normalized(try tree(root.path + "/out/interop/" + session))
+            if session == "resumed" {
+                // The script's second opening sets a description; ours does not (the only call that differs).
+                python["session.json"] = ours["session.json"]
+            }
+            #expect(python.keys.sorted() == ours.keys.sorted(), "\(session): the same files")
+            for (path, bytes) in python {
+                let same = ours[path] == bytes
+                #expect(same, "\(session)/\(path) differs:\n\(String(decoding: bytes, as: UTF8.self))\n---\n\(String(decoding: ours[path] ?? [], as: UTF8.self))")
+            }
+        }
+        if hybrid {
+            // The local copy holds the same.
+            _ = try JSONLLayout.exportAll(localPath: root.path + "/local", to: root.path + "/out-local")
+            let a = RemoteServerTests.normalized(try tree(root.path + "/out/interop/everything"))
+            let b = RemoteServerTests.normalized(try tree(root.path + "/out-local/interop/everything"))
+            #expect(a.keys.sorted() == b.keys.sorted())
+            #expect(a["logs/logs.jsonl"] == b["logs/logs.jsonl"] && a["parameters.json"] == b["parameters.json"])
+            #expect(a["tracks/train_loss/data.jsonl"] == b["tracks/train_loss/data.jsonl"])
+        }
+    }
+
+    @Test func aRemoteSessionLeavesWhatPythonsLocalModeLeaves() throws {
+        try sameLayoutAsPython(hybrid: false)
+    }
+
+    @Test func aHybridSessionKeepsALocalCopyAndSendsTheSame() throws {
+        try sameLayoutAsPython(hybrid: true)
+    }
+
+    @Test func appendsGoOnWhileTheServerIsDownAndAreDeliveredWhenItIsBack() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let port = try freePort()
+        let url = "http://127.0.0.1:\(port)"
+        let make = { try Session(name: "offline", workspace: "w", remote: url, userName: "alice", spool: root.path + "/spool",
+                                 deliveryTimeout: 0.5) }
+        let s = try make()
+        try s.open()  // the server cannot be reached: not an error yet
+        for i in 0..<5000 { try s.track("loss").append(value: Double(i), step: i) }
+        try s.log("written while the server was down")
+        let closing = #expect(throws: DreamlakeError.self) { try s.close() }
+        #expect(closing?.code == .remote)
+        #expect(closing?.message.contains("5000 points") == true, "\(closing?.message ?? "")")
+        #expect(closing?.message.contains("1 log entries") == true)
+        #expect(!s.isOpen, "closed all the same")
+
+        let server = try ServerProcess(root: root.path + "/store", port: port)
+        let again = try make()
+        try again.open()
+        try again.track("loss").append(value: 5000, step: 5000)
+        try again.close()  // everything delivered, the old points first
+        #expect(server.stop() == 0)
+        try Session.with(name: "offline", workspace: "w", localPath: root.path + "/store") { s throws in
+            let points = try s.track("loss").read(limit: 10_000).points
+            #expect(points.count == 5001)
+            #expect(points.map(\.index) == Array(0..<5001))
+            #expect(points.last?.data == ["value": 5000.0, "step": 5000])
+            #expect(try s.logs().map(\.message) == ["written while the server was down"])
+        }
+    }
+
+    @Test func aRefusedTokenIsAnErrorAtOpen() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let server = try ServerProcess(root: root.path + "/store", ["--secret", "not-the-clients"])
+        let s = try Session(name: "s", workspace: "w", remote: server.url, userName: "alice", spool: root.path + "/spool")
+        let e = #expect(throws: DreamlakeError.self) { try s.open() }
+        #expect(e?.code == .remote)
+        #expect(e?.message.contains("401") == true, "\(e?.message ?? "")")
+        #expect(!s.isOpen)
+        let bad = #expect(throws: DreamlakeError.self) {
+            try Session(name: "s", workspace: "w", remote: "ftp://x", apiKey: "k")
+        }
+        #expect(bad?.code == .invalidInput)
+        #expect(server.stop() == 0)
     }
 }

@@ -22,7 +22,7 @@ package struct RemoteError: Error, Sendable, Equatable {
         case .writeProtected, .readOnly: self.init(403, e.message)
         case .invalidName, .invalidValue, .invalidInput, .checksumMismatch: self.init(400, e.message)
         case .exists: self.init(409, e.message)
-        case .notOpen, .store, .io: self.init(500, e.message)
+        case .notOpen, .store, .io, .remote: self.init(500, e.message)
         }
     }
 
