@@ -36,7 +36,13 @@ extension Session {
     ///   - spool: Where a session without `localPath` keeps what it has not delivered yet;
     ///     nil for `$DREAMLAKE_SPOOL`, else `$XDG_CACHE_HOME/dreamlake/spool`, else `~/.cache/dreamlake/spool`.
     ///   - deliveryTimeout: How long flush and close wait for the server, in seconds.
-    ///   - The others: as for a local session.
+    ///   - name: The session's name, as for a local session.
+    ///   - workspace: The workspace's name.
+    ///   - description: A description; nil leaves the server's as it is.
+    ///   - tags: Tags; nil leaves the server's as they are.
+    ///   - folder: A folder for organizing sessions; nil leaves the server's as it is.
+    ///   - metadata: Free-form metadata; nil leaves the server's as it is.
+    ///   - writeProtected: When true, the session is marked write-protected.
     public convenience init(name: String, workspace: String, remote: String, apiKey: String, localPath: String? = nil, spool: String? = nil,
                             description: String? = nil, tags: [String]? = nil, folder: String? = nil,
                             metadata: KeyValuePairs<String, any ValueConvertible>? = nil, writeProtected: Bool = false,
