@@ -317,7 +317,8 @@ public struct Files: Sendable {
         return hex(hasher.finalize())
     }
 
-    private static func hex(_ digest: SHA256.Digest) -> String {
+    /// A SHA-256 digest as lowercase hex, as stored in ``StoredFile/checksum``.
+    package static func hex(_ digest: SHA256.Digest) -> String {
         digest.map { byte -> String in
             let h = String(byte, radix: 16)
             return h.count == 1 ? "0" + h : h

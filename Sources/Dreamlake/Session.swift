@@ -83,9 +83,10 @@ public final class Session: @unchecked Sendable {
     ///     for tools that watch a folder. Nil (the default) for none.
     /// - Throws: ``DreamlakeError`` with `.invalidName` when a name or the folder is refused.
     public convenience init(name: String, workspace: String, localPath: String? = nil, description: String? = nil,
-                tags: [String]? = nil, folder: String? = nil, metadata: KeyValuePairs<String, any ValueConvertible>? = nil,
-                writeProtected: Bool = false, durability: Durability = StoreConfiguration().durability,
-                exportOnClose: String? = nil) throws(DreamlakeError) {
+                            tags: [String]? = nil, folder: String? = nil,
+                            metadata: KeyValuePairs<String, any ValueConvertible>? = nil,
+                            writeProtected: Bool = false, durability: Durability = StoreConfiguration().durability,
+                            exportOnClose: String? = nil) throws(DreamlakeError) {
         try self.init(name: name, workspace: workspace, localPath: localPath, description: description, tags: tags,
                       folder: folder, metadataObject: metadata.map(ValueObject.init(pairs:)), writeProtected: writeProtected,
                       durability: durability, exportOnClose: exportOnClose)
@@ -119,6 +120,9 @@ public final class Session: @unchecked Sendable {
     }
 
     deinit {
+        // A remote session dropped without close(): its delivery thread ends
+        // (what it did not send stays in the local store for the next opening).
+        lock.withLock { replicaValue }?.stop()
         if let store = lock.withLock({ storeValue }) { try? store.close() }
     }
 

@@ -21,8 +21,10 @@ struct APIResponder: HTTPResponder {
             return try await route(request)
         } catch let e as RemoteError {
             return APIResponder.json(e.body, status: e.status)
-        } catch let e as DreamlakeError {
-            let r = RemoteError(e)
+        } catch {
+            // The session API's and the store's errors, and anything else (a
+            // connection that broke mid-body): answered with a JSON body too.
+            let r = RemoteError(any: error)
             return APIResponder.json(r.body, status: r.status)
         }
     }

@@ -5,7 +5,7 @@ import MultipartKit
 import NIOCore
 
 /// One multipart/form-data upload as it arrives: its text fields kept in
-/// memory (at most 1 MiB each), its file part written to a staging file
+/// memory (at most 1 MiB in all), its file part written to a staging file
 /// while its SHA-256 and size are counted, so that nothing of any size is
 /// held in memory.
 final class MultipartUpload {
@@ -18,6 +18,8 @@ final class MultipartUpload {
     // The part being read.
     private var headers: [String: String] = [:]
     private var text: [UInt8] = []
+    /// Bytes of all text fields so far: many small fields may not add up to more than one large one.
+    private var textTotal = 0
     private var file: FileHandle?
     private var hasher = SHA256()
     private var size: Int64 = 0
@@ -61,8 +63,7 @@ final class MultipartUpload {
         guard let staged, fileDone else {
             throw RemoteError(400, "the upload has no complete \"file\" part; send the file as the form field \"file\"")
         }
-        let hex = hasher.finalize().map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined()
-        return (staged, size, hex)
+        return (staged, size, Files.hex(hasher.finalize()))
     }
 
     /// Removes what was staged (the session keeps its own copy).
@@ -81,10 +82,11 @@ final class MultipartUpload {
         guard failure == nil else { return }
         let (name, filename) = partName
         guard name == "file", let filename else {
-            guard text.count + buffer.readableBytes <= MultipartUpload.maxField else {
-                failure = RemoteError(413, "the form field \(name.map { "\"\($0)\"" } ?? "without a name") is over 1 MiB")
+            guard textTotal + buffer.readableBytes <= MultipartUpload.maxField else {
+                failure = RemoteError(413, "the form's text fields are over 1 MiB in all (at \(name.map { "\"\($0)\"" } ?? "a field without a name"))")
                 return
             }
+            textTotal += buffer.readableBytes
             text.append(contentsOf: buffer.readableBytesView)
             return
         }

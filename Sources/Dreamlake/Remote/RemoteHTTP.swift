@@ -105,13 +105,32 @@ final class RemoteHTTP: Sendable {
         }
     }
 
-    /// Downloads to `destination` (replaced).
+    /// Downloads to `destination` (replaced), through a temporary file, so
+    /// that a large file is never held in memory.
     func download(_ segments: [String], to destination: String) throws(RemoteCallError) {
         let request = try request("GET", segments)
-        let (data, _) = try send(request)
-        do { try data.write(to: URL(fileURLWithPath: destination)) } catch {
-            throw .unavailable("cannot write \(destination): \(error.localizedDescription)")
+        let result = Outcome()
+        let moveFailure = Failure()
+        let task = urlSession.downloadTask(with: request) { file, response, error in
+            let status = (response as? HTTPURLResponse)?.statusCode
+            var body: Data?
+            if let file {
+                if let status, (200..<300).contains(status) {
+                    // The temporary file is removed when this returns: move it now.
+                    do {
+                        try? FileManager.default.removeItem(atPath: destination)
+                        try FileManager.default.moveItem(at: file, to: URL(fileURLWithPath: destination))
+                    } catch { moveFailure.set("cannot write \(destination): \(error.localizedDescription)") }
+                } else {
+                    body = try? Data(contentsOf: file)  // an error's JSON body
+                }
+            }
+            result.set(body, status, error)
         }
+        task.resume()
+        let (data, status, error) = result.wait()
+        _ = try check(request, data, status, error)
+        if let failure = moveFailure.message { throw .unavailable(failure) }
     }
 
     private func request(_ method: String, _ segments: [String], query: [(String, String)] = []) throws(RemoteCallError) -> URLRequest {
@@ -136,6 +155,11 @@ final class RemoteHTTP: Sendable {
             ?? urlSession.dataTask(with: request, completionHandler: done)
         task.resume()
         let (data, status, error) = result.wait()
+        return try check(request, data, status, error)
+    }
+
+    /// The body of a finished request: 2xx gives it, 4xx `.refused`, the rest `.unavailable`.
+    private func check(_ request: URLRequest, _ data: Data?, _ status: Int?, _ error: (any Error)?) throws(RemoteCallError) -> (Data, Int) {
         let what = "\(request.httpMethod ?? "") \(request.url?.absoluteString ?? base)"
         if let error { throw .unavailable("\(what) failed: \(error.localizedDescription)") }
         guard let status else { throw .unavailable("\(what) got no HTTP answer") }
@@ -147,6 +171,14 @@ final class RemoteHTTP: Sendable {
             throw .refused(status: status, message: "\(what): \(message)")
         }
         throw .unavailable("\(what) answered \(status): \(message)")
+    }
+
+    /// A failure met on URLSession's thread, read after the task is done.
+    private final class Failure: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: String?
+        var message: String? { lock.withLock { value } }
+        func set(_ m: String) { lock.withLock { value = m } }
     }
 
     /// A completion handed from URLSession's thread to the waiting one.

@@ -92,7 +92,7 @@ final class RemoteReplica: @unchecked Sendable {
     /// - Returns: What was not delivered and why (refused batches since the
     ///   last report, and what is still waiting); empty when all was.
     func flush(timeout: TimeInterval) -> [String] {
-        let target = (try? progressTarget()) ?? nil
+        let target = try? progressTarget()
         let deadline = Date().addingTimeInterval(timeout)
         condition.lock()
         defer { condition.unlock() }
@@ -110,12 +110,16 @@ final class RemoteReplica: @unchecked Sendable {
         return report
     }
 
-    /// Stops the thread (after ``flush(timeout:)``, which delivers what it can).
+    /// Stops the thread (after ``flush(timeout:)``, which delivers what it
+    /// can) and waits for it to end: a request in flight is finished (within
+    /// the HTTP timeout) and counted, so that no later opening of the session
+    /// sends its batch again or finds its cursor moved behind its back.
     func stop() {
-        condition.withLock {
-            stopped = true
-            condition.broadcast()
-        }
+        condition.lock()
+        defer { condition.unlock() }
+        stopped = true
+        condition.broadcast()
+        while !finished { condition.wait() }
     }
 
     // MARK: The background loop

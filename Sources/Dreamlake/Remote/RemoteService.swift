@@ -26,6 +26,17 @@ package struct RemoteError: Error, Sendable, Equatable {
         }
     }
 
+    /// The status any failure of a call is answered with: its own, a session
+    /// API error's, a store error's, else 500.
+    package init(any error: any Error) {
+        switch error {
+        case let e as RemoteError: self = e
+        case let e as DreamlakeError: self.init(e)
+        case let e as StoreError: self.init(DreamlakeError(e))
+        default: self.init(500, "\(error)")
+        }
+    }
+
     /// The JSON body of the response: `{"error": ..., "message": ..., "statusCode": ...}`.
     package var body: Value {
         let reason = switch status {
@@ -89,7 +100,12 @@ package final class RemoteService: @unchecked Sendable {
     /// and name (63 bits), looking like the Snowflake ids of Python
     /// dreamlake's own server.
     package static func sessionID(workspace: String, name: String) -> String {
-        let digest = SHA256.hash(data: Array((workspace + "\u{0}" + name).utf8))
+        derivedID([workspace, name])
+    }
+
+    /// Decimal digits (63 bits) of SHA-256 of `parts` joined by NUL.
+    static func derivedID(_ parts: [String]) -> String {
+        let digest = SHA256.hash(data: Array(parts.joined(separator: "\u{0}").utf8))
         var v: UInt64 = 0
         for b in digest.prefix(8) { v = v << 8 | UInt64(b) }
         return String(v >> 1)
@@ -120,12 +136,8 @@ package final class RemoteService: @unchecked Sendable {
                 try session.update(description: description, tags: tags, folder: folder, metadata: metadata,
                                    writeProtected: writeProtected)
             }
-        } catch let e as RemoteError {
-            throw e
-        } catch let e as DreamlakeError {
-            throw RemoteError(e)
         } catch {
-            throw RemoteError(500, "\(error)")
+            throw RemoteError(any: error)
         }
         let id = RemoteService.sessionID(workspace: session.workspace, name: session.name)
         let f = session.storedFields
@@ -153,12 +165,8 @@ package final class RemoteService: @unchecked Sendable {
         }
         do {
             return try opened(id: id, Session(name: found.name, workspace: found.workspace, localPath: root)).session
-        } catch let e as RemoteError {
-            throw e
-        } catch let e as DreamlakeError {
-            throw RemoteError(e)
         } catch {
-            throw RemoteError(500, "\(error)")
+            throw RemoteError(any: error)
         }
     }
 
@@ -235,9 +243,7 @@ package final class RemoteService: @unchecked Sendable {
 
     private func parametersDocument(_ id: String, _ session: Session) throws(RemoteError) -> Value {
         let updates: [ObjectRecord]
-        do { updates = try session.requireStore().parameterUpdates() } catch let e as StoreError {
-            throw RemoteError(DreamlakeError(e))
-        } catch { throw RemoteError(500, "\(error)") }
+        do { updates = try session.requireStore().parameterUpdates() } catch { throw RemoteError(any: error) }
         guard var doc = PythonDocuments.parameters(updates: updates, note: nil) else {
             throw RemoteError(404, "session \(session.workspace)/\(session.name) has no parameters yet")
         }
@@ -358,16 +364,12 @@ package final class RemoteService: @unchecked Sendable {
         do {
             let store = try session.requireStore()
             last = info.count == 0 ? nil : try store.points(of: info.id, from: info.count - 1, limit: 1).first?.timestamp
-        } catch let e as DreamlakeError {
-            throw RemoteError(e)
-        } catch let e as StoreError {
-            throw RemoteError(DreamlakeError(e))
-        } catch { throw RemoteError(500, "\(error)") }
+        } catch { throw RemoteError(any: error) }
         return PythonDocuments.trackMetadata(info, lastPointTimestamp: last)
     }
 
     private func trackID(_ session: Session, _ name: String) -> String {
-        RemoteService.sessionID(workspace: session.workspace + "\u{0}" + session.name, name: Names.canonical(name))
+        RemoteService.derivedID([session.workspace, session.name, Names.canonical(name)])
     }
 
     // MARK: Files
