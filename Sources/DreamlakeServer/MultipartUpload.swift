@@ -144,13 +144,33 @@ final class MultipartUpload {
     }
 
     /// `value` of `key="value"` (or `key=value`) in a Content-Disposition header.
+    /// The header is split on the ";" outside quotes, so a quoted filename may hold one.
     static func parameter(_ key: String, in header: String) -> String? {
-        for raw in header.split(separator: ";").dropFirst() {
-            let p = raw.trimmingCharacters(in: .whitespaces)
-            guard let eq = p.firstIndex(of: "="), p[..<eq].lowercased() == key else { continue }
-            var v = p[p.index(after: eq)...]
-            if v.hasPrefix("\""), v.hasSuffix("\""), v.count >= 2 { v = v.dropFirst().dropLast() }
-            return v.replacingOccurrences(of: "\\\"", with: "\"")
+        var parts: [String] = []
+        var current = ""
+        var quoted = false
+        var escaped = false
+        for ch in header {
+            if escaped {
+                current.append(ch)
+                escaped = false
+            } else if quoted && ch == "\\" {
+                escaped = true
+            } else if ch == "\"" {
+                quoted.toggle()
+            } else if ch == ";" && !quoted {
+                parts.append(current)
+                current = ""
+            } else {
+                current.append(ch)
+            }
+        }
+        parts.append(current)
+        // Quotes are dropped and escapes undone above: each part is `key=value`.
+        for p in parts.dropFirst() {
+            let p = p.trimmingCharacters(in: .whitespaces)
+            guard let eq = p.firstIndex(of: "="), p[..<eq].trimmingCharacters(in: .whitespaces).lowercased() == key else { continue }
+            return String(p[p.index(after: eq)...])
         }
         return nil
     }

@@ -92,6 +92,10 @@ expect(client.post(f"/sessions/{sid}/files", files={"file": ("ok.txt", b"x")}, d
 expect(client.post(f"/sessions/{sid}/files", files={"file": ("ok.txt", b"x")},
                    data={"prefix": "/", "checksum": "00" * 32}, headers=auth), 400, "an upload whose checksum is wrong")
 expect(client.post(f"/sessions/{sid}/files", content=b"not multipart", headers=bad), 400, "an upload that is not multipart")
+semi = expect(client.post(f"/sessions/{sid}/files", files={"file": ("semi;colon.txt", b"x")}, data={"prefix": "/"},
+                          headers=auth), 200, "an upload whose name holds a ;").json()
+assert semi["filename"] == "semi;colon.txt", f"the name is kept whole: {semi}"
+expect(client.delete(f"/sessions/{sid}/files/{semi['id']}", headers=auth), 200, "deleting it")
 
 # Write protection.
 locked = expect(client.post("/workspaces/w/sessions", json={"name": "locked", "writeProtected": True}, headers=auth), 200,

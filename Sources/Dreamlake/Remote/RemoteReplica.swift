@@ -92,7 +92,7 @@ final class RemoteReplica: @unchecked Sendable {
     /// - Returns: What was not delivered and why (refused batches since the
     ///   last report, and what is still waiting); empty when all was.
     func flush(timeout: TimeInterval) -> [String] {
-        let target = try? progressTarget()
+        let target: Target? = progressTarget()
         let deadline = Date().addingTimeInterval(timeout)
         condition.lock()
         defer { condition.unlock() }
@@ -159,9 +159,10 @@ final class RemoteReplica: @unchecked Sendable {
         }
         let c = condition.withLock { cursor }
         do {
-            // Parameters, one update a request, in order.
-            let updates = try store.parameterUpdates()
-            if c.parameters < updates.count {
+            // Parameters, one update a request, in order. (Counts first: the
+            // records are read back only when there are new ones.)
+            if UInt64(c.parameters) < store.count(of: .parameters), case let updates = try store.parameterUpdates(),
+               c.parameters < updates.count {
                 let u = updates[c.parameters]
                 try deliver("parameters update \(c.parameters)") { () throws(RemoteCallError) in
                     _ = try http.call("POST", ["sessions", id, "parameters"], json: ["data": .object(u.fields)])
@@ -169,7 +170,7 @@ final class RemoteReplica: @unchecked Sendable {
                 return true
             }
             // Logs, up to 1,000 a request.
-            let logs = try store.logs(from: c.logs, limit: 1000)
+            let logs = c.logs < store.count(of: .logs) ? try store.logs(from: c.logs, limit: 1000) : []
             if let last = logs.last {
                 let entries: [Value] = logs.map { e in
                     var o: ValueObject = ["timestamp": .string(Timestamps.iso(micros: e.timestamp)),
@@ -198,8 +199,8 @@ final class RemoteReplica: @unchecked Sendable {
                 return true
             }
             // Files: uploads, updates and deletions, one record a request.
-            let records = try store.fileRecords()
-            if c.fileRecords < records.count {
+            if UInt64(c.fileRecords) < store.count(of: .files), case let records = try store.fileRecords(),
+               c.fileRecords < records.count {
                 try shipFile(records[c.fileRecords], records: records, id: id, cursor: c)
                 return true
             }
@@ -290,11 +291,11 @@ final class RemoteReplica: @unchecked Sendable {
         var fileRecords: Int
     }
 
-    private func progressTarget() throws -> Target {
+    private func progressTarget() -> Target {
         var tracks: [String: UInt64] = [:]
         for info in store.tracks() { tracks[info.name] = info.count }
-        return Target(parameters: try store.parameterUpdates().count, logs: store.count(of: .logs), tracks: tracks,
-                      fileRecords: try store.fileRecords().count)
+        return Target(parameters: Int(store.count(of: .parameters)), logs: store.count(of: .logs), tracks: tracks,
+                      fileRecords: Int(store.count(of: .files)))
     }
 
     /// Under the lock.
