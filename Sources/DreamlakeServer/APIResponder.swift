@@ -35,7 +35,7 @@ struct APIResponder: HTTPResponder {
         }
         let method = request.method
         if path == ["health"], method == .get || method == .head {
-            return APIResponder.json(["status": "ok"], status: 200)
+            return APIResponder.json(["status": "ok", "openSessions": .int(Int64(service.openSessions))], status: 200)
         }
         try authenticate(request)
         switch (method, path.first, path.count) {
@@ -138,7 +138,7 @@ struct APIResponder: HTTPResponder {
         guard let type = request.headers[.contentType], let boundary = MultipartUpload.boundary(type) else {
             throw RemoteError(400, "a file upload must be multipart/form-data with a boundary")
         }
-        _ = try service.session(id)  // 404 before reading a large body for nothing
+        try service.check(id)  // 404 before reading a large body for nothing
         let upload = try MultipartUpload(boundary: boundary, directory: service.uploadsDirectory, limit: limits.upload)
         defer { upload.discard() }
         for try await chunk in request.body { try upload.feed(chunk) }

@@ -20,16 +20,20 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes: Int
     /// The largest file upload accepted (413 beyond it).
     public var maxUploadBytes: Int64
+    /// How many sessions stay open at once (each holds its store's writer
+    /// and a thread); beyond it the least recently used idle one is closed.
+    public var maxOpenSessions: Int
 
     /// A configuration; see each property for what it means.
     public init(root: String, host: String = "127.0.0.1", port: Int = 3000, secret: String? = nil,
-                maxBodyBytes: Int = 64 << 20, maxUploadBytes: Int64 = 4 << 30) {
+                maxBodyBytes: Int = 64 << 20, maxUploadBytes: Int64 = 4 << 30, maxOpenSessions: Int = 64) {
         self.root = root
         self.host = host
         self.port = port
         self.secret = secret
         self.maxBodyBytes = maxBodyBytes
         self.maxUploadBytes = maxUploadBytes
+        self.maxOpenSessions = maxOpenSessions
     }
 }
 
@@ -42,9 +46,10 @@ public struct ServerConfiguration: Sendable {
 /// try await server.run { port in print("listening on \(port)") }
 /// ```
 ///
-/// Every session the server is sent to stays open in it, with the store's
-/// one writer, until the server stops (SIGINT or SIGTERM), when each is
-/// flushed and closed. An acknowledged write is in the session's store and
+/// A session the server is sent to stays open in it, with the store's one
+/// writer, until more than ``ServerConfiguration/maxOpenSessions`` are open
+/// (then the least recently used idle one is closed) or the server stops
+/// (SIGINT or SIGTERM), when each is flushed and closed. An acknowledged write is in the session's store and
 /// reaches the disk as a local session's would (within the durability
 /// interval, 1 s by default).
 public struct DreamlakeServer: Sendable {
@@ -81,7 +86,7 @@ public struct DreamlakeServer: Sendable {
             acceptsClientSecret = true
         }
         self.configuration = configuration
-        service = try RemoteService(root: configuration.root)
+        service = try RemoteService(root: configuration.root, maxOpenSessions: configuration.maxOpenSessions)
     }
 
     /// What to tell the person starting the server about its tokens.

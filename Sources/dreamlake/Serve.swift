@@ -32,9 +32,13 @@ struct Serve: ParsableCommand {
     @Option(help: "The largest JSON request body accepted, in MiB.")
     var maxBody = 64
 
+    @Option(help: "How many sessions stay open at once (each holds a writer and a thread).")
+    var maxOpenSessions = 64
+
     func validate() throws {
         guard maxUpload > 0, maxUpload <= 1 << 30 else { throw ValidationError("--max-upload must be 1...\(1 << 30) MiB") }
         guard maxBody > 0, maxBody <= 1024 else { throw ValidationError("--max-body must be 1...1024 MiB") }
+        guard maxOpenSessions > 0 else { throw ValidationError("--max-open-sessions must be positive") }
     }
 
     func run() throws {
@@ -43,7 +47,7 @@ struct Serve: ParsableCommand {
             let config = ServerConfiguration(
                 root: root ?? env["DREAMLAKE_PATH"] ?? "./.dreamlake", host: host, port: port,
                 secret: secret ?? env["DREAMLAKE_JWT_SECRET"], maxBodyBytes: maxBody << 20,
-                maxUploadBytes: maxUpload << 20)
+                maxUploadBytes: maxUpload << 20, maxOpenSessions: maxOpenSessions)
             let server = try DreamlakeServer(config)
             let host = host
             let outcome = Outcome()

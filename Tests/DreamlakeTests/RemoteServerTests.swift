@@ -111,6 +111,38 @@ final class ServerProcess {
         }
     }
 
+    @Test func sessionsBeyondTheOpenLimitAreClosedAndOpenedAgainWithNothingLost() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let server = try ServerProcess(root: root.path + "/store", ["--max-open-sessions", "2"])
+        let http = RemoteHTTP(base: server.url, token: RemoteToken.mint(userName: "a", secret: RemoteToken.pythonClientSecret))
+        var ids: [String] = []
+        for round in 0..<2 {
+            for n in 0..<5 {
+                if round == 0 {
+                    let made = try http.call("POST", ["workspaces", "w", "sessions"], json: ["name": .string("s\(n)")])
+                    ids.append(try #require(made.objectValue?["session"]?.objectValue?["id"]?.stringValue))
+                }
+                let points: [Value] = (0..<100).map { i in ["step": .int(Int64(round * 100 + i))] }
+                _ = try http.call("POST", ["sessions", ids[n], "tracks", "loss", "append-batch"], json: ["dataPoints": .array(points)])
+                _ = try http.call("POST", ["sessions", ids[n], "logs"], json: ["logs": [["message": .string("round \(round)")]]])
+                let health = try http.call("GET", ["health"])
+                #expect(health.objectValue?["openSessions"] == 2 || health.objectValue?["openSessions"] == 1)
+            }
+        }
+        for id in ids {
+            let stats = try http.call("GET", ["sessions", id, "tracks", "loss", "stats"])
+            #expect(stats.objectValue?["totalDataPoints"] == "200", "both rounds, across a close and a reopening")
+        }
+        #expect(server.stop() == 0)
+        for n in 0..<5 {
+            try Session.with(name: "s\(n)", workspace: "w", localPath: root.path + "/store") { s throws in
+                #expect(try s.track("loss").read(limit: 1000).points.map { $0.data["step"] } == (0..<200).map { .int(Int64($0)) })
+                #expect(try s.logs().map(\.message) == ["round 0", "round 1"])
+            }
+        }
+    }
+
     @Test func refusesToListenBeyondLoopbackWithoutASecret() throws {
         let root = TempRoot()
         defer { root.remove() }

@@ -59,22 +59,39 @@ package struct RemoteError: Error, Sendable, Equatable {
 ///
 /// Session ids are derived from the workspace and name (see ``sessionID(workspace:name:)``),
 /// so they outlive a restart of the server without a table of their own.
-/// Each session the server touches stays open, with its one writer, until ``close()``.
+/// A session the server touches stays open, with its one writer (and its
+/// writer's thread), until more than `maxOpenSessions` are open: then the
+/// least recently used one no request is using is flushed and closed, and
+/// opened again when it is next asked for.
 package final class RemoteService: @unchecked Sendable {
     /// The store folder (`--root`).
     package let root: String
+    /// How many sessions may stay open at once (more, briefly, when all are in use).
+    package let maxOpenSessions: Int
     private let lock = NSLock()
     // Guarded by `lock`.
-    private var open: [String: Session] = [:]
+    private var open: [String: Entry] = [:]
+    private var tick: UInt64 = 0
     private var closed = false
 
+    private struct Entry {
+        var session: Session
+        /// Requests using it now: it is not closed under them.
+        var inUse = 1
+        var lastUsed: UInt64 = 0
+    }
+
     /// A service over the sessions under `root` (created if missing).
-    package init(root: String) throws(DreamlakeError) {
+    package init(root: String, maxOpenSessions: Int = 64) throws(DreamlakeError) {
         do { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) } catch {
             throw DreamlakeError(.io, "cannot create the store folder \(root): \(error.localizedDescription)", path: root)
         }
         self.root = root
+        self.maxOpenSessions = max(1, maxOpenSessions)
     }
+
+    /// How many sessions are open now.
+    package var openSessions: Int { lock.withLock { open.count } }
 
     /// Where uploads are staged while they arrive: a hidden folder of the
     /// store's (so that staged bytes move into the session on the same file
@@ -87,7 +104,7 @@ package final class RemoteService: @unchecked Sendable {
         let sessions = lock.withLock { () -> [Session] in
             closed = true
             defer { open = [:] }
-            return Array(open.values)
+            return open.values.map(\.session)
         }
         var errors: [DreamlakeError] = []
         for s in sessions {
@@ -131,6 +148,7 @@ package final class RemoteService: @unchecked Sendable {
                                         tags: tags, folder: folder, metadataObject: metadata, writeProtected: writeProtected)
             let id = RemoteService.sessionID(workspace: candidate.workspace, name: candidate.name)
             let (found, fresh) = try opened(id: id, candidate)
+            defer { release(id) }
             session = found
             if !fresh {
                 try session.update(description: description, tags: tags, folder: folder, metadata: metadata,
@@ -155,9 +173,22 @@ package final class RemoteService: @unchecked Sendable {
         return ["session": .object(s), "workspace": ["name": .string(session.workspace)], "folder": f["folder"] ?? .null]
     }
 
-    /// The open session with `id`, opening it if it is in the store but not open yet.
-    package func session(_ id: String) throws(RemoteError) -> Session {
-        if let s = lock.withLock({ open[id] }) { return s }
+    /// Whether there is a session with `id` (404 otherwise).
+    package func check(_ id: String) throws(RemoteError) {
+        _ = try acquire(id)
+        release(id)
+    }
+
+    /// The open session with `id`, opening it if it is in the store but not
+    /// open yet, for one request: ``release(_:)`` must follow.
+    private func acquire(_ id: String) throws(RemoteError) -> Session {
+        let known = lock.withLock { () -> Session? in
+            guard var e = open[id] else { return nil }
+            e.inUse += 1
+            open[id] = e
+            return e.session
+        }
+        if let known { return known }
         let all: [(workspace: String, name: String)]
         do { all = try Session.all(localPath: root) } catch { throw RemoteError(error) }
         guard let found = all.first(where: { RemoteService.sessionID(workspace: $0.workspace, name: $0.name) == id }) else {
@@ -170,14 +201,37 @@ package final class RemoteService: @unchecked Sendable {
         }
     }
 
-    /// The session already open with `id`, else `candidate` opened; `fresh` says which.
+    /// The request is done with the session.
+    private func release(_ id: String) {
+        lock.withLock {
+            tick += 1
+            guard var e = open[id] else { return }
+            e.inUse -= 1
+            e.lastUsed = tick
+            open[id] = e
+        }
+    }
+
+    /// The session already open with `id`, else `candidate` opened; `fresh`
+    /// says which. Acquired: ``release(_:)`` must follow.
     private func opened(id: String, _ candidate: Session) throws -> (session: Session, fresh: Bool) {
         lock.lock()
         defer { lock.unlock() }
         guard !closed else { throw RemoteError(500, "the server is shutting down") }
-        if let s = open[id] { return (s, false) }
+        if var e = open[id] {
+            e.inUse += 1
+            open[id] = e
+            return (e.session, false)
+        }
+        // Make room first. Closing under the lock is slow (a flush) but rare,
+        // and keeps a session from being opened again while it is closing.
+        while open.count >= maxOpenSessions,
+              let idle = open.filter({ $0.value.inUse == 0 }).min(by: { $0.value.lastUsed < $1.value.lastUsed }) {
+            open[idle.key] = nil
+            try? idle.value.session.close()
+        }
         try candidate.open()
-        open[id] = candidate
+        open[id] = Entry(session: candidate)
         return (candidate, true)
     }
 
@@ -186,7 +240,8 @@ package final class RemoteService: @unchecked Sendable {
     /// `POST /sessions/{id}/logs` with `{"logs": [{timestamp, level, message, metadata?}, ...]}`.
     /// Every entry is checked before any is written.
     package func appendLogs(_ id: String, body: Value) throws(RemoteError) -> Value {
-        let session = try session(id)
+        let session = try acquire(id)
+        defer { release(id) }
         let o = try object(body, "the request body")
         guard let list = o["logs"]?.arrayValue else { throw RemoteError(400, "\"logs\" must be an array of log entries") }
         var entries: [(String, LogLevel, ValueObject?, Int64?)] = []
@@ -229,7 +284,8 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `POST /sessions/{id}/parameters` with `{"data": {...}}`: merged into what is there.
     package func setParameters(_ id: String, body: Value) throws(RemoteError) -> Value {
-        let session = try session(id)
+        let session = try acquire(id)
+        defer { release(id) }
         let o = try object(body, "the request body")
         guard let data = o["data"]?.objectValue else { throw RemoteError(400, "\"data\" must be an object of parameters") }
         do { try session.parameters.set(object: data) } catch { throw RemoteError(error) }
@@ -238,7 +294,9 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `GET /sessions/{id}/parameters`: 404 until some are set (the client reads that as none).
     package func parameters(_ id: String) throws(RemoteError) -> Value {
-        try parametersDocument(id, session(id))
+        let session = try acquire(id)
+        defer { release(id) }
+        return try parametersDocument(id, session)
     }
 
     private func parametersDocument(_ id: String, _ session: Session) throws(RemoteError) -> Value {
@@ -256,7 +314,8 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `POST /sessions/{id}/tracks/{name}/append` with `{"data": {...}, description?, tags?, metadata?}`.
     package func appendPoint(_ id: String, track name: String, body: Value) throws(RemoteError) -> Value {
-        let session = try session(id)
+        let session = try acquire(id)
+        defer { release(id) }
         let o = try object(body, "the request body")
         guard let data = o["data"]?.objectValue else { throw RemoteError(400, "\"data\" must be an object: the point's fields") }
         let track = try self.track(session, name, o)
@@ -271,7 +330,8 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `POST /sessions/{id}/tracks/{name}/append-batch` with `{"dataPoints": [{...}, ...], ...}`.
     package func appendBatch(_ id: String, track name: String, body: Value) throws(RemoteError) -> Value {
-        let session = try session(id)
+        let session = try acquire(id)
+        defer { release(id) }
         let o = try object(body, "the request body")
         guard let list = o["dataPoints"]?.arrayValue else {
             throw RemoteError(400, "\"dataPoints\" must be an array of points")
@@ -298,7 +358,8 @@ package final class RemoteService: @unchecked Sendable {
     package func readTrack(_ id: String, track name: String, startIndex: Int64, limit: Int64) throws(RemoteError) -> Value {
         guard startIndex >= 0 else { throw RemoteError(400, "startIndex must be 0 or more, not \(startIndex)") }
         guard limit > 0 else { throw RemoteError(400, "limit must be 1 or more, not \(limit)") }
-        let session = try session(id)
+        let session = try acquire(id)
+        defer { release(id) }
         let page: TrackPage
         do { page = try session.track(name).read(startIndex: UInt64(startIndex), limit: Int(min(limit, 10_000))) } catch {
             throw RemoteError(error)
@@ -315,7 +376,8 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `GET /sessions/{id}/tracks/{name}/stats`.
     package func trackStats(_ id: String, track name: String) throws(RemoteError) -> Value {
-        let session = try session(id)
+        let session = try acquire(id)
+        defer { release(id) }
         guard let info = try info(session, name) else {
             throw RemoteError(404, "session \(session.workspace)/\(session.name) has no track \(Names.quoted(name))")
         }
@@ -332,7 +394,8 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `GET /sessions/{id}/tracks`: `{"tracks": [...]}` in the order they were defined.
     package func listTracks(_ id: String) throws(RemoteError) -> Value {
-        let session = try session(id)
+        let session = try acquire(id)
+        defer { release(id) }
         let store: Store
         do { store = try session.requireStore() } catch { throw RemoteError(error) }
         var tracks: [Value] = []
@@ -389,7 +452,8 @@ package final class RemoteService: @unchecked Sendable {
     ///   - checksum: SHA-256 (lowercase hex) of what arrived.
     package func uploadFile(_ id: String, form: [String: String], staged: String, size: Int64,
                             checksum: String) throws(RemoteError) -> Value {
-        let session = try session(id)
+        let session = try acquire(id)
+        defer { release(id) }
         if let claimed = form["sizeBytes"], Int64(claimed) != size {
             throw RemoteError(400, "sizeBytes says \(claimed) but \(size) bytes arrived; the upload was cut or altered")
         }
@@ -412,7 +476,8 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `GET /sessions/{id}/files?prefix=&tags=a,b`: `{"files": [...]}`.
     package func listFiles(_ id: String, prefix: String?, tags: String?) throws(RemoteError) -> Value {
-        let session = try session(id)
+        let session = try acquire(id)
+        defer { release(id) }
         let tagList = tags.map { $0.split(separator: ",").map(String.init).filter { !$0.isEmpty } }
         do {
             let files = try session.files.list(path: prefix.flatMap { $0.isEmpty ? nil : $0 }, tags: tagList)
@@ -437,7 +502,8 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `PATCH /sessions/{id}/files/{fileID}` with `{description?, tags?, metadata?}`.
     package func updateFile(_ id: String, fileID: String, body: Value) throws(RemoteError) -> Value {
-        let session = try session(id)
+        let session = try acquire(id)
+        defer { release(id) }
         let o = try object(body, "the request body")
         let description = try optionalString(o, "description")
         let tags = try optionalStrings(o, "tags")
@@ -449,7 +515,8 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `DELETE /sessions/{id}/files/{fileID}`: `{"id", "deletedAt"}`.
     package func deleteFile(_ id: String, fileID: String) throws(RemoteError) -> Value {
-        let session = try session(id)
+        let session = try acquire(id)
+        defer { release(id) }
         do {
             let at = try session.files.deleteReturningTime(fileID)
             return ["id": .string(fileID), "deletedAt": .string(at)]
@@ -457,7 +524,8 @@ package final class RemoteService: @unchecked Sendable {
     }
 
     private func storedFile(_ id: String, _ fileID: String) throws(RemoteError) -> (Session, StoredFile) {
-        let session = try session(id)
+        let session = try acquire(id)
+        defer { release(id) }
         let files: [String: StoredFile]
         do { files = try session.files.currentFiles() } catch { throw RemoteError(error) }
         guard let file = files[fileID] else {
