@@ -69,6 +69,43 @@ func writeRichSession(root: String, name: String = "rich", workspace: String = "
         #expect(a.keys.contains { $0.hasPrefix("files/models/best/") && $0.hasSuffix("/upload.txt") })
     }
 
+    @Test func anExportKilledPartWayIsTidiedByTheNextAndARunningOneIsLeftAlone() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        try writeRichSession(root: root.path + "/store", points: 10)
+        let ws = root.path + "/out/ws"
+        try FileManager.default.createDirectory(atPath: ws, withIntermediateDirectories: true)
+        // A process that has ended, and one still running.
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()
+        let running = Process()
+        running.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        running.arguments = ["60"]
+        try running.run()
+        defer { running.terminate() }
+        let dead = ended.processIdentifier, alive = running.processIdentifier
+        // The dead export was killed between moving the previous export aside and moving its own in.
+        try FileManager.default.createDirectory(atPath: ws + "/.rich.export-\(dead).old", withIntermediateDirectories: true)
+        try Data("previous".utf8).write(to: URL(fileURLWithPath: ws + "/.rich.export-\(dead).old/session.json"))
+        try FileManager.default.createDirectory(atPath: ws + "/.rich.export-\(dead)", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: ws + "/.rich.export-\(alive)", withIntermediateDirectories: true)
+
+        // Put back when nothing took its place...
+        JSONLLayout.recoverAbandonedExports(of: "rich", in: ws)
+        #expect(FileManager.default.contents(atPath: ws + "/rich/session.json") == Data("previous".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: ws).sorted() == [".rich.export-\(alive)", "rich"])
+        // ... and an export replaces it, leaving the running one's folder alone.
+        try JSONLLayout.exportSession(at: root.path + "/store/ws/rich", to: root.path + "/out")
+        #expect(FileManager.default.contents(atPath: ws + "/rich/session.json") != Data("previous".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: ws).sorted() == [".rich.export-\(alive)", "rich"])
+        // An old copy beside a whole export is removed.
+        try FileManager.default.createDirectory(atPath: ws + "/.rich.export-\(dead).old", withIntermediateDirectories: true)
+        try JSONLLayout.exportSession(at: root.path + "/store/ws/rich", to: root.path + "/out")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: ws).sorted() == [".rich.export-\(alive)", "rich"])
+    }
+
     @Test func exportedFilesHaveTheFieldsAndFormPythonWrites() throws {
         let root = TempRoot()
         defer { root.remove() }

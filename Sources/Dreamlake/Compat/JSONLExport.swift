@@ -127,6 +127,7 @@ public enum JSONLLayout {
         let staging = root + "/" + workspace + "/.\(name).export-\(getpid())"
         let exporter = Exporter(store: store, source: sessionDirectory, workspace: workspace, name: name,
                                 out: staging, progress: progress)
+        recoverAbandonedExports(of: name, in: root + "/" + workspace)
         do {
             try? FileManager.default.removeItem(atPath: staging)
             try makeDirectory(staging)
@@ -143,6 +144,29 @@ public enum JSONLLayout {
     static func makeDirectory(_ path: String) throws(DreamlakeError) {
         do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
             throw DreamlakeError(.io, "could not create \(path): \(error.localizedDescription)", path: path)
+        }
+    }
+
+    /// Tidies what an export of `name` killed part way left in `folder`: its
+    /// staging folder (`.<name>.export-<pid>`) is removed, and the previous
+    /// export it had moved aside (`.<name>.export-<pid>.old`) is put back when
+    /// nothing took its place, else removed. Exports of processes still
+    /// running are left alone.
+    static func recoverAbandonedExports(of name: String, in folder: String) {
+        let fm = FileManager.default
+        let prefix = "." + name + ".export-"
+        guard let entries = try? fm.contentsOfDirectory(atPath: folder) else { return }
+        for entry in entries.sorted() where entry.hasPrefix(prefix) {
+            let rest = entry.dropFirst(prefix.count)
+            let isOld = rest.hasSuffix(".old")
+            guard let pid = Int32(isOld ? rest.dropLast(4) : rest), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) == 0 || errno == EPERM { continue }  // that export is still running
+            let path = folder + "/" + entry, final = folder + "/" + name
+            if isOld && !fm.fileExists(atPath: final) {
+                try? fm.moveItem(atPath: path, toPath: final)
+            } else {
+                try? fm.removeItem(atPath: path)
+            }
         }
     }
 
