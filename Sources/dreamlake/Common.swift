@@ -13,6 +13,11 @@ struct RootOption: ParsableArguments {
 }
 
 /// Runs a command's body; a ``DreamlakeError`` becomes one line on stderr and exit status 1, never a stack trace.
+/// The one wording of "that session is not there", for every command.
+func noSuchSession(_ name: String, root: String) -> DreamlakeError {
+    DreamlakeError(.notFound, "there is no session \(name) under \(root); `dreamlake ls --root \(root)` lists them")
+}
+
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()

@@ -29,7 +29,7 @@ struct Export: ParsableCommand {
                 if let session {
                     let dir = root.path + "/" + ws + "/" + session
                     guard FileManager.default.fileExists(atPath: dir + "/segments") else {
-                        throw DreamlakeError(.notFound, "there is no session \(ws)/\(session) under \(root.path); `dreamlake ls` lists them")
+                        throw noSuchSession("\(ws)/\(session)", root: root.path)
                     }
                     reports.append(try JSONLLayout.exportSession(at: dir, to: out, progress: bar.handler))
                 } else {

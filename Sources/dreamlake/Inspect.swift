@@ -9,7 +9,7 @@ func openForReading(_ text: String, root: String) throws -> Session {
     let session = try Session(name: name, workspace: ws, localPath: root)
     do { try session.openForReading() } catch {
         guard error.code == .notFound else { throw error }
-        throw DreamlakeError(.notFound, "there is no session \(ws)/\(name) under \(root); `dreamlake ls --root \(root)` lists them")
+        throw noSuchSession("\(ws)/\(name)", root: root)
     }
     return session
 }

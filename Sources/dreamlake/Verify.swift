@@ -22,7 +22,7 @@ struct Verify: ParsableCommand {
                 let (ws, session) = try parseSessionName(name)
                 let matching = all.filter { $0.workspace == ws && (session == nil || $0.name == session) }
                 guard !matching.isEmpty else {
-                    throw DreamlakeError(.notFound, "there is no session \(name) under \(root.path); `dreamlake ls --root \(root.path)` lists them")
+                    throw noSuchSession(name, root: root.path)
                 }
                 targets += matching
             }

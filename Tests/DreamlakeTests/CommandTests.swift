@@ -60,7 +60,7 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
 
         let missing = try runCommand(["export", "--root", root.path + "/store", "--out", root.path + "/o", "ws/nope"])
         #expect(missing.status == 1)
-        #expect(missing.err == "dreamlake: there is no session ws/nope under \(root.path)/store; `dreamlake ls` lists them\n")
+        #expect(missing.err == "dreamlake: there is no session ws/nope under \(root.path)/store; `dreamlake ls --root \(root.path)/store` lists them\n")
 
         let nothing = try runCommand(["import", root.path + "/store/ws/rich/segments", "--root", root.path + "/store3"])
         #expect(nothing.status == 1)
