@@ -108,11 +108,9 @@ struct Import: ParsableCommand {
         ["session.json", "logs", "logs.jsonl", "parameters.json", "tracks"].contains { FileManager.default.fileExists(atPath: dir + "/" + $0) }
     }
 
+    /// The folders in `dir` an import looks at (none when it cannot be listed).
     static func children(_ dir: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { n in
-            var isDir: ObjCBool = false
-            return !n.hasPrefix(".") && FileManager.default.fileExists(atPath: dir + "/" + n, isDirectory: &isDir) && isDir.boolValue
-        }.sorted()
+        (try? JSONLLayout.subdirectories(of: dir)) ?? []
     }
 
     static func kind(of dir: String) -> Kind {

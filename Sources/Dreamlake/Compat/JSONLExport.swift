@@ -106,7 +106,8 @@ public enum JSONLLayout {
             .filter { FileManager.default.fileExists(atPath: $0 + "/segments") }
     }
 
-    static func subdirectories(of path: String) throws(DreamlakeError) -> [String] {
+    /// The folders in `path` whose names do not start with ".", sorted.
+    package static func subdirectories(of path: String) throws(DreamlakeError) -> [String] {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
             throw DreamlakeError(.notFound, "cannot list \(path): \(error.localizedDescription)", path: path)
