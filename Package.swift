@@ -80,20 +80,23 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // What the test targets share (a temporary folder, a seeded generator).
+        .target(name: "DreamlakeTestSupport", path: "Tests/Support"),
         .testTarget(
             name: "DreamlakeStoreTests",
-            dependencies: ["DreamlakeStore"],
+            dependencies: ["DreamlakeStore", "DreamlakeTestSupport"],
             exclude: ["Golden", "FuzzRegressions"]  // read by path (#filePath), not bundled
         ),
         .testTarget(
             name: "DreamlakeTests",
-            dependencies: ["Dreamlake"]
+            dependencies: ["Dreamlake", "DreamlakeTestSupport"]
         ),
         .testTarget(
             name: "DreamlakeIntegrationTests",
             dependencies: [
                 "DreamlakeLogging",
                 "DreamlakeMetrics",
+                "DreamlakeTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]

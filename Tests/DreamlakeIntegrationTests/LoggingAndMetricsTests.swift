@@ -1,20 +1,13 @@
 import Dreamlake
 import DreamlakeLogging
 import DreamlakeMetrics
+import DreamlakeTestSupport
 import Foundation
 import Logging
 import Metrics
 import Synchronization
 import Testing
 
-struct TempRoot {
-    let path: String
-    init() {
-        path = NSTemporaryDirectory() + "dreamlake-integration-tests-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}
 
 /// A handler that keeps what it is given, to check a multiplexed logger feeds both.
 final class Captured: Sendable {

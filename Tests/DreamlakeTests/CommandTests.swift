@@ -1,3 +1,4 @@
+import DreamlakeTestSupport
 import Foundation
 import Testing
 @testable import Dreamlake

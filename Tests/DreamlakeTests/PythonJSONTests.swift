@@ -1,3 +1,4 @@
+import DreamlakeTestSupport
 import Foundation
 import Testing
 @testable import Dreamlake
@@ -49,22 +50,10 @@ struct PythonFailed: Error, CustomStringConvertible {
     var description: String { "python exited with \(status): \(stderr)" }
 }
 
-/// Deterministic random numbers, so a failure can be reproduced.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct PythonJSONTests {
     /// Doubles of every kind: random bit patterns, short decimals, the edges.
     static func sampleDoubles() -> [Double] {
-        var rng = SplitMix(state: 42)
+        var rng = SplitMix64(seed: 42)
         var out: [Double] = [0, -0.0, 1, -1, 0.1, 0.1 + 0.2, 1e15, 1e16, 1e-5, 1e-4, 1e22, .leastNonzeroMagnitude, 2.2250738585072014e-308,
                              1.7976931348623157e308, 9_007_199_254_740_992, 9_007_199_254_740_994, 9_999_999_999_999_998, 123456789012345680, 0.5, 100, 1e300, -1e-300]
         for _ in 0..<3000 {

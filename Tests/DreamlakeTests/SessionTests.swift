@@ -1,17 +1,9 @@
+import DreamlakeTestSupport
 import Foundation
 import Synchronization
 import Testing
 import Dreamlake
 
-/// A fresh folder for sessions, removed at the end of each test.
-struct TempRoot {
-    let path: String
-    init() {
-        path = NSTemporaryDirectory() + "dreamlake-session-tests-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}
 
 func trainEpoch(_ epoch: Int) -> Double { 1.0 / Double(epoch + 1) }
 

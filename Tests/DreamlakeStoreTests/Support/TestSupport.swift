@@ -1,3 +1,4 @@
+import DreamlakeTestSupport
 import Foundation
 @testable import DreamlakeStore
 
@@ -30,19 +31,6 @@ struct TempDirectory {
 func referenceLoss(_ i: Int) -> Double {
     let x = Double(i)
     return 2.0 / (1.0 + x * 1e-4) + 0.01 * sin(x * 0.37)
-}
-
-/// A small deterministic random generator, so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// Doubles every encoder must carry through exactly.
