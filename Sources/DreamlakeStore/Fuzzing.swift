@@ -86,14 +86,21 @@ public enum FuzzEntry {
         _ = try? BlockPayload.decode(payload, stream: h.stream, count: Int(h.recordCount), firstSequence: h.firstSequence)
     }
 
-    /// The file the segment target writes each input to (one per process).
+    /// The folder and file the segment target writes each input to (one per
+    /// process, removed when the process exits).
+    nonisolated(unsafe) private static var segmentFolder: String?
     nonisolated(unsafe) private static var segmentPath: String?
 
     private static func segment(_ data: [UInt8]) {
         if segmentPath == nil {
             var template = Array("/tmp/dreamlake-fuzz-XXXXXX".utf8CString)
             guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return }
-            segmentPath = String(validatingCString: dir).map { $0 + "/w0000-00000001.dls" }
+            segmentFolder = String(validatingCString: dir)
+            segmentPath = segmentFolder.map { $0 + "/w0000-00000001.dls" }
+            atexit {
+                if let path = FuzzEntry.segmentPath { unlink(path) }
+                if let folder = FuzzEntry.segmentFolder { rmdir(folder) }
+            }
         }
         guard let path = segmentPath, let file = try? File.open(path, .createOrOpen) else { return }
         defer { try? file.close() }
