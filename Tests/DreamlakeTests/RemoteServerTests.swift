@@ -61,9 +61,10 @@ final class ServerProcess {
         #expect(remote == local, "the client read back the same in both modes")
         #expect(server.stop() == 0, "the server stops cleanly on SIGTERM")
 
-        let exported = try JSONLLayout.exportAll(localPath: root.path + "/store", to: root.path + "/out")
-        #expect(exported.map { URL(fileURLWithPath: $0.directory).lastPathComponent } == ["decorated", "everything",
-                                                                                          "resumed", "slashed"])
+        let exported = try runCommand(["export", "--root", root.path + "/store", "--out", root.path + "/out"])
+        #expect(exported.status == 0, "\(exported.err)")
+        #expect(exported.out.split(separator: "\n").map { $0.split(separator: ":").first.map(String.init) ?? "" }
+                == ["decorated", "everything", "resumed", "slashed"].map { "exported \(root.path)/out/interop/\($0)" })
         for session in ["decorated", "everything", "resumed"] {
             let python = Self.normalized(InteropTests.data(try tree(root.path + "/python/interop/" + session)))
             let ours = Self.normalized(try tree(root.path + "/out/interop/" + session))
