@@ -8,7 +8,7 @@ import Synchronization
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure ingest through the session API, and check what it left.",
-        subcommands: [Ingest.self, Check.self, Logs.self])
+        subcommands: [Ingest.self, Check.self, Logs.self, Remote.self])
 
     /// Point i of the reference workload: {"value": referenceValue(i), "step": i}.
     static func referenceValue(_ i: Int) -> Double {
@@ -200,6 +200,63 @@ extension Bench {
                 } else {
                     print("\(Bench.workspace)/logs: \(count) entries in \(String(format: "%.3f", seconds)) s: "
                           + "\(String(format: "%.0f", Double(count) / seconds)) entries/s, \(bytes) bytes on disk")
+                }
+            }
+        }
+    }
+
+    struct Remote: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Append the reference workload to a remote session and report how fast it is appended and delivered.",
+            discussion: """
+            Appends --points points to session bench/remote-<time> on the server (a remote session: appends go to a \
+            spool in a temporary folder and are sent in the background), then closes it, which waits until the \
+            server has them all. Reports the append rate (what a training loop sees) and the delivery rate.
+            """)
+
+        @Option(help: "The server's URL (dreamlake serve).")
+        var url: String
+
+        @Option(help: "A token for it (default: one signed for --user with the Python client's secret, as user_name= does).")
+        var token: String?
+
+        @Option(help: "The user name, when no --token is given.")
+        var user = "bench"
+
+        @Option(help: "How many points to append.")
+        var points = 1_000_000
+
+        @Flag(help: "Print one JSON object instead of text.")
+        var json = false
+
+        func validate() throws {
+            guard points > 0 else { throw ValidationError("--points must be positive") }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let spool = NSTemporaryDirectory() + "dreamlake-bench-remote-" + UUID().uuidString
+                defer { try? FileManager.default.removeItem(atPath: spool) }
+                let name = "remote-\(Int(Date().timeIntervalSince1970))"
+                let session = try token.map {
+                    try Session(name: name, workspace: Bench.workspace, remote: url, apiKey: $0, spool: spool, deliveryTimeout: 600)
+                } ?? Session(name: name, workspace: Bench.workspace, remote: url, userName: user, spool: spool, deliveryTimeout: 600)
+                try session.open()
+                let track = session.track(Bench.trackName)
+                let start = monotonicNanos()
+                for i in 0..<points { try track.append(value: Bench.referenceValue(i), step: i) }
+                let appended = Double(monotonicNanos() - start) / 1e9
+                try session.close()
+                let delivered = Double(monotonicNanos() - start) / 1e9
+                if json {
+                    print(PythonFormat.json(["points": .int(Int64(points)), "append_seconds": .double(appended),
+                                             "appends_per_second": .double(Double(points) / appended),
+                                             "delivered_seconds": .double(delivered),
+                                             "delivered_per_second": .double(Double(points) / delivered)]))
+                } else {
+                    print("\(Bench.workspace)/\(name) at \(url): \(points) points appended in \(String(format: "%.3f", appended)) s "
+                          + "(\(String(format: "%.0f", Double(points) / appended))/s), all on the server after "
+                          + "\(String(format: "%.3f", delivered)) s (\(String(format: "%.0f", Double(points) / delivered))/s)")
                 }
             }
         }
