@@ -19,12 +19,14 @@ struct APIResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         do {
             return try await route(request)
-        } catch let e as RemoteError {
-            return APIResponder.json(e.body, status: e.status)
         } catch {
             // The session API's and the store's errors, and anything else (a
             // connection that broke mid-body): answered with a JSON body too.
             let r = RemoteError(any: error)
+            if r.status >= 500 {
+                // The server's own failures are the operator's to see; a client's mistakes are not.
+                FileHandle.standardError.write(Data("dreamlake serve: \(request.method) \(request.uri.path): \(r.message)\n".utf8))
+            }
             return APIResponder.json(r.body, status: r.status)
         }
     }

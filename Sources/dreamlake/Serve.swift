@@ -55,6 +55,7 @@ struct Serve: ParsableCommand {
             Task {
                 do {
                     try await server.run { port in
+                        outcome.listening()
                         // Unbuffered: a script waiting for this line sees it at once.
                         FileHandle.standardOutput.write(Data("""
                             dreamlake serve: listening on http://\(host):\(port), store \(config.root)
@@ -67,7 +68,10 @@ struct Serve: ParsableCommand {
                 }
             }
             if let error = outcome.wait() {
-                throw DreamlakeError(.io, "dreamlake serve stopped: \(error)")
+                guard outcome.wasListening else {
+                    throw DreamlakeError(.io, "could not listen on \(host):\(port): \(error); is another server there? Choose another --port")
+                }
+                throw DreamlakeError(.io, "the server stopped: \(error)")
             }
         }
     }
@@ -78,6 +82,13 @@ private final class Outcome: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var error: (any Error)?
+    private var ready = false
+
+    /// The server has started listening.
+    func listening() { lock.withLock { ready = true } }
+
+    /// Whether it ever listened (an error before that is a failure to start).
+    var wasListening: Bool { lock.withLock { ready } }
 
     func finish(_ error: (any Error)?) {
         lock.withLock { self.error = error }

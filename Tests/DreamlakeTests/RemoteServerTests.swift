@@ -145,12 +145,19 @@ final class ServerProcess {
         }
     }
 
-    @Test func refusesToListenBeyondLoopbackWithoutASecret() throws {
+    @Test func refusesToListenBeyondLoopbackWithoutASecretAndSaysWhenThePortIsTaken() throws {
         let root = TempRoot()
         defer { root.remove() }
         let r = try runCommand(["serve", "--root", root.path, "--host", "0.0.0.0", "--port", "0"])
         #expect(r.status == 1)
         #expect(r.err.contains("refusing to listen on 0.0.0.0 without a secret of its own"))
+
+        let first = try ServerProcess(root: root.path + "/a")
+        let second = try runCommand(["serve", "--root", root.path + "/b", "--port", String(first.port)])
+        #expect(second.status == 1)
+        #expect(second.err.hasPrefix("dreamlake: could not listen on 127.0.0.1:\(first.port): "), "\(second.err)")
+        #expect(second.err.contains("Choose another --port"))
+        #expect(first.stop() == 0)
     }
 
     /// A layout with its times and file ids replaced by placeholders, the ids
