@@ -186,20 +186,37 @@ final class ServerProcess {
     }
 }
 
-/// A free TCP port on loopback (bound, read and released), for a server to be started on later.
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+/// A loopback port held by a bound socket that does not listen: connections
+/// to it are refused, as to a server that is down, and no other test's
+/// server is given it until ``release()`` (just before a server is started on it).
+final class ReservedPort {
+    let port: Int
+    private var fd: Int32
+
+    init() throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let fd = fd
+        let bound = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else {
+            close(fd)
+            throw PythonFailed(status: -1, stderr: "no free port: errno \(errno)")
+        }
+        port = Int(UInt16(bigEndian: addr.sin_port))
     }
-    guard bound else { throw PythonFailed(status: -1, stderr: "no free port: errno \(errno)") }
-    return Int(UInt16(bigEndian: addr.sin_port))
+
+    func release() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+    }
+
+    deinit { release() }
 }
 
 @Suite struct RemoteSessionTests {
@@ -276,15 +293,16 @@ func freePort() throws -> Int {
         let root = TempRoot()
         defer { root.remove() }
         let server = try ServerProcess(root: root.path + "/store")
+        // Delivery may wait up to 120 s: a bound for a machine loaded by the whole suite, not a timing check.
         try Self.runTheScriptsCalls({ name in
             name == "resumed"
                 ? try Session(name: name, workspace: "interop", remote: server.url, userName: "alice",
                               localPath: hybrid ? root.path + "/local" : nil, spool: root.path + "/spool",
-                              description: nil)
+                              description: nil, deliveryTimeout: 120)
                 : try Session(name: name, workspace: "interop", remote: server.url, userName: "alice",
                               localPath: hybrid ? root.path + "/local" : nil, spool: root.path + "/spool",
                               description: "every call", tags: ["a", "b"], folder: "/experiments/2026",
-                              metadata: ["owner": "interop", "gpus": 2])
+                              metadata: ["owner": "interop", "gpus": 2], deliveryTimeout: 120)
         }, scratch: root.path + "/scratch")
         // Python's run of the same calls, in its local mode (the second "resumed" opening gives a description).
         _ = try InteropTests.run([InteropTests.script("remote_session.py"), "local", root.path + "/python", "-",
@@ -326,11 +344,14 @@ func freePort() throws -> Int {
     @Test func appendsGoOnWhileTheServerIsDownAndAreDeliveredWhenItIsBack() throws {
         let root = TempRoot()
         defer { root.remove() }
-        let port = try freePort()
-        let url = "http://127.0.0.1:\(port)"
-        let make = { try Session(name: "offline", workspace: "w", remote: url, userName: "alice", spool: root.path + "/spool",
-                                 deliveryTimeout: 0.5) }
-        let s = try make()
+        let reserved = try ReservedPort()
+        let url = "http://127.0.0.1:\(reserved.port)"
+        // Waiting briefly while nothing can arrive; then long enough for any machine to deliver everything.
+        let make = { (timeout: TimeInterval) in
+            try Session(name: "offline", workspace: "w", remote: url, userName: "alice", spool: root.path + "/spool",
+                        deliveryTimeout: timeout)
+        }
+        let s = try make(0.5)
         try s.open()  // the server cannot be reached: not an error yet
         for i in 0..<5000 { try s.track("loss").append(value: Double(i), step: i) }
         try s.log("written while the server was down")
@@ -340,8 +361,9 @@ func freePort() throws -> Int {
         #expect(closing?.message.contains("1 log entries") == true)
         #expect(!s.isOpen, "closed all the same")
 
-        let server = try ServerProcess(root: root.path + "/store", port: port)
-        let again = try make()
+        reserved.release()
+        let server = try ServerProcess(root: root.path + "/store", port: reserved.port)
+        let again = try make(120)
         try again.open()
         try again.track("loss").append(value: 5000, step: 5000)
         try again.close()  // everything delivered, the old points first
