@@ -116,8 +116,8 @@ public struct Files: Sendable {
         do { try store.appendFileRecord(fileID: id, fields: file.fields) } catch { throw DreamlakeError(error) }
         // A remote-only session answers as the server does: with the server's
         // id, once the file has arrived there (the ids of its listings).
-        if let replica = session.remoteOnlyReplica, let remote = session.remote {
-            try session.deliver(replica, timeout: remote.deliveryTimeout)
+        if let replica = session.remoteOnlyReplica {
+            try session.deliver(replica)
             if let remoteID = replica.remoteFileID(id) { file.id = remoteID }
         }
         return file

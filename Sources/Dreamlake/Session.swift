@@ -364,9 +364,7 @@ public final class Session: @unchecked Sendable {
     public func flush() throws(DreamlakeError) {
         let store = try requireStore()
         do { try store.flush() } catch { throw DreamlakeError(error) }
-        if let replica = lock.withLock({ replicaValue }), let remote {
-            try deliver(replica, timeout: remote.deliveryTimeout)
-        }
+        if let replica = lock.withLock({ replicaValue }) { try deliver(replica) }
     }
 
     /// Flushes and closes the session, then exports it when it was made with
@@ -381,8 +379,8 @@ public final class Session: @unchecked Sendable {
     /// when the session is opened again.
     public func close() throws(DreamlakeError) {
         var undelivered: DreamlakeError?
-        if let replica = lock.withLock({ storeValue == nil ? nil : replicaValue }), let remote {
-            do { try deliver(replica, timeout: remote.deliveryTimeout) } catch { undelivered = error }
+        if let replica = lock.withLock({ storeValue == nil ? nil : replicaValue }) {
+            do { try deliver(replica) } catch { undelivered = error }
             replica.stop()
         }
         let store: Store? = lock.withLock {

@@ -123,9 +123,9 @@ extension Session {
         replica.start()
     }
 
-    /// Waits for delivery; throws what was not delivered.
-    func deliver(_ replica: RemoteReplica, timeout: TimeInterval) throws(DreamlakeError) {
-        let report = replica.flush(timeout: timeout)
+    /// Waits for delivery, up to the session's delivery timeout; throws what was not delivered.
+    func deliver(_ replica: RemoteReplica) throws(DreamlakeError) {
+        let report = replica.flush(timeout: remote?.deliveryTimeout ?? 0)
         guard report.isEmpty else {
             throw DreamlakeError(.remote, "session \(workspace)/\(name) at \(replica.http.base): " + report.joined(separator: "; "))
         }
@@ -135,12 +135,12 @@ extension Session {
     /// once everything written so far is delivered (so reads see it). Nil for
     /// local and hybrid sessions, which read their own store.
     func remoteReader() throws(DreamlakeError) -> (http: RemoteHTTP, id: String)? {
-        guard let remote, !remote.hybrid else { return nil }
+        guard remote?.hybrid == false else { return nil }
         _ = try requireStore()
-        guard let replica = lock.withLock({ replicaValue }) else { return nil }
-        try deliver(replica, timeout: remote.deliveryTimeout)
+        guard let replica = remoteOnlyReplica else { return nil }
+        try deliver(replica)
         guard let id = replica.sessionID else {
-            throw DreamlakeError(.remote, "session \(workspace)/\(name) is not on \(remote.url) yet; the server cannot be reached")
+            throw DreamlakeError(.remote, "session \(workspace)/\(name) is not on \(replica.http.base) yet; the server cannot be reached")
         }
         return (replica.http, id)
     }
