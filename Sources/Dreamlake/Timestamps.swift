@@ -70,9 +70,11 @@ enum Timestamps {
         }
     }
 
+    /// Quotient rounded down and the remainder in 0..<b (b > 1), for every
+    /// `a` from Int64.min up: neither step can overflow.
     static func floorDivide(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
-        let q = a >= 0 ? a / b : -((-(a + 1)) / b) - 1
-        return (q, a - q * b)
+        let (q, r) = a.quotientAndRemainder(dividingBy: b)
+        return r < 0 ? (q - 1, r + b) : (q, r)
     }
 
     /// Year, month, day of a count of days since 1970-01-01 (the proleptic

@@ -1,5 +1,6 @@
 import Testing
 @testable import DreamlakeStore
+import DreamlakeTestSupport
 
 @Suite struct CRC32CTests {
     // Published test vectors of CRC-32C (RFC 3720, appendix B.4, and the usual check value).
@@ -20,6 +21,25 @@ import Testing
             let a = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<split])) }
             let b = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[split...]), continuing: a) }
             #expect(b == CRC32C.checksum(bytes))
+        }
+    }
+
+    // What linear-time recovery rests on: any range's CRC from two prefix CRCs.
+    @Test func rangeFromPrefixes() {
+        var rng = SplitMix64(seed: 7)
+        let bytes = (0..<5000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        for _ in 0..<300 {
+            let a = Int(rng.next() % 5001), b = Int(rng.next() % 5001)
+            let (lo, hi) = (min(a, b), max(a, b))
+            let derived = CRC32C.checksum(ofSuffixOf: UInt64(hi - lo), prefixCRC: CRC32C.checksum(bytes, 0..<lo),
+                                          wholeCRC: CRC32C.checksum(bytes, 0..<hi))
+            #expect(derived == CRC32C.checksum(bytes, lo..<hi), "range \(lo)..<\(hi)")
+        }
+        // Shifting by zero bytes agrees with feeding them, across the table's powers.
+        for n in [0, 1, 3, 255, 256, 4097, 1 << 20] {
+            let c = CRC32C.checksum(Array("abc".utf8))
+            #expect(CRC32C.shift(c, byZeroBytes: UInt64(n)) ^ CRC32C.checksum([UInt8](repeating: 0, count: n))
+                    == CRC32C.checksum(Array("abc".utf8) + [UInt8](repeating: 0, count: n)), "n = \(n)")
         }
     }
 }

@@ -12,7 +12,8 @@ import Testing
 private func blocks(of segment: String) throws -> [BlockRef] {
     let file = try File.open(segment, .readOnly)
     defer { try? file.close() }
-    return try SegmentScanner.scan(file, segment: 0).blocks
+    let number = try #require(StoreFiles.parseSegmentName(URL(fileURLWithPath: segment).lastPathComponent)).segment
+    return try SegmentScanner.scan(file, segment: number).blocks
 }
 
 private func writeBytes(_ bytes: [UInt8], to path: String) throws {

@@ -148,13 +148,17 @@ struct ByteReader {
         return Int(v)
     }
 
+    /// A length-prefixed string, which must be valid UTF-8: stored text is
+    /// read back exactly or refused, never patched with U+FFFD.
     mutating func string() throws(DecodeError) -> String {
         let n = try count()
         let start = offset
-        offset += n
-        return bytes[start..<start + n].withUnsafeBufferPointer { buf in
-            String(decoding: buf, as: UTF8.self)
+        let s = bytes[start..<start + n].withUnsafeBufferPointer { buf in
+            String(validating: buf, as: UTF8.self)
         }
+        guard let s else { throw DecodeError("string of \(n) bytes at offset \(start) is not valid UTF-8") }
+        offset += n
+        return s
     }
 
     mutating func rawBytes(_ n: Int) throws(DecodeError) -> ArraySlice<UInt8> {

@@ -60,4 +60,51 @@ public enum CRC32C {
     static func checksum(_ bytes: [UInt8], _ range: Range<Int>) -> UInt32 {
         bytes.withUnsafeBytes { checksum(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
+
+    // MARK: Ranges from prefixes
+    //
+    // A CRC is linear over GF(2), so the checksum of bytes[a..<b] follows from
+    // the checksums of the two prefixes bytes[..<a] and bytes[..<b]:
+    //     crc(bytes[a..<b]) = crc(bytes[..<b]) ^ shift(crc(bytes[..<a]), b - a)
+    // where shift(c, n) is what feeding n zero bytes does to the register:
+    // multiplying by x^(8n) modulo the polynomial. Recovery uses this to check
+    // any claimed block against a table of prefix checksums in time that does
+    // not depend on the block's length (SegmentScanner's ChecksumTable).
+
+    /// `a * b` modulo the polynomial, both in the reflected bit order (bit 31 is x^0).
+    static func multiplyModP(_ a: UInt32, _ b: UInt32) -> UInt32 {
+        var product: UInt32 = 0
+        var b = b
+        for i in 0..<32 {
+            if a & (0x8000_0000 >> UInt32(i)) != 0 { product ^= b }
+            b = b & 1 != 0 ? (b >> 1) ^ 0x82F6_3B78 : b >> 1  // b * x
+        }
+        return product
+    }
+
+    /// x^(2^k) modulo the polynomial, for k in 0..<64.
+    static let powersOfX: [UInt32] = {
+        var table = [UInt32(0x4000_0000)]  // x^1
+        for _ in 1..<64 { table.append(multiplyModP(table[table.count - 1], table[table.count - 1])) }
+        return table
+    }()
+
+    /// `crc` as it would be after `count` more zero bytes were fed to the register.
+    static func shift(_ crc: UInt32, byZeroBytes count: UInt64) -> UInt32 {
+        var power: UInt32 = 0x8000_0000  // x^0
+        var bits = count
+        var k = 3  // x^(8 * count): the bits of count, three places up
+        while bits != 0 && k < 64 {
+            if bits & 1 != 0 { power = multiplyModP(power, powersOfX[k]) }
+            bits >>= 1
+            k += 1
+        }
+        return multiplyModP(power, crc)
+    }
+
+    /// The CRC-32C of the `length` bytes that follow a prefix whose CRC is
+    /// `prefixCRC`, given the CRC `wholeCRC` of the prefix and those bytes together.
+    static func checksum(ofSuffixOf length: UInt64, prefixCRC: UInt32, wholeCRC: UInt32) -> UInt32 {
+        wholeCRC ^ shift(prefixCRC, byZeroBytes: length)
+    }
 }

@@ -19,11 +19,23 @@ struct SegmentHeader: Equatable {
         return w.bytes
     }
 
-    enum Problem: Error, Equatable {
+    enum Problem: Error, Equatable, CustomStringConvertible {
         case short
         case badMagic
         case badChecksum
         case unsupportedVersion(UInt16)
+        /// The header is sound but names another file than the one it is in.
+        case namesAnotherFile(writer: UInt32, segment: UInt64)
+
+        var description: String {
+            switch self {
+            case .short: "shorter than \(FormatConstants.segmentHeaderSize) bytes"
+            case .badMagic: "wrong magic"
+            case .badChecksum: "checksum mismatch"
+            case .unsupportedVersion(let v): "format version \(v)"
+            case let .namesAnotherFile(w, s): "it says writer \(w), segment \(s), which is not this file's name"
+            }
+        }
     }
 
     static func decode(_ bytes: [UInt8]) -> Result<SegmentHeader, Problem> {
@@ -116,7 +128,8 @@ struct BlockHeader: Equatable {
             guard count >= 1, Int(count) <= FormatConstants.maxBlockRecords else {
                 return .failure(.invalid("record count \(count)"))
             }
-            guard last >= first, last - first == UInt64(count) - 1 else {
+            // The last sequence stays below 2^64 - 1, so that one past it (where the next block starts) is a number.
+            guard last >= first, last - first == UInt64(count) - 1, last < UInt64.max else {
                 return .failure(.invalid("sequence range \(first)...\(last) does not hold \(count) records"))
             }
             guard codec != .none || stored == uncompressed else {

@@ -25,14 +25,22 @@ enum StoreFiles {
 
     static func lockName(writer: UInt32) -> String { "writer-\(pad(UInt64(writer), 4)).lock" }
 
-    /// Parses "wWWWW-SSSSSSSS.dls" into (writer, segment).
+    /// Parses "wWWWW-SSSSSSSS.dls" (exactly: "w", 4 ASCII digits, "-", 8
+    /// ASCII digits, ".dls") into (writer, segment); any other name is not a segment.
     static func parseSegmentName(_ name: String) -> (writer: UInt32, segment: UInt64)? {
-        guard name.hasSuffix(".dls"), name.hasPrefix("w") else { return nil }
-        let body = name.dropFirst().dropLast(4)
-        let parts = body.split(separator: "-")
-        guard parts.count == 2, parts[0].count == 4, parts[1].count == 8,
-              let w = UInt32(parts[0]), let s = UInt64(parts[1]) else { return nil }
-        return (w, s)
+        let b = Array(name.utf8)
+        guard b.count == 18, b[0] == UInt8(ascii: "w"), b[5] == UInt8(ascii: "-"),
+              b[14...] == Array(".dls".utf8)[...] else { return nil }
+        func digits(_ r: Range<Int>) -> UInt64? {
+            var v: UInt64 = 0
+            for c in b[r] {
+                guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") else { return nil }
+                v = v * 10 + UInt64(c - UInt8(ascii: "0"))  // at most 8 digits: no overflow
+            }
+            return v
+        }
+        guard let w = digits(1..<5), let s = digits(6..<14) else { return nil }
+        return (UInt32(w), s)
     }
 
     private static func pad(_ v: UInt64, _ width: Int) -> String {

@@ -64,7 +64,7 @@ enum SegmentIndex {
                 // Blocks lie end to end unless damage was skipped; never overlapping, never past the end.
                 guard offset >= expected, length >= UInt32(FormatConstants.blockHeaderSize),
                       offset <= segmentLength, UInt64(length) <= segmentLength - offset,
-                      n >= 1, last >= first, last - first == UInt64(n) - 1 else {
+                      n >= 1, last >= first, last - first == UInt64(n) - 1, last < UInt64.max else {
                     return .failure(DecodeError("index entry at offset \(offset) does not fit its segment"))
                 }
                 expected = offset + UInt64(length)

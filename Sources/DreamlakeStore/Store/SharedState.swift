@@ -27,28 +27,40 @@ struct Catalog {
     var byID: [TrackID: TrackInfo] = [:]
     var byName: [String: TrackID] = [:]
 
-    /// Folds one track metadata record in: the first defines, later ones update.
+    /// Folds one track metadata record in (FORMAT.md, "Track metadata"): the
+    /// first record of an id defines the track and its name; later ones
+    /// replace its fields (their name is not read). A definition whose name
+    /// another track already has (only damage or a crafted store holds one:
+    /// the writer gives one id per name) keeps its points under the name
+    /// `name#id` (with `#id` repeated until it is free), so nothing is hidden.
     mutating func apply(_ r: TrackMetadata) {
         if var info = byID[r.track] {
             info.fields = r.fields
             info.updatedAt = r.timestamp
             byID[r.track] = info
         } else {
-            byID[r.track] = TrackInfo(id: r.track, name: r.name, fields: r.fields, createdAt: r.timestamp, updatedAt: r.timestamp, count: 0)
-            byName[r.name] = r.track
+            var name = r.name
+            while byName[name] != nil { name += "#\(r.track.rawValue)" }
+            byID[r.track] = TrackInfo(id: r.track, name: name, fields: r.fields, createdAt: r.timestamp, updatedAt: r.timestamp, count: 0)
+            byName[name] = r.track
         }
     }
 
-    var nextID: UInt32 { (byID.keys.map(\.rawValue).max().map { $0 + 1 }) ?? 0 }
+    /// One past the highest defined id; nil when UInt32.max is defined.
+    var nextID: UInt32? {
+        guard let top = byID.keys.map(\.rawValue).max() else { return 0 }
+        return top == .max ? nil : top + 1
+    }
 }
 
 extension SharedState {
     /// The id the next track gets: past every defined track and past every
     /// track stream on disk, so an id is never given twice (even if damage
-    /// took a definition).
-    var nextTrackID: UInt32 {
-        let onDisk = refs.keys.filter { $0.kind == .trackPoint }.map(\.id).max().map { $0 + 1 } ?? 0
-        return max(catalog.nextID, onDisk)
+    /// took a definition). Nil when the ids have run out.
+    var nextTrackID: UInt32? {
+        guard let defined = catalog.nextID else { return nil }
+        guard let top = refs.keys.filter({ $0.kind == .trackPoint }).map(\.id).max() else { return defined }
+        return top == .max ? nil : max(defined, top + 1)
     }
 }
 

@@ -37,6 +37,8 @@ extension Store {
                 case .io(let f): throw StoreError(f)
                 case .header(.unsupportedVersion(let v)):
                     throw StoreError(.unsupportedVersion, "segment written by format version \(v); use a newer dreamlake", path: path, offset: 8)
+                case .header(.namesAnotherFile(let w, let s)):
+                    throw Store.corruptError(path, 0, "segment header says writer \(w), segment \(s), which is not this file's name")
                 case .header:
                     // The writer has created the file but not yet written its header.
                     if isLast { reader.activeSegment = n; reader.activeEnd = 0; continue }

@@ -88,6 +88,25 @@ extension Store {
                                            sequences: ref.firstSequence...(ref.endSequence - 1)))
             }
         }
+        // The writer gives one id per name; a second definition of a name is
+        // read under another name (Catalog.apply) but is damage all the same.
+        var owner: [String: TrackID] = [:]
+        var defined: Set<TrackID> = []
+        let definitions = store.shared.lock.withLock { store.shared.refs[.trackMetadata] ?? [] }
+        for ref in definitions {
+            guard case .trackMetadata(let records)? = try? readBatch(ref, shared: store.shared) else { continue }
+            for r in records where defined.insert(r.track).inserted {  // later records of an id are updates
+                if let first = owner[r.name] {
+                    let renamed = store.shared.lock.withLock { store.shared.catalog.byID[r.track]?.name } ?? r.name
+                    report.damage.append(.init(path: dir + "/" + StoreFiles.segmentName(writer: 0, segment: ref.segment), offset: ref.offset,
+                                               length: UInt64(ref.length),
+                                               reason: "track \(r.track.rawValue) is defined with the name \(r.name), which track \(first.rawValue) already has; its points are read as \(renamed)",
+                                               stream: .trackMetadata, sequences: r.sequence...r.sequence))
+                } else {
+                    owner[r.name] = r.track
+                }
+            }
+        }
         report.writerPID = liveWriter(directory: directory)
         return report
     }

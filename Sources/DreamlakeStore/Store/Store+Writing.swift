@@ -175,7 +175,12 @@ extension Store {
             buffer.lock.unlock()
             return TrackHandle(id: id, name: name, store: self, writer: writer, buffer: writer.trackBuffer(id))
         }
-        let id = TrackID(rawValue: shared.lock.withLock { shared.nextTrackID })
+        guard let next = shared.lock.withLock({ shared.nextTrackID }) else {
+            buffer.lock.unlock()
+            throw StoreError(.invalidArgument, "the store has used every track id (the highest, \(UInt32.max), is taken); record further tracks in another session",
+                             path: directory)
+        }
+        let id = TrackID(rawValue: next)
         let record = TrackMetadata(sequence: buffer.nextSequence, timestamp: timestamp ?? Clock.nowMicros(), track: id, name: name, fields: fields)
         buffer.records.append(record)
         buffer.nextSequence += 1

@@ -72,7 +72,10 @@ public final class Store: Sendable {
         let segDir = directory + "/" + StoreFiles.segmentDirectory
         switch access {
         case .write:
-            do { try FileSystem.createDirectories(segDir) } catch { throw StoreError(error) }
+            do {
+                try FileSystem.createDirectories(directory)  // the caller's path: links on the way are the caller's
+                try FileSystem.makeDirectory(segDir)        // inside the store: never a link
+            } catch { throw StoreError(error) }
             let lockFile = try Store.takeLock(directory: directory)
             var report = RecoveryReport()
             let active = try Store.recover(segmentDirectory: segDir, shared: shared, configuration: configuration,
@@ -88,8 +91,12 @@ public final class Store: Sendable {
             self.reader = nil
             try writer.start()
         case .read:
-            guard FileSystem.isDirectory(segDir) else {
+            switch FileSystem.kind(segDir) {
+            case .directory: break
+            case .missing:
                 throw StoreError(.notAStore, "\(directory) is not a dreamlake store (it has no \(StoreFiles.segmentDirectory)/ directory); check the path", path: directory)
+            case let found:
+                throw StoreError(IOFailure.notFollowed("open", segDir, found: found, expected: .directory))
             }
             var report = RecoveryReport()
             let active = try Store.recover(segmentDirectory: segDir, shared: shared, configuration: configuration,

@@ -55,7 +55,11 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
         return message + where_
     }
 
-    init(_ failure: IOFailure, _ advice: String = "check the disk and the permissions of the store's directory") {
-        self.init(.io, failure.message + "; " + advice, path: failure.path, errno: failure.errno)
+    package init(_ failure: IOFailure, _ advice: String = "check the disk and the permissions of the store's directory") {
+        if failure.refusal != nil {
+            self.init(.io, failure.message, path: failure.path)  // the refusal says what to do
+        } else {
+            self.init(.io, failure.message + "; " + advice, path: failure.path, errno: failure.errno)
+        }
     }
 }
