@@ -1,4 +1,5 @@
 import Crypto
+import DreamlakeStore
 import Foundation
 
 extension Session {
@@ -89,17 +90,7 @@ public struct Files: Sendable {
         guard let relative = Files.relativeLocation(id: id, path: folder, filename: filename) else {
             throw DreamlakeError(.invalidName, "the file \(Names.quoted(filename)) cannot be stored under \(Names.quoted(folder))")
         }
-        let dest = session.directory + "/files/" + relative
-        let dir = FileSystemPath.parent(of: dest)
-        let (checksum, size): (String, Int64)
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            (checksum, size) = try Files.copyHashing(from: localFile, to: dest)
-        } catch let e as DreamlakeError {
-            throw e
-        } catch {
-            throw DreamlakeError(.io, "could not store \(localFile): \(error.localizedDescription)")
-        }
+        let (checksum, size) = try Files.copyHashing(from: .user(localFile), to: .inside(base: session.directory, relative: "files/" + relative))
         let now = Timestamps.isoNow()
         var file = StoredFile(id: id, fields: [:])
         file.sessionID = session.workspace + "/" + session.name
@@ -169,12 +160,7 @@ public struct Files: Sendable {
         var isDir: ObjCBool = false
         let target = FileManager.default.fileExists(atPath: destination, isDirectory: &isDir) && isDir.boolValue
             ? destination + "/" + file.filename : destination
-        let checksum: String
-        do {
-            (checksum, _) = try Files.copyHashing(from: source, to: target)
-        } catch {
-            throw DreamlakeError(.io, "could not restore file \(id) from \(source): \(error.localizedDescription)")
-        }
+        let (checksum, _) = try Files.copyHashing(from: .inside(base: session.directory, relative: "files/" + relative), to: .user(target))
         guard checksum == file.checksum else {
             try? FileManager.default.removeItem(atPath: target)
             throw DreamlakeError(.checksumMismatch, "file \(id) (\(source)) has SHA-256 \(checksum), not the \(file.checksum) it was stored with: the stored copy is damaged")
@@ -285,27 +271,55 @@ public struct Files: Sendable {
         return String((ms << 12) | UInt64.random(in: 0..<4096))
     }
 
-    /// Copies `source` to `dest` in chunks and returns the SHA-256 (hex) and size of what was copied.
-    static func copyHashing(from source: String, to dest: String, sync: Bool = true) throws -> (String, Int64) {
-        guard let input = FileHandle(forReadingAtPath: source) else {
-            throw DreamlakeError(.notFound, "cannot read \(source)")
+    /// One end of a copy: a path the user named (a link there is followed,
+    /// as the user meant it), or a file inside a store, an export or an
+    /// import source (`base/relative`: no link below `base` is followed).
+    enum Place {
+        case user(String)
+        case inside(base: String, relative: String)
+
+        var path: String {
+            switch self {
+            case .user(let p): p
+            case let .inside(base, relative): base + "/" + relative
+            }
         }
-        defer { try? input.close() }
-        guard FileManager.default.createFile(atPath: dest, contents: nil), let output = FileHandle(forWritingAtPath: dest) else {
-            throw DreamlakeError(.io, "cannot create \(dest)")
+    }
+
+    /// Copies `source` to `dest` (a new file when it is inside a store) in
+    /// chunks and returns the SHA-256 (hex) and size of what was copied.
+    /// Either end being anything but a regular file (a FIFO, a device, a link
+    /// inside a store) is refused by name before a byte moves.
+    static func copyHashing(from source: Place, to dest: Place, sync: Bool = true) throws(DreamlakeError) -> (String, Int64) {
+        do {
+            let input: File
+            switch source {
+            case .user(let p): input = try File.open(p, .readOnly, followingLinks: true)
+            case let .inside(base, relative): input = try FileSystem.openInside(base, relative)
+            }
+            defer { try? input.close() }
+            let output: File
+            switch dest {
+            case .user(let p):
+                output = try File.open(p, .createOrOpen, followingLinks: true)
+                try output.truncate(to: 0)
+            case let .inside(base, relative): output = try FileSystem.createInside(base, relative)
+            }
+            defer { try? output.close() }
+            var hasher = SHA256()
+            var size: UInt64 = 0
+            while true {
+                let chunk = try input.read(at: size, count: 1 << 20)
+                if chunk.isEmpty { break }
+                hasher.update(data: chunk)
+                try output.write(chunk, at: size)
+                size += UInt64(chunk.count)
+            }
+            if sync { try output.sync() }
+            return (hex(hasher.finalize()), Int64(size))
+        } catch {
+            throw DreamlakeError(.io, "could not copy \(source.path) to \(dest.path): \(error.message)", path: error.path)
         }
-        defer { try? output.close() }
-        var hasher = SHA256()
-        var size: Int64 = 0
-        while true {
-            let chunk = try input.read(upToCount: 1 << 20) ?? Data()
-            if chunk.isEmpty { break }
-            hasher.update(data: chunk)
-            try output.write(contentsOf: chunk)
-            size += Int64(chunk.count)
-        }
-        if sync { try output.synchronize() }
-        return (hex(hasher.finalize()), size)
     }
 
     /// SHA-256 (lowercase hex) of the file at `path`, read in chunks.

@@ -150,17 +150,16 @@ struct APIResponder: HTTPResponder {
     }
 
     private func download(_ id: String, _ fileID: String) throws -> Response {
-        let (path, file) = try service.download(id, fileID: fileID)
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw RemoteError(500, "the stored bytes of file \(fileID) are missing (\(path))")
-        }
+        let (handle, file) = try service.download(id, fileID: fileID)
         var headers = HTTPFields()
         headers[.contentType] = file.contentType
         headers[.contentDisposition] = "attachment; filename=\"\(file.filename.filter { $0 != "\"" && $0 != "\\" })\""
         let body = ResponseBody { writer in
             defer { try? handle.close() }
-            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            var offset: UInt64 = 0
+            while case let chunk = try handle.read(at: offset, count: 1 << 20), !chunk.isEmpty {
                 try await writer.write(ByteBuffer(bytes: chunk))
+                offset += UInt64(chunk.count)
             }
             try await writer.finish(nil)
         }

@@ -1,5 +1,6 @@
 import Crypto
 import Dreamlake
+import DreamlakeStore
 import Foundation
 import MultipartKit
 import NIOCore
@@ -12,6 +13,8 @@ final class MultipartUpload {
     /// The form's text fields (prefix, checksum, sizeBytes, description, tags, metadata).
     private(set) var fields: [String: String] = [:]
     private let parser: MultipartParser
+    /// The server's staging folder, and this upload's folder in it.
+    private let uploads: String
     private let directory: String
     private let limit: Int64
     private var failure: RemoteError?
@@ -20,7 +23,7 @@ final class MultipartUpload {
     private var text: [UInt8] = []
     /// Bytes of all text fields so far: many small fields may not add up to more than one large one.
     private var textTotal = 0
-    private var file: FileHandle?
+    private var file: File?
     private var hasher = SHA256()
     private var size: Int64 = 0
     private var staged: String?
@@ -42,6 +45,7 @@ final class MultipartUpload {
     /// own inside it), refusing a file part over `limit` bytes.
     init(boundary: String, directory: String, limit: Int64) throws {
         parser = MultipartParser(boundary: boundary)
+        uploads = directory
         self.directory = directory + "/" + UUID().uuidString
         self.limit = limit
         parser.onHeader = { [unowned self] name, value in headers[name.lowercased()] = value }
@@ -97,7 +101,7 @@ final class MultipartUpload {
             }
             let bytes = buffer.readableBytesView
             hasher.update(data: bytes)
-            try file?.write(contentsOf: bytes)
+            try file?.write(Array(bytes), at: UInt64(size))
             size += Int64(bytes.count)
         } catch let e as RemoteError {
             failure = e
@@ -111,12 +115,15 @@ final class MultipartUpload {
         if let problem = RemoteService.fileNameProblem(filename) {
             throw RemoteError(400, "the file name \(filename) is refused: \(problem)")
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/" + filename.precomposedStringWithCanonicalMapping
-        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
-            throw RemoteError(500, "could not create the staging file \(path)")
+        do {
+            // Neither folder may be a link (the root's .uploads could be made one to send uploads elsewhere).
+            try FileSystem.makeDirectory(uploads)
+            try FileSystem.makeDirectory(directory)
+            file = try File.open(path, .createNew)
+        } catch {
+            throw RemoteError(500, "could not stage the upload: \(error.message)")
         }
-        file = h
         staged = path
     }
 

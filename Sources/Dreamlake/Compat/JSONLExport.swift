@@ -357,18 +357,14 @@ private final class Exporter {
             return
         }
         let from = source + "/files/" + relative
-        guard FileManager.default.fileExists(atPath: from) else {
+        guard FileSystem.kind(from) != .missing else {
             // Python keeps a deleted file's bytes, but they may have been removed by hand.
             if !deleted { report.warnings.append("file \(id) is missing from \(from); its bytes were not exported") }
             return
         }
-        let to = out + "/files/" + relative
-        try JSONLLayout.makeDirectory(FileSystemPath.parent(of: to))
-        let checksum: String
-        let size: Int64
-        do { (checksum, size) = try Files.copyHashing(from: from, to: to, sync: false) } catch {
-            throw DreamlakeError(.io, "could not copy \(from) to \(to): \(error)", path: from)
-        }
+        // A link or special file in the store's files/ is refused by name (nothing is copied through it).
+        let (checksum, size) = try Files.copyHashing(from: .inside(base: source, relative: "files/" + relative),
+                                                     to: .inside(base: out, relative: "files/" + relative), sync: false)
         if let expected = e["checksum"]?.stringValue, expected != checksum {
             report.warnings.append("file \(id) (\(from)) has SHA-256 \(checksum), not the \(expected) it was stored with: the stored copy is damaged")
         }

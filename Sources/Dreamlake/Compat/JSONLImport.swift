@@ -52,9 +52,15 @@ extension JSONLLayout {
     @discardableResult
     public static func importSession(from folder: String, into localPath: String, workspace: String? = nil,
                                      name: String? = nil, progress: ProgressHandler? = nil) throws(DreamlakeError) -> ImportReport {
-        let source = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
-        guard FileManager.default.fileExists(atPath: source) else {
-            throw DreamlakeError(.notFound, "there is no session folder at \(source)", path: source)
+        let given = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+        guard FileManager.default.fileExists(atPath: given) else {
+            throw DreamlakeError(.notFound, "there is no session folder at \(given)", path: given)
+        }
+        // The folder the user named may be reached through a link; nothing inside it is followed or opened
+        // unless it is a regular file or a folder (a link could bring in another file's bytes, a FIFO would block).
+        let source = URL(fileURLWithPath: given).resolvingSymlinksInPath().path
+        if let (path, kind) = FileSystem.firstUnfollowable(under: source) {
+            throw DreamlakeError(.invalidInput, "\(path) is \(kind == .link ? "a symbolic link" : "a FIFO, socket or device"); an import reads only regular files and folders and never follows links: remove it, or copy what it points to in its place", path: path)
         }
         let sessionPath = source + "/session.json"
         let sessionDoc: ValueObject? = FileManager.default.fileExists(atPath: sessionPath)
@@ -474,16 +480,12 @@ private final class Importer {
 
     func copy(id: String, entry e: ValueObject, relative: String, deleted: Bool) throws(DreamlakeError) {
         let from = source + "/files/" + relative
-        guard FileManager.default.fileExists(atPath: from) else {
+        guard FileSystem.kind(from) != .missing else {
             if !deleted { report.warnings.append("file \(id) is listed but its bytes are not at \(from)") }
             return
         }
-        let to = staging + "/files/" + relative
-        try JSONLLayout.makeDirectory(FileSystemPath.parent(of: to))
-        let checksum: String
-        do { (checksum, _) = try Files.copyHashing(from: from, to: to) } catch {
-            throw DreamlakeError(.io, "could not copy \(from): \(error)", path: from)
-        }
+        let (checksum, _) = try Files.copyHashing(from: .inside(base: source, relative: "files/" + relative),
+                                                  to: .inside(base: staging, relative: "files/" + relative))
         if let expected = e["checksum"]?.stringValue, expected != checksum {
             report.warnings.append("file \(id) (\(from)) has SHA-256 \(checksum), not the \(expected) it was listed with; imported as it is")
         }

@@ -13,10 +13,7 @@ struct LineReader {
     /// - Parameter bytesRead: Called after each chunk with the bytes read so far.
     func forEachLine(bytesRead: (Int64) -> Void = { _ in },
                      _ body: (UnsafeRawBufferPointer, Int) throws(DreamlakeError) -> Void) throws(DreamlakeError) {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw DreamlakeError(.io, "could not open \(path): \(String(cString: strerror(errno)))", path: path)
-        }
+        let fd = try LineReader.openRegularFile(path)
         defer { Glibc.close(fd) }
         let chunk = 1 << 20
         var pending: [UInt8] = []  // the start of a line that continues in the next chunk
@@ -74,12 +71,25 @@ struct LineReader {
         if let failure { throw failure }
     }
 
-    /// The whole file, for the small `.json` documents.
-    static func readAll(_ path: String, limit: Int = 256 << 20) throws(DreamlakeError) -> [UInt8] {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+    /// Opens `path` to read, refusing a link and anything but a regular file
+    /// (never following, never waiting on a FIFO).
+    static func openRegularFile(_ path: String) throws(DreamlakeError) -> Int32 {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else {
+            if errno == ELOOP { throw DreamlakeError(.invalidInput, "\(path) is a symbolic link; it is not followed", path: path) }
             throw DreamlakeError(.io, "could not open \(path): \(String(cString: strerror(errno)))", path: path)
         }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            Glibc.close(fd)
+            throw DreamlakeError(.invalidInput, "\(path) is not a regular file; it is not read", path: path)
+        }
+        return fd
+    }
+
+    /// The whole file, for the small `.json` documents.
+    static func readAll(_ path: String, limit: Int = 256 << 20) throws(DreamlakeError) -> [UInt8] {
+        let fd = try LineReader.openRegularFile(path)
         defer { Glibc.close(fd) }
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)

@@ -490,14 +490,19 @@ package final class RemoteService: @unchecked Sendable {
         try .object(storedFile(id, fileID).1.responseFields)
     }
 
-    /// `GET /sessions/{id}/files/{fileID}/download`: where the stored bytes
-    /// are, and the record that names them.
-    package func download(_ id: String, fileID: String) throws(RemoteError) -> (path: String, file: StoredFile) {
+    /// `GET /sessions/{id}/files/{fileID}/download`: the stored bytes, open
+    /// (no link on the way is followed, nothing but a regular file is opened),
+    /// and the record that names them.
+    package func download(_ id: String, fileID: String) throws(RemoteError) -> (bytes: File, file: StoredFile) {
         let (session, file) = try storedFile(id, fileID)
         guard let relative = Files.relativeLocation(id: file.id, path: file.path, filename: file.filename) else {
             throw RemoteError(500, "file \(fileID) has a path or name that would leave the session's folder")
         }
-        return (session.directory + "/files/" + relative, file)
+        do {
+            return (try FileSystem.openInside(session.directory, "files/" + relative), file)
+        } catch {
+            throw RemoteError(500, "the stored bytes of file \(fileID) cannot be read: \(error.message)")
+        }
     }
 
     /// `PATCH /sessions/{id}/files/{fileID}` with `{description?, tags?, metadata?}`.

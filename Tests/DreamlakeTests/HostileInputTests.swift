@@ -1,0 +1,116 @@
+import DreamlakeTestSupport
+import Foundation
+import Glibc
+import Testing
+@testable import Dreamlake
+
+// Issue 15 above the engine: links and special files in a session's files/
+// folder or in an import source are refused by name and never written or
+// read through; timestamps of any value print without trapping.
+
+@Suite struct HostileInputTests {
+    /// A session with one uploaded file, closed; returns its folder and the stored file's path inside it.
+    private func sessionWithFile(_ root: TempRoot) throws -> (folder: String, stored: String, id: String) {
+        let session = try Session(name: "s", workspace: "ws", localPath: root.path)
+        try session.open()
+        let source = root.path + "/upload.txt"
+        try Data("mine\n".utf8).write(to: URL(fileURLWithPath: source))
+        let file = try session.files.upload(source, path: "/models")
+        try session.close()
+        let folder = root.path + "/ws/s"
+        return (folder, folder + "/files/models/\(file.id)/upload.txt", file.id)
+    }
+
+    @Test func aStoredFileReplacedByALinkIsNeitherServedNorExported() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let outside = TempRoot("outside")
+        defer { outside.remove() }
+        let secret = outside.path + "/secret"
+        try Data("host secret\n".utf8).write(to: URL(fileURLWithPath: secret))
+        let (folder, stored, id) = try sessionWithFile(root)
+        try FileManager.default.removeItem(atPath: stored)
+        try FileManager.default.createSymbolicLink(atPath: stored, withDestinationPath: secret)
+
+        let session = try Session(name: "s", workspace: "ws", localPath: root.path)
+        try session.open()
+        #expect { try session.files.download(id, to: root.path + "/out.txt") } throws: {
+            ($0 as? DreamlakeError)?.message.contains("symbolic link") == true
+        }
+        #expect((try? String(contentsOfFile: root.path + "/out.txt", encoding: .utf8))?.contains("secret") != true)
+        try session.close()
+        #expect { try JSONLLayout.exportSession(at: folder, to: root.path + "/export") } throws: {
+            ($0 as? DreamlakeError)?.message.contains(stored) == true
+        }
+        #expect(try tree(root.path + "/export").values.allSatisfy { !String(decoding: $0, as: UTF8.self).contains("host secret") })
+    }
+
+    @Test func aLinkedFilesFolderTakesNoUpload() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let outside = TempRoot("outside")
+        defer { outside.remove() }
+        let (folder, _, _) = try sessionWithFile(root)
+        try FileManager.default.removeItem(atPath: folder + "/files")
+        try FileManager.default.createSymbolicLink(atPath: folder + "/files", withDestinationPath: outside.path)
+        let session = try Session(name: "s", workspace: "ws", localPath: root.path)
+        try session.open()
+        defer { try? session.close() }
+        #expect { try session.files.upload(root.path + "/upload.txt") } throws: {
+            ($0 as? DreamlakeError)?.message.contains(folder + "/files") == true
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).isEmpty)
+    }
+
+    @Test func importRefusesLinksAndSpecialFilesByName() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let outside = TempRoot("outside")
+        defer { outside.remove() }
+        try writeRichSession(root: root.path)
+        let exported = root.path + "/export"
+        try JSONLLayout.exportSession(at: root.path + "/ws/rich", to: exported)
+        let source = exported + "/ws/rich"
+        let fm = FileManager.default
+
+        // A link among the files: its target's bytes must not come in.
+        let filesCopy = root.path + "/files-link"
+        try fm.copyItem(atPath: source, toPath: filesCopy)
+        let someFile = try #require(tree(filesCopy + "/files").keys.first { !$0.hasSuffix(".json") })
+        try Data("outside bytes".utf8).write(to: URL(fileURLWithPath: outside.path + "/f"))
+        try fm.removeItem(atPath: filesCopy + "/files/" + someFile)
+        try fm.createSymbolicLink(atPath: filesCopy + "/files/" + someFile, withDestinationPath: outside.path + "/f")
+        #expect { try JSONLLayout.importSession(from: filesCopy, into: root.path + "/in", name: "a") } throws: {
+            ($0 as? DreamlakeError)?.path == filesCopy + "/files/" + someFile
+        }
+
+        // tracks/ as a link: an error, not "0 points".
+        let tracksCopy = root.path + "/tracks-link"
+        try fm.copyItem(atPath: source, toPath: tracksCopy)
+        try fm.moveItem(atPath: tracksCopy + "/tracks", toPath: outside.path + "/tracks")
+        try fm.createSymbolicLink(atPath: tracksCopy + "/tracks", withDestinationPath: outside.path + "/tracks")
+        #expect { try JSONLLayout.importSession(from: tracksCopy, into: root.path + "/in", name: "b") } throws: {
+            ($0 as? DreamlakeError)?.path == tracksCopy + "/tracks"
+        }
+
+        // A FIFO as a track's data: refused at once, not waited on.
+        let fifoCopy = root.path + "/fifo"
+        try fm.copyItem(atPath: source, toPath: fifoCopy)
+        try fm.removeItem(atPath: fifoCopy + "/tracks/loss/data.jsonl")
+        #expect(mkfifo(fifoCopy + "/tracks/loss/data.jsonl", 0o644) == 0)
+        #expect { try JSONLLayout.importSession(from: fifoCopy, into: root.path + "/in", name: "c") } throws: {
+            ($0 as? DreamlakeError)?.message.contains("FIFO") == true
+        }
+        #expect(!fm.fileExists(atPath: root.path + "/in/ws"), "a refused import leaves nothing")
+    }
+
+    @Test func timestampsOfAnyValuePrintWithoutTrapping() {
+        #expect(Timestamps.iso(micros: 0) == "1970-01-01T00:00:00Z")
+        #expect(Timestamps.iso(micros: -1) == "1969-12-31T23:59:59.999999Z")
+        for micros in [Int64.min, .min + 1, -9_223_372_036_854_775_000, .max, .max - 1] {
+            let text = Timestamps.iso(micros: micros)
+            #expect(text.hasSuffix("Z") && text.count > 20, "\(micros): \(text)")
+        }
+        #expect(Timestamps.iso(micros: .min) == "-290308-12-21T19:59:05.224192Z")  // by Python's calendar, shifted by 400-year cycles
+    }
+}
