@@ -237,15 +237,18 @@ public struct Files: Sendable {
         } catch { throw DreamlakeError(error) }
     }
 
-    /// The files as the records leave them: the latest record of each id, without deleted ones.
+    /// The files as the records leave them, folded by FORMAT.md's rule (the
+    /// one export uses: each record's fields replace earlier ones key by key),
+    /// without those whose `deletedAt` is set.
     func currentFiles() throws(DreamlakeError) -> [String: StoredFile] {
         let store = try session.requireStore()
+        let records: [FileRecord]
+        do { records = try store.fileRecords() } catch { throw DreamlakeError(error) }
         var files: [String: StoredFile] = [:]
-        do {
-            for r in try store.fileRecords() {
-                if r.deleted { files[r.fileID] = nil } else { files[r.fileID] = StoredFile(id: r.fileID, fields: r.fields) }
-            }
-        } catch { throw DreamlakeError(error) }
+        for (id, fields) in PythonDocuments.fileEntries(records, sessionID: session.workspace + "/" + session.name)
+        where fields["deletedAt"]?.isNull ?? true {
+            files[id] = StoredFile(id: id, fields: fields)
+        }
         return files
     }
 

@@ -58,7 +58,7 @@ public enum FuzzEntry {
     }
 
     /// Sets the segment header's checksum, and those of every block whose marker appears.
-    private static func fixSegmentChecksums(_ data: inout [UInt8]) {
+    public static func fixSegmentChecksums(_ data: inout [UInt8]) {
         let hs = FormatConstants.segmentHeaderSize
         guard data.count >= hs else { return }
         patch(&data, CRC32C.checksum(data, 0..<(hs - 4)), at: hs - 4)

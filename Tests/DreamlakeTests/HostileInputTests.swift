@@ -2,7 +2,7 @@ import DreamlakeTestSupport
 import Foundation
 import Glibc
 import Testing
-@testable import Dreamlake
+@_spi(Fuzzing) @testable import Dreamlake
 
 // Issue 15 above the engine: links and special files in a session's files/
 // folder or in an import source are refused by name and never written or
@@ -112,5 +112,35 @@ import Testing
             #expect(text.hasSuffix("Z") && text.count > 20, "\(micros): \(text)")
         }
         #expect(Timestamps.iso(micros: .min) == "-290308-12-21T19:59:05.224192Z")  // by Python's calendar, shifted by 400-year cycles
+    }
+
+    @Test func pointsAtTheExtremeTimestampsExportAndShow() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let store = try Store(directory: root.path + "/ws/s")
+        let t = try store.track(named: "t")
+        try t.append(["v": .int(1)], timestamp: .min)
+        try t.append(["v": .int(2)], timestamp: .max)
+        try store.close()
+        try JSONLLayout.exportSession(at: root.path + "/ws/s", to: root.path + "/out")
+        let data = try String(contentsOfFile: root.path + "/out/ws/s/tracks/t/data.jsonl", encoding: .utf8)
+        #expect(data.contains("-290308-12-21T19:59:05.224192Z"), "\(data)")
+    }
+
+    /// The whole-read-path fuzz target's kept inputs (and the segment target's), with and without checksums set right.
+    @Test func theWholeReadPathReturnsOnKeptInputs() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("DreamlakeStoreTests/FuzzRegressions")
+        var count = 0
+        for target in ["store", "segment"] {
+            let dir = folder.appendingPathComponent(target)
+            for name in try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() {
+                let bytes = Array(try Data(contentsOf: dir.appendingPathComponent(name)))
+                StoreFuzzEntry.run(bytes, fixingChecksums: true)
+                StoreFuzzEntry.run(bytes, fixingChecksums: false)
+                count += 1
+            }
+        }
+        #expect(count > 1)
     }
 }

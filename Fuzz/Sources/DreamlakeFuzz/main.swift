@@ -1,13 +1,16 @@
+@_spi(Fuzzing) import Dreamlake
 @_spi(Fuzzing) import DreamlakeStore
 import Glibc
 
 // libFuzzer calls this with each input; DREAMLAKE_FUZZ_TARGET (block,
-// segment, index or records) says which decoders it goes to.
+// segment, index, records, or store for the whole read path) says where it goes.
 
-private let target: FuzzEntry.Target = {
+/// The decoders' target, or nil for `store`.
+private let target: FuzzEntry.Target? = {
     let name = getenv("DREAMLAKE_FUZZ_TARGET").flatMap { String(validatingCString: $0) } ?? ""
+    if name == "store" { return nil }
     guard let t = FuzzEntry.Target(rawValue: name) else {
-        let names = FuzzEntry.Target.allCases.map(\.rawValue).joined(separator: ", ")
+        let names = (FuzzEntry.Target.allCases.map(\.rawValue) + ["store"]).joined(separator: ", ")
         let message = Array("DreamlakeFuzz: set DREAMLAKE_FUZZ_TARGET to one of \(names)\n".utf8)
         _ = message.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         exit(2)
@@ -18,6 +21,6 @@ private let target: FuzzEntry.Target = {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
-    FuzzEntry.run(target, bytes)
+    if let target { FuzzEntry.run(target, bytes) } else { StoreFuzzEntry.run(bytes) }
     return 0
 }
