@@ -92,6 +92,10 @@ let package = Package(
             dependencies: ["Dreamlake", "DreamlakeTestSupport"]
         ),
         .testTarget(
+            name: "DreamlakeServerTests",
+            dependencies: ["DreamlakeServer", "Dreamlake", "DreamlakeTestSupport"]
+        ),
+        .testTarget(
             name: "DreamlakeIntegrationTests",
             dependencies: [
                 "DreamlakeLogging",

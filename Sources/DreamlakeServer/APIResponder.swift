@@ -39,11 +39,13 @@ struct APIResponder: HTTPResponder {
         if path == ["health"], method == .get || method == .head {
             return APIResponder.json(["status": "ok", "openSessions": .int(Int64(service.openSessions))], status: 200)
         }
-        try authenticate(request)
+        let user = try authenticate(request).userName
         switch (method, path.first, path.count) {
         case (.post, "workspaces", 3) where path[2] == "sessions":
+            try service.authorize(user, workspace: path[1], write: true)
             return try await json(service.createOrUpdateSession(workspace: path[1], body: body(request)))
         case (_, "sessions", 2...):
+            try service.authorize(user, session: path[1], write: method != .get && method != .head)
             return try await session(path[1], Array(path.dropFirst(2)), request)
         default:
             throw RemoteError(404, "no such endpoint: \(method) \(request.uri.path)")
@@ -103,7 +105,7 @@ struct APIResponder: HTTPResponder {
 
     // MARK: Authentication
 
-    private func authenticate(_ request: Request) throws {
+    private func authenticate(_ request: Request) throws -> RemoteToken.Claims {
         guard let header = request.headers[.authorization] else {
             throw RemoteError(401, "no Authorization header; send \"Authorization: Bearer <token>\" (dreamlake token --user NAME)")
         }
@@ -111,7 +113,7 @@ struct APIResponder: HTTPResponder {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw RemoteError(401, "the Authorization header is not \"Bearer <token>\"")
         }
-        do { _ = try RemoteToken.verify(String(parts[1]).trimmingCharacters(in: .whitespaces), secret: secret) } catch {
+        do { return try RemoteToken.verify(String(parts[1]).trimmingCharacters(in: .whitespaces), secret: secret) } catch {
             throw RemoteError(401, "the token was refused: \(error.message)")
         }
     }

@@ -23,10 +23,17 @@ public struct ServerConfiguration: Sendable {
     /// How many sessions stay open at once (each holds its store's writer
     /// and a thread); beyond it the least recently used idle one is closed.
     public var maxOpenSessions: Int
+    /// What users may do with workspaces they do not own: `"none"` (the
+    /// default), `"read"` or `"write"`. A workspace's owner is the user who
+    /// first reached it through the server.
+    public var share: String
+    /// A JSON file of grants, `{"<workspace or *>": {"<user>": "read" | "write"}}`, or nil.
+    public var grantsFile: String?
 
     /// A configuration; see each property for what it means.
     public init(root: String, host: String = "127.0.0.1", port: Int = 3000, secret: String? = nil,
-                maxBodyBytes: Int = 64 << 20, maxUploadBytes: Int64 = 4 << 30, maxOpenSessions: Int = 64) {
+                maxBodyBytes: Int = 64 << 20, maxUploadBytes: Int64 = 4 << 30, maxOpenSessions: Int = 64,
+                share: String = "none", grantsFile: String? = nil) {
         self.root = root
         self.host = host
         self.port = port
@@ -34,6 +41,8 @@ public struct ServerConfiguration: Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.maxUploadBytes = maxUploadBytes
         self.maxOpenSessions = maxOpenSessions
+        self.share = share
+        self.grantsFile = grantsFile
     }
 }
 
@@ -71,11 +80,18 @@ public struct DreamlakeServer: Sendable {
         guard configuration.port >= 0, configuration.port <= 65535 else {
             throw DreamlakeError(.invalidInput, "port \(configuration.port) is not a TCP port (0...65535)")
         }
+        let loopback = DreamlakeServer.isLoopback(configuration.host)
         if let s = configuration.secret, !s.isEmpty {
+            guard s != RemoteToken.pythonClientSecret || loopback else {
+                throw DreamlakeError(.invalidInput, """
+                    refusing to listen on \(configuration.host) with Python dreamlake's built-in token secret: it is \
+                    public, so anyone could write. Choose a secret of your own
+                    """)
+            }
             secret = s
-            acceptsClientSecret = false
+            acceptsClientSecret = s == RemoteToken.pythonClientSecret
         } else {
-            guard DreamlakeServer.isLoopback(configuration.host) else {
+            guard loopback else {
                 throw DreamlakeError(.invalidInput, """
                     refusing to listen on \(configuration.host) without a secret of its own: Python dreamlake's \
                     built-in token secret is public, so anyone could write. Set DREAMLAKE_JWT_SECRET or give \
@@ -85,8 +101,13 @@ public struct DreamlakeServer: Sendable {
             secret = RemoteToken.pythonClientSecret
             acceptsClientSecret = true
         }
+        guard let share = AccessPolicy.Level(name: configuration.share) else {
+            throw DreamlakeError(.invalidInput, "--share is \"\(configuration.share)\"; use none, read or write")
+        }
+        let grants = try configuration.grantsFile.map { (path) throws(DreamlakeError) in try AccessPolicy.grants(fromFile: path) } ?? [:]
         self.configuration = configuration
-        service = try RemoteService(root: configuration.root, maxOpenSessions: configuration.maxOpenSessions)
+        service = try RemoteService(root: configuration.root, maxOpenSessions: configuration.maxOpenSessions,
+                                    policy: AccessPolicy(share: share, grants: grants))
     }
 
     /// What to tell the person starting the server about its tokens.
@@ -96,9 +117,34 @@ public struct DreamlakeServer: Sendable {
             : "accepting tokens signed with the configured secret (dreamlake token --user NAME)"
     }
 
-    /// Whether `host` names this machine only.
+    /// Whether every address `host` resolves to is a loopback address
+    /// (127.0.0.0/8 or ::1): decided on the addresses the server would bind,
+    /// not on how the name is spelled (`127.0.0.1.nip.io` is not loopback).
+    /// A name that does not resolve is not loopback.
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(name, nil, &hints, &list) == 0, let first = list else { return false }
+        defer { freeaddrinfo(list) }
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let n = node {
+            guard let sa = n.pointee.ai_addr else { return false }
+            switch Int32(n.pointee.ai_family) {
+            case AF_INET:
+                let a = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+                guard a >> 24 == 127 else { return false }
+            case AF_INET6:
+                let loop = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in
+                    withUnsafeBytes(of: p.pointee.sin6_addr) { b in b.prefix(15).allSatisfy { $0 == 0 } && b[15] == 1 }
+                }
+                guard loop else { return false }
+            default: return false
+            }
+            node = n.pointee.ai_next
+        }
+        return true
     }
 
     /// Serves until SIGINT or SIGTERM, then closes every session it opened.

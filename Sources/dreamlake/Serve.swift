@@ -35,6 +35,12 @@ struct Serve: ParsableCommand {
     @Option(help: "How many sessions stay open at once (each holds a writer and a thread).")
     var maxOpenSessions = 64
 
+    @Option(help: "What users may do with workspaces they do not own: none, read or write. A workspace's owner is the user who first reached it through this server.")
+    var share = "none"
+
+    @Option(help: "A JSON file of grants: {\"<workspace or *>\": {\"<user>\": \"read\" or \"write\"}}.")
+    var grants: String?
+
     func validate() throws {
         guard maxUpload > 0, maxUpload <= 1 << 30 else { throw ValidationError("--max-upload must be 1...\(1 << 30) MiB") }
         guard maxBody > 0, maxBody <= 1024 else { throw ValidationError("--max-body must be 1...1024 MiB") }
@@ -47,7 +53,7 @@ struct Serve: ParsableCommand {
             let config = ServerConfiguration(
                 root: root ?? env["DREAMLAKE_PATH"] ?? "./.dreamlake", host: host, port: port,
                 secret: secret ?? env["DREAMLAKE_JWT_SECRET"], maxBodyBytes: maxBody << 20,
-                maxUploadBytes: maxUpload << 20, maxOpenSessions: maxOpenSessions)
+                maxUploadBytes: maxUpload << 20, maxOpenSessions: maxOpenSessions, share: share, grantsFile: grants)
             let server = try DreamlakeServer(config)
             let host = host
             let outcome = Outcome()

@@ -98,13 +98,14 @@ final class ServerProcess {
                                        environment: ["DREAMLAKE_JWT_SECRET": "the-secret"])
         let token = RemoteToken.mint(userName: "eve", secret: "the-secret")
         let foreign = RemoteToken.mint(userName: "eve", secret: RemoteToken.pythonClientSecret)
-        let out = try InteropTests.run([InteropTests.script("remote_errors.py"), server.url, token, foreign])
+        let mallory = RemoteToken.mint(userName: "mallory", secret: "the-secret")
+        let out = try InteropTests.run([InteropTests.script("remote_errors.py"), server.url, token, foreign, mallory])
         #expect(String(decoding: out, as: UTF8.self) == "ok\n")
         #expect(server.stop() == 0)
         // Nothing was made outside the store, and nothing but the two sessions in it.
         #expect(try FileManager.default.contentsOfDirectory(atPath: root.path).sorted() == ["inside"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: root.path + "/inside").sorted() == ["store"])
-        #expect(try Session.all(localPath: store).map { "\($0.workspace)/\($0.name)" } == ["w/locked", "w/s"])
+        #expect(try Session.all(localPath: store).map { "\($0.workspace)/\($0.name)" } == ["mine/s", "w/locked", "w/s"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: store + "/.uploads").isEmpty, "staged uploads are removed")
         try Session.with(name: "s", workspace: "w", localPath: store) { s throws in
             #expect(try s.logs().map(\.message) == ["first"], "refused batches left nothing")

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 @testable import Dreamlake
@@ -51,6 +52,31 @@ import Testing
         // The first character: all six of its bits are the signature's (the last one's lowest two are padding).
         refused(parts[0] + "." + parts[1] + "." + (parts[2].first == "A" ? "B" : "A") + parts[2].dropFirst(), "signature changed")
         refused(parts[0] + "." + parts[1] + ".!!!", "not base64url")
+    }
+
+    /// A token with these claims, signed right with `secret`.
+    static func signed(_ claims: String, secret: String) -> String {
+        let input = RemoteToken.base64URL(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8)) + "." + RemoteToken.base64URL(Data(claims.utf8))
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: Data(secret.utf8)))
+        return input + "." + RemoteToken.base64URL(Data(mac))
+    }
+
+    @Test func claimsAreComparedAndTypedNotSkipped() throws {
+        let secret = "k"
+        let far = Int64(Date().timeIntervalSince1970) + 3600
+        #expect(try RemoteToken.verify(Self.signed(#"{"userName":"a","exp":\#(far).5}"#, secret: secret), secret: secret).expiresAt == far)
+        for (claims, why) in [
+            (#"{"userName":"a","exp":1.5}"#, "a fractional exp in 1970"),
+            (#"{"userName":"a","exp":"99999999999"}"#, "exp as a string"),
+            (#"{"userName":"a","exp":true}"#, "exp as a boolean"),
+            (#"{"userName":"a","exp":null}"#, "exp as null"),
+            (#"{"userName":"a","iat":"x"}"#, "iat as a string"),
+            (#"{"userName":7}"#, "userName as a number"),
+            (#"{"userName":"a","userId":[1]}"#, "userId as an array"),
+            (#"{"userName":"a","exp":1e400}"#, "exp beyond a double"),
+        ] {
+            #expect(throws: DreamlakeError.self, "\(why)") { try RemoteToken.verify(Self.signed(claims, secret: secret), secret: secret) }
+        }
     }
 
     @Test func theTokenCommandMintsWithTheGivenOrEnvironmentSecret() throws {

@@ -2,14 +2,15 @@
 the status and JSON error body of each answer. Prints "ok" when every check
 passes; raises on the first that does not.
 
-Usage: python remote_errors.py <url> <valid token> <token signed with another secret>
+Usage: python remote_errors.py <url> <valid token> <token signed with another secret> <another user's valid token>
 """
 import sys
 
 import httpx
 
-url, token, foreign = sys.argv[1:4]
+url, token, foreign, other_user = sys.argv[1:5]
 auth = {"Authorization": f"Bearer {token}"}
+other = {"Authorization": f"Bearer {other_user}"}
 client = httpx.Client(base_url=url, timeout=30.0)
 
 
@@ -41,6 +42,13 @@ created = expect(client.post("/workspaces/w/sessions", json={"name": "s"}, heade
 sid = created["session"]["id"]
 again = expect(client.post("/workspaces/w/sessions", json={"name": "s"}, headers=auth), 200, "create again").json()
 assert again["session"]["id"] == sid, "the same session gets the same id"
+
+# Another user: the workspace is its creator's (the server runs without --share or --grants).
+expect(client.get(f"/sessions/{sid}/parameters", headers=other), 403, "another user reading")
+expect(client.post(f"/sessions/{sid}/tracks/t/append", json={"data": {"v": 1}}, headers=other), 403, "another user appending")
+expect(client.post("/workspaces/w/sessions", json={"name": "theirs"}, headers=other), 403, "another user creating a session")
+expect(client.post("/workspaces/mine/sessions", json={"name": "s"}, headers=other), 200, "another user in a workspace of their own")
+expect(client.get(f"/sessions/{sid}/tracks", headers=auth), 200, "the owner still reading")
 
 # Unknown things.
 expect(client.get("/sessions/12345/tracks", headers=auth), 404, "an unknown session")

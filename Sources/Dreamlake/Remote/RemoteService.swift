@@ -22,6 +22,9 @@ package struct RemoteError: Error, Sendable, Equatable {
         case .writeProtected, .readOnly: self.init(403, e.message)
         case .invalidName, .invalidValue, .invalidInput, .checksumMismatch: self.init(400, e.message)
         case .exists: self.init(409, e.message)
+        // What the store refuses as an argument (a record over its size limit, a track when the ids
+        // have run out) is the client's to change: a 4xx, which clients do not retry, with the reason.
+        case .store where e.storeError?.code == .invalidArgument: self.init(400, e.message)
         case .notOpen, .store, .io, .remote: self.init(500, e.message)
         }
     }
@@ -68,9 +71,14 @@ package final class RemoteService: @unchecked Sendable {
     package let root: String
     /// How many sessions may stay open at once (more, briefly, when all are in use).
     package let maxOpenSessions: Int
-    private let lock = NSLock()
+    /// Who may read and write which workspace.
+    package let policy: AccessPolicy
+    /// Guards what follows; waited on while a session is being opened or closed.
+    private let lock = NSCondition()
     // Guarded by `lock`.
     private var open: [String: Entry] = [:]
+    /// Sessions being opened or closed, outside the lock: a request for one waits until that is done.
+    private var busy: Set<String> = []
     private var tick: UInt64 = 0
     private var closed = false
 
@@ -82,12 +90,13 @@ package final class RemoteService: @unchecked Sendable {
     }
 
     /// A service over the sessions under `root` (created if missing).
-    package init(root: String, maxOpenSessions: Int = 64) throws(DreamlakeError) {
+    package init(root: String, maxOpenSessions: Int = 64, policy: AccessPolicy = AccessPolicy()) throws(DreamlakeError) {
         do { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) } catch {
             throw DreamlakeError(.io, "cannot create the store folder \(root): \(error.localizedDescription)", path: root)
         }
         self.root = root
         self.maxOpenSessions = max(1, maxOpenSessions)
+        self.policy = policy
     }
 
     /// How many sessions are open now.
@@ -181,7 +190,7 @@ package final class RemoteService: @unchecked Sendable {
 
     /// The open session with `id`, opening it if it is in the store but not
     /// open yet, for one request: ``release(_:)`` must follow.
-    private func acquire(_ id: String) throws(RemoteError) -> Session {
+    func acquire(_ id: String) throws(RemoteError) -> Session {
         let known = lock.withLock { () -> Session? in
             guard var e = open[id] else { return nil }
             e.inUse += 1
@@ -202,7 +211,7 @@ package final class RemoteService: @unchecked Sendable {
     }
 
     /// The request is done with the session.
-    private func release(_ id: String) {
+    func release(_ id: String) {
         lock.withLock {
             tick += 1
             guard var e = open[id] else { return }
@@ -214,24 +223,64 @@ package final class RemoteService: @unchecked Sendable {
 
     /// The session already open with `id`, else `candidate` opened; `fresh`
     /// says which. Acquired: ``release(_:)`` must follow.
+    ///
+    /// Opening (a recovery, however long) and closing the sessions evicted to
+    /// make room (a final flush) happen outside the lock, so that they stall
+    /// no request for another session; a request for a session being opened or
+    /// closed waits for that to finish.
     private func opened(id: String, _ candidate: Session) throws -> (session: Session, fresh: Bool) {
+        var evicted: [(id: String, session: Session)] = []
         lock.lock()
-        defer { lock.unlock() }
-        guard !closed else { throw RemoteError(500, "the server is shutting down") }
-        if var e = open[id] {
-            e.inUse += 1
-            open[id] = e
-            return (e.session, false)
+        while true {
+            guard !closed else {
+                lock.unlock()
+                throw RemoteError(500, "the server is shutting down")
+            }
+            if var e = open[id] {
+                e.inUse += 1
+                open[id] = e
+                lock.unlock()
+                return (e.session, false)
+            }
+            guard busy.contains(id) else { break }
+            lock.wait()
         }
-        // Make room first. Closing under the lock is slow (a flush) but rare,
-        // and keeps a session from being opened again while it is closing.
+        busy.insert(id)
         while open.count >= maxOpenSessions,
               let idle = open.filter({ $0.value.inUse == 0 }).min(by: { $0.value.lastUsed < $1.value.lastUsed }) {
             open[idle.key] = nil
-            try? idle.value.session.close()
+            busy.insert(idle.key)
+            evicted.append((idle.key, idle.value.session))
         }
-        try candidate.open()
-        open[id] = Entry(session: candidate)
+        lock.unlock()
+
+        var closeFailure: DreamlakeError?
+        for (evictedID, session) in evicted {
+            do { try session.close() } catch { closeFailure = closeFailure ?? error }
+            lock.withLock {
+                busy.remove(evictedID)
+                lock.broadcast()
+            }
+        }
+        do {
+            try candidate.open()
+        } catch {
+            lock.withLock {
+                busy.remove(id)
+                lock.broadcast()
+            }
+            throw error
+        }
+        lock.withLock {
+            busy.remove(id)
+            open[id] = Entry(session: candidate)
+            lock.broadcast()
+        }
+        if let closeFailure {
+            // Never dropped: this request is answered with it (and the server logs it), though its own session opened.
+            release(id)
+            throw RemoteError(500, "closing an idle session to make room failed, so what it held since its last flush may not be on disk: \(closeFailure.message)")
+        }
         return (candidate, true)
     }
 

@@ -74,13 +74,39 @@ public enum RemoteToken {
             throw DreamlakeError(.invalidInput, "the token's signature does not match")
         }
         guard let claims = payload.objectValue else { throw DreamlakeError(.invalidInput, "the token's claims are not an object") }
-        let exp = claims["exp"]?.intValue
-        if let exp, exp < now { throw DreamlakeError(.invalidInput, "the token expired at \(exp) (it is now \(now))") }
-        guard let name = claims["userName"]?.stringValue else {
-            throw DreamlakeError(.invalidInput, "the token names no userName")
+        // Every claim we read must have its type: a claim of another type is refused, never skipped.
+        let exp = try numericDate(claims["exp"], "exp")
+        let iat = try numericDate(claims["iat"], "iat")
+        if let exp, exp < Double(now) { throw DreamlakeError(.invalidInput, "the token expired at \(exp) (it is now \(now))") }
+        guard case .string(let name)? = claims["userName"] else {
+            throw DreamlakeError(.invalidInput, claims["userName"] == nil ? "the token names no userName" : "the token's userName is not a string")
         }
-        let id = claims["userId"]?.stringValue ?? claims["userId"]?.intValue.map(String.init) ?? userID(for: name)
-        return Claims(userID: id, userName: name, issuedAt: claims["iat"]?.intValue, expiresAt: exp)
+        let id: String
+        switch claims["userId"] {
+        case nil: id = userID(for: name)
+        case .string(let s)?: id = s
+        case .int(let i)?: id = String(i)
+        case _?: throw DreamlakeError(.invalidInput, "the token's userId is neither a string nor an integer")
+        }
+        return Claims(userID: id, userName: name, issuedAt: iat.map(wholeSeconds), expiresAt: exp.map(wholeSeconds))
+    }
+
+    /// A NumericDate claim (RFC 7519: seconds since the epoch, integer or not), or nil when absent.
+    private static func numericDate(_ value: Value?, _ name: String) throws(DreamlakeError) -> Double? {
+        switch value {
+        case nil: return nil
+        case .int(let i)?: return Double(i)
+        case .double(let d)? where d.isFinite: return d
+        case _?: throw DreamlakeError(.invalidInput, "the token's \(name) is not a number of seconds")
+        }
+    }
+
+    /// Seconds rounded down, held within Int64 (a claim may be any finite number).
+    private static func wholeSeconds(_ d: Double) -> Int64 {
+        let f = d.rounded(.down)
+        if f <= -9.2e18 { return .min }
+        if f >= 9.2e18 { return .max }
+        return Int64(f)
     }
 
     private static func signature(_ input: some StringProtocol, _ secret: String) -> Data {

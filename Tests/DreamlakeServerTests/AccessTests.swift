@@ -1,0 +1,112 @@
+import DreamlakeTestSupport
+import Foundation
+import Testing
+@testable import Dreamlake
+@testable import DreamlakeServer
+
+// Issue 15, class 5: who may do what through `dreamlake serve`, the token
+// secret on addresses that are not loopback, and a client's mistake answered
+// as a 4xx.
+
+@Suite struct AccessTests {
+    private func status(_ body: () throws -> Void) -> Int? {
+        do { try body() } catch let e as RemoteError { return e.status } catch { return -1 }
+        return nil
+    }
+
+    @Test func aWorkspaceBelongsToTheUserWhoMadeIt() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let service = try RemoteService(root: root.path)
+        defer { _ = service.close() }
+        try service.authorize("alice", workspace: "w", write: true)
+        let id = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
+            .objectValue?["id"]?.stringValue)
+        #expect(status { try service.authorize("alice", session: id, write: true) } == nil)
+        #expect(status { try service.authorize("bob", workspace: "w", write: true) } == 403)
+        #expect(status { try service.authorize("bob", session: id, write: false) } == 403)
+        #expect(status { try service.authorize("bob", session: id, write: true) } == 403)
+        #expect(status { try service.authorize("bob", session: "12345", write: false) } == 404)
+        // Bob's own workspace is his.
+        #expect(status { try service.authorize("bob", workspace: "b", write: true) } == nil)
+        #expect(status { try service.authorize("alice", workspace: "b", write: false) } == 403)
+        let owner = try String(contentsOfFile: root.path + "/w/.owner", encoding: .utf8)
+        #expect(owner.contains("\"alice\""))
+    }
+
+    @Test func sharingAndGrantsOpenWhatTheySay() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let first = try RemoteService(root: root.path)
+        try first.authorize("alice", workspace: "w", write: true)
+        let id = try #require(first.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
+            .objectValue?["id"]?.stringValue)
+        _ = first.close()
+
+        let reading = try RemoteService(root: root.path, policy: AccessPolicy(share: .read))
+        #expect(status { try reading.authorize("bob", session: id, write: false) } == nil)
+        #expect(status { try reading.authorize("bob", session: id, write: true) } == 403)
+        _ = reading.close()
+
+        let grants = root.path + "/grants.json"
+        try Data(#"{"w": {"bob": "write"}, "*": {"carol": "read"}}"#.utf8).write(to: URL(fileURLWithPath: grants))
+        let granted = try RemoteService(root: root.path, policy: AccessPolicy(grants: AccessPolicy.grants(fromFile: grants)))
+        defer { _ = granted.close() }
+        #expect(status { try granted.authorize("bob", session: id, write: true) } == nil)
+        #expect(status { try granted.authorize("carol", session: id, write: false) } == nil)
+        #expect(status { try granted.authorize("carol", session: id, write: true) } == 403)
+        #expect(status { try granted.authorize("dave", session: id, write: false) } == 403)
+
+        try Data(#"{"w": {"bob": "admin"}}"#.utf8).write(to: URL(fileURLWithPath: grants))
+        #expect(throws: DreamlakeError.self) { try AccessPolicy.grants(fromFile: grants) }
+    }
+
+    @Test func anOwnerFileThatIsALinkIsNotFollowed() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let outside = TempRoot("outside")
+        defer { outside.remove() }
+        try Data(#"{"owner": "mallory"}"#.utf8).write(to: URL(fileURLWithPath: outside.path + "/owner"))
+        try FileManager.default.createDirectory(atPath: root.path + "/w", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root.path + "/w/.owner", withDestinationPath: outside.path + "/owner")
+        let service = try RemoteService(root: root.path)
+        defer { _ = service.close() }
+        #expect(status { try service.authorize("mallory", workspace: "w", write: true) } == 500)
+    }
+
+    @Test func aRecordOverTheStoresLimitIsTheClientsMistake() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let service = try RemoteService(root: root.path)
+        defer { _ = service.close() }
+        let id = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
+            .objectValue?["id"]?.stringValue)
+        let huge = String(repeating: "x", count: 5 << 20)
+        do {
+            _ = try service.appendLogs(id, body: ["logs": [["message": .string(huge)]]])
+            Issue.record("a 5 MiB log message was accepted")
+        } catch {
+            #expect(error.status == 400 && error.message.contains("4194304"), "\(error.status) \(error.message)")
+        }
+    }
+
+    @Test func loopbackIsDecidedOnTheAddressNotTheSpelling() throws {
+        #expect(DreamlakeServer.isLoopback("127.0.0.1"))
+        #expect(DreamlakeServer.isLoopback("127.3.4.5"))
+        #expect(DreamlakeServer.isLoopback("::1"))
+        #expect(DreamlakeServer.isLoopback("[::1]"))
+        #expect(DreamlakeServer.isLoopback("localhost"))
+        for host in ["127.0.0.1.nip.io", "0.0.0.0", "::", "10.1.2.3", "example.invalid", ""] {
+            #expect(!DreamlakeServer.isLoopback(host), "\(host)")
+        }
+        let root = TempRoot()
+        defer { root.remove() }
+        // The client's published secret, however it is given, only on loopback.
+        #expect(throws: DreamlakeError.self) {
+            try DreamlakeServer(ServerConfiguration(root: root.path, host: "0.0.0.0", secret: RemoteToken.pythonClientSecret))
+        }
+        #expect(throws: DreamlakeError.self) { try DreamlakeServer(ServerConfiguration(root: root.path, host: "127.0.0.1.nip.io")) }
+        #expect(throws: Never.self) { try DreamlakeServer(ServerConfiguration(root: root.path, host: "0.0.0.0", secret: "mine")) }
+        #expect(throws: DreamlakeError.self) { try DreamlakeServer(ServerConfiguration(root: root.path, share: "everything")) }
+    }
+}
