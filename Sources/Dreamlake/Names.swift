@@ -26,6 +26,16 @@ enum Names {
         return nil
     }
 
+    /// Checks a workspace or session name: a valid component that does not
+    /// start with ".", since such folders are the store's own (staging folders
+    /// of imports and exports, the server's `.uploads`) and are never listed.
+    static func checkSessionComponent(_ name: String, _ what: String) throws(DreamlakeError) {
+        try checkComponent(name, what)
+        if name.hasPrefix(".") {
+            throw DreamlakeError(.invalidName, "the \(what) name \(quoted(name)) starts with \".\"; such names are the store's own (hidden staging folders, .uploads) and are refused")
+        }
+    }
+
     /// Checks a track name: components separated by "/" (as in "train/loss"), each a valid component.
     static func checkTrackName(_ name: String) throws(DreamlakeError) {
         if name.isEmpty { throw DreamlakeError(.invalidName, "the track name is empty") }

@@ -99,8 +99,8 @@ public final class Session: @unchecked Sendable {
                  remote: RemoteTarget? = nil) throws(DreamlakeError) {
         // Canonically equal names (é as one code point or as e + accent) name one session, stored in NFC.
         let workspace = Names.canonical(workspace), name = Names.canonical(name)
-        try Names.checkComponent(workspace, "workspace")
-        try Names.checkComponent(name, "session")
+        try Names.checkSessionComponent(workspace, "workspace")
+        try Names.checkSessionComponent(name, "session")
         let root = localPath ?? ProcessInfo.processInfo.environment["DREAMLAKE_PATH"] ?? "./.dreamlake"
         guard !root.isEmpty, !root.contains("\0") else {
             throw DreamlakeError(.invalidName, "the local path \(Names.quoted(root)) is not a usable folder")

@@ -143,4 +143,63 @@ import Testing
         }
         #expect(count > 1)
     }
+
+    // MARK: Import (class 6)
+
+    /// A minimal session folder in Python dreamlake's layout.
+    private func pythonSession(_ folder: String, sessionJSON: String? = nil, logLine: String? = nil) throws {
+        try FileManager.default.createDirectory(atPath: folder + "/logs", withIntermediateDirectories: true)
+        if let sessionJSON { try Data(sessionJSON.utf8).write(to: URL(fileURLWithPath: folder + "/session.json")) }
+        if let logLine { try Data((logLine + "\n").utf8).write(to: URL(fileURLWithPath: folder + "/logs/logs.jsonl")) }
+    }
+
+    @Test func aKilledImportsStagingFolderIsRemovedByTheNextImport() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        // A process that has ended: its pid names the staging folder a kill -9 would have left.
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let store = root.path + "/store"
+        let abandoned = store + "/ws/.ingest.import-\(gone.processIdentifier)"
+        let running = store + "/ws/.other.import-\(getppid())"  // a live process's import is left alone
+        for dir in [abandoned, running] {
+            try FileManager.default.createDirectory(atPath: dir + "/segments", withIntermediateDirectories: true)
+        }
+        try pythonSession(root.path + "/src/ws/next", logLine: #"{"sequenceNumber": 0, "timestamp": "2026-11-25T11:17:49.610107Z", "level": "info", "message": "m"}"#)
+        try JSONLLayout.importSession(from: root.path + "/src/ws/next", into: store)
+        #expect(!FileManager.default.fileExists(atPath: abandoned))
+        #expect(FileManager.default.fileExists(atPath: running))
+        #expect(try Session.all(localPath: store).map { "\($0.workspace)/\($0.name)" } == ["ws/next"])
+    }
+
+    @Test func namesTheStoreReservesAreRefused() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        for (ws, name) in [(".uploads", "s"), ("ws", ".hidden")] {
+            let src = root.path + "/src-\(ws)-\(name)"
+            try pythonSession(src, sessionJSON: #"{"name": "\#(name)", "workspace": "\#(ws)"}"#)
+            #expect { try JSONLLayout.importSession(from: src, into: root.path + "/store") } throws: {
+                ($0 as? DreamlakeError)?.code == .invalidName
+            }
+            #expect(throws: DreamlakeError.self) { try Session(name: name, workspace: ws, localPath: root.path + "/store") }
+        }
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/store/.uploads"))
+    }
+
+    @Test func aLogLineOverTheRecordLimitIsRefusedNamingTheLimitFileAndLine() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let message = String(repeating: "x", count: 5 << 20)
+        try pythonSession(root.path + "/src/ws/big", logLine: #"{"sequenceNumber": 0, "timestamp": "2026-11-25T11:17:49.610107Z", "level": "info", "message": "\#(message)"}"#)
+        do {
+            try JSONLLayout.importSession(from: root.path + "/src/ws/big", into: root.path + "/store")
+            Issue.record("a 5 MiB log line was imported")
+        } catch {
+            #expect(error.message.contains("4194304") && error.path?.hasSuffix("logs/logs.jsonl") == true && error.line == 1,
+                    "\(error.message) \(error.path ?? "") \(error.line ?? 0)")
+        }
+        #expect(try Session.all(localPath: root.path + "/store").isEmpty)
+    }
 }

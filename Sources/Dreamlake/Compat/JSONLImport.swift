@@ -68,8 +68,8 @@ extension JSONLLayout {
         let url = URL(fileURLWithPath: source)
         let ws = Names.canonical(workspace ?? sessionDoc?["workspace"]?.stringValue ?? url.deletingLastPathComponent().lastPathComponent)
         let nm = Names.canonical(name ?? sessionDoc?["name"]?.stringValue ?? url.lastPathComponent)
-        try Names.checkComponent(ws, "workspace")
-        try Names.checkComponent(nm, "session")
+        try Names.checkSessionComponent(ws, "workspace")
+        try Names.checkSessionComponent(nm, "session")
         let root = localPath.hasSuffix("/") ? String(localPath.dropLast()) : localPath
         let target = root + "/" + ws + "/" + nm
         try Names.checkInside(root, target)
@@ -77,6 +77,7 @@ extension JSONLLayout {
             throw DreamlakeError(.exists, "session \(ws)/\(nm) already exists at \(target); import under another name, or remove it first", path: target)
         }
         let staging = root + "/" + ws + "/.\(nm).import-\(getpid())"
+        removeAbandonedImports(in: root + "/" + ws)
         try? FileManager.default.removeItem(atPath: staging)
         let store: Store
         do {
@@ -122,6 +123,19 @@ extension JSONLLayout {
     }
 
     /// A JSON document that must be an object.
+    /// Removes what imports killed part way left in a workspace folder: their
+    /// staging folders (`.<session>.import-<pid>`), when that process is gone.
+    /// Imports still running are left alone.
+    static func removeAbandonedImports(in folder: String) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for entry in entries where entry.hasPrefix(".") {
+            guard let marker = entry.range(of: ".import-", options: .backwards),
+                  let pid = Int32(entry[marker.upperBound...]), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) == 0 || errno == EPERM { continue }  // that import is still running
+            try? FileManager.default.removeItem(atPath: folder + "/" + entry)
+        }
+    }
+
     static func readObject(_ path: String) throws(DreamlakeError) -> ValueObject {
         let bytes = try LineReader.readAll(path)
         let value: Value

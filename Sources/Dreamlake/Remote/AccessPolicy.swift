@@ -108,7 +108,7 @@ extension RemoteService {
     /// Throws 403 unless `user` may read (or, when `write`, write) `workspace`.
     package func authorize(_ user: String, workspace: String, write: Bool) throws(RemoteError) {
         let workspace = Names.canonical(workspace)
-        do { try Names.checkComponent(workspace, "workspace") } catch { throw RemoteError(error) }
+        do { try Names.checkSessionComponent(workspace, "workspace") } catch { throw RemoteError(error) }
         let owner = try owner(of: workspace, claimingFor: user)
         let level = policy.level(of: user, in: workspace, ownedBy: owner)
         guard level >= (write ? .write : .read) else {
