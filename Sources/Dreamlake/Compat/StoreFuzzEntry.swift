@@ -6,8 +6,8 @@ import Glibc
 /// target `store`) and their regression tests: the bytes become a session's
 /// segment (sealed or active, as the input's length is odd or even), and the
 /// store is verified, opened and recovered, every stream read, the records
-/// folded as the session API folds them, exported to Python's layout, and
-/// finally opened by a writer (which cuts what recovery cuts). Whatever the
+/// folded as the session API folds them, read as `dreamlake serve` answers
+/// for it, exported to Python's layout, and finally opened by a writer (which cuts what recovery cuts). Whatever the
 /// bytes, each step returns or throws; a trap, a hang or an unbounded
 /// allocation is a bug. Behind an SPI: no part of the library's API.
 @_spi(Fuzzing)
@@ -56,6 +56,20 @@ public enum StoreFuzzEntry {
                 for track in (try? reader.tracks()) ?? [] { _ = try? reader.track(track.name).read(startIndex: 0, limit: 1000) }
             }
             try? reader.close()
+        }
+        // What `dreamlake serve` answers about it.
+        if let service = try? RemoteService(root: root, maxOpenSessions: 1) {
+            let id = RemoteService.sessionID(workspace: "ws", name: "s")
+            _ = try? service.parameters(id)
+            _ = try? service.listFiles(id, prefix: nil, tags: nil)
+            if case .object(let list)? = try? service.listTracks(id) {
+                for track in list["tracks"]?.arrayValue ?? [] {
+                    guard let name = track.objectValue?["name"]?.stringValue else { continue }
+                    _ = try? service.readTrack(id, track: name, startIndex: 0, limit: 1000)
+                    _ = try? service.trackStats(id, track: name)
+                }
+            }
+            _ = service.close()
         }
         _ = try? JSONLLayout.exportSession(at: session, to: root + "/export")
         if let writer = try? Store(directory: session, configuration: salvage) { try? writer.close() }
