@@ -42,4 +42,41 @@ import Testing
         let logs = try store.logs()
         #expect(logs == [LogEntry(sequence: 0, timestamp: 1_764_000_000_000_000, level: .warn, message: "hi", metadata: ["epoch": 3])])
     }
+
+    /// FORMAT.md's annotated dump is the golden file, byte for byte, and the
+    /// offsets its notes give are where those blocks and payloads start: a
+    /// reader written from the document alone reads what the code writes.
+    @Test func formatMDsAnnotatedExampleIsTheGoldenFile() throws {
+        let format = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("FORMAT.md")
+        let text = try String(contentsOf: format, encoding: .utf8)
+        let example = try #require(text.components(separatedBy: "## An annotated example").last)
+        let dumpLines = example.components(separatedBy: "```")[1].split(separator: "\n").filter { $0.contains(": ") }
+        var dumped: [UInt8] = []
+        for line in dumpLines {
+            // "00000020: 444c 424b ...  DLBK..." : the hex between the colon and the two spaces before the text.
+            let afterColon = line.split(separator: ":", maxSplits: 1)[1]
+            let hex = afterColon.components(separatedBy: "  ")[0].replacingOccurrences(of: " ", with: "")
+            var i = hex.startIndex
+            while i < hex.endIndex {
+                let j = hex.index(i, offsetBy: 2)
+                dumped.append(try #require(UInt8(hex[i..<j], radix: 16)))
+                i = j
+            }
+        }
+        let golden = Array(try Data(contentsOf: URL(fileURLWithPath: Self.golden)))
+        #expect(dumped == golden, "FORMAT.md's dump differs from Golden/example-v1.dls")
+        // "`0x5f` block 2": a block header starts there; "Payload at `0xfd`": 48 bytes after one.
+        func offsets(after marker: String, before suffix: String) -> [Int] {
+            example.components(separatedBy: marker).dropFirst().compactMap { part in
+                guard let end = part.range(of: suffix) else { return nil }
+                return Int(part[..<end.lowerBound], radix: 16)
+            }
+        }
+        let blocks = offsets(after: "- `0x", before: "` block")
+        let payloads = offsets(after: "Payload at `0x", before: "`")
+        #expect(blocks.count == 3 && payloads.count == 2, "\(blocks) \(payloads)")
+        for b in blocks { #expect(Array(golden[b..<b + 4]) == Array("DLBK".utf8), "block at \(b)") }
+        for p in payloads { #expect(Array(golden[(p - 48)..<(p - 44)]) == Array("DLBK".utf8), "payload at \(p)") }
+    }
 }

@@ -554,7 +554,7 @@ struct LossPoint: Codable {
         #expect(reader.isReadOnly)
         #expect(try reader.track("loss").stats().count == 1)
         #expect(throws: DreamlakeError.self) { try reader.log("refused") }
-        do { try reader.track("loss").append(value: 2, step: 2) } catch { #expect(error.code == .readOnly) }
+        #expect { try reader.track("loss").append(value: 2, step: 2) } throws: { ($0 as? DreamlakeError)?.code == .readOnly }
 
         try writer.track("loss").append(value: 2, step: 2)
         try writer.log("second")
@@ -575,7 +575,9 @@ struct LossPoint: Codable {
     @Test func everyFlushReachesTheDiskForAReaderInAnotherStore() throws {
         let root = TempRoot()
         defer { root.remove() }
-        let writer = try Session(name: "live", workspace: "ws", localPath: root.path)
+        // A short interval, so that the writer's timer writes while the test runs (not a timing check:
+        // the reader waits for what the timer wrote, with a bound only a stuck writer reaches).
+        let writer = try Session(name: "live", workspace: "ws", localPath: root.path, durability: .interval(milliseconds: 20))
         try writer.open()
         let loss = writer.track("loss")
         for i in 0..<5 { try loss.append(value: Double(i), step: i) }
@@ -583,17 +585,19 @@ struct LossPoint: Codable {
         let reader = try Session(name: "live", workspace: "ws", localPath: root.path)
         try reader.openForReading()
         #expect(try reader.track("loss").stats().count == 5)
-        // Past the default durability interval (1000 ms), so the writer's timer has run meanwhile.
-        Thread.sleep(forTimeInterval: 1.3)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sleep")
-        p.arguments = ["0.2"]
-        try p.run()
-        p.waitUntilExit()
+        // Not flushed: the timer writes them.
         for i in 5..<8 { try loss.append(value: Double(i), step: i) }
+        let deadline = Date().addingTimeInterval(120)
+        while try reader.track("loss").stats().count < 8, Date() < deadline {
+            _ = try reader.refresh()
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        #expect(try reader.track("loss").stats().count == 8, "the interval timer wrote what was appended")
+        // A flush after the timer has run still reaches the disk at once.
+        for i in 8..<10 { try loss.append(value: Double(i), step: i) }
         try writer.flush()
         #expect(try reader.refresh())
-        #expect(try reader.track("loss").stats().count == 8)
+        #expect(try reader.track("loss").stats().count == 10)
         try reader.close()
         try writer.close()
     }
@@ -753,12 +757,17 @@ private struct PhasedPoint: Codable, Equatable {
         try session.open()
         defer { try? session.close() }
         try session.log("only one")
+        let (received, signal) = AsyncStream<Void>.makeStream()
         let follower = Task {
             var n = 0
-            for try await _ in session.logs.follow() { n += 1 }
+            for try await _ in session.logs.follow() {
+                n += 1
+                signal.yield()
+            }
             return n  // reached only when the sequence ends
         }
-        try await Task.sleep(for: .milliseconds(50))
+        // Cancelled once the follow has delivered its one entry and waits for more: nothing left to chance.
+        for await _ in received { break }
         follower.cancel()
         #expect(try await follower.value == 1)
     }
