@@ -119,6 +119,13 @@ public struct Track: Sendable {
         do { return try h.append(contentsOf: points) } catch { throw DreamlakeError(error) }
     }
 
+    /// Appends points with the times they were first appended (microseconds
+    /// since the Unix epoch), as `dreamlake serve` does for a Swift remote session's delivery.
+    func appendBatch(objects points: [ValueObject], timestamps: [Int64]) throws(DreamlakeError) -> Range<UInt64> {
+        let h = try session.trackHandle(self)
+        do { return try h.append(contentsOf: points, timestamps: timestamps) } catch { throw DreamlakeError(error) }
+    }
+
     /// Points `startIndex ..< startIndex + limit`.
     public func read(startIndex: UInt64 = 0, limit: Int = 1000) throws(DreamlakeError) -> TrackPage {
         if let (http, id) = try session.remoteReader() {

@@ -188,7 +188,9 @@ final class RemoteReplica: @unchecked Sendable {
                 let from = c.tracks[info.name] ?? 0
                 let points = try store.points(of: info.id, from: from, limit: 1000)
                 guard !points.isEmpty else { continue }
-                var body: ValueObject = ["dataPoints": .array(points.map { .object($0.data) })]
+                // With the times they were appended here: the server's copy is the caller's record, not the server's clock.
+                var body: ValueObject = ["dataPoints": .array(points.map { .object($0.data) }),
+                                         "timestampsMicros": .array(points.map { .int($0.timestamp) })]
                 for key in ["description", "tags", "metadata"] {
                     if let v = info.fields[key], !v.isNull { body[key] = v }
                 }

@@ -378,6 +378,8 @@ package final class RemoteService: @unchecked Sendable {
     }
 
     /// `POST /sessions/{id}/tracks/{name}/append-batch` with `{"dataPoints": [{...}, ...], ...}`.
+    /// A Swift remote session also sends `"timestampsMicros": [...]`, one per point (the time it was
+    /// appended, in microseconds since the Unix epoch), so that the server's copy keeps the caller's times.
     package func appendBatch(_ id: String, track name: String, body: Value) throws(RemoteError) -> Value {
         let session = try acquire(id)
         defer { release(id) }
@@ -392,9 +394,23 @@ package final class RemoteService: @unchecked Sendable {
             points.append(p)
         }
         guard !points.isEmpty else { throw RemoteError(400, "\"dataPoints\" is empty; send at least one point") }
+        var timestamps: [Int64]?
+        if let given = o["timestampsMicros"] {
+            guard let list = given.arrayValue, list.count == points.count,
+                  case let micros = list.compactMap(\.intValue), micros.count == points.count else {
+                throw RemoteError(400, "\"timestampsMicros\" must be an array of \(points.count) integers, one per point")
+            }
+            timestamps = micros
+        }
         let track = try self.track(session, name, o)
         let range: Range<UInt64>
-        do { range = try track.appendBatch(objects: points) } catch { throw RemoteError(error) }
+        do throws(DreamlakeError) {
+            if let timestamps {
+                range = try track.appendBatch(objects: points, timestamps: timestamps)
+            } else {
+                range = try track.appendBatch(objects: points)
+            }
+        } catch { throw RemoteError(error) }
         let count = try info(session, name)?.count ?? range.upperBound
         return [
             "trackId": .string(trackID(session, name)),

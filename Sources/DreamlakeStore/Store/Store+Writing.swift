@@ -323,15 +323,32 @@ public final class TrackHandle: @unchecked Sendable {
     /// - Returns: The range of indexes they got.
     @discardableResult
     public func append(contentsOf points: [ValueObject], timestamp: Int64? = nil) throws(StoreError) -> Range<UInt64> {
+        let ts = timestamp ?? Clock.nowMicros()
+        return try append(contentsOf: points) { _ in ts }
+    }
+
+    /// Appends points in order, each with its own timestamp (microseconds
+    /// since the Unix epoch): a copy of points made elsewhere keeps their times.
+    ///
+    /// - Returns: The range of indexes they got.
+    /// - Throws: ``StoreError`` with `.invalidArgument` when the counts differ.
+    @discardableResult
+    public func append(contentsOf points: [ValueObject], timestamps: [Int64]) throws(StoreError) -> Range<UInt64> {
+        guard timestamps.count == points.count else {
+            throw StoreError(.invalidArgument, "\(points.count) points were given \(timestamps.count) timestamps")
+        }
+        return try append(contentsOf: points) { timestamps[$0] }
+    }
+
+    private func append(contentsOf points: [ValueObject], timestampOf: (Int) -> Int64) throws(StoreError) -> Range<UInt64> {
         let writer = try store.requireWriter()
         let sizes = points.map(RowSize.estimate)
         for size in sizes { try Store.checkSize(size, "the point") }
-        let ts = timestamp ?? Clock.nowMicros()
         var ticket: UInt64 = 0
         buffer.lock.lock()
         let first = buffer.nextIndex
-        for (p, size) in zip(points, sizes) {
-            do { try insertLocked(p, size, ts, writer, &ticket) } catch {
+        for (i, (p, size)) in zip(points, sizes).enumerated() {
+            do { try insertLocked(p, size, timestampOf(i), writer, &ticket) } catch {
                 buffer.lock.unlock()
                 throw error
             }
