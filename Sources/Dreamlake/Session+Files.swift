@@ -125,7 +125,7 @@ public struct Files: Sendable {
         if let (http, id) = try session.remoteReader() {
             var query: [(String, String)] = []
             if let prefix, prefix != "/" { query.append(("prefix", prefix)) }
-            if let tags, !tags.isEmpty { query.append(("tags", tags.joined(separator: ","))) }
+            if let tags, !tags.isEmpty { query.append(("tags", RemoteService.encodeTags(tags))) }
             let answer = try session.remoteRead("the files") { () throws(RemoteCallError) in
                 try http.call("GET", ["sessions", id, "files"], query: query)
             }

@@ -23,8 +23,9 @@ extension Session {
             let list = try remoteRead("the tracks") { () throws(RemoteCallError) in try http.call("GET", ["sessions", id, "tracks"]) }
             var out: [TrackStats] = []
             for t in list.objectValue?["tracks"]?.arrayValue ?? [] {
-                guard let name = t.objectValue?["name"]?.stringValue else { continue }
-                out.append(try track(name).stats())
+                guard let entry = t.objectValue, let name = entry["name"]?.stringValue else { continue }
+                // dreamlake serve lists every stats field; a server that lists fewer is asked track by track.
+                out.append(entry["lastDataAt"] != nil ? TrackStats(remote: entry) : try track(name).stats())
             }
             return out
         }

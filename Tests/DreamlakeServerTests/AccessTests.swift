@@ -110,3 +110,28 @@ import Testing
         #expect(throws: DreamlakeError.self) { try DreamlakeServer(ServerConfiguration(root: root.path, share: "everything")) }
     }
 }
+
+@Suite struct TagWireTests {
+    @Test func tagsHoldingCommasReachTheServerWhole() throws {
+        for tags in [["a,b", "c"], ["[x"], ["a", "b"], ["é", "1,2,3"]] {
+            #expect(RemoteService.decodeTags(RemoteService.encodeTags(tags)) == tags, "\(tags)")
+        }
+        // Python's client joins with commas: that is what plain lists still look like on the wire.
+        #expect(RemoteService.encodeTags(["model", "best"]) == "model,best")
+        #expect(RemoteService.decodeTags("model, best,") == ["model", "best"])
+
+        let root = TempRoot()
+        defer { root.remove() }
+        let service = try RemoteService(root: root.path)
+        defer { _ = service.close() }
+        let id = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
+            .objectValue?["id"]?.stringValue)
+        let staged = root.path + "/staged.txt"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: staged))
+        let stored = try service.uploadFile(id, form: ["tags": RemoteService.encodeTags(["a,b", "c"])], staged: staged, size: 1,
+                                            checksum: "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881")
+        #expect(stored.objectValue?["tags"] == ["a,b", "c"])
+        let listed = try service.listFiles(id, prefix: nil, tags: RemoteService.encodeTags(["a,b"]))
+        #expect(listed.objectValue?["files"]?.arrayValue?.count == 1)
+    }
+}

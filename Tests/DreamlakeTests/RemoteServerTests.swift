@@ -255,6 +255,13 @@ final class ReservedPort {
         #expect(stats.count == 251 && stats.description == "training loss" && stats.tags == ["loss"]
                 && stats.metadata == ["unit": "nats"])
         #expect(try s.tracks().map(\.name).sorted() == ["mixed", "train_loss"])
+        // The list (one call) says what each track's own stats say.
+        for listed in try s.tracks() {
+            let own = try s.track(listed.name).stats()
+            #expect(listed.count == own.count && listed.description == own.description && listed.tags == own.tags
+                    && listed.metadata == own.metadata && listed.createdAt == own.createdAt && listed.updatedAt == own.updatedAt,
+                    "\(listed.name)")
+        }
 
         let model = scratch + "/model.pth", config = scratch + "/config.json"
         var bytes: [UInt8] = []

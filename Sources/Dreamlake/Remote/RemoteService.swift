@@ -122,6 +122,24 @@ package final class RemoteService: @unchecked Sendable {
         return errors
     }
 
+    /// Tags as one form field or query value: comma-joined, as Python's client
+    /// sends them, unless a tag holds a comma or the list could be read as
+    /// JSON: then a JSON array, which ``decodeTags(_:)`` reads back whole.
+    package static func encodeTags(_ tags: [String]) -> String {
+        tags.contains { $0.contains(",") } || tags.first?.hasPrefix("[") == true
+            ? PythonFormat.json(.array(tags.map(Value.string))) : tags.joined(separator: ",")
+    }
+
+    /// Tags from a form field or query value: a JSON array of strings, else
+    /// Python's comma-joined list (spaces around each trimmed, empty ones dropped).
+    package static func decodeTags(_ text: String) -> [String] {
+        if text.hasPrefix("["), case .array(let items)? = try? PythonJSONReader.parse(Array(text.utf8)),
+           case let tags = items.compactMap(\.stringValue), tags.count == items.count {
+            return tags
+        }
+        return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     /// A session's id: decimal digits derived from SHA-256 of its workspace
     /// and name (63 bits), looking like the Snowflake ids of Python
     /// dreamlake's own server.
@@ -446,6 +464,12 @@ package final class RemoteService: @unchecked Sendable {
         guard let info = try info(session, name) else {
             throw RemoteError(404, "session \(session.workspace)/\(session.name) has no track \(Names.quoted(name))")
         }
+        return try statsDocument(session, info)
+    }
+
+    /// What `GET .../tracks/{name}/stats` answers, and each entry of the track list.
+    private func statsDocument(_ session: Session, _ info: TrackInfo) throws(RemoteError) -> Value {
+        let name = info.name
         let m = try metadataDocument(session, info)
         let total = Value.string(String(info.count))
         return [
@@ -463,15 +487,9 @@ package final class RemoteService: @unchecked Sendable {
         defer { release(id) }
         let store: Store
         do { store = try session.requireStore() } catch { throw RemoteError(error) }
+        // Each entry carries every field of its stats, so that a client lists tracks in one call, not 1 + N.
         var tracks: [Value] = []
-        for info in store.tracks() {
-            let m = try metadataDocument(session, info)
-            tracks.append([
-                "trackId": .string(trackID(session, info.name)), "name": .string(info.name),
-                "description": m["description"] ?? .null, "tags": m["tags"] ?? [],
-                "totalDataPoints": .string(String(info.count)), "createdAt": m["createdAt"] ?? .null,
-            ])
-        }
+        for info in store.tracks() { tracks.append(try statsDocument(session, info)) }
         return ["tracks": .array(tracks)]
     }
 
@@ -530,7 +548,7 @@ package final class RemoteService: @unchecked Sendable {
             let v = try RemoteService.parse(Array(m.utf8), what: "the form field \"metadata\"")
             metadata = try object(v, "the form field \"metadata\"")
         }
-        let tags = form["tags"].map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        let tags = form["tags"].map(RemoteService.decodeTags)
         let description = form["description"].flatMap { $0.isEmpty ? nil : $0 }
         do {
             let file = try session.files.upload(staged, path: form["prefix"] ?? "/", description: description, tags: tags ?? [],
@@ -543,7 +561,7 @@ package final class RemoteService: @unchecked Sendable {
     package func listFiles(_ id: String, prefix: String?, tags: String?) throws(RemoteError) -> Value {
         let session = try acquire(id)
         defer { release(id) }
-        let tagList = tags.map { $0.split(separator: ",").map(String.init).filter { !$0.isEmpty } }
+        let tagList = tags.map(RemoteService.decodeTags)
         do {
             let files = try session.files.list(path: prefix.flatMap { $0.isEmpty ? nil : $0 }, tags: tagList)
             return ["files": .array(files.map { .object($0.responseFields) })]
