@@ -88,10 +88,13 @@ extension Store {
             // Buffer lock, then the shared lock: the order enqueue takes them in.
             switch stream.kind {
             case .trackPoint:
-                let b = writer.trackBuffer(TrackID(rawValue: stream.id))
-                b.lock.withLock {
-                    isOpen = shared.lock.withLock(collect)
-                    if b.count > 0 && b.firstIndex < to { open = .points(b.snapshot()) }
+                if let b = writer.existingTrackBuffer(TrackID(rawValue: stream.id)) {
+                    b.lock.withLock {
+                        isOpen = shared.lock.withLock(collect)
+                        if b.count > 0 && b.firstIndex < to { open = .points(b.snapshot()) }
+                    }
+                } else {
+                    isOpen = shared.lock.withLock(collect)  // nothing appended here: nothing open
                 }
             case .log: open = snapshot(writer.logs, to: to, collect, &isOpen)
             case .parameters: open = snapshot(writer.parameters, to: to, collect, &isOpen)
@@ -122,7 +125,9 @@ extension Store {
         if let writer {
             switch stream.kind {
             case .trackPoint:
-                let b = writer.trackBuffer(TrackID(rawValue: stream.id))
+                guard let b = writer.existingTrackBuffer(TrackID(rawValue: stream.id)) else {
+                    return shared.lock.withLock { shared.writtenEnd(stream) }
+                }
                 return b.lock.withLock { b.nextIndex }
             case .log: return writer.logs.lock.withLock { writer.logs.nextSequence }
             case .parameters: return writer.parameters.lock.withLock { writer.parameters.nextSequence }

@@ -126,6 +126,13 @@ final class Writer: @unchecked Sendable {
         }
     }
 
+    /// The open block of a track that has been appended to in this process,
+    /// or nil: reads look, and never make one (making one re-divides the
+    /// memory budget over the tracks, which would change the blocks written).
+    func existingTrackBuffer(_ id: TrackID) -> TrackBuffer? {
+        registryLock.withLock { trackBuffers[id] }
+    }
+
     private func allBuffers() -> [TrackBuffer] { registryLock.withLock { Array(trackBuffers.values) } }
 
     // MARK: State checks
