@@ -275,7 +275,7 @@ public final class Session: @unchecked Sendable {
         defer { lock.unlock() }
         guard storeValue == nil else { return }
         try Names.checkInside(localPath, directory)
-        guard FileManager.default.fileExists(atPath: directory + "/segments") else {
+        guard Store.exists(at: directory) else {
             throw DreamlakeError(.notFound, "there is no session \(workspace)/\(name) under \(localPath)", path: directory)
         }
         let store: Store

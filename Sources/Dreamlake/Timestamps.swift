@@ -7,8 +7,9 @@ enum Timestamps {
     static let microsPerSecond: Int64 = 1_000_000
     static let microsPerDay: Int64 = 86_400 * microsPerSecond
 
-    /// Now, in microseconds since the Unix epoch.
-    static func nowMicros() -> Int64 { Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()) }
+    /// Now, in microseconds since the Unix epoch: the store's clock, so that a
+    /// record's timestamp and its ISO text agree.
+    static func nowMicros() -> Int64 { WallClock.nowMicros() }
 
     /// Now, as Python dreamlake writes it.
     static func isoNow() -> String { iso(micros: nowMicros()) }

@@ -139,7 +139,7 @@ extension Bench {
                 let seconds = Double(monotonicNanos() - start) / 1e9
                 try session.close()
                 out.finish(total: UInt64(end))
-                let bytes = diskUsage(session.directory + "/segments").bytes
+                let bytes = diskUsage(Store.segmentsDirectory(of: session.directory)).bytes
                 let perPoint = Double(bytes) / Double(end)  // the session holds `end` points
                 if json {
                     var doc: ValueObject = [
@@ -192,7 +192,7 @@ extension Bench {
                 for i in 0..<count { try session.log("step \(i)", level: .info, metadata: ["step": i]) }
                 let seconds = Double(monotonicNanos() - start) / 1e9
                 try session.close()
-                let bytes = diskUsage(session.directory + "/segments").bytes
+                let bytes = diskUsage(Store.segmentsDirectory(of: session.directory)).bytes
                 if json {
                     print(PythonFormat.json(["entries": .int(Int64(count)), "seconds": .double(seconds),
                                              "entries_per_second": .double(Double(count) / seconds),

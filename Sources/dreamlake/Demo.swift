@@ -75,7 +75,7 @@ struct Demo: ParsableCommand {
         }
         try session.close()
 
-        let onDisk = diskUsage(session.directory + "/segments").bytes
+        let onDisk = diskUsage(Store.segmentsDirectory(of: session.directory)).bytes
         let perPoint = { (bytes: Int64) in String(format: "%.2f", Double(bytes) / Double(max(1, totalPoints))) }
         print("  \(onDisk) bytes on disk for \(totalPoints) points: \(perPoint(onDisk)) bytes a point")
         // The same session as Python dreamlake's JSONL layout, for comparison.

@@ -28,7 +28,7 @@ struct Export: ParsableCommand {
                 let (ws, session) = try parseSessionName(name)
                 if let session {
                     let dir = root.path + "/" + ws + "/" + session
-                    guard FileManager.default.fileExists(atPath: dir + "/segments") else {
+                    guard Store.exists(at: dir) else {
                         throw noSuchSession("\(ws)/\(session)", root: root.path)
                     }
                     reports.append(try JSONLLayout.exportSession(at: dir, to: out, progress: bar.handler))

@@ -189,7 +189,7 @@ func writeRichSession(root: String, name: String = "rich", workspace: String = "
 
         func broken(_ edit: (String) throws -> Void) throws -> DreamlakeError? {
             let copy = root.path + "/broken-" + UUID().uuidString + "/ws/rich"
-            try FileManager.default.createDirectory(atPath: FileSystemPath.parent(of: copy), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: FileSystem.directoryName(copy), withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: good, toPath: copy)
             try edit(copy)
             do {
@@ -237,7 +237,7 @@ func writeRichSession(root: String, name: String = "rich", workspace: String = "
 
         // A blank line is skipped, as Python's reader skips it, and noted: the export will not have it.
         let blank = root.path + "/blank/ws/rich"
-        try FileManager.default.createDirectory(atPath: FileSystemPath.parent(of: blank), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: FileSystem.directoryName(blank), withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: good, toPath: blank)
         try replaceLine(blank + "/tracks/loss/data.jsonl", 6, "  ")
         let skipped = try JSONLLayout.importSession(from: blank, into: root.path + "/elsewhere")

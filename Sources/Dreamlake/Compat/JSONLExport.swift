@@ -103,7 +103,7 @@ public enum JSONLLayout {
     /// The session stores in a workspace folder, by name.
     static func sessionDirectories(in workspaceDirectory: String) throws(DreamlakeError) -> [String] {
         try subdirectories(of: workspaceDirectory).map { workspaceDirectory + "/" + $0 }
-            .filter { FileManager.default.fileExists(atPath: $0 + "/segments") }
+            .filter(Store.exists(at:))
     }
 
     /// The folders in `path` whose names do not start with ".", sorted.
@@ -370,13 +370,6 @@ private final class Exporter {
         }
         report.files += 1
         report.bytes += size
-    }
-}
-
-enum FileSystemPath {
-    static func parent(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return String(path[..<slash])
     }
 }
 

@@ -336,7 +336,7 @@ private final class Importer {
             report.logs += 1
             tick()
         }
-        let seqPath = FileSystemPath.parent(of: path) + "/.log_sequence"
+        let seqPath = FileSystem.directoryName(path) + "/.log_sequence"
         if FileManager.default.fileExists(atPath: seqPath) {
             let text = String(decoding: try LineReader.readAll(seqPath, limit: 64), as: UTF8.self)
             if text != String(report.logs) {
@@ -387,7 +387,7 @@ private final class Importer {
         while let entry = walker.nextObject() as? String {
             let last = (entry as NSString).lastPathComponent
             if last == "metadata.json" || last == "data.jsonl" {
-                let name = FileSystemPath.parent(of: entry) == "." || !entry.contains("/") ? "" : FileSystemPath.parent(of: entry)
+                let name = entry.contains("/") ? FileSystem.directoryName(entry) : ""
                 if !name.isEmpty && !names.contains(name) { names.append(name) }
             }
         }

@@ -22,7 +22,7 @@ public enum StoreFuzzEntry {
               let root = String(validatingCString: made) else { return }
         defer { try? FileManager.default.removeItem(atPath: root) }
         let session = root + "/ws/s"
-        let segments = session + "/segments"
+        let segments = Store.segmentsDirectory(of: session)
         do {
             try FileManager.default.createDirectory(atPath: segments, withIntermediateDirectories: true)
             try Data(data).write(to: URL(fileURLWithPath: segments + "/w0000-00000001.dls"))

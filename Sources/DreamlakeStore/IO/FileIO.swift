@@ -406,7 +406,8 @@ package enum FileSystem {
         try syncDirectory(directoryName(path))
     }
 
-    static func directoryName(_ path: String) -> String {
+    /// The folder `path` is in: "." for a bare name, "/" for a name at the root.
+    package static func directoryName(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }

@@ -59,9 +59,11 @@ final class Condition: @unchecked Sendable {
     func broadcast() { pthread_cond_broadcast(cond) }
 }
 
-enum Clock {
-    /// Microseconds since the Unix epoch.
-    @inline(__always) static func nowMicros() -> Int64 {
+/// The clocks the library reads (named so as not to shadow Swift's `Clock`):
+/// the one "now" of every timestamp the store and the session API write.
+package enum WallClock {
+    /// Microseconds since the Unix epoch (`CLOCK_REALTIME`, truncated).
+    @inline(__always) package static func nowMicros() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec / 1000)

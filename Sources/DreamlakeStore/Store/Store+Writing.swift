@@ -104,7 +104,7 @@ extension Store {
                            metadata encode: (inout ByteWriter) -> Void) throws(StoreError) -> UInt64 {
         let writer = try requireWriter()
         try Store.checkSize(message.utf8.count, "the log message")
-        let ts = timestamp ?? Clock.nowMicros()
+        let ts = timestamp ?? WallClock.nowMicros()
         let buffer = writer.logs
         buffer.lock.lock()
         let start = buffer.body.count
@@ -130,7 +130,7 @@ extension Store {
     public func appendParameters(_ fields: ValueObject, timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
         let size = RowSize.estimate(fields) + 8
         try Store.checkSize(size, "the parameter update")
-        let ts = timestamp ?? Clock.nowMicros()
+        let ts = timestamp ?? WallClock.nowMicros()
         return try appendRecord(try requireWriter().parameters, size: size) { ObjectRecord(sequence: $0, timestamp: ts, fields: fields) }
     }
 
@@ -139,7 +139,7 @@ extension Store {
     public func appendSessionMetadata(_ fields: ValueObject, timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
         let size = RowSize.estimate(fields) + 8
         try Store.checkSize(size, "the session metadata")
-        let ts = timestamp ?? Clock.nowMicros()
+        let ts = timestamp ?? WallClock.nowMicros()
         return try appendRecord(try requireWriter().sessionMetadata, size: size) { ObjectRecord(sequence: $0, timestamp: ts, fields: fields) }
     }
 
@@ -149,7 +149,7 @@ extension Store {
                                  timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
         let size = RowSize.estimate(fields) + fileID.utf8.count + 8
         try Store.checkSize(size, "the file record")
-        let ts = timestamp ?? Clock.nowMicros()
+        let ts = timestamp ?? WallClock.nowMicros()
         return try appendRecord(try requireWriter().files, size: size) {
             FileRecord(sequence: $0, timestamp: ts, fileID: fileID, deleted: deleted, fields: fields)
         }
@@ -181,7 +181,7 @@ extension Store {
                              path: directory)
         }
         let id = TrackID(rawValue: next)
-        let record = TrackMetadata(sequence: buffer.nextSequence, timestamp: timestamp ?? Clock.nowMicros(), track: id, name: name, fields: fields)
+        let record = TrackMetadata(sequence: buffer.nextSequence, timestamp: timestamp ?? WallClock.nowMicros(), track: id, name: name, fields: fields)
         buffer.records.append(record)
         buffer.nextSequence += 1
         buffer.rawBytes += definitionSize + 8
@@ -213,7 +213,7 @@ extension Store {
         }
         let size = RowSize.estimate(fields) + info.name.utf8.count + 8
         try Store.checkSize(size, "the track metadata")
-        let ts = timestamp ?? Clock.nowMicros()
+        let ts = timestamp ?? WallClock.nowMicros()
         _ = try appendRecord(writer.trackMetadata, size: size) { seq in
             let r = TrackMetadata(sequence: seq, timestamp: ts, track: id, name: info.name, fields: fields)
             shared.lock.withLock { shared.catalog.apply(r) }
@@ -267,7 +267,7 @@ public final class TrackHandle: @unchecked Sendable {
     @discardableResult
     public func append(value: Double, step: Int64, timestamp: Int64? = nil) throws(StoreError) -> UInt64 {
         if flags.pointee.state.load(ordering: .relaxed) != 0 { try writer.checkWritable() }
-        let ts = timestamp ?? Clock.nowMicros()
+        let ts = timestamp ?? WallClock.nowMicros()
         pthread_mutex_lock(mutex)
         guard hot.pointee.appendValueStep(value, step, ts) else {
             // Not (yet) in that shape: the general path decides.
@@ -305,7 +305,7 @@ public final class TrackHandle: @unchecked Sendable {
         let writer = try store.requireWriter()
         let size = RowSize.estimate(point)
         try Store.checkSize(size, "the point")
-        let ts = timestamp ?? Clock.nowMicros()
+        let ts = timestamp ?? WallClock.nowMicros()
         var ticket: UInt64 = 0
         buffer.lock.lock()
         let index = buffer.nextIndex
@@ -323,7 +323,7 @@ public final class TrackHandle: @unchecked Sendable {
     /// - Returns: The range of indexes they got.
     @discardableResult
     public func append(contentsOf points: [ValueObject], timestamp: Int64? = nil) throws(StoreError) -> Range<UInt64> {
-        let ts = timestamp ?? Clock.nowMicros()
+        let ts = timestamp ?? WallClock.nowMicros()
         return try append(contentsOf: points) { _ in ts }
     }
 

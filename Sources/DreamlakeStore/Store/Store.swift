@@ -116,6 +116,17 @@ public final class Store: Sendable {
         if let writer, writer.flags.pointee.state.load(ordering: .relaxed) == 0 { try? writer.close() }
     }
 
+    /// Whether `directory` holds a store: a `segments/` folder of its own
+    /// (not a link). What every "is this a session?" question asks.
+    public static func exists(at directory: String) -> Bool {
+        FileSystem.isDirectory(segmentsDirectory(of: directory))
+    }
+
+    /// The folder holding a store's segment and index files.
+    public static func segmentsDirectory(of directory: String) -> String {
+        directory + "/" + StoreFiles.segmentDirectory
+    }
+
     // MARK: Lock
 
     private static func takeLock(directory: String) throws(StoreError) -> File {

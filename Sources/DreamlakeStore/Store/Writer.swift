@@ -259,7 +259,7 @@ final class Writer: @unchecked Sendable {
     // MARK: The background thread
 
     private func run() {
-        var lastSync = Clock.monotonicNanos()
+        var lastSync = WallClock.monotonicNanos()
         let intervalNanos: UInt64? = {
             if case .interval(let ms) = configuration.durability { return UInt64(max(1, ms)) * 1_000_000 }
             return nil
@@ -270,14 +270,14 @@ final class Writer: @unchecked Sendable {
             while queue.isEmpty && !syncRequested && !closing {
                 if let intervalNanos {
                     let deadline = lastSync + intervalNanos
-                    if Clock.monotonicNanos() >= deadline { break }
+                    if WallClock.monotonicNanos() >= deadline { break }
                     cond.wait(untilMonotonicNanos: deadline)
                 } else {
                     cond.wait()
                 }
             }
             var timerDue = false
-            if let intervalNanos, Clock.monotonicNanos() >= lastSync + intervalNanos {
+            if let intervalNanos, WallClock.monotonicNanos() >= lastSync + intervalNanos {
                 timerDue = true
                 // Seal partial blocks so the interval's promise holds for slow streams too.
                 if !closing && failure == nil {
@@ -310,7 +310,7 @@ final class Writer: @unchecked Sendable {
                     error = e
                 }
             }
-            if wantSync { lastSync = Clock.monotonicNanos() }
+            if wantSync { lastSync = WallClock.monotonicNanos() }
 
             queueLock.lock()
             if written > 0 { writtenTicket = written }

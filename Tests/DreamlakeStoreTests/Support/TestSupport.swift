@@ -2,17 +2,17 @@ import DreamlakeTestSupport
 import Foundation
 @testable import DreamlakeStore
 
-/// A fresh directory under the system's temporary folder, removed by `remove()`.
+/// A store's directory (not yet made) in a fresh ``TempRoot``; `remove()` deletes the root.
 struct TempDirectory {
+    let root: TempRoot
     let path: String
 
     init(_ name: String = "store") {
-        let base = NSTemporaryDirectory() + "dreamlake-tests-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-        path = base + "/" + name
+        root = TempRoot()
+        path = root.path + "/" + name
     }
 
-    func remove() { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+    func remove() { root.remove() }
 
     var segments: String { path + "/segments" }
 
