@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "dreamlake",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "DreamlakeStore", targets: ["DreamlakeStore"]),
         .library(name: "Dreamlake", targets: ["Dreamlake"]),
@@ -29,13 +28,15 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         // Streaming multipart/form-data parsing for file uploads.
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
+        // NIOThreadPool, where the server's store and file work runs (Hummingbird's own dependency).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // LZ4 from the system's liblz4 (apt: liblz4-dev); never vendored.
         .systemLibrary(
             name: "CLZ4",
             pkgConfig: "liblz4",
-            providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]
+            providers: [.apt(["liblz4-dev"])]
         ),
         .target(
             name: "DreamlakeStore",
@@ -67,6 +68,7 @@ let package = Package(
                 "DreamlakeStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -3,6 +3,7 @@ import DreamlakeStore
 import Foundation
 import Hummingbird
 import NIOCore
+import NIOPosix
 
 /// Routes each request of the 0.2.4 client's API to ``RemoteService``.
 ///
@@ -37,15 +38,17 @@ struct APIResponder: HTTPResponder {
         }
         let method = request.method
         if path == ["health"], method == .get || method == .head {
-            return APIResponder.json(["status": "ok", "openSessions": .int(Int64(service.openSessions))], status: 200)
+            return APIResponder.json(["status": "ok", "openSessions": .int(Int64(service.openSessions))], status: 200)  // no store work
         }
         let user = try authenticate(request).userName
         switch (method, path.first, path.count) {
         case (.post, "workspaces", 3) where path[2] == "sessions":
-            try service.authorize(user, workspace: path[1], write: true)
-            return try await json(service.createOrUpdateSession(workspace: path[1], body: body(request)))
+            try await offload { try service.authorize(user, workspace: path[1], write: true) }
+            let b = try await body(request)
+            return try await json(offload { try service.createOrUpdateSession(workspace: path[1], body: b) })
         case (_, "sessions", 2...):
-            try service.authorize(user, session: path[1], write: method != .get && method != .head)
+            let write = method != .get && method != .head
+            try await offload { try service.authorize(user, session: path[1], write: write) }
             return try await session(path[1], Array(path.dropFirst(2)), request)
         default:
             throw RemoteError(404, "no such endpoint: \(method) \(request.uri.path)")
@@ -56,28 +59,32 @@ struct APIResponder: HTTPResponder {
         let method = request.method
         switch (method, rest.first, rest.count) {
         case (.post, "logs", 1):
-            return try await json(service.appendLogs(id, body: body(request)))
+            let b = try await body(request)
+            return try await json(offload { try service.appendLogs(id, body: b) })
         case (.post, "parameters", 1):
-            return try await json(service.setParameters(id, body: body(request)))
+            let b = try await body(request)
+            return try await json(offload { try service.setParameters(id, body: b) })
         case (.get, "parameters", 1):
-            return try json(service.parameters(id))
+            return try await json(offload { try service.parameters(id) })
         case (.get, "tracks", 1):
-            return try json(service.listTracks(id))
+            return try await json(offload { try service.listTracks(id) })
         case (_, "tracks", 3...):
             return try await track(id, rest, request)
         case (.post, "files", 1):
             return try await upload(id, request)
         case (.get, "files", 1):
             let q = request.uri.queryParameters
-            return try json(service.listFiles(id, prefix: q["prefix"].map(String.init), tags: q["tags"].map(String.init)))
+            let prefix = q["prefix"].map(String.init), tags = q["tags"].map(String.init)
+            return try await json(offload { try service.listFiles(id, prefix: prefix, tags: tags) })
         case (.get, "files", 2):
-            return try json(service.file(id, fileID: rest[1]))
+            return try await json(offload { try service.file(id, fileID: rest[1]) })
         case (.patch, "files", 2):
-            return try await json(service.updateFile(id, fileID: rest[1], body: body(request)))
+            let b = try await body(request)
+            return try await json(offload { try service.updateFile(id, fileID: rest[1], body: b) })
         case (.delete, "files", 2):
-            return try json(service.deleteFile(id, fileID: rest[1]))
+            return try await json(offload { try service.deleteFile(id, fileID: rest[1]) })
         case (.get, "files", 3) where rest[2] == "download":
-            return try download(id, rest[1])
+            return try await download(id, rest[1])
         default:
             throw RemoteError(404, "no such endpoint: \(method) \(request.uri.path)")
         }
@@ -88,16 +95,18 @@ struct APIResponder: HTTPResponder {
         let name = rest.dropFirst().dropLast().joined(separator: "/")
         switch (request.method, action) {
         case (.post, "append"):
-            return try await json(service.appendPoint(id, track: name, body: body(request)))
+            let b = try await body(request)
+            return try await json(offload { try service.appendPoint(id, track: name, body: b) })
         case (.post, "append-batch"):
-            return try await json(service.appendBatch(id, track: name, body: body(request)))
+            let b = try await body(request)
+            return try await json(offload { try service.appendBatch(id, track: name, body: b) })
         case (.get, "data"):
             let q = request.uri.queryParameters
             let start = try APIResponder.integer(q["startIndex"], "startIndex") ?? 0
             let limit = try APIResponder.integer(q["limit"], "limit") ?? 1000
-            return try json(service.readTrack(id, track: name, startIndex: start, limit: limit))
+            return try await json(offload { try service.readTrack(id, track: name, startIndex: start, limit: limit) })
         case (.get, "stats"):
-            return try json(service.trackStats(id, track: name))
+            return try await json(offload { try service.trackStats(id, track: name) })
         default:
             throw RemoteError(404, "no such endpoint: \(request.method) \(request.uri.path)")
         }
@@ -142,24 +151,35 @@ struct APIResponder: HTTPResponder {
         guard let type = request.headers[.contentType], let boundary = MultipartUpload.boundary(type) else {
             throw RemoteError(400, "a file upload must be multipart/form-data with a boundary")
         }
-        try service.check(id)  // 404 before reading a large body for nothing
+        try await offload { try service.check(id) }  // 404 before reading a large body for nothing
         let upload = try MultipartUpload(boundary: boundary, directory: service.uploadsDirectory, limit: limits.upload)
-        defer { upload.discard() }
-        for try await chunk in request.body { try upload.feed(chunk) }
-        let staged = try upload.finish()
-        return try json(service.uploadFile(id, form: upload.fields, staged: staged.path, size: staged.size,
-                                           checksum: staged.checksum))
+        do {
+            // Each chunk is parsed and written to the staging file on the thread pool.
+            for try await chunk in request.body { try await offload { try upload.feed(chunk) } }
+            let staged = try upload.finish()
+            let answer = try await offload {
+                try service.uploadFile(id, form: upload.fields, staged: staged.path, size: staged.size, checksum: staged.checksum)
+            }
+            try await offload { upload.discard() }
+            return json(answer)
+        } catch {
+            try? await offload { upload.discard() }
+            throw error
+        }
     }
 
-    private func download(_ id: String, _ fileID: String) throws -> Response {
-        let (handle, file) = try service.download(id, fileID: fileID)
+    private func download(_ id: String, _ fileID: String) async throws -> Response {
+        let (handle, file) = try await offload { try service.download(id, fileID: fileID) }
         var headers = HTTPFields()
         headers[.contentType] = file.contentType
         headers[.contentDisposition] = "attachment; filename=\"\(file.filename.filter { $0 != "\"" && $0 != "\\" })\""
         let body = ResponseBody { writer in
             defer { try? handle.close() }
             var offset: UInt64 = 0
-            while case let chunk = try handle.read(at: offset, count: 1 << 20), !chunk.isEmpty {
+            while true {
+                let at = offset
+                let chunk = try await NIOThreadPool.singleton.runIfActive { try handle.read(at: at, count: 1 << 20) }
+                if chunk.isEmpty { break }
                 try await writer.write(ByteBuffer(bytes: chunk))
                 offset += UInt64(chunk.count)
             }
@@ -169,6 +189,13 @@ struct APIResponder: HTTPResponder {
     }
 
     // MARK: Helpers
+
+    /// Runs store and file work (opening, appending, reading, closing
+    /// sessions) on NIO's thread pool: an event loop never waits on a disk or
+    /// on another session's lock.
+    private func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(work)
+    }
 
     private func json(_ value: Value) -> Response { APIResponder.json(value, status: 200) }
 

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 
 /// How `dreamlake serve` runs: where the store is, where it listens, how it
 /// checks tokens, and how much a request may carry.
@@ -161,13 +162,15 @@ public struct DreamlakeServer: Sendable {
             onServerRunning: { channel in onReady(channel.localAddress?.port ?? configuration.port) },
             logger: logger
         )
+        // Closing flushes every open session: store work, on the thread pool as the requests' is.
+        let service = service
         do {
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {
-            _ = service.close()
+            _ = try? await NIOThreadPool.singleton.runIfActive { service.close() }
             throw error
         }
-        let errors = service.close()
+        let errors = try await NIOThreadPool.singleton.runIfActive { service.close() }
         if let first = errors.first { throw first }
     }
 }

@@ -9,7 +9,10 @@ import NIOCore
 /// memory (at most 1 MiB in all), its file part written to a staging file
 /// while its SHA-256 and size are counted, so that nothing of any size is
 /// held in memory.
-final class MultipartUpload {
+///
+/// Not safe to use from two threads at once; one request uses it, one call
+/// after another (each on the server's thread pool), hence `@unchecked Sendable`.
+final class MultipartUpload: @unchecked Sendable {
     /// The form's text fields (prefix, checksum, sizeBytes, description, tags, metadata).
     private(set) var fields: [String: String] = [:]
     private let parser: MultipartParser

@@ -27,6 +27,16 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
+/// ``reportingErrors(_:)`` for an async body.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let e as DreamlakeError {
+        FileHandle.standardError.write(Data("dreamlake: \(e.message)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
 /// A progress bar on stderr, drawn only when stderr is a terminal, at most ten times a second.
 final class ProgressBar: Sendable {
     private let label: String

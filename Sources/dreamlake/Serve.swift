@@ -2,9 +2,10 @@ import ArgumentParser
 import Dreamlake
 import DreamlakeServer
 import Foundation
+import Synchronization
 
 /// `dreamlake serve`: the remote API of Python dreamlake 0.2.4 over a store.
-struct Serve: ParsableCommand {
+struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve a store to remote sessions (Python dreamlake's remote=).",
         discussion: """
@@ -47,8 +48,8 @@ struct Serve: ParsableCommand {
         guard maxOpenSessions > 0 else { throw ValidationError("--max-open-sessions must be positive") }
     }
 
-    func run() throws {
-        try reportingErrors {
+    func run() async throws {
+        try await reportingErrors {
             let env = ProcessInfo.processInfo.environment
             let config = ServerConfiguration(
                 root: root ?? env["DREAMLAKE_PATH"] ?? "./.dreamlake", host: host, port: port,
@@ -56,53 +57,22 @@ struct Serve: ParsableCommand {
                 maxUploadBytes: maxUpload << 20, maxOpenSessions: maxOpenSessions, share: share, grantsFile: grants)
             let server = try DreamlakeServer(config)
             let host = host
-            let outcome = Outcome()
-            // ArgumentParser runs this command synchronously; the server is async.
-            Task {
-                do {
-                    try await server.run { port in
-                        outcome.listening()
-                        // Unbuffered: a script waiting for this line sees it at once.
-                        FileHandle.standardOutput.write(Data("""
-                            dreamlake serve: listening on http://\(host):\(port), store \(config.root)
-                            dreamlake serve: \(server.notice)\n
-                            """.utf8))
-                    }
-                    outcome.finish(nil)
-                } catch {
-                    outcome.finish(error)
+            let listening = Atomic<Bool>(false)
+            do {
+                try await server.run { port in
+                    listening.store(true, ordering: .relaxed)
+                    // Unbuffered: a script waiting for this line sees it at once.
+                    FileHandle.standardOutput.write(Data("""
+                        dreamlake serve: listening on http://\(host):\(port), store \(config.root)
+                        dreamlake serve: \(server.notice)\n
+                        """.utf8))
                 }
-            }
-            if let error = outcome.wait() {
-                guard outcome.wasListening else {
+            } catch {
+                guard listening.load(ordering: .relaxed) else {
                     throw DreamlakeError(.io, "could not listen on \(host):\(port): \(error); is another server there? Choose another --port")
                 }
                 throw DreamlakeError(.io, "the server stopped: \(error)")
             }
         }
-    }
-}
-
-/// The end of the server task, waited for on the command's thread.
-private final class Outcome: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
-    private var error: (any Error)?
-    private var ready = false
-
-    /// The server has started listening.
-    func listening() { lock.withLock { ready = true } }
-
-    /// Whether it ever listened (an error before that is a failure to start).
-    var wasListening: Bool { lock.withLock { ready } }
-
-    func finish(_ error: (any Error)?) {
-        lock.withLock { self.error = error }
-        done.signal()
-    }
-
-    func wait() -> (any Error)? {
-        done.wait()
-        return lock.withLock { error }
     }
 }
