@@ -1,35 +1,43 @@
 /// An error from the session API: what happened, and what to do about it.
 public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatable {
-    /// The kinds of failure, for callers that handle some of them.
-    public enum Code: String, Sendable {
+    /// The kinds of failure, for callers that handle some of them. A struct of
+    /// constants rather than an enum, so that a later version may add a kind
+    /// without breaking a caller's `switch`, which ends with `default`.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The code's name, as ``description`` prints it.
+        public let rawValue: String
+        /// The code with this name (the constants below are the ones this library throws).
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
         /// A workspace, session, track, file or path name was refused.
-        case invalidName
+        public static let invalidName = Code(rawValue: "invalidName")
         /// The session is not open (never opened, or closed).
-        case notOpen
+        public static let notOpen = Code(rawValue: "notOpen")
         /// The session is write-protected: nothing may be written to it.
-        case writeProtected
+        public static let writeProtected = Code(rawValue: "writeProtected")
         /// The session was opened for reading only (``Session/openForReading()``).
-        case readOnly
+        public static let readOnly = Code(rawValue: "readOnly")
         /// What was asked for does not exist.
-        case notFound
+        public static let notFound = Code(rawValue: "notFound")
         /// A stored file's bytes no longer match their checksum.
-        case checksumMismatch
+        public static let checksumMismatch = Code(rawValue: "checksumMismatch")
         /// A value could not be turned into parameters or points.
-        case invalidValue
+        public static let invalidValue = Code(rawValue: "invalidValue")
         /// The storage engine failed; ``storeError`` says how.
-        case store
+        public static let store = Code(rawValue: "store")
         /// A file could not be read or written.
-        case io
+        public static let io = Code(rawValue: "io")
         /// Input to import is not what it should be: malformed JSON, a missing
         /// or wrong field, a name that would escape the store. ``path`` and
         /// ``line`` say where.
-        case invalidInput
+        public static let invalidInput = Code(rawValue: "invalidInput")
         /// The target already exists and would be overwritten.
-        case exists
+        public static let exists = Code(rawValue: "exists")
         /// A remote session's server refused something, or could not be
         /// reached in time; the message says what was not delivered (it stays
         /// in the local store and is sent when the session is opened again).
-        case remote
+        public static let remote = Code(rawValue: "remote")
     }
 
     /// What kind of failure this is.

@@ -25,7 +25,7 @@ package struct RemoteError: Error, Sendable, Equatable {
         // What the store refuses as an argument (a record over its size limit, a track when the ids
         // have run out) is the client's to change: a 4xx, which clients do not retry, with the reason.
         case .store where e.storeError?.code == .invalidArgument: self.init(400, e.message)
-        case .notOpen, .store, .io, .remote: self.init(500, e.message)
+        default: self.init(500, e.message)  // .notOpen, .store, .io, .remote: the server's own failures
         }
     }
 

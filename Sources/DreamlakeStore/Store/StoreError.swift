@@ -2,26 +2,35 @@
 ///
 /// Catch it by ``code``; ``description`` is a sentence for a person.
 public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
-    /// The kinds of failure, for callers that handle some of them.
-    public enum Code: String, Sendable {
+    /// The kinds of failure, for callers that handle some of them. A struct of
+    /// constants rather than an enum (as swift-system's `Errno` and GRDB's
+    /// `ResultCode`), so that a later version may add a kind without breaking
+    /// a caller's `switch`, which ends with `default`.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The code's name, as ``description`` prints it.
+        public let rawValue: String
+        /// The code with this name (the constants below are the ones this library throws).
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
         /// Another process holds the writer lock of this store.
-        case locked
+        public static let locked = Code(rawValue: "locked")
         /// A block, header or index failed its checks: the bytes on disk are damaged.
-        case corrupt
+        public static let corrupt = Code(rawValue: "corrupt")
         /// A file was written by a newer format version than this library reads.
-        case unsupportedVersion
+        public static let unsupportedVersion = Code(rawValue: "unsupportedVersion")
         /// The file is not one of ours (wrong magic), or the directory is not a store.
-        case notAStore
+        public static let notAStore = Code(rawValue: "notAStore")
         /// The operating system refused a read, write, fsync or other call.
-        case io
+        public static let io = Code(rawValue: "io")
         /// The caller passed something the store cannot take.
-        case invalidArgument
+        public static let invalidArgument = Code(rawValue: "invalidArgument")
         /// The store is closed, or was opened for reading only.
-        case notWritable
+        public static let notWritable = Code(rawValue: "notWritable")
         /// An earlier background write or fsync failed; the writer takes no more appends.
-        case writerFailed
+        public static let writerFailed = Code(rawValue: "writerFailed")
         /// What was asked for does not exist.
-        case notFound
+        public static let notFound = Code(rawValue: "notFound")
     }
 
     /// What kind of failure this is.
