@@ -135,3 +135,36 @@ import Testing
         #expect(listed.objectValue?["files"]?.arrayValue?.count == 1)
     }
 }
+
+@Suite struct ServerSurvivalTests {
+    /// One damaged session gets its requests answered with a 5xx naming the
+    /// damage; the server, and every other session, go on.
+    @Test func aDamagedSessionFailsAloneWithA5xx() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        for name in ["bad", "good"] {
+            let store = try Store(directory: root.path + "/w/" + name, configuration: StoreConfiguration(durability: .buffered))
+            let t = try store.track(named: "t")
+            for i in 0..<20_000 { try t.append(value: Double(i), step: Int64(i)) }
+            try store.close()
+        }
+        // A byte in the middle of the bad session's segment, inside some block.
+        let segment = root.path + "/w/bad/segments/w0000-00000001.dls"
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: segment)))
+        bytes[bytes.count / 2] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: segment))
+
+        let service = try RemoteService(root: root.path)
+        defer { _ = service.close() }
+        let bad = RemoteService.sessionID(workspace: "w", name: "bad"), good = RemoteService.sessionID(workspace: "w", name: "good")
+        do {
+            _ = try service.readTrack(bad, track: "t", startIndex: 0, limit: 10_000)
+            Issue.record("the damaged session was read")
+        } catch {
+            #expect(error.status >= 500 && error.message.contains("damaged"), "\(error.status) \(error.message)")
+        }
+        let page = try service.readTrack(good, track: "t", startIndex: 19_990, limit: 10)
+        #expect(page.objectValue?["data"]?.arrayValue?.count == 10, "\(page)")
+        #expect(service.openSessions >= 1)
+    }
+}
