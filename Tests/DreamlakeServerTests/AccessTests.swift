@@ -8,6 +8,12 @@ import Testing
 // secret on addresses that are not loopback, and a client's mistake answered
 // as a 4xx.
 
+/// Creates session w/s through `service` and returns its id.
+private func createdSession(in service: RemoteService) throws -> String {
+    try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
+        .objectValue?["id"]?.stringValue)
+}
+
 @Suite struct AccessTests {
     private func status(_ body: () throws -> Void) -> Int? {
         do { try body() } catch let e as RemoteError { return e.status } catch { return -1 }
@@ -20,8 +26,7 @@ import Testing
         let service = try RemoteService(root: root.path)
         defer { _ = service.close() }
         try service.authorize("alice", workspace: "w", write: true)
-        let id = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
-            .objectValue?["id"]?.stringValue)
+        let id = try createdSession(in: service)
         #expect(status { try service.authorize("alice", session: id, write: true) } == nil)
         #expect(status { try service.authorize("bob", workspace: "w", write: true) } == 403)
         #expect(status { try service.authorize("bob", session: id, write: false) } == 403)
@@ -39,8 +44,7 @@ import Testing
         defer { root.remove() }
         let first = try RemoteService(root: root.path)
         try first.authorize("alice", workspace: "w", write: true)
-        let id = try #require(first.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
-            .objectValue?["id"]?.stringValue)
+        let id = try createdSession(in: first)
         _ = first.close()
 
         let reading = try RemoteService(root: root.path, policy: AccessPolicy(share: .read))
@@ -79,8 +83,7 @@ import Testing
         defer { root.remove() }
         let service = try RemoteService(root: root.path)
         defer { _ = service.close() }
-        let id = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
-            .objectValue?["id"]?.stringValue)
+        let id = try createdSession(in: service)
         let huge = String(repeating: "x", count: 5 << 20)
         do {
             _ = try service.appendLogs(id, body: ["logs": [["message": .string(huge)]]])
@@ -124,8 +127,7 @@ import Testing
         defer { root.remove() }
         let service = try RemoteService(root: root.path)
         defer { _ = service.close() }
-        let id = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
-            .objectValue?["id"]?.stringValue)
+        let id = try createdSession(in: service)
         let staged = root.path + "/staged.txt"
         try Data("x".utf8).write(to: URL(fileURLWithPath: staged))
         let stored = try service.uploadFile(id, form: ["tags": RemoteService.encodeTags(["a,b", "c"])], staged: staged, size: 1,
