@@ -37,7 +37,13 @@ private func steps(_ store: Store) throws -> [Int64] {
 /// figures (shared with tests running beside it) could not show.
 /// Returns how the child ended.
 private func verifyInABoundedChild(_ storeDirectory: String) throws -> (reason: Process.TerminationReason, status: Int32) {
-    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/dreamlake"
+    // The plain debug build's command: under ThreadSanitizer (`swift test --sanitize=thread`, whose command
+    // beside the test bundle is instrumented too) a process reserves terabytes of shadow address space,
+    // which no address-space limit admits. The plain build is what scripts/test builds first.
+    let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let plain = package.path + "/.build/debug/dreamlake"
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/dreamlake"
+    let binary = FileManager.default.isExecutableFile(atPath: plain) ? plain : beside
     let root = TempRoot("bounded")
     defer { root.remove() }
     // The command wants ROOT/WORKSPACE/SESSION.
