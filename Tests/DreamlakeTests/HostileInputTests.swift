@@ -160,6 +160,24 @@ import Testing
         #expect(count > 1)
     }
 
+    @Test func aRemoteCursorThatIsALinkIsNeitherReadNorWrittenThrough() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let outside = TempRoot("outside")
+        defer { outside.remove() }
+        let target = outside.path + "/cursor"
+        let doc = #"{"server": "http://s", "sessionId": "1", "parameters": 0, "logs": 7, "tracks": {}, "fileRecords": 0, "fileIds": {}}"#
+        try Data(doc.utf8).write(to: URL(fileURLWithPath: target))
+        #expect(RemoteReplica.loadCursor(target, server: "http://s")?.logs == 7, "the file itself reads")
+        try FileManager.default.createSymbolicLink(atPath: root.path + "/remote.json", withDestinationPath: target)
+        #expect(RemoteReplica.loadCursor(root.path + "/remote.json", server: "http://s") == nil)
+        // Replacing it replaces the link, not what it points to.
+        try FileManager.default.createSymbolicLink(atPath: root.path + "/remote.json.tmp", withDestinationPath: target)
+        try FileSystem.replaceAtomically(root.path + "/remote.json", with: Array("{}".utf8), durable: false)
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == doc)
+        #expect(FileSystem.kind(root.path + "/remote.json") == .regular)
+    }
+
     // MARK: Import (class 6)
 
     /// A minimal session folder in Python dreamlake's layout.

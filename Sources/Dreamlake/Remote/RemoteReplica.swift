@@ -332,15 +332,16 @@ final class RemoteReplica: @unchecked Sendable {
             "parameters": .int(Int64(cursor.parameters)), "logs": .int(Int64(cursor.logs)), "tracks": .object(tracks),
             "fileRecords": .int(Int64(cursor.fileRecords)), "fileIds": .object(files),
         ]
-        let path = directory + "/remote.json"
-        let temp = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temp, contents: Data(PythonJSONWriter.indentedBytes(doc))) else { return }
-        _ = rename(temp, path)
+        // Not fsync'd (it is rewritten after every batch): after a power loss it may lag, and a batch is sent twice.
+        try? FileSystem.replaceAtomically(directory + "/remote.json", with: PythonJSONWriter.indentedBytes(doc), durable: false)
     }
 
     static func loadCursor(_ path: String, server: String) -> Cursor? {
-        guard let data = FileManager.default.contents(atPath: path),
-              let o = try? PythonJSONReader.parse(Array(data)).objectValue, o["server"]?.stringValue == server else { return nil }
+        // Opened as a store's files are: a link or a FIFO in its place is not followed or waited on.
+        guard let file = try? File.open(path, .readOnly) else { return nil }
+        defer { try? file.close() }
+        guard let data = try? file.read(at: 0, count: 16 << 20),
+              let o = try? PythonJSONReader.parse(data).objectValue, o["server"]?.stringValue == server else { return nil }
         var c = Cursor(server: server, sessionID: o["sessionId"]?.stringValue)
         c.parameters = max(0, Int(o["parameters"]?.intValue ?? 0))
         c.logs = UInt64(max(0, o["logs"]?.intValue ?? 0))

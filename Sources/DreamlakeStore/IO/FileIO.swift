@@ -394,16 +394,20 @@ package enum FileSystem {
 
     /// Writes a file whole by the safe-replace dance: a temporary file,
     /// fsync, rename over the old one, fsync of the directory. A crash at any
-    /// step leaves the old version or the new one.
-    static func replaceAtomically(_ path: String, with bytes: [UInt8]) throws(IOFailure) {
+    /// step leaves the old version or the new one. The temporary file is made
+    /// new (`O_EXCL`): a link left in its place is replaced, never written through.
+    ///
+    /// - Parameter durable: false skips the two fsyncs, for a file that may
+    ///   lag behind after a power loss (a remote session's delivery cursor).
+    package static func replaceAtomically(_ path: String, with bytes: [UInt8], durable: Bool = true) throws(IOFailure) {
         let tmp = path + ".tmp"
         try remove(tmp)
         let f = try File.open(tmp, .createNew)
         try f.write(bytes, at: 0)
-        try f.sync()
+        if durable { try f.sync() }
         try f.close()
         try rename(tmp, path)
-        try syncDirectory(directoryName(path))
+        if durable { try syncDirectory(directoryName(path)) }
     }
 
     /// The folder `path` is in: "." for a bare name, "/" for a name at the root.
