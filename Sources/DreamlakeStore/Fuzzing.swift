@@ -57,6 +57,11 @@ public enum FuzzEntry {
         patch(&data, CRC32C.checksum(data, (offset + 8)..<(offset + hs)), at: offset + 4)
     }
 
+    /// The 32-byte header of writer 0's segment `number`, as the writer makes it.
+    public static func segmentHeader(number: UInt64) -> [UInt8] {
+        SegmentHeader(writer: 0, segment: number).encoded()
+    }
+
     /// Sets the segment header's checksum, and those of every block whose marker appears.
     public static func fixSegmentChecksums(_ data: inout [UInt8]) {
         let hs = FormatConstants.segmentHeaderSize

@@ -13,19 +13,15 @@ struct LineReader {
     /// - Parameter bytesRead: Called after each chunk with the bytes read so far.
     func forEachLine(bytesRead: (Int64) -> Void = { _ in },
                      _ body: (UnsafeRawBufferPointer, Int) throws(DreamlakeError) -> Void) throws(DreamlakeError) {
-        let fd = try LineReader.openRegularFile(path)
-        defer { Glibc.close(fd) }
+        let file = try LineReader.open(path)
+        defer { try? file.close() }
         let chunk = 1 << 20
         var pending: [UInt8] = []  // the start of a line that continues in the next chunk
-        var buffer = [UInt8](repeating: 0, count: chunk)
         var lineNumber = 0
         var total: Int64 = 0
         while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, chunk) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DreamlakeError(.io, "could not read \(path): \(String(cString: strerror(errno)))", path: path)
-            }
+            let buffer = try LineReader.read(file, at: total, count: chunk)
+            let n = buffer.count
             if n == 0 { break }
             total += Int64(n)
             var failure: DreamlakeError?
@@ -71,36 +67,29 @@ struct LineReader {
         if let failure { throw failure }
     }
 
-    /// Opens `path` to read, refusing a link and anything but a regular file
-    /// (never following, never waiting on a FIFO).
-    static func openRegularFile(_ path: String) throws(DreamlakeError) -> Int32 {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        guard fd >= 0 else {
-            if errno == ELOOP { throw DreamlakeError(.invalidInput, "\(path) is a symbolic link; it is not followed", path: path) }
-            throw DreamlakeError(.io, "could not open \(path): \(String(cString: strerror(errno)))", path: path)
+    /// Opens `path` as the store opens its files: a link is not followed and
+    /// anything but a regular file (a FIFO would block) is refused by name.
+    private static func open(_ path: String) throws(DreamlakeError) -> File {
+        do { return try File.open(path, .readOnly) } catch {
+            throw DreamlakeError(error.refusal == nil ? .io : .invalidInput, error.message, path: path)
         }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            Glibc.close(fd)
-            throw DreamlakeError(.invalidInput, "\(path) is not a regular file; it is not read", path: path)
+    }
+
+    private static func read(_ file: File, at offset: Int64, count: Int) throws(DreamlakeError) -> [UInt8] {
+        do { return try file.read(at: UInt64(offset), count: count) } catch {
+            throw DreamlakeError(.io, error.message, path: file.path)
         }
-        return fd
     }
 
     /// The whole file, for the small `.json` documents.
     static func readAll(_ path: String, limit: Int = 256 << 20) throws(DreamlakeError) -> [UInt8] {
-        let fd = try LineReader.openRegularFile(path)
-        defer { Glibc.close(fd) }
+        let file = try LineReader.open(path)
+        defer { try? file.close() }
         var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DreamlakeError(.io, "could not read \(path): \(String(cString: strerror(errno)))", path: path)
-            }
-            if n == 0 { return out }
-            out.append(contentsOf: buffer[0..<n])
+            let buffer = try LineReader.read(file, at: Int64(out.count), count: 1 << 16)
+            if buffer.isEmpty { return out }
+            out.append(contentsOf: buffer)
             guard out.count <= limit else {
                 throw DreamlakeError(.invalidInput, "\(path) is over \(limit) bytes; that is too big for a metadata document", path: path)
             }

@@ -28,9 +28,7 @@ public enum StoreFuzzEntry {
             try Data(data).write(to: URL(fileURLWithPath: segments + "/w0000-00000001.dls"))
             if data.count % 2 == 1 {
                 // A second, empty segment makes the first a sealed one, read the way sealed segments are.
-                var next = Array("DLKSEG01".utf8) + [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-                next += withUnsafeBytes(of: CRC32C.checksum(next).littleEndian, Array.init)
-                try Data(next).write(to: URL(fileURLWithPath: segments + "/w0000-00000002.dls"))
+                try Data(FuzzEntry.segmentHeader(number: 2)).write(to: URL(fileURLWithPath: segments + "/w0000-00000002.dls"))
             }
         } catch { return }
 

@@ -340,7 +340,7 @@ final class RemoteReplica: @unchecked Sendable {
         // Opened as a store's files are: a link or a FIFO in its place is not followed or waited on.
         guard let file = try? File.open(path, .readOnly) else { return nil }
         defer { try? file.close() }
-        guard let data = try? file.read(at: 0, count: 16 << 20),
+        guard let size = try? file.size(), let data = try? file.read(at: 0, count: Int(min(size, 16 << 20))),
               let o = try? PythonJSONReader.parse(data).objectValue, o["server"]?.stringValue == server else { return nil }
         var c = Cursor(server: server, sessionID: o["sessionId"]?.stringValue)
         c.parameters = max(0, Int(o["parameters"]?.intValue ?? 0))
