@@ -39,6 +39,19 @@ public struct StoredFile: Sendable, Equatable {
         ]
     }
 
+    /// The files `store` holds, by id, folded by FORMAT.md's rule (the one
+    /// export uses: each record's fields replace earlier ones key by key),
+    /// without those whose `deletedAt` is set.
+    static func current(in store: Store, sessionID: String) throws(DreamlakeError) -> [String: StoredFile] {
+        let records: [FileRecord]
+        do { records = try store.fileRecords() } catch { throw DreamlakeError(error) }
+        var files: [String: StoredFile] = [:]
+        for (id, fields) in PythonDocuments.fileEntries(records, sessionID: sessionID) where fields["deletedAt"]?.isNull ?? true {
+            files[id] = StoredFile(id: id, fields: fields)
+        }
+        return files
+    }
+
     init(id: String, fields f: ValueObject) {
         self.id = id
         sessionID = f["sessionId"]?.stringValue
@@ -105,37 +118,13 @@ public struct Files: Sendable {
         file.uploadedAt = now
         file.updatedAt = now
         do { try store.appendFileRecord(fileID: id, fields: file.fields) } catch { throw DreamlakeError(error) }
-        // A remote-only session answers as the server does: with the server's
-        // id, once the file has arrived there (the ids of its listings).
-        if let replica = session.remoteOnlyReplica {
-            try session.deliver(replica)
-            if let remoteID = replica.remoteFileID(id) { file.id = remoteID }
-        }
-        return file
-    }
-
-    /// The local id of a file a remote-only session knows by the server's id.
-    private func localID(_ id: String) -> String {
-        session.remoteOnlyReplica?.localFileID(id) ?? id
+        return try session.backend().published(file)
     }
 
     /// The stored files, optionally only those under `path` or carrying any of `tags`.
     public func list(path: String? = nil, tags: [String]? = nil) throws(DreamlakeError) -> [StoredFile] {
         let prefix = try path.map { (p) throws(DreamlakeError) in try Names.normalizeFolder(p) }
-        if let (http, id) = try session.remoteReader() {
-            var query: [(String, String)] = []
-            if let prefix, prefix != "/" { query.append(("prefix", prefix)) }
-            if let tags, !tags.isEmpty { query.append(("tags", RemoteService.encodeTags(tags))) }
-            let answer = try session.remoteRead("the files") { () throws(RemoteCallError) in
-                try http.call("GET", ["sessions", id, "files"], query: query)
-            }
-            return (answer.objectValue?["files"]?.arrayValue ?? []).compactMap { v in
-                v.objectValue.flatMap { o in o["id"]?.stringValue.map { StoredFile(id: $0, fields: o) } }
-            }
-        }
-        return try currentFiles().values.sorted { $0.uploadedAt < $1.uploadedAt || ($0.uploadedAt == $1.uploadedAt && $0.id < $1.id) }
-            .filter { f in prefix.map { f.path.hasPrefix($0) } ?? true }
-            .filter { f in tags.map { ts in ts.isEmpty || ts.contains(where: f.tags.contains) } ?? true }
+        return try session.backend().files(under: prefix, tags: tags)
     }
 
     /// Copies a stored file to `destination` (a folder, which gets the file's
@@ -147,50 +136,7 @@ public struct Files: Sendable {
     ///   for an unknown or deleted id.
     @discardableResult
     public func download(_ id: String, to destination: String = ".") throws(DreamlakeError) -> String {
-        if let (http, sessionID) = try session.remoteReader() {
-            return try downloadRemote(http, sessionID, id, to: destination)
-        }
-        guard let file = try currentFiles()[id] else {
-            throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(id))")
-        }
-        guard let relative = Files.relativeLocation(id: id, path: file.path, filename: file.filename) else {
-            throw DreamlakeError(.invalidName, "file \(id) has a path or name that would leave the session's folder (\(Names.quoted(file.path)), \(Names.quoted(file.filename)))")
-        }
-        let source = session.directory + "/files/" + relative
-        var isDir: ObjCBool = false
-        let target = FileManager.default.fileExists(atPath: destination, isDirectory: &isDir) && isDir.boolValue
-            ? destination + "/" + file.filename : destination
-        let (checksum, _) = try Files.copyHashing(from: .inside(base: session.directory, relative: "files/" + relative), to: .user(target))
-        guard checksum == file.checksum else {
-            try? FileManager.default.removeItem(atPath: target)
-            throw DreamlakeError(.checksumMismatch, "file \(id) (\(source)) has SHA-256 \(checksum), not the \(file.checksum) it was stored with: the stored copy is damaged")
-        }
-        return target
-    }
-
-    /// A remote-only session's download: the server's file `id`, checked against its SHA-256.
-    private func downloadRemote(_ http: RemoteHTTP, _ sessionID: String, _ id: String,
-                                to destination: String) throws(DreamlakeError) -> String {
-        let meta = try session.remoteRead("file \(Names.quoted(id))") { () throws(RemoteCallError) in
-            try http.call("GET", ["sessions", sessionID, "files", id])
-        }
-        let file = StoredFile(id: id, fields: meta.objectValue ?? [:])
-        try Names.checkComponent(file.filename, "file")
-        var isDir: ObjCBool = false
-        let target = FileManager.default.fileExists(atPath: destination, isDirectory: &isDir) && isDir.boolValue
-            ? destination + "/" + file.filename : destination
-        try session.remoteRead("file \(Names.quoted(id))") { () throws(RemoteCallError) in
-            try http.download(["sessions", sessionID, "files", id, "download"], to: target)
-        }
-        let checksum: String
-        do { checksum = try Files.sha256(of: target) } catch {
-            throw DreamlakeError(.io, "could not read back \(target): \(error.localizedDescription)")
-        }
-        guard checksum == file.checksum else {
-            try? FileManager.default.removeItem(atPath: target)
-            throw DreamlakeError(.checksumMismatch, "file \(id) arrived with SHA-256 \(checksum), not the \(file.checksum) it was stored with; nothing was kept")
-        }
-        return target
+        try session.backend().download(id, to: destination)
     }
 
     /// Changes a stored file's description, tags or metadata (nil leaves each as it is).
@@ -201,8 +147,8 @@ public struct Files: Sendable {
     }
 
     func update(_ id: String, description: String?, tags: [String]?, metadataObject metadata: ValueObject?) throws(DreamlakeError) -> StoredFile {
-        let remoteID = id
-        let id = localID(id)
+        let callersID = id
+        let id = try session.backend().localFileID(id)
         let store = try session.requireWritableStore()
         guard var file = try currentFiles()[id] else {
             throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(id))")
@@ -212,7 +158,7 @@ public struct Files: Sendable {
         if let metadata { file.metadata = metadata }
         file.updatedAt = Timestamps.isoNow()
         do { try store.appendFileRecord(fileID: id, fields: file.fields) } catch { throw DreamlakeError(error) }
-        file.id = remoteID
+        file.id = callersID
         return file
     }
 
@@ -224,7 +170,7 @@ public struct Files: Sendable {
 
     /// Deletes as ``delete(_:)`` does and returns the deletion time as stored.
     func deleteReturningTime(_ id: String) throws(DreamlakeError) -> String {
-        let id = localID(id)
+        let id = try session.backend().localFileID(id)
         let store = try session.requireWritableStore()
         guard try currentFiles()[id] != nil else {
             throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(id))")
@@ -237,19 +183,16 @@ public struct Files: Sendable {
         } catch { throw DreamlakeError(error) }
     }
 
-    /// The files as the records leave them, folded by FORMAT.md's rule (the
-    /// one export uses: each record's fields replace earlier ones key by key),
-    /// without those whose `deletedAt` is set.
+    /// The files of the session's local store, by local id (see ``StoredFile/current(in:sessionID:)``).
     func currentFiles() throws(DreamlakeError) -> [String: StoredFile] {
-        let store = try session.requireStore()
-        let records: [FileRecord]
-        do { records = try store.fileRecords() } catch { throw DreamlakeError(error) }
-        var files: [String: StoredFile] = [:]
-        for (id, fields) in PythonDocuments.fileEntries(records, sessionID: session.workspace + "/" + session.name)
-        where fields["deletedAt"]?.isNull ?? true {
-            files[id] = StoredFile(id: id, fields: fields)
-        }
-        return files
+        try StoredFile.current(in: session.requireStore(), sessionID: session.place.label)
+    }
+
+    /// `destination`, or the file `filename` in it when it is a folder.
+    static func target(_ destination: String, filename: String) -> String {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: destination, isDirectory: &isDir) && isDir.boolValue
+            ? destination + "/" + filename : destination
     }
 
     /// Where a file's bytes live under the session's `files/` folder, as Python

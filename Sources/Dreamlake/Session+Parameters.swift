@@ -33,22 +33,7 @@ public struct Parameters: Sendable {
 
     /// The parameters: flat with dot keys (the default), or nested back into objects.
     public func get(flatten: Bool = true) throws(DreamlakeError) -> ValueObject {
-        if let (http, id) = try session.remoteReader() {
-            // The server answers 404 until parameters are set: that is none, as for a local session.
-            let answer: Value? = try session.remoteRead("parameters") { () throws(RemoteCallError) -> Value? in
-                do throws(RemoteCallError) { return try http.call("GET", ["sessions", id, "parameters"]) } catch {
-                    if case .refused(404, _) = error { return nil }
-                    throw error
-                }
-            }
-            let merged = answer?.objectValue?["data"]?.objectValue ?? [:]
-            return flatten ? merged : Parameters.unflatten(merged)
-        }
-        let store = try session.requireStore()
-        var merged = ValueObject()
-        do {
-            for update in try store.parameterUpdates() { for (k, v) in update.fields { merged[k] = v } }
-        } catch { throw DreamlakeError(error) }
+        let merged = try session.backend().parameters()
         return flatten ? merged : Parameters.unflatten(merged)
     }
 

@@ -19,20 +19,7 @@ extension Session {
 
     /// Every track of the session with its statistics, in the order they were defined.
     public func tracks() throws(DreamlakeError) -> [TrackStats] {
-        if let (http, id) = try remoteReader() {
-            let list = try remoteRead("the tracks") { () throws(RemoteCallError) in try http.call("GET", ["sessions", id, "tracks"]) }
-            var out: [TrackStats] = []
-            for t in list.objectValue?["tracks"]?.arrayValue ?? [] {
-                guard let entry = t.objectValue, let name = entry["name"]?.stringValue else { continue }
-                // dreamlake serve lists every stats field; a server that lists fewer is asked track by track.
-                out.append(entry["lastDataAt"] != nil ? TrackStats(remote: entry) : try track(name).stats())
-            }
-            return out
-        }
-        let store = try requireStore()
-        var out: [TrackStats] = []
-        for info in store.tracks() { out.append(try TrackStats(info: info, store: store)) }
-        return out
+        try backend().tracks()
     }
 
     /// The engine's handle for a track, defining the track on first use.
@@ -129,43 +116,7 @@ public struct Track: Sendable {
 
     /// Points `startIndex ..< startIndex + limit`.
     public func read(startIndex: UInt64 = 0, limit: Int = 1000) throws(DreamlakeError) -> TrackPage {
-        if let (http, id) = try session.remoteReader() {
-            return try readRemote(http, id, startIndex: startIndex, limit: limit)
-        }
-        let store = try session.requireStore()
-        guard let info = store.trackInfo(named: name) else {
-            return TrackPage(points: [], startIndex: startIndex, hasMore: false)
-        }
-        let points: [TrackPoint]
-        do { points = try store.points(of: info.id, from: startIndex, limit: limit) } catch { throw DreamlakeError(error) }
-        let page = points.map { TrackPage.Point(index: $0.index, data: $0.data, timestamp: $0.timestamp) }
-        return TrackPage(points: page, startIndex: startIndex, hasMore: startIndex + UInt64(page.count) < info.count)
-    }
-
-    /// A page read from the server, in pages of at most 10,000 (the API's limit).
-    private func readRemote(_ http: RemoteHTTP, _ id: String, startIndex: UInt64, limit: Int) throws(DreamlakeError) -> TrackPage {
-        var points: [TrackPage.Point] = []
-        var next = startIndex
-        var more = true
-        while more && points.count < limit {
-            let want = min(10_000, limit - points.count)
-            let answer = try session.remoteRead("track \(Names.quoted(name))") { () throws(RemoteCallError) in
-                try http.call("GET", ["sessions", id, "tracks", name, "data"],
-                              query: [("startIndex", String(next)), ("limit", String(want))])
-            }
-            let o = answer.objectValue ?? [:]
-            let data = o["data"]?.arrayValue ?? []
-            for p in data {
-                guard let p = p.objectValue, let index = p["index"]?.intValue, index >= 0, let fields = p["data"]?.objectValue else {
-                    throw DreamlakeError(.remote, "the server sent a point of track \(Names.quoted(name)) without an index or data")
-                }
-                points.append(TrackPage.Point(index: UInt64(index), data: fields,
-                                              timestamp: p["createdAt"]?.stringValue.flatMap(Timestamps.parse) ?? 0))
-            }
-            more = o["hasMore"]?.boolValue == true && !data.isEmpty
-            next += UInt64(data.count)
-        }
-        return TrackPage(points: points, startIndex: startIndex, hasMore: more)
+        try session.backend().points(of: name, from: startIndex, limit: limit)
     }
 
     /// Points `startIndex ..< startIndex + limit` as a `Decodable` type (the
@@ -199,17 +150,7 @@ public struct Track: Sendable {
     ///
     /// - Throws: ``DreamlakeError`` with `.notFound` when nothing was ever appended to it.
     public func stats() throws(DreamlakeError) -> TrackStats {
-        if let (http, id) = try session.remoteReader() {
-            let answer = try session.remoteRead("track \(Names.quoted(name))") { () throws(RemoteCallError) in
-                try http.call("GET", ["sessions", id, "tracks", name, "stats"])
-            }
-            return TrackStats(remote: answer.objectValue ?? [:])
-        }
-        let store = try session.requireStore()
-        guard let info = store.trackInfo(named: name) else {
-            throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no track \(Names.quoted(name))")
-        }
-        return try TrackStats(info: info, store: store)
+        try session.backend().stats(of: name)
     }
 }
 

@@ -58,8 +58,8 @@ public final class Session: @unchecked Sendable {
     /// `write_protected` of ``sessionFields``, kept apart so that every write need not look it up.
     private var writeProtectedNow = false
     var trackHandles: [String: TrackHandle] = [:]
-    /// A remote session's delivery, while it is open.
-    var replicaValue: RemoteReplica?
+    /// Where reads are answered, chosen when the session opens (see ``SessionBackend``).
+    private var backendValue: (any SessionBackend)?
 
     /// The fields given at init, for a remote session's server.
     var givenFields: (description: String?, tags: [String]?, folder: String?, metadata: ValueObject?, writeProtected: Bool) {
@@ -120,11 +120,15 @@ public final class Session: @unchecked Sendable {
     }
 
     deinit {
-        // A remote session dropped without close(): its delivery thread ends
+        // Dropped without close(): a remote session's delivery thread ends
         // (what it did not send stays in the local store for the next opening).
-        lock.withLock { replicaValue }?.stop()
-        if let store = lock.withLock({ storeValue }) { try? store.close() }
+        let (store, backend) = lock.withLock { (storeValue, backendValue) }
+        backend?.abandon()
+        if let store { try? store.close() }
     }
+
+    /// The session's name and folder, as backends see them.
+    var place: SessionPlace { SessionPlace(workspace: workspace, name: name, directory: directory) }
 
     // MARK: Lifecycle
 
@@ -158,8 +162,12 @@ public final class Session: @unchecked Sendable {
     ///   process writes it, it is damaged) or the session's directory would
     ///   lie outside `localPath`.
     public func open() throws(DreamlakeError) {
+        // The one place the backend is chosen: the local store's own, unless the session sends to a server.
         guard let store = try openStore(), let remote else { return }
-        do { try startRemote(remote, store: store) } catch {
+        do {
+            let backend = try startRemote(remote, store: store)
+            lock.withLock { backendValue = backend }
+        } catch {
             try? close()
             throw error
         }
@@ -200,6 +208,7 @@ public final class Session: @unchecked Sendable {
             }
             sessionFields = fields
             storeValue = store
+            backendValue = LocalBackend(store: store, place: place)
             generation.add(1, ordering: .releasing)
             return store
         } catch let e as DreamlakeError {
@@ -287,6 +296,7 @@ public final class Session: @unchecked Sendable {
             throw error
         }
         storeValue = store
+        backendValue = LocalBackend(store: store, place: place)
         generation.add(1, ordering: .releasing)
     }
 
@@ -362,9 +372,9 @@ public final class Session: @unchecked Sendable {
     /// server has everything appended so far, and throws `.remote` saying
     /// what it does not have.
     public func flush() throws(DreamlakeError) {
-        let store = try requireStore()
+        let (store, backend) = try requireBackend()
         do { try store.flush() } catch { throw DreamlakeError(error) }
-        if let replica = lock.withLock({ replicaValue }) { try deliver(replica) }
+        try backend.flush()
     }
 
     /// Flushes and closes the session, then exports it when it was made with
@@ -378,17 +388,13 @@ public final class Session: @unchecked Sendable {
     /// does not: what was not delivered stays in the local store and is sent
     /// when the session is opened again.
     public func close() throws(DreamlakeError) {
-        var undelivered: DreamlakeError?
-        if let replica = lock.withLock({ storeValue == nil ? nil : replicaValue }) {
-            do { try deliver(replica) } catch { undelivered = error }
-            replica.stop()
-        }
+        let undelivered = lock.withLock { storeValue == nil ? nil : backendValue }?.close()
         let store: Store? = lock.withLock {
             let s = storeValue
             if s != nil { generation.add(1, ordering: .releasing) }
             storeValue = nil
             trackHandles = [:]
-            replicaValue = nil
+            backendValue = nil
             return s
         }
         guard let store else { return }
@@ -456,9 +462,21 @@ public final class Session: @unchecked Sendable {
     // MARK: Shared checks
 
     /// The open store, for reading.
-    func requireStore() throws(DreamlakeError) -> Store {
+    package func requireStore() throws(DreamlakeError) -> Store {
         guard let store = lock.withLock({ storeValue }) else { throw notOpenError }
         return store
+    }
+
+    /// What answers the open session's reads.
+    func backend() throws(DreamlakeError) -> any SessionBackend {
+        try requireBackend().backend
+    }
+
+    private func requireBackend() throws(DreamlakeError) -> (store: Store, backend: any SessionBackend) {
+        guard let (store, backend) = lock.withLock({ storeValue.flatMap { s in backendValue.map { (s, $0) } } }) else {
+            throw notOpenError
+        }
+        return (store, backend)
     }
 
     private var notOpenError: DreamlakeError {

@@ -203,7 +203,7 @@ struct APIResponder: HTTPResponder {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: .init(code: status), headers: headers,
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: RemoteService.encode(value))))
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: RemoteWire.encode(value))))
     }
 
     /// The path's segments, percent-decoded; nil when one does not decode.

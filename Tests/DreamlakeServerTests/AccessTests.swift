@@ -117,11 +117,11 @@ private func createdSession(in service: RemoteService) throws -> String {
 @Suite struct TagWireTests {
     @Test func tagsHoldingCommasReachTheServerWhole() throws {
         for tags in [["a,b", "c"], ["[x"], ["a", "b"], ["é", "1,2,3"]] {
-            #expect(RemoteService.decodeTags(RemoteService.encodeTags(tags)) == tags, "\(tags)")
+            #expect(RemoteWire.decodeTags(RemoteWire.encodeTags(tags)) == tags, "\(tags)")
         }
         // Python's client joins with commas: that is what plain lists still look like on the wire.
-        #expect(RemoteService.encodeTags(["model", "best"]) == "model,best")
-        #expect(RemoteService.decodeTags("model, best,") == ["model", "best"])
+        #expect(RemoteWire.encodeTags(["model", "best"]) == "model,best")
+        #expect(RemoteWire.decodeTags("model, best,") == ["model", "best"])
 
         let root = TempRoot()
         defer { root.remove() }
@@ -130,10 +130,10 @@ private func createdSession(in service: RemoteService) throws -> String {
         let id = try createdSession(in: service)
         let staged = root.path + "/staged.txt"
         try Data("x".utf8).write(to: URL(fileURLWithPath: staged))
-        let stored = try service.uploadFile(id, form: ["tags": RemoteService.encodeTags(["a,b", "c"])], staged: staged, size: 1,
+        let stored = try service.uploadFile(id, form: ["tags": RemoteWire.encodeTags(["a,b", "c"])], staged: staged, size: 1,
                                             checksum: "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881")
         #expect(stored.objectValue?["tags"] == ["a,b", "c"])
-        let listed = try service.listFiles(id, prefix: nil, tags: RemoteService.encodeTags(["a,b"]))
+        let listed = try service.listFiles(id, prefix: nil, tags: RemoteWire.encodeTags(["a,b"]))
         #expect(listed.objectValue?["files"]?.arrayValue?.count == 1)
     }
 }

@@ -57,7 +57,7 @@ final class RemoteHTTP: Sendable {
         var request = try request(method, segments, query: query)
         if let json {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = Data(RemoteService.encode(json))
+            request.httpBody = Data(RemoteWire.encode(json))
         }
         let (data, _) = try send(request)
         do { return try PythonJSONReader.parse(Array(data)) } catch {

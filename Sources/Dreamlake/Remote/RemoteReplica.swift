@@ -247,7 +247,7 @@ final class RemoteReplica: @unchecked Sendable {
         }
         var fields: [(String, String)] = [("prefix", file.path), ("checksum", file.checksum), ("sizeBytes", String(file.sizeBytes))]
         if let d = file.description, !d.isEmpty { fields.append(("description", d)) }
-        if !file.tags.isEmpty { fields.append(("tags", RemoteService.encodeTags(file.tags))) }
+        if !file.tags.isEmpty { fields.append(("tags", RemoteWire.encodeTags(file.tags))) }
         if let m = file.metadata, !m.isEmpty { fields.append(("metadata", PythonFormat.json(.object(m)))) }
         var remoteID: String?
         try deliver("uploading " + what) { () throws(RemoteCallError) in

@@ -122,24 +122,6 @@ package final class RemoteService: @unchecked Sendable {
         return errors
     }
 
-    /// Tags as one form field or query value: comma-joined, as Python's client
-    /// sends them, unless a tag holds a comma or the list could be read as
-    /// JSON: then a JSON array, which ``decodeTags(_:)`` reads back whole.
-    package static func encodeTags(_ tags: [String]) -> String {
-        tags.contains { $0.contains(",") } || tags.first?.hasPrefix("[") == true
-            ? PythonFormat.json(.array(tags.map(Value.string))) : tags.joined(separator: ",")
-    }
-
-    /// Tags from a form field or query value: a JSON array of strings, else
-    /// Python's comma-joined list (spaces around each trimmed, empty ones dropped).
-    package static func decodeTags(_ text: String) -> [String] {
-        if text.hasPrefix("["), case .array(let items)? = try? PythonJSONReader.parse(Array(text.utf8)),
-           case let tags = items.compactMap(\.stringValue), tags.count == items.count {
-            return tags
-        }
-        return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
-
     /// A session's id: decimal digits derived from SHA-256 of its workspace
     /// and name (63 bits), looking like the Snowflake ids of Python
     /// dreamlake's own server.
@@ -548,7 +530,7 @@ package final class RemoteService: @unchecked Sendable {
             let v = try RemoteService.parse(Array(m.utf8), what: "the form field \"metadata\"")
             metadata = try object(v, "the form field \"metadata\"")
         }
-        let tags = form["tags"].map(RemoteService.decodeTags)
+        let tags = form["tags"].map(RemoteWire.decodeTags)
         let description = form["description"].flatMap { $0.isEmpty ? nil : $0 }
         do {
             let file = try session.files.upload(staged, path: form["prefix"] ?? "/", description: description, tags: tags ?? [],
@@ -561,7 +543,7 @@ package final class RemoteService: @unchecked Sendable {
     package func listFiles(_ id: String, prefix: String?, tags: String?) throws(RemoteError) -> Value {
         let session = try acquire(id)
         defer { release(id) }
-        let tagList = tags.map(RemoteService.decodeTags)
+        let tagList = tags.map(RemoteWire.decodeTags)
         do {
             let files = try session.files.list(path: prefix.flatMap { $0.isEmpty ? nil : $0 }, tags: tagList)
             return ["files": .array(files.map { .object($0.responseFields) })]
@@ -630,9 +612,6 @@ package final class RemoteService: @unchecked Sendable {
             throw RemoteError(400, "\(what) is not JSON: \(error)")
         }
     }
-
-    /// A response body, as Python's `json.dumps` writes it.
-    package static func encode(_ value: Value) -> [UInt8] { PythonJSONWriter.compactBytes(value) }
 
     private func object(_ v: Value, _ what: String) throws(RemoteError) -> ValueObject {
         guard let o = v.objectValue else { throw RemoteError(400, "\(what) is \(JSONLLayout.kind(v)), not a JSON object") }

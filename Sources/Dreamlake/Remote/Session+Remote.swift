@@ -84,19 +84,14 @@ extension Session {
         return base + "/" + String(server.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-" ? $0 : "_" })
     }
 
-    /// A remote-only session's replica, for the calls that must reach the server now.
-    var remoteOnlyReplica: RemoteReplica? {
-        guard let remote, !remote.hybrid else { return nil }
-        return lock.withLock { replicaValue }
-    }
-
     /// Whether the session sends to a server.
     public var isRemote: Bool { remote != nil }
 
-    /// After the local store is open: creates the session on the server and
-    /// starts delivery. A refusal (bad token, bad name, a protected session
-    /// changed) is thrown; an unreachable server is not: delivery retries.
-    func startRemote(_ target: RemoteTarget, store: Store) throws(DreamlakeError) {
+    /// After the local store is open: creates the session on the server,
+    /// starts delivery and returns the backend that reads (the local store in
+    /// hybrid mode, else the server). A refusal (bad token, bad name, a
+    /// protected session changed) is thrown; an unreachable server is not: delivery retries.
+    func startRemote(_ target: RemoteTarget, store: Store) throws(DreamlakeError) -> any SessionBackend {
         var body: ValueObject = ["name": .string(name)]
         if let d = givenFields.description { body["description"] = .string(d) }
         if let t = givenFields.tags { body["tags"] = .array(t.map(Value.string)) }
@@ -119,56 +114,9 @@ extension Session {
         } catch {
             throw DreamlakeError(.remote, "\(error)")
         }
-        lock.withLock { replicaValue = replica }
         replica.start()
-    }
-
-    /// Waits for delivery, up to the session's delivery timeout; throws what was not delivered.
-    func deliver(_ replica: RemoteReplica) throws(DreamlakeError) {
-        let report = replica.flush(timeout: remote?.deliveryTimeout ?? 0)
-        guard report.isEmpty else {
-            throw DreamlakeError(.remote, "session \(workspace)/\(name) at \(replica.http.base): " + report.joined(separator: "; "))
-        }
-    }
-
-    /// For reads in remote-only mode: the server and the session's id there,
-    /// once everything written so far is delivered (so reads see it). Nil for
-    /// local and hybrid sessions, which read their own store.
-    func remoteReader() throws(DreamlakeError) -> (http: RemoteHTTP, id: String)? {
-        guard remote?.hybrid == false else { return nil }
-        _ = try requireStore()
-        guard let replica = remoteOnlyReplica else { return nil }
-        try deliver(replica)
-        guard let id = replica.sessionID else {
-            throw DreamlakeError(.remote, "session \(workspace)/\(name) is not on \(replica.http.base) yet; the server cannot be reached")
-        }
-        return (replica.http, id)
-    }
-
-    /// Runs a remote read, turning its failure into a ``DreamlakeError``.
-    func remoteRead<T>(_ what: String, _ body: () throws(RemoteCallError) -> T) throws(DreamlakeError) -> T {
-        do { return try body() } catch {
-            if case .refused(404, let message) = error { throw DreamlakeError(.notFound, message) }
-            throw DreamlakeError(.remote, "reading \(what) of session \(workspace)/\(name) from the server: \(error.message)")
-        }
-    }
-}
-
-extension TrackStats {
-    /// Statistics from a server's `stats` answer.
-    init(remote o: ValueObject) {
-        name = o["name"]?.stringValue ?? ""
-        count = o["totalDataPoints"].flatMap { $0.stringValue.flatMap(UInt64.init) ?? $0.intValue.map { UInt64(max(0, $0)) } } ?? 0
-        description = o["description"]?.stringValue
-        tags = o["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        metadata = o["metadata"]?.objectValue
-        createdAt = o["createdAt"]?.stringValue.flatMap(Timestamps.parse) ?? 0
-        updatedAt = o["updatedAt"]?.stringValue.flatMap(Timestamps.parse) ?? createdAt
-        if count > 0 {
-            firstIndex = 0
-            lastIndex = count - 1
-            firstTimestamp = o["firstDataAt"]?.stringValue.flatMap(Timestamps.parse)
-            lastTimestamp = o["lastDataAt"]?.stringValue.flatMap(Timestamps.parse)
-        }
+        let delivery = Delivery(replica: replica, timeout: target.deliveryTimeout, place: place)
+        return target.hybrid ? ReplicaBackend(local: LocalBackend(store: store, place: place), delivery: delivery)
+            : RemoteBackend(delivery: delivery)
     }
 }

@@ -1,0 +1,121 @@
+import DreamlakeStore
+import Foundation
+
+/// Where an open session's reads are answered, and what its flush and close
+/// do besides the local store's. Chosen once, when the session opens
+/// (``Session/open()``, ``Session/openForReading()``); no method of
+/// ``Session`` asks which it is.
+///
+/// - ``LocalBackend``: the session's own store answers (a local session, and
+///   any session opened for reading).
+/// - ``ReplicaBackend``: a remote session with a `localPath` (Python's hybrid
+///   mode): the local store answers, and a ``RemoteReplica`` sends it to the server.
+/// - ``RemoteBackend``: a remote-only session: the server answers, once the
+///   ``RemoteReplica`` has delivered what was written (so reads see it).
+///
+/// Writes always go to the local store (a remote session's spool), whichever
+/// backend reads: appends never wait for the network.
+protocol SessionBackend: Sendable {
+    /// The parameters, flat with dot keys.
+    func parameters() throws(DreamlakeError) -> ValueObject
+    /// Every track with its statistics, in the order they were defined.
+    func tracks() throws(DreamlakeError) -> [TrackStats]
+    /// Points `start ..< start + limit` of `track`.
+    func points(of track: String, from start: UInt64, limit: Int) throws(DreamlakeError) -> TrackPage
+    /// The statistics of `track`; `.notFound` when nothing was ever appended to it.
+    func stats(of track: String) throws(DreamlakeError) -> TrackStats
+    /// The stored files under `prefix` (normalized) carrying any of `tags`, oldest first.
+    func files(under prefix: String?, tags: [String]?) throws(DreamlakeError) -> [StoredFile]
+    /// Copies stored file `id` to `destination` (a folder or a file path), checking its SHA-256.
+    func download(_ id: String, to destination: String) throws(DreamlakeError) -> String
+
+    /// A file just stored in the local store, as callers will know it (a
+    /// remote-only session's callers know the server's id).
+    func published(_ file: StoredFile) throws(DreamlakeError) -> StoredFile
+    /// The local store's id of the file callers call `id`.
+    func localFileID(_ id: String) -> String
+
+    /// After the local store's flush: what else ``Session/flush()`` promises.
+    func flush() throws(DreamlakeError)
+    /// Before the local store closes: the last of ``flush()``, then background
+    /// work stops. What failed is returned, to be thrown once the store is closed.
+    func close() -> DreamlakeError?
+    /// The session was dropped without ``Session/close()``: background work
+    /// stops without waiting to deliver.
+    func abandon()
+}
+
+/// A session's name and folder, for backends and their messages.
+struct SessionPlace: Sendable {
+    var workspace: String
+    var name: String
+    /// `<localPath>/<workspace>/<name>`.
+    var directory: String
+
+    /// `workspace/name`, as messages and Python's `sessionId` spell it.
+    var label: String { workspace + "/" + name }
+}
+
+/// Reads a session's own store.
+struct LocalBackend: SessionBackend {
+    let store: Store
+    let place: SessionPlace
+
+    func parameters() throws(DreamlakeError) -> ValueObject {
+        var merged = ValueObject()
+        do {
+            for update in try store.parameterUpdates() { for (k, v) in update.fields { merged[k] = v } }
+        } catch { throw DreamlakeError(error) }
+        return merged
+    }
+
+    func tracks() throws(DreamlakeError) -> [TrackStats] {
+        var out: [TrackStats] = []
+        for info in store.tracks() { out.append(try TrackStats(info: info, store: store)) }
+        return out
+    }
+
+    func points(of track: String, from start: UInt64, limit: Int) throws(DreamlakeError) -> TrackPage {
+        guard let info = store.trackInfo(named: track) else { return TrackPage(points: [], startIndex: start, hasMore: false) }
+        let points: [TrackPoint]
+        do { points = try store.points(of: info.id, from: start, limit: limit) } catch { throw DreamlakeError(error) }
+        let page = points.map { TrackPage.Point(index: $0.index, data: $0.data, timestamp: $0.timestamp) }
+        return TrackPage(points: page, startIndex: start, hasMore: start + UInt64(page.count) < info.count)
+    }
+
+    func stats(of track: String) throws(DreamlakeError) -> TrackStats {
+        guard let info = store.trackInfo(named: track) else {
+            throw DreamlakeError(.notFound, "session \(place.label) has no track \(Names.quoted(track))")
+        }
+        return try TrackStats(info: info, store: store)
+    }
+
+    func files(under prefix: String?, tags: [String]?) throws(DreamlakeError) -> [StoredFile] {
+        try StoredFile.current(in: store, sessionID: place.label).values
+            .sorted { $0.uploadedAt < $1.uploadedAt || ($0.uploadedAt == $1.uploadedAt && $0.id < $1.id) }
+            .filter { f in prefix.map { f.path.hasPrefix($0) } ?? true }
+            .filter { f in tags.map { ts in ts.isEmpty || ts.contains(where: f.tags.contains) } ?? true }
+    }
+
+    func download(_ id: String, to destination: String) throws(DreamlakeError) -> String {
+        guard let file = try StoredFile.current(in: store, sessionID: place.label)[id] else {
+            throw DreamlakeError(.notFound, "session \(place.label) has no file \(Names.quoted(id))")
+        }
+        guard let relative = Files.relativeLocation(id: id, path: file.path, filename: file.filename) else {
+            throw DreamlakeError(.invalidName, "file \(id) has a path or name that would leave the session's folder (\(Names.quoted(file.path)), \(Names.quoted(file.filename)))")
+        }
+        let target = Files.target(destination, filename: file.filename)
+        let (checksum, _) = try Files.copyHashing(from: .inside(base: place.directory, relative: "files/" + relative), to: .user(target))
+        guard checksum == file.checksum else {
+            try? FileManager.default.removeItem(atPath: target)
+            throw DreamlakeError(.checksumMismatch, "file \(id) (\(place.directory)/files/\(relative)) has SHA-256 \(checksum), not the \(file.checksum) it was stored with: the stored copy is damaged")
+        }
+        return target
+    }
+
+    func published(_ file: StoredFile) throws(DreamlakeError) -> StoredFile { file }
+    func localFileID(_ id: String) -> String { id }
+    func flush() throws(DreamlakeError) {}
+    func close() -> DreamlakeError? { nil }
+    func abandon() {}
+}
