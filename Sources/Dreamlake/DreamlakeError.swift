@@ -60,7 +60,7 @@ public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatabl
         self.line = line
     }
 
-    init(_ e: StoreError) {
+    package init(_ e: StoreError) {
         self.init(.store, e.description, storeError: e)
     }
 

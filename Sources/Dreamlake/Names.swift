@@ -3,7 +3,7 @@
 
 import Foundation
 
-enum Names {
+package enum Names {
     /// Longest name component in UTF-8 bytes (the usual file-name limit).
     static let maxComponentBytes = 255
 
@@ -14,7 +14,7 @@ enum Names {
         }
     }
 
-    static func componentProblem(_ name: String) -> String? {
+    package static func componentProblem(_ name: String) -> String? {
         if name.isEmpty { return "is empty" }
         if name == "." || name == ".." { return "is \"\(name)\", which names a directory, not an entry" }
         if name.utf8.count > maxComponentBytes { return "is \(name.utf8.count) bytes long; at most \(maxComponentBytes) are allowed" }
@@ -29,7 +29,7 @@ enum Names {
     /// Checks a workspace or session name: a valid component that does not
     /// start with ".", since such folders are the store's own (staging folders
     /// of imports and exports, the server's `.uploads`) and are never listed.
-    static func checkSessionComponent(_ name: String, _ what: String) throws(DreamlakeError) {
+    package static func checkSessionComponent(_ name: String, _ what: String) throws(DreamlakeError) {
         try checkComponent(name, what)
         if name.hasPrefix(".") {
             throw DreamlakeError(.invalidName, "the \(what) name \(quoted(name)) starts with \".\"; such names are the store's own (hidden staging folders, .uploads) and are refused")
@@ -67,7 +67,7 @@ enum Names {
     }
 
     /// `name` in Unicode's composed normal form (NFC): the form names are stored in.
-    static func canonical(_ name: String) -> String { name.precomposedStringWithCanonicalMapping }
+    package static func canonical(_ name: String) -> String { name.precomposedStringWithCanonicalMapping }
 
     /// Throws unless `path`, or the nearest of its ancestors that exists, lies
     /// inside `root` once links are followed: a link to elsewhere (a workspace
@@ -89,7 +89,7 @@ enum Names {
         }
     }
 
-    static func quoted(_ s: String) -> String {
+    package static func quoted(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             if u.value < 0x20 || u.value == 0x7F { out += "\\u{\(hex(u.value))}" } else { out.unicodeScalars.append(u) }

@@ -29,7 +29,7 @@ public struct StoredFile: Sendable, Equatable {
     public var uploadedAt: String
     public var updatedAt: String
 
-    var fields: ValueObject {
+    package var fields: ValueObject {
         [
             "id": .string(id), "sessionId": sessionID.map(Value.string) ?? .null, "path": .string(path), "filename": .string(filename),
             "description": description.map(Value.string) ?? .null, "tags": .array(tags.map(Value.string)),
@@ -87,7 +87,7 @@ public struct Files: Sendable {
         try upload(localFile, path: path, description: description, tags: tags, metadataObject: metadata.map(ValueObject.init(pairs:)))
     }
 
-    func upload(_ localFile: String, path: String, description: String?, tags: [String],
+    package func upload(_ localFile: String, path: String, description: String?, tags: [String],
                 metadataObject metadata: ValueObject?) throws(DreamlakeError) -> StoredFile {
         let store = try session.requireWritableStore()
         let folder = try Names.normalizeFolder(path)
@@ -146,7 +146,7 @@ public struct Files: Sendable {
         try update(id, description: description, tags: tags, metadataObject: metadata.map(ValueObject.init(pairs:)))
     }
 
-    func update(_ id: String, description: String?, tags: [String]?, metadataObject metadata: ValueObject?) throws(DreamlakeError) -> StoredFile {
+    package func update(_ id: String, description: String?, tags: [String]?, metadataObject metadata: ValueObject?) throws(DreamlakeError) -> StoredFile {
         let callersID = id
         let id = try session.backend().localFileID(id)
         let store = try session.requireWritableStore()
@@ -169,7 +169,7 @@ public struct Files: Sendable {
     }
 
     /// Deletes as ``delete(_:)`` does and returns the deletion time as stored.
-    func deleteReturningTime(_ id: String) throws(DreamlakeError) -> String {
+    package func deleteReturningTime(_ id: String) throws(DreamlakeError) -> String {
         let id = try session.backend().localFileID(id)
         let store = try session.requireWritableStore()
         guard try currentFiles()[id] != nil else {
@@ -184,7 +184,7 @@ public struct Files: Sendable {
     }
 
     /// The files of the session's local store, by local id (see ``StoredFile/current(in:sessionID:)``).
-    func currentFiles() throws(DreamlakeError) -> [String: StoredFile] {
+    package func currentFiles() throws(DreamlakeError) -> [String: StoredFile] {
         try StoredFile.current(in: session.requireStore(), sessionID: session.place.label)
     }
 
@@ -199,7 +199,7 @@ public struct Files: Sendable {
     /// dreamlake places them: `<path without leading "/">/<id>/<filename>`.
     /// Nil when a part would leave the folder ("..", a "/" in the name, ...):
     /// such records come only from damaged or hostile input.
-    static func relativeLocation(id: String, path: String?, filename: String?) -> String? {
+    package static func relativeLocation(id: String, path: String?, filename: String?) -> String? {
         guard let path, let filename, Names.componentProblem(id) == nil, Names.componentProblem(filename) == nil else {
             return nil
         }

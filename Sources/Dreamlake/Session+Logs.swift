@@ -40,7 +40,7 @@ extension Session {
 
     /// Writes an entry stamped `timestamp` (microseconds since the Unix epoch; nil for now) and returns its sequence number.
     @discardableResult
-    func writeLog(_ message: String, level: LogLevel, metadata: ValueObject?, timestamp: Int64? = nil) throws(DreamlakeError) -> UInt64 {
+    package func writeLog(_ message: String, level: LogLevel, metadata: ValueObject?, timestamp: Int64? = nil) throws(DreamlakeError) -> UInt64 {
         let store = try requireWritableStore()
         // Python writes no "metadata" key for empty metadata; nil keeps that apart from {}.
         let md = (metadata?.isEmpty ?? true) ? nil : metadata

@@ -13,8 +13,12 @@ extension Session {
     ///   - metadata: The track's metadata, for a new track; nil for none.
     public func track(_ name: String, description: String? = nil, tags: [String]? = nil,
                       metadata: KeyValuePairs<String, any ValueConvertible>? = nil) -> Track {
-        Track(session: self, name: name, description: description, tags: tags, metadata: metadata.map(ValueObject.init(pairs:)),
-              cache: TrackCache())
+        track(name, description: description, tags: tags, metadataObject: metadata.map(ValueObject.init(pairs:)))
+    }
+
+    /// As ``track(_:description:tags:metadata:)``, with metadata already an object (a remote client's).
+    package func track(_ name: String, description: String?, tags: [String]?, metadataObject metadata: ValueObject?) -> Track {
+        Track(session: self, name: name, description: description, tags: tags, metadata: metadata, cache: TrackCache())
     }
 
     /// Every track of the session with its statistics, in the order they were defined.
@@ -109,7 +113,7 @@ public struct Track: Sendable {
 
     /// Appends points with the times they were first appended (microseconds
     /// since the Unix epoch), as `dreamlake serve` does for a Swift remote session's delivery.
-    func appendBatch(objects points: [ValueObject], timestamps: [Int64]) throws(DreamlakeError) -> Range<UInt64> {
+    package func appendBatch(objects points: [ValueObject], timestamps: [Int64]) throws(DreamlakeError) -> Range<UInt64> {
         let h = try session.trackHandle(self)
         do { return try h.append(contentsOf: points, timestamps: timestamps) } catch { throw DreamlakeError(error) }
     }

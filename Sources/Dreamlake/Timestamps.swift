@@ -3,7 +3,7 @@ import Foundation
 /// Timestamps as Python dreamlake writes them: `datetime.utcnow().isoformat() + "Z"`,
 /// that is `2026-11-25T11:17:49.610107Z`, with no fraction at all when the
 /// microseconds are exactly 0 (`2026-11-25T11:17:49Z`).
-enum Timestamps {
+package enum Timestamps {
     static let microsPerSecond: Int64 = 1_000_000
     static let microsPerDay: Int64 = 86_400 * microsPerSecond
 
@@ -15,7 +15,7 @@ enum Timestamps {
     static func isoNow() -> String { iso(micros: nowMicros()) }
 
     /// `micros` (since the Unix epoch, UTC) as Python dreamlake writes it.
-    static func iso(micros: Int64) -> String {
+    package static func iso(micros: Int64) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(27)
         appendISO(micros: micros, to: &out)
@@ -137,5 +137,5 @@ enum Timestamps {
     }
 
     /// ``parse(_:)`` of a string.
-    static func parse(_ s: String) -> Int64? { parse(Array(s.utf8)) }
+    package static func parse(_ s: String) -> Int64? { parse(Array(s.utf8)) }
 }

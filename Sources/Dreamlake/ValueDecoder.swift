@@ -5,14 +5,15 @@ import Foundation
 // information is lost (an int into a Double, a whole double into an Int), as
 // JSON decoders do; anything else is a DecodingError naming the path.
 
-enum ValueDecoding {
-    static func decode<T: Decodable>(_ type: T.Type, from value: Value) throws(DreamlakeError) -> T {
+package enum ValueDecoding {
+    /// `value` as a `T`; the error names `what` (else `T`), the key and what was found there.
+    package static func decode<T: Decodable>(_ type: T.Type, from value: Value, what: String? = nil) throws(DreamlakeError) -> T {
         do {
             return try T(from: Decoder_(value: value, codingPath: []))
         } catch let error as DecodingError {
-            throw DreamlakeError(.invalidValue, "\(T.self) could not be decoded: \(describe(error))")
+            throw DreamlakeError(.invalidValue, "\(what ?? "\(T.self)") could not be decoded: \(describe(error))")
         } catch {
-            throw DreamlakeError(.invalidValue, "\(T.self) could not be decoded: \(error)")
+            throw DreamlakeError(.invalidValue, "\(what ?? "\(T.self)") could not be decoded: \(error)")
         }
     }
 
@@ -24,6 +25,23 @@ enum ValueDecoding {
         case .keyNotFound(let key, let c): return "the key \"\(key.stringValue)\" is missing \(path(c))"
         case .valueNotFound(_, let c), .typeMismatch(_, let c), .dataCorrupted(let c): return "\(c.debugDescription) \(path(c))"
         @unknown default: return "\(error)"
+        }
+    }
+
+    /// A JSON object field taken as it is, keys in their order (``Value``
+    /// itself is not `Decodable`: a general decoder would lose that order).
+    /// Only this decoder reads it.
+    package struct Object: Decodable, Sendable {
+        package var fields: ValueObject
+
+        package init(from decoder: any Decoder) throws {
+            guard let d = decoder as? Decoder_ else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "only ValueDecoding reads a ValueDecoding.Object"))
+            }
+            guard case .object(let o) = d.value else {
+                throw DecodingError.typeMismatch(ValueObject.self, .init(codingPath: d.codingPath, debugDescription: "expected an object, found \(kind(d.value))"))
+            }
+            fields = o
         }
     }
 

@@ -1,4 +1,4 @@
-@_spi(Fuzzing) import Dreamlake
+@_spi(Fuzzing) import DreamlakeServer
 @_spi(Fuzzing) import DreamlakeStore
 import Glibc
 

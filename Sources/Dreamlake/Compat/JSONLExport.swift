@@ -445,7 +445,7 @@ final class TrackLineWriter {
 /// The documents and lines of the layout, built from what the store holds.
 /// Export writes them; import builds them too, to check that what it read
 /// will be written back the same.
-enum PythonDocuments {
+package enum PythonDocuments {
     /// session.json as Python writes it for a new session with nothing but a name.
     static func newSession(name: String, workspace: String, createdAt: Int64) -> ValueObject {
         [
@@ -458,7 +458,7 @@ enum PythonDocuments {
     /// parameters.json. Python rewrites it on each set: version counts the
     /// sets, the first write has createdAt and later ones drop it. An imported
     /// file's version and times (the note) carry on, moved on by sets made since.
-    static func parameters(updates: [ObjectRecord], note: ValueObject?) -> ValueObject? {
+    package static func parameters(updates: [ObjectRecord], note: ValueObject?) -> ValueObject? {
         guard let firstUpdate = updates.first, let lastUpdate = updates.last else { return nil }
         var data = ValueObject()
         for u in updates { for (k, v) in u.fields { data[k] = v } }
@@ -480,7 +480,7 @@ enum PythonDocuments {
     }
 
     /// A track's metadata.json.
-    static func trackMetadata(_ info: TrackInfo, lastPointTimestamp: Int64?) -> ValueObject {
+    package static func trackMetadata(_ info: TrackInfo, lastPointTimestamp: Int64?) -> ValueObject {
         var doc = ValueObject()
         doc["trackId"] = .string("local-track-" + info.name)
         doc["name"] = .string(info.name)

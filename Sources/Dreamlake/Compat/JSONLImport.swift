@@ -136,7 +136,7 @@ extension JSONLLayout {
         }
     }
 
-    static func readObject(_ path: String) throws(DreamlakeError) -> ValueObject {
+    package static func readObject(_ path: String) throws(DreamlakeError) -> ValueObject {
         let bytes = try LineReader.readAll(path)
         let value: Value
         do { value = try PythonJSONReader.parse(bytes) } catch {
@@ -149,7 +149,7 @@ extension JSONLLayout {
         return o
     }
 
-    static func kind(_ v: Value) -> String {
+    package static func kind(_ v: Value) -> String {
         switch v {
         case .null: "null"
         case .bool: "a boolean"

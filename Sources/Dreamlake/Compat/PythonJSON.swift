@@ -9,7 +9,7 @@ import DreamlakeStore
 
 /// Writes ``Value``s as Python's `json.dumps` (compact form) and
 /// `json.dump(..., indent=2)` (indented form) write the same value.
-struct PythonJSONWriter {
+package struct PythonJSONWriter {
     /// What has been written.
     var bytes: [UInt8] = []
 
@@ -202,7 +202,7 @@ extension PythonJSONWriter {
     }
 
     /// `json.dump(value, f, indent=2)` as bytes.
-    static func indentedBytes(_ value: Value) -> [UInt8] {
+    package static func indentedBytes(_ value: Value) -> [UInt8] {
         var w = PythonJSONWriter()
         w.indented(value)
         return w.bytes
@@ -210,10 +210,10 @@ extension PythonJSONWriter {
 }
 
 /// Why JSON text could not be read, and where (a byte offset within the text).
-struct JSONSyntaxError: Error, Sendable, CustomStringConvertible {
+package struct JSONSyntaxError: Error, Sendable, CustomStringConvertible {
     var message: String
     var offset: Int
-    var description: String { "\(message) at byte \(offset)" }
+    package var description: String { "\(message) at byte \(offset)" }
 }
 
 /// Reads JSON text as Python's `json.loads` does: objects keep their key
@@ -221,7 +221,7 @@ struct JSONSyntaxError: Error, Sendable, CustomStringConvertible {
 /// without a fraction or exponent are integers, `NaN`, `Infinity` and
 /// `-Infinity` are accepted. Integers beyond 64 bits, lone surrogates and
 /// nesting deeper than ``maxDepth`` are refused, since they cannot be stored.
-struct PythonJSONReader {
+package struct PythonJSONReader {
     /// The deepest nesting read, as deep as the store keeps.
     static let maxDepth = 64
 
@@ -236,7 +236,7 @@ struct PythonJSONReader {
     }
 
     /// The value in `bytes`.
-    static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> Value {
+    package static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> Value {
         let result: Result<Value, JSONSyntaxError> = bytes.withUnsafeBytes { b in
             do throws(JSONSyntaxError) { return .success(try parse(b)) } catch { return .failure(error) }
         }

@@ -1,4 +1,5 @@
 import Crypto
+import Dreamlake
 import DreamlakeStore
 import Foundation
 
@@ -142,13 +143,9 @@ package final class RemoteService: @unchecked Sendable {
     /// `POST /workspaces/{workspace}/sessions`: opens (creating if need be)
     /// the session named in `body` and applies the fields given.
     package func createOrUpdateSession(workspace: String, body: Value) throws(RemoteError) -> Value {
-        let o = try object(body, "the request body")
-        let name = try string(o, "name")
-        let description = try optionalString(o, "description")
-        let tags = try optionalStrings(o, "tags")
-        let folder = try optionalString(o, "folder")
-        let metadata = try optionalObject(o, "metadata")
-        let writeProtected = try optionalBool(o, "writeProtected") ?? false
+        let b = try RequestBody.decode(RequestBody.CreateSession.self, body)
+        let (name, description, tags, folder, metadata) = (b.name, b.description, b.tags, b.folder, b.metadata?.fields)
+        let writeProtected = b.writeProtected ?? false
         let session: Session
         do {
             // Opened with the fields given, as a local session is, so that a new
@@ -291,26 +288,22 @@ package final class RemoteService: @unchecked Sendable {
     package func appendLogs(_ id: String, body: Value) throws(RemoteError) -> Value {
         let session = try acquire(id)
         defer { release(id) }
-        let o = try object(body, "the request body")
-        guard let list = o["logs"]?.arrayValue else { throw RemoteError(400, "\"logs\" must be an array of log entries") }
+        let list = try RequestBody.decode(RequestBody.Logs.self, body).logs
         var entries: [(String, LogLevel, ValueObject?, Int64?)] = []
         entries.reserveCapacity(list.count)
-        for (i, v) in list.enumerated() {
-            let e = try object(v, "logs[\(i)]")
-            let message = try string(e, "message", in: "logs[\(i)]")
-            let levelName = try optionalString(e, "level", in: "logs[\(i)]") ?? "info"
+        for (i, e) in list.enumerated() {
+            let levelName = e.level ?? "info"
             guard let level = LogLevel(name: levelName) else {
                 throw RemoteError(400, "logs[\(i)].level is \(Names.quoted(levelName)); use debug, info, warn, error or fatal")
             }
             var timestamp: Int64?
-            if let t = try optionalString(e, "timestamp", in: "logs[\(i)]") {
+            if let t = e.timestamp {
                 guard let micros = Timestamps.parse(t) else {
                     throw RemoteError(400, "logs[\(i)].timestamp is \(Names.quoted(t)), not an ISO 8601 time such as 2026-11-25T11:17:49.610107Z")
                 }
                 timestamp = micros
             }
-            let metadata = try optionalObject(e, "metadata", in: "logs[\(i)]")
-            entries.append((message, level, metadata?.isEmpty == true ? nil : metadata, timestamp))
+            entries.append((e.message, level, e.metadata?.fields.isEmpty == true ? nil : e.metadata?.fields, timestamp))
         }
         var first: UInt64?
         var last: UInt64 = 0
@@ -335,8 +328,7 @@ package final class RemoteService: @unchecked Sendable {
     package func setParameters(_ id: String, body: Value) throws(RemoteError) -> Value {
         let session = try acquire(id)
         defer { release(id) }
-        let o = try object(body, "the request body")
-        guard let data = o["data"]?.objectValue else { throw RemoteError(400, "\"data\" must be an object of parameters") }
+        let data = try RequestBody.decode(RequestBody.Parameters.self, body).data.fields
         do { try session.parameters.set(object: data) } catch { throw RemoteError(error) }
         return try parametersDocument(id, session)
     }
@@ -365,11 +357,10 @@ package final class RemoteService: @unchecked Sendable {
     package func appendPoint(_ id: String, track name: String, body: Value) throws(RemoteError) -> Value {
         let session = try acquire(id)
         defer { release(id) }
-        let o = try object(body, "the request body")
-        guard let data = o["data"]?.objectValue else { throw RemoteError(400, "\"data\" must be an object: the point's fields") }
-        let track = try self.track(session, name, o)
+        let point = try RequestBody.decode(RequestBody.Point.self, body)
+        let track = self.track(session, name, point)
         let index: UInt64
-        do { index = try track.append(object: data) } catch { throw RemoteError(error) }
+        do { index = try track.append(object: point.data.fields) } catch { throw RemoteError(error) }
         let count = try info(session, name)?.count ?? index + 1
         return [
             "trackId": .string(trackID(session, name)), "index": .string(String(index)),
@@ -383,26 +374,13 @@ package final class RemoteService: @unchecked Sendable {
     package func appendBatch(_ id: String, track name: String, body: Value) throws(RemoteError) -> Value {
         let session = try acquire(id)
         defer { release(id) }
-        let o = try object(body, "the request body")
-        guard let list = o["dataPoints"]?.arrayValue else {
-            throw RemoteError(400, "\"dataPoints\" must be an array of points")
-        }
-        var points: [ValueObject] = []
-        points.reserveCapacity(list.count)
-        for (i, v) in list.enumerated() {
-            guard let p = v.objectValue else { throw RemoteError(400, "dataPoints[\(i)] is \(JSONLLayout.kind(v)), not an object") }
-            points.append(p)
-        }
+        let batch = try RequestBody.decode(RequestBody.Batch.self, body)
+        let points = batch.dataPoints.map(\.fields), timestamps = batch.timestampsMicros
         guard !points.isEmpty else { throw RemoteError(400, "\"dataPoints\" is empty; send at least one point") }
-        var timestamps: [Int64]?
-        if let given = o["timestampsMicros"] {
-            guard let list = given.arrayValue, list.count == points.count,
-                  case let micros = list.compactMap(\.intValue), micros.count == points.count else {
-                throw RemoteError(400, "\"timestampsMicros\" must be an array of \(points.count) integers, one per point")
-            }
-            timestamps = micros
+        if let timestamps, timestamps.count != points.count {
+            throw RemoteError(400, "\"timestampsMicros\" has \(timestamps.count) times for \(points.count) points; send one per point")
         }
-        let track = try self.track(session, name, o)
+        let track = self.track(session, name, batch)
         let range: Range<UInt64>
         do throws(DreamlakeError) {
             if let timestamps {
@@ -475,12 +453,8 @@ package final class RemoteService: @unchecked Sendable {
         return ["tracks": .array(tracks)]
     }
 
-    private func track(_ session: Session, _ name: String, _ o: ValueObject) throws(RemoteError) -> Track {
-        let description = try optionalString(o, "description")
-        let tags = try optionalStrings(o, "tags")
-        let metadata = try optionalObject(o, "metadata")
-        return Track(session: session, name: Names.canonical(name), description: description, tags: tags, metadata: metadata,
-                     cache: TrackCache())
+    private func track(_ session: Session, _ name: String, _ given: some RequestBody.TrackFields) -> Track {
+        session.track(Names.canonical(name), description: given.description, tags: given.tags, metadataObject: given.metadata?.fields)
     }
 
     private func info(_ session: Session, _ name: String) throws(RemoteError) -> TrackInfo? {
@@ -528,7 +502,7 @@ package final class RemoteService: @unchecked Sendable {
         var metadata: ValueObject?
         if let m = form["metadata"], !m.isEmpty {
             let v = try RemoteService.parse(Array(m.utf8), what: "the form field \"metadata\"")
-            metadata = try object(v, "the form field \"metadata\"")
+            metadata = try RequestBody.decode(ValueDecoding.Object.self, v, what: "the form field \"metadata\"").fields
         }
         let tags = form["tags"].map(RemoteWire.decodeTags)
         let description = form["description"].flatMap { $0.isEmpty ? nil : $0 }
@@ -574,12 +548,9 @@ package final class RemoteService: @unchecked Sendable {
     package func updateFile(_ id: String, fileID: String, body: Value) throws(RemoteError) -> Value {
         let session = try acquire(id)
         defer { release(id) }
-        let o = try object(body, "the request body")
-        let description = try optionalString(o, "description")
-        let tags = try optionalStrings(o, "tags")
-        let metadata = try optionalObject(o, "metadata")
+        let b = try RequestBody.decode(RequestBody.FileUpdate.self, body)
         do {
-            return try .object(session.files.update(fileID, description: description, tags: tags, metadataObject: metadata).responseFields)
+            return try .object(session.files.update(fileID, description: b.description, tags: b.tags, metadataObject: b.metadata?.fields).responseFields)
         } catch { throw RemoteError(error) }
     }
 
@@ -611,45 +582,6 @@ package final class RemoteService: @unchecked Sendable {
         do { return try PythonJSONReader.parse(bytes) } catch {
             throw RemoteError(400, "\(what) is not JSON: \(error)")
         }
-    }
-
-    private func object(_ v: Value, _ what: String) throws(RemoteError) -> ValueObject {
-        guard let o = v.objectValue else { throw RemoteError(400, "\(what) is \(JSONLLayout.kind(v)), not a JSON object") }
-        return o
-    }
-
-    private func string(_ o: ValueObject, _ key: String, in what: String = "the request body") throws(RemoteError) -> String {
-        guard let s = try optionalString(o, key, in: what) else { throw RemoteError(400, "\(what) has no \"\(key)\"") }
-        return s
-    }
-
-    private func optionalString(_ o: ValueObject, _ key: String, in what: String = "the request body") throws(RemoteError) -> String? {
-        guard let v = o[key], !v.isNull else { return nil }
-        guard let s = v.stringValue else { throw RemoteError(400, "\(what).\(key) is \(JSONLLayout.kind(v)), not a string") }
-        return s
-    }
-
-    private func optionalStrings(_ o: ValueObject, _ key: String) throws(RemoteError) -> [String]? {
-        guard let v = o[key], !v.isNull else { return nil }
-        guard let a = v.arrayValue else { throw RemoteError(400, "\"\(key)\" is \(JSONLLayout.kind(v)), not an array of strings") }
-        var out: [String] = []
-        for e in a {
-            guard let s = e.stringValue else { throw RemoteError(400, "\"\(key)\" holds \(JSONLLayout.kind(e)), not only strings") }
-            out.append(s)
-        }
-        return out
-    }
-
-    private func optionalObject(_ o: ValueObject, _ key: String, in what: String = "the request body") throws(RemoteError) -> ValueObject? {
-        guard let v = o[key], !v.isNull else { return nil }
-        guard let m = v.objectValue else { throw RemoteError(400, "\(what).\(key) is \(JSONLLayout.kind(v)), not an object") }
-        return m
-    }
-
-    private func optionalBool(_ o: ValueObject, _ key: String) throws(RemoteError) -> Bool? {
-        guard let v = o[key], !v.isNull else { return nil }
-        guard let b = v.boolValue else { throw RemoteError(400, "\"\(key)\" is \(JSONLLayout.kind(v)), not true or false") }
-        return b
     }
 }
 

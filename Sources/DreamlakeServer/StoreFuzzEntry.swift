@@ -1,3 +1,4 @@
+import Dreamlake
 @_spi(Fuzzing) import DreamlakeStore
 import Foundation
 import Glibc

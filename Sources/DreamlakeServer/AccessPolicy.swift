@@ -1,3 +1,4 @@
+import Dreamlake
 import DreamlakeStore
 import Foundation
 

@@ -1,0 +1,75 @@
+import DreamlakeTestSupport
+import Foundation
+import Testing
+@testable import Dreamlake
+@testable import DreamlakeServer
+import DreamlakeStore
+
+// Issue 19: the server's request bodies decode through Codable (RequestBody,
+// over ValueDecoding). A body of the wrong shape is a 400 that names the key
+// and what was found there, and nothing of it is written; objects keep their key order.
+
+@Suite struct RequestBodyTests {
+    /// The refusal `body` gets, or nil when it is accepted.
+    private func refusal(_ body: () throws -> Any) -> RemoteError? {
+        do { _ = try body() } catch let e as RemoteError { return e } catch { return RemoteError(-1, "\(error)") }
+        return nil
+    }
+
+    @Test func aBodyOfTheWrongShapeIsA400NamingTheKey() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let service = try RemoteService(root: root.path)
+        defer { _ = service.close() }
+        let id = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
+            .objectValue?["id"]?.stringValue)
+
+        let cases: [(String, () throws -> Any, String)] = [
+            ("name of the wrong type", { try service.createOrUpdateSession(workspace: "w", body: ["name": 3]) }, "name"),
+            ("no name", { try service.createOrUpdateSession(workspace: "w", body: ["tags": ["a"]]) }, "\"name\" is missing"),
+            ("a tag that is no string", { try service.createOrUpdateSession(workspace: "w", body: ["name": "s", "tags": ["a", 1]]) }, "tags"),
+            ("metadata that is no object", { try service.createOrUpdateSession(workspace: "w", body: ["name": "s", "metadata": [1]]) }, "metadata"),
+            ("a body that is no object", { try service.setParameters(id, body: [1, 2]) }, "the request body"),
+            ("parameters without data", { try service.setParameters(id, body: ["lr": 0.1]) }, "\"data\" is missing"),
+            ("a log entry without a message", { try service.appendLogs(id, body: ["logs": [["level": "info"]]]) }, "message"),
+            ("a log level nobody has", { try service.appendLogs(id, body: ["logs": [["message": "m", "level": "loud"]]]) }, "logs[0].level"),
+            ("a point that is no object", { try service.appendBatch(id, track: "t", body: ["dataPoints": [["v": 1], 2]]) }, "dataPoints"),
+            ("times that are not integers", {
+                try service.appendBatch(id, track: "t", body: ["dataPoints": [["v": 1]], "timestampsMicros": ["now"]])
+            }, "timestampsMicros"),
+            ("one time for two points", {
+                try service.appendBatch(id, track: "t", body: ["dataPoints": [["v": 1], ["v": 2]], "timestampsMicros": [1]])
+            }, "timestampsMicros"),
+            ("a track description that is no string", {
+                try service.appendPoint(id, track: "t", body: ["data": ["v": 1], "description": ["x"]])
+            }, "description"),
+        ]
+        for (what, call, key) in cases {
+            let e = refusal(call)
+            #expect(e?.status == 400, "\(what): \(String(describing: e))")
+            #expect(e?.message.contains(key) == true, "\(what): \(e?.message ?? "accepted")")
+        }
+        // Nothing of a refused body was written.
+        #expect(try service.listTracks(id).objectValue?["tracks"]?.arrayValue?.isEmpty == true)
+        #expect(refusal { try service.parameters(id) }?.status == 404)
+    }
+
+    @Test func objectsArriveWithTheirKeysInOrder() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let service = try RemoteService(root: root.path)
+        defer { _ = service.close() }
+        let id = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s", "metadata": ["z": 1, "a": 2]])
+            .objectValue?["session"]?.objectValue?["id"]?.stringValue)
+        _ = try service.appendBatch(id, track: "t", body: ["dataPoints": [["step": 1, "value": 0.5, "epoch": 0]],
+                                                           "metadata": ["unit": "nats", "by": "test"]])
+        _ = try service.setParameters(id, body: ["data": ["lr": 0.1, "batch": 32, "arch": "resnet"]])
+        let page = try service.readTrack(id, track: "t", startIndex: 0, limit: 10)
+        let point = try #require(page.objectValue?["data"]?.arrayValue?.first?.objectValue?["data"]?.objectValue)
+        #expect(Array(point.keys) == ["step", "value", "epoch"])
+        let params = try #require(service.parameters(id).objectValue?["data"]?.objectValue)
+        #expect(Array(params.keys) == ["lr", "batch", "arch"])
+        let session = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?.objectValue)
+        #expect(session["metadata"]?.objectValue.map { Array($0.keys) } == ["z", "a"])
+    }
+}
