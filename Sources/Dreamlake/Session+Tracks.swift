@@ -32,7 +32,7 @@ extension Session {
         let current = generation.load(ordering: .acquiring)
         if let h = track.cache.handle(in: current) { return h }
         let store = try requireWritableStore()
-        if let h = lock.withLock({ trackHandles[track.name] }) {
+        if let h = state.withLock({ $0.trackHandles[track.name] }) {
             track.cache.keep(h, in: current)
             return h
         }
@@ -43,7 +43,7 @@ extension Session {
         fields["metadata"] = track.metadata.map(Value.object) ?? .null
         let handle: TrackHandle
         do { handle = try store.track(named: track.name, fields: fields) } catch { throw DreamlakeError(error) }
-        lock.withLock { trackHandles[track.name] = handle }
+        state.withLock { $0.trackHandles[track.name] = handle }
         track.cache.keep(handle, in: current)
         return handle
     }

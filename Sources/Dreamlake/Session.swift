@@ -46,20 +46,25 @@ public final class Session: @unchecked Sendable {
     /// The server a remote session sends to; nil for a local one.
     let remote: RemoteTarget?
 
-    let lock = NSLock()
     /// Odd while open, even while closed; every open and close adds one. A
     /// track caches its engine handle with the generation it got it in.
     let generation = Atomic<UInt64>(0)
-    // Guarded by `lock`.
-    private var storeValue: Store?
-    private var sessionFields: ValueObject = [:] {
-        didSet { writeProtectedNow = sessionFields["write_protected"]?.boolValue == true }
+    /// What an opening holds (README.md, "How the code waits", says why a `Mutex`).
+    let state = Mutex(OpenState())
+
+    struct OpenState {
+        /// The local store, while open.
+        var store: Store?
+        /// Where reads are answered, chosen when the session opens (see ``SessionBackend``).
+        var backend: (any SessionBackend)?
+        /// The stored session fields, folded.
+        var fields: ValueObject = [:] {
+            didSet { writeProtected = fields["write_protected"]?.boolValue == true }
+        }
+        /// `write_protected` of ``fields``, kept apart so that every write need not look it up.
+        var writeProtected = false
+        var trackHandles: [String: TrackHandle] = [:]
     }
-    /// `write_protected` of ``sessionFields``, kept apart so that every write need not look it up.
-    private var writeProtectedNow = false
-    var trackHandles: [String: TrackHandle] = [:]
-    /// Where reads are answered, chosen when the session opens (see ``SessionBackend``).
-    private var backendValue: (any SessionBackend)?
 
     /// The fields given at init, for a remote session's server.
     var givenFields: (description: String?, tags: [String]?, folder: String?, metadata: ValueObject?, writeProtected: Bool) {
@@ -122,7 +127,7 @@ public final class Session: @unchecked Sendable {
     deinit {
         // Dropped without close(): a remote session's delivery thread ends
         // (what it did not send stays in the local store for the next opening).
-        let (store, backend) = lock.withLock { (storeValue, backendValue) }
+        let (store, backend) = state.withLock { ($0.store, $0.backend) }
         backend?.abandon()
         if let store { try? store.close() }
     }
@@ -133,7 +138,7 @@ public final class Session: @unchecked Sendable {
     // MARK: Lifecycle
 
     /// Whether the session is open.
-    public var isOpen: Bool { lock.withLock { storeValue != nil } }
+    public var isOpen: Bool { state.withLock { $0.store != nil } }
 
     /// The session's description, as stored (or as given, before the first open).
     public var description: String? { field("description")?.stringValue ?? (isOpen ? nil : givenDescription) }
@@ -149,10 +154,10 @@ public final class Session: @unchecked Sendable {
     /// Whether the session refuses writes.
     public var isWriteProtected: Bool { field("write_protected")?.boolValue ?? givenWriteProtected }
     /// Every stored session field (name, workspace, description, tags, folder, metadata, created_at, write_protected, updated_at).
-    public var storedFields: ValueObject { lock.withLock { sessionFields } }
+    public var storedFields: ValueObject { state.withLock { $0.fields } }
 
     private func field(_ key: String) -> Value? {
-        lock.withLock { sessionFields[key] }.flatMap { $0.isNull ? nil : $0 }
+        state.withLock { $0.fields[key] }.flatMap { $0.isNull ? nil : $0 }
     }
 
     /// Opens the session: creates its store, or continues the one there, and
@@ -166,7 +171,7 @@ public final class Session: @unchecked Sendable {
         guard let store = try openStore(), let remote else { return }
         do {
             let backend = try startRemote(remote, store: store)
-            lock.withLock { backendValue = backend }
+            state.withLock { $0.backend = backend }
         } catch {
             try? close()
             throw error
@@ -175,9 +180,11 @@ public final class Session: @unchecked Sendable {
 
     /// Opens the local store; returns it when this call opened it.
     private func openStore() throws(DreamlakeError) -> Store? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard storeValue == nil else { return nil }
+        try state.withLock { (s) throws(DreamlakeError) -> Store? in try openStore(&s) }
+    }
+
+    private func openStore(_ s: inout OpenState) throws(DreamlakeError) -> Store? {
+        guard s.store == nil else { return nil }
         try checkContainment()
         let store: Store
         do {
@@ -206,9 +213,9 @@ public final class Session: @unchecked Sendable {
                                           metadata: givenMetadata, writeProtected: givenWriteProtected, now: now),
                           to: &fields, in: store)
             }
-            sessionFields = fields
-            storeValue = store
-            backendValue = LocalBackend(store: store, place: place)
+            s.fields = fields
+            s.store = store
+            s.backend = LocalBackend(store: store, place: place)
             generation.add(1, ordering: .releasing)
             return store
         } catch let e as DreamlakeError {
@@ -233,16 +240,16 @@ public final class Session: @unchecked Sendable {
     package func update(description: String?, tags: [String]?, folder: String?, metadata: ValueObject?,
                         writeProtected: Bool) throws(DreamlakeError) {
         let folder = try folder.map { (f) throws(DreamlakeError) in try Names.normalizeFolder(f) }
-        lock.lock()
-        defer { lock.unlock() }
-        guard let store = storeValue else { throw notOpenError }
-        var fields = sessionFields
-        let update = Session.changes(to: fields, description: description, tags: tags, folder: folder, metadata: metadata,
-                                     writeProtected: writeProtected, now: Timestamps.isoNow())
-        do { try apply(update, to: &fields, in: store) } catch let e as DreamlakeError { throw e } catch let e as StoreError {
-            throw DreamlakeError(e)
-        } catch { throw DreamlakeError(.io, "\(error)") }
-        sessionFields = fields
+        try state.withLock { (s) throws(DreamlakeError) in
+            guard let store = s.store else { throw notOpenError }
+            var fields = s.fields
+            let update = Session.changes(to: fields, description: description, tags: tags, folder: folder, metadata: metadata,
+                                         writeProtected: writeProtected, now: Timestamps.isoNow())
+            do { try apply(update, to: &fields, in: store) } catch let e as DreamlakeError { throw e } catch let e as StoreError {
+                throw DreamlakeError(e)
+            } catch { throw DreamlakeError(.io, "\(error)") }
+            s.fields = fields
+        }
     }
 
     /// What given fields change in an existing session's stored `fields`, stamped `now`.
@@ -280,9 +287,11 @@ public final class Session: @unchecked Sendable {
     /// - Throws: ``DreamlakeError`` with `.notFound` when there is no such
     ///   session, `.store` when its store cannot be read.
     public func openForReading() throws(DreamlakeError) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard storeValue == nil else { return }
+        try state.withLock { (s) throws(DreamlakeError) in try openForReading(&s) }
+    }
+
+    private func openForReading(_ s: inout OpenState) throws(DreamlakeError) {
+        guard s.store == nil else { return }
         try Names.checkInside(localPath, directory)
         guard Store.exists(at: directory) else {
             throw DreamlakeError(.notFound, "there is no session \(workspace)/\(name) under \(localPath)", path: directory)
@@ -290,18 +299,18 @@ public final class Session: @unchecked Sendable {
         let store: Store
         do { store = try Store(directory: directory, access: .read) } catch { throw DreamlakeError(error) }
         do {
-            sessionFields = try Session.foldFields(store)
+            s.fields = try Session.foldFields(store)
         } catch {
             try? store.close()
             throw error
         }
-        storeValue = store
-        backendValue = LocalBackend(store: store, place: place)
+        s.store = store
+        s.backend = LocalBackend(store: store, place: place)
         generation.add(1, ordering: .releasing)
     }
 
     /// Whether the session is open for reading only.
-    public var isReadOnly: Bool { lock.withLock { storeValue.map { !$0.isWritable } ?? false } }
+    public var isReadOnly: Bool { state.withLock { $0.store.map { !$0.isWritable } ?? false } }
 
     /// For a session opened for reading: picks up what a writer has written
     /// since the last look. A session open for writing sees its own writes
@@ -315,7 +324,7 @@ public final class Session: @unchecked Sendable {
         do { found = try store.refresh() } catch { throw DreamlakeError(error) }
         if found {
             let fields = try Session.foldFields(store)
-            lock.withLock { sessionFields = fields }
+            state.withLock { $0.fields = fields }
         }
         return found
     }
@@ -388,14 +397,14 @@ public final class Session: @unchecked Sendable {
     /// does not: what was not delivered stays in the local store and is sent
     /// when the session is opened again.
     public func close() throws(DreamlakeError) {
-        let undelivered = lock.withLock { storeValue == nil ? nil : backendValue }?.close()
-        let store: Store? = lock.withLock {
-            let s = storeValue
-            if s != nil { generation.add(1, ordering: .releasing) }
-            storeValue = nil
-            trackHandles = [:]
-            backendValue = nil
-            return s
+        let undelivered = state.withLock { $0.store == nil ? nil : $0.backend }?.close()
+        let store: Store? = state.withLock { s in
+            let store = s.store
+            if store != nil { generation.add(1, ordering: .releasing) }
+            s.store = nil
+            s.trackHandles = [:]
+            s.backend = nil
+            return store
         }
         guard let store else { return }
         do { try store.close() } catch { throw DreamlakeError(error) }
@@ -463,7 +472,7 @@ public final class Session: @unchecked Sendable {
 
     /// The open store, for reading.
     package func requireStore() throws(DreamlakeError) -> Store {
-        guard let store = lock.withLock({ storeValue }) else { throw notOpenError }
+        guard let store = state.withLock({ $0.store }) else { throw notOpenError }
         return store
     }
 
@@ -473,7 +482,7 @@ public final class Session: @unchecked Sendable {
     }
 
     private func requireBackend() throws(DreamlakeError) -> (store: Store, backend: any SessionBackend) {
-        guard let (store, backend) = lock.withLock({ storeValue.flatMap { s in backendValue.map { (s, $0) } } }) else {
+        guard let (store, backend) = state.withLock({ s in s.store.flatMap { store in s.backend.map { (store, $0) } } }) else {
             throw notOpenError
         }
         return (store, backend)
@@ -485,7 +494,7 @@ public final class Session: @unchecked Sendable {
 
     /// The open store, for writing: also refuses a write-protected session.
     func requireWritableStore() throws(DreamlakeError) -> Store {
-        let (found, writeProtected) = lock.withLock { (storeValue, writeProtectedNow) }
+        let (found, writeProtected) = state.withLock { ($0.store, $0.writeProtected) }
         guard let store = found else { throw notOpenError }
         guard store.isWritable else {
             throw DreamlakeError(.readOnly, "session \(workspace)/\(name) is open for reading only; open it with open() to write")

@@ -75,7 +75,9 @@ package final class RemoteService: @unchecked Sendable {
     /// Who may read and write which workspace.
     package let policy: AccessPolicy
     /// Guards what follows; waited on while a session is being opened or closed.
-    private let lock = NSCondition()
+    private let lock = Lock()
+    /// Broadcast when a session stops being busy.
+    private let notBusy: Condition
     // Guarded by `lock`.
     private var open: [String: Entry] = [:]
     /// Sessions being opened or closed, outside the lock: a request for one waits until that is done.
@@ -98,6 +100,7 @@ package final class RemoteService: @unchecked Sendable {
         self.root = root
         self.maxOpenSessions = max(1, maxOpenSessions)
         self.policy = policy
+        notBusy = Condition(lock: lock)
     }
 
     /// How many sessions are open now.
@@ -240,7 +243,7 @@ package final class RemoteService: @unchecked Sendable {
                 return (e.session, false)
             }
             guard busy.contains(id) else { break }
-            lock.wait()
+            notBusy.wait()
         }
         busy.insert(id)
         while open.count >= maxOpenSessions,
@@ -256,7 +259,7 @@ package final class RemoteService: @unchecked Sendable {
             do { try session.close() } catch { closeFailure = closeFailure ?? error }
             lock.withLock {
                 busy.remove(evictedID)
-                lock.broadcast()
+                notBusy.broadcast()
             }
         }
         do {
@@ -264,14 +267,14 @@ package final class RemoteService: @unchecked Sendable {
         } catch {
             lock.withLock {
                 busy.remove(id)
-                lock.broadcast()
+                notBusy.broadcast()
             }
             throw error
         }
         lock.withLock {
             busy.remove(id)
             open[id] = Entry(session: candidate)
-            lock.broadcast()
+            notBusy.broadcast()
         }
         if let closeFailure {
             // Never dropped: this request is answered with it (and the server logs it), though its own session opened.

@@ -1,5 +1,6 @@
 import DreamlakeStore
 import Foundation
+import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -174,26 +175,36 @@ final class RemoteHTTP: Sendable {
     }
 
     /// A failure met on URLSession's thread, read after the task is done.
-    private final class Failure: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value: String?
-        var message: String? { lock.withLock { value } }
-        func set(_ m: String) { lock.withLock { value = m } }
+    private final class Failure: Sendable {
+        private let value = Mutex<String?>(nil)
+        var message: String? { value.withLock { $0 } }
+        func set(_ m: String) { value.withLock { $0 = m } }
     }
 
     /// A completion handed from URLSession's thread to the waiting one.
     private final class Outcome: @unchecked Sendable {
-        private let done = DispatchSemaphore(value: 0)
-        private var value: (Data?, Int?, (any Error)?) = (nil, nil, nil)
+        private let lock = Lock()
+        private let done: Condition
+        // Guarded by `lock`.
+        private var value: (Data?, Int?, (any Error)?)?
+
+        init() { done = Condition(lock: lock) }
 
         func set(_ data: Data?, _ status: Int?, _ error: (any Error)?) {
-            value = (data, status, error)
-            done.signal()
+            lock.withLock {
+                value = (data, status, error)
+                done.broadcast()
+            }
         }
 
+        /// Waits for ``set(_:_:_:)`` (URLSession always completes a task, at the latest when its timeout passes).
         func wait() -> (Data?, Int?, (any Error)?) {
-            done.wait()
-            return value
+            lock.withLock {
+                while true {
+                    if let value { return value }
+                    done.wait()
+                }
+            }
         }
     }
 }

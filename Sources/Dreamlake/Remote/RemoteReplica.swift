@@ -23,8 +23,10 @@ final class RemoteReplica: @unchecked Sendable {
     private let directory: String
     private let workspace: String
     private let createBody: Value
-    private let condition = NSCondition()
-    // Guarded by `condition`.
+    private let lock = Lock()
+    /// Broadcast whenever the cursor moves, delivery fails, or the thread is asked to stop or ends.
+    private let changed: Condition
+    // Guarded by `lock`.
     private var cursor: Cursor
     private var refused: [String] = []
     private var lastFailure: String?
@@ -50,17 +52,18 @@ final class RemoteReplica: @unchecked Sendable {
         self.directory = directory
         self.workspace = workspace
         self.createBody = createBody
+        changed = Condition(lock: lock)
         cursor = RemoteReplica.loadCursor(directory + "/remote.json", server: http.base) ?? Cursor(server: http.base)
     }
 
     /// The server's id of the session, once it has one.
-    var sessionID: String? { condition.withLock { cursor.sessionID } }
+    var sessionID: String? { lock.withLock { cursor.sessionID } }
 
     /// The server's id of the file stored locally as `local`, once uploaded.
-    func remoteFileID(_ local: String) -> String? { condition.withLock { cursor.fileIDs[local] } }
+    func remoteFileID(_ local: String) -> String? { lock.withLock { cursor.fileIDs[local] } }
 
     /// The local id of the file the server calls `remote`, if this session uploaded it.
-    func localFileID(_ remote: String) -> String? { condition.withLock { cursor.fileIDs.first { $0.value == remote }?.key } }
+    func localFileID(_ remote: String) -> String? { lock.withLock { cursor.fileIDs.first { $0.value == remote }?.key } }
 
     /// Creates (or updates) the session on the server and returns the
     /// server's answer; the id is remembered for every later call.
@@ -69,7 +72,7 @@ final class RemoteReplica: @unchecked Sendable {
         guard let session = answer.objectValue?["session"]?.objectValue, let id = session["id"]?.stringValue else {
             throw .unavailable("the server's answer to creating the session has no session.id")
         }
-        condition.withLock {
+        lock.withLock {
             if cursor.sessionID != id {
                 // Another server, or the session made again: deliver everything to it.
                 cursor = Cursor(server: http.base, sessionID: id)
@@ -93,12 +96,13 @@ final class RemoteReplica: @unchecked Sendable {
     ///   last report, and what is still waiting); empty when all was.
     func flush(timeout: TimeInterval) -> [String] {
         let target: Target? = progressTarget()
-        let deadline = Date().addingTimeInterval(timeout)
-        condition.lock()
-        defer { condition.unlock() }
-        condition.broadcast()
-        while let target, !reached(target), !tokenRefused, !finished, Date() < deadline {
-            _ = condition.wait(until: min(deadline, Date().addingTimeInterval(0.05)))
+        let deadline = WallClock.monotonicNanos(after: timeout)
+        lock.lock()
+        defer { lock.unlock() }
+        changed.broadcast()  // wakes the thread if it is idle
+        // Every change that can end the wait broadcasts, so nothing is polled.
+        while let target, !reached(target), !tokenRefused, !finished, WallClock.monotonicNanos() < deadline {
+            changed.wait(untilMonotonicNanos: deadline)
         }
         var report = refused
         refused = []
@@ -115,11 +119,11 @@ final class RemoteReplica: @unchecked Sendable {
     /// the HTTP timeout) and counted, so that no later opening of the session
     /// sends its batch again or finds its cursor moved behind its back.
     func stop() {
-        condition.lock()
-        defer { condition.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         stopped = true
-        condition.broadcast()
-        while !finished { condition.wait() }
+        changed.broadcast()
+        while !finished { changed.wait() }
     }
 
     // MARK: The background loop
@@ -127,27 +131,29 @@ final class RemoteReplica: @unchecked Sendable {
     private func run() {
         var backoff: TimeInterval = 0.1
         while true {
-            let stop = condition.withLock { stopped || tokenRefused }
+            let stop = lock.withLock { stopped || tokenRefused }
             if stop { break }
             do {
                 if try shipOnce() {
                     backoff = 0.1
                     continue
                 }
-                condition.withLock { _ = condition.wait(until: Date().addingTimeInterval(0.2)) }
+                // Appends do not signal the replica (the fast path stays free of it): what is new is looked for
+                // every 200 ms, and at once when flush() asks.
+                lock.withLock { if !stopped { changed.wait(seconds: 0.2) } }
             } catch {
-                condition.withLock {
+                lock.withLock {
                     lastFailure = error.message
                     if case .refused(401, _) = error { tokenRefused = true }
-                    condition.broadcast()
-                    _ = condition.wait(until: Date().addingTimeInterval(backoff))
+                    changed.broadcast()
+                    if !stopped { changed.wait(seconds: backoff) }
                 }
                 backoff = min(5, backoff * 2)
             }
         }
-        condition.withLock {
+        lock.withLock {
             finished = true
-            condition.broadcast()
+            changed.broadcast()
         }
     }
 
@@ -157,7 +163,7 @@ final class RemoteReplica: @unchecked Sendable {
             _ = try create()
             return true
         }
-        let c = condition.withLock { cursor }
+        let c = lock.withLock { cursor }
         do {
             // Parameters, one update a request, in order. (Counts first: the
             // records are read back only when there are new ones.)
@@ -220,7 +226,7 @@ final class RemoteReplica: @unchecked Sendable {
         let what = "file \(r.fileID)"
         if r.deleted {
             guard let remote = c.fileIDs[r.fileID] else {
-                return condition.withLock { cursor.fileRecords += 1; saveCursor() }
+                return lock.withLock { cursor.fileRecords += 1; saveCursor() }
             }
             try deliver("deleting " + what) { () throws(RemoteCallError) in
                 _ = try http.call("DELETE", ["sessions", id, "files", remote])
@@ -239,7 +245,7 @@ final class RemoteReplica: @unchecked Sendable {
             return
         }
         guard let relative = Files.relativeLocation(id: file.id, path: file.path, filename: file.filename) else {
-            return condition.withLock {
+            return lock.withLock {
                 refused.append("\(what) has a path or name that would leave the session's folder; not sent")
                 cursor.fileRecords += 1
                 saveCursor()
@@ -269,18 +275,18 @@ final class RemoteReplica: @unchecked Sendable {
             try send()
         } catch {
             guard case .refused(let status, let message) = error, status != 401, status != 0 else { throw error }
-            condition.withLock {
+            lock.withLock {
                 refused.append("\(what) refused by the server (\(status)): \(message)")
                 advance(&cursor)
                 saveCursor()
-                condition.broadcast()
+                changed.broadcast()
             }
             return
         }
-        condition.withLock {
+        lock.withLock {
             advance(&cursor)
             saveCursor()
-            condition.broadcast()
+            changed.broadcast()
         }
     }
 

@@ -2,10 +2,10 @@ import Glibc
 
 /// A pthread mutex. A class so that its address is stable; used where a
 /// closure-scoped `Mutex` would not fit (lock held across calls, condition waits).
-final class Lock: @unchecked Sendable {
+package final class Lock: @unchecked Sendable {
     let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
-    init() {
+    package init() {
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
     }
@@ -15,12 +15,12 @@ final class Lock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    @inline(__always) func lock() { pthread_mutex_lock(mutex) }
-    @inline(__always) func unlock() { pthread_mutex_unlock(mutex) }
+    @inline(__always) package func lock() { pthread_mutex_lock(mutex) }
+    @inline(__always) package func unlock() { pthread_mutex_unlock(mutex) }
     /// Takes the lock if it is free; returns whether it did.
-    @inline(__always) func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
+    @inline(__always) package func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
 
-    @inline(__always) func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    @inline(__always) package func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         lock()
         defer { unlock() }
         return try body()
@@ -28,11 +28,11 @@ final class Lock: @unchecked Sendable {
 }
 
 /// A condition variable bound to a ``Lock``.
-final class Condition: @unchecked Sendable {
+package final class Condition: @unchecked Sendable {
     private let cond: UnsafeMutablePointer<pthread_cond_t>
-    let lock: Lock
+    package let lock: Lock
 
-    init(lock: Lock) {
+    package init(lock: Lock) {
         self.lock = lock
         cond = .allocate(capacity: 1)
         var attr = pthread_condattr_t()
@@ -48,15 +48,20 @@ final class Condition: @unchecked Sendable {
     }
 
     /// Waits; the lock must be held.
-    func wait() { pthread_cond_wait(cond, lock.mutex) }
+    package func wait() { pthread_cond_wait(cond, lock.mutex) }
 
     /// Waits until signalled or until the monotonic clock reaches `deadlineNanos`.
-    func wait(untilMonotonicNanos deadlineNanos: UInt64) {
+    package func wait(untilMonotonicNanos deadlineNanos: UInt64) {
         var ts = timespec(tv_sec: Int(deadlineNanos / 1_000_000_000), tv_nsec: Int(deadlineNanos % 1_000_000_000))
         pthread_cond_timedwait(cond, lock.mutex, &ts)
     }
 
-    func broadcast() { pthread_cond_broadcast(cond) }
+    /// Waits until signalled or `seconds` have passed on the monotonic clock; the lock must be held.
+    package func wait(seconds: Double) {
+        wait(untilMonotonicNanos: WallClock.monotonicNanos(after: seconds))
+    }
+
+    package func broadcast() { pthread_cond_broadcast(cond) }
 }
 
 /// The clocks the library reads (named so as not to shadow Swift's `Clock`):
@@ -69,7 +74,13 @@ package enum WallClock {
         return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec / 1000)
     }
 
-    static func monotonicNanos() -> UInt64 {
+    /// The monotonic clock `seconds` from now (0 for a negative or NaN `seconds`).
+    package static func monotonicNanos(after seconds: Double) -> UInt64 {
+        let delta = seconds.isNaN ? 0 : min(max(seconds, 0), 1e9) * 1e9
+        return monotonicNanos() &+ UInt64(delta)
+    }
+
+    package static func monotonicNanos() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
