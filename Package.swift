@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         // Streaming multipart/form-data parsing for file uploads.
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
+        // FilePath: the paths users give, read by their components.
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         // NIOThreadPool, where the server's store and file work runs (Hummingbird's own dependency).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
@@ -51,6 +53,7 @@ let package = Package(
                 "DreamlakeStore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .target(

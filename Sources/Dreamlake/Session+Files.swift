@@ -91,7 +91,7 @@ public struct Files: Sendable {
                 metadataObject metadata: ValueObject?) throws(DreamlakeError) -> StoredFile {
         let store = try session.requireWritableStore()
         let folder = try Names.normalizeFolder(path)
-        let filename = URL(fileURLWithPath: localFile).lastPathComponent
+        let filename = Paths.lastName(localFile)
         try Names.checkComponent(filename, "file")
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: localFile, isDirectory: &isDir), !isDir.boolValue else {
@@ -287,7 +287,7 @@ public struct Files: Sendable {
 
     /// The MIME type Python's `mimetypes.guess_type` gives the common kinds of file, else octet-stream.
     static func contentType(_ filename: String) -> String {
-        let ext = (filename as NSString).pathExtension.lowercased()
+        let ext = Paths.fileExtension(filename)
         let known: [String: String] = [
             "txt": "text/plain", "csv": "text/csv", "json": "application/json", "html": "text/html",
             "md": "text/markdown", "py": "text/x-python", "yaml": "application/yaml", "yml": "application/yaml",

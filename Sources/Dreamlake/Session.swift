@@ -113,7 +113,7 @@ public final class Session: @unchecked Sendable {
         self.name = name
         self.workspace = workspace
         self.localPath = root
-        self.directory = (root.hasSuffix("/") ? String(root.dropLast()) : root) + "/" + workspace + "/" + name
+        self.directory = Paths.join(root, workspace, name)
         self.durability = durability
         givenDescription = description
         givenTags = tags
@@ -347,7 +347,7 @@ public final class Session: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: localPath) else { return [] }
         for ws in try JSONLLayout.subdirectories(of: localPath) {
             for dir in try JSONLLayout.sessionDirectories(in: localPath + "/" + ws) {
-                out.append((ws, URL(fileURLWithPath: dir).lastPathComponent))
+                out.append((ws, Paths.lastName(dir)))
             }
         }
         return out

@@ -71,27 +71,8 @@ struct Import: ParsableCommand {
         try reportingErrors {
             let bar = ProgressBar("import")
             defer { bar.finish() }
-            var reports: [JSONLLayout.ImportReport] = []
-            let src = source.hasSuffix("/") && source.count > 1 ? String(source.dropLast()) : source
-            switch Import.kind(of: src) {
-            case .session:
-                reports.append(try JSONLLayout.importSession(from: src, into: root.path, workspace: workspace, name: name,
-                                                             progress: bar.handler))
-            case .workspace:
-                guard name == nil else { throw DreamlakeError(.invalidName, "--name needs one session's folder, and \(src) holds several") }
-                let ws = workspace ?? URL(fileURLWithPath: src).lastPathComponent
-                for s in Import.children(src) {
-                    reports.append(try JSONLLayout.importSession(from: src + "/" + s, into: root.path, workspace: ws, name: s,
-                                                                 progress: bar.handler))
-                }
-            case .root:
-                guard name == nil, workspace == nil else {
-                    throw DreamlakeError(.invalidName, "--name and --workspace need one session's folder, and \(src) holds workspaces")
-                }
-                reports = try JSONLLayout.importAll(from: src, into: root.path, progress: bar.handler)
-            case .none:
-                throw DreamlakeError(.notFound, "\(src) holds no dreamlake session (no session.json, logs, parameters.json or tracks/ in it or below it)")
-            }
+            let reports = try JSONLLayout.importFolder(from: source, into: root.path, workspace: workspace, name: name,
+                                                       progress: bar.handler)
             bar.finish()
             for r in reports {
                 print("imported \(r.workspace)/\(r.name): \(r.points) points, \(r.logs) logs, \(r.files) files"
@@ -100,24 +81,5 @@ struct Import: ParsableCommand {
                 for w in r.warnings { print("  warning: \(w)") }
             }
         }
-    }
-
-    enum Kind { case session, workspace, root, none }
-
-    static func isSession(_ dir: String) -> Bool {
-        ["session.json", "logs", "logs.jsonl", "parameters.json", "tracks"].contains { FileManager.default.fileExists(atPath: dir + "/" + $0) }
-    }
-
-    /// The folders in `dir` an import looks at (none when it cannot be listed).
-    static func children(_ dir: String) -> [String] {
-        (try? JSONLLayout.subdirectories(of: dir)) ?? []
-    }
-
-    static func kind(of dir: String) -> Kind {
-        if isSession(dir) { return .session }
-        let kids = children(dir)
-        if kids.contains(where: { isSession(dir + "/" + $0) }) { return .workspace }
-        if kids.contains(where: { k in children(dir + "/" + k).contains { isSession(dir + "/" + k + "/" + $0) } }) { return .root }
-        return .none
     }
 }

@@ -278,6 +278,43 @@ func writeRichSession(root: String, name: String = "rich", workspace: String = "
         }
     }
 
+    /// The importer alone decides what a folder holds (the command asks it); a trailing "/" does not matter.
+    @Test func aFolderIsImportedAsTheSessionWorkspaceOrRootItHolds() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let params = #"{"version": 1, "data": {"lr": 0.1}, "createdAt": "2026-11-25T11:17:49Z", "updatedAt": "2026-11-25T11:17:49Z"}"#
+        for s in ["a", "b"] {
+            let dir = root.path + "/src/mnist/" + s
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try params.write(toFile: dir + "/parameters.json", atomically: true, encoding: .utf8)
+        }
+        // A folder beside the sessions that is none: not a session to import.
+        try FileManager.default.createDirectory(atPath: root.path + "/src/mnist/notes", withIntermediateDirectories: true)
+        #expect(JSONLLayout.kind(of: root.path + "/src/mnist/a") == .session)
+        #expect(JSONLLayout.kind(of: root.path + "/src/mnist/") == .workspace)
+        #expect(JSONLLayout.kind(of: root.path + "/src") == .root)
+        #expect(JSONLLayout.kind(of: root.path + "/src/mnist/notes") == .none)
+
+        let workspace = try JSONLLayout.importFolder(from: root.path + "/src/mnist/", into: root.path + "/one", workspace: "digits")
+        #expect(workspace.map { "\($0.workspace)/\($0.name)" }.sorted() == ["digits/a", "digits/b"])
+        #expect(try Session.all(localPath: root.path + "/one").map { "\($0.workspace)/\($0.name)" } == ["digits/a", "digits/b"])
+        let all = try JSONLLayout.importFolder(from: root.path + "/src", into: root.path + "/two")
+        #expect(all.map { "\($0.workspace)/\($0.name)" }.sorted() == ["mnist/a", "mnist/b"])
+        let one = try JSONLLayout.importFolder(from: root.path + "/src/mnist/a/", into: root.path + "/three", name: "copy")
+        #expect(one.map { "\($0.workspace)/\($0.name)" } == ["mnist/copy"])
+
+        #expect { try JSONLLayout.importFolder(from: root.path + "/src/mnist", into: root.path + "/four", name: "x") } throws: {
+            ($0 as? DreamlakeError)?.code == .invalidName
+        }
+        #expect { try JSONLLayout.importFolder(from: root.path + "/src", into: root.path + "/four", workspace: "x") } throws: {
+            ($0 as? DreamlakeError)?.code == .invalidName
+        }
+        #expect { try JSONLLayout.importFolder(from: root.path + "/src/mnist/notes", into: root.path + "/four") } throws: {
+            ($0 as? DreamlakeError)?.code == .notFound
+        }
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/four/x"))
+    }
+
     @Test func aSessionBeingWrittenExportsWhatItHasFlushed() throws {
         let root = TempRoot()
         defer { root.remove() }

@@ -66,10 +66,9 @@ public enum JSONLLayout {
     @discardableResult
     public static func exportSession(at directory: String, to outputRoot: String,
                                      progress: ProgressHandler? = nil) throws(DreamlakeError) -> ExportReport {
-        let trimmed = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
-        let url = URL(fileURLWithPath: trimmed)
-        let name = url.lastPathComponent
-        let workspace = url.deletingLastPathComponent().lastPathComponent
+        let trimmed = Paths.tidy(directory)
+        let name = Paths.lastName(trimmed)
+        let workspace = Paths.parentName(trimmed)
         let store: Store
         do { store = try Store(directory: trimmed, access: .read) } catch { throw DreamlakeError(error) }
         defer { try? store.close() }
@@ -123,8 +122,8 @@ public enum JSONLLayout {
                        progress: ProgressHandler?) throws(DreamlakeError) -> ExportReport {
         try Names.checkComponent(workspace, "workspace")
         try Names.checkComponent(name, "session")
-        let root = outputRoot.hasSuffix("/") ? String(outputRoot.dropLast()) : outputRoot
-        let final = root + "/" + workspace + "/" + name
+        let root = Paths.tidy(outputRoot)
+        let final = Paths.join(root, workspace, name)
         let staging = root + "/" + workspace + "/.\(name).export-\(getpid())"
         let exporter = Exporter(store: store, source: sessionDirectory, workspace: workspace, name: name,
                                 out: staging, progress: progress)

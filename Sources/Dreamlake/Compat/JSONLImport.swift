@@ -52,7 +52,7 @@ extension JSONLLayout {
     @discardableResult
     public static func importSession(from folder: String, into localPath: String, workspace: String? = nil,
                                      name: String? = nil, progress: ProgressHandler? = nil) throws(DreamlakeError) -> ImportReport {
-        let given = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+        let given = Paths.tidy(folder)
         guard FileManager.default.fileExists(atPath: given) else {
             throw DreamlakeError(.notFound, "there is no session folder at \(given)", path: given)
         }
@@ -65,13 +65,12 @@ extension JSONLLayout {
         let sessionPath = source + "/session.json"
         let sessionDoc: ValueObject? = FileManager.default.fileExists(atPath: sessionPath)
             ? try readObject(sessionPath) : nil
-        let url = URL(fileURLWithPath: source)
-        let ws = Names.canonical(workspace ?? sessionDoc?["workspace"]?.stringValue ?? url.deletingLastPathComponent().lastPathComponent)
-        let nm = Names.canonical(name ?? sessionDoc?["name"]?.stringValue ?? url.lastPathComponent)
+        let ws = Names.canonical(workspace ?? sessionDoc?["workspace"]?.stringValue ?? Paths.parentName(source))
+        let nm = Names.canonical(name ?? sessionDoc?["name"]?.stringValue ?? Paths.lastName(source))
         try Names.checkSessionComponent(ws, "workspace")
         try Names.checkSessionComponent(nm, "session")
-        let root = localPath.hasSuffix("/") ? String(localPath.dropLast()) : localPath
-        let target = root + "/" + ws + "/" + nm
+        let root = Paths.tidy(localPath)
+        let target = Paths.join(root, ws, nm)
         try Names.checkInside(root, target)
         guard !FileManager.default.fileExists(atPath: target) else {
             throw DreamlakeError(.exists, "session \(ws)/\(nm) already exists at \(target); import under another name, or remove it first", path: target)
@@ -108,13 +107,14 @@ extension JSONLLayout {
     }
 
     /// Imports every session under `root` (`<root>/<workspace>/<session>/`, as
-    /// Python dreamlake's `local_path` holds them), stopping at the first failure.
+    /// Python dreamlake's `local_path` holds them; a folder that is no session, see ``kind(of:)``, is passed by),
+    /// stopping at the first failure.
     @discardableResult
     public static func importAll(from root: String, into localPath: String,
                                  progress: ProgressHandler? = nil) throws(DreamlakeError) -> [ImportReport] {
         var reports: [ImportReport] = []
         for workspace in try subdirectories(of: root) {
-            for session in try subdirectories(of: root + "/" + workspace) {
+            for session in try subdirectories(of: root + "/" + workspace) where kind(of: root + "/" + workspace + "/" + session) == .session {
                 reports.append(try importSession(from: root + "/" + workspace + "/" + session, into: localPath,
                                                  workspace: workspace, name: session, progress: progress))
             }
@@ -122,7 +122,62 @@ extension JSONLLayout {
         return reports
     }
 
-    /// A JSON document that must be an object.
+    /// What a folder holds, as ``importFolder(from:into:workspace:name:progress:)`` reads it.
+    public enum FolderKind: Sendable, Equatable {
+        /// One session: `session.json`, `logs/` (or `logs.jsonl`), `parameters.json` or `tracks/` in it.
+        case session
+        /// A workspace: folders that are sessions.
+        case workspace
+        /// A root: folders of workspaces.
+        case root
+        /// None of these.
+        case none
+    }
+
+    /// What `folder` holds: a session, a workspace of sessions, a root of workspaces, or none.
+    public static func kind(of folder: String) -> FolderKind {
+        func isSession(_ dir: String) -> Bool {
+            ["session.json", "logs", "logs.jsonl", "parameters.json", "tracks"].contains { FileSystem.kind(dir + "/" + $0) != .missing }
+        }
+        func children(_ dir: String) -> [String] { (try? subdirectories(of: dir)) ?? [] }
+        if isSession(folder) { return .session }
+        let kids = children(folder)
+        if kids.contains(where: { isSession(folder + "/" + $0) }) { return .workspace }
+        if kids.contains(where: { k in children(folder + "/" + k).contains { isSession(folder + "/" + k + "/" + $0) } }) { return .root }
+        return .none
+    }
+
+    /// Imports whatever `folder` holds (see ``kind(of:)``): one session, every
+    /// session of a workspace, or every session under a root.
+    ///
+    /// - Parameters:
+    ///   - workspace: For one session or a workspace, the workspace to import into; nil for the one each names, else the folder's.
+    ///   - name: For one session only, its name; nil for the one it names, else its folder's.
+    /// - Throws: As ``importSession(from:into:workspace:name:progress:)``; `.notFound` when `folder` holds no session,
+    ///   `.invalidName` when `name` (or `workspace`) is given for a folder of several sessions (or workspaces).
+    public static func importFolder(from folder: String, into localPath: String, workspace: String? = nil, name: String? = nil,
+                                    progress: ProgressHandler? = nil) throws(DreamlakeError) -> [ImportReport] {
+        switch kind(of: folder) {
+        case .session:
+            return [try importSession(from: folder, into: localPath, workspace: workspace, name: name, progress: progress)]
+        case .workspace:
+            guard name == nil else { throw DreamlakeError(.invalidName, "a session name needs one session's folder, and \(folder) holds several") }
+            let ws = workspace ?? Paths.lastName(folder)
+            var reports: [ImportReport] = []
+            for s in try subdirectories(of: folder) where kind(of: folder + "/" + s) == .session {
+                reports.append(try importSession(from: folder + "/" + s, into: localPath, workspace: ws, name: s, progress: progress))
+            }
+            return reports
+        case .root:
+            guard name == nil, workspace == nil else {
+                throw DreamlakeError(.invalidName, "a session or workspace name needs one session's folder, and \(folder) holds workspaces")
+            }
+            return try importAll(from: folder, into: localPath, progress: progress)
+        case .none:
+            throw DreamlakeError(.notFound, "\(folder) holds no dreamlake session (no session.json, logs, parameters.json or tracks/ in it or below it)", path: folder)
+        }
+    }
+
     /// Removes what imports killed part way left in a workspace folder: their
     /// staging folders (`.<session>.import-<pid>`), when that process is gone.
     /// Imports still running are left alone.
@@ -385,9 +440,9 @@ private final class Importer {
         guard let walker = FileManager.default.enumerator(atPath: root) else { return [] }
         var names: [String] = []
         while let entry = walker.nextObject() as? String {
-            let last = (entry as NSString).lastPathComponent
+            let last = Paths.lastName(entry)
             if last == "metadata.json" || last == "data.jsonl" {
-                let name = entry.contains("/") ? FileSystem.directoryName(entry) : ""
+                let name = Paths.parent(entry)
                 if !name.isEmpty && !names.contains(name) { names.append(name) }
             }
         }
