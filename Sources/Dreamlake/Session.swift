@@ -335,7 +335,7 @@ public final class Session: @unchecked Sendable {
         var fields = ValueObject()
         do {
             for r in try store.sessionMetadataUpdates() {
-                for (k, v) in r.fields where !k.hasPrefix(JSONLLayout.internalKeyPrefix) { fields[k] = v }
+                for (k, v) in r.fields where !k.hasPrefix(StoreLayout.internalKeyPrefix) { fields[k] = v }
             }
         } catch { throw DreamlakeError(error) }
         return fields
@@ -345,8 +345,8 @@ public final class Session: @unchecked Sendable {
     public static func all(localPath: String) throws(DreamlakeError) -> [(workspace: String, name: String)] {
         var out: [(String, String)] = []
         guard FileManager.default.fileExists(atPath: localPath) else { return [] }
-        for ws in try JSONLLayout.subdirectories(of: localPath) {
-            for dir in try JSONLLayout.sessionDirectories(in: localPath + "/" + ws) {
+        for ws in try StoreLayout.subdirectories(of: localPath) {
+            for dir in try StoreLayout.sessionDirectories(in: localPath + "/" + ws) {
                 out.append((ws, Paths.lastName(dir)))
             }
         }

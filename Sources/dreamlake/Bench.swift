@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dreamlake
+@_spi(Reference) import DreamlakeStore
 import Foundation
 import Histogram
 import Synchronization
@@ -9,12 +10,6 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure ingest through the session API, and check what it left.",
         subcommands: [Ingest.self, Check.self, Logs.self, Remote.self])
-
-    /// Point i of the reference workload: {"value": referenceValue(i), "step": i}.
-    static func referenceValue(_ i: Int) -> Double {
-        let x = Double(i)
-        return 2.0 / (1.0 + x * 1e-4) + 0.01 * sin(x * 0.37)
-    }
 
     /// Opens `bench/<name>` made anew: the last run's session is removed
     /// first, but never under a running writer (opening takes the writer
@@ -122,7 +117,7 @@ extension Bench {
                 var base = Int(first)
                 while base < end {
                     let n = min(chunk, end - base)
-                    for k in 0..<n { values[k] = Bench.referenceValue(base + k) }
+                    for k in 0..<n { values[k] = ReferenceWorkload.value(base + k) }
                     if latency {
                         var last = monotonicNanos()
                         for k in 0..<n {
@@ -244,7 +239,7 @@ extension Bench {
                 try session.open()
                 let track = session.track(Bench.trackName)
                 let start = monotonicNanos()
-                for i in 0..<points { try track.append(value: Bench.referenceValue(i), step: i) }
+                for i in 0..<points { try track.append(value: ReferenceWorkload.value(i), step: i) }
                 let appended = Double(monotonicNanos() - start) / 1e9
                 try session.close()
                 let delivered = Double(monotonicNanos() - start) / 1e9
@@ -289,7 +284,7 @@ extension Bench {
                 var expected = from
                 try forEachPoint(track, from: from, to: count) { p in
                     let i = Int(p.index)
-                    let want: ValueObject = ["value": .double(Bench.referenceValue(i)), "step": .int(Int64(i))]
+                    let want: ValueObject = ["value": .double(ReferenceWorkload.value(i)), "step": .int(Int64(i))]
                     guard p.index == expected else {
                         throw DreamlakeError(.invalidValue, "point \(expected) is missing: the next point read has index \(p.index)")
                     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dreamlake
+@_spi(Reference) import DreamlakeStore
 import Foundation
 
 /// Runs a short simulated training session through the session API and shows what was stored.
@@ -41,7 +42,7 @@ struct Demo: ParsableCommand {
         let evalEvery = max(1, points / 100)
         for step in 0..<points {
             let x = Double(step)
-            try trainLoss.append(value: 2.0 / (1.0 + x * 1e-4) + 0.01 * sin(x * 0.37), step: step)
+            try trainLoss.append(value: ReferenceWorkload.value(step), step: step)
             if step % evalEvery == 0 {
                 let epoch = step / evalEvery
                 try valAccuracy.append(["value": 1.0 - 0.9 / (1.0 + x * 1e-4), "epoch": epoch])

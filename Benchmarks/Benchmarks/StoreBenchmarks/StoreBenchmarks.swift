@@ -1,13 +1,10 @@
 import Benchmark
 import Dreamlake
-import DreamlakeStore
+@_spi(Reference) import DreamlakeStore
 import Foundation
 
 // The reference workload: point i = {"value": loss(i), "step": i}.
-@inline(__always) func loss(_ i: Int) -> Double {
-    let x = Double(i)
-    return 2.0 / (1.0 + x * 1e-4) + 0.01 * sin(x * 0.37)
-}
+@inline(__always) func loss(_ i: Int) -> Double { ReferenceWorkload.value(i) }
 
 func freshDirectory(_ name: String) -> String {
     let path = NSTemporaryDirectory() + "dreamlake-bench-\(name)-\(getpid())"
@@ -71,15 +68,18 @@ func jsonBytes(_ directory: String) -> Int {
 
 final class Box<T>: @unchecked Sendable { var value: T; init(_ v: T) { value = v } }
 
-/// The regression thresholds, relative to the baseline's median: these
-/// machines are noisy, so time may drift 25% before it counts as a
-/// regression; allocations and memory 10%. Metrics of our own have none.
+/// The regression thresholds: these machines are noisy, so time may drift
+/// 25% before it counts as a regression; allocations and memory 10%. Metrics
+/// of our own have none. Each is given for the median (`baseline check`
+/// compares medians) and for p90, the one percentile `thresholds check`
+/// compares with the files in Thresholds/ (a threshold for p50 alone is never
+/// looked at there, and that check passes whatever was measured).
 func limits(for metrics: [BenchmarkMetric]) -> [BenchmarkMetric: BenchmarkThresholds] {
     let all: [BenchmarkMetric: BenchmarkThresholds] = [
-        .wallClock: .init(relative: [.p50: 25]),
-        .throughput: .init(relative: [.p50: 25]),
-        .peakMemoryResident: .init(relative: [.p50: 10]),
-        .mallocCountTotal: .init(relative: [.p50: 10]),
+        .wallClock: .init(relative: [.p50: 25, .p90: 25]),
+        .throughput: .init(relative: [.p50: 25, .p90: 25]),
+        .peakMemoryResident: .init(relative: [.p50: 10, .p90: 10]),
+        .mallocCountTotal: .init(relative: [.p50: 10, .p90: 10]),
     ]
     return all.filter { metrics.contains($0.key) }
 }

@@ -113,8 +113,8 @@ extension JSONLLayout {
     public static func importAll(from root: String, into localPath: String,
                                  progress: ProgressHandler? = nil) throws(DreamlakeError) -> [ImportReport] {
         var reports: [ImportReport] = []
-        for workspace in try subdirectories(of: root) {
-            for session in try subdirectories(of: root + "/" + workspace) where kind(of: root + "/" + workspace + "/" + session) == .session {
+        for workspace in try StoreLayout.subdirectories(of: root) {
+            for session in try StoreLayout.subdirectories(of: root + "/" + workspace) where kind(of: root + "/" + workspace + "/" + session) == .session {
                 reports.append(try importSession(from: root + "/" + workspace + "/" + session, into: localPath,
                                                  workspace: workspace, name: session, progress: progress))
             }
@@ -139,7 +139,7 @@ extension JSONLLayout {
         func isSession(_ dir: String) -> Bool {
             ["session.json", "logs", "logs.jsonl", "parameters.json", "tracks"].contains { FileSystem.kind(dir + "/" + $0) != .missing }
         }
-        func children(_ dir: String) -> [String] { (try? subdirectories(of: dir)) ?? [] }
+        func children(_ dir: String) -> [String] { (try? StoreLayout.subdirectories(of: dir)) ?? [] }
         if isSession(folder) { return .session }
         let kids = children(folder)
         if kids.contains(where: { isSession(folder + "/" + $0) }) { return .workspace }
@@ -164,7 +164,7 @@ extension JSONLLayout {
             guard name == nil else { throw DreamlakeError(.invalidName, "a session name needs one session's folder, and \(folder) holds several") }
             let ws = workspace ?? Paths.lastName(folder)
             var reports: [ImportReport] = []
-            for s in try subdirectories(of: folder) where kind(of: folder + "/" + s) == .session {
+            for s in try StoreLayout.subdirectories(of: folder) where kind(of: folder + "/" + s) == .session {
                 reports.append(try importSession(from: folder + "/" + s, into: localPath, workspace: ws, name: s, progress: progress))
             }
             return reports
@@ -319,14 +319,14 @@ private final class Importer {
             // Imported under another name: the fields say the new one.
             if fields["name"] != nil { fields["name"] = .string(name) }
             if fields["workspace"] != nil { fields["workspace"] = .string(workspace) }
-            for key in fields.keys where key.hasPrefix(JSONLLayout.internalKeyPrefix) {
-                throw invalid(path, nil, "the key \(Names.quoted(key)) starts with \"\(JSONLLayout.internalKeyPrefix)\", which the store keeps for itself")
+            for key in fields.keys where key.hasPrefix(StoreLayout.internalKeyPrefix) {
+                throw invalid(path, nil, "the key \(Names.quoted(key)) starts with \"\(StoreLayout.internalKeyPrefix)\", which the store keeps for itself")
             }
             if fields == doc { try compare(document: .object(fields), with: path) }
         } else {
             fields = PythonDocuments.newSession(name: name, workspace: workspace, createdAt: created)
         }
-        if let note { fields[JSONLLayout.parametersNoteKey] = .object(note) }
+        if let note { fields[StoreLayout.parametersNoteKey] = .object(note) }
         try store(path) { () throws(StoreError) in try store.appendSessionMetadata(fields, timestamp: created) }
     }
 

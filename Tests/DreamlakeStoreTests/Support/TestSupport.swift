@@ -1,6 +1,6 @@
 import DreamlakeTestSupport
 import Foundation
-@testable import DreamlakeStore
+@_spi(Reference) @testable import DreamlakeStore
 
 /// A store's directory (not yet made) in a fresh ``TempRoot``; `remove()` deletes the root.
 struct TempDirectory {
@@ -28,10 +28,7 @@ struct TempDirectory {
 }
 
 /// The reference workload's value at point i.
-func referenceLoss(_ i: Int) -> Double {
-    let x = Double(i)
-    return 2.0 / (1.0 + x * 1e-4) + 0.01 * sin(x * 0.37)
-}
+func referenceLoss(_ i: Int) -> Double { ReferenceWorkload.value(i) }
 
 /// Doubles every encoder must carry through exactly.
 let edgeDoubles: [Double] = [
