@@ -28,7 +28,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         // Streaming multipart/form-data parsing for file uploads.
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
-        // FilePath: the paths users give, read by their components.
+        // FilePath (the paths users give, read by their components) and Errno (StoreError.errno).
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         // NIOThreadPool, where the server's store and file work runs (Hummingbird's own dependency).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -45,6 +45,8 @@ let package = Package(
             dependencies: [
                 "CLZ4",
                 .product(name: "OrderedCollections", package: "swift-collections"),
+                // Errno, the type of StoreError.errno.
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .target(
@@ -89,7 +91,7 @@ let package = Package(
         .target(name: "DreamlakeTestSupport", path: "Tests/Support"),
         .testTarget(
             name: "DreamlakeStoreTests",
-            dependencies: ["DreamlakeStore", "DreamlakeTestSupport"],
+            dependencies: ["DreamlakeStore", "DreamlakeTestSupport", .product(name: "SystemPackage", package: "swift-system")],
             exclude: ["Golden", "FuzzRegressions"]  // read by path (#filePath), not bundled
         ),
         .testTarget(

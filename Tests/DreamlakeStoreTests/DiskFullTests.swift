@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import DreamlakeStore
+import SystemPackage
 
 /// Mounts a tmpfs of `size` at `path` (root on Linux); false when the machine does not allow it.
 func mountTmpfs(_ path: String, size: String, remount: Bool = false) -> Bool {
@@ -39,7 +40,7 @@ func ingestUntilTheDiskIsFull(path: String, freeSpace: () throws -> Void) throws
     }
     // The disk filled, and the caller was told: with the errno, not silence.
     let error = try #require(failure)
-    #expect(error.code == .io && error.errno == ENOSPC, "\(error)")
+    #expect(error.code == .io && error.errno == .noSpace, "\(error)")
     #expect(acknowledged > 0)
     // The writer takes no more appends, and flush and close say so too.
     #expect(throws: StoreError.self) { try track.append(value: 0, step: 0) }

@@ -1,3 +1,5 @@
+import SystemPackage
+
 /// An error from the store: what happened, where, and what to do about it.
 ///
 /// Catch it by ``code``; ``description`` is a sentence for a person.
@@ -43,13 +45,14 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
     public var offset: UInt64?
     /// For ``Code/locked``: the process id of the lock's holder, when it could be read.
     public var holderPID: Int32?
-    /// For ``Code/io``: the errno.
-    public var errno: Int32?
+    /// For ``Code/io``: the system's error (swift-system's `Errno`: `error.errno == .noSpace`,
+    /// and a description such as "No space left on device").
+    public var errno: Errno?
     /// For ``Code/corrupt``: what was wrong, without the advice ``message`` adds.
     public var reason: String?
 
     public init(_ code: Code, _ message: String, path: String? = nil, offset: UInt64? = nil,
-                holderPID: Int32? = nil, errno: Int32? = nil) {
+                holderPID: Int32? = nil, errno: Errno? = nil) {
         self.code = code
         self.message = message
         self.path = path
@@ -68,7 +71,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
         if failure.refusal != nil {
             self.init(.io, failure.message, path: failure.path)  // the refusal says what to do
         } else {
-            self.init(.io, failure.message + "; " + advice, path: failure.path, errno: failure.errno)
+            self.init(.io, failure.message + "; " + advice, path: failure.path, errno: Errno(rawValue: failure.errno))
         }
     }
 }
