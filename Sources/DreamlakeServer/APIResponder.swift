@@ -43,9 +43,10 @@ struct APIResponder: HTTPResponder {
         let user = try authenticate(request).userName
         switch (method, path.first, path.count) {
         case (.post, "workspaces", 3) where path[2] == "sessions":
+            // A body that will be refused claims no workspace: it is checked before the workspace is authorized.
+            let b = try RemoteService.checkedCreate(try await body(request))
             try await offload { try service.authorize(user, workspace: path[1], write: true) }
-            let b = try await body(request)
-            return try await json(offload { try service.createOrUpdateSession(workspace: path[1], body: b) })
+            return try await json(offload { try service.createOrUpdateSession(workspace: path[1], b) })
         case (_, "sessions", 2...):
             let write = method != .get && method != .head
             try await offload { try service.authorize(user, session: path[1], write: write) }

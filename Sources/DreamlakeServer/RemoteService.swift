@@ -146,7 +146,19 @@ package final class RemoteService: @unchecked Sendable {
     /// `POST /workspaces/{workspace}/sessions`: opens (creating if need be)
     /// the session named in `body` and applies the fields given.
     package func createOrUpdateSession(workspace: String, body: Value) throws(RemoteError) -> Value {
+        try createOrUpdateSession(workspace: workspace, RemoteService.checkedCreate(body))
+    }
+
+    /// A create request's body, decoded and its session name checked: what
+    /// the server looks at before the workspace is authorized (and claimed).
+    package static func checkedCreate(_ body: Value) throws(RemoteError) -> RequestBody.CreateSession {
         let b = try RequestBody.decode(RequestBody.CreateSession.self, body)
+        do { try Names.checkSessionComponent(Names.canonical(b.name), "session") } catch { throw RemoteError(error) }
+        return b
+    }
+
+    /// As ``createOrUpdateSession(workspace:body:)``, with the body checked already.
+    package func createOrUpdateSession(workspace: String, _ b: RequestBody.CreateSession) throws(RemoteError) -> Value {
         let (name, description, tags, folder, metadata) = (b.name, b.description, b.tags, b.folder, b.metadata?.fields)
         let writeProtected = b.writeProtected ?? false
         let session: Session

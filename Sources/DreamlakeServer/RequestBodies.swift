@@ -5,9 +5,9 @@ import DreamlakeStore
 /// (the project's Codable decoder over ``Value``): a body of the wrong shape
 /// is a 400 naming the key and what was found there. Keys a body may carry
 /// beyond these are ignored, as Python dreamlake's server ignores them.
-enum RequestBody {
+package enum RequestBody {
     /// `POST /workspaces/{workspace}/sessions`.
-    struct CreateSession: Decodable {
+    package struct CreateSession: Decodable, Sendable {
         var name: String
         var description: String?
         var tags: [String]?

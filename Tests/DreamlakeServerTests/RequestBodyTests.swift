@@ -73,3 +73,41 @@ import DreamlakeStore
         #expect(session["metadata"]?.objectValue.map { Array($0.keys) } == ["z", "a"])
     }
 }
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Through HTTP: the order in which `dreamlake serve` looks at a request.
+@Suite struct RequestOrderTests {
+    /// A create request whose body will be refused claims no workspace (no
+    /// `<root>/<workspace>/.owner` is written), so that nobody takes a
+    /// workspace's name with a request that creates nothing.
+    @Test func aRefusedCreateClaimsNoWorkspace() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let server = try DreamlakeServer(ServerConfiguration(root: root.path, port: 0, secret: "the-secret"))
+        let (ports, ready) = AsyncStream.makeStream(of: Int.self)
+        let serving = Task { try await server.run(onReady: { ready.yield($0) }) }
+        defer { serving.cancel() }
+        var next = ports.makeAsyncIterator()
+        let port = try #require(await next.next())
+        let token = RemoteToken.mint(userName: "mallory", secret: "the-secret")
+
+        func create(_ workspace: String, _ body: String) async throws -> Int {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/workspaces/\(workspace)/sessions")!)
+            request.httpMethod = "POST"
+            request.setValue("Bearer " + token, forHTTPHeaderField: "Authorization")
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(body.utf8)
+            let (_, response) = try await URLSession.shared.data(for: request)
+            return (response as? HTTPURLResponse)?.statusCode ?? -1
+        }
+        for body in [#"{"name": 3}"#, #"{"tags": ["a"]}"#, #"{"name": ".hidden"}"#, "not json"] {
+            #expect(try await create("claimed", body) == 400, "\(body)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/claimed/.owner"))
+        #expect(try await create("claimed", #"{"name": "s"}"#) == 200)
+        #expect(FileManager.default.fileExists(atPath: root.path + "/claimed/.owner"))
+    }
+}
