@@ -298,7 +298,8 @@ package final class RemoteService: @unchecked Sendable {
 
     // MARK: Logs
 
-    /// `POST /sessions/{id}/logs` with `{"logs": [{timestamp, level, message, metadata?}, ...]}`.
+    /// `POST /sessions/{id}/logs` with `{"logs": [{timestamp, level, message, metadata?}, ...]}` (a Swift
+    /// remote session adds `timestampMicros` to each entry: the exact time, which wins).
     /// Every entry is checked before any is written.
     package func appendLogs(_ id: String, body: Value) throws(RemoteError) -> Value {
         let session = try acquire(id)
@@ -311,8 +312,8 @@ package final class RemoteService: @unchecked Sendable {
             guard let level = LogLevel(name: levelName) else {
                 throw RemoteError(400, "logs[\(i)].level is \(Names.quoted(levelName)); use debug, info, warn, error or fatal")
             }
-            var timestamp: Int64?
-            if let t = e.timestamp {
+            var timestamp: Int64? = e.timestampMicros
+            if timestamp == nil, let t = e.timestamp {
                 guard let micros = Timestamps.parse(t) else {
                     throw RemoteError(400, "logs[\(i)].timestamp is \(Names.quoted(t)), not an ISO 8601 time such as 2026-11-25T11:17:49.610107Z")
                 }

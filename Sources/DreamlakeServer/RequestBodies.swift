@@ -24,6 +24,9 @@ package enum RequestBody {
             var level: String?
             /// ISO 8601; the server's clock when absent.
             var timestamp: String?
+            /// Microseconds since the Unix epoch, which a Swift remote session sends beside
+            /// `timestamp`: any time the store can hold, where ISO 8601 has four-digit years only.
+            var timestampMicros: Int64?
             var metadata: ValueDecoding.Object?
         }
         var logs: [Entry]

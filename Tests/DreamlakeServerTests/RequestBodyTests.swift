@@ -111,3 +111,26 @@ import FoundationNetworking
         #expect(FileManager.default.fileExists(atPath: root.path + "/claimed/.owner"))
     }
 }
+
+@Suite struct LogTimeTests {
+    /// A Swift remote session's log entries keep their exact time, also where
+    /// ISO 8601's four-digit years cannot say it.
+    @Test func logEntriesKeepTheirExactTime() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let service = try RemoteService(root: root.path)
+        let id = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
+            .objectValue?["id"]?.stringValue)
+        let times: [Int64] = [.min, -1, 1_764_000_000_123_456, .max]
+        let entries: [Value] = times.map { t in
+            ["timestamp": .string(Timestamps.iso(micros: t)), "timestampMicros": .int(t), "message": "m"]
+        }
+        _ = try service.appendLogs(id, body: ["logs": .array(entries)])
+        // Python's client sends the ISO form alone.
+        _ = try service.appendLogs(id, body: ["logs": [["timestamp": "2026-11-25T11:17:49.610107Z", "message": "py"]]])
+        _ = service.close()
+        let store = try Store(directory: root.path + "/w/s", access: .read)
+        defer { try? store.close() }
+        #expect(try store.logs().map(\.timestamp) == times + [Timestamps.parse("2026-11-25T11:17:49.610107Z")!])
+    }
+}

@@ -179,7 +179,9 @@ final class RemoteReplica: @unchecked Sendable {
             let logs = c.logs < store.count(of: .logs) ? try store.logs(from: c.logs, limit: 1000) : []
             if let last = logs.last {
                 let entries: [Value] = logs.map { e in
+                    // The exact time beside Python's ISO form, which years outside 0000-9999 do not fit.
                     var o: ValueObject = ["timestamp": .string(Timestamps.iso(micros: e.timestamp)),
+                                          "timestampMicros": .int(e.timestamp),
                                           "level": .string(e.level.name), "message": .string(e.message)]
                     if let md = e.metadata { o["metadata"] = .object(md) }
                     return .object(o)
