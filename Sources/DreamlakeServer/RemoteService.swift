@@ -319,7 +319,12 @@ package final class RemoteService: @unchecked Sendable {
                 }
                 timestamp = micros
             }
-            entries.append((e.message, level, e.metadata?.fields.isEmpty == true ? nil : e.metadata?.fields, timestamp))
+            let metadata = e.metadata?.fields.isEmpty == true ? nil : e.metadata?.fields
+            // An entry the store would refuse refuses the request before any entry is written.
+            do { try Store.checkLogEntry(e.message, metadata: metadata) } catch {
+                throw RemoteError(400, "logs[\(i)]: \(error.message); nothing of this request was written")
+            }
+            entries.append((e.message, level, metadata, timestamp))
         }
         var first: UInt64?
         var last: UInt64 = 0

@@ -54,6 +54,23 @@ import DreamlakeStore
         #expect(refusal { try service.parameters(id) }?.status == 404)
     }
 
+    /// A log request holding one entry over the store's record limit writes none of its entries.
+    @Test func aLogRequestWithOneEntryTooLargeWritesNone() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let service = try RemoteService(root: root.path)
+        let id = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
+            .objectValue?["id"]?.stringValue)
+        let huge = Value.string(String(repeating: "x", count: 5 << 20))
+        let e = refusal { try service.appendLogs(id, body: ["logs": [["message": "first"], ["message": "big", "metadata": ["blob": huge]], ["message": "last"]]]) }
+        #expect(e?.status == 400 && e?.message.contains("logs[1]") == true, "\(String(describing: e))")
+        _ = try service.appendLogs(id, body: ["logs": [["message": "after"]]])
+        _ = service.close()
+        let store = try Store(directory: root.path + "/w/s", access: .read)
+        defer { try? store.close() }
+        #expect(try store.logs().map(\.message) == ["after"])
+    }
+
     @Test func objectsArriveWithTheirKeysInOrder() throws {
         let root = TempRoot()
         defer { root.remove() }

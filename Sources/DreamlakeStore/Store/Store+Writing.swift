@@ -21,6 +21,23 @@ extension Store {
         }
     }
 
+    /// Throws what ``appendLog(_:level:metadata:timestamp:)`` throws for an
+    /// entry over the record limit, writing nothing: for a caller that checks
+    /// a whole batch before it writes any of it (the server's log requests).
+    package static func checkLogEntry(_ message: String, metadata: ValueObject?) throws(StoreError) {
+        try checkSize(message.utf8.count, "the log message")
+        var w = ByteWriter()
+        w.u8(0)
+        w.string(message)
+        if let metadata {
+            w.u8(ValueTag.object.rawValue)
+            ValueCodec.encodeObject(metadata, into: &w)
+        } else {
+            w.u8(ValueTag.null.rawValue)
+        }
+        try checkSize(w.count, "the log entry")
+    }
+
     /// Appends a record to one of the non-track streams and returns its sequence number.
     private func appendRecord<R>(_ buffer: RecordBuffer<R>, size: Int, _ make: (UInt64) -> R) throws(StoreError) -> UInt64 {
         let writer = try requireWriter()
