@@ -151,8 +151,12 @@ extension JSONLLayout {
     /// session of a workspace, or every session under a root.
     ///
     /// - Parameters:
+    ///   - folder: A session's folder, a workspace's folder of sessions, or a root of workspaces.
+    ///   - localPath: The folder sessions live under.
     ///   - workspace: For one session or a workspace, the workspace to import into; nil for the one each names, else the folder's.
     ///   - name: For one session only, its name; nil for the one it names, else its folder's.
+    ///   - progress: Called now and then with how far the import has come; nil for none.
+    /// - Returns: What each session's import read, in the order they were imported.
     /// - Throws: As ``importSession(from:into:workspace:name:progress:)``; `.notFound` when `folder` holds no session,
     ///   `.invalidName` when `name` (or `workspace`) is given for a folder of several sessions (or workspaces).
     public static func importFolder(from folder: String, into localPath: String, workspace: String? = nil, name: String? = nil,
