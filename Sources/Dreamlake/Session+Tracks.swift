@@ -140,6 +140,27 @@ public struct Track: Sendable {
         return out
     }
 
+    /// The envelope of `field` over points `range` (all of them by default),
+    /// in at most `buckets` buckets of equal index span: for each bucket, the
+    /// first, last, smallest and largest finite value with their indexes, how
+    /// many points it holds, and how many hold NaN, ±infinity or no number.
+    /// A line through each bucket's four points draws what a line through
+    /// every point draws (M4): a chart of any length, exact, from one bucket a
+    /// pixel column.
+    ///
+    /// - Parameters:
+    ///   - field: The numeric field; "value" by default.
+    ///   - range: The indexes to cover; nil for the whole track.
+    ///   - buckets: How many buckets, 1 to 1,000,000 (a chart's width in pixels, say).
+    /// - Returns: The buckets in index order; none for a track with no points in `range`.
+    /// - Throws: ``DreamlakeError`` with `.invalidInput` for a bucket count out of range.
+    public func envelope(field: String = "value", range: Range<UInt64>? = nil, buckets: Int) throws(DreamlakeError) -> [EnvelopeBucket] {
+        guard (1...1_000_000).contains(buckets) else {
+            throw DreamlakeError(.invalidInput, "an envelope has 1 to 1,000,000 buckets, not \(buckets)")
+        }
+        return try session.backend().envelope(of: name, field: field, range: range, buckets: buckets)
+    }
+
     /// How many of the track's points are durable: written and fsync'd by the
     /// background writer, so that they survive a crash or a power loss
     /// (points 0 ..< the result). Appends return before that; this says when

@@ -298,8 +298,18 @@ struct Cat: ParsableCommand {
     @Option(help: "jsonl (the lines Python dreamlake writes), csv (a header of every field) or table.")
     var format: OutputFormat = .jsonl
 
+    @Option(help: ArgumentHelp("With --track: print the envelope of the points in N buckets instead of the points (each bucket's first, last, min and max value, with their indexes, and its counts), as a chart of N pixel columns would draw them.", valueName: "N"))
+    var buckets: Int?
+
+    @Option(help: "With --buckets: the numeric field to summarize.")
+    var field = "value"
+
     func validate() throws {
         if let limit, limit < 0 { throw ValidationError("--limit cannot be negative") }
+        if let buckets {
+            guard source.track != nil else { throw ValidationError("--buckets goes with --track") }
+            guard (1...1_000_000).contains(buckets) else { throw ValidationError("--buckets must be 1 to 1,000,000, not \(buckets)") }
+        }
     }
 
     func run() throws {
@@ -314,6 +324,18 @@ struct Cat: ParsableCommand {
                 let count = try source.trackCount(s)
                 let end = start + min(remaining, count > start ? count - start : 0)
                 let track = s.track(name)
+                if let buckets {
+                    let rows = try track.envelope(field: field, range: start..<end, buckets: buckets).map(EnvelopeRow.init)
+                    switch format {
+                    case .jsonl: for r in rows { out.write(PythonFormat.json(.object(r.object))) }
+                    case .csv:
+                        out.write(EnvelopeRow.columns.joined(separator: ","))
+                        for r in rows { out.write(r.cells.joined(separator: ",")) }
+                    case .table: out.write(table(EnvelopeRow.columns.map { $0.uppercased() }, rows.map(\.cells)))
+                    }
+                    out.flush()
+                    return
+                }
                 if format != .jsonl { printer.keys = try fieldNames(track, from: start, to: end) }
                 if let h = printer.header(logs: false) { out.write(h) }
                 let p = printer
@@ -337,6 +359,38 @@ struct Cat: ParsableCommand {
             }
             out.flush()
         }
+    }
+}
+
+/// One bucket of an envelope as `cat --buckets` prints it.
+struct EnvelopeRow {
+    let bucket: EnvelopeBucket
+
+    init(_ bucket: EnvelopeBucket) { self.bucket = bucket }
+
+    /// The CSV and table columns, and the JSON keys but for the points (`first` is `{"index", "value"}` in JSON).
+    static let columns = ["start", "end", "count", "first_index", "first", "last_index", "last", "min_index", "min",
+                          "max_index", "max", "nan", "inf", "-inf", "missing"]
+
+    var cells: [String] {
+        func point(_ p: EnvelopePoint?) -> [String] { p.map { [String($0.index), PythonFormat.json(.double($0.value))] } ?? ["", ""] }
+        let b = bucket
+        return [String(b.range.lowerBound), String(b.range.upperBound), String(b.count)] + point(b.first) + point(b.last)
+            + point(b.min) + point(b.max)
+            + [String(b.nanCount), String(b.positiveInfinityCount), String(b.negativeInfinityCount), String(b.missingCount)]
+    }
+
+    var object: ValueObject {
+        func point(_ p: EnvelopePoint?) -> Value {
+            p.map { ["index": .int(Int64(clamping: $0.index)), "value": .double($0.value)] } ?? .null
+        }
+        let b = bucket
+        return [
+            "start": .int(Int64(clamping: b.range.lowerBound)), "end": .int(Int64(clamping: b.range.upperBound)),
+            "count": .int(Int64(clamping: b.count)), "first": point(b.first), "last": point(b.last), "min": point(b.min),
+            "max": point(b.max), "nan": .int(Int64(clamping: b.nanCount)), "inf": .int(Int64(clamping: b.positiveInfinityCount)),
+            "-inf": .int(Int64(clamping: b.negativeInfinityCount)), "missing": .int(Int64(clamping: b.missingCount)),
+        ]
     }
 }
 

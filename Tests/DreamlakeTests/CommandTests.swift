@@ -120,6 +120,22 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
         let page = try runCommand(["cat", "ws/rich", "--root", store, "--track", "loss", "--start", "10", "--limit", "2"])
         #expect(page.out.split(separator: "\n").map { $0.prefix(14) } == [#"{"index": 10, "#, #"{"index": 11, "#])
 
+        // --buckets: the envelope, a line a bucket (1/(i+1) falls, so each bucket's max is its first point).
+        let envelope = try runCommand(["cat", "ws/rich", "--root", store, "--track", "loss", "--buckets", "5"])
+        #expect(envelope.status == 0, "\(envelope.err)")
+        let buckets = try envelope.out.split(separator: "\n").map { try PythonJSONReader.parse(Array($0.utf8)).objectValue ?? [:] }
+        #expect(buckets.count == 5 && buckets.allSatisfy { $0["count"] == 10 })
+        #expect(buckets.first?["first"] == ["index": 0, "value": 1.0] && buckets.first?["min"] == ["index": 9, "value": .double(1.0 / 10)])
+        #expect(buckets.last?["end"] == 50 && buckets.last?["max"] == ["index": 40, "value": .double(1.0 / 41)])
+        let envelopeCSV = try runCommand(["cat", "ws/rich", "--root", store, "--track", "loss", "--buckets", "2", "--start", "40", "--format", "csv"])
+        #expect(envelopeCSV.out.split(separator: "\n").map(String.init) == [
+            "start,end,count,first_index,first,last_index,last,min_index,min,max_index,max,nan,inf,-inf,missing",
+            "40,45,5,40,\(PythonFormat.json(.double(1.0 / 41))),44,0.022222222222222223,44,0.022222222222222223,40,\(PythonFormat.json(.double(1.0 / 41))),0,0,0,0",
+            "45,50,5,45,\(PythonFormat.json(.double(1.0 / 46))),49,0.02,49,0.02,45,\(PythonFormat.json(.double(1.0 / 46))),0,0,0,0",
+        ])
+        let noTrack = try runCommand(["cat", "ws/rich", "--root", store, "--logs", "--buckets", "5"])
+        #expect(noTrack.status != 0 && noTrack.err.contains("--buckets goes with --track"))
+
         for (args, message) in [
             (["show", "ws/nope", "--root", store], "dreamlake: there is no session ws/nope under \(store)"),
             (["cat", "ws/rich", "--root", store, "--track", "nope"], "dreamlake: session ws/rich has no track nope"),

@@ -255,6 +255,14 @@ final class ReservedPort {
         #expect(stats.count == 251 && stats.description == "training loss" && stats.tags == ["loss"]
                 && stats.metadata == ["unit": "nats"])
         #expect(try s.tracks().map(\.name).sorted() == ["mixed", "train_loss"])
+        // The envelope: the same from the server (built from its pages) as from the local store.
+        let envelope = try s.track("train_loss").envelope(buckets: 10)
+        #expect(envelope.count == 10 && envelope.map(\.range.count) == Array(repeating: 26, count: 9) + [17])
+        #expect(envelope.first?.first == EnvelopePoint(index: 0, value: 0.9)
+                && envelope.last?.last == EnvelopePoint(index: 250, value: 0.8 - 249.0 / 100)
+                && envelope.first?.max == EnvelopePoint(index: 0, value: 0.9) && envelope.reduce(0) { $0 + $1.count } == 251)
+        #expect(try s.track("train_loss").envelope(range: 240..<1_000, buckets: 4).map(\.range) == [240..<243, 243..<246, 246..<249, 249..<251])
+        #expect { try s.track("train_loss").envelope(buckets: 0) } throws: { ($0 as? DreamlakeError)?.code == .invalidInput }
         // The list (one call) says what each track's own stats say.
         for listed in try s.tracks() {
             let own = try s.track(listed.name).stats()

@@ -24,6 +24,9 @@ protocol SessionBackend: Sendable {
     func points(of track: String, from start: UInt64, limit: Int) throws(DreamlakeError) -> TrackPage
     /// The statistics of `track`; `.notFound` when nothing was ever appended to it.
     func stats(of track: String) throws(DreamlakeError) -> TrackStats
+    /// The envelope of `field` over points `range` of `track` (see `Store.envelope(of:field:range:buckets:)`);
+    /// empty for a track with no points.
+    func envelope(of track: String, field: String, range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> [EnvelopeBucket]
     /// The stored files under `prefix` (normalized) carrying any of `tags`, oldest first.
     func files(under prefix: String?, tags: [String]?) throws(DreamlakeError) -> [StoredFile]
     /// Copies stored file `id` to `destination` (a folder or a file path), checking its SHA-256.
@@ -88,6 +91,11 @@ struct LocalBackend: SessionBackend {
             throw DreamlakeError(.notFound, "session \(place.label) has no track \(Names.quoted(track))")
         }
         return try TrackStats(info: info, store: store)
+    }
+
+    func envelope(of track: String, field: String, range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> [EnvelopeBucket] {
+        guard let info = store.trackInfo(named: track) else { return [] }
+        do { return try store.envelope(of: info.id, field: field, range: range, buckets: buckets) } catch { throw DreamlakeError(error) }
     }
 
     func files(under prefix: String?, tags: [String]?) throws(DreamlakeError) -> [StoredFile] {

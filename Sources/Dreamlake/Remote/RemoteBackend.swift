@@ -36,6 +36,9 @@ struct ReplicaBackend: SessionBackend {
         try local.points(of: track, from: start, limit: limit)
     }
     func stats(of track: String) throws(DreamlakeError) -> TrackStats { try local.stats(of: track) }
+    func envelope(of track: String, field: String, range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> [EnvelopeBucket] {
+        try local.envelope(of: track, field: field, range: range, buckets: buckets)
+    }
     func files(under prefix: String?, tags: [String]?) throws(DreamlakeError) -> [StoredFile] {
         try local.files(under: prefix, tags: tags)
     }
@@ -131,6 +134,28 @@ struct RemoteBackend: SessionBackend {
             try http.call("GET", ["sessions", id, "tracks", track, "stats"])
         }
         return TrackStats(remote: answer.objectValue ?? [:])
+    }
+
+    /// Built here from the points the server sends, page by page (the API has no envelope call):
+    /// the same buckets as a local read, at the cost of fetching every point in `range`.
+    func envelope(of track: String, field: String, range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> [EnvelopeBucket] {
+        let count: UInt64
+        do throws(DreamlakeError) { count = try stats(of: track).count } catch {
+            if error.code == .notFound { return [] }
+            throw error
+        }
+        let wanted = range ?? 0..<count
+        let clipped = min(wanted.lowerBound, count)..<min(wanted.upperBound, count)
+        guard !clipped.isEmpty else { return [] }
+        var builder = EnvelopeBuilder(range: clipped, buckets: buckets)
+        var next = clipped.lowerBound
+        while next < clipped.upperBound {
+            let page = try points(of: track, from: next, limit: Int(min(100_000, clipped.upperBound - next)))
+            for p in page.points { builder.add(p.index, EnvelopeBuilder.number(p.data[field])) }
+            guard let last = page.points.last, last.index >= next else { break }
+            next = last.index + 1
+        }
+        return builder.result
     }
 
     func files(under prefix: String?, tags: [String]?) throws(DreamlakeError) -> [StoredFile] {
