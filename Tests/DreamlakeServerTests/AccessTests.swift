@@ -9,7 +9,7 @@ import Testing
 // as a 4xx.
 
 /// Creates session w/s through `service` and returns its id.
-private func createdSession(in service: RemoteService) throws -> String {
+func createdSession(in service: RemoteService) throws -> String {
     try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
         .objectValue?["id"]?.stringValue)
 }

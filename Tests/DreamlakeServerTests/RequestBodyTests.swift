@@ -21,8 +21,7 @@ import DreamlakeStore
         defer { root.remove() }
         let service = try RemoteService(root: root.path)
         defer { _ = service.close() }
-        let id = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
-            .objectValue?["id"]?.stringValue)
+        let id = try createdSession(in: service)
 
         let cases: [(String, () throws -> Any, String)] = [
             ("name of the wrong type", { try service.createOrUpdateSession(workspace: "w", body: ["name": 3]) }, "name"),
@@ -59,8 +58,7 @@ import DreamlakeStore
         let root = TempRoot()
         defer { root.remove() }
         let service = try RemoteService(root: root.path)
-        let id = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
-            .objectValue?["id"]?.stringValue)
+        let id = try createdSession(in: service)
         let huge = Value.string(String(repeating: "x", count: 5 << 20))
         let e = refusal { try service.appendLogs(id, body: ["logs": [["message": "first"], ["message": "big", "metadata": ["blob": huge]], ["message": "last"]]]) }
         #expect(e?.status == 400 && e?.message.contains("logs[1]") == true, "\(String(describing: e))")
@@ -136,8 +134,7 @@ import FoundationNetworking
         let root = TempRoot()
         defer { root.remove() }
         let service = try RemoteService(root: root.path)
-        let id = try #require(service.createOrUpdateSession(workspace: "w", body: ["name": "s"]).objectValue?["session"]?
-            .objectValue?["id"]?.stringValue)
+        let id = try createdSession(in: service)
         let times: [Int64] = [.min, -1, 1_764_000_000_123_456, .max]
         let entries: [Value] = times.map { t in
             ["timestamp": .string(Timestamps.iso(micros: t)), "timestampMicros": .int(t), "message": "m"]
