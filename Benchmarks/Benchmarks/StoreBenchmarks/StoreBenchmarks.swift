@@ -217,6 +217,30 @@ let benchmarks: @Sendable () -> Void = {
               setup: { readStore.value = try Store(directory: try referenceStore(points: hundredMillion), access: .read) },
               teardown: { try readStore.value?.close(); readStore.value = nil })
 
+    // The envelope a chart draws (issue 16's targets: 100 M points in 2,000
+    // buckets within 20 ms; 1,000 buckets of a 1 M-point zoomed range within 5 ms).
+    Benchmark("Envelope100MIn2000",
+              configuration: measuring([.wallClock, .peakMemoryResident], maxDuration: .seconds(10), maxIterations: 5),
+              closure: { _ in
+                  guard let store = readStore.value else { return }
+                  let e = try store.envelope(of: TrackID(rawValue: 0), field: "value", buckets: 2_000)
+                  precondition(e.count == 2_000)
+                  blackHole(e)
+              },
+              setup: { readStore.value = try Store(directory: try referenceStore(points: hundredMillion), access: .read) },
+              teardown: { try readStore.value?.close(); readStore.value = nil })
+    Benchmark("Envelope1MOf100MIn1000",
+              configuration: measuring([.wallClock], maxDuration: .seconds(5), maxIterations: 200),
+              closure: { _ in
+                  guard let store = readStore.value else { return }
+                  let from = UInt64(hundredMillion / 2)
+                  let e = try store.envelope(of: TrackID(rawValue: 0), field: "value", range: from..<from + 1_000_000, buckets: 1_000)
+                  precondition(e.count == 1_000)
+                  blackHole(e)
+              },
+              setup: { readStore.value = try Store(directory: try referenceStore(points: hundredMillion), access: .read) },
+              teardown: { try readStore.value?.close(); readStore.value = nil })
+
     // The session API on the same workload: the fast path, a three-field
     // dictionary point, a batch of 1,000, and a log entry with metadata.
     let sessionBox = Box<(Session, String)?>(nil)
