@@ -248,7 +248,7 @@ final class TrackCache: @unchecked Sendable {
     /// 0: `first` is empty; 1: it is being set; 2: it is set, and never written again.
     private let state = Atomic<Int>(0)
     private var first: (generation: UInt64, handle: TrackHandle)?
-    private let later = Mutex<(generation: UInt64, handle: TrackHandle)?>(nil)
+    private let later = Locked<(generation: UInt64, handle: TrackHandle)?>(nil)
 
     /// The handle got in `generation`, if this cache holds it.
     @inline(__always)

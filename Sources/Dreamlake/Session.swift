@@ -49,8 +49,8 @@ public final class Session: @unchecked Sendable {
     /// Odd while open, even while closed; every open and close adds one. A
     /// track caches its engine handle with the generation it got it in.
     let generation = Atomic<UInt64>(0)
-    /// What an opening holds (README.md, "How the code waits", says why a `Mutex`).
-    let state = Mutex(OpenState())
+    /// What an opening holds (README.md, "How the code waits", says why `Locked`).
+    let state = Locked(OpenState())
 
     struct OpenState {
         /// The local store, while open.

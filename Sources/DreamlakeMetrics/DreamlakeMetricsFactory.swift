@@ -1,7 +1,7 @@
 import CoreMetrics
 import Dreamlake
+import DreamlakeStore
 import Glibc
-import Synchronization
 
 /// A swift-metrics backend that turns every metric into a track of a session.
 ///
@@ -105,7 +105,7 @@ struct MetricTrack: Sendable {
 final class CounterSink: CounterHandler {
     private let out: MetricTrack
     // The total and its append under one lock, so that totals reach the track in order.
-    private let total = Mutex<Int64>(0)
+    private let total = Locked<Int64>(0)
     init(_ out: MetricTrack) { self.out = out }
     func increment(by amount: Int64) {
         total.withLock { t in
@@ -118,7 +118,7 @@ final class CounterSink: CounterHandler {
 
 final class FloatingPointCounterSink: FloatingPointCounterHandler {
     private let out: MetricTrack
-    private let total = Mutex<Double>(0)
+    private let total = Locked<Double>(0)
     init(_ out: MetricTrack) { self.out = out }
     func increment(by amount: Double) { total.withLock { t in t += amount; out.append(.double(t)) } }
     func reset() { total.withLock { t in t = 0; out.append(.double(0)) } }
@@ -133,7 +133,7 @@ final class RecorderSink: RecorderHandler {
 
 final class MeterSink: MeterHandler {
     private let out: MetricTrack
-    private let current = Mutex<Double>(0)
+    private let current = Locked<Double>(0)
     init(_ out: MetricTrack) { self.out = out }
     func set(_ value: Int64) { set(Double(value)) }
     func set(_ value: Double) { current.withLock { c in c = value; out.append(.double(c)) } }

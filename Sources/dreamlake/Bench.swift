@@ -3,7 +3,6 @@ import Dreamlake
 @_spi(Reference) import DreamlakeStore
 import Foundation
 import Histogram
-import Synchronization
 
 /// `dreamlake bench`: the reference workload through the session API.
 struct Bench: ParsableCommand {
@@ -305,7 +304,7 @@ extension Bench {
 /// Prints `durable N` lines as a track's durable count grows.
 final class DurableReporter: Sendable {
     private let enabled: Bool
-    private let state = Mutex<(last: UInt64, done: Bool)>((0, false))
+    private let state = Locked<(last: UInt64, done: Bool)>((0, false))
 
     init(enabled: Bool) { self.enabled = enabled }
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Dreamlake
+import DreamlakeStore
 import Foundation
-import Synchronization
 
 /// The `--root` option every command takes.
 struct RootOption: ParsableArguments {
@@ -41,7 +41,7 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
 final class ProgressBar: Sendable {
     private let label: String
     private let enabled = isatty(2) == 1
-    private let state = Mutex<(lastDraw: ContinuousClock.Instant?, drawn: Bool)>((nil, false))
+    private let state = Locked<(lastDraw: ContinuousClock.Instant?, drawn: Bool)>((nil, false))
     private let start = ContinuousClock.now
 
     init(_ label: String) { self.label = label }

@@ -1,6 +1,5 @@
 import DreamlakeStore
 import Foundation
-import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -176,7 +175,7 @@ final class RemoteHTTP: Sendable {
 
     /// A failure met on URLSession's thread, read after the task is done.
     private final class Failure: Sendable {
-        private let value = Mutex<String?>(nil)
+        private let value = Locked<String?>(nil)
         var message: String? { value.withLock { $0 } }
         func set(_ m: String) { value.withLock { $0 = m } }
     }

@@ -31,7 +31,7 @@ final class FaultInjector: @unchecked Sendable {
 
     let root: String
     let plan: Plan
-    private let lock = Mutex<State>(State())
+    private let lock = Locked<State>(State())
 
     private struct State {
         var count = 0
@@ -52,7 +52,7 @@ final class FaultInjector: @unchecked Sendable {
         var replaced: [UInt8]?
     }
 
-    private static let installed = Mutex<[FaultInjector]>([])
+    private static let installed = Locked<[FaultInjector]>([])
     private static let anyInstalled = Atomic<Bool>(false)
 
     private init(root: String, plan: Plan) {
