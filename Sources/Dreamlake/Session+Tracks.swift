@@ -141,12 +141,18 @@ public struct Track: Sendable {
     }
 
     /// The envelope of `field` over points `range` (all of them by default),
-    /// in at most `buckets` buckets of equal index span: for each bucket, the
-    /// first, last, smallest and largest finite value with their indexes, how
-    /// many points it holds, and how many hold NaN, ±infinity or no number.
-    /// A line through each bucket's four points draws what a line through
-    /// every point draws (M4): a chart of any length, exact, from one bucket a
+    /// in at most `buckets` buckets: for each bucket, the first, last,
+    /// smallest and largest finite value with their indexes, how many points
+    /// it holds, and how many hold NaN, ±infinity or no number. A line
+    /// through each bucket's four points draws what a line through every
+    /// point draws (M4): a chart of any length, exact, from one bucket a
     /// pixel column.
+    ///
+    /// Buckets span equal numbers of indexes, except that a local store moves
+    /// an edge by up to an eighth of a span onto a block boundary, so that it
+    /// merges stored per-block summaries instead of decoding points: read
+    /// each bucket's `range`. The cost grows with the blocks and buckets in
+    /// the range, not with its points.
     ///
     /// - Parameters:
     ///   - field: The numeric field; "value" by default.
@@ -155,7 +161,7 @@ public struct Track: Sendable {
     /// - Returns: The buckets in index order; none for a track with no points in `range`.
     /// - Throws: ``DreamlakeError`` with `.invalidInput` for a bucket count out of range.
     public func envelope(field: String = "value", range: Range<UInt64>? = nil, buckets: Int) throws(DreamlakeError) -> [EnvelopeBucket] {
-        guard (1...1_000_000).contains(buckets) else {
+        guard EnvelopeBuilder.bucketLimit.contains(buckets) else {
             throw DreamlakeError(.invalidInput, "an envelope has 1 to 1,000,000 buckets, not \(buckets)")
         }
         return try session.backend().envelope(of: name, field: field, range: range, buckets: buckets)

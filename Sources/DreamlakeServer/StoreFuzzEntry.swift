@@ -40,6 +40,7 @@ public enum StoreFuzzEntry {
             for track in store.tracks() {
                 _ = try? store.points(of: track.id, from: 0, limit: Int(min(track.count, 1 << 20)))
                 if track.count > 0 { _ = try? store.points(of: track.id, from: track.count - 1, limit: 1) }
+                _ = try? store.envelope(of: track.id, field: "value", buckets: 7)
             }
             _ = try? store.logs()
             _ = try? store.parameterUpdates()

@@ -15,7 +15,8 @@ public enum FuzzEntry {
         case block
         /// A segment file: the walk recovery does, then every sound block read and decoded.
         case segment
-        /// An index file, with the segment identity and length taken from the bytes themselves.
+        /// An index file, with the segment identity and length taken from the
+        /// bytes themselves; the same bytes also as a summary file (whose header has the same shape).
         case index
         /// A block payload: the first byte picks the record kind, the next two the record count.
         case records
@@ -123,6 +124,7 @@ public enum FuzzEntry {
         let segment = (try? r.u64()) ?? 0
         let length = (try? r.u64()) ?? 0
         _ = SegmentIndex.decode(data, writer: writer, segment: segment, segmentLength: length)
+        _ = SegmentSummary.decode(data, writer: writer, segment: segment, segmentLength: length)
     }
 
     private static func records(_ data: [UInt8]) {

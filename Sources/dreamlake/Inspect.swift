@@ -308,7 +308,7 @@ struct Cat: ParsableCommand {
         if let limit, limit < 0 { throw ValidationError("--limit cannot be negative") }
         if let buckets {
             guard source.track != nil else { throw ValidationError("--buckets goes with --track") }
-            guard (1...1_000_000).contains(buckets) else { throw ValidationError("--buckets must be 1 to 1,000,000, not \(buckets)") }
+            guard EnvelopeBuilder.bucketLimit.contains(buckets) else { throw ValidationError("--buckets must be 1 to 1,000,000, not \(buckets)") }
         }
     }
 

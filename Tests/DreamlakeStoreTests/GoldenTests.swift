@@ -1,3 +1,4 @@
+import DreamlakeTestSupport
 import Foundation
 import Testing
 @testable import DreamlakeStore
@@ -78,5 +79,57 @@ import Testing
         #expect(blocks.count == 3 && payloads.count == 2, "\(blocks) \(payloads)")
         for b in blocks { #expect(Array(golden[b..<b + 4]) == Array("DLBK".utf8), "block at \(b)") }
         for p in payloads { #expect(Array(golden[(p - 48)..<(p - 44)]) == Array("DLBK".utf8), "payload at \(p)") }
+    }
+
+    static let goldenSummary = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Golden/example-v1.dlm").path
+
+    /// The example's track and three points, then a log entry too large for
+    /// the rest of the segment, which seals it: its summary file is committed.
+    @Test func thisVersionWritesTheDocumentedSummaryFile() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        var config = StoreConfiguration(durability: .buffered)
+        config.segmentSize = 4096
+        let store = try Store(directory: dir.path, configuration: config)
+        let t = try store.track(named: "loss", timestamp: 1_764_000_000_000_000)
+        for i in 0..<3 { try t.append(value: 0.5 / Double(i + 1), step: Int64(i), timestamp: 1_764_000_000_000_000 + Int64(i)) }
+        try store.flush()
+        // Letters LZ4 cannot shorten: the block does not fit in segment 1's 4,096 bytes.
+        var rng = SplitMix64(seed: 1)
+        let filler = String((0..<5_000).map { _ in Character(Unicode.Scalar(UInt8(97 + rng.next() % 26))) })
+        try store.appendLog(filler, timestamp: 1_764_000_000_000_003)
+        try store.close()
+        let summaries = try FileManager.default.contentsOfDirectory(atPath: dir.segments).filter { $0.hasSuffix(".dlm") }.sorted()
+        #expect(summaries == ["w0000-00000001.dlm"])
+        let written = try Data(contentsOf: URL(fileURLWithPath: dir.segments + "/w0000-00000001.dlm"))
+        #expect(written == (try Data(contentsOf: URL(fileURLWithPath: Self.goldenSummary))),
+                "the bytes changed: update FORMAT.md's summary file section and the golden file")
+        // FORMAT.md shows the same bytes.
+        let format = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("FORMAT.md")
+        let section = try #require(try String(contentsOf: format, encoding: .utf8).components(separatedBy: "## Summary file (`.dlm`)").last)
+        let dump = section.components(separatedBy: "```")[3]  // the diagram, then the dump
+        var dumped: [UInt8] = []
+        for line in dump.split(separator: "\n") where line.contains(": ") {
+            let hex = line.split(separator: ":", maxSplits: 1)[1].components(separatedBy: "  ")[0].replacingOccurrences(of: " ", with: "")
+            var i = hex.startIndex
+            while i < hex.endIndex {
+                let j = hex.index(i, offsetBy: 2)
+                dumped.append(try #require(UInt8(hex[i..<j], radix: 16)))
+                i = j
+            }
+        }
+        #expect(dumped == Array(written), "FORMAT.md's summary file dump differs from Golden/example-v1.dlm")
+        // What the bytes say, as FORMAT.md reads them.
+        let bytes = Array(written)
+        let length = UInt64(try FileManager.default.attributesOfItem(atPath: dir.segments + "/w0000-00000001.dls")[.size] as! Int)
+        guard case .success(let entries) = SegmentSummary.decode(bytes, writer: 0, segment: 1, segmentLength: length),
+              entries.count == 1, let entry = entries.values.first else { throw DecodeError("the golden summary file does not decode") }
+        #expect(entry.track == 0 && entry.summary.range == 0..<3 && entry.summary.fields.map(\.name) == ["value", "step"])
+        let value = entry.summary.bucket("value")
+        #expect(value.first == EnvelopePoint(index: 0, value: 0.5) && value.last == EnvelopePoint(index: 2, value: 0.5 / 3))
+        #expect(value.min == EnvelopePoint(index: 2, value: 0.5 / 3) && value.max == EnvelopePoint(index: 0, value: 0.5))
+        #expect(entry.summary.bucket("step").max == EnvelopePoint(index: 2, value: 2) && value.count == 3 && value.missingCount == 0)
     }
 }

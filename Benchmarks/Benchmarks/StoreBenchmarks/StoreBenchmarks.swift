@@ -21,7 +21,7 @@ func bytesOnDisk(_ directory: String) -> Int {
 
 /// A store holding `points` points of the reference workload in track 0, built once and kept.
 func referenceStore(points: Int) throws -> String {
-    let path = NSTemporaryDirectory() + "dreamlake-bench-reference-\(points)-v\(FormatConstants.formatVersion)"
+    let path = NSTemporaryDirectory() + "dreamlake-bench-reference-\(points)-v\(FormatConstants.formatVersion)-summaries"
     let done = path + "/complete"
     if FileManager.default.fileExists(atPath: done) { return path }
     try? FileManager.default.removeItem(atPath: path)

@@ -144,8 +144,7 @@ struct RemoteBackend: SessionBackend {
             if error.code == .notFound { return [] }
             throw error
         }
-        let wanted = range ?? 0..<count
-        let clipped = min(wanted.lowerBound, count)..<min(wanted.upperBound, count)
+        let clipped = EnvelopeBuilder.clip(range, to: count)
         guard !clipped.isEmpty else { return [] }
         var builder = EnvelopeBuilder(range: clipped, buckets: buckets)
         var next = clipped.lowerBound

@@ -23,6 +23,10 @@ enum StoreFiles {
         "w\(pad(UInt64(writer), 4))-\(pad(segment, 8)).dli"
     }
 
+    static func summaryName(writer: UInt32, segment: UInt64) -> String {
+        "w\(pad(UInt64(writer), 4))-\(pad(segment, 8)).dlm"
+    }
+
     static func lockName(writer: UInt32) -> String { "writer-\(pad(UInt64(writer), 4)).lock" }
 
     /// Parses "wWWWW-SSSSSSSS.dls" (exactly: "w", 4 ASCII digits, "-", 8

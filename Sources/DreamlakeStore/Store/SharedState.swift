@@ -74,6 +74,8 @@ final class SharedState: @unchecked Sendable {
     var files: [UInt64: File] = [:]
     var catalog = Catalog()
     var closed = false
+    /// Summaries of written blocks of points, for envelopes (their own lock).
+    let summaries = SummaryCache()
 
     /// The number of records a stream holds on disk (one past the last written sequence).
     func writtenEnd(_ stream: StreamKey) -> UInt64 { refs[stream]?.last?.endSequence ?? 0 }
@@ -86,6 +88,53 @@ final class SharedState: @unchecked Sendable {
                 u.removeFirst()
                 unwritten[ref.stream] = u.isEmpty ? nil : u
             }
+        }
+    }
+}
+
+/// Block summaries known to this store object, by segment: read from a
+/// sealed segment's summary file the first time an envelope needs one of
+/// its blocks, written by this process's writer, or computed from a decoded
+/// block. Blocks never change once written, so nothing here goes stale.
+final class SummaryCache: @unchecked Sendable {
+    private struct Segment {
+        /// The file's summaries, by block offset, relative to their blocks (nil: no usable file).
+        var file: [UInt64: (track: UInt32, summary: BlockSummary)]?
+        /// Summaries this process made, by block offset.
+        var made: [UInt64: BlockSummary] = [:]
+    }
+
+    private let state = Locked<[UInt64: Segment]>([:])
+
+    /// The summary of the block `ref` names, if known; `readFile` gives a
+    /// segment's summary file, decoded and checked, the first time it is asked for.
+    func summary(_ ref: BlockRef, readFile: (UInt64) -> [UInt64: (track: UInt32, summary: BlockSummary)]?) -> BlockSummary? {
+        if let known = state.withLock({ lookUp(ref, &$0) }) { return known }
+        // Not seen yet: read the file outside the lock (two readers may both read it; either result is the same).
+        guard state.withLock({ $0[ref.segment] == nil }) else { return nil }
+        let file = readFile(ref.segment)
+        return state.withLock { segments in
+            if segments[ref.segment] == nil { segments[ref.segment] = Segment(file: file) }
+            return lookUp(ref, &segments)
+        }
+    }
+
+    private func lookUp(_ ref: BlockRef, _ segments: inout [UInt64: Segment]) -> BlockSummary? {
+        guard let segment = segments[ref.segment] else { return nil }
+        if let made = segment.made[ref.offset] { return made }
+        guard let entry = segment.file?[ref.offset] else { return nil }
+        // A file whose entry names another track or count than the index does not describe this segment: drop it.
+        guard entry.track == ref.stream.id, entry.summary.range.count == Int(ref.count), ref.stream.kind == .trackPoint else {
+            segments[ref.segment]?.file = nil
+            return nil
+        }
+        return entry.summary.moved(to: ref.firstSequence)
+    }
+
+    /// Remembers a summary this process made of the block at `ref`.
+    func insert(_ ref: BlockRef, _ summary: BlockSummary) {
+        state.withLock { segments in
+            segments[ref.segment, default: Segment(file: nil)].made[ref.offset] = summary
         }
     }
 }

@@ -55,45 +55,101 @@ public struct EnvelopeBucket: Sendable, Equatable {
 }
 
 /// Builds an envelope from points given in index order: the engine's reads
-/// feed it blocks, a remote session's reads feed it pages.
+/// feed it block summaries and blocks, a remote session's reads feed it pages.
 package struct EnvelopeBuilder: Sendable {
+    /// How many buckets an envelope may have.
+    package static let bucketLimit = 1...1_000_000
+
+    /// `wanted` (nil: everything) cut to the `count` points a track has.
+    package static func clip(_ wanted: Range<UInt64>?, to count: UInt64) -> Range<UInt64> {
+        let w = wanted ?? 0..<count
+        return Swift.min(w.lowerBound, count)..<Swift.min(w.upperBound, count)
+    }
+
     /// The indexes summarized.
     package let range: Range<UInt64>
-    /// Points per bucket (the last may hold fewer).
-    package let span: UInt64
     private(set) var buckets: [EnvelopeBucket]
+    /// The bucket the last point went to: points come in order.
+    private var cursor = 0
 
-    /// Cuts `range` into at most `buckets` buckets of equal span (one point a bucket when there are fewer points).
-    package init(range: Range<UInt64>, buckets: Int) {
+    /// Cuts `range` into at most `buckets` buckets of equal span (one point a
+    /// bucket when there are fewer points). Where a block boundary lies
+    /// within an eighth of a span of an edge, the edge moves onto it, so that
+    /// the blocks between edges are summarized whole: `boundaries` are the
+    /// first indexes of the blocks in the range, in order.
+    package init(range: Range<UInt64>, buckets: Int, boundaries: [UInt64] = []) {
         self.range = range
         let n = UInt64(Swift.max(1, buckets))
         let width = UInt64(range.count)
-        span = Swift.max(1, width / n + (width % n == 0 ? 0 : 1))
+        let span = Swift.max(1, width / n + (width % n == 0 ? 0 : 1))
+        let slack = span / 8
         var out: [EnvelopeBucket] = []
         var lo = range.lowerBound
+        var b = 0  // the first boundary past `lo`
+        var k: UInt64 = 1
         while lo < range.upperBound {
-            let hi = range.upperBound - lo > span ? lo + span : range.upperBound
+            // Where equal spans put this bucket's end (k spans from the start), and the nearest block boundary.
+            let (offset, overflow) = k.multipliedReportingOverflow(by: span)
+            var hi = !overflow && UInt64(range.count) > offset ? range.lowerBound + offset : range.upperBound
+            k += 1
+            if slack > 0 && hi < range.upperBound {
+                while b < boundaries.count && boundaries[b] <= lo { b += 1 }
+                var i = b
+                while i < boundaries.count && boundaries[i] < hi { i += 1 }
+                func distance(_ x: UInt64) -> UInt64 { x > hi ? x - hi : hi - x }
+                let below = i > b ? boundaries[i - 1] : nil, above = i < boundaries.count ? boundaries[i] : nil
+                let near = [below, above].compactMap { $0 }.min { distance($0) < distance($1) }
+                if let near, distance(near) <= slack, near > lo, near < range.upperBound { hi = near }
+            }
             out.append(EnvelopeBucket(range: lo..<hi))
             lo = hi
         }
         self.buckets = out
     }
 
+    /// The bucket holding `index` (which is in the range).
+    @inline(__always)
+    private mutating func bucket(of index: UInt64) -> Int {
+        if buckets[cursor].range.contains(index) { return cursor }
+        var lo = 0, hi = buckets.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if buckets[mid].range.upperBound <= index { lo = mid + 1 } else { hi = mid }
+        }
+        cursor = lo
+        return lo
+    }
+
     /// Point `index`'s value of the field; nil when it has none.
     @inline(__always)
     package mutating func add(_ index: UInt64, _ value: Double?) {
         guard range.contains(index) else { return }
-        let k = Int((index - range.lowerBound) / span)
+        let k = bucket(of: index)
         if let value { buckets[k].add(index, value) } else { buckets[k].missingCount += 1 }
     }
 
+    /// The bucket `block` lies in whole, if one holds it.
+    func bucketHolding(_ block: Range<UInt64>) -> Int? {
+        guard range.lowerBound <= block.lowerBound, block.upperBound <= range.upperBound, !block.isEmpty else { return nil }
+        var copy = self
+        let k = copy.bucket(of: block.lowerBound)
+        return block.upperBound <= buckets[k].range.upperBound ? k : nil
+    }
+
+    /// Takes in a block's summary of the field; the block lies whole in bucket `k`
+    /// (``bucketHolding(_:)``) and follows every point added so far.
+    mutating func add(_ summary: EnvelopeBucket, into k: Int) {
+        buckets[k].absorb(summary)
+        cursor = k
+    }
+
     /// The points of `block` in the range, with the field `key`: bucket by
-    /// bucket, so that the loop over a column does no division.
+    /// bucket, so that the loop over a column looks up no bucket.
     package mutating func add(_ block: PointBlock, field key: String) {
         let lo = Swift.max(range.lowerBound, block.firstIndex), hi = Swift.min(range.upperBound, block.endIndex)
         var at = lo
         while at < hi {
-            let k = Int((at - range.lowerBound) / span)
+            let k = bucket(of: at)
             let end = Swift.min(hi, buckets[k].range.upperBound)
             var bucket = buckets[k]
             let first = block.firstIndex
@@ -133,37 +189,85 @@ package struct EnvelopeBuilder: Sendable {
 
 extension Store {
     /// The envelope of `field` over points `range` of `track` (clipped to the
-    /// points there are), in at most `buckets` buckets of equal index span:
-    /// each bucket's first, last, smallest and largest finite value, its count,
-    /// and how many points hold NaN, ±infinity or no number there.
+    /// points there are), in at most `buckets` buckets: each bucket's first,
+    /// last, smallest and largest finite value, its count, and how many
+    /// points hold NaN, ±infinity or no number there.
+    ///
+    /// Buckets have equal spans of indexes, except that an edge within an
+    /// eighth of a span of a block boundary moves onto it: each bucket's
+    /// `range` says what it covers. The blocks between edges are merged from
+    /// their summaries (FORMAT.md, "Summary file"), so the cost grows with
+    /// the number of blocks and buckets, not of points; only blocks that an
+    /// edge still cuts are decoded.
     ///
     /// A line through each bucket's four points draws exactly what a line
     /// through every point draws, at one bucket a pixel column; with a bucket
     /// for each point it is every point.
     ///
     /// - Parameters:
+    ///   - track: The track.
+    ///   - field: The numeric field (an integer field's values are converted to `Double`).
+    ///   - range: The indexes to cover; nil for every point.
     ///   - buckets: How many buckets, at least 1 (at most 1,000,000).
-    /// - Throws: ``StoreError`` with `.invalidArgument` for a bucket count out of range.
+    /// - Throws: ``StoreError`` with `.invalidArgument` for a bucket count out
+    ///   of range, `.corrupt` for a block that does not decode.
     public func envelope(of track: TrackID, field: String, range: Range<UInt64>? = nil,
                          buckets: Int) throws(StoreError) -> [EnvelopeBucket] {
-        guard (1...1_000_000).contains(buckets) else {
+        guard EnvelopeBuilder.bucketLimit.contains(buckets) else {
             throw StoreError(.invalidArgument, "an envelope has 1 to 1,000,000 buckets, not \(buckets)")
         }
-        let count = count(of: .track(track))
-        let wanted = range ?? 0..<count
-        let clipped = Swift.min(wanted.lowerBound, count)..<Swift.min(wanted.upperBound, count)
-        var builder = EnvelopeBuilder(range: clipped, buckets: buckets)
+        let clipped = EnvelopeBuilder.clip(range, to: count(of: .track(track)))
         guard !clipped.isEmpty else { return [] }
-        do {
-            try forEachPointBlock(of: track, from: clipped.lowerBound, to: clipped.upperBound) { block in
-                builder.add(block, field: field)
-                return true
+        let (written, inMemory) = try blockSources(.track(track), from: clipped.lowerBound, to: clipped.upperBound)
+        let boundaries = written.map(\.firstSequence) + inMemory.compactMap { if case .points(let b) = $0 { b.firstIndex } else { nil } }
+        var builder = EnvelopeBuilder(range: clipped, buckets: buckets, boundaries: boundaries)
+        let directory = directory + "/" + StoreFiles.segmentDirectory
+        let readFile = { [shared] (segment: UInt64) in Store.summaryFile(directory, segment: segment, shared: shared) }
+        // In slices, so that the blocks decoded at once stay few.
+        var at = 0
+        while at < written.count {
+            let slice = written[at..<Swift.min(written.count, at + 64)]
+            at = slice.endIndex
+            var known: [BlockSummary?] = slice.map { shared.summaries.summary($0, readFile: readFile) }
+            var decoded: [Int: PointBlock] = [:]
+            let missing = slice.indices.filter { known[$0 - slice.startIndex] == nil || builder.bucketHolding(slice[$0].firstSequence..<slice[$0].endSequence) == nil }
+            let batches = try Store.readBatches(missing.map { slice[$0] }, shared: shared)
+            for (i, batch) in zip(missing, batches) {
+                guard case .points(let block) = batch else { continue }
+                decoded[i] = block
+                if known[i - slice.startIndex] == nil {
+                    let summary = BlockSummary(block)
+                    shared.summaries.insert(slice[i], summary)
+                    known[i - slice.startIndex] = summary
+                }
             }
-        } catch let e as StoreError {
-            throw e
-        } catch {
-            throw StoreError(.io, "\(error)")
+            for i in slice.indices {
+                if let block = decoded[i] {
+                    builder.add(block, field: field)
+                } else if let summary = known[i - slice.startIndex], let k = builder.bucketHolding(summary.range) {
+                    builder.add(summary.bucket(field), into: k)
+                }
+            }
+        }
+        for batch in inMemory {
+            if case .points(let block) = batch { builder.add(block, field: field) }
         }
         return builder.result
+    }
+
+    /// A sealed segment's summary file, decoded and checked against the
+    /// segment as it is; nil when there is none or it does not fit (then the
+    /// summaries are computed from the blocks).
+    static func summaryFile(_ directory: String, segment: UInt64,
+                            shared: SharedState) -> [UInt64: (track: UInt32, summary: BlockSummary)]? {
+        let path = directory + "/" + StoreFiles.summaryName(writer: 0, segment: segment)
+        guard FileSystem.kind(path) == .regular,
+              let file = shared.lock.withLock({ shared.files[segment] }),
+              let length = try? file.size(),
+              let bytes = try? readWhole(path),
+              case .success(let summaries) = SegmentSummary.decode(bytes, writer: 0, segment: segment, segmentLength: length) else {
+            return nil
+        }
+        return summaries
     }
 }

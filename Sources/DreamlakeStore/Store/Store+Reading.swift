@@ -63,9 +63,17 @@ extension Store {
     /// The batches of `stream` that hold records in `from ..< to`, in order:
     /// written blocks, then (in the writer) sealed and open ones.
     func batches(_ stream: StreamKey, from: UInt64, to: UInt64) throws(StoreError) -> [Batch] {
-        guard from < to else { return [] }
+        let (written, inMemory) = try blockSources(stream, from: from, to: to)
+        return try Store.readBatches(written, shared: shared) + inMemory
+    }
+
+    /// Where the records of `stream` in `from ..< to` are: the written blocks
+    /// that hold some (not read yet), then (in the writer) the blocks sealed
+    /// but not written and the open block, in order.
+    func blockSources(_ stream: StreamKey, from: UInt64, to: UInt64) throws(StoreError) -> (written: [BlockRef], inMemory: [Batch]) {
+        guard from < to else { return ([], []) }
         var refs: [BlockRef] = []
-        var memory: [(UInt64, Batch)] = []
+        var memory: [Batch] = []
         let collect = { [shared] in
             if shared.closed { return false }
             let all = shared.refs[stream] ?? []
@@ -78,7 +86,7 @@ extension Store {
             var i = lo
             while i < all.count && all[i].firstSequence < to { refs.append(all[i]); i += 1 }
             for u in shared.unwritten[stream] ?? [] where u.firstSequence < to && u.firstSequence + UInt64(u.batch.count) > from {
-                memory.append((u.firstSequence, u.batch))
+                memory.append(u.batch)
             }
             return true
         }
@@ -106,10 +114,8 @@ extension Store {
             isOpen = shared.lock.withLock(collect)
         }
         guard isOpen else { throw StoreError(.notWritable, "the store at \(directory) is closed") }
-        var out = try Store.readBatches(refs, shared: shared)
-        out += memory.map(\.1)
-        if let open { out.append(open) }
-        return out
+        if let open { memory.append(open) }
+        return (refs, memory)
     }
 
     private func snapshot(_ b: some OpenRecords, to: UInt64, _ collect: () -> Bool, _ isOpen: inout Bool) -> Batch? {

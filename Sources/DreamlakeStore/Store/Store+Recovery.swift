@@ -168,6 +168,7 @@ extension Store {
             // An index left by a roll-over that did not finish would be stale once we append.
             let indexPath = dir + "/" + StoreFiles.indexName(writer: 0, segment: n)
             do { try FileSystem.remove(indexPath) } catch { throw StoreError(error) }
+            do { try FileSystem.remove(dir + "/" + StoreFiles.summaryName(writer: 0, segment: n)) } catch { throw StoreError(error) }
         }
         return Writer.ActiveSegment(file: file, number: n, end: scan.end, blocks: scan.blocks)
     }

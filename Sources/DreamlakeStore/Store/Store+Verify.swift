@@ -19,11 +19,19 @@ public struct VerifyReport: Sendable, CustomStringConvertible {
     /// Index files that are missing or do not match their segment; a writer
     /// rebuilds them when it opens the store, from the data, which is intact.
     public var staleIndexes: [String] = []
+    /// Summary files that are ignored because they do not decode or do not
+    /// fit their segment (envelopes compute summaries from the blocks instead).
+    public var ignoredSummaries: [String] = []
+    /// Summaries that pass every check of their own but say otherwise than
+    /// their block (file and block offset): envelopes would read them, so the
+    /// store is not sound until the file is deleted.
+    public var wrongSummaries: [(path: String, offset: UInt64)] = []
     /// The process holding the writer lock, when one is running.
     public var writerPID: Int32?
 
-    /// Whether the store's data is sound: no damage (torn tails and stale indexes lose nothing).
-    public var isSound: Bool { damage.isEmpty }
+    /// Whether the store is sound: no damage and no summary that disagrees
+    /// with its block (torn tails, stale indexes and ignored summary files lose nothing).
+    public var isSound: Bool { damage.isEmpty && wrongSummaries.isEmpty }
 
     public var description: String {
         var lines = ["\(segments) segments, \(blocks) blocks, \(records) records, \(bytes) bytes: " + (isSound ? "sound" : "DAMAGED")]
@@ -34,6 +42,10 @@ public struct VerifyReport: Sendable, CustomStringConvertible {
         }
         for t in tornTails { lines.append("torn tail: \(t.bytesDropped) bytes at byte \(t.offset) of \(t.path) (an unfinished write; recovery cuts it)") }
         for p in staleIndexes { lines.append("index: \(p) is missing or does not match its segment (a writer rebuilds it)") }
+        for p in ignoredSummaries { lines.append("summaries: \(p) does not fit its segment and is ignored (envelopes decode the blocks instead)") }
+        for w in wrongSummaries {
+            lines.append("summaries: \(w.path) says otherwise than the block at byte \(w.offset) of its segment; delete the file (envelopes then decode the blocks)")
+        }
         if let pid = writerPID { lines.append("writer: process \(pid) holds the lock and may be writing") }
         return lines.joined(separator: "\n")
     }
@@ -73,9 +85,25 @@ extension Store {
         }
         // The walk checked checksums; decoding checks everything else a reader relies on.
         let refs = store.shared.lock.withLock { store.shared.refs.values.flatMap { $0 } }
+        var summaries: [UInt64: [UInt64: (track: UInt32, summary: BlockSummary)]] = [:]
+        for n in numbers {
+            let path = dir + "/" + StoreFiles.summaryName(writer: 0, segment: n)
+            guard FileSystem.kind(path) != .missing else { continue }
+            if let file = summaryFile(dir, segment: n, shared: store.shared) {
+                summaries[n] = file
+            } else {
+                report.ignoredSummaries.append(path)
+            }
+        }
         for ref in refs {
             do throws(StoreError) {
                 let batch = try readBatch(ref, shared: store.shared)
+                if let entry = summaries[ref.segment]?.removeValue(forKey: ref.offset) {
+                    let matches = if case .points(let block) = batch {
+                        entry.track == ref.stream.id && entry.summary == BlockSummary(block).moved(to: 0)
+                    } else { false }
+                    if !matches { report.wrongSummaries.append((dir + "/" + StoreFiles.summaryName(writer: 0, segment: ref.segment), ref.offset)) }
+                }
                 guard batch.count == Int(ref.count) else {
                     throw corruptError(dir + "/" + StoreFiles.segmentName(writer: 0, segment: ref.segment), ref.offset,
                                        "block decodes to \(batch.count) records, not the \(ref.count) its header says")
@@ -86,6 +114,12 @@ extension Store {
                 report.damage.append(.init(path: error.path ?? dir, offset: error.offset ?? ref.offset, length: UInt64(ref.length),
                                            reason: error.reason ?? error.message, stream: ref.stream,
                                            sequences: ref.firstSequence...(ref.endSequence - 1)))
+            }
+        }
+        // An entry for no block at all is wrong too.
+        for (n, left) in summaries.sorted(by: { $0.key < $1.key }) {
+            for offset in left.keys.sorted() {
+                report.wrongSummaries.append((dir + "/" + StoreFiles.summaryName(writer: 0, segment: n), offset))
             }
         }
         // The writer gives one id per name; a second definition of a name is

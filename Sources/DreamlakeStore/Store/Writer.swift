@@ -53,6 +53,8 @@ final class Writer: @unchecked Sendable {
     private var segmentNumber: UInt64
     private var segmentEnd: UInt64
     private var segmentBlocks: [BlockRef]
+    /// Summaries of the blocks of points this writer put in the active segment, for its summary file.
+    private var segmentSummaries: [(offset: UInt64, track: UInt32, summary: BlockSummary)] = []
     private var writtenRecords: UInt64
     /// Per stream, one past the last record written (owned by the background thread).
     private var writtenEnds: [StreamKey: UInt64] = [:]
@@ -367,6 +369,12 @@ final class Writer: @unchecked Sendable {
                            count: UInt32(count), firstSequence: item.firstSequence)
         segmentEnd += UInt64(bytes.count)
         segmentBlocks.append(ref)
+        if case .points(let block) = item.batch {
+            // Summarized here, off the append path, while the block is at hand.
+            let summary = BlockSummary(block)
+            segmentSummaries.append((ref.offset, item.stream.id, summary))
+            shared.summaries.insert(ref, summary)
+        }
         writtenRecords += UInt64(count)
         writtenEnds[item.stream] = item.firstSequence + UInt64(count)
         shared.lock.withLock { shared.publish([ref], fromWriter: true) }
@@ -378,12 +386,16 @@ final class Writer: @unchecked Sendable {
         }
     }
 
-    /// Seals the active segment (fsync, index) and starts the next one.
+    /// Seals the active segment (fsync, index, summaries) and starts the next one.
     private func rollOver() throws(StoreError) {
         do {
             try segmentFile.sync()
             let index = SegmentIndex.encode(writer: writerID, segment: segmentNumber, segmentLength: segmentEnd, blocks: segmentBlocks)
             try FileSystem.replaceAtomically(segmentDirectory + "/" + StoreFiles.indexName(writer: writerID, segment: segmentNumber), with: index)
+            let summaries = SegmentSummary.encode(writer: writerID, segment: segmentNumber, segmentLength: segmentEnd,
+                                                  blocks: segmentSummaries.map { ($0.offset, $0.track, $0.summary.moved(to: 0)) })
+            try FileSystem.replaceAtomically(segmentDirectory + "/" + StoreFiles.summaryName(writer: writerID, segment: segmentNumber),
+                                             with: summaries)
             let next = segmentNumber + 1
             let file = try Store.createSegment(directory: segmentDirectory, writer: writerID, segment: next)
             shared.lock.withLock { shared.files[next] = file }
@@ -391,6 +403,7 @@ final class Writer: @unchecked Sendable {
             segmentNumber = next
             segmentEnd = UInt64(FormatConstants.segmentHeaderSize)
             segmentBlocks = []
+            segmentSummaries = []
         } catch {
             throw StoreError(error, "starting a new segment failed; free space or fix the disk, then open the store again")
         }
