@@ -134,10 +134,21 @@ private func checkEveryEnvelope(_ store: Store, _ phase: String) throws {
             #expect(throws: StoreError.self) { try store.envelope(of: doubles, field: "value", buckets: 0) }
             #expect(try store.envelope(of: TrackID(rawValue: 999), field: "value", buckets: 5).isEmpty)
         }
-        let summaries = dir.segmentFiles().dropLast().map { $0.replacingOccurrences(of: ".dls", with: ".dlm") }
-        #expect(summaries.count > 2 && summaries.allSatisfy { FileManager.default.fileExists(atPath: $0) },
-                "every sealed segment has its summary file")
-        #expect(!FileManager.default.fileExists(atPath: dir.segmentFiles().last!.replacingOccurrences(of: ".dls", with: ".dlm")))
+        // Every segment has its summary file: the sealed ones, and the active one since the writer closed.
+        var summaries = dir.segmentFiles().map { $0.replacingOccurrences(of: ".dls", with: ".dlm") }
+        #expect(summaries.count > 2 && summaries.allSatisfy { FileManager.default.fileExists(atPath: $0) })
+        try checkEveryEnvelope(try Store(directory: dir.path, access: .read), "read back through the summary files")
+        // A writer that opens the store again drops the active segment's file (it is about to grow), and
+        // writes it anew at close, with entries for its own blocks only: the others are computed.
+        do {
+            let store = try Store(directory: dir.path, configuration: Self.configuration)
+            #expect(!FileManager.default.fileExists(atPath: summaries.last!))
+            let doubles = try store.track(named: "doubles")
+            for i in 0..<150 { try doubles.append(["value": .double(Double(i % 7) - 3), "step": .int(Int64(5_000 + i))]) }
+            try store.close()
+        }
+        summaries = dir.segmentFiles().map { $0.replacingOccurrences(of: ".dls", with: ".dlm") }
+        #expect(summaries.allSatisfy { FileManager.default.fileExists(atPath: $0) })
         try checkEveryEnvelope(try Store(directory: dir.path, access: .read), "read back through the summary files")
         let sound = try Store.verify(directory: dir.path)
         #expect(sound.isSound && sound.ignoredSummaries.isEmpty && sound.wrongSummaries.isEmpty, "\(sound)")
@@ -158,19 +169,20 @@ private func checkEveryEnvelope(_ store: Store, _ phase: String) throws {
     /// Rewrites segment 1's summary file, its checksum right, so that the
     /// first block's "value" has a maximum of 12345, which no point holds;
     /// returns the file's path and the block's offset.
-    static func forgeFirstSummary(_ dir: TempDirectory) throws -> (path: String, offset: UInt64) {
-        let first = dir.segmentFiles()[0]
+    static func forgeFirstSummary(_ dir: TempDirectory, segment: Int = 0) throws -> (path: String, offset: UInt64) {
+        let first = dir.segmentFiles()[segment]
         let summaryPath = first.replacingOccurrences(of: ".dls", with: ".dlm")
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: summaryPath)))
         let length = UInt64(try FileManager.default.attributesOfItem(atPath: first)[.size] as! Int)
-        let result = SegmentSummary.decode(bytes, writer: 0, segment: 1, segmentLength: length)
+        let result = SegmentSummary.decode(bytes, writer: 0, segment: UInt64(segment + 1), segmentLength: length)
+        let number = UInt64(segment + 1)
         guard case .success(let decoded) = result else { throw DecodeError("the writer's summary file does not decode: \(result)") }
         // Raise the maximum of the first block's "value" to a number no point holds.
         let offset = try #require(decoded.keys.min())
         var entry = try #require(decoded[offset])
         let k = try #require(entry.summary.fields.firstIndex { $0.name == "value" })
         entry.summary.fields[k].bucket.max!.value = 12345
-        let forged = SegmentSummary.encode(writer: 0, segment: 1, segmentLength: length,
+        let forged = SegmentSummary.encode(writer: 0, segment: number, segmentLength: length,
                                            blocks: decoded.keys.sorted().map { o in o == offset ? (o, entry.track, entry.summary) : (o, decoded[o]!.track, decoded[o]!.summary) })
         try Data(forged).write(to: URL(fileURLWithPath: summaryPath))
         return (summaryPath, offset)
@@ -196,6 +208,9 @@ private func checkEveryEnvelope(_ store: Store, _ phase: String) throws {
         let report = try Store.verify(directory: dir.path)
         #expect(!report.isSound && report.damage.isEmpty)
         #expect(report.wrongSummaries.map(\.path) == [summaryPath] && report.wrongSummaries.map(\.offset) == [offset], "\(report)")
+        // The active segment's file, written at close, is read as well: its forgery shows too.
+        let last = try Self.forgeFirstSummary(dir, segment: dir.segmentFiles().count - 1)
+        #expect(try Store.verify(directory: dir.path).wrongSummaries.map(\.path) == [summaryPath, last.path])
     }
 
     /// A summary file that is a link or a FIFO is never followed nor opened:

@@ -252,6 +252,11 @@ final class Writer: @unchecked Sendable {
             thread?.join()
             thread = nil
             if firstError == nil, let f = queueLock.withLock({ failure }) { firstError = f }
+            if firstError == nil {
+                // The active segment's summaries too, so that a finished run's charts need no decoding; the
+                // segment's length in the file makes it stale (ignored, and deleted by the next writer) once it grows.
+                do { try writeSummaryFile() } catch { firstError = StoreError(error, "the summary file was not written; the data is safe") }
+            }
             // Closing the descriptor releases the flock.
             do { try lockFile.close() } catch { if firstError == nil { firstError = StoreError(error) } }
         }
@@ -386,16 +391,22 @@ final class Writer: @unchecked Sendable {
         }
     }
 
+    /// Writes the summary file of the active segment as it is now, when it has blocks of points.
+    private func writeSummaryFile() throws(IOFailure) {
+        guard !segmentSummaries.isEmpty else { return }
+        let bytes = SegmentSummary.encode(writer: writerID, segment: segmentNumber, segmentLength: segmentEnd,
+                                          blocks: segmentSummaries.map { ($0.offset, $0.track, $0.summary.moved(to: 0)) })
+        try FileSystem.replaceAtomically(segmentDirectory + "/" + StoreFiles.summaryName(writer: writerID, segment: segmentNumber),
+                                         with: bytes)
+    }
+
     /// Seals the active segment (fsync, index, summaries) and starts the next one.
     private func rollOver() throws(StoreError) {
         do {
             try segmentFile.sync()
             let index = SegmentIndex.encode(writer: writerID, segment: segmentNumber, segmentLength: segmentEnd, blocks: segmentBlocks)
             try FileSystem.replaceAtomically(segmentDirectory + "/" + StoreFiles.indexName(writer: writerID, segment: segmentNumber), with: index)
-            let summaries = SegmentSummary.encode(writer: writerID, segment: segmentNumber, segmentLength: segmentEnd,
-                                                  blocks: segmentSummaries.map { ($0.offset, $0.track, $0.summary.moved(to: 0)) })
-            try FileSystem.replaceAtomically(segmentDirectory + "/" + StoreFiles.summaryName(writer: writerID, segment: segmentNumber),
-                                             with: summaries)
+            try writeSummaryFile()
             let next = segmentNumber + 1
             let file = try Store.createSegment(directory: segmentDirectory, writer: writerID, segment: next)
             shared.lock.withLock { shared.files[next] = file }
