@@ -6,7 +6,7 @@ struct DreamlakeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dreamlake",
         abstract: "Record, inspect and exercise dreamlake sessions.",
-        subcommands: [Demo.self, List.self, Show.self, Cat.self, Tail.self, Export.self, Import.self, Verify.self, Bench.self, Token.self, Serve.self]
+        subcommands: [Demo.self, List.self, Show.self, Cat.self, Tail.self, Export.self, Import.self, Verify.self, Bench.self, Token.self, Serve.self, UI.self]
     )
 
     static func main() async {

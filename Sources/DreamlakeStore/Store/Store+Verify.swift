@@ -84,7 +84,9 @@ extension Store {
             }
         }
         // The walk checked checksums; decoding checks everything else a reader relies on.
+        // In file order, so that what is reported comes in the order of the files.
         let refs = store.shared.lock.withLock { store.shared.refs.values.flatMap { $0 } }
+            .sorted { ($0.segment, $0.offset) < ($1.segment, $1.offset) }
         var summaries: [UInt64: [UInt64: (track: UInt32, summary: BlockSummary)]] = [:]
         for n in numbers {
             let path = dir + "/" + StoreFiles.summaryName(writer: 0, segment: n)
@@ -145,14 +147,34 @@ extension Store {
         return report
     }
 
-    /// The pid in the writer lock file, when that process is alive. Looked
-    /// at, not locked: verifying never stands in a writer's way.
-    static func liveWriter(directory: String) -> Int32? {
+    /// The pid in the writer lock file, when a writer holds the lock.
+    /// Looked at, never locked: verifying and viewing never stand in a
+    /// writer's way. On Linux the kernel's table of locks (`/proc/locks`)
+    /// says whether the file's flock is held (a writer that closed the store
+    /// and lives on holds none); elsewhere, whether the pid's process lives.
+    package static func liveWriter(directory: String) -> Int32? {
         let path = directory + "/" + StoreFiles.lockName(writer: 0)
         guard let f = try? File.open(path, .readOnly) else { return nil }
         defer { try? f.close() }
         guard let bytes = try? f.read(at: 0, count: 32),
               let pid = Int32(String(decoding: bytes, as: UTF8.self).trimmingWhitespace()), pid > 0 else { return nil }
+        var st = stat()
+        if let table = try? File.open("/proc/locks", .readOnly, followingLinks: true), fstat(f.fd, &st) == 0 {
+            defer { try? table.close() }
+            let text = String(decoding: (try? table.read(at: 0, count: 1 << 20)) ?? [], as: UTF8.self)
+            let dev = UInt64(st.st_dev)
+            let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
+            let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
+            // "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF": the lock on device 08:01 (hex), inode 1234.
+            let held = text.split(separator: "\n").contains { line in
+                let fields = line.split(separator: " ")
+                guard fields.count >= 6, fields[1] == "FLOCK" else { return false }
+                let id = fields[5].split(separator: ":")
+                return id.count == 3 && UInt64(id[0], radix: 16) == major && UInt64(id[1], radix: 16) == minor
+                    && UInt64(id[2]) == UInt64(st.st_ino)
+            }
+            return held ? pid : nil
+        }
         // The lock is held while the process that wrote the pid runs (the flock ends with it).
         return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
     }

@@ -1,0 +1,194 @@
+import Dreamlake
+import DreamlakeStore
+import Foundation
+import Hummingbird
+import NIOCore
+import NIOPosix
+
+/// Serves the viewer: its page (``ViewerAssets``) and the JSON API the page
+/// reads (README.md, "The viewer's JSON API"). Every request is a GET but the
+/// login; store and file work runs on NIO's thread pool.
+///
+/// With a token secret, every API request needs a token: an
+/// `Authorization: Bearer` header (for curl and scripts) or the HttpOnly
+/// cookie `POST /api/login` sets from one (for the page).
+struct ViewerResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let service: ViewerService
+    /// Nil: no token is asked for (a loopback address without a secret).
+    let secret: String?
+
+    static let cookieName = "dreamlake_token"
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        do {
+            return try await route(request)
+        } catch let e as DreamlakeError {
+            let status = switch e.code {
+            case .notFound: 404
+            case .invalidInput, .invalidName, .invalidValue: 400
+            default: 500
+            }
+            return ViewerResponder.json(["error": .string(e.message)], status: status)
+        } catch let e as RemoteError {
+            return ViewerResponder.json(["error": .string(e.message)], status: e.status)
+        } catch {
+            return ViewerResponder.json(["error": .string("\(error)")], status: 500)
+        }
+    }
+
+    private func route(_ request: Request) async throws -> Response {
+        let path = request.uri.path
+        if request.method == .post && path == "/api/login" { return try await login(request) }
+        guard request.method == .get || request.method == .head else {
+            throw RemoteError(405, "the viewer answers GET only (and POST /api/login)")
+        }
+        switch path {
+        case "/", "/index.html": return ViewerResponder.asset(ViewerAssets.indexHTML, "text/html; charset=utf-8")
+        case "/app.js": return ViewerResponder.asset(ViewerAssets.appJS, "text/javascript; charset=utf-8")
+        case "/app.css": return ViewerResponder.asset(ViewerAssets.appCSS, "text/css; charset=utf-8")
+        default: break
+        }
+        guard path.hasPrefix("/api/") else { throw RemoteError(404, "no such page: \(path)") }
+        try authenticate(request)
+        let q = Query(request.uri.queryParameters)
+        let service = service
+        switch path {
+        case "/api/runs":
+            return try await json(offload { try service.runs() })
+        case "/api/run":
+            let (ws, s) = try q.session()
+            return try await json(offload { try service.run(ws, s) })
+        case "/api/envelope":
+            let (ws, s) = try q.session()
+            let track = try q.required("track")
+            let field = q["field"] ?? "value"
+            let buckets = try q.int("buckets") ?? 1000
+            let from = try q.uint("from"), to = try q.uint("to")
+            let range: Range<UInt64>? = from == nil && to == nil ? nil : (from ?? 0)..<max(from ?? 0, to ?? .max)
+            return try await json(offload { try service.envelope(ws, s, track: track, field: field, range: range, buckets: buckets) })
+        case "/api/points":
+            let (ws, s) = try q.session()
+            let track = try q.required("track")
+            let from = try q.uint("from") ?? 0
+            let limit = min(try q.int("limit") ?? 1000, 100_000)
+            return try await json(offload { try service.points(ws, s, track: track, from: from, limit: max(0, limit)) })
+        case "/api/logs":
+            let (ws, s) = try q.session()
+            let from = try q.uint("from") ?? 0
+            let limit = min(try q.int("limit") ?? 200, 10_000)
+            let level = try q["level"].map { (name) throws(RemoteError) in
+                guard let l = LogLevel(name: name) else { throw RemoteError(400, "level is \(name); use debug, info, warn, error or fatal") }
+                return l
+            }
+            let text = q["q"]
+            return try await json(offload { try service.logs(ws, s, from: from, limit: max(0, limit), level: level, text: text) })
+        case "/api/file":
+            let (ws, s) = try q.session()
+            let id = try q.required("id")
+            let (handle, file) = try await offload { try service.file(ws, s, id: id) }
+            return APIResponder.fileResponse(handle, file)
+        default:
+            throw RemoteError(404, "no such endpoint: \(path)")
+        }
+    }
+
+    // MARK: Tokens
+
+    private func authenticate(_ request: Request) throws {
+        guard let secret else { return }
+        var token: String?
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                throw RemoteError(401, "the Authorization header is not \"Bearer <token>\"")
+            }
+            token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        } else if let cookies = request.headers[.cookie] {
+            for pair in cookies.split(separator: ";") {
+                let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if kv.count == 2, kv[0] == ViewerResponder.cookieName { token = kv[1] }
+            }
+        }
+        guard let token else { throw RemoteError(401, "sign in: paste a token from `dreamlake token --user NAME`") }
+        do { _ = try RemoteToken.verify(token, secret: secret) } catch {
+            throw RemoteError(401, "the token was refused: \(error.message)")
+        }
+    }
+
+    /// `POST /api/login` with `{"token": "..."}`: checks the token and sets it
+    /// as an HttpOnly, SameSite=Strict cookie, which the page's requests then carry.
+    private func login(_ request: Request) async throws -> Response {
+        var body = try await request.body.collect(upTo: 16 << 10)
+        let bytes = body.readBytes(length: body.readableBytes) ?? []
+        guard case .object(let o)? = try? PythonJSONReader.parse(bytes), case .string(let token)? = o["token"] else {
+            throw RemoteError(400, "send {\"token\": \"...\"}")
+        }
+        guard let secret else { return ViewerResponder.json(["user": .null], status: 200) }
+        let claims: RemoteToken.Claims
+        do { claims = try RemoteToken.verify(token, secret: secret) } catch {
+            throw RemoteError(401, "the token was refused: \(error.message)")
+        }
+        guard token.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            throw RemoteError(400, "the token holds characters a cookie cannot carry")
+        }
+        var response = ViewerResponder.json(["user": .string(claims.userName)], status: 200)
+        response.headers[.setCookie] = "\(ViewerResponder.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict"
+        return response
+    }
+
+    // MARK: Helpers
+
+    private func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(work)
+    }
+
+    private func json(_ value: Value) -> Response { ViewerResponder.json(value, status: 200) }
+
+    static func json(_ value: Value, status: Int) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: .init(code: status), headers: headers,
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: RemoteWire.encode(value))))
+    }
+
+    static func asset(_ text: String, _ type: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = type
+        headers[.contentSecurityPolicy] = "default-src 'self'; img-src 'self' data:; style-src 'self'"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// A request's query, with checked conversions.
+    struct Query {
+        let values: [String: String]
+
+        init(_ parameters: Hummingbird.Parameters) {
+            var v: [String: String] = [:]
+            for (k, value) in parameters { v[String(k)] = String(value) }
+            values = v
+        }
+
+        subscript(_ key: String) -> String? { values[key] }
+
+        func required(_ key: String) throws(RemoteError) -> String {
+            guard let v = values[key], !v.isEmpty else { throw RemoteError(400, "the query needs \(key)=") }
+            return v
+        }
+
+        func session() throws(RemoteError) -> (String, String) { (try required("workspace"), try required("session")) }
+
+        func int(_ key: String) throws(RemoteError) -> Int? {
+            guard let v = values[key] else { return nil }
+            guard let i = Int(v) else { throw RemoteError(400, "\(key) is \(v), not a whole number") }
+            return i
+        }
+
+        func uint(_ key: String) throws(RemoteError) -> UInt64? {
+            guard let v = values[key] else { return nil }
+            guard let i = UInt64(v) else { throw RemoteError(400, "\(key) is \(v), not a whole number of at least 0") }
+            return i
+        }
+    }
+}

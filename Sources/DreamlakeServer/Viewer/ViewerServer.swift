@@ -1,0 +1,77 @@
+import Dreamlake
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+
+/// `dreamlake ui`: a web page over a root of sessions that shows every run,
+/// plots every track exactly at every zoom from the store's envelopes, and
+/// follows runs being written. It only reads: sessions are opened with
+/// ``Session/openForReading()``, so it runs beside training.
+///
+/// ```swift
+/// let viewer = try ViewerServer(root: "./.dreamlake")
+/// try await viewer.run { port in print("http://127.0.0.1:\(port)") }
+/// ```
+///
+/// On a loopback address it asks for nothing. On any other address it
+/// needs a token secret, and then every request of its JSON API needs a
+/// token signed with it (`dreamlake token --user NAME`), as a Bearer header
+/// or as the cookie the page's sign-in sets.
+public struct ViewerServer: Sendable {
+    /// The folder sessions are stored under.
+    public let root: String
+    /// The address and port it listens on (port 0: any free one).
+    public let host: String
+    public let port: Int
+    let secret: String?
+    let service: ViewerService
+
+    /// Checks the address and the secret.
+    ///
+    /// - Parameters:
+    ///   - root: The folder sessions are stored under.
+    ///   - host: The address to listen on; loopback by default.
+    ///   - port: The port; 0 for any free one.
+    ///   - secret: The token secret; needed on an address that is not loopback.
+    /// - Throws: ``DreamlakeError`` with `.invalidInput` for a port out of
+    ///   range, or a non-loopback address without a secret of its own.
+    public init(root: String, host: String = "127.0.0.1", port: Int = 3001, secret: String? = nil) throws(DreamlakeError) {
+        guard (0...65535).contains(port) else { throw DreamlakeError(.invalidInput, "port \(port) is not a TCP port (0...65535)") }
+        let secret = secret.flatMap { $0.isEmpty ? nil : $0 }
+        if !DreamlakeServer.isLoopback(host) {
+            guard let secret, secret != RemoteToken.pythonClientSecret else {
+                throw DreamlakeError(.invalidInput, """
+                    refusing to show \(root) on \(host) without a token secret of its own: anyone who can reach it \
+                    could read every run. Set DREAMLAKE_JWT_SECRET or give --secret, and sign in with a token from \
+                    `dreamlake token --user NAME`
+                    """)
+            }
+        }
+        self.root = root
+        self.host = host
+        self.port = port
+        self.secret = secret
+        service = ViewerService(root: root)
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    ///
+    /// - Parameter onReady: Called with the port once the server listens.
+    /// - Throws: When it cannot listen.
+    public func run(onReady: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        var logger = Logger(label: "dreamlake.ui")
+        logger.logLevel = .warning
+        let port = port
+        let app = Application(
+            responder: ViewerResponder(service: service, secret: secret),
+            configuration: .init(address: .hostname(host, port: port), serverName: "dreamlake"),
+            onServerRunning: { channel in onReady(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+        let service = service
+        defer { service.close() }
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}

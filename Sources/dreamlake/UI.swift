@@ -1,0 +1,55 @@
+import ArgumentParser
+import Dreamlake
+import DreamlakeServer
+import Foundation
+import Synchronization
+
+/// `dreamlake ui`: the viewer, read-only, over a root of sessions.
+struct UI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ui",
+        abstract: "Show every run in a web page: runs table, charts of every track, logs, files, comparisons.",
+        discussion: """
+        Reads the root only (sessions are opened for reading, no lock is taken), so it runs beside training; \
+        a run being written updates by itself. Prints the URL to open. On an address that is not loopback it \
+        needs a token secret (--secret or $DREAMLAKE_JWT_SECRET) and asks for a token (dreamlake token --user NAME). \
+        The JSON API the page reads is in README.md ("The viewer's JSON API").
+        """)
+
+    @Option(help: "The store folder sessions are kept under (default: $DREAMLAKE_PATH, else ./.dreamlake).")
+    var root: String?
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (0 for any free one).")
+    var port = 3001
+
+    @Option(help: "The token secret (default: $DREAMLAKE_JWT_SECRET); needed on an address that is not loopback.")
+    var secret: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let env = ProcessInfo.processInfo.environment
+            let root = root ?? env["DREAMLAKE_PATH"] ?? "./.dreamlake"
+            guard FileManager.default.fileExists(atPath: root) else {
+                throw DreamlakeError(.notFound, "there is no folder \(root); give the root your sessions are under with --root")
+            }
+            let viewer = try ViewerServer(root: root, host: host, port: port, secret: secret ?? env["DREAMLAKE_JWT_SECRET"])
+            let host = host
+            let listening = Atomic<Bool>(false)
+            do {
+                try await viewer.run { port in
+                    listening.store(true, ordering: .relaxed)
+                    let shown = host.contains(":") ? "[\(host)]" : host
+                    FileHandle.standardOutput.write(Data("dreamlake ui: http://\(shown):\(port)/ (sessions under \(root))\n".utf8))
+                }
+            } catch {
+                guard listening.load(ordering: .relaxed) else {
+                    throw DreamlakeError(.io, "could not listen on \(host):\(port): \(error); is another server there? Choose another --port")
+                }
+                throw DreamlakeError(.io, "the viewer stopped: \(error)")
+            }
+        }
+    }
+}

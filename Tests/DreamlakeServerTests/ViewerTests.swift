@@ -1,0 +1,169 @@
+import DreamlakeTestSupport
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+@testable import Dreamlake
+@testable import DreamlakeServer
+import DreamlakeStore
+
+// Issue 16: the viewer's JSON API (items 2 to 6), over HTTP against a viewer
+// on a free port, as the page, curl or pandas read it.
+
+/// A viewer serving `root` for the length of `body`, and a GET helper.
+private func withViewer(_ root: String, secret: String? = nil,
+                        _ body: (_ get: @escaping (String, [String: String]) async throws -> (Int, Data, HTTPURLResponse)) async throws -> Void) async throws {
+    let viewer = try ViewerServer(root: root, port: 0, secret: secret)
+    let (ports, ready) = AsyncStream.makeStream(of: Int.self)
+    let serving = Task { try await viewer.run(onReady: { ready.yield($0) }) }
+    defer { serving.cancel() }
+    var next = ports.makeAsyncIterator()
+    let port = try #require(await next.next())
+    try await body { path, headers in
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = try #require(response as? HTTPURLResponse)
+        return (http.statusCode, data, http)
+    }
+}
+
+private func json(_ data: Data) throws -> Value { try PythonJSONReader.parse(Array(data)) }
+
+@Suite struct ViewerTests {
+    /// Two runs as a training script leaves them; every endpoint answers what was stored.
+    @Test func theAPIAnswersWhatWasStored() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let a = try Session(name: "a", workspace: "vision", localPath: root.path, tags: ["baseline"], folder: "/resnet")
+        try a.open()
+        try a.parameters.set(["lr": 0.01, "model": ["layers": 4]])
+        let loss = a.track("loss")
+        for i in 0..<10_000 { try loss.append(["value": i == 5_000 ? 1e6 : i == 7_000 ? .nan : 1 / Double(i + 1), "step": i]) }
+        try a.log("starting", level: .info)
+        try a.log("loss is NaN at 7000", level: .warn)
+        try a.log("done", level: .info)
+        let local = root.path + "/weights.bin"
+        try Data((0..<3_000).map { UInt8($0 % 251) }).write(to: URL(fileURLWithPath: local))
+        let stored = try a.files.upload(local, path: "/models", tags: ["best"])
+        try a.close()
+        let b = try Session(name: "b", workspace: "vision", localPath: root.path)
+        try b.open()
+        try b.parameters.set(["lr": 0.001])
+        for i in 0..<10 { try b.track("loss").append(value: Double(i), step: i) }
+        try b.close()
+
+        try await withViewer(root.path) { get in
+            // The runs table.
+            let (status, body, _) = try await get("/api/runs", [:])
+            #expect(status == 200)
+            let runs = try #require(try json(body).objectValue?["runs"]?.arrayValue)
+            #expect(runs.map { $0.objectValue?["session"]?.stringValue } == ["a", "b"])
+            let rowA = try #require(runs[0].objectValue)
+            #expect(rowA["folder"] == "/resnet" && rowA["tags"] == ["baseline"] && rowA["live"] == false)
+            #expect(rowA["points"] == 10_000 && rowA["logs"] == 3)
+            #expect(rowA["parameters"] == ["lr": 0.01, "model.layers": 4])
+            #expect(rowA["tracks"]?.arrayValue?.first?.objectValue?["last"] == .double(1 / 10_000.0))
+
+            // A run.
+            let run = try #require(try json(try await get("/api/run?workspace=vision&session=a", [:]).1).objectValue)
+            #expect(run["parametersNested"] == ["lr": 0.01, "model": ["layers": 4]])
+            #expect(run["tracks"]?.arrayValue?.first?.objectValue?["numericFields"] == ["value", "step"])
+            let file = try #require(run["files"]?.arrayValue?.first?.objectValue)
+            #expect(file["checksum"]?.stringValue == stored.checksum)
+
+            // The envelope is the session API's, and keeps the spike and the NaN.
+            let env = try #require(try json(try await get("/api/envelope?workspace=vision&session=a&track=loss&buckets=20", [:]).1).objectValue)
+            let buckets = try #require(env["buckets"]?.arrayValue)
+            let reader = try Session(name: "a", workspace: "vision", localPath: root.path)
+            try reader.openForReading()
+            defer { try? reader.close() }
+            let want = try reader.track("loss").envelope(buckets: 20)
+            #expect(buckets.count == want.count)
+            for (got, w) in zip(buckets, want) {
+                let o = try #require(got.objectValue)
+                #expect(o["from"] == .int(Int64(w.range.lowerBound)) && o["to"] == .int(Int64(w.range.upperBound)))
+                #expect(o["max"] == .array([.int(Int64(w.max!.index)), .double(w.max!.value)]))
+                #expect(o["min"] == .array([.int(Int64(w.min!.index)), .double(w.min!.value)]) && o["nan"] == .int(Int64(w.nanCount)))
+            }
+            #expect(buckets.contains { $0.objectValue?["max"]?.arrayValue?.last == 1e6 })
+            #expect(buckets.contains { $0.objectValue?["nan"] == 1 })
+            let zoomed = try json(try await get("/api/envelope?workspace=vision&session=a&track=loss&from=6990&to=7010&buckets=100", [:]).1)
+            #expect(zoomed.objectValue?["buckets"]?.arrayValue?.count == 20, "down to every single point")
+
+            // Points: a NaN is the string "NaN", which every JSON parser reads.
+            let (_, pointsBody, _) = try await get("/api/points?workspace=vision&session=a&track=loss&from=6999&limit=2", [:])
+            #expect(try JSONSerialization.jsonObject(with: pointsBody) is [String: Any])
+            let points = try #require(try json(pointsBody).objectValue?["points"]?.arrayValue)
+            #expect(points.map { $0.objectValue?["data"]?.objectValue?["value"] } == [.double(1 / 7_000.0), "NaN"])
+
+            // Logs, by level and by text.
+            let warn = try json(try await get("/api/logs?workspace=vision&session=a&level=warn", [:]).1)
+            #expect(warn.objectValue?["entries"]?.arrayValue?.map { $0.objectValue?["message"] } == ["loss is NaN at 7000"])
+            let text = try json(try await get("/api/logs?workspace=vision&session=a&q=DONE", [:]).1)
+            #expect(text.objectValue?["entries"]?.arrayValue?.map { $0.objectValue?["message"] } == ["done"])
+
+            // A file, with its checksum.
+            let (fileStatus, bytes, response) = try await get("/api/file?workspace=vision&session=a&id=\(stored.id)", [:])
+            let original = try Data(contentsOf: URL(fileURLWithPath: local))
+            #expect(fileStatus == 200 && bytes == original)
+            #expect(response.value(forHTTPHeaderField: "X-Checksum-SHA256") == stored.checksum)
+
+            // The page, and clear errors.
+            let (pageStatus, page, _) = try await get("/", [:])
+            #expect(pageStatus == 200 && String(decoding: page, as: UTF8.self).contains("/app.js"))
+            let (missing, missingBody, _) = try await get("/api/run?workspace=vision&session=nope", [:])
+            let missingError = try json(missingBody).objectValue?["error"]?.stringValue
+            #expect(missing == 404 && missingError?.contains("nope") == true)
+            #expect(try await get("/api/envelope?workspace=vision&session=a&track=loss&buckets=0", [:]).0 == 400)
+            #expect(try await get("/api/envelope?workspace=vision&session=a&track=loss&from=-1", [:]).0 == 400)
+        }
+    }
+
+    /// A run being written shows as live, and each request sees what its writer flushed.
+    @Test func aRunBeingWrittenShowsWhatItsWriterFlushed() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let s = try Session(name: "live", workspace: "w", localPath: root.path)
+        try s.open()
+        defer { try? s.close() }
+        let t = s.track("loss")
+        for i in 0..<100 { try t.append(value: Double(i), step: i) }
+        try s.flush()
+        try await withViewer(root.path) { get in
+            func row() async throws -> ValueObject? {
+                try json(try await get("/api/runs", [:]).1).objectValue?["runs"]?.arrayValue?.first?.objectValue
+            }
+            let first = try await row()
+            #expect(first?["live"] == true && first?["points"] == 100)
+            for i in 100..<250 { try t.append(value: Double(i), step: i) }
+            try s.flush()
+            #expect(try await row()?["points"] == 250)
+            let env = try json(try await get("/api/envelope?workspace=w&session=live&track=loss&buckets=1", [:]).1)
+            #expect(env.objectValue?["buckets"]?.arrayValue?.first?.objectValue?["last"] == [249, 249.0])
+            try s.close()
+            #expect(try await row()?["live"] == false)
+        }
+    }
+
+    /// Off loopback the viewer needs a secret of its own, then a token for every API request.
+    @Test func offLoopbackItNeedsASecretAndTokens() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        #expect(throws: DreamlakeError.self) { try ViewerServer(root: root.path, host: "0.0.0.0") }
+        #expect(throws: DreamlakeError.self) { try ViewerServer(root: root.path, host: "0.0.0.0", secret: RemoteToken.pythonClientSecret) }
+        #expect(throws: Never.self) { try ViewerServer(root: root.path, host: "0.0.0.0", secret: "ours") }
+        try await withViewer(root.path, secret: "ours") { get in
+            let token = RemoteToken.mint(userName: "ana", secret: "ours")
+            let statuses = [
+                try await get("/api/runs", [:]).0,
+                try await get("/", [:]).0,  // the page itself, which asks for a token
+                try await get("/api/runs", ["Authorization": "Bearer " + token]).0,
+                try await get("/api/runs", ["Authorization": "Bearer " + RemoteToken.mint(userName: "ana", secret: "theirs")]).0,
+                try await get("/api/runs", ["Cookie": "dreamlake_token=" + token]).0,
+            ]
+            #expect(statuses == [401, 200, 200, 401, 200])
+        }
+    }
+}
