@@ -142,12 +142,17 @@ enum ViewerAssets {
         return row => JSON.stringify([row.workspace, row.session, row.folder, row.tags, row.description]).toLowerCase().includes(needle);
       });
     }
+    let runsShown = 0;
     async function showRuns(main, q) {
+      const seq = ++runsShown;
       const data = await api("runs");
+      if (seq !== runsShown) return;  // a later look is on its way: this one is stale
       const runs = data.runs;
       const paramKeys = [...new Set(runs.flatMap(r => Object.keys(r.parameters || {})))].sort();
       const trackNames = [...new Set(runs.flatMap(r => (r.tracks || []).map(t => t.name)))].sort();
-      const pickedTrack = q.get("track") || trackNames[0] || "";
+      // The track most runs have (ties: by name) unless the URL picks one.
+      const having = name => runs.filter(r => (r.tracks || []).some(t => t.name === name)).length;
+      const pickedTrack = q.get("track") || trackNames.slice().sort((a, b) => having(b) - having(a))[0] || "";
       const columns = [
         ["run", r => r.workspace + "/" + r.session], ["folder", r => r.folder], ["tags", r => r.tags], ["description", r => r.description],
         ["created", r => r.createdAt], ["last write", r => r.lastWrite], ["status", r => r.error ? "unreadable" : r.live ? "live" : "finished"],
@@ -192,11 +197,13 @@ enum ViewerAssets {
         const path = prefix + "/" + k;
         return el("li", { class: folder === path ? "selected" : "", onclick: ev => { ev.stopPropagation(); update("folder", folder === path ? "" : path); } }, k, Object.keys(node[k]).length ? renderTree(node[k], path) : null);
       }));
+      const hadFocus = document.activeElement && document.activeElement.id === "filter";
       main.replaceChildren(el("div", { class: "layout" },
         el("div", { class: "sidebar" }, el("h2", {}, "Folders"), el("div", { class: folder ? "" : "selected", onclick: () => update("folder", "") }, "all"), renderTree(tree, "")),
         el("div", { class: "content" },
           el("div", { class: "toolbar" }, filterBox, el("label", {}, "track: ", trackPick), compare, el("span", { id: "count" }, shown.length + " of " + runs.length + " runs")),
           el("table", { id: "runs" }, el("thead", {}, header), el("tbody", {}, ...rows)))));
+      if (hadFocus) { const f = $("#filter"); f.focus(); f.setSelectionRange(f.value.length, f.value.length); }
       $("#where").textContent = data.root;
     }
 
@@ -248,7 +255,12 @@ enum ViewerAssets {
           ctx.beginPath(); ctx.moveTo(pad.l, y); ctx.lineTo(width - pad.r, y); ctx.stroke();
           ctx.fillText(Number(v.toPrecision(4)).toString(), 2, y + 3);
         }
-        for (let k = 0; k <= 4; k++) { const i = x0 + (x1 - x0) * k / 4; ctx.fillText(String(Math.round(i)), X(i) - 10, height - 6); }
+        for (let k = 0; k <= 4; k++) {
+          const i = x0 + (x1 - x0) * k / 4, label = String(Math.round(i));
+          ctx.textAlign = k === 0 ? "left" : k === 4 ? "right" : "center";
+          ctx.fillText(label, k === 4 ? width - pad.r : X(i), height - 6);
+        }
+        ctx.textAlign = "left";
         state.data.forEach((d, si) => {
           const color = COLORS[si % COLORS.length];
           ctx.strokeStyle = color; ctx.lineWidth = 1; ctx.beginPath();

@@ -22,8 +22,9 @@ import NIOPosix
 public struct ViewerServer: Sendable {
     /// The folder sessions are stored under.
     public let root: String
-    /// The address and port it listens on (port 0: any free one).
+    /// The address it listens on.
     public let host: String
+    /// The port it listens on (0: any free one, which ``run(onReady:)`` says).
     public let port: Int
     let secret: String?
     let service: ViewerService

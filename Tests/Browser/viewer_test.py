@@ -1,0 +1,188 @@
+"""Drives `dreamlake ui` in headless Chromium (issue 16, item 8), as a user
+would: the runs table loads and filters, a run opens with its charts drawn
+(canvas pixels, not only DOM), a zoom fetches more detail, a chart of a run
+being written grows by itself, logs filter, two runs compare, a file
+downloads with its checksum. Saves screenshots of the runs table, a run and
+a comparison, and prints how long each step took in the browser.
+
+Usage: python viewer_test.py <dreamlake binary> <work folder> <screenshot folder> <python with dreamlake 0.2.4>
+"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+dreamlake, work, shots, interop_python = sys.argv[1:5]
+shutil.rmtree(work, ignore_errors=True)
+root = os.path.join(work, "root")
+downloads = os.path.join(work, "downloads")
+os.makedirs(downloads)
+os.makedirs(shots, exist_ok=True)
+timings = {}
+
+
+def run(*args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
+
+
+# Three runs: the demo's, one Python dreamlake wrote (imported), and one being written.
+run(dreamlake, "demo", "--root", root, "--points", "200000")
+python_jsonl = os.path.join(work, "python")
+run(interop_python, "-c", f"""
+from dreamlake import Session
+with Session(name="py-run", workspace="demo", local_path={python_jsonl!r}, tags=["python"], folder="/demos/python") as s:
+    s.parameters().set(learning_rate=0.01, batch_size=32, model={{"layers": 8}})
+    loss = s.track("train_loss")
+    loss.append_batch([{{"value": 2.5 / (1 + i * 0.01), "step": i}} for i in range(5000)])
+    s.log("python run", level="info")
+""")
+run(dreamlake, "import", os.path.join(python_jsonl, "demo", "py-run"), "--root", root)
+writer = subprocess.Popen([dreamlake, "bench", "ingest", "--root", root, "--points", "400000000", "--durability", "interval:100"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+ui = subprocess.Popen([dreamlake, "ui", "--root", root, "--port", "0"], stdout=subprocess.PIPE, text=True)
+driver = None
+try:
+    line = ui.stdout.readline()
+    url = line.split()[2]
+    assert url.startswith("http://127.0.0.1:"), line
+    deadline = time.time() + 30
+    while time.time() < deadline:  # the writer has made its session
+        runs = json.load(urllib.request.urlopen(url + "api/runs"))["runs"]
+        if any(r["session"] == "ingest" and r["points"] > 0 for r in runs):
+            break
+        time.sleep(0.2)
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000", "--disable-gpu"]:
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    # Polled every 20 ms (timings to 20 ms, not to the default 500); the table's rows are replaced as it redraws.
+    wait = WebDriverWait(driver, 30, poll_frequency=0.02, ignored_exceptions=[StaleElementReferenceException])
+
+    def act(action):
+        """Does `action` on elements found anew until none is replaced under it (the table redraws as it filters)."""
+        wait.until(lambda d: action() or True)
+
+    def drawn(canvas):
+        """How many canvas pixels are not blank: the chart was drawn, not only laid out."""
+        return driver.execute_script("""
+            const c = arguments[0], d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n;""", canvas)
+
+    # The runs table.
+    t0 = time.time()
+    driver.get(url)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == 3)
+    timings["runs table shown"] = time.time() - t0
+    text = driver.find_element(By.ID, "runs").text
+    assert "demo/demo-run" in text and "demo/py-run" in text and "bench/ingest" in text, text
+    assert "live" in text and "finished" in text, text
+    driver.save_screenshot(os.path.join(shots, "runs.png"))
+
+    # Filter: a parameter condition, then free text; the URL keeps it.
+    act(lambda: driver.find_element(By.ID, "filter").send_keys("learning_rate < 0.005", Keys.ENTER))
+    wait.until(lambda d: [r.get_attribute("data-run") for r in d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")] == ["demo/demo-run"])
+    assert "learning_rate" in driver.current_url, driver.current_url
+    driver.refresh()
+    wait.until(lambda d: [r.get_attribute("data-run") for r in d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")] == ["demo/demo-run"])
+    act(lambda: driver.find_element(By.ID, "filter").clear())  # a change: the table redraws
+    act(lambda: driver.find_element(By.ID, "filter").send_keys("tag:python", Keys.ENTER))
+    wait.until(lambda d: [r.get_attribute("data-run") for r in d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")] == ["demo/py-run"])
+    act(lambda: driver.find_element(By.ID, "filter").clear())
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == 3)
+
+    # A run: its charts drawn, then a zoom that fetches more detail.
+    t0 = time.time()
+    driver.find_element(By.LINK_TEXT, "demo/demo-run").click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "canvas[data-loaded]")) == 3)
+    timings["run page charts drawn"] = time.time() - t0
+    chart = driver.find_element(By.CSS_SELECTOR, "canvas[data-track='train_loss']")
+    assert drawn(chart) > 1000, drawn(chart)
+    assert chart.get_attribute("data-x1") == "199999", chart.get_attribute("data-x1")
+    driver.save_screenshot(os.path.join(shots, "run.png"))
+    loads = int(chart.get_attribute("data-loaded"))
+    t0 = time.time()
+    ActionChains(driver).move_to_element_with_offset(chart, -100, 0).click_and_hold().move_by_offset(60, 0).release().perform()
+    wait.until(lambda d: int(chart.get_attribute("data-loaded")) > loads)
+    timings["zoom redrawn"] = time.time() - t0
+    x0, x1 = float(chart.get_attribute("data-x0")), float(chart.get_attribute("data-x1"))
+    assert 0 < x1 - x0 < 100000, (x0, x1)
+    # Zoomed far enough, every point is there: a bucket a point.
+    for _ in range(40):
+        if x1 - x0 < 300:
+            break
+        loads = int(chart.get_attribute("data-loaded"))
+        ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(chart), 0, -300).perform()
+        wait.until(lambda d: int(chart.get_attribute("data-loaded")) > loads)
+        x0, x1 = float(chart.get_attribute("data-x0")), float(chart.get_attribute("data-x1"))
+    assert x1 - x0 < 300, (x0, x1)
+    assert drawn(chart) > 500
+
+    # Logs: the level filter leaves the warning alone.
+    wait.until(lambda d: "Training started" in d.find_element(By.ID, "logs").text)
+    Select(driver.find_element(By.ID, "log-level")).select_by_visible_text("warn")
+    wait.until(lambda d: "Training started" not in d.find_element(By.ID, "logs").text)
+    assert "no real model was trained" in driver.find_element(By.ID, "logs").text
+
+    # A file downloads, and its bytes have the checksum the page shows.
+    row = driver.find_element(By.CSS_SELECTOR, "#files tr:nth-child(2)")
+    checksum = row.find_elements(By.TAG_NAME, "td")[4].text
+    row.find_element(By.LINK_TEXT, "download").click()
+    deadline = time.time() + 20
+    while time.time() < deadline and not [f for f in os.listdir(downloads) if not f.endswith(".crdownload")]:
+        time.sleep(0.1)
+    name = [f for f in os.listdir(downloads) if not f.endswith(".crdownload")][0]
+    with open(os.path.join(downloads, name), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    assert checksum.endswith(digest), (checksum, digest)
+
+    # A live run: its chart grows by itself while the writer flushes.
+    driver.get(url + "#/run/bench/ingest")
+    live = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "canvas[data-loaded]"))
+    first = float(live.get_attribute("data-x1"))
+    wait.until(lambda d: float(live.get_attribute("data-x1")) > first)
+    assert drawn(live) > 1000
+
+    # Compare: select two runs in the table; one chart a track, a legend, the parameters that differ.
+    driver.get(url)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == 3)
+    for run_id in ["demo/demo-run", "demo/py-run"]:
+        act(lambda: driver.find_element(By.CSS_SELECTOR, f"input[data-run='{run_id}']").click())
+    t0 = time.time()
+    driver.find_element(By.ID, "compare").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "canvas[data-track='train_loss'][data-loaded]"))
+    timings["comparison drawn"] = time.time() - t0
+    compare = driver.find_element(By.CSS_SELECTOR, "canvas[data-track='train_loss']")
+    assert drawn(compare) > 1000
+    legend = compare.find_element(By.XPATH, "..").text
+    assert "demo/demo-run" in legend and "demo/py-run" in legend, legend
+    diff = driver.find_element(By.ID, "param-diff").text
+    assert "learning_rate" in diff and "0.01" in diff and "batch_size" not in diff, diff
+    driver.save_screenshot(os.path.join(shots, "compare.png"))
+
+    print(json.dumps({k: round(v, 3) for k, v in timings.items()}))
+finally:
+    if driver:
+        driver.quit()
+    for p in (ui, writer):
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
