@@ -133,8 +133,15 @@ public final class Store: Sendable {
         let path = directory + "/" + StoreFiles.lockName(writer: 0)
         let file: File
         do { file = try File.open(path, .createOrOpen) } catch { throw StoreError(error) }
-        let locked: Bool
-        do { locked = try file.tryLockExclusive() } catch { throw StoreError(error) }
+        // A lock just released can look held for a moment: a child another thread of this process is
+        // spawning shares the lock's open file description until its exec closes it (O_CLOEXEC). So a
+        // refusal is tried again for up to 50 ms before it is believed; a real writer holds on longer.
+        var locked = false
+        for attempt in 0..<50 {
+            do { locked = try file.tryLockExclusive() } catch { throw StoreError(error) }
+            if locked { break }
+            if attempt < 49 { usleep(1000) }
+        }
         guard locked else {
             let text = (try? file.read(at: 0, count: 32)).map { String(decoding: $0, as: UTF8.self) } ?? ""
             let pid = Int32(text.trimmingWhitespace())
