@@ -8,7 +8,7 @@ import Histogram
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure ingest through the session API, and check what it left.",
-        subcommands: [Ingest.self, Check.self, Logs.self, Remote.self])
+        subcommands: [Ingest.self, Check.self, Logs.self, Remote.self, Runs.self])
 
     /// Opens `bench/<name>` made anew: the last run's session is removed
     /// first, but never under a running writer (opening takes the writer
@@ -195,6 +195,65 @@ extension Bench {
                     print("\(Bench.workspace)/logs: \(count) entries in \(String(format: "%.3f", seconds)) s: "
                           + "\(String(format: "%.0f", Double(count) / seconds)) entries/s, \(bytes) bytes on disk")
                 }
+            }
+        }
+    }
+
+    /// `dreamlake bench runs`: the viewer's workloads (issue 16's targets).
+    struct Runs: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write many sessions for the viewer's measurements: workspace bench-runs (made anew).",
+            discussion: """
+            Session k (run-0000, run-0001, ...) has --parameters parameters (p0 ... , p0 = k / count) and --tracks             tracks (t0 ...) of --points points each, point i = {"value": the reference workload's value i + k/count,             "step": i}. 1,000 sessions of 20 parameters and 5 tracks is the runs table's target; one session of 10             tracks of 10,000,000 points is the run page's.
+            """)
+
+        @OptionGroup var root: RootOption
+
+        @Option(help: "How many sessions.")
+        var sessions = 1
+
+        @Option(help: "Parameters per session.")
+        var parameters = 20
+
+        @Option(help: "Tracks per session.")
+        var tracks = 5
+
+        @Option(help: "Points per track.")
+        var points = 100
+
+        func validate() throws {
+            guard sessions > 0, parameters >= 0, tracks >= 0, points >= 0 else {
+                throw ValidationError("--sessions must be positive; --parameters, --tracks and --points at least 0")
+            }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let workspace = root.path + "/bench-runs"
+                if FileManager.default.fileExists(atPath: workspace) {
+                    do { try FileManager.default.removeItem(atPath: workspace) } catch {
+                        throw DreamlakeError(.io, "could not remove the last run at \(workspace): \(error.localizedDescription)")
+                    }
+                }
+                let start = monotonicNanos()
+                for k in 0..<sessions {
+                    let name = "run-" + String(repeating: "0", count: max(0, 4 - String(k).count)) + String(k)
+                    let session = try Session(name: name, workspace: "bench-runs", localPath: root.path, tags: [k % 2 == 0 ? "even" : "odd"],
+                                              folder: "/sweep/\(k % 10)", durability: .buffered)
+                    try session.open()
+                    var object = ValueObject()
+                    for p in 0..<parameters { object["p\(p)"] = .double(Double(k) / Double(sessions) + Double(p)) }
+                    try session.parameters.set(object: object)
+                    let shift = Double(k) / Double(sessions)
+                    for t in 0..<tracks {
+                        let track = session.track("t\(t)")
+                        for i in 0..<points { try track.append(value: ReferenceWorkload.value(i) + shift, step: i) }
+                    }
+                    try session.log("run \(k) done")
+                    try session.close()
+                }
+                let seconds = Double(monotonicNanos() - start) / 1e9
+                print("bench-runs: \(sessions) sessions, \(parameters) parameters and \(tracks) tracks of \(points) points each, in \(String(format: "%.1f", seconds)) s")
             }
         }
     }

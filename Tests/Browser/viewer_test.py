@@ -116,6 +116,21 @@ try:
     assert drawn(chart) > 1000, drawn(chart)
     assert chart.get_attribute("data-x1") == "199999", chart.get_attribute("data-x1")
     driver.save_screenshot(os.path.join(shots, "run.png"))
+
+    # Smoothing draws the average over the faint raw line: the pixels change, and back.
+    box_of = chart.find_element(By.XPATH, "..")
+    slider = box_of.find_element(By.CSS_SELECTOR, "input.smoothing")
+    raw = driver.execute_script("return arguments[0].toDataURL()", chart)
+    driver.execute_script("arguments[0].value = 0.95; arguments[0].dispatchEvent(new Event('input'))", slider)
+    assert driver.execute_script("return arguments[0].toDataURL()", chart) != raw
+    driver.execute_script("arguments[0].value = 0; arguments[0].dispatchEvent(new Event('input'))", slider)
+    assert driver.execute_script("return arguments[0].toDataURL()", chart) == raw
+    # A track with several numeric fields: pick another, and the chart is of it.
+    loads = int(chart.get_attribute("data-loaded"))
+    Select(box_of.find_element(By.CSS_SELECTOR, "select.field")).select_by_visible_text("step")
+    wait.until(lambda d: int(chart.get_attribute("data-loaded")) > loads)
+    Select(box_of.find_element(By.CSS_SELECTOR, "select.field")).select_by_visible_text("value")
+    wait.until(lambda d: int(chart.get_attribute("data-loaded")) > loads + 1)
     loads = int(chart.get_attribute("data-loaded"))
     t0 = time.time()
     ActionChains(driver).move_to_element_with_offset(chart, -100, 0).click_and_hold().move_by_offset(60, 0).release().perform()

@@ -53,6 +53,7 @@ enum ViewerAssets {
     .chart h3 { margin: 2px 0; font-size: 13px; }
     .chart canvas { display: block; cursor: crosshair; }
     .chart .info { font-size: 11px; color: #555; min-height: 1.4em; }
+    .chart .toolbar { margin: 2px 0; }
     .legend span { margin-right: 10px; }
     .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 3px; }
     .logs { max-height: 360px; overflow-y: auto; background: #fff; border: 1px solid #ddd; font-family: monospace; }
@@ -171,14 +172,23 @@ enum ViewerAssets {
         return (typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y))) * dir;
       });
       const selected = new Set((q.get("selected") || "").split(",").filter(Boolean));
-      const update = (k, v) => { v ? q.set(k, v) : q.delete(k); setQuery(q); showRuns(main, q); };
+      const update = (k, v) => { v ? q.set(k, v) : q.delete(k); if (k !== "page") q.delete("page"); setQuery(q); showRuns(main, q); };
       const filterBox = el("input", { type: "text", id: "filter", placeholder: "filter: text, tag:NAME, lr < 0.01, loss < 0.3", value: q.get("q") || "" });
       filterBox.addEventListener("change", () => update("q", filterBox.value));
       const trackPick = el("select", { id: "track-pick" }, ...trackNames.map(n => el("option", n === pickedTrack ? { selected: "" } : {}, n)));
       trackPick.addEventListener("change", () => update("track", trackPick.value));
       const compare = el("button", { id: "compare", onclick: () => { location.hash = "#/compare?runs=" + [...selected].map(encodeURIComponent).join(","); } }, "Compare selected");
       const header = el("tr", {}, el("th", {}, ""), ...columns.map(([name]) => el("th", { onclick: () => { q.set("dir", sort === name && dir === 1 ? "desc" : "asc"); update("sort", name); } }, name + (sort === name ? (dir === 1 ? " ▲" : " ▼") : ""))));
-      const rows = shown.map(r => {
+      // A page of rows at a time: a browser lays out a table of every run's every parameter slowly.
+      const pageSize = 100, pages = Math.max(1, Math.ceil(shown.length / pageSize));
+      const page = Math.min(pages, Math.max(1, Number(q.get("page")) || 1));
+      const pager = el("span", { class: "pager" },
+        el("button", { id: "prev", onclick: () => update("page", page > 2 ? String(page - 1) : "") }, "‹"),
+        " page " + page + " of " + pages + " ",
+        el("button", { id: "next", onclick: () => update("page", String(Math.min(pages, page + 1))) }, "›"));
+      if (page <= 1) pager.querySelector("#prev").disabled = true;
+      if (page >= pages) pager.querySelector("#next").disabled = true;
+      const rows = shown.slice((page - 1) * pageSize, page * pageSize).map(r => {
         const id = r.workspace + "/" + r.session;
         const box = el("input", { type: "checkbox", "data-run": id });
         box.checked = selected.has(id);
@@ -201,7 +211,7 @@ enum ViewerAssets {
       main.replaceChildren(el("div", { class: "layout" },
         el("div", { class: "sidebar" }, el("h2", {}, "Folders"), el("div", { class: folder ? "" : "selected", onclick: () => update("folder", "") }, "all"), renderTree(tree, "")),
         el("div", { class: "content" },
-          el("div", { class: "toolbar" }, filterBox, el("label", {}, "track: ", trackPick), compare, el("span", { id: "count" }, shown.length + " of " + runs.length + " runs")),
+          el("div", { class: "toolbar" }, filterBox, el("label", {}, "track: ", trackPick), compare, el("span", { id: "count" }, shown.length + " of " + runs.length + " runs"), pages > 1 ? pager : null),
           el("table", { id: "runs" }, el("thead", {}, header), el("tbody", {}, ...rows)))));
       if (hadFocus) { const f = $("#filter"); f.focus(); f.setSelectionRange(f.value.length, f.value.length); }
       $("#where").textContent = data.root;
@@ -218,8 +228,14 @@ enum ViewerAssets {
       const legend = series.length > 1 ? el("div", { class: "legend" }, ...series.map((s, i) => el("span", {}, el("span", { class: "swatch", "data-color": COLORS[i % COLORS.length] }), s.label))) : null;
       if (legend) legend.querySelectorAll(".swatch").forEach(sw => { sw.style.background = sw.dataset.color; });
       const logBox = el("input", { type: "checkbox" });
-      const box = el("div", { class: "chart" }, el("h3", {}, title), legend, canvas, info, el("label", {}, logBox, " log y"));
+      // Smoothing: an exponential moving average, debiased as TensorBoard's, over the faint raw line.
+      const smooth = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0", class: "smoothing" });
+      const fields = opts.fields && opts.fields.length > 1 ? el("select", { class: "field" }, ...opts.fields.map(f => el("option", f === opts.field ? { selected: "" } : {}, f))) : null;
+      const box = el("div", { class: "chart" }, el("h3", {}, title), legend, canvas, info,
+        el("div", { class: "toolbar" }, el("label", {}, logBox, " log y"), el("label", {}, "smoothing ", smooth), fields ? el("label", {}, "field ", fields) : null));
       const state = { range: null, data: [], drag: null, count: 0 };
+      if (fields) fields.addEventListener("change", () => { series.forEach(s => { s.field = fields.value; }); load(); });
+      smooth.addEventListener("input", () => draw());
       const pad = { l: 52, r: 8, t: 8, b: 20 };
       async function load() {
         const buckets = Math.max(1, Math.floor((width - pad.l - pad.r) * dpr));
@@ -261,16 +277,30 @@ enum ViewerAssets {
           ctx.fillText(label, k === 4 ? width - pad.r : X(i), height - 6);
         }
         ctx.textAlign = "left";
+        const w = Number(smooth.value);
         state.data.forEach((d, si) => {
           const color = COLORS[si % COLORS.length];
-          ctx.strokeStyle = color; ctx.lineWidth = 1; ctx.beginPath();
-          let started = false;
-          for (const b of d.buckets) {
-            // The bucket's points in index order: the line through them is the line through all its points.
-            const pts = [b.first, b.min, b.max, b.last].filter(p => p && (!logBox.checked || p[1] > 0)).sort((a, c) => a[0] - c[0]);
-            for (const p of pts) { const x = X(p[0]), y = Y(p[1]); if (!started) { ctx.moveTo(x, y); started = true; } else ctx.lineTo(x, y); }
+          // The bucket's points in index order: the line through them is the line through all its points.
+          const pts = d.buckets.flatMap(b => [b.first, b.min, b.max, b.last].filter(p => p && (!logBox.checked || p[1] > 0)).sort((a, c) => a[0] - c[0]))
+            .filter((p, i, all) => i === 0 || p[0] !== all[i - 1][0]);
+          const line = (points, alpha, lineWidth) => {
+            ctx.strokeStyle = color; ctx.globalAlpha = alpha; ctx.lineWidth = lineWidth; ctx.beginPath();
+            points.forEach((p, i) => { const x = X(p[0]), y = Y(p[1]); if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y); });
+            ctx.stroke(); ctx.globalAlpha = 1;
+          };
+          if (w > 0 && pts.length > 1) {
+            // Each point weighs in as the points between it and the last would (w per index); exact once every point is drawn.
+            // weight is TensorBoard's debiasing, 1 - w^n after n points.
+            let ema = 0, weight = 0, last = pts[0][0] - 1;
+            const smoothed = pts.map(p => {
+              const decay = Math.pow(w, p[0] - last); last = p[0];
+              ema = decay * ema + (1 - decay) * p[1]; weight = decay * weight + (1 - decay);
+              return [p[0], ema / weight];
+            });
+            line(pts, 0.25, 1); line(smoothed, 1, 1.5);
+          } else {
+            line(pts, 1, 1);
           }
-          ctx.stroke();
           // NaN and infinities are marked along the bottom, never drawn as numbers.
           ctx.fillStyle = "#c00";
           for (const b of d.buckets) if (b.nan + b.posInf + b.negInf > 0) ctx.fillRect(X(b.from), height - pad.b - 3, Math.max(1, X(b.to) - X(b.from)), 3);
@@ -325,7 +355,7 @@ enum ViewerAssets {
       for (const t of run.tracks) {
         const fields = t.numericFields.length ? t.numericFields : ["value"];
         const field = fields.includes("value") ? "value" : fields[0];
-        charts.append(makeChart(t.name, [{ workspace, session, track: t.name, field, label: session }], { live: run.live }));
+        charts.append(makeChart(t.name, [{ workspace, session, track: t.name, field, label: session }], { live: run.live, fields, field }));
       }
       // Logs: level filter, text search, and new entries while the run writes.
       const level = el("select", { id: "log-level" }, ...["debug", "info", "warn", "error", "fatal"].map(l => el("option", {}, l)));
