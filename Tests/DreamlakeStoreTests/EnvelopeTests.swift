@@ -166,6 +166,15 @@ private func checkEveryEnvelope(_ store: Store, _ phase: String) throws {
         try checkEveryEnvelope(try Store(directory: dir.path, access: .read), "no summary files")
     }
 
+    /// A store `fill` wrote and closed.
+    static func filledAndClosed() throws -> TempDirectory {
+        let dir = TempDirectory()
+        let store = try Store(directory: dir.path, configuration: configuration)
+        try fill(store)
+        try store.close()
+        return dir
+    }
+
     /// Rewrites segment 1's summary file, its checksum right, so that the
     /// first block's "value" has a maximum of 12345, which no point holds;
     /// returns the file's path and the block's offset.
@@ -191,13 +200,8 @@ private func checkEveryEnvelope(_ store: Store, _ phase: String) throws {
     /// The summary files are what an envelope reads: a summary that says
     /// otherwise than its block (a crafted file, its checksum right) shows.
     @Test func envelopesReadTheSummaryFiles() throws {
-        let dir = TempDirectory()
+        let dir = try Self.filledAndClosed()
         defer { dir.remove() }
-        do {
-            let store = try Store(directory: dir.path, configuration: Self.configuration)
-            try Self.fill(store)
-            try store.close()
-        }
         let (summaryPath, offset) = try Self.forgeFirstSummary(dir)
         let store = try Store(directory: dir.path, access: .read)
         let doubles = try #require(store.trackInfo(named: "doubles")).id
@@ -216,13 +220,8 @@ private func checkEveryEnvelope(_ store: Store, _ phase: String) throws {
     /// A summary file that is a link or a FIFO is never followed nor opened:
     /// envelopes decode the blocks, and nothing blocks.
     @Test func aSummaryFileThatIsALinkOrAFIFOIsIgnored() throws {
-        let dir = TempDirectory()
+        let dir = try Self.filledAndClosed()
         defer { dir.remove() }
-        do {
-            let store = try Store(directory: dir.path, configuration: Self.configuration)
-            try Self.fill(store)
-            try store.close()
-        }
         let (summaryPath, _) = try Self.forgeFirstSummary(dir)
         // The forged file moves out of the store, and a link to it takes its place.
         let outside = dir.path + "/elsewhere.dlm"

@@ -145,12 +145,11 @@ struct ViewerResponder: HTTPResponder {
 
     private func json(_ value: Value) -> Response { ViewerResponder.json(value, status: 200) }
 
+    /// The server's JSON response, never cached: a run being written changes under it.
     static func json(_ value: Value, status: Int) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        headers[.cacheControl] = "no-store"
-        return Response(status: .init(code: status), headers: headers,
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: RemoteWire.encode(value))))
+        var response = APIResponder.json(value, status: status)
+        response.headers[.cacheControl] = "no-store"
+        return response
     }
 
     static func asset(_ text: String, _ type: String) -> Response {

@@ -5,14 +5,8 @@
 enum SegmentIndex {
     static func encode(writer: UInt32, segment: UInt64, segmentLength: UInt64, blocks: [BlockRef]) -> [UInt8] {
         var w = ByteWriter(capacity: FormatConstants.indexHeaderSize + blocks.count * FormatConstants.indexEntrySize + 4)
-        w.raw(FormatConstants.indexMagic)
-        w.u16(FormatConstants.formatVersion)
-        w.u16(0)
-        w.u32(writer)
-        w.u64(segment)
-        w.u64(segmentLength)
-        w.u32(UInt32(blocks.count))
-        w.u32(0)
+        SegmentSidecar.writeHeader(&w, magic: FormatConstants.indexMagic, version: FormatConstants.formatVersion,
+                                   writer: writer, segment: segment, segmentLength: segmentLength, count: blocks.count)
         for b in blocks {
             w.u64(b.offset)
             w.u32(b.length)
@@ -31,14 +25,11 @@ enum SegmentIndex {
     /// describe; any mismatch makes it unusable (and the caller rebuilds it).
     static func decode(_ bytes: [UInt8], writer: UInt32, segment: UInt64, segmentLength: UInt64) -> Result<[BlockRef], DecodeError> {
         let hs = FormatConstants.indexHeaderSize, es = FormatConstants.indexEntrySize
-        guard bytes.count >= hs + 4 else { return .failure(DecodeError("index is \(bytes.count) bytes, shorter than its header")) }
-        guard Array(bytes[0..<8]) == FormatConstants.indexMagic else { return .failure(DecodeError("index has a wrong magic")) }
-        let stored = UInt32(bytes[bytes.count - 4]) | UInt32(bytes[bytes.count - 3]) << 8
-            | UInt32(bytes[bytes.count - 2]) << 16 | UInt32(bytes[bytes.count - 1]) << 24
-        guard stored == CRC32C.checksum(bytes, 0..<(bytes.count - 4)) else {
-            return .failure(DecodeError("index checksum mismatch"))
+        var r: ByteReader
+        switch SegmentSidecar.checkedBody(bytes, magic: FormatConstants.indexMagic, headerSize: hs, what: "index") {
+        case .success(let reader): r = reader
+        case .failure(let e): return .failure(e)
         }
-        var r = ByteReader(bytes, offset: 8, end: bytes.count - 4)
         do {
             let version = try r.u16()
             guard version == FormatConstants.formatVersion else { return .failure(DecodeError("index format version \(version)")) }
@@ -75,5 +66,35 @@ enum SegmentIndex {
         } catch {
             return .failure(error)
         }
+    }
+}
+
+/// What an index and a summary file share (FORMAT.md): a 40-byte header
+/// naming the segment they describe, and a CRC-32C trailer over every byte before it.
+enum SegmentSidecar {
+    /// Magic, version, flags 0, writer, segment, segment length, entry count, reserved 0.
+    static func writeHeader(_ w: inout ByteWriter, magic: [UInt8], version: UInt16, writer: UInt32, segment: UInt64,
+                            segmentLength: UInt64, count: Int) {
+        w.raw(magic)
+        w.u16(version)
+        w.u16(0)
+        w.u32(writer)
+        w.u64(segment)
+        w.u64(segmentLength)
+        w.u32(UInt32(count))
+        w.u32(0)
+    }
+
+    /// A reader of the bytes after the magic and before the trailer, when the
+    /// file is long enough, has the magic, and its trailer's CRC matches.
+    static func checkedBody(_ bytes: [UInt8], magic: [UInt8], headerSize: Int, what: String) -> Result<ByteReader, DecodeError> {
+        guard bytes.count >= headerSize + 4 else { return .failure(DecodeError("\(what) is \(bytes.count) bytes, shorter than its header")) }
+        guard Array(bytes[0..<8]) == magic else { return .failure(DecodeError("\(what) has a wrong magic")) }
+        let stored = UInt32(bytes[bytes.count - 4]) | UInt32(bytes[bytes.count - 3]) << 8
+            | UInt32(bytes[bytes.count - 2]) << 16 | UInt32(bytes[bytes.count - 1]) << 24
+        guard stored == CRC32C.checksum(bytes, 0..<(bytes.count - 4)) else {
+            return .failure(DecodeError("\(what) checksum mismatch"))
+        }
+        return .success(ByteReader(bytes, offset: 8, end: bytes.count - 4))
     }
 }

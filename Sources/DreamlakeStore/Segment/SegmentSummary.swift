@@ -95,14 +95,8 @@ enum SegmentSummary {
     static func encode(writer: UInt32, segment: UInt64, segmentLength: UInt64,
                        blocks: [(offset: UInt64, track: UInt32, summary: BlockSummary)]) -> [UInt8] {
         var w = ByteWriter(capacity: headerSize + blocks.count * 128)
-        w.raw(magic)
-        w.u16(version)
-        w.u16(0)
-        w.u32(writer)
-        w.u64(segment)
-        w.u64(segmentLength)
-        w.u32(UInt32(blocks.count))
-        w.u32(0)
+        SegmentSidecar.writeHeader(&w, magic: magic, version: version, writer: writer, segment: segment,
+                                   segmentLength: segmentLength, count: blocks.count)
         for b in blocks {
             let first = b.summary.range.lowerBound
             w.u64(b.offset)
@@ -132,14 +126,11 @@ enum SegmentSummary {
     /// summaries by block offset, with the track each names.
     static func decode(_ bytes: [UInt8], writer: UInt32, segment: UInt64,
                        segmentLength: UInt64) -> Result<[UInt64: (track: UInt32, summary: BlockSummary)], DecodeError> {
-        guard bytes.count >= headerSize + 4 else { return .failure(DecodeError("summary file is \(bytes.count) bytes, shorter than its header")) }
-        guard Array(bytes[0..<8]) == magic else { return .failure(DecodeError("summary file has a wrong magic")) }
-        let stored = UInt32(bytes[bytes.count - 4]) | UInt32(bytes[bytes.count - 3]) << 8
-            | UInt32(bytes[bytes.count - 2]) << 16 | UInt32(bytes[bytes.count - 1]) << 24
-        guard stored == CRC32C.checksum(bytes, 0..<(bytes.count - 4)) else {
-            return .failure(DecodeError("summary file checksum mismatch"))
+        var r: ByteReader
+        switch SegmentSidecar.checkedBody(bytes, magic: magic, headerSize: headerSize, what: "summary file") {
+        case .success(let reader): r = reader
+        case .failure(let e): return .failure(e)
         }
-        var r = ByteReader(bytes, offset: 8, end: bytes.count - 4)
         do throws(DecodeError) {
             let v = try r.u16()
             guard v == version else { throw DecodeError("summary file version \(v)") }
