@@ -16,8 +16,11 @@ struct APIResponder: HTTPResponder {
     let service: RemoteService
     let secret: String
     let limits: Limits
+    /// The viewer's page and JSON API, at `/` and `/api/`.
+    let viewer: ViewerResponder
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        if ViewerResponder.serves(request.uri.path) { return try await viewer.respond(to: request, context: context) }
         do {
             return try await route(request)
         } catch {

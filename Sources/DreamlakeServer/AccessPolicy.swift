@@ -74,21 +74,7 @@ extension RemoteService {
     func owner(of workspace: String, claimingFor user: String) throws(RemoteError) -> String {
         let relative = workspace + "/" + RemoteService.ownerFile
         for _ in 0..<2 {
-            if FileSystem.kind(root + "/" + relative) != .missing {
-                do {
-                    let file = try FileSystem.openInside(root, relative)
-                    defer { try? file.close() }
-                    let bytes = try file.read(at: 0, count: 4096)
-                    guard let doc = try? PythonJSONReader.parse(bytes), let owner = doc.objectValue?["owner"]?.stringValue else {
-                        throw RemoteError(500, "\(root)/\(relative) does not name the workspace's owner; fix or remove it")
-                    }
-                    return owner
-                } catch let e as RemoteError {
-                    throw e
-                } catch {
-                    throw RemoteError(500, "cannot read the owner of workspace \(Names.quoted(workspace)): \(error)")
-                }
-            }
+            if FileSystem.kind(root + "/" + relative) != .missing { return try recordedOwner(of: workspace) }
             // Unowned: claim it. Created exclusively, so of two users claiming at once one wins and the other reads it.
             do throws(IOFailure) {
                 try FileSystem.makeDirectories(inside: root, workspace)
@@ -104,6 +90,35 @@ extension RemoteService {
             }
         }
         throw RemoteError(500, "the owner of workspace \(Names.quoted(workspace)) could not be settled")
+    }
+
+    /// The owner recorded in `workspace`'s owner file, which must be there.
+    private func recordedOwner(of workspace: String) throws(RemoteError) -> String {
+        let relative = workspace + "/" + RemoteService.ownerFile
+        do {
+            let file = try FileSystem.openInside(root, relative)
+            defer { try? file.close() }
+            let bytes = try file.read(at: 0, count: 4096)
+            guard let doc = try? PythonJSONReader.parse(bytes), let owner = doc.objectValue?["owner"]?.stringValue else {
+                throw RemoteError(500, "\(root)/\(relative) does not name the workspace's owner; fix or remove it")
+            }
+            return owner
+        } catch let e as RemoteError {
+            throw e
+        } catch {
+            throw RemoteError(500, "cannot read the owner of workspace \(Names.quoted(workspace)): \(error)")
+        }
+    }
+
+    /// Whether `user` may read `workspace` in the viewer, which never claims a
+    /// workspace by looking: one nobody has reached through the server (its
+    /// sessions were written on the server's machine) has no owner, and every
+    /// user with a token may read it; an owner file that cannot be read allows nobody.
+    package func mayRead(_ user: String, workspace: String) -> Bool {
+        let workspace = Names.canonical(workspace)
+        guard FileSystem.kind(root + "/" + workspace + "/" + RemoteService.ownerFile) != .missing else { return true }
+        guard let owner = try? recordedOwner(of: workspace) else { return false }
+        return policy.level(of: user, in: workspace, ownedBy: owner) >= .read
     }
 
     /// Throws 403 unless `user` may read (or, when `write`, write) `workspace`.

@@ -56,6 +56,9 @@ public struct ServerConfiguration: Sendable {
 /// try await server.run { port in print("listening on \(port)") }
 /// ```
 ///
+/// It also serves the viewer (`dreamlake ui`'s page and JSON API) at `/` and
+/// `/api/`, behind the same tokens, showing each user the workspaces they may read.
+///
 /// A session the server is sent to stays open in it, with the store's one
 /// writer, until more than ``ServerConfiguration/maxOpenSessions`` are open
 /// (then the least recently used idle one is closed) or the server stops
@@ -69,6 +72,8 @@ public struct DreamlakeServer: Sendable {
     /// secret (no secret was given; loopback only).
     public let acceptsClientSecret: Bool
     let service: RemoteService
+    /// The viewer's read-only view of the same root, served at `/`.
+    let viewerService: ViewerService
     let secret: String
 
     /// Checks the configuration and prepares the store folder.
@@ -109,6 +114,7 @@ public struct DreamlakeServer: Sendable {
         self.configuration = configuration
         service = try RemoteService(root: configuration.root, maxOpenSessions: configuration.maxOpenSessions,
                                     policy: AccessPolicy(share: share, grants: grants))
+        viewerService = ViewerService(root: configuration.root)
     }
 
     /// What to tell the person starting the server about its tokens.
@@ -155,7 +161,10 @@ public struct DreamlakeServer: Sendable {
     public func run(onReady: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         var logger = Logger(label: "dreamlake.serve")
         logger.logLevel = .warning
-        let responder = APIResponder(service: service, secret: secret, limits: Limits(configuration))
+        let service = service
+        let viewer = ViewerResponder(service: viewerService, secret: secret, acceptsUserNames: acceptsClientSecret,
+                                     mayRead: { user, workspace in service.mayRead(user, workspace: workspace) })
+        let responder = APIResponder(service: service, secret: secret, limits: Limits(configuration), viewer: viewer)
         let app = Application(
             responder: responder,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dreamlake"),
@@ -163,7 +172,8 @@ public struct DreamlakeServer: Sendable {
             logger: logger
         )
         // Closing flushes every open session: store work, on the thread pool as the requests' is.
-        let service = service
+        let viewerService = viewerService
+        defer { viewerService.close() }
         do {
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {

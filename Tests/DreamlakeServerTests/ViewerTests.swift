@@ -23,13 +23,22 @@ private func withViewer(_ root: String, secret: String? = nil,
     try await body { path, headers in
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await client.data(for: request)
         let http = try #require(response as? HTTPURLResponse)
         return (http.statusCode, data, http)
     }
 }
 
 private func json(_ data: Data) throws -> Value { try PythonJSONReader.parse(Array(data)) }
+
+/// A client that keeps no cookies: each request carries exactly the ones a test gives it
+/// (URLSession.shared would add those another test's server set on 127.0.0.1, whatever the port).
+private let client: URLSession = {
+    let c = URLSessionConfiguration.ephemeral
+    c.httpShouldSetCookies = false
+    c.httpCookieStorage = nil
+    return URLSession(configuration: c)
+}()
 
 @Suite struct ViewerTests {
     /// Two runs as a training script leaves them; every endpoint answers what was stored.
@@ -165,5 +174,59 @@ private func json(_ data: Data) throws -> Value { try PythonJSONReader.parse(Arr
             ]
             #expect(statuses == [401, 200, 200, 401, 200])
         }
+    }
+
+    /// `dreamlake serve` serves the same page and API at `/`, behind its tokens:
+    /// each user sees the workspaces they may read, and looking claims none.
+    @Test func serveShowsTheViewerToEachUserWhatTheyMayRead() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        for (ws, name) in [("shared", "s1"), ("bobs", "s2")] {
+            let s = try Session(name: name, workspace: ws, localPath: root.path)
+            try s.open()
+            try s.track("loss").append(value: 1, step: 0)
+            try s.close()
+        }
+        try Data(#"{"owner": "bob"}"#.utf8).write(to: URL(fileURLWithPath: root.path + "/bobs/.owner"))
+        let server = try DreamlakeServer(ServerConfiguration(root: root.path, port: 0))  // Python's public secret, loopback
+        let (ports, ready) = AsyncStream.makeStream(of: Int.self)
+        let serving = Task { try await server.run(onReady: { ready.yield($0) }) }
+        defer { serving.cancel() }
+        var next = ports.makeAsyncIterator()
+        let port = try #require(await next.next())
+        func request(_ path: String, method: String = "GET", body: String? = nil, cookie: String? = nil) async throws -> (Int, Data, HTTPURLResponse) {
+            var r = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            r.httpMethod = method
+            if let body { r.httpBody = Data(body.utf8) }
+            if let cookie { r.setValue(cookie, forHTTPHeaderField: "Cookie") }
+            let (data, response) = try await client.data(for: r)
+            let http = try #require(response as? HTTPURLResponse)
+            return (http.statusCode, data, http)
+        }
+        func sessions(_ cookie: String) async throws -> [String?] {
+            try json(try await request("/api/runs", cookie: cookie).1).objectValue?["runs"]?.arrayValue?.map { $0.objectValue?["session"]?.stringValue } ?? []
+        }
+        let page = try await request("/")
+        #expect(page.0 == 200 && String(decoding: page.1, as: UTF8.self).contains("app.js"))
+        let anonymous = try await request("/api/runs")
+        #expect(anonymous.0 == 401)
+        // On loopback with the public secret, a user name signs in; the cookie is HttpOnly and SameSite.
+        let login = try await request("/api/login", method: "POST", body: #"{"user": "ana"}"#)
+        #expect(login.0 == 200)
+        let setCookie = try #require(login.2.value(forHTTPHeaderField: "Set-Cookie"))
+        #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict"))
+        let ana = try #require(setCookie.split(separator: ";").first.map(String.init))
+        #expect(try await sessions(ana) == ["s1"])
+        let forbidden = try await request("/api/run?workspace=bobs&session=s2", cookie: ana)
+        #expect(forbidden.0 == 403)
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/shared/.owner"), "reading claims no workspace")
+        let bob = ViewerResponder.cookieName + "=" + RemoteToken.mint(userName: "bob", secret: RemoteToken.pythonClientSecret)
+        let bobs = try await sessions(bob)
+        #expect(Set(bobs.compactMap { $0 }) == ["s1", "s2"])
+        let bobsRun = try await request("/api/run?workspace=bobs&session=s2", cookie: bob)
+        #expect(bobsRun.0 == 200)
+        // The remote API is where it was.
+        let health = try await request("/health")
+        #expect(health.0 == 200)
     }
 }

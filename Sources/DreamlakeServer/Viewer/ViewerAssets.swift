@@ -20,8 +20,9 @@ enum ViewerAssets {
     <body>
     <header><a href="#/" id="home">dreamlake</a><span id="where"></span></header>
     <div id="login" hidden>
-      <p>This viewer asks for a token: paste one from <code>dreamlake token --user NAME</code>.</p>
-      <input id="token" type="password" placeholder="token" autocomplete="off"><button id="signin">Sign in</button>
+      <p>This viewer asks for a token: paste one from <code>dreamlake token --user NAME</code>
+      (or, from a server on this machine that takes Python dreamlake's built-in secret, your user name).</p>
+      <input id="token" type="password" placeholder="token or user name" autocomplete="off"><button id="signin">Sign in</button>
       <p id="login-error" class="error"></p>
     </div>
     <main id="main"></main>
@@ -92,7 +93,10 @@ enum ViewerAssets {
     }
     function showLogin() { $("#login").hidden = false; }
     async function signIn() {
-      const r = await fetch("/api/login", { method: "POST", credentials: "same-origin", body: JSON.stringify({ token: $("#token").value }) });
+      // A token is three dot-separated parts; anything else is taken for a user name.
+      const value = $("#token").value.trim();
+      const body = value.split(".").length === 3 ? { token: value } : { user: value };
+      const r = await fetch("/api/login", { method: "POST", credentials: "same-origin", body: JSON.stringify(body) });
       const b = await r.json();
       if (!r.ok) { $("#login-error").textContent = b.error; return; }
       $("#login").hidden = true; route();

@@ -11,14 +11,26 @@ import NIOPosix
 ///
 /// With a token secret, every API request needs a token: an
 /// `Authorization: Bearer` header (for curl and scripts) or the HttpOnly
-/// cookie `POST /api/login` sets from one (for the page).
+/// cookie `POST /api/login` sets from one (for the page). Under `dreamlake
+/// serve` it answers `/`, its assets and `/api/`, with the server's secret,
+/// and shows each user the workspaces they may read.
 struct ViewerResponder: HTTPResponder {
     typealias Context = BasicRequestContext
     let service: ViewerService
     /// Nil: no token is asked for (a loopback address without a secret).
     let secret: String?
+    /// Whether `POST /api/login` takes a bare user name and signs its token
+    /// itself: only where the secret is Python dreamlake's public one, on loopback.
+    var acceptsUserNames = false
+    /// Whether a user may read a workspace; nil: every user, every workspace.
+    var mayRead: (@Sendable (_ user: String, _ workspace: String) -> Bool)?
 
     static let cookieName = "dreamlake_token"
+
+    /// Whether the viewer answers `path` (the rest is the remote API's).
+    static func serves(_ path: String) -> Bool {
+        path == "/" || path == "/index.html" || path == "/app.js" || path == "/app.css" || path.hasPrefix("/api/")
+    }
 
     func respond(to request: Request, context: Context) async throws -> Response {
         do {
@@ -50,12 +62,16 @@ struct ViewerResponder: HTTPResponder {
         default: break
         }
         guard path.hasPrefix("/api/") else { throw RemoteError(404, "no such page: \(path)") }
-        try authenticate(request)
+        let user = try authenticate(request)
         let q = Query(request.uri.queryParameters)
         let service = service
+        if path != "/api/runs", let user, let mayRead, let ws = q["workspace"], !mayRead(user, ws) {
+            throw RemoteError(403, "user \(Names.quoted(user)) may not read workspace \(Names.quoted(ws)); its owner or the server's --share and --grants decide")
+        }
         switch path {
         case "/api/runs":
-            return try await json(offload { try service.runs() })
+            let mayRead = mayRead
+            return try await json(offload { try service.runs { ws in user.map { mayRead?($0, ws) ?? true } ?? true } })
         case "/api/run":
             let (ws, s) = try q.session()
             return try await json(offload { try service.run(ws, s) })
@@ -95,8 +111,9 @@ struct ViewerResponder: HTTPResponder {
 
     // MARK: Tokens
 
-    private func authenticate(_ request: Request) throws {
-        guard let secret else { return }
+    /// The user a request's token names; nil when no token is asked for.
+    private func authenticate(_ request: Request) throws -> String? {
+        guard let secret else { return nil }
         var token: String?
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1)
@@ -111,20 +128,31 @@ struct ViewerResponder: HTTPResponder {
             }
         }
         guard let token else { throw RemoteError(401, "sign in: paste a token from `dreamlake token --user NAME`") }
-        do { _ = try RemoteToken.verify(token, secret: secret) } catch {
+        do { return try RemoteToken.verify(token, secret: secret).userName } catch {
             throw RemoteError(401, "the token was refused: \(error.message)")
         }
     }
 
-    /// `POST /api/login` with `{"token": "..."}`: checks the token and sets it
-    /// as an HttpOnly, SameSite=Strict cookie, which the page's requests then carry.
+    /// `POST /api/login` with `{"token": "..."}` (or, where the server takes
+    /// Python dreamlake's public secret, `{"user": "NAME"}`): checks the token
+    /// and sets it as an HttpOnly, SameSite=Strict cookie, which the page's
+    /// requests then carry.
     private func login(_ request: Request) async throws -> Response {
         var body = try await request.body.collect(upTo: 16 << 10)
         let bytes = body.readBytes(length: body.readableBytes) ?? []
-        guard case .object(let o)? = try? PythonJSONReader.parse(bytes), case .string(let token)? = o["token"] else {
+        guard case .object(let o)? = try? PythonJSONReader.parse(bytes) else {
             throw RemoteError(400, "send {\"token\": \"...\"}")
         }
         guard let secret else { return ViewerResponder.json(["user": .null], status: 200) }
+        let token: String
+        if case .string(let t)? = o["token"] {
+            token = t
+        } else if acceptsUserNames, case .string(let name)? = o["user"] {
+            guard !name.isEmpty, name.count <= 256 else { throw RemoteError(400, "a user name is 1 to 256 characters") }
+            token = RemoteToken.mint(userName: name, secret: secret)
+        } else {
+            throw RemoteError(400, acceptsUserNames ? "send {\"token\": \"...\"} or {\"user\": \"NAME\"}" : "send {\"token\": \"...\"}")
+        }
         let claims: RemoteToken.Claims
         do { claims = try RemoteToken.verify(token, secret: secret) } catch {
             throw RemoteError(401, "the token was refused: \(error.message)")

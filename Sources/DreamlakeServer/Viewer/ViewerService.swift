@@ -93,10 +93,10 @@ package final class ViewerService: Sendable {
 
     // MARK: Answers
 
-    /// `GET /api/runs`: a row for every session under the root.
-    package func runs() throws(DreamlakeError) -> Value {
+    /// `GET /api/runs`: a row for every session under the root in a workspace `include` lets through.
+    package func runs(include: (String) -> Bool = { _ in true }) throws(DreamlakeError) -> Value {
         var rows: [Value] = []
-        for (ws, name) in try Session.all(localPath: root) {
+        for (ws, name) in try Session.all(localPath: root) where include(ws) {
             let key = ws + "/" + name
             let directory = root + "/" + key
             let print = fingerprint(directory)
