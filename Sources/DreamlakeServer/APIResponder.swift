@@ -122,13 +122,19 @@ struct APIResponder: HTTPResponder {
         guard let header = request.headers[.authorization] else {
             throw RemoteError(401, "no Authorization header; send \"Authorization: Bearer <token>\" (dreamlake token --user NAME)")
         }
+        let token = try APIResponder.bearerToken(header)
+        do { return try RemoteToken.verify(token, secret: secret) } catch {
+            throw RemoteError(401, "the token was refused: \(error.message)")
+        }
+    }
+
+    /// The token of an `Authorization: Bearer <token>` header.
+    static func bearerToken(_ header: String) throws(RemoteError) -> String {
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw RemoteError(401, "the Authorization header is not \"Bearer <token>\"")
         }
-        do { return try RemoteToken.verify(String(parts[1]).trimmingCharacters(in: .whitespaces), secret: secret) } catch {
-            throw RemoteError(401, "the token was refused: \(error.message)")
-        }
+        return String(parts[1]).trimmingCharacters(in: .whitespaces)
     }
 
     // MARK: Bodies

@@ -237,4 +237,12 @@ private func checkEveryEnvelope(_ store: Store, _ phase: String) throws {
         let report = try Store.verify(directory: dir.path)
         #expect(report.isSound && Set(report.ignoredSummaries) == [summaryPath, second], "\(report)")
     }
+
+    /// A range wider than Int.max (a salvaged stream may start anywhere) is cut into buckets without a trap.
+    @Test func bucketsOfIndexesPast2To63() {
+        let range = UInt64(1)..<UInt64.max  // wider than Int.max
+        let builder = EnvelopeBuilder(range: range, buckets: 10, boundaries: [range.lowerBound + 12345])
+        #expect(builder.result.count == 10)
+        #expect(builder.result.first?.range.lowerBound == range.lowerBound && builder.result.last?.range.upperBound == range.upperBound)
+    }
 }

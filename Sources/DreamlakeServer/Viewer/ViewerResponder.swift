@@ -116,11 +116,7 @@ struct ViewerResponder: HTTPResponder {
         guard let secret else { return nil }
         var token: String?
         if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-                throw RemoteError(401, "the Authorization header is not \"Bearer <token>\"")
-            }
-            token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+            token = try APIResponder.bearerToken(header)
         } else if let cookies = request.headers[.cookie] {
             for pair in cookies.split(separator: ";") {
                 let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }

@@ -131,6 +131,12 @@ final class SummaryCache: @unchecked Sendable {
         return entry.summary.moved(to: ref.firstSequence)
     }
 
+    /// Forgets what is known of `segment`, whose summary file now holds what
+    /// this process made: the writer keeps in memory only its active segment's.
+    func forget(segment: UInt64) {
+        state.withLock { $0[segment] = nil }
+    }
+
     /// Remembers a summary this process made of the block at `ref`.
     func insert(_ ref: BlockRef, _ summary: BlockSummary) {
         state.withLock { segments in

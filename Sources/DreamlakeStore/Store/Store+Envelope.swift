@@ -80,7 +80,7 @@ package struct EnvelopeBuilder: Sendable {
     package init(range: Range<UInt64>, buckets: Int, boundaries: [UInt64] = []) {
         self.range = range
         let n = UInt64(Swift.max(1, buckets))
-        let width = UInt64(range.count)
+        let width = range.upperBound - range.lowerBound  // not range.count: an Int, which a salvaged stream's indexes past 2^63 would trap
         let span = Swift.max(1, width / n + (width % n == 0 ? 0 : 1))
         let slack = span / 8
         var out: [EnvelopeBucket] = []
@@ -90,7 +90,7 @@ package struct EnvelopeBuilder: Sendable {
         while lo < range.upperBound {
             // Where equal spans put this bucket's end (k spans from the start), and the nearest block boundary.
             let (offset, overflow) = k.multipliedReportingOverflow(by: span)
-            var hi = !overflow && UInt64(range.count) > offset ? range.lowerBound + offset : range.upperBound
+            var hi = !overflow && width > offset ? range.lowerBound + offset : range.upperBound
             k += 1
             if slack > 0 && hi < range.upperBound {
                 while b < boundaries.count && boundaries[b] <= lo { b += 1 }

@@ -407,6 +407,7 @@ final class Writer: @unchecked Sendable {
             let index = SegmentIndex.encode(writer: writerID, segment: segmentNumber, segmentLength: segmentEnd, blocks: segmentBlocks)
             try FileSystem.replaceAtomically(segmentDirectory + "/" + StoreFiles.indexName(writer: writerID, segment: segmentNumber), with: index)
             try writeSummaryFile()
+            shared.summaries.forget(segment: segmentNumber)  // read back from the file when an envelope needs them
             let next = segmentNumber + 1
             let file = try Store.createSegment(directory: segmentDirectory, writer: writerID, segment: next)
             shared.lock.withLock { shared.files[next] = file }
