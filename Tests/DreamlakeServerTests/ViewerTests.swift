@@ -95,7 +95,28 @@ private let client: URLSession = {
                 #expect(o["from"] == .int(Int64(w.range.lowerBound)) && o["to"] == .int(Int64(w.range.upperBound)))
                 #expect(o["max"] == .array([.int(Int64(w.max!.index)), .double(w.max!.value)]))
                 #expect(o["min"] == .array([.int(Int64(w.min!.index)), .double(w.min!.value)]) && o["nan"] == .int(Int64(w.nanCount)))
+                // Where a chart with a time axis puts the bucket: its first and last point's timestamps.
+                #expect(o["t"] == .array([.int(w.firstTimestamp!), .int(w.lastTimestamp!)]))
             }
+            let stamps = try reader.track("loss").read(startIndex: 0, limit: 10_000).points.map(\.timestamp)
+            #expect(buckets.first?.objectValue?["t"]?.arrayValue?.first == .int(stamps[0]))
+            #expect(buckets.last?.objectValue?["t"]?.arrayValue?.last == .int(stamps[9_999]))
+
+            // The point under the pointer, by step, time or index: found by bisection, exact.
+            func nearest(_ query: String) async throws -> Int64? {
+                let o = try json(try await get("/api/nearest?workspace=vision&session=a&track=loss&" + query, [:]).1)
+                return o.objectValue?["point"]?.objectValue?["index"]?.intValue
+            }
+            #expect(try await nearest("x=step&at=4321.5") == 4_321)
+            #expect(try await nearest("x=step&at=4321") == 4_321)
+            #expect(try await nearest("x=step&at=-5") == 0, "before every point: the first")
+            #expect(try await nearest("x=step&at=1e300") == 9_999)
+            #expect(try await nearest("x=index&at=777") == 777)
+            #expect(try await nearest("x=time&at=\(stamps[1_234])") == Int64(stamps.lastIndex(of: stamps[1_234])!))
+            #expect(try await nearest("x=step&at=4321&from=5000&to=6000") == 5_000, "within the range asked")
+            let spike = try json(try await get("/api/nearest?workspace=vision&session=a&track=loss&x=step&at=5000", [:]).1)
+            #expect(spike.objectValue?["point"]?.objectValue?["data"]?.objectValue?["value"] == 1e6)
+            #expect(try await get("/api/nearest?workspace=vision&session=a&track=loss&x=step&at=NaN", [:]).0 == 400)
             #expect(buckets.contains { $0.objectValue?["max"]?.arrayValue?.last == 1e6 })
             #expect(buckets.contains { $0.objectValue?["nan"] == 1 })
             let zoomed = try json(try await get("/api/envelope?workspace=vision&session=a&track=loss&from=6990&to=7010&buckets=100", [:]).1)
@@ -128,6 +149,28 @@ private let client: URLSession = {
             #expect(try await get("/api/envelope?workspace=vision&session=a&track=loss&buckets=0", [:]).0 == 400)
             #expect(try await get("/api/envelope?workspace=vision&session=a&track=loss&from=-1", [:]).0 == 400)
         }
+    }
+
+    /// A session evicted from the ones kept open while a request still uses
+    /// it stays open for that request, and is closed when it ends.
+    @Test func aSessionInUseIsNotClosedUnderItsRequest() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        for name in ["a", "b"] {
+            let s = try Session(name: name, workspace: "w", localPath: root.path)
+            try s.open()
+            for i in 0..<100 { try s.track("loss").append(value: Double(i), step: i) }
+            try s.close()
+        }
+        let service = ViewerService(root: root.path, maxOpenSessions: 1)
+        defer { service.close() }
+        let count = try service.withSession("w", "a") { (a) throws(DreamlakeError) -> UInt64 in
+            // Another request opens b meanwhile: a is evicted, but this request still reads it.
+            _ = try service.envelope("w", "b", track: "loss", field: "value", range: nil, buckets: 10)
+            return try a.track("loss").read(startIndex: 0, limit: 1_000).points.count == 100 ? try a.track("loss").stats().count : 0
+        }
+        #expect(count == 100)
+        #expect(service.openSessionCount == 1, "a was closed once its request ended")
     }
 
     /// A run being written shows as live, and each request sees what its writer flushed.

@@ -14,6 +14,8 @@ private func bruteForce(_ store: Store, _ track: TrackID, field: String, ranges:
     var k = 0
     for p in try store.points(of: track, from: lo, limit: Int(hi - lo)) {
         while !out[k].range.contains(p.index) { k += 1 }
+        if p.index == out[k].range.lowerBound { out[k].firstTimestamp = p.timestamp }
+        if p.index == out[k].range.upperBound - 1 { out[k].lastTimestamp = p.timestamp }
         let v: Double?
         switch p.data[field] {
         case .int(let i)?: v = Double(i)

@@ -150,7 +150,7 @@ struct RemoteBackend: SessionBackend {
         var next = clipped.lowerBound
         while next < clipped.upperBound {
             let page = try points(of: track, from: next, limit: Int(min(100_000, clipped.upperBound - next)))
-            for p in page.points { builder.add(p.index, EnvelopeBuilder.number(p.data[field])) }
+            for p in page.points { builder.add(p.index, EnvelopeBuilder.number(p.data[field]), timestamp: p.timestamp) }
             guard let last = page.points.last, last.index >= next else { break }
             next = last.index + 1
         }

@@ -83,6 +83,20 @@ struct ViewerResponder: HTTPResponder {
             let from = try q.uint("from"), to = try q.uint("to")
             let range: Range<UInt64>? = from == nil && to == nil ? nil : (from ?? 0)..<max(from ?? 0, to ?? .max)
             return try await json(offload { try service.envelope(ws, s, track: track, field: field, range: range, buckets: buckets) })
+        case "/api/nearest":
+            let (ws, s) = try q.session()
+            let track = try q.required("track")
+            let axis: ViewerService.XAxis = switch q["x"] ?? "index" {
+            case "index": .index
+            case "time": .time
+            case let field: .field(field)
+            }
+            guard let at = Double(try q.required("at")), !at.isNaN else {
+                throw RemoteError(400, "at is a number: the x value to look up")
+            }
+            let from = try q.uint("from"), to = try q.uint("to")
+            let range: Range<UInt64>? = from == nil && to == nil ? nil : (from ?? 0)..<max(from ?? 0, to ?? .max)
+            return try await json(offload { try service.nearest(ws, s, track: track, x: axis, at: at, range: range) })
         case "/api/points":
             let (ws, s) = try q.session()
             let track = try q.required("track")

@@ -19,9 +19,13 @@ package final class ViewerService: Sendable {
     private struct Open {
         var session: Session
         var used: UInt64
+        /// Requests using the session now: it is closed only once none is.
+        var users: Int
     }
     private struct State {
         var open: [String: Open] = [:]
+        /// Sessions evicted while requests still used them, closed by the last one's release.
+        var evicted: [ObjectIdentifier: Open] = [:]
         var clock: UInt64 = 0
         /// A row of the runs table per session, with the fingerprint of the files it was read from.
         var rows: [String: (fingerprint: [UInt64], row: Value)] = [:]
@@ -34,47 +38,90 @@ package final class ViewerService: Sendable {
         self.maxOpen = max(1, maxOpenSessions)
     }
 
-    /// Closes every session it holds open.
+    /// Closes every session it holds open; one a request still uses is
+    /// closed when that request ends.
     package func close() {
         let sessions = state.withLock { s in
             defer { s.open = [:] }
-            return s.open.values.map(\.session)
+            var idle: [Session] = []
+            for o in s.open.values {
+                if o.users == 0 { idle.append(o.session) } else { s.evicted[ObjectIdentifier(o.session)] = o }
+            }
+            return idle
         }
         for s in sessions { try? s.close() }
     }
 
     // MARK: Sessions
 
-    /// The session `workspace/name`, open for reading and refreshed.
-    package func session(_ workspace: String, _ name: String) throws(DreamlakeError) -> Session {
+    /// Runs `body` with the session `workspace/name`, open for reading and
+    /// refreshed. The session stays open while `body` runs, even if other
+    /// requests evict it from the sessions kept open meanwhile.
+    package func withSession<T>(_ workspace: String, _ name: String,
+                                _ body: (Session) throws(DreamlakeError) -> T) throws(DreamlakeError) -> T {
+        let s = try acquire(workspace, name)
+        defer { release(workspace + "/" + name, s) }
+        try s.refresh()
+        return try body(s)
+    }
+
+    private func acquire(_ workspace: String, _ name: String) throws(DreamlakeError) -> Session {
         let key = workspace + "/" + name
         if let s = state.withLock({ (st: inout State) -> Session? in
             st.clock += 1
             guard var o = st.open[key] else { return nil }
             o.used = st.clock
+            o.users += 1
             st.open[key] = o
             return o.session
         }) {
-            try s.refresh()
             return s
         }
         let s = try Session(name: name, workspace: workspace, localPath: root)
         try s.openForReading()
         // Two requests may open the same session at once: one copy is kept, the other closed.
-        let (kept, evicted) = state.withLock { (st: inout State) -> (Session, [Session]) in
-            if let o = st.open[key] { return (o.session, [s]) }
+        let (kept, closing) = state.withLock { (st: inout State) -> (Session, [Session]) in
             st.clock += 1
-            st.open[key] = Open(session: s, used: st.clock)
+            if var o = st.open[key] {
+                o.users += 1
+                o.used = st.clock
+                st.open[key] = o
+                return (o.session, [s])
+            }
+            st.open[key] = Open(session: s, used: st.clock, users: 1)
             var out: [Session] = []
             while st.open.count > maxOpen, let oldest = st.open.min(by: { $0.value.used < $1.value.used }) {
                 st.open[oldest.key] = nil
-                out.append(oldest.value.session)
+                if oldest.value.users == 0 { out.append(oldest.value.session) } else { st.evicted[ObjectIdentifier(oldest.value.session)] = oldest.value }
             }
             return (s, out)
         }
-        for e in evicted { try? e.close() }
+        for e in closing { try? e.close() }
         return kept
     }
+
+    private func release(_ key: String, _ session: Session) {
+        let id = ObjectIdentifier(session)
+        let close = state.withLock { (st: inout State) -> Bool in
+            if var o = st.open[key], ObjectIdentifier(o.session) == id {
+                o.users -= 1
+                st.open[key] = o
+                return false
+            }
+            guard var o = st.evicted[id] else { return false }
+            o.users -= 1
+            if o.users > 0 {
+                st.evicted[id] = o
+                return false
+            }
+            st.evicted[id] = nil
+            return true
+        }
+        if close { try? session.close() }
+    }
+
+    /// How many sessions are open (kept, or evicted and still in use): for tests.
+    package var openSessionCount: Int { state.withLock { $0.open.count + $0.evicted.count } }
 
     /// The sizes of a session's segment files (and the summary and lock
     /// files' presence): what changes when anything is written.
@@ -107,7 +154,7 @@ package final class ViewerService: Sendable {
             }
             var row: Value
             do {
-                row = try runRow(try session(ws, name))
+                row = try withSession(ws, name, runRow)
             } catch {
                 // One unreadable session does not hide the others.
                 row = .object(["workspace": .string(ws), "session": .string(name), "error": .string(error.message)])
@@ -156,7 +203,10 @@ package final class ViewerService: Sendable {
 
     /// `GET /api/run?workspace=W&session=S`: one session in full, but its points and logs.
     package func run(_ workspace: String, _ name: String) throws(DreamlakeError) -> Value {
-        let s = try session(workspace, name)
+        try withSession(workspace, name, runPage)
+    }
+
+    private func runPage(_ s: Session) throws(DreamlakeError) -> Value {
         var o = ValueObject()
         o["workspace"] = .string(s.workspace)
         o["session"] = .string(s.name)
@@ -194,9 +244,9 @@ package final class ViewerService: Sendable {
     /// track's envelope (``Track/envelope(field:range:buckets:)``).
     package func envelope(_ workspace: String, _ name: String, track: String, field: String,
                           range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> Value {
-        let s = try session(workspace, name)
-        let count = try s.track(track).stats().count
-        let out = try s.track(track).envelope(field: field, range: range, buckets: buckets)
+        let (count, out) = try withSession(workspace, name) { (s) throws(DreamlakeError) in
+            (try s.track(track).stats().count, try s.track(track).envelope(field: field, range: range, buckets: buckets))
+        }
         func point(_ p: EnvelopePoint?) -> Value { p.map { .array([.int(Int64($0.index)), .double($0.value)]) } ?? .null }
         return .object([
             "track": .string(track), "field": .string(field), "count": .int(Int64(count)),
@@ -207,6 +257,7 @@ package final class ViewerService: Sendable {
                     "count": .int(Int64(b.count)), "nan": .int(Int64(b.nanCount)),
                     "posInf": .int(Int64(b.positiveInfinityCount)), "negInf": .int(Int64(b.negativeInfinityCount)),
                     "missing": .int(Int64(b.missingCount)),
+                    "t": .array([b.firstTimestamp.map { .int($0) } ?? .null, b.lastTimestamp.map { .int($0) } ?? .null]),
                 ])
             }),
         ])
@@ -214,10 +265,61 @@ package final class ViewerService: Sendable {
 
     /// `GET /api/points?workspace&session&track&from&limit`: points as stored.
     package func points(_ workspace: String, _ name: String, track: String, from: UInt64, limit: Int) throws(DreamlakeError) -> Value {
-        let page = try session(workspace, name).track(track).read(startIndex: from, limit: limit)
+        let page = try withSession(workspace, name) { (s) throws(DreamlakeError) in try s.track(track).read(startIndex: from, limit: limit) }
         return ViewerService.browserSafe(.object([
             "track": .string(track),
             "points": .array(page.points.map { .object(["index": .int(Int64($0.index)), "timestamp": .int($0.timestamp), "data": .object($0.data)]) }),
+        ]))
+    }
+
+    /// What a chart's x axis measures.
+    package enum XAxis: Sendable, Equatable {
+        /// The point's index in the track.
+        case index
+        /// The point's timestamp, in microseconds since 1970.
+        case time
+        /// A numeric field of the point, such as `step` or `epoch`.
+        case field(String)
+    }
+
+    /// `GET /api/nearest?workspace&session&track&x&at&from&to`: the point of
+    /// `range` (nil: all) at x = `at`, or the last one before it: what a
+    /// chart shows when the pointer is at `at`. The x values are taken not
+    /// to decrease along the track (a step, a clock) and the point is found by
+    /// bisection, reading a handful of blocks however long the track is; a
+    /// point with no number in the x field counts as before `at`. When every
+    /// point is past `at`, the first one.
+    package func nearest(_ workspace: String, _ name: String, track: String, x axis: XAxis, at: Double,
+                         range: Range<UInt64>?) throws(DreamlakeError) -> Value {
+        func x(_ p: TrackPage.Point) -> Double? {
+            switch axis {
+            case .index: Double(p.index)
+            case .time: Double(p.timestamp)
+            case .field(let f): EnvelopeBuilder.number(p.data[f])
+            }
+        }
+        let point = try withSession(workspace, name) { (s) throws(DreamlakeError) -> TrackPage.Point? in
+            let t = s.track(track)
+            let r = EnvelopeBuilder.clip(range, to: try t.stats().count)
+            var lo = r.lowerBound, hi = r.upperBound
+            while hi - lo > 256 {
+                let mid = lo + (hi - lo) / 2
+                guard let p = try t.read(startIndex: mid, limit: 1).points.first else { break }
+                if let v = x(p), v > at { hi = mid } else { lo = mid }
+            }
+            var best: TrackPage.Point?
+            for p in try t.read(startIndex: lo, limit: Int(hi - lo)).points {
+                if let v = x(p), v > at {
+                    if best == nil { best = p }
+                    break
+                }
+                best = p
+            }
+            return best
+        }
+        return ViewerService.browserSafe(.object([
+            "track": .string(track),
+            "point": point.map { Value.object(["index": .int(Int64($0.index)), "timestamp": .int($0.timestamp), "data": .object($0.data)]) } ?? .null,
         ]))
     }
 
@@ -225,7 +327,10 @@ package final class ViewerService: Sendable {
     /// `from`, at `level` or above, holding `q` in their message; `next` is
     /// where the next page starts.
     package func logs(_ workspace: String, _ name: String, from: UInt64, limit: Int, level: LogLevel?, text: String?) throws(DreamlakeError) -> Value {
-        let s = try session(workspace, name)
+        try withSession(workspace, name) { (s) throws(DreamlakeError) in try logs(s, from: from, limit: limit, level: level, text: text) }
+    }
+
+    private func logs(_ s: Session, from: UInt64, limit: Int, level: LogLevel?, text: String?) throws(DreamlakeError) -> Value {
         let total = try s.logCount()
         var out: [Value] = []
         var next = from
@@ -248,9 +353,12 @@ package final class ViewerService: Sendable {
 
     /// The stored file `id` of a session: open, and its record.
     package func file(_ workspace: String, _ name: String, id: String) throws(DreamlakeError) -> (bytes: File, file: StoredFile) {
-        let s = try session(workspace, name)
+        try withSession(workspace, name) { (s) throws(DreamlakeError) in try file(s, id: id) }
+    }
+
+    private func file(_ s: Session, id: String) throws(DreamlakeError) -> (bytes: File, file: StoredFile) {
         guard let file = try s.files.list().first(where: { $0.id == id }) else {
-            throw DreamlakeError(.notFound, "session \(workspace)/\(name) has no file \(id)")
+            throw DreamlakeError(.notFound, "session \(s.workspace)/\(s.name) has no file \(id)")
         }
         guard let relative = Files.relativeLocation(id: file.id, path: file.path, filename: file.filename) else {
             throw DreamlakeError(.invalidInput, "file \(id) has a path or name that would leave the session's folder")

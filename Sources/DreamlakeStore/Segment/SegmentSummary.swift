@@ -12,24 +12,34 @@ struct BlockSummary: Sendable, Equatable {
     /// One entry per field that holds a number in at least one point, in the
     /// order the block first shows them; each summarizes the whole block.
     var fields: [(name: String, bucket: EnvelopeBucket)]
+    /// The timestamps of the block's first and last point.
+    var firstTimestamp: Int64
+    var lastTimestamp: Int64
 
     static func == (a: BlockSummary, b: BlockSummary) -> Bool {
-        a.range == b.range && a.fields.count == b.fields.count
+        a.range == b.range && a.firstTimestamp == b.firstTimestamp && a.lastTimestamp == b.lastTimestamp
+            && a.fields.count == b.fields.count
             && zip(a.fields, b.fields).allSatisfy { $0.name.utf8.elementsEqual($1.name.utf8) && $0.bucket == $1.bucket }
     }
 
     /// The field's summary over the whole block; a field the block has no
     /// number in is all missing.
     func bucket(_ field: String) -> EnvelopeBucket {
-        if let f = fields.first(where: { $0.name == field }) { return f.bucket }
-        var b = EnvelopeBucket(range: range)
-        b.missingCount = UInt64(range.count)
+        var b: EnvelopeBucket
+        if let f = fields.first(where: { $0.name == field }) {
+            b = f.bucket
+        } else {
+            b = EnvelopeBucket(range: range)
+            b.missingCount = UInt64(range.count)
+        }
+        (b.firstTimestamp, b.lastTimestamp) = (firstTimestamp, lastTimestamp)
         return b
     }
 
     /// Summarizes a decoded block.
     init(_ block: PointBlock) {
         range = block.firstIndex..<block.endIndex
+        (firstTimestamp, lastTimestamp) = (block.timestamps.first ?? 0, block.timestamps.last ?? 0)
         let first = block.firstIndex
         switch block.layout {
         case let .columns(keys, columns):
@@ -59,8 +69,10 @@ struct BlockSummary: Sendable, Equatable {
         for i in fields.indices { fields[i].bucket.fillMissing() }
     }
 
-    init(range: Range<UInt64>, fields: [(name: String, bucket: EnvelopeBucket)]) {
+    init(range: Range<UInt64>, firstTimestamp: Int64, lastTimestamp: Int64, fields: [(name: String, bucket: EnvelopeBucket)]) {
         self.range = range
+        self.firstTimestamp = firstTimestamp
+        self.lastTimestamp = lastTimestamp
         self.fields = fields
     }
 }
@@ -73,6 +85,8 @@ extension EnvelopeBucket {
 
     /// Takes in the summary of points that all follow this bucket's points.
     mutating func absorb(_ later: EnvelopeBucket) {
+        if firstTimestamp == nil { firstTimestamp = later.firstTimestamp }
+        if let t = later.lastTimestamp { lastTimestamp = t }
         if first == nil { first = later.first }
         if let l = later.last { last = l }
         if let m = later.min, min.map({ m.value < $0.value }) ?? true { min = m }
@@ -87,7 +101,7 @@ extension EnvelopeBucket {
 
 enum SegmentSummary {
     static let magic: [UInt8] = Array("DLKSUM01".utf8)
-    static let version: UInt16 = 1
+    static let version: UInt16 = 2
     static let headerSize = 40
 
     /// The summary file of a segment: `blocks` are (offset, track, summary)
@@ -102,6 +116,8 @@ enum SegmentSummary {
             w.u64(b.offset)
             w.u32(b.track)
             w.u32(UInt32(b.summary.range.count))
+            w.u64(UInt64(bitPattern: b.summary.firstTimestamp))
+            w.u64(UInt64(bitPattern: b.summary.lastTimestamp))
             w.u32(UInt32(b.summary.fields.count))
             for (name, s) in b.summary.fields {
                 w.string(name)
@@ -139,7 +155,7 @@ enum SegmentSummary {
             guard try r.u64() == segmentLength else { throw DecodeError("summary file covers another length of its segment") }
             let count = Int(try r.u32())
             _ = try r.u32()
-            guard count <= r.remaining / 20 else { throw DecodeError("summary file declares \(count) entries for \(r.remaining) bytes") }
+            guard count <= r.remaining / 36 else { throw DecodeError("summary file declares \(count) entries for \(r.remaining) bytes") }
             var out: [UInt64: (track: UInt32, summary: BlockSummary)] = [:]
             var previous: UInt64?
             for _ in 0..<count {
@@ -147,6 +163,8 @@ enum SegmentSummary {
                 let offset = try r.u64()
                 let track = try r.u32()
                 let n = try r.u32()
+                let firstTimestamp = Int64(bitPattern: try r.u64())
+                let lastTimestamp = Int64(bitPattern: try r.u64())
                 let fieldCount = try r.u32()
                 guard previous.map({ offset > $0 }) ?? true, offset >= UInt64(FormatConstants.segmentHeaderSize),
                       offset < segmentLength, n >= 1, Int(fieldCount) <= r.remaining / 17 else {
@@ -191,7 +209,7 @@ enum SegmentSummary {
                     b.fillMissing()
                     fields.append((name, b))
                 }
-                out[offset] = (track, BlockSummary(range: range, fields: fields))
+                out[offset] = (track, BlockSummary(range: range, firstTimestamp: firstTimestamp, lastTimestamp: lastTimestamp, fields: fields))
             }
             guard r.remaining == 0 else { throw DecodeError("summary file has \(r.remaining) bytes past its last entry") }
             return .success(out)
@@ -208,7 +226,7 @@ extension BlockSummary {
         let base = range.lowerBound
         func shift(_ p: EnvelopePoint?) -> EnvelopePoint? { p.map { EnvelopePoint(index: first + ($0.index - base), value: $0.value) } }
         let r = first..<first + UInt64(range.count)
-        return BlockSummary(range: r, fields: fields.map { name, b in
+        return BlockSummary(range: r, firstTimestamp: firstTimestamp, lastTimestamp: lastTimestamp, fields: fields.map { name, b in
             var m = b
             m.range = r
             (m.first, m.last, m.min, m.max) = (shift(b.first), shift(b.last), shift(b.min), shift(b.max))

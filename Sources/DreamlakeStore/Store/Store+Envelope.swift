@@ -35,6 +35,11 @@ public struct EnvelopeBucket: Sendable, Equatable {
     public var negativeInfinityCount: UInt64 = 0
     /// How many have no number in the field (no such key, or a value that is not a number).
     public var missingCount: UInt64 = 0
+    /// The timestamps (microseconds since 1970) of the first and the last
+    /// point of `range`, whatever they hold: where a chart whose x axis is
+    /// time puts the bucket. Nil only for a bucket of no points.
+    public var firstTimestamp: Int64?
+    public var lastTimestamp: Int64?
 
     public init(range: Range<UInt64>) { self.range = range }
 
@@ -120,12 +125,14 @@ package struct EnvelopeBuilder: Sendable {
         return lo
     }
 
-    /// Point `index`'s value of the field; nil when it has none.
+    /// Point `index`'s value of the field (nil when it has none) and timestamp.
     @inline(__always)
-    package mutating func add(_ index: UInt64, _ value: Double?) {
+    package mutating func add(_ index: UInt64, _ value: Double?, timestamp: Int64) {
         guard range.contains(index) else { return }
         let k = bucket(of: index)
         if let value { buckets[k].add(index, value) } else { buckets[k].missingCount += 1 }
+        if buckets[k].firstTimestamp == nil { buckets[k].firstTimestamp = timestamp }
+        buckets[k].lastTimestamp = timestamp
     }
 
     /// The bucket `block` lies in whole, if one holds it.
@@ -169,6 +176,8 @@ package struct EnvelopeBuilder: Sendable {
                     if let d = EnvelopeBuilder.number(rows[i][key]) { bucket.add(first + UInt64(i), d) } else { bucket.missingCount += 1 }
                 }
             }
+            if bucket.firstTimestamp == nil { bucket.firstTimestamp = block.timestamps[from] }
+            bucket.lastTimestamp = block.timestamps[to - 1]
             buckets[k] = bucket
             at = end
         }
