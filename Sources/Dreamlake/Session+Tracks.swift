@@ -161,10 +161,25 @@ public struct Track: Sendable {
     /// - Returns: The buckets in index order; none for a track with no points in `range`.
     /// - Throws: ``DreamlakeError`` with `.invalidInput` for a bucket count out of range.
     public func envelope(field: String = "value", range: Range<UInt64>? = nil, buckets: Int) throws(DreamlakeError) -> [EnvelopeBucket] {
+        try envelopes(fields: [field], range: range, buckets: buckets)[0]
+    }
+
+    /// The envelopes of several fields over the same points and buckets,
+    /// read in one pass: a chart's value and the step its x axis shows, say.
+    ///
+    /// - Parameters:
+    ///   - fields: The numeric fields, at least one.
+    ///   - range: The indexes to cover; nil for the whole track.
+    ///   - buckets: How many buckets, 1 to 1,000,000.
+    /// - Returns: One array of buckets a field, in the order of `fields`;
+    ///   bucket `k` of each covers the same indexes (see ``envelope(field:range:buckets:)``).
+    /// - Throws: ``DreamlakeError`` with `.invalidInput` for a bucket count out of range or no field.
+    public func envelopes(fields: [String], range: Range<UInt64>? = nil, buckets: Int) throws(DreamlakeError) -> [[EnvelopeBucket]] {
         guard EnvelopeBuilder.bucketLimit.contains(buckets) else {
             throw DreamlakeError(.invalidInput, "an envelope has 1 to 1,000,000 buckets, not \(buckets)")
         }
-        return try session.backend().envelope(of: name, field: field, range: range, buckets: buckets)
+        guard !fields.isEmpty else { throw DreamlakeError(.invalidInput, "an envelope is of at least one field") }
+        return try session.backend().envelopes(of: name, fields: fields, range: range, buckets: buckets)
     }
 
     /// How many of the track's points are durable: written and fsync'd by the

@@ -119,6 +119,15 @@ private let client: URLSession = {
             #expect(try await get("/api/nearest?workspace=vision&session=a&track=loss&x=step&at=NaN", [:]).0 == 400)
             #expect(buckets.contains { $0.objectValue?["max"]?.arrayValue?.last == 1e6 })
             #expect(buckets.contains { $0.objectValue?["nan"] == 1 })
+            // With x=step, each bucket says where its first and last step are.
+            let withSteps = try #require(try json(try await get("/api/envelope?workspace=vision&session=a&track=loss&buckets=20&x=step", [:]).1)
+                .objectValue?["buckets"]?.arrayValue)
+            let steps = try reader.track("loss").envelope(field: "step", buckets: 20)
+            #expect(withSteps.count == steps.count && withSteps.first?.objectValue?["max"] == buckets.first?.objectValue?["max"])
+            for (got, w) in zip(withSteps, steps) {
+                #expect(got.objectValue?["x"] == .array([.array([.int(Int64(w.first!.index)), .double(w.first!.value)]),
+                                                         .array([.int(Int64(w.last!.index)), .double(w.last!.value)])]))
+            }
             let zoomed = try json(try await get("/api/envelope?workspace=vision&session=a&track=loss&from=6990&to=7010&buckets=100", [:]).1)
             #expect(zoomed.objectValue?["buckets"]?.arrayValue?.count == 20, "down to every single point")
 

@@ -74,6 +74,9 @@ private func checkEveryEnvelope(_ store: Store, _ phase: String) throws {
                     let ranges = checkedRanges(got, store, track, range: range, buckets: buckets)
                     let want = try bruteForce(store, track, field: field, ranges: ranges)
                     #expect(got == want, "\(phase): track \(name) \(field) \(range) in \(buckets)")
+                    // Several fields in one pass are each field's own envelope.
+                    let together = try store.envelopes(of: track, fields: [field, "step", field], range: range, buckets: buckets)
+                    #expect(together == [got, try store.envelope(of: track, field: "step", range: range, buckets: buckets), got])
                     #expect(got.count <= buckets)
                     #expect(got.reduce(0) { $0 + $1.count + $1.nanCount + $1.positiveInfinityCount + $1.negativeInfinityCount + $1.missingCount }
                             == UInt64(got.reduce(0) { $0 + $1.range.count }))

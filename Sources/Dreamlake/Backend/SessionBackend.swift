@@ -24,9 +24,9 @@ protocol SessionBackend: Sendable {
     func points(of track: String, from start: UInt64, limit: Int) throws(DreamlakeError) -> TrackPage
     /// The statistics of `track`; `.notFound` when nothing was ever appended to it.
     func stats(of track: String) throws(DreamlakeError) -> TrackStats
-    /// The envelope of `field` over points `range` of `track` (see `Store.envelope(of:field:range:buckets:)`);
-    /// empty for a track with no points.
-    func envelope(of track: String, field: String, range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> [EnvelopeBucket]
+    /// The envelopes of `fields` over points `range` of `track`, one array a field, with the same
+    /// buckets (see `Store.envelopes(of:fields:range:buckets:)`); empty arrays for a track with no points.
+    func envelopes(of track: String, fields: [String], range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> [[EnvelopeBucket]]
     /// The stored files under `prefix` (normalized) carrying any of `tags`, oldest first.
     func files(under prefix: String?, tags: [String]?) throws(DreamlakeError) -> [StoredFile]
     /// Copies stored file `id` to `destination` (a folder or a file path), checking its SHA-256.
@@ -93,9 +93,9 @@ struct LocalBackend: SessionBackend {
         return try TrackStats(info: info, store: store)
     }
 
-    func envelope(of track: String, field: String, range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> [EnvelopeBucket] {
-        guard let info = store.trackInfo(named: track) else { return [] }
-        do { return try store.envelope(of: info.id, field: field, range: range, buckets: buckets) } catch { throw DreamlakeError(error) }
+    func envelopes(of track: String, fields: [String], range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> [[EnvelopeBucket]] {
+        guard let info = store.trackInfo(named: track) else { return fields.map { _ in [] } }
+        do { return try store.envelopes(of: info.id, fields: fields, range: range, buckets: buckets) } catch { throw DreamlakeError(error) }
     }
 
     func files(under prefix: String?, tags: [String]?) throws(DreamlakeError) -> [StoredFile] {

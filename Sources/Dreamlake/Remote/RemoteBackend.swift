@@ -36,8 +36,8 @@ struct ReplicaBackend: SessionBackend {
         try local.points(of: track, from: start, limit: limit)
     }
     func stats(of track: String) throws(DreamlakeError) -> TrackStats { try local.stats(of: track) }
-    func envelope(of track: String, field: String, range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> [EnvelopeBucket] {
-        try local.envelope(of: track, field: field, range: range, buckets: buckets)
+    func envelopes(of track: String, fields: [String], range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> [[EnvelopeBucket]] {
+        try local.envelopes(of: track, fields: fields, range: range, buckets: buckets)
     }
     func files(under prefix: String?, tags: [String]?) throws(DreamlakeError) -> [StoredFile] {
         try local.files(under: prefix, tags: tags)
@@ -138,23 +138,25 @@ struct RemoteBackend: SessionBackend {
 
     /// Built here from the points the server sends, page by page (the API has no envelope call):
     /// the same buckets as a local read, at the cost of fetching every point in `range`.
-    func envelope(of track: String, field: String, range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> [EnvelopeBucket] {
+    func envelopes(of track: String, fields: [String], range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> [[EnvelopeBucket]] {
         let count: UInt64
         do throws(DreamlakeError) { count = try stats(of: track).count } catch {
-            if error.code == .notFound { return [] }
+            if error.code == .notFound { return fields.map { _ in [] } }
             throw error
         }
         let clipped = EnvelopeBuilder.clip(range, to: count)
-        guard !clipped.isEmpty else { return [] }
-        var builder = EnvelopeBuilder(range: clipped, buckets: buckets)
+        guard !clipped.isEmpty else { return fields.map { _ in [] } }
+        var builders = fields.map { _ in EnvelopeBuilder(range: clipped, buckets: buckets) }
         var next = clipped.lowerBound
         while next < clipped.upperBound {
             let page = try points(of: track, from: next, limit: Int(min(100_000, clipped.upperBound - next)))
-            for p in page.points { builder.add(p.index, EnvelopeBuilder.number(p.data[field]), timestamp: p.timestamp) }
+            for p in page.points {
+                for f in fields.indices { builders[f].add(p.index, EnvelopeBuilder.number(p.data[fields[f]]), timestamp: p.timestamp) }
+            }
             guard let last = page.points.last, last.index >= next else { break }
             next = last.index + 1
         }
-        return builder.result
+        return builders.map(\.result)
     }
 
     func files(under prefix: String?, tags: [String]?) throws(DreamlakeError) -> [StoredFile] {

@@ -79,10 +79,11 @@ struct ViewerResponder: HTTPResponder {
             let (ws, s) = try q.session()
             let track = try q.required("track")
             let field = q["field"] ?? "value"
+            let x = q["x"].flatMap { $0.isEmpty || $0 == "index" || $0 == "time" ? nil : $0 }
             let buckets = try q.int("buckets") ?? 1000
             let from = try q.uint("from"), to = try q.uint("to")
             let range: Range<UInt64>? = from == nil && to == nil ? nil : (from ?? 0)..<max(from ?? 0, to ?? .max)
-            return try await json(offload { try service.envelope(ws, s, track: track, field: field, range: range, buckets: buckets) })
+            return try await json(offload { try service.envelope(ws, s, track: track, field: field, x: x, range: range, buckets: buckets) })
         case "/api/nearest":
             let (ws, s) = try q.session()
             let track = try q.required("track")

@@ -240,25 +240,31 @@ package final class ViewerService: Sendable {
         return ViewerService.browserSafe(.object(o))
     }
 
-    /// `GET /api/envelope?workspace&session&track&field&from&to&buckets`: the
-    /// track's envelope (``Track/envelope(field:range:buckets:)``).
-    package func envelope(_ workspace: String, _ name: String, track: String, field: String,
+    /// `GET /api/envelope?workspace&session&track&field&x&from&to&buckets`:
+    /// the track's envelope of `field` (``Track/envelope(field:range:buckets:)``)
+    /// and, when `x` names a field (a step), that field's first and last
+    /// point in each bucket: where a chart with that x axis puts the bucket.
+    package func envelope(_ workspace: String, _ name: String, track: String, field: String, x: String? = nil,
                           range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> Value {
-        let (count, out) = try withSession(workspace, name) { (s) throws(DreamlakeError) in
-            (try s.track(track).stats().count, try s.track(track).envelope(field: field, range: range, buckets: buckets))
+        let (count, all) = try withSession(workspace, name) { (s) throws(DreamlakeError) in
+            (try s.track(track).stats().count,
+             try s.track(track).envelopes(fields: [field] + (x.map { [$0] } ?? []), range: range, buckets: buckets))
         }
+        let out = all[0]
         func point(_ p: EnvelopePoint?) -> Value { p.map { .array([.int(Int64($0.index)), .double($0.value)]) } ?? .null }
         return .object([
             "track": .string(track), "field": .string(field), "count": .int(Int64(count)),
-            "buckets": .array(out.map { b in
-                .object([
+            "buckets": .array(out.enumerated().map { k, b in
+                var o: ValueObject = [
                     "from": .int(Int64(b.range.lowerBound)), "to": .int(Int64(b.range.upperBound)),
                     "first": point(b.first), "last": point(b.last), "min": point(b.min), "max": point(b.max),
                     "count": .int(Int64(b.count)), "nan": .int(Int64(b.nanCount)),
                     "posInf": .int(Int64(b.positiveInfinityCount)), "negInf": .int(Int64(b.negativeInfinityCount)),
                     "missing": .int(Int64(b.missingCount)),
                     "t": .array([b.firstTimestamp.map { .int($0) } ?? .null, b.lastTimestamp.map { .int($0) } ?? .null]),
-                ])
+                ]
+                if all.count > 1 { o["x"] = .array([point(all[1][k].first), point(all[1][k].last)]) }
+                return .object(o)
             }),
         ])
     }

@@ -222,14 +222,28 @@ extension Store {
     ///   of range, `.corrupt` for a block that does not decode.
     public func envelope(of track: TrackID, field: String, range: Range<UInt64>? = nil,
                          buckets: Int) throws(StoreError) -> [EnvelopeBucket] {
+        try envelopes(of: track, fields: [field], range: range, buckets: buckets)[0]
+    }
+
+    /// The envelopes of several fields over the same points and buckets, in
+    /// one pass over the summaries and blocks: a chart's value and its x
+    /// axis's step, say. One array a field, in the order of `fields`; bucket
+    /// `k` of each covers the same indexes.
+    ///
+    /// - Throws: ``StoreError`` with `.invalidArgument` for a bucket count out
+    ///   of range or no field, `.corrupt` for a block that does not decode.
+    public func envelopes(of track: TrackID, fields: [String], range: Range<UInt64>? = nil,
+                          buckets: Int) throws(StoreError) -> [[EnvelopeBucket]] {
         guard EnvelopeBuilder.bucketLimit.contains(buckets) else {
             throw StoreError(.invalidArgument, "an envelope has 1 to 1,000,000 buckets, not \(buckets)")
         }
+        guard !fields.isEmpty else { throw StoreError(.invalidArgument, "an envelope is of at least one field") }
         let clipped = EnvelopeBuilder.clip(range, to: count(of: .track(track)))
-        guard !clipped.isEmpty else { return [] }
+        guard !clipped.isEmpty else { return fields.map { _ in [] } }
         let (written, inMemory) = try blockSources(.track(track), from: clipped.lowerBound, to: clipped.upperBound)
         let boundaries = written.map(\.firstSequence) + inMemory.compactMap { if case .points(let b) = $0 { b.firstIndex } else { nil } }
-        var builder = EnvelopeBuilder(range: clipped, buckets: buckets, boundaries: boundaries)
+        let builder = EnvelopeBuilder(range: clipped, buckets: buckets, boundaries: boundaries)
+        var builders = fields.map { _ in builder }
         let directory = directory + "/" + StoreFiles.segmentDirectory
         let readFile = { [shared] (segment: UInt64) in Store.summaryFile(directory, segment: segment, shared: shared) }
         // In slices, so that the blocks decoded at once stay few.
@@ -239,7 +253,7 @@ extension Store {
             at = slice.endIndex
             var known: [BlockSummary?] = slice.map { shared.summaries.summary($0, readFile: readFile) }
             var decoded: [Int: PointBlock] = [:]
-            let missing = slice.indices.filter { known[$0 - slice.startIndex] == nil || builder.bucketHolding(slice[$0].firstSequence..<slice[$0].endSequence) == nil }
+            let missing = slice.indices.filter { known[$0 - slice.startIndex] == nil || builders[0].bucketHolding(slice[$0].firstSequence..<slice[$0].endSequence) == nil }
             let batches = try Store.readBatches(missing.map { slice[$0] }, shared: shared)
             for (i, batch) in zip(missing, batches) {
                 guard case .points(let block) = batch else { continue }
@@ -252,16 +266,17 @@ extension Store {
             }
             for i in slice.indices {
                 if let block = decoded[i] {
-                    builder.add(block, field: field)
-                } else if let summary = known[i - slice.startIndex], let k = builder.bucketHolding(summary.range) {
-                    builder.add(summary.bucket(field), into: k)
+                    for f in fields.indices { builders[f].add(block, field: fields[f]) }
+                } else if let summary = known[i - slice.startIndex], let k = builders[0].bucketHolding(summary.range) {
+                    for f in fields.indices { builders[f].add(summary.bucket(fields[f]), into: k) }
                 }
             }
         }
         for batch in inMemory {
-            if case .points(let block) = batch { builder.add(block, field: field) }
+            guard case .points(let block) = batch else { continue }
+            for f in fields.indices { builders[f].add(block, field: fields[f]) }
         }
-        return builder.result
+        return builders.map(\.result)
     }
 
     /// A sealed segment's summary file, decoded and checked against the
