@@ -10,6 +10,7 @@ Usage: python viewer_test.py <dreamlake binary> <work folder> <screenshot folder
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -49,6 +50,7 @@ with Session(name="py-run", workspace="demo", local_path={python_jsonl!r}, tags=
     loss = s.track("train_loss")
     loss.append_batch([{{"value": 2.5 / (1 + i * 0.01), "step": i}} for i in range(5000)])
     s.log("python run", level="info")
+    s.track("samples").append_batch([{{"text": f"sample {{i}}", "label": "cat"}} for i in range(30)])
 """)
 run(dreamlake, "import", os.path.join(python_jsonl, "demo", "py-run"), "--root", root)
 writer = subprocess.Popen([dreamlake, "bench", "ingest", "--root", root, "--points", "400000000", "--durability", "interval:100"],
@@ -149,6 +151,14 @@ try:
     assert x1 - x0 < 300, (x0, x1)
     assert drawn(chart) > 500
 
+    # The x axis: the step by default (every track has one), then wall time, kept in the URL.
+    assert chart.get_attribute("data-xmode") == "step"
+    Select(driver.find_element(By.ID, "x-axis")).select_by_value("time")
+    timed = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "canvas[data-track='train_loss'][data-xmode='time'][data-loaded]"))
+    x0, x1 = float(timed.get_attribute("data-x0")), float(timed.get_attribute("data-x1"))
+    assert 1.7e15 < x0 < x1 < 4e15, (x0, x1)  # microseconds since 1970
+    assert drawn(timed) > 1000 and "x=time" in driver.current_url
+
     # Logs: the level filter leaves the warning alone.
     wait.until(lambda d: "Training started" in d.find_element(By.ID, "logs").text)
     Select(driver.find_element(By.ID, "log-level")).select_by_visible_text("warn")
@@ -166,6 +176,14 @@ try:
     with open(os.path.join(downloads, name), "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     assert checksum.endswith(digest), (checksum, digest)
+
+    # A run Python wrote: nested parameters as a tree, a track of text points as a table.
+    driver.get(url + "#/run/demo/py-run")
+    leaf = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#parameters th[data-key='model.layers']"))
+    assert leaf.text == "layers" and "model" in driver.find_element(By.ID, "parameters").text
+    samples = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".points-table[data-track='samples']"))
+    wait.until(lambda d: "sample 29" in samples.text)
+    assert "cat" in samples.text
 
     # A live run: its chart grows by itself while the writer flushes.
     driver.get(url + "#/run/bench/ingest")
@@ -187,6 +205,14 @@ try:
     assert drawn(compare) > 1000
     legend = compare.find_element(By.XPATH, "..").text
     assert "demo/demo-run" in legend and "demo/py-run" in legend, legend
+    # Hover: each run's exact value at the step under the pointer, asked of the server.
+    ActionChains(driver).move_to_element_with_offset(compare, -280 + 64, 0).perform()
+    info = compare.find_element(By.XPATH, "following-sibling::div[@class='info']")
+    wait.until(lambda d: info.get_attribute("data-exact"))
+    m = re.search(r"demo/py-run: step (\d+) value (\S+)", info.text)
+    assert m, info.text
+    assert float(m.group(2)) == 2.5 / (1 + int(m.group(1)) * 0.01), info.text
+    assert re.search(r"demo/demo-run: step \d+ value \S+", info.text), info.text
     diff = driver.find_element(By.ID, "param-diff").text
     assert "learning_rate" in diff and "0.01" in diff and "batch_size" not in diff, diff
     driver.save_screenshot(os.path.join(shots, "compare.png"))

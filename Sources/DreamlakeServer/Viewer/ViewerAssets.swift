@@ -53,7 +53,8 @@ enum ViewerAssets {
     .chart { background: #fff; border: 1px solid #ddd; padding: 4px; }
     .chart h3 { margin: 2px 0; font-size: 13px; }
     .chart canvas { display: block; cursor: crosshair; }
-    .chart .info { font-size: 11px; color: #555; min-height: 1.4em; }
+    .chart .info { font-size: 11px; color: #555; min-height: 1.4em; max-width: 560px; }
+    #parameters tr.branch th { color: #1d3557; }
     .chart .toolbar { margin: 2px 0; }
     .legend span { margin-right: 10px; }
     .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 3px; }
@@ -118,8 +119,8 @@ enum ViewerAssets {
       const main = $("#main");
       main.replaceChildren(el("p", {}, "loading…"));
       try {
-        if (parts[0] === "run" && parts.length >= 3) await showRun(main, parts[1], parts[2]);
-        else if (parts[0] === "compare") await showCompare(main, (q.get("runs") || "").split(",").filter(Boolean));
+        if (parts[0] === "run" && parts.length >= 3) await showRun(main, parts[1], parts[2], q);
+        else if (parts[0] === "compare") await showCompare(main, (q.get("runs") || "").split(",").filter(Boolean), q);
         else await showRuns(main, q);
       } catch (e) { main.replaceChildren(el("p", { class: "error" }, String(e.message || e))); }
     }
@@ -222,11 +223,68 @@ enum ViewerAssets {
     }
 
     // MARK: charts
-    // A chart of one or more series over an index range, drawn from envelopes
-    // (one bucket a device pixel column): every extreme drawn where it is.
+    // The x axes a chart can have. A chart asks the server for the envelope of
+    // its field, one bucket a device pixel column over the visible indexes;
+    // each bucket also says where it is on the x axis: its first and last
+    // point's timestamps always, and its first and last step when the x axis
+    // is a step. Inside one bucket (one pixel column) x is interpolated.
+    const STEP_FIELDS = ["step", "global_step", "epoch", "iteration", "iter"];
+    const stepFieldOf = fields => STEP_FIELDS.find(f => (fields || []).includes(f));
+    const XMODES = { step: "step", index: "index", time: "wall time", relative: "relative time" };
+    // (index, x) pairs along a series, in index order: where each bucket is on the x axis.
+    function anchorsOf(env, mode, t0) {
+      if (mode === "index") return null;
+      const out = [];
+      const push = (i, x) => { if (x !== null && x !== undefined && (!out.length || out[out.length - 1][0] < i)) out.push([i, x]); };
+      for (const b of env.buckets) {
+        if (mode === "step") { for (const p of b.x || []) if (p) push(p[0], p[1]); }
+        else { const off = mode === "relative" ? t0 : 0; push(b.from, b.t[0] === null ? null : b.t[0] - off); push(b.to - 1, b.t[1] === null ? null : b.t[1] - off); }
+      }
+      return out;
+    }
+    // Index to x and back by the anchors (the identity on the index axis); x is taken not to decrease.
+    function toX(a, i) {
+      if (!a) return i;
+      if (!a.length) return 0;
+      let lo = 0, hi = a.length - 1;
+      if (i <= a[0][0]) return a[0][1];
+      if (i >= a[hi][0]) return a[hi][1];
+      while (hi - lo > 1) { const m = (lo + hi) >> 1; if (a[m][0] <= i) lo = m; else hi = m; }
+      return a[lo][1] + (a[hi][1] - a[lo][1]) * (i - a[lo][0]) / (a[hi][0] - a[lo][0]);
+    }
+    function toIndex(a, x) {
+      if (!a) return x;
+      if (!a.length) return 0;
+      let lo = 0, hi = a.length - 1;
+      if (x <= a[0][1]) return a[0][0];
+      if (x >= a[hi][1]) return a[hi][0];
+      while (hi - lo > 1) { const m = (lo + hi) >> 1; if (a[m][1] <= x) lo = m; else hi = m; }
+      return a[hi][1] === a[lo][1] ? a[lo][0] : a[lo][0] + (a[hi][0] - a[lo][0]) * (x - a[lo][1]) / (a[hi][1] - a[lo][1]);
+    }
+    const pad2 = n => String(n).padStart(2, "0");
+    // An x value as the axis shows it: a number, a time of day (or date), or a duration.
+    function fmtX(mode, x, span) {
+      if (mode === "time") {
+        const d = new Date(x / 1000);
+        const hms = pad2(d.getHours()) + ":" + pad2(d.getMinutes()) + ":" + pad2(d.getSeconds()) + (span < 10e6 ? "." + String(d.getMilliseconds()).padStart(3, "0") : "");
+        return span > 86400e6 ? (d.getMonth() + 1) + "-" + pad2(d.getDate()) + " " + hms.slice(0, 5) : hms;
+      }
+      if (mode === "relative") {
+        const s = x / 1e6, a = Math.abs(s);
+        if (span < 10e6) return s.toFixed(3) + "s";
+        if (a < 3600) return Math.floor(s / 60) + "m" + pad2(Math.floor(a % 60)) + "s";
+        return Math.floor(s / 3600) + "h" + pad2(Math.floor((a % 3600) / 60)) + "m";
+      }
+      return span < 20 && !Number.isInteger(x) ? x.toFixed(2) : String(Math.round(x));
+    }
+    const numberText = v => typeof v === "number" ? String(v) : v === undefined || v === null ? "no number" : String(v);
+
+    // A chart of one or more series (one per run), drawn from envelopes: every extreme drawn where it is.
     function makeChart(title, series, opts) {
       const width = opts.width || 560, height = opts.height || 220, dpr = window.devicePixelRatio || 1;
-      const canvas = el("canvas", { width: width * dpr, height: height * dpr, "data-track": title });
+      // The step axis needs a step field in every series; otherwise the chart falls back to the index.
+      const mode = opts.xmode === "step" && !series.every(s => s.stepField) ? "index" : opts.xmode || "index";
+      const canvas = el("canvas", { width: width * dpr, height: height * dpr, "data-track": title, "data-xmode": mode });
       canvas.style.width = width + "px"; canvas.style.height = height + "px";
       const info = el("div", { class: "info" });
       const legend = series.length > 1 ? el("div", { class: "legend" }, ...series.map((s, i) => el("span", {}, el("span", { class: "swatch", "data-color": COLORS[i % COLORS.length] }), s.label))) : null;
@@ -235,29 +293,49 @@ enum ViewerAssets {
       // Smoothing: an exponential moving average, debiased as TensorBoard's, over the faint raw line.
       const smooth = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0", class: "smoothing" });
       const fields = opts.fields && opts.fields.length > 1 ? el("select", { class: "field" }, ...opts.fields.map(f => el("option", f === opts.field ? { selected: "" } : {}, f))) : null;
-      const box = el("div", { class: "chart" }, el("h3", {}, title), legend, canvas, info,
+      const box = el("div", { class: "chart" }, el("h3", {}, title + (mode !== opts.xmode ? " (by index: no step field)" : "")), legend, canvas, info,
         el("div", { class: "toolbar" }, el("label", {}, logBox, " log y"), el("label", {}, "smoothing ", smooth), fields ? el("label", {}, "field ", fields) : null));
-      const state = { range: null, data: [], drag: null, count: 0 };
+      // view: the visible x range, null for everything; data: each series' envelope and anchors.
+      const state = { view: null, data: [], drag: null, hover: 0 };
       if (fields) fields.addEventListener("change", () => { series.forEach(s => { s.field = fields.value; }); load(); });
       smooth.addEventListener("input", () => draw());
-      const pad = { l: 52, r: 8, t: 8, b: 20 };
+      const pad = { l: 52, r: 8, t: 8, b: 20 }, plotW = width - pad.l - pad.r, plotH = height - pad.t - pad.b;
+      // The indexes of series `si` to fetch for the view: on the index axis exactly, else
+      // widened to the edges of the buckets that hold the view's ends.
+      function rangeOf(si) {
+        if (!state.view) return {};
+        if (mode === "index") return { from: Math.max(0, Math.floor(state.view[0])), to: Math.max(0, Math.ceil(state.view[1]) + 1) };
+        const d = state.data[si];
+        if (!d) return {};
+        const lo = toIndex(d.anchors, state.view[0]), hi = toIndex(d.anchors, state.view[1]);
+        const bs = d.env.buckets;
+        const first = bs.find(b => b.to > lo), last = bs.slice().reverse().find(b => b.from <= hi);
+        return { from: first ? first.from : 0, to: last ? last.to : Math.ceil(hi) + 1 };
+      }
       async function load() {
-        const buckets = Math.max(1, Math.floor((width - pad.l - pad.r) * dpr));
-        const params = state.range ? { from: state.range[0], to: state.range[1] } : {};
-        state.data = await Promise.all(series.map(s => api("envelope", { workspace: s.workspace, session: s.session, track: s.track, field: s.field || "value", buckets, ...params })));
-        state.count = Math.max(...state.data.map(d => d.count));
+        const buckets = Math.max(1, Math.floor(plotW * dpr));
+        state.data = await Promise.all(series.map(async (s, si) => {
+          const env = await api("envelope", { workspace: s.workspace, session: s.session, track: s.track, field: s.field || "value", buckets,
+            ...(mode === "step" ? { x: s.stepField } : {}), ...rangeOf(si) });
+          return { env, anchors: anchorsOf(env, mode, s.t0 || 0) };
+        }));
         draw();
         canvas.dataset.loaded = String(Number(canvas.dataset.loaded || 0) + 1);
       }
       function extent() {
         let lo = Infinity, hi = -Infinity, x0 = Infinity, x1 = -Infinity;
-        for (const d of state.data) for (const b of d.buckets) {
-          x0 = Math.min(x0, b.from); x1 = Math.max(x1, b.to - 1);
-          for (const p of [b.min, b.max]) if (p && (!logBox.checked || p[1] > 0)) { lo = Math.min(lo, p[1]); hi = Math.max(hi, p[1]); }
+        for (const d of state.data) {
+          const bs = d.env.buckets;
+          if (bs.length) { x0 = Math.min(x0, toX(d.anchors, bs[0].from)); x1 = Math.max(x1, toX(d.anchors, bs[bs.length - 1].to - 1)); }
         }
-        if (state.range) { x0 = state.range[0]; x1 = state.range[1] - 1; }
+        if (state.view) [x0, x1] = state.view;
+        for (const d of state.data) for (const b of d.env.buckets) for (const p of [b.min, b.max]) {
+          if (!p || (logBox.checked && p[1] <= 0)) continue;
+          const x = toX(d.anchors, p[0]);
+          if (x >= x0 && x <= x1) { lo = Math.min(lo, p[1]); hi = Math.max(hi, p[1]); }
+        }
         if (!isFinite(lo)) { lo = 0; hi = 1; } if (lo === hi) { lo -= 0.5; hi += 0.5; }
-        if (x0 >= x1) x1 = x0 + 1;
+        if (!isFinite(x0)) { x0 = 0; x1 = 1; } if (x0 >= x1) x1 = x0 + 1;
         return { lo, hi, x0, x1 };
       }
       function draw() {
@@ -267,8 +345,8 @@ enum ViewerAssets {
         const { lo, hi, x0, x1 } = extent();
         const ty = logBox.checked ? v => Math.log10(v) : v => v;
         const ylo = ty(lo), yhi = ty(hi);
-        const X = i => pad.l + (i - x0) / (x1 - x0) * (width - pad.l - pad.r);
-        const Y = v => pad.t + (1 - (ty(v) - ylo) / (yhi - ylo)) * (height - pad.t - pad.b);
+        const X = x => pad.l + (x - x0) / (x1 - x0) * plotW;
+        const Y = v => pad.t + (1 - (ty(v) - ylo) / (yhi - ylo)) * plotH;
         ctx.strokeStyle = "#ccc"; ctx.fillStyle = "#555"; ctx.font = "10px sans-serif"; ctx.lineWidth = 1;
         for (let k = 0; k <= 4; k++) {
           const yv = ylo + (yhi - ylo) * k / 4, v = logBox.checked ? Math.pow(10, yv) : yv, y = Y(v);
@@ -276,20 +354,21 @@ enum ViewerAssets {
           ctx.fillText(Number(v.toPrecision(4)).toString(), 2, y + 3);
         }
         for (let k = 0; k <= 4; k++) {
-          const i = x0 + (x1 - x0) * k / 4, label = String(Math.round(i));
+          const x = x0 + (x1 - x0) * k / 4;
           ctx.textAlign = k === 0 ? "left" : k === 4 ? "right" : "center";
-          ctx.fillText(label, k === 4 ? width - pad.r : X(i), height - 6);
+          ctx.fillText(fmtX(mode, x, x1 - x0), k === 4 ? width - pad.r : X(x), height - 6);
         }
         ctx.textAlign = "left";
+        ctx.save(); ctx.beginPath(); ctx.rect(pad.l, pad.t - 1, plotW, plotH + 2); ctx.clip();
         const w = Number(smooth.value);
         state.data.forEach((d, si) => {
-          const color = COLORS[si % COLORS.length];
+          const color = COLORS[si % COLORS.length], a = d.anchors;
           // The bucket's points in index order: the line through them is the line through all its points.
-          const pts = d.buckets.flatMap(b => [b.first, b.min, b.max, b.last].filter(p => p && (!logBox.checked || p[1] > 0)).sort((a, c) => a[0] - c[0]))
+          const pts = d.env.buckets.flatMap(b => [b.first, b.min, b.max, b.last].filter(p => p && (!logBox.checked || p[1] > 0)).sort((p, q) => p[0] - q[0]))
             .filter((p, i, all) => i === 0 || p[0] !== all[i - 1][0]);
           const line = (points, alpha, lineWidth) => {
             ctx.strokeStyle = color; ctx.globalAlpha = alpha; ctx.lineWidth = lineWidth; ctx.beginPath();
-            points.forEach((p, i) => { const x = X(p[0]), y = Y(p[1]); if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y); });
+            points.forEach((p, i) => { const x = X(toX(a, p[0])), y = Y(p[1]); if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y); });
             ctx.stroke(); ctx.globalAlpha = 1;
           };
           if (w > 0 && pts.length > 1) {
@@ -307,59 +386,136 @@ enum ViewerAssets {
           }
           // NaN and infinities are marked along the bottom, never drawn as numbers.
           ctx.fillStyle = "#c00";
-          for (const b of d.buckets) if (b.nan + b.posInf + b.negInf > 0) ctx.fillRect(X(b.from), height - pad.b - 3, Math.max(1, X(b.to) - X(b.from)), 3);
+          for (const b of d.env.buckets) if (b.nan + b.posInf + b.negInf > 0) {
+            const xa = X(toX(a, b.from)), xb = X(toX(a, b.to - 1)) + 1;
+            ctx.fillRect(xa, height - pad.b - 3, Math.max(1, xb - xa), 3);
+          }
         });
-        if (state.drag) { ctx.fillStyle = "rgba(30,60,120,0.15)"; ctx.fillRect(Math.min(state.drag[0], state.drag[1]), pad.t, Math.abs(state.drag[1] - state.drag[0]), height - pad.t - pad.b); }
+        ctx.restore();
+        if (state.drag) { ctx.fillStyle = "rgba(30,60,120,0.15)"; ctx.fillRect(Math.min(state.drag[0], state.drag[1]), pad.t, Math.abs(state.drag[1] - state.drag[0]), plotH); }
         canvas.dataset.x0 = String(x0); canvas.dataset.x1 = String(x1);
       }
-      const indexAt = px => { const { x0, x1 } = extent(); return x0 + (px - pad.l) / (width - pad.l - pad.r) * (x1 - x0); };
+      const xAt = px => { const { x0, x1 } = extent(); return x0 + (px - pad.l) / plotW * (x1 - x0); };
+      // Hover: each series' bucket under the pointer at once, then its exact point there, asked of the server.
+      async function hover(x) {
+        const seq = ++state.hover;
+        const { x0, x1 } = extent();
+        const found = await Promise.all(state.data.map(async (d, si) => {
+          const s = series[si], bs = d.env.buckets, i = toIndex(d.anchors, x);
+          const k = bs.findIndex(b => b.from <= i && i < b.to);
+          if (k < 0) return null;
+          // The bucket and its neighbours hold the point: x is interpolated inside a bucket.
+          const from = bs[Math.max(0, k - 1)].from, to = bs[Math.min(bs.length - 1, k + 1)].to;
+          const by = mode === "step" ? s.stepField : mode === "index" ? "index" : "time";
+          const at = mode === "relative" ? x + (s.t0 || 0) : x;
+          const r = await api("nearest", { workspace: s.workspace, session: s.session, track: s.track, x: by, at, from, to });
+          return r.point;
+        }));
+        if (seq !== state.hover) return;
+        info.textContent = found.map((p, si) => {
+          if (!p) return null;
+          const s = series[si], v = p.data[s.field || "value"];
+          const where = mode === "step" ? s.stepField + " " + numberText(p.data[s.stepField]) : mode === "index" ? "index " + p.index
+            : fmtX(mode, mode === "relative" ? p.timestamp - (s.t0 || 0) : p.timestamp, x1 - x0);
+          return (series.length > 1 ? s.label + ": " : "") + where + " " + (s.field || "value") + " " + numberText(v) + (mode !== "index" ? " (index " + p.index + ")" : "");
+        }).filter(Boolean).join("  ·  ");
+        info.dataset.exact = String(x);
+      }
       canvas.addEventListener("mousedown", e => { state.drag = [e.offsetX, e.offsetX]; });
       canvas.addEventListener("mousemove", e => {
         if (state.drag) { state.drag[1] = e.offsetX; draw(); return; }
-        const i = indexAt(e.offsetX);
-        const parts = state.data.map((d, si) => {
-          const b = d.buckets.find(b => b.from <= i && i < b.to);
-          if (!b) return null;
-          const v = b.count === 0 ? "no number" : b.to - b.from === 1 ? fmt(b.first[1]) : "min " + fmt(b.min[1]) + " max " + fmt(b.max[1]);
-          return (series.length > 1 ? series[si].label + ": " : "") + "[" + b.from + (b.to - b.from > 1 ? "…" + (b.to - 1) : "") + "] " + v + (b.nan ? " NaN×" + b.nan : "") + (b.posInf + b.negInf ? " ∞×" + (b.posInf + b.negInf) : "");
-        }).filter(Boolean);
-        info.textContent = parts.join("  ·  ");
+        const x = xAt(e.offsetX);
+        clearTimeout(state.hoverTimer);
+        state.hoverTimer = setTimeout(() => hover(x).catch(err => { info.textContent = err.message; }), 40);
       });
       canvas.addEventListener("mouseup", e => {
         if (!state.drag) return;
         const [a, b] = [state.drag[0], e.offsetX].sort((p, q) => p - q);
         state.drag = null;
         if (b - a < 3) { draw(); return; }
-        const from = Math.max(0, Math.floor(indexAt(a))), to = Math.max(from + 1, Math.ceil(indexAt(b)) + 1);
-        state.range = [from, to]; load();
+        state.view = [xAt(a), xAt(b)]; load();
       });
-      canvas.addEventListener("dblclick", () => { state.range = null; load(); });
+      canvas.addEventListener("dblclick", () => { state.view = null; load(); });
       canvas.addEventListener("wheel", e => {
         e.preventDefault();
-        const { x0, x1 } = extent(), at = indexAt(e.offsetX), f = e.deltaY > 0 ? 1.5 : 1 / 1.5;
-        const from = Math.max(0, Math.floor(at - (at - x0) * f)), to = Math.min(state.count, Math.ceil(at + (x1 + 1 - at) * f));
-        state.range = from <= 0 && to >= state.count ? null : [from, Math.max(from + 1, to)]; load();
+        const { x0, x1 } = extent(), at = xAt(e.offsetX), f = e.deltaY > 0 ? 1.5 : 1 / 1.5;
+        const lo = at - (at - x0) * f, hi = at + (x1 - at) * f;
+        // Out past every point: the whole track again.
+        const all = state.data.every(d => { const bs = d.env.buckets; return !bs.length || (lo <= toX(d.anchors, 0) && hi >= toX(d.anchors, d.env.count - 1)); });
+        state.view = all ? null : [lo, hi]; load();
       }, { passive: false });
       logBox.addEventListener("change", draw);
       // A live run's chart follows its writer while it is not zoomed.
-      if (opts.live) timers.push(setInterval(() => { if (!state.range && !state.drag) load().catch(() => {}); }, 1000));
+      if (opts.live) timers.push(setInterval(() => { if (!state.view && !state.drag) load().catch(() => {}); }, 1000));
       load().catch(e => { info.textContent = e.message; });
       return box;
     }
 
+    // The x axis picker of a page of charts: kept in the URL.
+    function xPicker(q, modes) {
+      const pick = el("select", { id: "x-axis" }, ...Object.entries(XMODES).filter(([m]) => modes.includes(m)).map(([m, label]) => el("option", m === q.get("x") ? { value: m, selected: "" } : { value: m }, label)));
+      pick.addEventListener("change", () => { q.set("x", pick.value); setQuery(q); route(); });
+      return el("label", {}, "x axis ", pick);
+    }
+    // The x axis a page shows: the URL's, else the step when every track has one.
+    function xModeOf(q, tracks) {
+      const x = q.get("x");
+      if (x && XMODES[x]) return x;
+      return tracks.length && tracks.every(t => stepFieldOf(t.numericFields)) ? "step" : "index";
+    }
+    // A track whose points hold no number: a table of its points, a page at a time.
+    function pointsTable(workspace, session, t) {
+      const body = el("tbody"), box = el("div", { class: "chart points-table", "data-track": t.name });
+      let from = Math.max(0, t.count - 20);
+      const pager = el("div", { class: "toolbar" });
+      async function show() {
+        const page = await api("points", { workspace, session, track: t.name, from, limit: 20 });
+        const keys = [...new Set(page.points.flatMap(p => Object.keys(p.data)))];
+        body.replaceChildren(el("tr", {}, el("th", {}, "index"), ...keys.map(k => el("th", {}, k))),
+          ...page.points.map(p => el("tr", {}, el("td", { class: "num" }, p.index), ...keys.map(k => el("td", {}, fmt(p.data[k]))))));
+        pager.replaceChildren(
+          el("button", { onclick: () => { from = Math.max(0, from - 20); show(); } }, "‹"),
+          " points " + from + "–" + Math.min(t.count, from + 20) + " of " + t.count + " ",
+          el("button", { onclick: () => { from = Math.min(Math.max(0, t.count - 1), from + 20); show(); } }, "›"));
+      }
+      show().catch(e => { body.replaceChildren(el("tr", {}, el("td", { class: "error" }, e.message))); });
+      box.append(el("h3", {}, t.name), el("table", {}, body), pager);
+      return box;
+    }
+    // Parameters as their tree: a nested object is a row that holds its keys.
+    function parameterTree(obj) {
+      const rows = [];
+      const walk = (o, depth, prefix) => {
+        for (const [k, v] of Object.entries(o)) {
+          const isTree = v && typeof v === "object" && !Array.isArray(v);
+          const th = el("th", { "data-key": prefix + k }, k);
+          th.style.paddingLeft = (6 + 14 * depth) + "px";
+          rows.push(el("tr", { class: isTree ? "branch" : "" }, th, el("td", {}, isTree ? "" : fmt(v))));
+          if (isTree) walk(v, depth + 1, prefix + k + ".");
+        }
+      };
+      walk(obj, 0, "");
+      return el("table", { id: "parameters" }, ...rows);
+    }
+
     // MARK: a run
-    async function showRun(main, workspace, session) {
+    async function showRun(main, workspace, session, q) {
       const run = await api("run", { workspace, session });
       const f = run.fields || {};
       $("#where").textContent = workspace + "/" + session + (run.live ? " (live)" : "");
       const meta = el("table", { id: "meta" }, ...[["workspace", workspace], ["session", session], ["description", f.description], ["tags", f.tags], ["folder", f.folder], ["created", f.created_at], ["status", run.live ? "live" : "finished"], ["logs", run.logs]]
         .map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, fmt(v)))));
-      const params = el("table", { id: "parameters" }, ...Object.entries(run.parameters).map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, fmt(v)))));
+      const params = parameterTree(run.parametersNested);
       const charts = el("div", { class: "charts", id: "charts" });
+      const plotted = run.tracks.filter(t => t.numericFields.length || t.count === 0);
+      const xmode = xModeOf(q, plotted);
       for (const t of run.tracks) {
+        if (!plotted.includes(t)) { charts.append(pointsTable(workspace, session, t)); continue; }
+        // The step field is the x axis, not a line to plot: the value, else the first other number.
         const fields = t.numericFields.length ? t.numericFields : ["value"];
-        const field = fields.includes("value") ? "value" : fields[0];
-        charts.append(makeChart(t.name, [{ workspace, session, track: t.name, field, label: session }], { live: run.live, fields, field }));
+        const stepField = stepFieldOf(fields);
+        const field = fields.includes("value") ? "value" : fields.find(f => f !== stepField) || fields[0];
+        charts.append(makeChart(t.name, [{ workspace, session, track: t.name, field, stepField, t0: t.firstTimestamp, label: session }], { live: run.live, fields, field, xmode }));
       }
       // Logs: level filter, text search, and new entries while the run writes.
       const level = el("select", { id: "log-level" }, ...["debug", "info", "warn", "error", "fatal"].map(l => el("option", {}, l)));
@@ -381,24 +537,29 @@ enum ViewerAssets {
           el("td", {}, el("a", { href: "/api/file?" + new URLSearchParams({ workspace, session, id: x.id }), download: x.filename }, "download")))));
       main.replaceChildren(
         el("section", {}, el("h2", {}, "Run"), meta), el("section", {}, el("h2", {}, "Parameters"), params),
-        el("section", {}, el("h2", {}, "Tracks"), charts),
+        el("section", {}, el("h2", {}, "Tracks"), el("div", { class: "toolbar" }, xPicker(q, Object.keys(XMODES))), charts),
         el("section", {}, el("h2", {}, "Logs"), el("div", { class: "toolbar" }, el("label", {}, "level ≥ ", level), search), logs),
         el("section", {}, el("h2", {}, "Files"), files));
     }
 
     // MARK: a comparison
-    async function showCompare(main, ids) {
+    async function showCompare(main, ids, q) {
       const runs = await Promise.all(ids.map(id => { const [workspace, session] = id.split("/"); return api("run", { workspace, session }); }));
       $("#where").textContent = "comparing " + ids.length + " runs";
       const keys = [...new Set(runs.flatMap(r => Object.keys(r.parameters)))].sort();
       const differing = keys.filter(k => new Set(runs.map(r => JSON.stringify(r.parameters[k]))).size > 1);
       const diff = el("table", { id: "param-diff" }, el("tr", {}, el("th", {}, "parameter"), ...runs.map(r => el("th", {}, r.workspace + "/" + r.session))),
         ...differing.map(k => el("tr", {}, el("th", {}, k), ...runs.map(r => el("td", {}, fmt(r.parameters[k]))))));
-      const names = [...new Set(runs.flatMap(r => r.tracks.map(t => t.name)))].sort();
+      const names = [...new Set(runs.flatMap(r => r.tracks.filter(t => t.numericFields.length).map(t => t.name)))].sort();
+      const xmode = xModeOf(q, runs.flatMap(r => r.tracks.filter(t => names.includes(t.name))));
       const charts = el("div", { class: "charts", id: "charts" }, ...names.map(name => makeChart(name,
-        runs.filter(r => r.tracks.some(t => t.name === name)).map(r => ({ workspace: r.workspace, session: r.session, track: name, label: r.workspace + "/" + r.session })),
-        { live: runs.some(r => r.live) })));
-      main.replaceChildren(el("section", {}, el("h2", {}, "Parameters that differ"), diff), el("section", {}, el("h2", {}, "Tracks"), charts));
+        runs.filter(r => r.tracks.some(t => t.name === name)).map(r => {
+          const t = r.tracks.find(t => t.name === name);
+          return { workspace: r.workspace, session: r.session, track: name, stepField: stepFieldOf(t.numericFields), t0: t.firstTimestamp, label: r.workspace + "/" + r.session };
+        }),
+        { live: runs.some(r => r.live), xmode })));
+      main.replaceChildren(el("section", {}, el("h2", {}, "Parameters that differ"), diff),
+        el("section", {}, el("h2", {}, "Tracks"), el("div", { class: "toolbar" }, xPicker(q, Object.keys(XMODES))), charts));
     }
 
     window.addEventListener("hashchange", route);
