@@ -3,13 +3,18 @@ scripts/viewer-targets, on a release build; not part of CI):
 
 - the runs table of 1,000 sessions with 20 parameters and 5 tracks each:
   /api/runs (first and later answers) and the table shown in the browser;
-- a run page with 10 charts of 10 M points each: every chart drawn, then a
-  zoom redrawn, and the resident memory of `dreamlake ui` meanwhile.
+- a run page with 10 charts of 10 M points each: every chart drawn (on the
+  step axis, the default, and on the index axis, side by side), then a zoom
+  redrawn, and the resident memory of `dreamlake ui` meanwhile;
+- beside TensorBoard, on the same 1 M-point scalar: from the server's start
+  to the chart shown, for `dreamlake ui` and for `tensorboard`.
 
 Usage: python viewer_targets.py <dreamlake binary> <root of many runs> <root of one big run>
+           [<root of the demo's run of 1 M points> <TensorBoard log of the same> <python with tensorboard>]
 Prints one JSON object of seconds and megabytes.
 """
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +28,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 dreamlake, many, big = sys.argv[1:4]
+peer = sys.argv[4:7]
 out = {}
 
 
@@ -78,13 +84,16 @@ try:
     try:
         run = json.load(urllib.request.urlopen(url + "api/runs"))["runs"][0]
         page = url + "#/run/" + run["workspace"] + "/" + run["session"]
-        drawn, zooms = [], []
+        drawn, by_index, zooms = [], [], []
         for _ in range(3):
-            driver.get("about:blank")
-            t0 = time.time()
-            driver.get(page)
-            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "canvas[data-loaded]")) == len(run["tracks"]))
-            drawn.append(time.time() - t0)
+            for axis, times in (("", drawn), ("?x=index", by_index)):
+                driver.get("about:blank")
+                t0 = time.time()
+                driver.get(page + axis)
+                wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "canvas[data-loaded]")) == len(run["tracks"]))
+                times.append(time.time() - t0)
+                if not axis:
+                    out["x axis of the run page"] = driver.find_element(By.CSS_SELECTOR, "canvas[data-loaded]").get_attribute("data-xmode")
             chart = driver.find_element(By.CSS_SELECTOR, "canvas[data-loaded]")
             loads = int(chart.get_attribute("data-loaded"))
             ActionChains(driver).move_to_element_with_offset(chart, -60, 0).click_and_hold().move_by_offset(8, 0).perform()
@@ -95,11 +104,52 @@ try:
         out["charts"] = len(run["tracks"])
         out["points per chart"] = run["tracks"][0]["count"]
         out["run page, every chart drawn, best of 3 (s)"] = round(min(drawn), 3)
+        out["the same on the index axis, best of 3 (s)"] = round(min(by_index), 3)
         out["zoom redrawn, best of 3 (s)"] = round(min(zooms), 3)
         out["dreamlake ui peak resident, big run (MB)"] = round(rss_mb(ui.pid), 1)
     finally:
         ui.terminate()
         ui.wait()
+
+    if peer:
+        # The same 1 M points, from starting the server to the chart shown.
+        demo_root, logdir, tb_python = peer
+        t0 = time.time()
+        ui, url = start(demo_root)
+        try:
+            driver.get(url + "#/run/demo/demo-run")
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "canvas[data-track='train_loss'][data-loaded]"))
+            out["dreamlake ui: start to a 1 M-point chart shown (s)"] = round(time.time() - t0, 3)
+        finally:
+            ui.terminate()
+            ui.wait()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        t0 = time.time()
+        tb = subprocess.Popen([tb_python, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            tb_url = f"http://127.0.0.1:{port}/"
+            while True:
+                try:
+                    urllib.request.urlopen(tb_url)
+                    break
+                except OSError:
+                    time.sleep(0.02)
+            # Its scalars load in the background: the page shows them once they are there.
+            while "train_loss" not in json.dumps(json.load(urllib.request.urlopen(tb_url + "data/plugin/scalars/tags"))):
+                time.sleep(0.02)
+            driver.get(tb_url + "#timeseries")
+            # The card's table shows the last step once the chart has its data (drawn on a canvas the page cannot read back).
+            wait.until(lambda d: "999,999" in d.execute_script("return (document.querySelector('line-chart') || {}).closest ? document.querySelector('line-chart').closest('scalar-card, [class*=card]').innerText : ''")
+                       and d.find_elements(By.CSS_SELECTOR, "line-chart canvas"))
+            out["TensorBoard: start to a 1 M-point chart shown (s)"] = round(time.time() - t0, 3)
+            served = json.load(urllib.request.urlopen(tb_url + "data/plugin/scalars/scalars?run=demo&tag=train_loss"))
+            out["TensorBoard: points it serves of the 1 M"] = len(served)
+        finally:
+            tb.terminate()
+            tb.wait()
 finally:
     driver.quit()
 print(json.dumps(out))
