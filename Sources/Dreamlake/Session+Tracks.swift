@@ -238,8 +238,10 @@ public struct TrackStats: Sendable {
     public var description: String?
     public var tags: [String]
     public var metadata: ValueObject?
-    /// When the track was defined and last updated (microseconds since the Unix epoch).
+    /// When the track was defined (microseconds since the Unix epoch).
     public var createdAt: Int64
+    /// When the track was last changed: its last point's timestamp, or
+    /// when its definition last changed if that is later.
     public var updatedAt: Int64
 
     init(info: TrackInfo, store: Store) throws(DreamlakeError) {
@@ -257,6 +259,7 @@ public struct TrackStats: Sendable {
                 firstTimestamp = try store.points(of: info.id, from: 0, limit: 1).first?.timestamp
                 lastTimestamp = try store.points(of: info.id, from: info.count - 1, limit: 1).first?.timestamp
             } catch { throw DreamlakeError(error) }
+            if let lastTimestamp { updatedAt = max(updatedAt, lastTimestamp) }
         }
     }
 }

@@ -331,7 +331,7 @@ extension Bench {
                 let session = try Session(name: Bench.sessionName, workspace: Bench.workspace, localPath: root.path)
                 do throws(DreamlakeError) { try session.openForReading() } catch {
                     guard error.code == .notFound else { throw error }
-                    throw DreamlakeError(.notFound, "there is no bench/ingest session under \(root.path); run `dreamlake bench ingest` first")
+                    throw DreamlakeError(.notFound, "there is no bench/ingest session under \(root.path); run `\(invokedCommand) bench ingest --root \(absolutePath(root.path))` first")
                 }
                 defer { try? session.close() }
                 let track = session.track(Bench.trackName)

@@ -10,13 +10,39 @@ struct RootOption: ParsableArguments {
 
     /// The folder to use.
     var path: String { root ?? ProcessInfo.processInfo.environment["DREAMLAKE_PATH"] ?? "./.dreamlake" }
+
+    /// The folder to read, which must be there: a mistyped root is an
+    /// error, not an empty list that passes a script's check.
+    func existing() throws(DreamlakeError) -> String {
+        let path = self.path
+        // The user's own path, given on the command line: a link to a folder is a folder here.
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            let from = root != nil ? "--root" : ProcessInfo.processInfo.environment["DREAMLAKE_PATH"] != nil ? "$DREAMLAKE_PATH" : "the default root"
+            throw DreamlakeError(.notFound, "there is no folder \(path) (\(from)): give --root the folder sessions are stored under")
+        }
+        return path
+    }
+}
+
+/// The command as the user can type it again from any folder, for the
+/// commands the tool prints: `dreamlake` when the shell found it on PATH,
+/// else the absolute path of the binary that runs (`scripts/demo` runs
+/// `.build/release/dreamlake`, which is on no PATH).
+let invokedCommand: String = {
+    let first = CommandLine.arguments.first ?? "dreamlake"
+    return first.contains("/") ? absolutePath(first) : first
+}()
+
+/// `path` from the root of the file system: a printed command with it runs from any folder.
+func absolutePath(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+
+/// The one wording of "that session is not there", for every command.
+func noSuchSession(_ name: String, root: String) -> DreamlakeError {
+    DreamlakeError(.notFound, "there is no session \(name) under \(root); `\(invokedCommand) ls --root \(absolutePath(root))` lists them")
 }
 
 /// Runs a command's body; a ``DreamlakeError`` becomes one line on stderr and exit status 1, never a stack trace.
-/// The one wording of "that session is not there", for every command.
-func noSuchSession(_ name: String, root: String) -> DreamlakeError {
-    DreamlakeError(.notFound, "there is no session \(name) under \(root); `dreamlake ls --root \(root)` lists them")
-}
 
 func reportingErrors(_ body: () throws -> Void) throws {
     do {

@@ -85,11 +85,14 @@ struct Demo: ParsableCommand {
         let exported = try JSONLLayout.exportSession(at: session.directory, to: jsonl)
         print("  as Python dreamlake's JSONL: \(exported.bytes) bytes, \(perPoint(exported.bytes)) a point "
               + "(\(String(format: "%.0f", Double(exported.bytes) / Double(max(1, onDisk))))x the binary store)")
-        print("Look further:")
-        print("  dreamlake show demo/demo-run --root \(root)                        # the session in full")
-        print("  dreamlake cat demo/demo-run --root \(root) --track train_loss --limit 5 --format table")
-        print("  dreamlake export --root \(root) --out DIR demo/demo-run            # Python dreamlake's JSONL layout")
-        print("  dreamlake verify --root \(root)                                    # every block's checksum")
+        // Commands that run as printed from any folder: the binary and the root by their full paths.
+        let (command, rootPath) = (invokedCommand, absolutePath(root))
+        print("Look further (copy any line):")
+        print("  \(command) show demo/demo-run --root \(rootPath)          # the session in full")
+        print("  \(command) cat demo/demo-run --root \(rootPath) --track train_loss --limit 5 --format table")
+        print("  \(command) export --root \(rootPath) --out DIR demo/demo-run   # Python dreamlake's JSONL layout")
+        print("  \(command) verify --root \(rootPath)                      # every block's checksum")
+        print("  \(command) ui --root \(rootPath)                          # every run in a web page")
         print("  the store's files are under \(session.directory); FORMAT.md says what every byte means")
     }
 

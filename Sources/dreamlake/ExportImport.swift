@@ -19,6 +19,7 @@ struct Export: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var reports: [JSONLLayout.ExportReport] = []
+            _ = try root.existing()
             let bar = ProgressBar("export")
             defer { bar.finish() }
             if sessions.isEmpty {

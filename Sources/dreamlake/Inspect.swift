@@ -66,7 +66,7 @@ struct List: ParsableCommand {
         try reportingErrors {
             var entries: [Value] = []
             var rows: [[String]] = []
-            for (ws, name) in try Session.all(localPath: root.path) {
+            for (ws, name) in try Session.all(localPath: try root.existing()) {
                 let s: Session
                 do { s = try openForReading(ws + "/" + name, root: root.path) } catch let e as DreamlakeError {
                     // One unreadable session does not hide the others; `dreamlake verify` says more.
@@ -273,10 +273,10 @@ struct EntrySource: ParsableArguments {
 
     var minimumLevel: LogLevel { level.flatMap(LogLevel.init(name:)) ?? .debug }
 
-    func trackCount(_ s: Session) throws -> UInt64 {
+    func trackCount(_ s: Session, root: String) throws -> UInt64 {
         guard let track else { return 0 }
         guard let stats = try s.tracks().first(where: { $0.name == track }) else {
-            throw DreamlakeError(.notFound, "session \(s.workspace)/\(s.name) has no track \(track); `dreamlake show \(s.workspace)/\(s.name)` lists its tracks")
+            throw DreamlakeError(.notFound, "session \(s.workspace)/\(s.name) has no track \(track); `\(invokedCommand) show \(s.workspace)/\(s.name) --root \(absolutePath(root))` lists its tracks")
         }
         return stats.count
     }
@@ -321,7 +321,7 @@ struct Cat: ParsableCommand {
             let rows = TableRows(format == .table ? nil : out)
             let remaining = limit.map(UInt64.init) ?? .max
             if let name = source.track {
-                let count = try source.trackCount(s)
+                let count = try source.trackCount(s, root: root.path)
                 let end = start + min(remaining, count > start ? count - start : 0)
                 let track = s.track(name)
                 if let buckets {
@@ -479,7 +479,7 @@ struct Tail: ParsableCommand {
             var next: UInt64
             if let name = source.track {
                 // A track that does not exist yet is waited for when following.
-                let count = follow ? ((try? source.trackCount(s)) ?? 0) : try source.trackCount(s)
+                let count = follow ? ((try? source.trackCount(s, root: root.path)) ?? 0) : try source.trackCount(s, root: root.path)
                 next = count > UInt64(lines) ? count - UInt64(lines) : 0
                 try forEachPoint(s.track(name), from: next, to: count) { out.write(printer.point($0)[0]) }
                 next = max(next, count)
@@ -503,7 +503,7 @@ struct Tail: ParsableCommand {
                 Thread.sleep(forTimeInterval: Double(interval) / 1000)
                 guard try s.refresh() else { continue }
                 if let name = source.track {
-                    let count = try source.trackCount(s)
+                    let count = try source.trackCount(s, root: root.path)
                     try forEachPoint(s.track(name), from: next, to: count) { out.write(printer.point($0)[0]) }
                     next = max(next, count)
                 } else {

@@ -16,7 +16,7 @@ struct Verify: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var targets: [(String, String)] = []
-            let all = try Session.all(localPath: root.path)
+            let all = try Session.all(localPath: try root.existing())
             if sessions.isEmpty { targets = all }
             for name in sessions {
                 let (ws, session) = try parseSessionName(name)

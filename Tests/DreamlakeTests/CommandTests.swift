@@ -61,7 +61,8 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
 
         let missing = try runCommand(["export", "--root", root.path + "/store", "--out", root.path + "/o", "ws/nope"])
         #expect(missing.status == 1)
-        #expect(missing.err == "dreamlake: there is no session ws/nope under \(root.path)/store; `dreamlake ls --root \(root.path)/store` lists them\n")
+        let binary = URL(fileURLWithPath: try dreamlakeCommand()).standardizedFileURL.path
+        #expect(missing.err == "dreamlake: there is no session ws/nope under \(root.path)/store; `\(binary) ls --root \(root.path)/store` lists them\n")
 
         let nothing = try runCommand(["import", root.path + "/store/ws/rich/segments", "--root", root.path + "/store3"])
         #expect(nothing.status == 1)
@@ -140,12 +141,21 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
             (["show", "ws/nope", "--root", store], "dreamlake: there is no session ws/nope under \(store)"),
             (["cat", "ws/rich", "--root", store, "--track", "nope"], "dreamlake: session ws/rich has no track nope"),
             (["show", "ws", "--root", store], "dreamlake: ws names a workspace; name a session as WORKSPACE/SESSION"),
+            // A mistyped root is an error, not an empty list that passes a script's check.
+            (["verify", "--root", store + "/typo"], "dreamlake: there is no folder \(store)/typo (--root)"),
+            (["ls", "--root", store + "/typo"], "dreamlake: there is no folder \(store)/typo (--root)"),
         ] {
             let r = try runCommand(args)
             #expect(r.status == 1)
             #expect(r.err.hasPrefix(message), "\(r.err)")
             #expect(r.err.split(separator: "\n").count == 1)
         }
+        // The hint a missing track gets runs as printed, with the root the user gave.
+        let missing = try runCommand(["cat", "ws/rich", "--root", store, "--track", "nope"])
+        let hint = try #require(missing.err.split(separator: "`").dropFirst().first).split(separator: " ").map(String.init)
+        #expect(hint.first == URL(fileURLWithPath: try dreamlakeCommand()).standardizedFileURL.path, "the binary that ran, by its full path")
+        let shown = try runCommand(Array(hint.dropFirst()))
+        #expect(shown.status == 0 && shown.out.contains("loss"), "\(hint): \(shown.err)")
         let both = try runCommand(["cat", "ws/rich", "--root", store, "--track", "loss", "--logs"])
         #expect(both.status != 0)
         #expect(both.err.contains("give either --track NAME or --logs"))

@@ -24,6 +24,21 @@ struct LossPoint: Codable {
 }
 
 @Suite struct SessionTests {
+    /// A track's `updatedAt` moves with its appends, across reopenings, as the export's metadata does.
+    @Test func aTracksUpdatedAtIsItsLastAppend() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        for run in 0..<3 {
+            let s = try Session(name: "s", workspace: "w", localPath: root.path)
+            try s.open()
+            for i in 0..<100 { try s.track("loss").append(value: Double(i), step: run * 100 + i) }
+            try s.flush()
+            let stats = try s.track("loss").stats()
+            #expect(stats.updatedAt == stats.lastTimestamp && stats.updatedAt > stats.createdAt, "run \(run)")
+            try s.close()
+        }
+    }
+
     @Test func theWithFormOpensRunsAndCloses() throws {
         let root = TempRoot()
         defer { root.remove() }

@@ -147,7 +147,7 @@ public final class Store: Sendable {
             let pid = Int32(text.trimmingWhitespace())
             throw StoreError(.locked,
                              "the store is being written by another process" + (pid.map { " (pid \($0))" } ?? "")
-                                 + "; stop that writer or open the store with access: .read",
+                                 + "; stop that writer, or read it beside the writer (Store(directory:access: .read), Session.openForReading())",
                              path: path, holderPID: pid)
         }
         // The pid is for people and error messages; the flock is the lock.
