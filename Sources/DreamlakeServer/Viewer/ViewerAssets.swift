@@ -242,25 +242,19 @@ enum ViewerAssets {
       }
       return out;
     }
-    // Index to x and back by the anchors (the identity on the index axis); x is taken not to decrease.
-    function toX(a, i) {
-      if (!a) return i;
+    // Index to x and back by the anchors (the identity on the index axis), by
+    // interpolation between the two anchors around `v` in column `by`; x is taken not to decrease.
+    function along(a, v, by) {
+      if (!a) return v;
       if (!a.length) return 0;
+      const to = 1 - by;
       let lo = 0, hi = a.length - 1;
-      if (i <= a[0][0]) return a[0][1];
-      if (i >= a[hi][0]) return a[hi][1];
-      while (hi - lo > 1) { const m = (lo + hi) >> 1; if (a[m][0] <= i) lo = m; else hi = m; }
-      return a[lo][1] + (a[hi][1] - a[lo][1]) * (i - a[lo][0]) / (a[hi][0] - a[lo][0]);
+      if (v <= a[0][by]) return a[0][to];
+      if (v >= a[hi][by]) return a[hi][to];
+      while (hi - lo > 1) { const m = (lo + hi) >> 1; if (a[m][by] <= v) lo = m; else hi = m; }
+      return a[hi][by] === a[lo][by] ? a[lo][to] : a[lo][to] + (a[hi][to] - a[lo][to]) * (v - a[lo][by]) / (a[hi][by] - a[lo][by]);
     }
-    function toIndex(a, x) {
-      if (!a) return x;
-      if (!a.length) return 0;
-      let lo = 0, hi = a.length - 1;
-      if (x <= a[0][1]) return a[0][0];
-      if (x >= a[hi][1]) return a[hi][0];
-      while (hi - lo > 1) { const m = (lo + hi) >> 1; if (a[m][1] <= x) lo = m; else hi = m; }
-      return a[hi][1] === a[lo][1] ? a[lo][0] : a[lo][0] + (a[hi][0] - a[lo][0]) * (x - a[lo][1]) / (a[hi][1] - a[lo][1]);
-    }
+    const toX = (a, i) => along(a, i, 0), toIndex = (a, x) => along(a, x, 1);
     const pad2 = n => String(n).padStart(2, "0");
     // An x value as the axis shows it: a number, a time of day (or date), or a duration.
     function fmtX(mode, x, span) {
