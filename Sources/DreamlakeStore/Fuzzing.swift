@@ -111,9 +111,9 @@ public enum FuzzEntry {
         guard let path = segmentPath, let file = try? File.open(path, .createOrOpen) else { return }
         defer { try? file.close() }
         guard (try? file.truncate(to: 0)) != nil, (try? file.write(data, at: 0)) != nil,
-              let scan = try? SegmentScanner.scan(file, segment: 1) else { return }
+              let scan = try? SegmentScanner.scan(file, segment: SegmentID(writer: 0, number: 1)) else { return }
         let shared = SharedState()
-        shared.files[1] = file
+        shared.files[SegmentID(writer: 0, number: 1)] = file
         for ref in scan.blocks { _ = try? Store.readBatch(ref, shared: shared) }
     }
 

@@ -152,7 +152,7 @@ private let seg1 = "w0000-00000001.dls"
         defer { dir.remove() }
         let file = try File.open(dir.segments + "/" + seg1, .readOnly)
         defer { try? file.close() }
-        let scan = try SegmentScanner.scan(file, segment: 1)
+        let scan = try SegmentScanner.scan(file, segment: SegmentID(writer: 0, number: 1))
         #expect(scan.blocks.count == 2 && scan.bad.count == 1, "\(scan.blocks) \(scan.bad)")
         // Each byte checksummed about once: not 200 times 16 MiB.
         #expect(scan.bytesRead < 3 * UInt64(bytes.count), "read \(scan.bytesRead) bytes of a \(bytes.count)-byte file")
@@ -167,7 +167,7 @@ private let seg1 = "w0000-00000001.dls"
         let path = dir.segments + "/" + seg1
         try truncateFile(path, to: 8 << 30)  // 8 GiB, a hole after the block
         let file = try File.open(path, .readOnly)
-        let scan = try SegmentScanner.scan(file, segment: 1)
+        let scan = try SegmentScanner.scan(file, segment: SegmentID(writer: 0, number: 1))
         try file.close()
         #expect(scan.blocks.count == 1 && !scan.hasUnfinishedTail)
         #expect(scan.bytesRead < 1 << 20, "read \(scan.bytesRead) bytes of an 8 GiB hole")

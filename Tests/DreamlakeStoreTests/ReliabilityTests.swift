@@ -12,8 +12,8 @@ import Testing
 private func blocks(of segment: String) throws -> [BlockRef] {
     let file = try File.open(segment, .readOnly)
     defer { try? file.close() }
-    let number = try #require(StoreFiles.parseSegmentName(URL(fileURLWithPath: segment).lastPathComponent)).segment
-    return try SegmentScanner.scan(file, segment: number).blocks
+    let name = try #require(StoreFiles.parseSegmentName(URL(fileURLWithPath: segment).lastPathComponent))
+    return try SegmentScanner.scan(file, segment: SegmentID(writer: name.writer, number: name.segment)).blocks
 }
 
 private func writeBytes(_ bytes: [UInt8], to path: String) throws {

@@ -1,6 +1,16 @@
+/// One segment file: the writer that wrote it and its number among that writer's segments.
+struct SegmentID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    var writer: UInt32
+    var number: UInt64
+
+    static func < (a: SegmentID, b: SegmentID) -> Bool { (a.writer, a.number) < (b.writer, b.number) }
+
+    var description: String { "segment \(number) of writer \(writer)" }
+}
+
 /// Where one block lives and what it holds: an index entry.
 struct BlockRef: Equatable, Sendable {
-    var segment: UInt64
+    var segment: SegmentID
     var offset: UInt64
     /// Header plus stored payload, in bytes.
     var length: UInt32
@@ -14,6 +24,10 @@ struct BlockRef: Equatable, Sendable {
 /// The names of a store's files (FORMAT.md, "Files of a store").
 enum StoreFiles {
     static let segmentDirectory = "segments"
+
+    static func segmentName(_ id: SegmentID) -> String { segmentName(writer: id.writer, segment: id.number) }
+    static func indexName(_ id: SegmentID) -> String { indexName(writer: id.writer, segment: id.number) }
+    static func summaryName(_ id: SegmentID) -> String { summaryName(writer: id.writer, segment: id.number) }
 
     static func segmentName(writer: UInt32, segment: UInt64) -> String {
         "w\(pad(UInt64(writer), 4))-\(pad(segment, 8)).dls"

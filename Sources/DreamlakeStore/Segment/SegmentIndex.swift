@@ -59,7 +59,7 @@ enum SegmentIndex {
                     return .failure(DecodeError("index entry at offset \(offset) does not fit its segment"))
                 }
                 expected = offset + UInt64(length)
-                refs.append(BlockRef(segment: segment, offset: offset, length: length, stream: StreamKey(kind: kind, id: id),
+                refs.append(BlockRef(segment: SegmentID(writer: writer, number: segment), offset: offset, length: length, stream: StreamKey(kind: kind, id: id),
                                      count: n, firstSequence: first))
             }
             return .success(refs)

@@ -46,7 +46,7 @@ enum SegmentScanner {
     /// header claims (in order or while looking for the next sound block after
     /// damage) is checked from that table, without reading its payload again.
     /// Holes are skipped, not read.
-    static func scan(_ file: File, segment: UInt64, from start: UInt64? = nil) throws(Failure) -> SegmentScan {
+    static func scan(_ file: File, segment: SegmentID, from start: UInt64? = nil) throws(Failure) -> SegmentScan {
         let size: UInt64
         do { size = try file.size() } catch { throw .io(error) }
         let header: SegmentHeader
@@ -58,7 +58,7 @@ enum SegmentScanner {
         }
         // A segment copied or renamed from another number (or another writer's)
         // is not this one: its records would be read in the wrong place.
-        guard header.writer == 0, header.segment == segment else {
+        guard header.writer == segment.writer, header.segment == segment.number else {
             throw .header(.namesAnotherFile(writer: header.writer, segment: header.segment))
         }
         var scan = SegmentScan(header: header)
@@ -92,7 +92,7 @@ enum SegmentScanner {
         return scan
     }
 
-    private static func skipDamage(at off: UInt64, segment: UInt64, reason: String, header: BlockHeader?,
+    private static func skipDamage(at off: UInt64, segment: SegmentID, reason: String, header: BlockHeader?,
                                    table: inout ChecksumTable, into scan: inout SegmentScan, next: inout UInt64) throws(IOFailure) {
         if let resume = try findNextSoundBlock(after: off, segment: segment, table: &table) {
             scan.bad.append(.init(offset: off, length: resume - off, reason: reason, header: header))
@@ -111,7 +111,7 @@ enum SegmentScanner {
     }
 
     /// Reads and checks the block at `off`: header, extent, and the payload's checksum through `table`.
-    private static func readBlock(at off: UInt64, segment: UInt64, table: inout ChecksumTable) throws(IOFailure) -> BlockRead {
+    private static func readBlock(at off: UInt64, segment: SegmentID, table: inout ChecksumTable) throws(IOFailure) -> BlockRead {
         let fileSize = table.size
         let headerSize = UInt64(FormatConstants.blockHeaderSize)
         guard fileSize - off >= headerSize else {
@@ -140,7 +140,7 @@ enum SegmentScanner {
 
     /// The offset of the first sound block after `off`, found by looking for
     /// the block marker at every byte (and skipping holes, which hold none).
-    private static func findNextSoundBlock(after off: UInt64, segment: UInt64, table: inout ChecksumTable) throws(IOFailure) -> UInt64? {
+    private static func findNextSoundBlock(after off: UInt64, segment: SegmentID, table: inout ChecksumTable) throws(IOFailure) -> UInt64? {
         let file = table.file, fileSize = table.size
         let chunk = 1 << 20
         var pos = off + 1

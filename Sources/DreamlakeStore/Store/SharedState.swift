@@ -70,8 +70,8 @@ final class SharedState: @unchecked Sendable {
     var refs: [StreamKey: [BlockRef]] = [:]
     /// Sealed blocks not yet written, per stream, in sequence order.
     var unwritten: [StreamKey: [(firstSequence: UInt64, batch: Batch)]] = [:]
-    /// Segment files open for reading, by segment number.
-    var files: [UInt64: File] = [:]
+    /// Segment files open for reading.
+    var files: [SegmentID: File] = [:]
     var catalog = Catalog()
     var closed = false
     /// Summaries of written blocks of points, for envelopes (their own lock).
@@ -104,11 +104,11 @@ final class SummaryCache: @unchecked Sendable {
         var made: [UInt64: BlockSummary] = [:]
     }
 
-    private let state = Locked<[UInt64: Segment]>([:])
+    private let state = Locked<[SegmentID: Segment]>([:])
 
     /// The summary of the block `ref` names, if known; `readFile` gives a
     /// segment's summary file, decoded and checked, the first time it is asked for.
-    func summary(_ ref: BlockRef, readFile: (UInt64) -> [UInt64: (track: UInt32, summary: BlockSummary)]?) -> BlockSummary? {
+    func summary(_ ref: BlockRef, readFile: (SegmentID) -> [UInt64: (track: UInt32, summary: BlockSummary)]?) -> BlockSummary? {
         if let known = state.withLock({ lookUp(ref, &$0) }) { return known }
         // Not seen yet: read the file outside the lock (two readers may both read it; either result is the same).
         guard state.withLock({ $0[ref.segment] == nil }) else { return nil }
@@ -119,7 +119,7 @@ final class SummaryCache: @unchecked Sendable {
         }
     }
 
-    private func lookUp(_ ref: BlockRef, _ segments: inout [UInt64: Segment]) -> BlockSummary? {
+    private func lookUp(_ ref: BlockRef, _ segments: inout [SegmentID: Segment]) -> BlockSummary? {
         guard let segment = segments[ref.segment] else { return nil }
         if let made = segment.made[ref.offset] { return made }
         guard let entry = segment.file?[ref.offset] else { return nil }
@@ -133,7 +133,7 @@ final class SummaryCache: @unchecked Sendable {
 
     /// Forgets what is known of `segment`, whose summary file now holds what
     /// this process made: the writer keeps in memory only its active segment's.
-    func forget(segment: UInt64) {
+    func forget(segment: SegmentID) {
         state.withLock { $0[segment] = nil }
     }
 

@@ -245,7 +245,7 @@ extension Store {
         let builder = EnvelopeBuilder(range: clipped, buckets: buckets, boundaries: boundaries)
         var builders = fields.map { _ in builder }
         let directory = directory + "/" + StoreFiles.segmentDirectory
-        let readFile = { [shared] (segment: UInt64) in Store.summaryFile(directory, segment: segment, shared: shared) }
+        let readFile = { [shared] (segment: SegmentID) in Store.summaryFile(directory, segment: segment, shared: shared) }
         // In slices, so that the blocks decoded at once stay few.
         var at = 0
         while at < written.count {
@@ -282,14 +282,14 @@ extension Store {
     /// A sealed segment's summary file, decoded and checked against the
     /// segment as it is; nil when there is none or it does not fit (then the
     /// summaries are computed from the blocks).
-    static func summaryFile(_ directory: String, segment: UInt64,
+    static func summaryFile(_ directory: String, segment: SegmentID,
                             shared: SharedState) -> [UInt64: (track: UInt32, summary: BlockSummary)]? {
-        let path = directory + "/" + StoreFiles.summaryName(writer: 0, segment: segment)
+        let path = directory + "/" + StoreFiles.summaryName(segment)
         guard FileSystem.kind(path) == .regular,
               let file = shared.lock.withLock({ shared.files[segment] }),
               let length = try? file.size(),
               let bytes = try? readWhole(path),
-              case .success(let summaries) = SegmentSummary.decode(bytes, writer: 0, segment: segment, segmentLength: length) else {
+              case .success(let summaries) = SegmentSummary.decode(bytes, writer: segment.writer, segment: segment.number, segmentLength: length) else {
             return nil
         }
         return summaries

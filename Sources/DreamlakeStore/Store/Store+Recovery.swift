@@ -18,11 +18,16 @@ extension Store {
         return try f.read(at: 0, count: Int(size))
     }
 
-    /// The numbers of writer 0's segments in `dir`, in order.
-    static func segmentNumbers(_ dir: String) throws(StoreError) -> [UInt64] {
+    /// The segments in `dir`, by writer and number.
+    static func segments(_ dir: String) throws(StoreError) -> [SegmentID] {
         let names: [String]
         do { names = try FileSystem.list(dir) } catch { throw StoreError(error) }
-        return names.compactMap(StoreFiles.parseSegmentName).filter { $0.writer == 0 }.map(\.segment).sorted()
+        return names.compactMap(StoreFiles.parseSegmentName).map { SegmentID(writer: $0.writer, number: $0.segment) }.sorted()
+    }
+
+    /// The numbers of `writer`'s segments in `dir`, in order.
+    static func segmentNumbers(_ dir: String, writer: UInt32 = 0) throws(StoreError) -> [UInt64] {
+        try segments(dir).filter { $0.writer == writer }.map(\.number)
     }
 
     /// Recovers every segment of writer 0 into `shared`; returns the active
@@ -34,7 +39,8 @@ extension Store {
         var allRefs: [BlockRef] = []
 
         for n in numbers.dropLast() {
-            let path = dir + "/" + StoreFiles.segmentName(writer: 0, segment: n)
+            let id = SegmentID(writer: 0, number: n)
+            let path = dir + "/" + StoreFiles.segmentName(id)
             let file: File
             let size: UInt64
             do {
@@ -51,7 +57,7 @@ extension Store {
             if let indexRefs, !configuration.verifySealedSegments {
                 refs = indexRefs
             } else {
-                guard let scan = try scanSegment(file, path: path, segment: n, salvage: salvage, report: &report) else {
+                guard let scan = try scanSegment(file, path: path, segment: id, salvage: salvage, report: &report) else {
                     continue  // unreadable header, reported in salvage mode
                 }
                 if let tail = scan.tailReason {
@@ -69,7 +75,7 @@ extension Store {
                     report.rebuiltIndexes.append(indexPath)
                 }
             }
-            shared.files[n] = file
+            shared.files[id] = file
             allRefs += refs
         }
 
@@ -77,7 +83,7 @@ extension Store {
         if let last = numbers.last {
             active = try recoverActive(dir: dir, segment: last, writing: writing, salvage: salvage, report: &report)
             if let active {
-                shared.files[active.number] = active.file
+                shared.files[SegmentID(writer: 0, number: active.number)] = active.file
                 allRefs += active.blocks
             }
         }
@@ -86,7 +92,7 @@ extension Store {
             do {
                 let file = try createSegment(directory: dir, writer: 0, segment: next)
                 active = Writer.ActiveSegment(file: file, number: next, end: UInt64(FormatConstants.segmentHeaderSize), blocks: [])
-                shared.files[next] = file
+                shared.files[SegmentID(writer: 0, number: next)] = file
             } catch { throw StoreError(error) }
         }
 
@@ -97,7 +103,7 @@ extension Store {
 
     /// Walks a segment; turns damage into an error (strict) or report entries (salvage).
     /// Returns nil when the segment header itself is unreadable and salvage skips the file.
-    private static func scanSegment(_ file: File, path: String, segment: UInt64, salvage: Bool,
+    static func scanSegment(_ file: File, path: String, segment: SegmentID, salvage: Bool,
                                     report: inout RecoveryReport) throws(StoreError) -> SegmentScan? {
         let scan: SegmentScan
         do {
@@ -146,7 +152,7 @@ extension Store {
             if size > 0 { report.tornTails.append(.init(path: path, offset: 0, bytesDropped: size)) }
             return Writer.ActiveSegment(file: file, number: n, end: UInt64(FormatConstants.segmentHeaderSize), blocks: [])
         }
-        guard let scan = try scanSegment(file, path: path, segment: n, salvage: salvage, report: &report) else {
+        guard let scan = try scanSegment(file, path: path, segment: SegmentID(writer: 0, number: n), salvage: salvage, report: &report) else {
             return nil  // salvage: the writer starts a new segment after this one
         }
         if scan.hasUnfinishedTail || scan.end < scan.fileSize {
@@ -178,7 +184,7 @@ extension Store {
                       report: inout RecoveryReport) throws(StoreError) {
         for ref in refs {
             let end = shared.writtenEnd(ref.stream)
-            let path = dir + "/" + StoreFiles.segmentName(writer: 0, segment: ref.segment)
+            let path = dir + "/" + StoreFiles.segmentName(ref.segment)
             if ref.firstSequence < end {
                 guard salvage else { throw corruptError(path, ref.offset, "block repeats records \(ref.firstSequence)...\(end - 1) of \(ref.stream)") }
                 report.damage.append(.init(path: path, offset: ref.offset, length: UInt64(ref.length), reason: "block repeats records of its stream",

@@ -17,21 +17,22 @@ extension Store {
         let numbers = try Store.segmentNumbers(dir)
         let current = reader.activeSegment
         var newRefs: [BlockRef] = []
-        var newFiles: [UInt64: File] = [:]
+        var newFiles: [SegmentID: File] = [:]
         for n in numbers where current == nil || n >= current! {
             let isLast = n == numbers.last
             let path = dir + "/" + StoreFiles.segmentName(writer: 0, segment: n)
             let file: File
-            if n == current, let f = shared.lock.withLock({ shared.files[n] }) {
+            let id = SegmentID(writer: 0, number: n)
+            if n == current, let f = shared.lock.withLock({ shared.files[id] }) {
                 file = f
             } else {
                 do { file = try File.open(path, .readOnly) } catch { throw StoreError(error) }
-                newFiles[n] = file
+                newFiles[id] = file
             }
             let resume = n == current && reader.activeEnd >= UInt64(FormatConstants.segmentHeaderSize) ? reader.activeEnd : nil
             let scan: SegmentScan
             do {
-                scan = try SegmentScanner.scan(file, segment: n, from: resume)
+                scan = try SegmentScanner.scan(file, segment: id, from: resume)
             } catch {
                 switch error {
                 case .io(let f): throw StoreError(f)

@@ -74,10 +74,10 @@ extension Store {
         report.tornTails = recovery.tornTails
         report.staleIndexes = recovery.rebuiltIndexes
         let dir = directory + "/" + StoreFiles.segmentDirectory
-        let numbers = try segmentNumbers(dir)
-        report.segments = numbers.count
-        for n in numbers {
-            let path = dir + "/" + StoreFiles.segmentName(writer: 0, segment: n)
+        let ids = try segments(dir)
+        report.segments = ids.count
+        for n in ids {
+            let path = dir + "/" + StoreFiles.segmentName(n)
             if let f = try? File.open(path, .readOnly), let size = try? f.size() {
                 report.bytes += size
                 try? f.close()
@@ -87,9 +87,9 @@ extension Store {
         // In file order, so that what is reported comes in the order of the files.
         let refs = store.shared.lock.withLock { store.shared.refs.values.flatMap { $0 } }
             .sorted { ($0.segment, $0.offset) < ($1.segment, $1.offset) }
-        var summaries: [UInt64: [UInt64: (track: UInt32, summary: BlockSummary)]] = [:]
-        for n in numbers {
-            let path = dir + "/" + StoreFiles.summaryName(writer: 0, segment: n)
+        var summaries: [SegmentID: [UInt64: (track: UInt32, summary: BlockSummary)]] = [:]
+        for n in ids {
+            let path = dir + "/" + StoreFiles.summaryName(n)
             guard FileSystem.kind(path) != .missing else { continue }
             if let file = summaryFile(dir, segment: n, shared: store.shared) {
                 summaries[n] = file
@@ -104,10 +104,10 @@ extension Store {
                     let matches = if case .points(let block) = batch {
                         entry.track == ref.stream.id && entry.summary == BlockSummary(block).moved(to: 0)
                     } else { false }
-                    if !matches { report.wrongSummaries.append((dir + "/" + StoreFiles.summaryName(writer: 0, segment: ref.segment), ref.offset)) }
+                    if !matches { report.wrongSummaries.append((dir + "/" + StoreFiles.summaryName(ref.segment), ref.offset)) }
                 }
                 guard batch.count == Int(ref.count) else {
-                    throw corruptError(dir + "/" + StoreFiles.segmentName(writer: 0, segment: ref.segment), ref.offset,
+                    throw corruptError(dir + "/" + StoreFiles.segmentName(ref.segment), ref.offset,
                                        "block decodes to \(batch.count) records, not the \(ref.count) its header says")
                 }
                 report.blocks += 1
@@ -121,7 +121,7 @@ extension Store {
         // An entry for no block at all is wrong too.
         for (n, left) in summaries.sorted(by: { $0.key < $1.key }) {
             for offset in left.keys.sorted() {
-                report.wrongSummaries.append((dir + "/" + StoreFiles.summaryName(writer: 0, segment: n), offset))
+                report.wrongSummaries.append((dir + "/" + StoreFiles.summaryName(n), offset))
             }
         }
         // The writer gives one id per name; a second definition of a name is
@@ -134,7 +134,7 @@ extension Store {
             for r in records where defined.insert(r.track).inserted {  // later records of an id are updates
                 if let first = owner[r.name] {
                     let renamed = store.shared.lock.withLock { store.shared.catalog.byID[r.track]?.name } ?? r.name
-                    report.damage.append(.init(path: dir + "/" + StoreFiles.segmentName(writer: 0, segment: ref.segment), offset: ref.offset,
+                    report.damage.append(.init(path: dir + "/" + StoreFiles.segmentName(ref.segment), offset: ref.offset,
                                                length: UInt64(ref.length),
                                                reason: "track \(r.track.rawValue) is defined with the name \(r.name), which track \(first.rawValue) already has; its points are read as \(renamed)",
                                                stream: .trackMetadata, sequences: r.sequence...r.sequence))

@@ -370,7 +370,7 @@ final class Writer: @unchecked Sendable {
         do { try segmentFile.write(bytes, at: segmentEnd) } catch {
             throw StoreError(error, "the block was not written; free space or fix the disk, then open the store again")
         }
-        let ref = BlockRef(segment: segmentNumber, offset: segmentEnd, length: UInt32(bytes.count), stream: item.stream,
+        let ref = BlockRef(segment: SegmentID(writer: writerID, number: segmentNumber), offset: segmentEnd, length: UInt32(bytes.count), stream: item.stream,
                            count: UInt32(count), firstSequence: item.firstSequence)
         segmentEnd += UInt64(bytes.count)
         segmentBlocks.append(ref)
@@ -407,10 +407,10 @@ final class Writer: @unchecked Sendable {
             let index = SegmentIndex.encode(writer: writerID, segment: segmentNumber, segmentLength: segmentEnd, blocks: segmentBlocks)
             try FileSystem.replaceAtomically(segmentDirectory + "/" + StoreFiles.indexName(writer: writerID, segment: segmentNumber), with: index)
             try writeSummaryFile()
-            shared.summaries.forget(segment: segmentNumber)  // read back from the file when an envelope needs them
+            shared.summaries.forget(segment: SegmentID(writer: writerID, number: segmentNumber))  // read back from the file when an envelope needs them
             let next = segmentNumber + 1
             let file = try Store.createSegment(directory: segmentDirectory, writer: writerID, segment: next)
-            shared.lock.withLock { shared.files[next] = file }
+            shared.lock.withLock { shared.files[SegmentID(writer: writerID, number: next)] = file }
             segmentFile = file
             segmentNumber = next
             segmentEnd = UInt64(FormatConstants.segmentHeaderSize)
