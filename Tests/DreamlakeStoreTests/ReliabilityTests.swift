@@ -82,6 +82,7 @@ private struct TenBlocks {
         let from = pointBlocks[8].offset
         for cut in from...UInt64(whole.count) {
             try writeBytes(Array(whole[..<Int(cut)]), to: seg)
+            dir.dropCommitLog()
             let complete = pointBlocks.filter { $0.offset + UInt64($0.length) <= cut }.count
             let store = try Store(directory: dir.path, configuration: tenBlockConfiguration)
             let report = store.recoveryReport
@@ -112,6 +113,7 @@ private struct TenBlocks {
             var damaged = whole
             damaged[Int(offset)] ^= 0xFF
             try writeBytes(damaged, to: seg)
+            dir.dropCommitLog()
             let block = try #require(pointBlocks.first { $0.offset <= offset && offset < $0.offset + UInt64($0.length) })
             let lost = Set((block.firstSequence..<block.endSequence).map { Int64($0) })
             if block == pointBlocks.last {
@@ -183,6 +185,7 @@ private struct TenBlocks {
         ]
         for (what, bytes, cutAsTail) in cases {
             try writeBytes(whole + bytes, to: seg)
+            dir.dropCommitLog()
             // Out of process, under a hard memory limit: it ends normally, saying sound (a cut tail) or damaged.
             let child = try verifyInABoundedChild(dir.path)
             #expect(child.reason == .exit && (child.status == 0) == cutAsTail && child.status <= 1, "\(what): \(child)")
@@ -191,6 +194,7 @@ private struct TenBlocks {
                 let store = try Store(directory: dir.path, access: .read, configuration: tenBlockConfiguration)
                 #expect(try steps(store) == Array(0..<1000), "\(what)")
                 try store.close()
+                dir.dropCommitLog()
                 let writer = try Store(directory: dir.path, configuration: tenBlockConfiguration)
                 #expect(writer.recoveryReport.tornTails.count == 1, "\(what): \(writer.recoveryReport)")
                 try writer.close()
@@ -214,6 +218,7 @@ private struct TenBlocks {
         let (dir, seg, whole) = (fixture.dir, fixture.segment, fixture.bytes)
         for zeros in [1, 7, FormatConstants.blockHeaderSize, 4096, 1 << 20] {
             try writeBytes(whole + [UInt8](repeating: 0, count: zeros), to: seg)
+            dir.dropCommitLog()
             let store = try Store(directory: dir.path, configuration: tenBlockConfiguration)
             #expect(store.recoveryReport.tornTails.isEmpty && store.recoveryReport.damage.isEmpty, "\(zeros) zeros")
             #expect(try steps(store) == Array(0..<1000))
@@ -245,6 +250,7 @@ private struct TenBlocks {
             [UInt8](repeating: 0xAB, count: 300),
         ]
         config.verifySealedSegments = false  // make open trust indexes it can read
+        dir.dropCommitLog()  // indexes are what a store without a commit log is read through
         let truth: [TrackPoint] = try {
             let s = try Store(directory: dir.path, access: .read, configuration: config)
             defer { try? s.close() }
@@ -253,6 +259,7 @@ private struct TenBlocks {
         #expect(truth.count == 100_000)
         for lie in lies {
             try writeBytes(lie, to: index)
+            dir.dropCommitLog()
             let store = try Store(directory: dir.path, configuration: config)
             #expect(store.recoveryReport.rebuiltIndexes == [index])
             #expect(try store.points(of: TrackID(rawValue: 0), from: 0, limit: 100_000) == truth)
@@ -272,7 +279,7 @@ private struct TenBlocks {
         #expect(other >= 0)
         close(other)
         #expect {
-            try Store(directory: dir.path)
+            try Store(directory: dir.path, writer: 0)
         } throws: { ($0 as? StoreError)?.code == .locked }
         // Another process is refused too.
         let probe = Process()

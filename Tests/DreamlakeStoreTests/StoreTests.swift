@@ -163,6 +163,7 @@ func writeSegmentsWithIndexes(_ dir: TempDirectory) throws -> StoreConfiguration
         try flipByte(indexes[1], at: 50)
         try truncateFile(indexes[2], to: 20)
         config.verifySealedSegments = false  // make open trust indexes it can read
+        dir.dropCommitLog()  // a store without a commit log is read through its indexes; the writer that makes its log rebuilds them
         let store = try Store(directory: dir.path, configuration: config)
         #expect(Set(store.recoveryReport.rebuiltIndexes) == Set(indexes.prefix(3)))
         let pts = try store.points(of: TrackID(rawValue: 0), from: 0, limit: 100_000)
@@ -181,8 +182,10 @@ func writeSegmentsWithIndexes(_ dir: TempDirectory) throws -> StoreConfiguration
         try writeTenBlocks(dir)
         let seg = try #require(dir.segmentFiles().last)
         let full = fileSize(seg)
-        // Cut a few bytes into the last block: 10 blocks of 100 points, the last one torn.
+        // Cut a few bytes into the last block: 10 blocks of 100 points, the last one torn,
+        // as a writer without a commit log left it.
         try truncateFile(seg, to: full - 7)
+        dir.dropCommitLog()
         let store = try Store(directory: dir.path, configuration: config)
         #expect(store.recoveryReport.tornTails.count == 1)
         #expect(store.recoveryReport.damage.isEmpty)
@@ -207,6 +210,7 @@ func writeSegmentsWithIndexes(_ dir: TempDirectory) throws -> StoreConfiguration
         // Damage the payload of a block in the middle of the file.
         let target = fileSize(seg) / 2
         try flipByte(seg, at: target)
+        dir.dropCommitLog()
         #expect {
             try Store(directory: dir.path, configuration: config)
         } throws: { error in
@@ -247,12 +251,13 @@ func writeSegmentsWithIndexes(_ dir: TempDirectory) throws -> StoreConfiguration
         } throws: { ($0 as? StoreError)?.code == .unsupportedVersion }
     }
 
-    @Test func aSecondWriterIsRefusedWithTheHoldersPid() throws {
+    @Test func aSecondWriterOfATakenSlotIsRefusedWithTheHoldersPid() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
         let first = try Store(directory: dir.path)
+        #expect(first.writerID == 0)
         #expect {
-            try Store(directory: dir.path)
+            try Store(directory: dir.path, writer: 0)
         } throws: { error in
             guard let e = error as? StoreError else { return false }
             return e.code == .locked && e.holderPID == getpid() && e.path?.hasSuffix("writer-0000.lock") == true
@@ -287,8 +292,12 @@ func writeSegmentsWithIndexes(_ dir: TempDirectory) throws -> StoreConfiguration
         defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL) } }
         _ = out.fileHandleForReading.availableData  // waits for "locked"
         #expect {
-            try Store(directory: dir.path)
+            try Store(directory: dir.path, writer: 0)
         } throws: { ($0 as? StoreError)?.code == .locked && ($0 as? StoreError)?.holderPID == holder.processIdentifier }
+        // Without a slot asked for, the next free one is taken.
+        let beside = try Store(directory: dir.path)
+        #expect(beside.writerID == 1)
+        try beside.close()
         kill(holder.processIdentifier, SIGKILL)
         holder.waitUntilExit()
         // The kernel released the lock with the process: no stale-lock step.

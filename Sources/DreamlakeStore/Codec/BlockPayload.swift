@@ -58,14 +58,6 @@ struct EncodedLogs: Sendable {
     var firstSequence: UInt64
     var timestamps: [Int64]
     var body: [UInt8]
-
-    /// The entries, decoded.
-    func decode() throws(DecodeError) -> [LogEntry] {
-        var r = ByteReader(body)
-        let out = try BlockPayload.decodeLogEntries(&r, timestamps: timestamps, firstSequence: firstSequence)
-        guard r.isAtEnd else { throw DecodeError("\(r.remaining) bytes left after the last log entry") }
-        return out
-    }
 }
 
 enum BlockPayload {

@@ -206,6 +206,18 @@ package final class File: @unchecked Sendable {
         }
     }
 
+    /// Takes an exclusive flock, waiting for it.
+    func lockExclusive() throws(IOFailure) {
+        while flock(fd, LOCK_EX) != 0 {
+            if errno != EINTR { throw IOFailure(operation: "flock", path: path, errno: errno) }
+        }
+    }
+
+    /// Releases a flock this open file description holds.
+    func unlock() {
+        _ = flock(fd, LOCK_UN)
+    }
+
     package func close() throws(IOFailure) {
         guard fd >= 0 else { return }
         let rc = Glibc.close(fd)

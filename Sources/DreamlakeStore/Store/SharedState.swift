@@ -1,6 +1,6 @@
 // What the writer and the readers of one Store object share: the index of
-// written blocks, the blocks sealed but not yet written, the open segment
-// files, and the track catalog. Guarded by one lock, held only briefly.
+// committed blocks, the open segment files, the commit log and the track
+// catalog. Guarded by one lock, held only briefly.
 
 /// What a store knows about one track.
 public struct TrackInfo: Sendable, Equatable {
@@ -33,6 +33,17 @@ struct Catalog {
     /// another track already has (only damage or a crafted store holds one:
     /// the writer gives one id per name) keeps its points under the name
     /// `name#id` (with `#id` repeated until it is free), so nothing is hidden.
+    /// Names a track from the commit log (FORMAT.md, "Commit log"): in a
+    /// store with a commit log, names and ids come from there, and track
+    /// metadata records only set fields.
+    mutating func define(_ t: TrackName) {
+        guard byID[t.id] == nil else { return }
+        var name = t.name
+        while byName[name] != nil { name += "#\(t.id.rawValue)" }
+        byID[t.id] = TrackInfo(id: t.id, name: name, fields: [:], createdAt: t.timestamp, updatedAt: t.timestamp, count: 0)
+        byName[name] = t.id
+    }
+
     mutating func apply(_ r: TrackMetadata) {
         if var info = byID[r.track] {
             info.fields = r.fields
@@ -66,12 +77,15 @@ extension SharedState {
 
 final class SharedState: @unchecked Sendable {
     let lock = Lock()
-    /// Written blocks of each stream, in sequence order.
+    /// Committed blocks of each stream, in sequence order.
     var refs: [StreamKey: [BlockRef]] = [:]
-    /// Sealed blocks not yet written, per stream, in sequence order.
-    var unwritten: [StreamKey: [(firstSequence: UInt64, batch: Batch)]] = [:]
-    /// Segment files open for reading.
+    /// Segment files open for reading, opened when first read.
     var files: [SegmentID: File] = [:]
+    /// Where the segment files are.
+    var segmentDirectory = ""
+    /// The store's commit log; nil for a store written before there was one
+    /// (FORMAT.md: then writer 0's blocks, in their order, are the store).
+    var commitLog: CommitLog?
     var catalog = Catalog()
     var closed = false
     /// Summaries of written blocks of points, for envelopes (their own lock).
@@ -80,13 +94,41 @@ final class SharedState: @unchecked Sendable {
     /// The number of records a stream holds on disk (one past the last written sequence).
     func writtenEnd(_ stream: StreamKey) -> UInt64 { refs[stream]?.last?.endSequence ?? 0 }
 
-    /// Adds written blocks; for the writer, also drops them from `unwritten`.
-    func publish(_ newRefs: [BlockRef], fromWriter: Bool) {
-        for ref in newRefs {
-            refs[ref.stream, default: []].append(ref)
-            if fromWriter, var u = unwritten[ref.stream], !u.isEmpty {
-                u.removeFirst()
-                unwritten[ref.stream] = u.isEmpty ? nil : u
+    /// Adds committed blocks, each after the last of its stream.
+    func publish(_ newRefs: [BlockRef]) {
+        for ref in newRefs { refs[ref.stream, default: []].append(ref) }
+    }
+
+    /// The segment file `id`, opened for reading the first time it is needed.
+    func file(_ id: SegmentID) throws(StoreError) -> File {
+        try lock.withLock { () throws(StoreError) -> File in
+            if let f = files[id] { return f }
+            guard !closed, !segmentDirectory.isEmpty else {
+                throw StoreError(.notWritable, "\(id) is not open; the store has been closed")
+            }
+            let path = segmentDirectory + "/" + StoreFiles.segmentName(id)
+            let opened = Result { () throws(IOFailure) -> (File, [UInt8]) in
+                let f = try File.open(path, .readOnly)
+                return (f, try f.read(at: 0, count: FormatConstants.segmentHeaderSize))
+            }
+            guard case .success(let (f, header)) = opened else {
+                if case .failure(let e) = opened { throw StoreError(e) }
+                throw StoreError(.io, "\(path) did not open")
+            }
+            // Its header is checked once, here: a newer writer's segment is not read as this version's.
+            switch SegmentHeader.decode(header) {
+            case .success(let h) where h.writer == id.writer && h.segment == id.number:
+                files[id] = f
+                return f
+            case .success(let h):
+                try? f.close()
+                throw Store.corruptError(path, 0, "segment header says writer \(h.writer), segment \(h.segment), which is not this file's name")
+            case .failure(.unsupportedVersion(let v)):
+                try? f.close()
+                throw StoreError(.unsupportedVersion, "segment written by format version \(v); this library reads version \(FormatConstants.formatVersion): use a newer dreamlake", path: path, offset: 8)
+            case .failure(let p):
+                try? f.close()
+                throw Store.corruptError(path, 0, "unreadable segment header (\(p))")
             }
         }
     }

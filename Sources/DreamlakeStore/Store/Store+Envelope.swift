@@ -240,8 +240,8 @@ extension Store {
         guard !fields.isEmpty else { throw StoreError(.invalidArgument, "an envelope is of at least one field") }
         let clipped = EnvelopeBuilder.clip(range, to: count(of: .track(track)))
         guard !clipped.isEmpty else { return fields.map { _ in [] } }
-        let (written, inMemory) = try blockSources(.track(track), from: clipped.lowerBound, to: clipped.upperBound)
-        let boundaries = written.map(\.firstSequence) + inMemory.compactMap { if case .points(let b) = $0 { b.firstIndex } else { nil } }
+        let written = try blockSources(.track(track), from: clipped.lowerBound, to: clipped.upperBound)
+        let boundaries = written.map(\.firstSequence)
         let builder = EnvelopeBuilder(range: clipped, buckets: buckets, boundaries: boundaries)
         var builders = fields.map { _ in builder }
         let directory = directory + "/" + StoreFiles.segmentDirectory
@@ -271,10 +271,6 @@ extension Store {
                     for f in fields.indices { builders[f].add(summary.bucket(fields[f]), into: k) }
                 }
             }
-        }
-        for batch in inMemory {
-            guard case .points(let block) = batch else { continue }
-            for f in fields.indices { builders[f].add(block, field: fields[f]) }
         }
         return builders.map(\.result)
     }

@@ -1,15 +1,15 @@
 import Dispatch
 
-// Reading records back: from written blocks through the index, and, in the
-// writer's process, from blocks sealed but not yet written and from the open
-// blocks, so that a read sees every append that returned before it.
+// Reading records back from committed blocks, through the index. In a
+// writer's process a read first commits what it appended to the stream
+// read, so that a read sees every append that returned before it, at the
+// place every other reader will see it.
 
 extension Store {
-    /// Reads, checks and decodes one written block.
-    static func readBatch(_ ref: BlockRef, shared: SharedState) throws(StoreError) -> Batch {
-        guard let file = shared.lock.withLock({ shared.files[ref.segment] }) else {
-            throw StoreError(.notWritable, "segment \(ref.segment) is not open; the store may have been closed")
-        }
+    /// Reads one committed block and checks its header against `ref` and its
+    /// payload checksum; returns the block's bytes and header.
+    static func readChecked(_ ref: BlockRef, shared: SharedState) throws(StoreError) -> (bytes: [UInt8], header: BlockHeader, file: File) {
+        let file = try shared.file(ref.segment)
         let bytes: [UInt8]
         do { bytes = try file.read(at: ref.offset, count: Int(ref.length)) } catch { throw StoreError(error) }
         guard bytes.count == Int(ref.length) else {
@@ -24,9 +24,15 @@ extension Store {
               header.totalLength == Int(ref.length) else {
             throw corruptError(file.path, ref.offset, "block header does not match its index entry")
         }
-        let stored = bytes[FormatConstants.blockHeaderSize...]
-        let crc = stored.withUnsafeBytes { CRC32C.checksum($0) }
+        let crc = bytes[FormatConstants.blockHeaderSize...].withUnsafeBytes { CRC32C.checksum($0) }
         guard crc == header.payloadChecksum else { throw corruptError(file.path, ref.offset, "payload checksum mismatch") }
+        return (bytes, header, file)
+    }
+
+    /// Reads, checks and decodes one committed block.
+    static func readBatch(_ ref: BlockRef, shared: SharedState) throws(StoreError) -> Batch {
+        let (bytes, header, file) = try readChecked(ref, shared: shared)
+        let stored = bytes[FormatConstants.blockHeaderSize...]
         do throws(DecodeError) {
             let batch: Batch
             switch header.codec {
@@ -60,22 +66,19 @@ extension Store {
         return try results.values()
     }
 
-    /// The batches of `stream` that hold records in `from ..< to`, in order:
-    /// written blocks, then (in the writer) sealed and open ones.
+    /// The batches of `stream` that hold records in `from ..< to`, in order.
     func batches(_ stream: StreamKey, from: UInt64, to: UInt64) throws(StoreError) -> [Batch] {
-        let (written, inMemory) = try blockSources(stream, from: from, to: to)
-        return try Store.readBatches(written, shared: shared) + inMemory
+        try Store.readBatches(blockSources(stream, from: from, to: to), shared: shared)
     }
 
-    /// Where the records of `stream` in `from ..< to` are: the written blocks
-    /// that hold some (not read yet), then (in the writer) the blocks sealed
-    /// but not written and the open block, in order.
-    func blockSources(_ stream: StreamKey, from: UInt64, to: UInt64) throws(StoreError) -> (written: [BlockRef], inMemory: [Batch]) {
-        guard from < to else { return ([], []) }
-        var refs: [BlockRef] = []
-        var memory: [Batch] = []
-        let collect = { [shared] in
-            if shared.closed { return false }
+    /// The committed blocks of `stream` that hold records in `from ..< to`,
+    /// in order (not read yet). In a writer, what it appended to the stream
+    /// is committed first when the range reaches past what is committed.
+    func blockSources(_ stream: StreamKey, from: UInt64, to: UInt64) throws(StoreError) -> [BlockRef] {
+        guard from < to else { return [] }
+        if let writer, to > shared.lock.withLock({ shared.writtenEnd(stream) }) { try writer.settle(stream) }
+        return try shared.lock.withLock { () throws(StoreError) -> [BlockRef] in
+            guard !shared.closed else { throw StoreError(.notWritable, "the store at \(directory) is closed") }
             let all = shared.refs[stream] ?? []
             // First block whose end is past `from`.
             var lo = 0, hi = all.count
@@ -83,65 +86,17 @@ extension Store {
                 let mid = (lo + hi) / 2
                 if all[mid].endSequence <= from { lo = mid + 1 } else { hi = mid }
             }
+            var refs: [BlockRef] = []
             var i = lo
             while i < all.count && all[i].firstSequence < to { refs.append(all[i]); i += 1 }
-            for u in shared.unwritten[stream] ?? [] where u.firstSequence < to && u.firstSequence + UInt64(u.batch.count) > from {
-                memory.append(u.batch)
-            }
-            return true
-        }
-        var open: Batch?
-        var isOpen = true
-        if let writer {
-            // Buffer lock, then the shared lock: the order enqueue takes them in.
-            switch stream.kind {
-            case .trackPoint:
-                if let b = writer.existingTrackBuffer(TrackID(rawValue: stream.id)) {
-                    b.lock.withLock {
-                        isOpen = shared.lock.withLock(collect)
-                        if b.count > 0 && b.firstIndex < to { open = .points(b.snapshot()) }
-                    }
-                } else {
-                    isOpen = shared.lock.withLock(collect)  // nothing appended here: nothing open
-                }
-            case .log: open = snapshot(writer.logs, to: to, collect, &isOpen)
-            case .parameters: open = snapshot(writer.parameters, to: to, collect, &isOpen)
-            case .sessionMetadata: open = snapshot(writer.sessionMetadata, to: to, collect, &isOpen)
-            case .trackMetadata: open = snapshot(writer.trackMetadata, to: to, collect, &isOpen)
-            case .file: open = snapshot(writer.files, to: to, collect, &isOpen)
-            }
-        } else {
-            isOpen = shared.lock.withLock(collect)
-        }
-        guard isOpen else { throw StoreError(.notWritable, "the store at \(directory) is closed") }
-        if let open { memory.append(open) }
-        return (refs, memory)
-    }
-
-    private func snapshot(_ b: some OpenRecords, to: UInt64, _ collect: () -> Bool, _ isOpen: inout Bool) -> Batch? {
-        b.lock.withLock {
-            isOpen = shared.lock.withLock(collect)
-            return b.count > 0 && b.firstSequence < to ? b.snapshot() : nil
+            return refs
         }
     }
 
-    /// How many records `stream` holds (one past the last sequence), counting
-    /// unwritten appends in the writer's process.
+    /// How many records `stream` holds (one past the last sequence). In a
+    /// writer, its own appends to the stream are committed first, so they count.
     public func count(of stream: StreamKey) -> UInt64 {
-        if let writer {
-            switch stream.kind {
-            case .trackPoint:
-                guard let b = writer.existingTrackBuffer(TrackID(rawValue: stream.id)) else {
-                    return shared.lock.withLock { shared.writtenEnd(stream) }
-                }
-                return b.lock.withLock { b.nextIndex }
-            case .log: return writer.logs.lock.withLock { writer.logs.nextSequence }
-            case .parameters: return writer.parameters.lock.withLock { writer.parameters.nextSequence }
-            case .sessionMetadata: return writer.sessionMetadata.lock.withLock { writer.sessionMetadata.nextSequence }
-            case .trackMetadata: return writer.trackMetadata.lock.withLock { writer.trackMetadata.nextSequence }
-            case .file: return writer.files.lock.withLock { writer.files.nextSequence }
-            }
-        }
+        if let writer { try? writer.settle(stream) }
         return shared.lock.withLock { shared.writtenEnd(stream) }
     }
 
@@ -226,11 +181,6 @@ extension Store {
         try records(.logs, from: from, limit: limit) { (batch) throws(StoreError) in
             switch batch {
             case .logs(let r): return r
-            case .encodedLogs(let e):
-                // The writer encoded these itself; failing to decode them is a bug, reported as such.
-                do throws(DecodeError) { return try e.decode() } catch {
-                    throw StoreError(.writerFailed, "the writer's unwritten log entries from \(e.firstSequence) do not decode (\(error.reason)): a bug in Dreamlake, please report it")
-                }
             default: return []
             }
         }

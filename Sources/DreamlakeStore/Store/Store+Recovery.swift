@@ -200,7 +200,7 @@ extension Store {
                                                stream: ref.stream, sequences: end...(ref.firstSequence - 1)))
                 }
             }
-            shared.publish([ref], fromWriter: false)
+            shared.publish([ref])
         }
     }
 

@@ -1,19 +1,35 @@
-// A reader following a live writer: what the writer has written since the
-// last look is walked and indexed; an incomplete last block is "not yet".
+// Following live writers: what they have committed since the last look is
+// read from the commit log. In a store without one (format version 1), what
+// writer 0 has written is walked and indexed; an incomplete last block is
+// "not yet".
 
 extension Store {
-    /// Picks up blocks written since the store was opened or last refreshed.
-    /// Does nothing on a store opened for writing, which sees its own appends.
+    /// Picks up blocks committed (by any writer, this store's own too) since
+    /// the store was opened or last refreshed.
     ///
     /// - Returns: Whether anything new was found.
-    /// - Throws: ``StoreError`` with `.corrupt` when a block before the
-    ///   writer's current end is damaged.
+    /// - Throws: ``StoreError`` with `.corrupt` when the commit log or a
+    ///   block before the writer's current end is damaged.
     @discardableResult
     public func refresh() throws(StoreError) -> Bool {
+        let dir = directory + "/" + StoreFiles.segmentDirectory
+        if shared.lock.withLock({ shared.commitLog == nil }), reader != nil,
+           FileSystem.kind(directory + "/" + CommitLog.fileName) != .missing {
+            // A writer that keeps a commit log has made one since this store was opened: follow it from its start
+            // (blocks already known are skipped).
+            let log = try CommitLog.open(directory + "/" + CommitLog.fileName, writing: false)
+            shared.lock.withLock { shared.commitLog = log }
+        }
+        if let log = shared.lock.withLock({ shared.commitLog }) {
+            let news = try log.lock.withLock { () throws(StoreError) in try log.catchUp(cut: false, salvage: false) }
+            let before = shared.lock.withLock { shared.refs.values.reduce(0) { $0 + $1.count } }
+            let metadata = Store.absorb(news, into: shared).filter { $0.segment.writer != writer?.writerID }
+            Store.applyTrackMetadata(metadata, shared: shared)
+            return shared.lock.withLock { shared.refs.values.reduce(0) { $0 + $1.count } } != before || !news.tracks.isEmpty
+        }
         guard let reader else { return false }
         reader.lock.lock()
         defer { reader.lock.unlock() }
-        let dir = directory + "/" + StoreFiles.segmentDirectory
         let numbers = try Store.segmentNumbers(dir)
         let current = reader.activeSegment
         var newRefs: [BlockRef] = []

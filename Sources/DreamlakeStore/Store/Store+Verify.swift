@@ -76,11 +76,19 @@ extension Store {
         let dir = directory + "/" + StoreFiles.segmentDirectory
         let ids = try segments(dir)
         report.segments = ids.count
+        let log = store.shared.lock.withLock { store.shared.commitLog }
         for n in ids {
             let path = dir + "/" + StoreFiles.segmentName(n)
             if let f = try? File.open(path, .readOnly), let size = try? f.size() {
                 report.bytes += size
                 try? f.close()
+                // With a commit log, what follows a writer's last committed block in its last segment is a
+                // write that was not committed (yet, or ever: the slot's next writer cuts it).
+                if let log, ids.last(where: { $0.writer == n.writer }) == n {
+                    let last = log.lock.withLock { log.lastCommitted(writer: n.writer) }
+                    let end = last.flatMap { $0.segment == n.number ? $0.end : nil } ?? UInt64(FormatConstants.segmentHeaderSize)
+                    if size > end { report.tornTails.append(.init(path: path, offset: end, bytesDropped: size - end)) }
+                }
             }
         }
         // The walk checked checksums; decoding checks everything else a reader relies on.

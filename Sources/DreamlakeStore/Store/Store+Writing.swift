@@ -185,20 +185,48 @@ extension Store {
         guard !name.isEmpty else { throw StoreError(.invalidArgument, "a track name cannot be empty") }
         let definitionSize = name.utf8.count + RowSize.estimate(fields)
         try Store.checkSize(definitionSize, "the track definition")
-        // The trackMetadata buffer's lock orders definitions: one id per name.
+        // The trackMetadata buffer's lock orders definitions in this process, the commit log's flock
+        // across processes: one id per name.
         let buffer = writer.trackMetadata
         buffer.lock.lock()
         if let id = shared.lock.withLock({ shared.catalog.byName[name] }) {
             buffer.lock.unlock()
             return TrackHandle(id: id, name: name, store: self, writer: writer, buffer: writer.trackBuffer(id))
         }
-        guard let next = shared.lock.withLock({ shared.nextTrackID }) else {
-            buffer.lock.unlock()
-            throw StoreError(.invalidArgument, "the store has used every track id (the highest, \(UInt32.max), is taken); record further tracks in another session",
-                             path: directory)
+        let ts = timestamp ?? WallClock.nowMicros()
+        let log = writer.commitLog
+        let named: Result<(id: TrackID, isNew: Bool, metadata: [BlockRef]), StoreError> = Result { () throws(StoreError) in
+            try log.withFlock { () throws(StoreError) -> (id: TrackID, isNew: Bool, metadata: [BlockRef]) in
+                // Another writer may have named it since this one last looked.
+                let metadata = Store.absorb(try log.catchUp(cut: true, salvage: false), into: shared)
+                if let id = shared.lock.withLock({ shared.catalog.byName[name] }) { return (id, false, metadata) }
+                guard let next = shared.lock.withLock({ shared.nextTrackID }) else {
+                    throw StoreError(.invalidArgument, "the store has used every track id (the highest, \(UInt32.max), is taken); record further tracks in another session",
+                                     path: directory)
+                }
+                let t = TrackName(id: TrackID(rawValue: next), timestamp: ts, name: name)
+                do throws(IOFailure) { try log.append(t) } catch {
+                    // As for a failed block write: no more appends, and the next writer cuts what was left of the record.
+                    throw writer.fail(StoreError(error, "the commit log was not written; free space or fix the disk, then open the store again"))
+                }
+                shared.lock.withLock { shared.catalog.define(t) }
+                return (t.id, true, metadata)
+            }
         }
-        let id = TrackID(rawValue: next)
-        let record = TrackMetadata(sequence: buffer.nextSequence, timestamp: timestamp ?? WallClock.nowMicros(), track: id, name: name, fields: fields)
+        let id: TrackID
+        switch named {
+        case .success(let n):
+            Store.applyTrackMetadata(n.metadata, shared: shared)
+            guard n.isNew else {
+                buffer.lock.unlock()
+                return TrackHandle(id: n.id, name: name, store: self, writer: writer, buffer: writer.trackBuffer(n.id))
+            }
+            id = n.id
+        case .failure(let e):
+            buffer.lock.unlock()
+            throw e
+        }
+        let record = TrackMetadata(sequence: buffer.nextSequence, timestamp: ts, track: id, name: name, fields: fields)
         buffer.records.append(record)
         buffer.nextSequence += 1
         buffer.rawBytes += definitionSize + 8

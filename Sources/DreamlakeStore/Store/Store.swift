@@ -46,6 +46,10 @@ public final class Store: Sendable {
     /// Whether this store accepts appends.
     public var isWritable: Bool { writer != nil }
 
+    /// The writer slot this store writes as (0 to 9999; the rank of a
+    /// distributed job, or the lowest slot that was free), or nil when it is open for reading.
+    public var writerID: UInt32? { writer?.writerID }
+
     /// Opens the store in `directory`, creating it when it is opened for
     /// writing and does not exist.
     ///
@@ -56,7 +60,8 @@ public final class Store: Sendable {
     /// - Throws: ``StoreError`` with code `.locked` when another process
     ///   writes the store, `.corrupt` when strict recovery finds damage,
     ///   `.unsupportedVersion`, `.notAStore` or `.io`.
-    public init(directory: String, access: Access = .write, configuration: StoreConfiguration = .init()) throws(StoreError) {
+    public init(directory: String, access: Access = .write, configuration: StoreConfiguration = .init(),
+                writer requestedWriter: UInt32? = nil) throws(StoreError) {
         self.directory = directory
         self.configuration = configuration
         let shared = SharedState()
@@ -69,24 +74,35 @@ public final class Store: Sendable {
         if case .interval(let ms) = configuration.durability, ms < 1 {
             throw StoreError(.invalidArgument, "the durability interval must be at least 1 ms, not \(ms)")
         }
+        if let requestedWriter, requestedWriter > CommitLog.maxWriter {
+            throw StoreError(.invalidArgument, "writer \(requestedWriter) is out of range: a store has writers 0 to \(CommitLog.maxWriter)")
+        }
         let segDir = directory + "/" + StoreFiles.segmentDirectory
+        shared.segmentDirectory = segDir
         switch access {
         case .write:
             do {
                 try FileSystem.createDirectories(directory)  // the caller's path: links on the way are the caller's
                 try FileSystem.makeDirectory(segDir)        // inside the store: never a link
             } catch { throw StoreError(error) }
-            let lockFile = try Store.takeLock(directory: directory)
             var report = RecoveryReport()
-            let active = try Store.recover(segmentDirectory: segDir, shared: shared, configuration: configuration,
-                                           writing: true, report: &report)
-            guard let active else {
-                throw StoreError(.io, "recovery of \(segDir) left no active segment")
+            try Store.ensureCommitLog(directory: directory, configuration: configuration, report: &report)
+            let (slot, lockFile) = try Store.takeSlot(directory: directory, requested: requestedWriter)
+            let log: CommitLog
+            let active: Writer.ActiveSegment
+            do {
+                log = try CommitLog.open(directory + "/" + CommitLog.fileName, writing: true)
+                try Store.openCommitted(log, shared: shared, configuration: configuration, writing: true, report: &report)
+                active = try Store.recoverSlot(slot, log: log, shared: shared, report: &report)
+            } catch {
+                try? lockFile.close()
+                throw error
             }
             self.recoveryReport = report
             let total = shared.refs.values.reduce(UInt64(0)) { $0 + $1.reduce(0) { $0 + UInt64($1.count) } }
-            let writer = Writer(directory: directory, configuration: configuration, shared: shared, lockFile: lockFile,
-                                active: active, recordsOnDisk: total)
+            let own = log.lock.withLock { log.counts(writer: slot) }
+            let writer = Writer(directory: directory, configuration: configuration, shared: shared, writerID: slot, lockFile: lockFile,
+                                commitLog: log, active: active, recordsOnDisk: total, ownCounts: own)
             self.writer = writer
             self.reader = nil
             try writer.start()
@@ -99,15 +115,19 @@ public final class Store: Sendable {
                 throw StoreError(IOFailure.notFollowed("open", segDir, found: found, expected: .directory))
             }
             var report = RecoveryReport()
-            let active = try Store.recover(segmentDirectory: segDir, shared: shared, configuration: configuration,
-                                           writing: false, report: &report)
-            self.recoveryReport = report
-            self.writer = nil
             let r = ReaderState()
-            if let active {
+            let logPath = directory + "/" + CommitLog.fileName
+            if FileSystem.kind(logPath) != .missing {
+                try Store.openCommitted(try CommitLog.open(logPath, writing: false), shared: shared, configuration: configuration,
+                                        writing: false, report: &report)
+            } else if let active = try Store.recover(segmentDirectory: segDir, shared: shared, configuration: configuration,
+                                                     writing: false, report: &report) {
+                // A store without a commit log: writer 0's blocks in their order (format version 1).
                 r.activeSegment = active.number
                 r.activeEnd = active.end
             }
+            self.recoveryReport = report
+            self.writer = nil
             self.reader = r
         }
     }
@@ -127,28 +147,43 @@ public final class Store: Sendable {
         directory + "/" + StoreFiles.segmentDirectory
     }
 
-    // MARK: Lock
+    // MARK: Writer slots
 
-    private static func takeLock(directory: String) throws(StoreError) -> File {
-        let path = directory + "/" + StoreFiles.lockName(writer: 0)
+    /// Takes writer slot `requested`, or the lowest free one: an exclusive
+    /// flock on `writer-NNNN.lock`, held while the store is open for writing.
+    static func takeSlot(directory: String, requested: UInt32?) throws(StoreError) -> (UInt32, File) {
+        if let requested {
+            if let file = try lockSlot(requested, directory: directory, patient: true) { return (requested, file) }
+            let pid = lockHolder(directory: directory, slot: requested)
+            throw StoreError(.locked,
+                             "writer \(requested) of the store is taken by another process" + (pid.map { " (pid \($0))" } ?? "")
+                                 + "; give each process its own writer (rank), or none to take a free one, or read the store beside it (Store(directory:access: .read), Session.openForReading())",
+                             path: directory + "/" + StoreFiles.lockName(writer: requested), holderPID: pid)
+        }
+        for slot in 0...CommitLog.maxWriter {
+            if let file = try lockSlot(slot, directory: directory, patient: false) { return (slot, file) }
+        }
+        throw StoreError(.locked, "all \(CommitLog.maxWriter + 1) writers of the store are taken", path: directory)
+    }
+
+    /// Locks one slot's file, or returns nil when another open file holds it.
+    /// `patient`: a lock just released can look held for a moment (a child
+    /// another thread of this process is spawning shares the lock's open file
+    /// description until its exec closes it, O_CLOEXEC), so a refusal is
+    /// tried again for up to 50 ms before it is believed.
+    static func lockSlot(_ slot: UInt32, directory: String, patient: Bool) throws(StoreError) -> File? {
+        let path = directory + "/" + StoreFiles.lockName(writer: slot)
         let file: File
         do { file = try File.open(path, .createOrOpen) } catch { throw StoreError(error) }
-        // A lock just released can look held for a moment: a child another thread of this process is
-        // spawning shares the lock's open file description until its exec closes it (O_CLOEXEC). So a
-        // refusal is tried again for up to 50 ms before it is believed; a real writer holds on longer.
         var locked = false
-        for attempt in 0..<50 {
+        for attempt in 0..<(patient ? 50 : 1) {
             do { locked = try file.tryLockExclusive() } catch { throw StoreError(error) }
             if locked { break }
-            if attempt < 49 { usleep(1000) }
+            if patient && attempt < 49 { usleep(1000) }
         }
         guard locked else {
-            let text = (try? file.read(at: 0, count: 32)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-            let pid = Int32(text.trimmingWhitespace())
-            throw StoreError(.locked,
-                             "the store is being written by another process" + (pid.map { " (pid \($0))" } ?? "")
-                                 + "; stop that writer, or read it beside the writer (Store(directory:access: .read), Session.openForReading())",
-                             path: path, holderPID: pid)
+            try? file.close()
+            return nil
         }
         // The pid is for people and error messages; the flock is the lock.
         do {
@@ -156,6 +191,14 @@ public final class Store: Sendable {
             try file.write(Array("\(FileSystem.currentProcessID())\n".utf8), at: 0)
         } catch { throw StoreError(error) }
         return file
+    }
+
+    /// The pid written in a slot's lock file (for messages only).
+    static func lockHolder(directory: String, slot: UInt32) -> Int32? {
+        guard let f = try? File.open(directory + "/" + StoreFiles.lockName(writer: slot), .readOnly) else { return nil }
+        defer { try? f.close() }
+        let text = (try? f.read(at: 0, count: 32)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return Int32(text.trimmingWhitespace())
     }
 
     static func createSegment(directory: String, writer: UInt32, segment: UInt64) throws(IOFailure) -> File {
@@ -190,12 +233,13 @@ public final class Store: Sendable {
         if let writer {
             do { try writer.close() } catch { firstError = error }
         }
-        let files = shared.lock.withLock {
+        let (files, log) = shared.lock.withLock {
             shared.closed = true
             let f = Array(shared.files.values)
             shared.files = [:]
-            return f
+            return (f, shared.commitLog)
         }
+        log?.close()
         for f in files {
             do { try f.close() } catch { if firstError == nil { firstError = StoreError(error) } }
         }

@@ -29,7 +29,9 @@ final class Writer: @unchecked Sendable {
     let shared: SharedState
     let directory: String
     let segmentDirectory: String
-    let writerID: UInt32 = 0
+    /// This writer's slot: its segments' names and its blocks' writer in the commit log.
+    let writerID: UInt32
+    let commitLog: CommitLog
     private let lockFile: File
 
     // Queue state, guarded by `queueLock`.
@@ -76,9 +78,13 @@ final class Writer: @unchecked Sendable {
         var blocks: [BlockRef]
     }
 
-    init(directory: String, configuration: StoreConfiguration, shared: SharedState, lockFile: File,
-         active: ActiveSegment, recordsOnDisk: UInt64) {
+    /// - Parameter ownCounts: How many records of each stream this writer id committed before:
+    ///   where the sequences it hands out (its own order) continue.
+    init(directory: String, configuration: StoreConfiguration, shared: SharedState, writerID: UInt32, lockFile: File,
+         commitLog: CommitLog, active: ActiveSegment, recordsOnDisk: UInt64, ownCounts: [StreamKey: UInt64]) {
         self.directory = directory
+        self.writerID = writerID
+        self.commitLog = commitLog
         self.segmentDirectory = directory + "/" + StoreFiles.segmentDirectory
         self.configuration = configuration
         self.shared = shared
@@ -92,7 +98,7 @@ final class Writer: @unchecked Sendable {
         self.writtenRecords = recordsOnDisk
         // What recovery found on disk is durable: the active segment is fsync'd on opening.
         self.durableEnds = Dictionary(uniqueKeysWithValues: shared.refs.keys.map { ($0, shared.writtenEnd($0)) })
-        let end = { (s: StreamKey) in shared.writtenEnd(s) }
+        let end = { (s: StreamKey) in ownCounts[s] ?? 0 }
         logs = LogBuffer(nextSequence: end(.logs))
         parameters = RecordBuffer(stream: .parameters, nextSequence: end(.parameters)) { .objects(.parameters, $0) }
         sessionMetadata = RecordBuffer(stream: .sessionMetadata, nextSequence: end(.sessionMetadata)) { .objects(.sessionMetadata, $0) }
@@ -119,7 +125,8 @@ final class Writer: @unchecked Sendable {
     func trackBuffer(_ id: TrackID) -> TrackBuffer {
         registryLock.withLock {
             if let b = trackBuffers[id] { return b }
-            let b = TrackBuffer(track: id, nextIndex: shared.lock.withLock { shared.writtenEnd(.track(id)) },
+            // Indexes this writer hands out are its own order: they go on from what this writer id committed.
+            let b = TrackBuffer(track: id, nextIndex: commitLog.lock.withLock { commitLog.count(writer: writerID, stream: .track(id)) },
                                 capacity: configuration.maxRecordsPerBlock)
             trackBuffers[id] = b
             let perTrack = configuration.maxOpenBytes / max(1, trackBuffers.count)
@@ -179,7 +186,6 @@ final class Writer: @unchecked Sendable {
             cond.wait()
         }
         if let failure { throw failure }
-        shared.lock.withLock { shared.unwritten[stream, default: []].append((firstSequence, batch)) }
         lastTicket += 1
         queue.append(Pending(ticket: lastTicket, stream: stream, firstSequence: firstSequence, batch: batch, rawBytes: rawBytes))
         pendingBytes += rawBytes
@@ -219,6 +225,44 @@ final class Writer: @unchecked Sendable {
         cond.broadcast()
         while durableTicket < ticket && failure == nil { cond.wait() }
         if durableTicket < ticket, let failure { throw failure }
+    }
+
+    /// Stops the writer after a failed write outside the background thread:
+    /// it takes no more appends and reports `error`. Returns the error to throw.
+    func fail(_ error: StoreError) -> StoreError {
+        queueLock.withLock {
+            if failure == nil {
+                failure = error
+                flags.pointee.state.store(2, ordering: .releasing)
+            }
+            cond.broadcast()
+        }
+        return error
+    }
+
+    /// Commits what this process appended to `stream` (without waiting for
+    /// an fsync), so that a read of the stream sees it, at the place every
+    /// other reader sees it. A closed or failed writer commits nothing more.
+    func settle(_ stream: StreamKey) throws(StoreError) {
+        guard flags.pointee.state.load(ordering: .relaxed) == 0 else { return }
+        switch stream.kind {
+        case .trackPoint:
+            if let b = existingTrackBuffer(TrackID(rawValue: stream.id)) {
+                b.lock.lock()
+                defer { b.lock.unlock() }
+                _ = try sealLocked(b)
+            }
+        case .log: try sealRecords(logs, true)
+        case .parameters: try sealRecords(parameters, true)
+        case .sessionMetadata: try sealRecords(sessionMetadata, true)
+        case .trackMetadata: try sealRecords(trackMetadata, true)
+        case .file: try sealRecords(files, true)
+        }
+        queueLock.lock()
+        defer { queueLock.unlock() }
+        let target = lastTicket
+        while writtenTicket < target && failure == nil { cond.wait() }
+        if writtenTicket < target, let failure { throw failure }
     }
 
     /// One past the last record of `stream` known to be on disk and fsync'd in
@@ -304,10 +348,9 @@ final class Writer: @unchecked Sendable {
             var written: UInt64 = 0
             if !failed {
                 do {
-                    for item in items {
-                        try write(item)
-                        written = item.ticket
+                    if !items.isEmpty {
                         dirty = true
+                        try writeAll(items, written: &written)
                     }
                     if wantSync && dirty {
                         try sync()
@@ -338,55 +381,117 @@ final class Writer: @unchecked Sendable {
         queueLock.unlock()
     }
 
-    private func write(_ item: Pending) throws(StoreError) {
-        let state: BlockPayload.EncoderState
-        if let s = encoderStates[item.stream] {
-            state = s
-        } else {
-            state = BlockPayload.EncoderState()
-            encoderStates[item.stream] = state
+    /// A block encoded and compressed, waiting for its place in the commit log.
+    private struct Encoded {
+        var item: Pending
+        var codec: BlockCodec
+        var stored: [UInt8]
+        var uncompressedLength: Int
+        var size: UInt64 { UInt64(FormatConstants.blockHeaderSize + stored.count) }
+    }
+
+    /// Writes queued blocks and commits them: encoding and compression first,
+    /// outside every lock; then, for each run of blocks that fits the active
+    /// segment, one flock on the commit log, in which the blocks get their
+    /// first sequences, are written in one write, and are committed in one.
+    private func writeAll(_ items: [Pending], written: inout UInt64) throws(StoreError) {
+        var encoded: [Encoded] = []
+        encoded.reserveCapacity(items.count)
+        for item in items {
+            let state: BlockPayload.EncoderState
+            if let s = encoderStates[item.stream] {
+                state = s
+            } else {
+                state = BlockPayload.EncoderState()
+                encoderStates[item.stream] = state
+            }
+            let payload = BlockPayload.encode(item.batch, state: state)
+            guard payload.count <= FormatConstants.maxBlockPayload else {
+                throw StoreError(.invalidArgument, "a block of \(item.stream) encodes to \(payload.count) bytes, over the \(FormatConstants.maxBlockPayload)-byte limit")
+            }
+            if LZ4.isWorthTrying(payload), let compressed = LZ4.compress(payload) {
+                encoded.append(Encoded(item: item, codec: .lz4, stored: compressed, uncompressedLength: payload.count))
+            } else {
+                encoded.append(Encoded(item: item, codec: .none, stored: payload, uncompressedLength: payload.count))
+            }
         }
-        let payload = BlockPayload.encode(item.batch, state: state)
-        guard payload.count <= FormatConstants.maxBlockPayload else {
-            throw StoreError(.invalidArgument, "a block of \(item.stream) encodes to \(payload.count) bytes, over the \(FormatConstants.maxBlockPayload)-byte limit")
+        var i = 0
+        while i < encoded.count {
+            let limit = UInt64(configuration.segmentSize)
+            if segmentEnd + encoded[i].size > limit && segmentEnd > UInt64(FormatConstants.segmentHeaderSize) {
+                try rollOver()
+            }
+            var j = i + 1
+            var end = segmentEnd + encoded[i].size
+            while j < encoded.count && end + encoded[j].size <= limit {
+                end += encoded[j].size
+                j += 1
+            }
+            try commit(encoded[i..<j])
+            written = encoded[j - 1].item.ticket
+            i = j
         }
-        let codec: BlockCodec
-        let stored: [UInt8]
-        if LZ4.isWorthTrying(payload), let compressed = LZ4.compress(payload) {
-            (codec, stored) = (.lz4, compressed)
-        } else {
-            (codec, stored) = (.none, payload)
+    }
+
+    /// Places, writes and commits blocks that fit the active segment.
+    private func commit(_ run: ArraySlice<Encoded>) throws(StoreError) {
+        let log = commitLog
+        let (refs, others) = try log.withFlock { () throws(StoreError) -> ([BlockRef], [BlockRef]) in
+            // What other writers committed since the last look comes first.
+            let news = try log.catchUp(cut: true, salvage: false)
+            let others = Store.absorb(news, into: shared)
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(run.reduce(0) { $0 + Int($1.size) })
+            var refs: [BlockRef] = []
+            var offset = segmentEnd
+            var ends: [StreamKey: UInt64] = [:]
+            for e in run {
+                let stream = e.item.stream
+                let first = ends[stream] ?? log.end(of: stream)
+                let count = e.item.batch.count
+                let header = BlockHeader(storedLength: UInt32(e.stored.count), payloadChecksum: CRC32C.checksum(e.stored), codec: e.codec,
+                                         stream: stream, uncompressedLength: UInt32(e.uncompressedLength), recordCount: UInt32(count),
+                                         firstSequence: first, lastSequence: first + UInt64(count) - 1)
+                bytes += header.encoded()
+                bytes += e.stored
+                let ref = BlockRef(segment: SegmentID(writer: writerID, number: segmentNumber), offset: offset, length: UInt32(e.size),
+                                   stream: stream, count: UInt32(count), firstSequence: first)
+                refs.append(ref)
+                ends[stream] = ref.endSequence
+                offset += e.size
+            }
+            do throws(IOFailure) { try segmentFile.write(bytes, at: segmentEnd) } catch {
+                throw StoreError(error, "the block was not written; free space or fix the disk, then open the store again")
+            }
+            // The blocks count from here: a crash before this leaves them uncommitted, cut by the next writer of this slot.
+            do throws(IOFailure) { try log.append(refs) } catch {
+                throw StoreError(error, "the commit log was not written; free space or fix the disk, then open the store again")
+            }
+            shared.lock.withLock { shared.publish(refs) }
+            return (refs, others)
         }
-        let count = item.batch.count
-        let header = BlockHeader(storedLength: UInt32(stored.count), payloadChecksum: CRC32C.checksum(stored), codec: codec,
-                                 stream: item.stream, uncompressedLength: UInt32(payload.count), recordCount: UInt32(count),
-                                 firstSequence: item.firstSequence, lastSequence: item.firstSequence + UInt64(count) - 1)
-        var bytes = header.encoded()
-        bytes.append(contentsOf: stored)
-        if segmentEnd + UInt64(bytes.count) > UInt64(configuration.segmentSize)
-            && segmentEnd > UInt64(FormatConstants.segmentHeaderSize) {
-            try rollOver()
+        for (e, ref) in zip(run, refs) {
+            segmentBlocks.append(ref)
+            if case .points(let block) = e.item.batch {
+                // Summarized here, off the append path, while the block is at hand.
+                let summary = BlockSummary(block).moved(to: ref.firstSequence)
+                segmentSummaries.append((ref.offset, ref.stream.id, summary))
+                shared.summaries.insert(ref, summary)
+            }
+            writtenRecords += UInt64(ref.count)
+            writtenEnds[ref.stream] = ref.endSequence
         }
-        do { try segmentFile.write(bytes, at: segmentEnd) } catch {
-            throw StoreError(error, "the block was not written; free space or fix the disk, then open the store again")
-        }
-        let ref = BlockRef(segment: SegmentID(writer: writerID, number: segmentNumber), offset: segmentEnd, length: UInt32(bytes.count), stream: item.stream,
-                           count: UInt32(count), firstSequence: item.firstSequence)
-        segmentEnd += UInt64(bytes.count)
-        segmentBlocks.append(ref)
-        if case .points(let block) = item.batch {
-            // Summarized here, off the append path, while the block is at hand.
-            let summary = BlockSummary(block)
-            segmentSummaries.append((ref.offset, item.stream.id, summary))
-            shared.summaries.insert(ref, summary)
-        }
-        writtenRecords += UInt64(count)
-        writtenEnds[item.stream] = item.firstSequence + UInt64(count)
-        shared.lock.withLock { shared.publish([ref], fromWriter: true) }
+        segmentEnd = refs.last.map { $0.offset + UInt64($0.length) } ?? segmentEnd
+        // Other writers' track metadata: names came with the log, fields come from their blocks.
+        Store.applyTrackMetadata(others, shared: shared)
     }
 
     private func sync() throws(StoreError) {
-        do { try segmentFile.sync() } catch {
+        // The blocks first, then the records that commit them.
+        do {
+            try segmentFile.sync()
+            try commitLog.sync()
+        } catch {
             throw StoreError(error, "fsync failed, so nothing since the last flush is known to be durable; the writer takes no more appends")
         }
     }
@@ -403,7 +508,9 @@ final class Writer: @unchecked Sendable {
     /// Seals the active segment (fsync, index, summaries) and starts the next one.
     private func rollOver() throws(StoreError) {
         do {
+            // A sealed segment is durable whole, its blocks and the records that commit them.
             try segmentFile.sync()
+            try commitLog.sync()
             let index = SegmentIndex.encode(writer: writerID, segment: segmentNumber, segmentLength: segmentEnd, blocks: segmentBlocks)
             try FileSystem.replaceAtomically(segmentDirectory + "/" + StoreFiles.indexName(writer: writerID, segment: segmentNumber), with: index)
             try writeSummaryFile()

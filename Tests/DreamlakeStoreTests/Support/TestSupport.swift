@@ -16,6 +16,14 @@ struct TempDirectory {
 
     var segments: String { path + "/segments" }
 
+    /// Removes the store's commit log, leaving the store as a writer of
+    /// format version 1 (one writer, no log) left it: what the tests of
+    /// walking writer 0's segments (readers of such stores, and the writer
+    /// that makes their log) look at.
+    func dropCommitLog() {
+        try? FileManager.default.removeItem(atPath: path + "/commits.dlc")
+    }
+
     func segmentFiles() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: segments)) ?? []).filter { $0.hasSuffix(".dls") }.sorted()
             .map { segments + "/" + $0 }

@@ -1,0 +1,213 @@
+import DreamlakeTestSupport
+import Foundation
+import Testing
+@testable import DreamlakeStore
+
+/// Several writers on one store (FORMAT.md, "Commit log"): each writes its
+/// own segments, and the commit log puts their blocks in one order.
+@Suite struct ManyWritersTests {
+    /// Small blocks, so that a few thousand points make many commits.
+    static let configuration: StoreConfiguration = {
+        var c = StoreConfiguration(durability: .buffered)
+        c.maxRecordsPerBlock = 50
+        c.segmentSize = 16 << 10
+        return c
+    }()
+
+    @Test func severalWritersWriteOneStoreThatReadsAsOne() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let writers = try (0..<4).map { _ in try Store(directory: dir.path, configuration: Self.configuration) }
+        #expect(Set(writers.compactMap(\.writerID)) == [0, 1, 2, 3])
+        let reader = try Store(directory: dir.path, access: .read, configuration: Self.configuration)
+        defer { try? reader.close() }
+        let perWriter = 2000
+        let done = Locked(0)
+        let failures = Locked<[String]>([])
+        // A reader looks again and again while they write: once it has seen a point at an index, it sees the same point there.
+        let watcher = Thread {
+            var seen: [TrackPoint] = []
+            while done.withLock({ $0 }) < writers.count {
+                do {
+                    try reader.refresh()
+                    guard let id = reader.trackInfo(named: "shared")?.id else { continue }
+                    let now = try reader.points(of: id, from: 0, limit: .max)
+                    if now.count < seen.count || Array(now.prefix(seen.count)) != seen {
+                        failures.withLock { $0.append("a point seen before moved or went: \(seen.count) then \(now.count)") }
+                    }
+                    seen = now
+                } catch {
+                    failures.withLock { $0.append("the reader failed: \(error)") }
+                }
+            }
+        }
+        watcher.start()
+        DispatchQueue.concurrentPerform(iterations: writers.count) { k in
+            let store = writers[k]
+            do {
+                let w = Int(store.writerID!)
+                let shared = try store.track(named: "shared")
+                let own = try store.track(named: "own-\(w)")
+                for i in 0..<perWriter {
+                    // The index an append returns is the point's place among this writer's points.
+                    let index = try shared.append(["value": .double(Double(w * 1_000_000 + i)), "step": .int(Int64(i))])
+                    if index != UInt64(i) { failures.withLock { $0.append("writer \(w)'s point \(i) got index \(index)") } }
+                    if i % 4 == 0 { try own.append(value: Double(i), step: Int64(i)) }
+                    if i % 10 == 0 { try store.appendLog("writer \(w) line \(i / 10)") }
+                }
+                try store.appendParameters(["writer-\(w)": .int(Int64(w)), "common": .int(Int64(w))])
+                try store.close()
+            } catch {
+                failures.withLock { $0.append("writer \(k) failed: \(error)") }
+            }
+            done.withLock { $0 += 1 }
+        }
+        while !watcher.isFinished { usleep(1000) }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+
+        let after = try Store(directory: dir.path, access: .read)
+        defer { try? after.close() }
+        let tracks = after.tracks()
+        #expect(tracks.map(\.name).sorted() == ["own-0", "own-1", "own-2", "own-3", "shared"])
+        let shared = try #require(after.trackInfo(named: "shared"))
+        #expect(shared.count == UInt64(perWriter * writers.count))
+        let points = try after.points(of: shared.id, from: 0, limit: .max)
+        #expect(points.count == perWriter * writers.count)
+        // Each writer's points are all there, in its order.
+        for w in 0..<writers.count {
+            let mine = points.compactMap { $0.data["value"]?.doubleValue }.filter { Int($0) / 1_000_000 == w }
+            #expect(mine == (0..<perWriter).map { Double(w * 1_000_000 + $0) }, "writer \(w)")
+        }
+        for w in 0..<writers.count {
+            #expect(after.trackInfo(named: "own-\(w)")?.count == UInt64(perWriter / 4))
+        }
+        let logs = try after.logs()
+        #expect(logs.map(\.sequence) == (0..<UInt64(logs.count)).map { $0 })
+        #expect(logs.count == writers.count * perWriter / 10)
+        for w in 0..<writers.count {
+            let mine = logs.map(\.message).filter { $0.hasPrefix("writer \(w) ") }
+            #expect(mine == (0..<(perWriter / 10)).map { "writer \(w) line \($0)" })
+        }
+        #expect(try after.parameterUpdates().count == writers.count)
+        #expect(try Store.verify(directory: dir.path).isSound)
+    }
+
+    @Test func aTrackDefinedByTwoWritersIsOneTrack() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let a = try Store(directory: dir.path, configuration: Self.configuration)
+        let b = try Store(directory: dir.path, configuration: Self.configuration)
+        let ta = try a.track(named: "loss", fields: ["unit": "nats"])
+        let tb = try b.track(named: "loss")
+        #expect(ta.id == tb.id)
+        try ta.append(value: 1, step: 0)
+        try tb.append(value: 2, step: 0)
+        try tb.append(value: 3, step: 1)
+        // Each writer reads the other's points too, once they are committed.
+        #expect(a.count(of: .track(ta.id)) == 1)
+        try b.flush()
+        try a.refresh()
+        #expect(a.count(of: .track(ta.id)) == 3)
+        try a.close()
+        try b.close()
+        let r = try Store(directory: dir.path, access: .read)
+        defer { try? r.close() }
+        #expect(r.tracks().count == 1)
+        #expect(r.tracks().first?.name == "loss" && r.tracks().first?.fields["unit"] == "nats")
+        #expect(try r.points(of: ta.id, from: 0, limit: 10).compactMap { $0.data["value"]?.doubleValue } == [1, 2, 3])
+    }
+
+    @Test func aBlockWrittenButNotCommittedIsNeitherReadNorKept() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        do {
+            let s = try Store(directory: dir.path, configuration: Self.configuration)
+            let t = try s.track(named: "t")
+            for i in 0..<100 { try t.append(value: Double(i), step: Int64(i)) }
+            try s.close()
+        }
+        // A writer killed between writing a block and committing it leaves a sound block no record names.
+        let seg = try #require(dir.segmentFiles().last)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: seg)))
+        let sound = bytes.count
+        let last = try #require(try SegmentScanner.scan(File.open(seg, .readOnly), segment: SegmentID(writer: 0, number: 1)).blocks.last)
+        bytes += bytes[Int(last.offset)..<Int(last.offset + UInt64(last.length))]
+        try Data(bytes).write(to: URL(fileURLWithPath: seg))
+        let r = try Store(directory: dir.path, access: .read)
+        #expect(r.count(of: .track(TrackID(rawValue: 0))) == 100)
+        try r.close()
+        let verify = try Store.verify(directory: dir.path)
+        #expect(verify.isSound && verify.tornTails.map(\.offset) == [UInt64(sound)], "\(verify)")
+        let w = try Store(directory: dir.path, configuration: Self.configuration, writer: 0)
+        #expect(w.recoveryReport.tornTails == [.init(path: seg, offset: UInt64(sound), bytesDropped: UInt64(last.length))])
+        #expect(try w.track(named: "t").append(value: 100, step: 100) == 100)
+        try w.close()
+        let again = try Store(directory: dir.path, access: .read)
+        defer { try? again.close() }
+        #expect(try again.points(of: TrackID(rawValue: 0), from: 0, limit: 1000).map { $0.data["step"]?.intValue } == (0...100).map { Int64($0) })
+    }
+
+    @Test func aTornCommitRecordIsNotReadAndTheNextWriterCutsIt() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        do {
+            let s = try Store(directory: dir.path, configuration: Self.configuration)
+            let t = try s.track(named: "t")
+            for i in 0..<100 { try t.append(value: Double(i), step: Int64(i)) }
+            try s.close()
+        }
+        let logPath = dir.path + "/" + CommitLog.fileName
+        let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: logPath)))
+        // The first 20 bytes of the last record again: a record whose writing did not finish.
+        let recordSize = CommitLog.recordPrefix + CommitLog.blockRecordLength
+        try Data(whole + whole[(whole.count - recordSize)..<(whole.count - recordSize + 20)]).write(to: URL(fileURLWithPath: logPath))
+        let r = try Store(directory: dir.path, access: .read)
+        #expect(r.count(of: .track(TrackID(rawValue: 0))) == 100)
+        try r.close()
+        let w = try Store(directory: dir.path, configuration: Self.configuration)
+        #expect(w.recoveryReport.tornTails == [.init(path: logPath, offset: UInt64(whole.count), bytesDropped: 20)])
+        try w.close()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: logPath)).count == whole.count)
+
+        // A record damaged before others is damage: named, with its offset.
+        var damaged = whole
+        damaged[CommitLog.headerSize + 10] ^= 0x20
+        try Data(damaged).write(to: URL(fileURLWithPath: logPath))
+        #expect {
+            try Store(directory: dir.path, access: .read)
+        } throws: { error in
+            guard let e = error as? StoreError else { return false }
+            return e.code == .corrupt && e.path == logPath && e.offset == UInt64(CommitLog.headerSize)
+        }
+        var salvage = StoreConfiguration()
+        salvage.recovery = .salvage
+        let s = try Store(directory: dir.path, access: .read, configuration: salvage)
+        #expect(s.recoveryReport.damage.first?.path == logPath)
+        try s.close()
+    }
+
+    @Test func aStoreWithoutACommitLogGetsOneFromItsFirstWriter() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        do {
+            let s = try Store(directory: dir.path, configuration: Self.configuration)
+            let t = try s.track(named: "t")
+            for i in 0..<300 { try t.append(value: Double(i), step: Int64(i)) }
+            try s.appendLog("before")
+            try s.close()
+        }
+        dir.dropCommitLog()  // as a writer of format version 1 left it
+        let old = try Store(directory: dir.path, access: .read)
+        #expect(old.count(of: .track(TrackID(rawValue: 0))) == 300)
+        // A writer beside the reader makes the log; the reader follows it from there.
+        let second = try Store(directory: dir.path, configuration: Self.configuration, writer: 1)
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/" + CommitLog.fileName))
+        try second.track(named: "t").append(value: 300, step: 300)
+        try second.appendLog("after")
+        try second.close()
+        try old.refresh()
+        #expect(old.count(of: .track(TrackID(rawValue: 0))) == 301)
+        #expect(try old.logs().map(\.message) == ["before", "after"])
+        try old.close()
+    }
+}
