@@ -24,6 +24,8 @@ public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatabl
         public static let checksumMismatch = Code(rawValue: "checksumMismatch")
         /// A value could not be turned into parameters or points.
         public static let invalidValue = Code(rawValue: "invalidValue")
+        /// An argument is out of its range (a rank over 9999, say).
+        public static let invalidArgument = Code(rawValue: "invalidArgument")
         /// The storage engine failed; ``storeError`` says how.
         public static let store = Code(rawValue: "store")
         /// A file could not be read or written.

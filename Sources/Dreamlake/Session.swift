@@ -34,6 +34,10 @@ public final class Session: @unchecked Sendable {
     public let directory: String
     /// The durability of the session's store (see `Durability` in `DreamlakeStore`).
     public let durability: Durability
+    /// The writer this process writes the session as, when one was asked for
+    /// (given, or from `RANK` or `LOCAL_RANK`); nil when the lowest free one is
+    /// taken at open. Each point and log entry is kept with its writer.
+    public let rank: UInt32?
 
     // Given at init; applied to the stored metadata on open.
     private let givenDescription: String?
@@ -86,22 +90,48 @@ public final class Session: @unchecked Sendable {
     ///   - exportOnClose: A folder to export the session to, in Python dreamlake's
     ///     JSONL layout (`<folder>/<workspace>/<name>/`), each time it is closed;
     ///     for tools that watch a folder. Nil (the default) for none.
-    /// - Throws: ``DreamlakeError`` with `.invalidName` when a name or the folder is refused.
+    ///   - rank: Which writer this process is, 0 to 9999, when several processes
+    ///     write the session at once (the ranks of a distributed job). Nil (the
+    ///     default) takes the `RANK` environment variable when it is set (torchrun
+    ///     and DeepSpeed set it), else `LOCAL_RANK`, else the lowest writer free.
+    ///     Any number of processes may write one session; two cannot be the same rank.
+    /// - Throws: ``DreamlakeError`` with `.invalidName` when a name or the folder
+    ///   is refused, `.invalidArgument` when the rank is out of range.
     public convenience init(name: String, workspace: String, localPath: String? = nil, description: String? = nil,
                             tags: [String]? = nil, folder: String? = nil,
                             metadata: KeyValuePairs<String, any ValueConvertible>? = nil,
                             writeProtected: Bool = false, durability: Durability = StoreConfiguration().durability,
-                            exportOnClose: String? = nil) throws(DreamlakeError) {
+                            exportOnClose: String? = nil, rank: Int? = nil) throws(DreamlakeError) {
         try self.init(name: name, workspace: workspace, localPath: localPath, description: description, tags: tags,
                       folder: folder, metadataObject: metadata.map(ValueObject.init(pairs:)), writeProtected: writeProtected,
-                      durability: durability, exportOnClose: exportOnClose)
+                      durability: durability, exportOnClose: exportOnClose, rank: rank)
+    }
+
+    /// The rank a session writes as: the one given, else `RANK`, else `LOCAL_RANK`; nil for the lowest free.
+    package static func resolveRank(given: Int?, environment: [String: String]) throws(DreamlakeError) -> UInt32? {
+        let (value, source): (Int?, String)
+        if let given {
+            (value, source) = (given, "the rank given")
+        } else if let text = environment["RANK"] ?? environment["LOCAL_RANK"] {
+            let name = environment["RANK"] != nil ? "RANK" : "LOCAL_RANK"
+            guard let v = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw DreamlakeError(.invalidArgument, "the environment variable \(name) is \(Names.quoted(text)), not a rank (a whole number from 0 to 9999)")
+            }
+            (value, source) = (v, "the environment variable \(name)")
+        } else {
+            return nil
+        }
+        guard let value, value >= 0, value <= 9999 else {
+            throw DreamlakeError(.invalidArgument, "\(source) is \(value ?? -1); a rank is from 0 to 9999")
+        }
+        return UInt32(value)
     }
 
     /// As the public initializer, with metadata already an object (a remote client's).
     package init(name: String, workspace: String, localPath: String?, description: String?, tags: [String]?,
                  folder: String?, metadataObject: ValueObject?, writeProtected: Bool = false,
                  durability: Durability = StoreConfiguration().durability, exportOnClose: String? = nil,
-                 remote: RemoteTarget? = nil) throws(DreamlakeError) {
+                 remote: RemoteTarget? = nil, rank: Int? = nil) throws(DreamlakeError) {
         // Canonically equal names (é as one code point or as e + accent) name one session, stored in NFC.
         let workspace = Names.canonical(workspace), name = Names.canonical(name)
         try Names.checkSessionComponent(workspace, "workspace")
@@ -122,6 +152,7 @@ public final class Session: @unchecked Sendable {
         givenWriteProtected = writeProtected
         self.exportOnClose = exportOnClose
         self.remote = remote
+        self.rank = try Session.resolveRank(given: rank, environment: ProcessInfo.processInfo.environment)
     }
 
     deinit {
@@ -188,7 +219,7 @@ public final class Session: @unchecked Sendable {
         try checkContainment()
         let store: Store
         do {
-            store = try Store(directory: directory, configuration: StoreConfiguration(durability: durability))
+            store = try Store(directory: directory, configuration: StoreConfiguration(durability: durability), writer: rank)
         } catch {
             throw DreamlakeError(error)
         }

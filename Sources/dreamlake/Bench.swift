@@ -60,7 +60,10 @@ extension Bench {
             The rate is the whole run's: points over seconds, with no clock read of the benchmark's own between appends; \
             --latency times each append instead (a clock read each, which the rate then includes). \
             --resume appends --points more points to the session as it is (after a kill -9, say), point i at index i. \
-            With --print-durable, a line `durable N` is printed (and flushed) on stdout each time the first N points have become durable.
+            With --print-durable, a line `durable N` is printed (and flushed) on stdout each time the first N points have become durable. \
+            --processes N starts N processes of this command at once on the one session, each its own writer (rank k), \
+            each appending --points points to its own track loss-k, or all to track loss with --shared-track; \
+            it reports the total rate (all points over the time from the first start to the last exit) and each process's.
             """)
 
         @OptionGroup var root: RootOption
@@ -83,20 +86,34 @@ extension Bench {
         @Flag(help: "Print one JSON object instead of text.")
         var json = false
 
+        @Option(help: "Write with this many processes at once, each its own writer of the one session.")
+        var processes = 1
+
+        @Flag(help: "With --processes: every process appends to track loss (else each to its own, loss-RANK).")
+        var sharedTrack = false
+
+        @Option(help: .hidden)
+        var rank: Int?
+
         func validate() throws {
             guard points > 0 else { throw ValidationError("--points must be positive") }
+            guard processes >= 1, processes <= 10_000 else { throw ValidationError("--processes must be from 1 to 10000") }
+            guard rank == nil || processes == 1 else { throw ValidationError("--rank is for the processes --processes starts") }
         }
 
         func run() throws {
             try reportingErrors {
+                if processes > 1 { return try runProcesses() }
                 let session: Session
-                if resume {
-                    session = try Session(name: Bench.sessionName, workspace: Bench.workspace, localPath: root.path, durability: durability)
+                if resume || rank != nil {
+                    session = try Session(name: Bench.sessionName, workspace: Bench.workspace, localPath: root.path, durability: durability,
+                                          rank: rank)
                     try session.open()
                 } else {
                     session = try Bench.freshSession(Bench.sessionName, root: root.path, durability: durability)
                 }
-                let track = session.track(Bench.trackName, description: "the reference workload")
+                let trackName = rank.map { sharedTrack ? Bench.trackName : "\(Bench.trackName)-\($0)" } ?? Bench.trackName
+                let track = session.track(trackName, description: "the reference workload")
                 // Point i of the workload goes to index i: a resumed run starts where the track ends.
                 let first = resume ? ((try? track.stats().count) ?? 0) : 0
                 let out = DurableReporter(enabled: printDurable)
@@ -133,6 +150,11 @@ extension Bench {
                 let seconds = Double(monotonicNanos() - start) / 1e9
                 try session.close()
                 out.finish(total: UInt64(end))
+                if rank != nil {
+                    // One of --processes: the parent reads this line.
+                    print(PythonFormat.json(.object(["points": .int(Int64(points)), "seconds": .double(seconds)])))
+                    return
+                }
                 let bytes = diskUsage(Store.segmentsDirectory(of: session.directory)).bytes
                 let perPoint = Double(bytes) / Double(end)  // the session holds `end` points
                 if json {
@@ -162,6 +184,70 @@ extension Bench {
         }
     }
 
+}
+
+extension Bench.Ingest {
+    /// Starts `processes` copies of this command, each writing the session as rank k.
+    fileprivate func runProcesses() throws {
+        _ = try Bench.freshSession(Bench.sessionName, root: root.path, durability: durability).close()
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let start = monotonicNanos()
+        var children: [(Process, Pipe)] = []
+        for k in 0..<processes {
+            let p = Process()
+            p.executableURL = executable
+            p.arguments = ["bench", "ingest", "--root", root.path, "--points", String(points), "--durability", durability.argument,
+                           "--rank", String(k)] + (sharedTrack ? ["--shared-track"] : [])
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            children.append((p, out))
+        }
+        var rates: [Double] = []
+        var failed: [String] = []
+        for (k, (p, out)) in children.enumerated() {
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+            guard p.terminationStatus == 0, let doc = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let seconds = doc["seconds"] as? Double, seconds > 0 else {
+                failed.append("process \(k) (exit \(p.terminationStatus))")
+                continue
+            }
+            rates.append(Double(points) / seconds)
+        }
+        let seconds = Double(monotonicNanos() - start) / 1e9
+        guard failed.isEmpty else { throw DreamlakeError(.io, "bench ingest: \(failed.joined(separator: ", ")) failed") }
+        let total = Double(points * processes)
+        let session = try Session(name: Bench.sessionName, workspace: Bench.workspace, localPath: root.path)
+        let bytes = diskUsage(Store.segmentsDirectory(of: session.directory)).bytes
+        if json {
+            print(PythonFormat.json(.object([
+                "processes": .int(Int64(processes)), "points_each": .int(Int64(points)), "shared_track": .bool(sharedTrack),
+                "seconds": .double(seconds), "points_per_second": .double(total / seconds),
+                "process_points_per_second": .array(rates.map { .double($0) }), "bytes_on_disk": .int(bytes),
+            ])))
+        } else {
+            print("\(Bench.workspace)/\(Bench.sessionName): \(processes) processes of \(points) points" + (sharedTrack ? " into one track" : " each into its own track")
+                  + " in \(String(format: "%.3f", seconds)) s: \(String(format: "%.2f", total / seconds / 1e6)) M points/s in all (durability \(durability))")
+            print("each process: " + rates.map { String(format: "%.2f", $0 / 1e6) }.joined(separator: ", ") + " M points/s")
+            print("on disk: \(bytes) bytes, \(String(format: "%.2f", Double(bytes) / total)) bytes a point")
+        }
+    }
+}
+
+extension Durability {
+    /// The form `--durability` takes.
+    var argument: String {
+        switch self {
+        case .buffered: "buffered"
+        case .always: "always"
+        case .interval(let ms): "interval:\(ms)"
+        }
+    }
+}
+
+extension Bench {
     struct Logs: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write log entries through the session API to session bench/logs (made anew) and report the rate.",

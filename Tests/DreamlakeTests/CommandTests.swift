@@ -2,6 +2,7 @@ import DreamlakeTestSupport
 import Foundation
 import Testing
 @testable import Dreamlake
+@_spi(Reference) import DreamlakeStore
 
 /// The built `dreamlake` command, beside the test bundle in the build folder.
 func dreamlakeCommand() throws -> String {
@@ -391,5 +392,115 @@ final class LineCollector: @unchecked Sendable {
         #expect(all.status == 0 && all.out == "\(survivedBefore)\n", "\(all.err)")
         let check = try runCommand(["verify", "--root", root.path])
         #expect(check.status == 0, "\(check.out)")
+    }
+}
+
+/// Several processes writing one session (issue 17): real processes of the
+/// `dreamlake` command, each its own writer.
+@Suite struct ManyProcessesTests {
+    /// Each track's points, read back through the engine as a reader beside the writers would.
+    private func points(_ store: DreamlakeStore.Store, _ name: String) throws -> [(value: Double, step: Int64)] {
+        guard let id = store.trackInfo(named: name)?.id else { return [] }
+        return try store.points(of: id, from: 0, limit: .max).map { ($0.data["value"]?.doubleValue ?? .nan, $0.data["step"]?.intValue ?? -1) }
+    }
+
+    private func isTheWorkload(_ p: [(value: Double, step: Int64)], from: Int = 0) -> Bool {
+        p.enumerated().allSatisfy { i, point in
+            point.step == Int64(from + i) && point.value.bitPattern == ReferenceWorkload.value(from + i).bitPattern
+        }
+    }
+
+    @Test func processesWriteOneSessionIntoTheirOwnTracksOrOneTrack() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let own = try runCommand(["bench", "ingest", "--root", root.path, "--points", "20000", "--processes", "4"])
+        #expect(own.status == 0, "\(own.err)")
+        let dir = root.path + "/bench/ingest"
+        do {
+            let store = try DreamlakeStore.Store(directory: dir, access: .read)
+            defer { try? store.close() }
+            #expect(store.tracks().map(\.name).sorted() == ["loss-0", "loss-1", "loss-2", "loss-3"])
+            for k in 0..<4 {
+                let p = try points(store, "loss-\(k)")
+                #expect(p.count == 20000 && isTheWorkload(p), "loss-\(k): \(p.count) points")
+            }
+        }
+        let shared = try runCommand(["bench", "ingest", "--root", root.path, "--points", "20000", "--processes", "4", "--shared-track"])
+        #expect(shared.status == 0, "\(shared.err)")
+        let store = try DreamlakeStore.Store(directory: dir, access: .read)
+        defer { try? store.close() }
+        let p = try points(store, "loss")
+        // One track of every process's points: each step four times, with its value.
+        #expect(p.count == 80000)
+        var seen = [Int](repeating: 0, count: 20000)
+        for point in p where point.step >= 0 && point.step < 20000 && point.value.bitPattern == ReferenceWorkload.value(Int(point.step)).bitPattern {
+            seen[Int(point.step)] += 1
+        }
+        #expect(seen.allSatisfy { $0 == 4 })
+        #expect(try runCommand(["verify", "--root", root.path]).status == 0)
+    }
+
+    @Test func aWriterKilledWithSignal9CostsTheOthersAndItsDurablePointsNothing() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let dir = root.path + "/bench/ingest"
+        let made = try runCommand(["bench", "ingest", "--root", root.path, "--points", "1"])
+        #expect(made.status == 0)
+        var children: [(Process, LineCollector)] = []
+        for k in 0..<4 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try dreamlakeCommand())
+            p.arguments = ["bench", "ingest", "--root", root.path, "--rank", String(k), "--points", "400000", "--print-durable",
+                           "--durability", "interval:5"]
+            let stdout = Pipe()
+            p.standardOutput = stdout
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            children.append((p, LineCollector(stdout.fileHandleForReading)))
+        }
+        // A reader follows them: what it has seen at an index stays there, and more comes.
+        let reader = try DreamlakeStore.Store(directory: dir, access: .read)
+        defer { try? reader.close() }
+        var seen = [Int](repeating: 0, count: 4)
+        var checks = 0
+        func check() throws {
+            try reader.refresh()
+            for k in 0..<4 {
+                guard let id = reader.trackInfo(named: "loss-\(k)")?.id else { continue }
+                let from = max(0, seen[k] - 1)
+                let p = try reader.points(of: id, from: UInt64(from), limit: .max)
+                    .map { ($0.data["value"]?.doubleValue ?? .nan, $0.data["step"]?.intValue ?? -1) }
+                #expect(from + p.count >= seen[k] && isTheWorkload(p, from: from), "loss-\(k) while written")
+                seen[k] = from + p.count
+            }
+            checks += 1
+        }
+        let (victim, lines) = children[1]
+        while lines.lines.count < 2 && victim.isRunning { try check() }
+        #expect(lines.lines.count >= 2, "rank 1 reported nothing durable")
+        kill(victim.processIdentifier, SIGKILL)
+        victim.waitUntilExit()
+        while children.contains(where: { $0.0.isRunning }) { try check() }
+        for (p, _) in children { p.waitUntilExit() }
+        #expect(checks > 0)
+        let promised = lines.lines.compactMap { Int($0.dropFirst("durable ".count)) }.max() ?? 0
+        try reader.refresh()
+        for k in 0..<4 {
+            let p = try points(reader, "loss-\(k)")
+            #expect(isTheWorkload(p), "loss-\(k)")
+            if k == 1 {
+                #expect(p.count >= promised, "rank 1 said \(promised) points were durable; \(p.count) are there")
+            } else {
+                #expect(p.count == 400000, "loss-\(k) has \(p.count) points")
+            }
+        }
+        // The killed rank comes back, takes its slot over, and goes on where its track ends.
+        let before = try points(reader, "loss-1").count
+        let again = try runCommand(["bench", "ingest", "--root", root.path, "--rank", "1", "--resume", "--points", "1000"])
+        #expect(again.status == 0, "\(again.err)")
+        try reader.refresh()
+        let after = try points(reader, "loss-1")
+        #expect(after.count == before + 1000)
+        #expect(try runCommand(["verify", "--root", root.path]).status == 0)
     }
 }

@@ -24,6 +24,45 @@ struct LossPoint: Codable {
 }
 
 @Suite struct SessionTests {
+    /// Several writers of one session in one process, each its rank; a rank
+    /// taken is refused, naming who holds it; the environment's rank is read.
+    @Test func sessionsOfDifferentRanksWriteOneSession() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let a = try Session(name: "run", workspace: "ws", localPath: root.path, rank: 0)
+        let b = try Session(name: "run", workspace: "ws", localPath: root.path, rank: 1)
+        try a.open()
+        try b.open()
+        let same = try Session(name: "run", workspace: "ws", localPath: root.path, rank: 1)
+        #expect(performing: { try same.open() }, throws: { error in
+            guard let e = error as? DreamlakeError else { return false }
+            return e.message.contains("writer 1 of the store is taken") && e.message.contains("pid \(getpid())")
+        })
+        try a.track("loss").append(value: 1, step: 0)
+        try b.track("loss").append(value: 2, step: 0)
+        try a.log("from a")
+        try b.log("from b")
+        try a.parameters.set(["lr": 0.1, "a": 1])
+        try b.parameters.set(["lr": 0.2, "b": 2])
+        try a.close()
+        try b.close()
+        let r = try Session(name: "run", workspace: "ws", localPath: root.path)
+        try r.openForReading()
+        defer { try? r.close() }
+        #expect(try r.track("loss").stats().count == 2)
+        #expect(Set(try r.logs().map(\.message)) == ["from a", "from b"])
+        // Set by both: the later in the one order wins; keys set by one are kept.
+        let p = try r.parameters.get()
+        #expect(p["lr"] == .double(0.2) && p["a"] == .int(1) && p["b"] == .int(2), "\(p)")
+
+        #expect(try Session.resolveRank(given: nil, environment: ["RANK": "3", "LOCAL_RANK": "1"]) == 3)
+        #expect(try Session.resolveRank(given: nil, environment: ["LOCAL_RANK": "1"]) == 1)
+        #expect(try Session.resolveRank(given: 5, environment: ["RANK": "3"]) == 5)
+        #expect(try Session.resolveRank(given: nil, environment: [:]) == nil)
+        #expect(throws: DreamlakeError.self) { try Session.resolveRank(given: nil, environment: ["RANK": "x"]) }
+        #expect(throws: DreamlakeError.self) { try Session.resolveRank(given: 10_000, environment: [:]) }
+    }
+
     /// A track's `updatedAt` moves with its appends, across reopenings, as the export's metadata does.
     @Test func aTracksUpdatedAtIsItsLastAppend() throws {
         let root = TempRoot()
