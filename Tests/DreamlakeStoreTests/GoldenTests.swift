@@ -81,6 +81,43 @@ import Testing
         for p in payloads { #expect(Array(golden[(p - 48)..<(p - 44)]) == Array("DLBK".utf8), "payload at \(p)") }
     }
 
+    static let goldenCommitLog = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Golden/example-v1.dlc").path
+
+    /// The example's commit log is the golden file, and FORMAT.md shows the same bytes.
+    @Test func thisVersionWritesTheDocumentedCommitLog() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        try Self.writeExample(dir.path)
+        let written = Array(try Data(contentsOf: URL(fileURLWithPath: dir.path + "/" + CommitLog.fileName)))
+        #expect(written == Array(try Data(contentsOf: URL(fileURLWithPath: Self.goldenCommitLog))),
+                "the bytes changed: update FORMAT.md's commit log section and the golden file")
+        let format = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("FORMAT.md")
+        let section = try #require(try String(contentsOf: format, encoding: .utf8).components(separatedBy: "## Commit log (`commits.dlc`)").last)
+        let dump = section.components(separatedBy: "```")[3]  // the diagrams, then the dump
+        var dumped: [UInt8] = []
+        for line in dump.split(separator: "\n") where line.contains(": ") {
+            let hex = line.split(separator: ":", maxSplits: 1)[1].components(separatedBy: "  ")[0].replacingOccurrences(of: " ", with: "")
+            var i = hex.startIndex
+            while i < hex.endIndex {
+                let j = hex.index(i, offsetBy: 2)
+                dumped.append(try #require(UInt8(hex[i..<j], radix: 16)))
+                i = j
+            }
+        }
+        #expect(dumped == written, "FORMAT.md's commit log dump differs from Golden/example-v1.dlc")
+        // The golden segment and log read back as the example.
+        try FileManager.default.removeItem(atPath: dir.path)
+        try FileManager.default.createDirectory(atPath: dir.segments, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.golden, toPath: dir.segments + "/w0000-00000001.dls")
+        try FileManager.default.copyItem(atPath: Self.goldenCommitLog, toPath: dir.path + "/" + CommitLog.fileName)
+        let store = try Store(directory: dir.path, access: .read)
+        defer { try? store.close() }
+        #expect(store.recoveryReport.isClean && store.trackInfo(named: "loss")?.count == 3)
+        #expect(try store.logs().count == 1)
+    }
+
     static let goldenSummary = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Golden/example-v1.dlm").path
 

@@ -186,6 +186,39 @@ import Testing
         try s.close()
     }
 
+    /// After a power loss the log's last page may have reached the disk and the blocks it names not:
+    /// those records were never acknowledged (blocks are fsync'd first), and are a torn tail.
+    @Test func recordsAtTheEndOfTheLogWhoseBlocksAreNotThereAreATornTail() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        do {
+            let s = try Store(directory: dir.path, configuration: Self.configuration)
+            let t = try s.track(named: "t")
+            for i in 0..<500 { try t.append(value: Double(i), step: Int64(i)) }
+            try s.close()
+        }
+        let seg = try #require(dir.segmentFiles().last)
+        let blocks = try SegmentScanner.scan(File.open(seg, .readOnly), segment: SegmentID(writer: 0, number: 1)).blocks
+        // The last two blocks of points did not reach the disk.
+        let lost = try #require(blocks.last)
+        let cut = blocks[blocks.count - 2].offset
+        let fh = try FileHandle(forUpdating: URL(fileURLWithPath: seg))
+        try fh.truncate(atOffset: cut)
+        try fh.close()
+        let logPath = dir.path + "/" + CommitLog.fileName
+        let logSize = try FileManager.default.attributesOfItem(atPath: logPath)[.size] as! Int
+        let r = try Store(directory: dir.path, access: .read)
+        #expect(r.count(of: .track(TrackID(rawValue: 0))) == lost.firstSequence - 50)
+        try r.close()
+        let w = try Store(directory: dir.path, configuration: Self.configuration)
+        let recordSize = CommitLog.recordPrefix + CommitLog.blockRecordLength
+        #expect(w.recoveryReport.tornTails.contains(.init(path: logPath, offset: UInt64(logSize - 2 * recordSize), bytesDropped: UInt64(2 * recordSize))),
+                "\(w.recoveryReport)")
+        #expect(try w.track(named: "t").append(value: 0, step: 0) == 400)
+        try w.close()
+        #expect(try Store.verify(directory: dir.path).isSound)
+    }
+
     @Test func aStoreWithoutACommitLogGetsOneFromItsFirstWriter() throws {
         let dir = TempDirectory()
         defer { dir.remove() }

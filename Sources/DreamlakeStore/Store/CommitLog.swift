@@ -35,6 +35,8 @@ final class CommitLog: @unchecked Sendable {
     /// What reading the log found since the last look.
     struct News {
         var refs: [BlockRef] = []
+        /// Where each of `refs`' records starts in the log.
+        var recordOffsets: [UInt64] = []
         var tracks: [TrackName] = []
         /// Where an unfinished last record starts (a writer cut it, a reader waits for it).
         var tornAt: UInt64?
@@ -120,10 +122,11 @@ final class CommitLog: @unchecked Sendable {
     /// record is not read; `cut` (a writer holding the flock: nobody is
     /// writing it) removes it. Damage is an error, or with `salvage` the end
     /// of what is read.
-    func catchUp(cut: Bool, salvage: Bool) throws(StoreError) -> News {
+    func catchUp(cut: Bool, salvage: Bool, limit: UInt64? = nil) throws(StoreError) -> News {
         var news = News()
-        let size: UInt64
+        var size: UInt64
         do { size = try file.size() } catch { throw StoreError(error) }
+        if let limit { size = min(size, limit) }
         guard size > position else { return news }
         // Read in slices, so that a log of any size is read with bounded memory.
         while position < size {
@@ -160,6 +163,7 @@ final class CommitLog: @unchecked Sendable {
                 case .success(.block(let ref)):
                     note(ref)
                     news.refs.append(ref)
+                    news.recordOffsets.append(offset)
                 case .success(.track(let t)):
                     named.insert(t.id.rawValue)
                     news.tracks.append(t)
@@ -245,6 +249,22 @@ final class CommitLog: @unchecked Sendable {
         position = size  // nothing after damage is read: no record boundary can be trusted past it
         news.damage = .init(path: path, offset: offset, length: size - offset, reason: reason)
         return news
+    }
+
+    /// Forgets everything read, to read the log again from its start; with
+    /// `cutAt`, first cuts the file there (the caller holds the flock).
+    func rewind(cutAt: UInt64?) throws(StoreError) {
+        if let cutAt {
+            do {
+                try file.truncate(to: cutAt)
+                try file.sync()
+            } catch { throw StoreError(error) }
+        }
+        position = UInt64(CommitLog.headerSize)
+        ends = [:]
+        perWriter = [:]
+        lastBlock = [:]
+        named = []
     }
 
     // MARK: Writing (the caller holds `lock` and the flock, and has caught up)
@@ -359,11 +379,35 @@ extension Store {
     static func openCommitted(_ log: CommitLog, shared: SharedState, configuration: StoreConfiguration, writing: Bool,
                               report: inout RecoveryReport) throws(StoreError) {
         let salvage = configuration.recovery == .salvage
+        // Records at the end of the log whose blocks are not there: after a power loss the kernel may have
+        // written the log's last pages before the blocks they name. A flush fsyncs blocks before records, so
+        // none of them was acknowledged: a torn tail, cut by a writer, not read by a reader.
+        func withoutUnsoundTail(_ news: CommitLog.News) throws(StoreError) -> CommitLog.News {
+            var keep = news.refs.count
+            while keep > 0 {
+                do throws(StoreError) {
+                    _ = try readChecked(news.refs[keep - 1], shared: shared)
+                    break
+                } catch where error.code == .unsupportedVersion {
+                    throw error  // a newer writer's segment: not ours to cut
+                } catch {
+                    keep -= 1
+                }
+            }
+            guard keep < news.refs.count else { return news }
+            let at = news.recordOffsets[keep]
+            let size = (try? log.file.size()) ?? at
+            try log.rewind(cutAt: writing ? at : nil)
+            var again = try log.catchUp(cut: false, salvage: salvage, limit: at)
+            again.tornAt = at
+            again.tornBytes = size - at
+            return again
+        }
         var news: CommitLog.News
         if writing {
-            news = try log.withFlock { () throws(StoreError) in try log.catchUp(cut: true, salvage: false) }
+            news = try log.withFlock { () throws(StoreError) in try withoutUnsoundTail(try log.catchUp(cut: true, salvage: false)) }
         } else {
-            news = try log.lock.withLock { () throws(StoreError) in try log.catchUp(cut: false, salvage: salvage) }
+            news = try log.lock.withLock { () throws(StoreError) in try withoutUnsoundTail(try log.catchUp(cut: false, salvage: salvage)) }
         }
         if let at = news.tornAt, writing { report.tornTails.append(.init(path: log.path, offset: at, bytesDropped: news.tornBytes)) }
         if let damage = news.damage { report.damage.append(damage) }
