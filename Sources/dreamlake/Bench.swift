@@ -11,11 +11,11 @@ struct Bench: ParsableCommand {
         subcommands: [Ingest.self, Check.self, Logs.self, Remote.self, Runs.self])
 
     /// Opens `bench/<name>` made anew: the last run's session is removed
-    /// first, but never under a running writer (opening takes the writer
-    /// lock, or fails saying who holds it).
+    /// first, but never under a running writer: while another process writes
+    /// it, this one joins it as another writer instead.
     static func freshSession(_ name: String, root: String, durability: Durability) throws -> Session {
         let session = try Session(name: name, workspace: workspace, localPath: root, durability: durability)
-        if FileManager.default.fileExists(atPath: session.directory) {
+        if FileManager.default.fileExists(atPath: session.directory), Store.liveWriter(directory: session.directory) == nil {
             try session.open()
             try session.close()
             do { try FileManager.default.removeItem(atPath: session.directory) } catch {

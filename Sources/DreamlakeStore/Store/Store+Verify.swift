@@ -155,35 +155,43 @@ extension Store {
         return report
     }
 
-    /// The pid in the writer lock file, when a writer holds the lock.
+    /// The pid of a writer that holds one of the store's writer locks, if any.
+    package static func liveWriter(directory: String) -> Int32? { liveWriters(directory: directory).first }
+
+    /// The pids in the writer lock files whose locks are held, by writer id.
     /// Looked at, never locked: verifying and viewing never stand in a
     /// writer's way. On Linux the kernel's table of locks (`/proc/locks`)
-    /// says whether the file's flock is held (a writer that closed the store
+    /// says whether a file's flock is held (a writer that closed the store
     /// and lives on holds none); elsewhere, whether the pid's process lives.
-    package static func liveWriter(directory: String) -> Int32? {
-        let path = directory + "/" + StoreFiles.lockName(writer: 0)
-        guard let f = try? File.open(path, .readOnly) else { return nil }
-        defer { try? f.close() }
-        guard let bytes = try? f.read(at: 0, count: 32),
-              let pid = Int32(String(decoding: bytes, as: UTF8.self).trimmingWhitespace()), pid > 0 else { return nil }
-        var st = stat()
-        if let table = try? File.open("/proc/locks", .readOnly, followingLinks: true), fstat(f.fd, &st) == 0 {
-            defer { try? table.close() }
-            let text = String(decoding: (try? table.read(at: 0, count: 1 << 20)) ?? [], as: UTF8.self)
-            let dev = UInt64(st.st_dev)
-            let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
-            let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
-            // "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF": the lock on device 08:01 (hex), inode 1234.
-            let held = text.split(separator: "\n").contains { line in
-                let fields = line.split(separator: " ")
-                guard fields.count >= 6, fields[1] == "FLOCK" else { return false }
-                let id = fields[5].split(separator: ":")
-                return id.count == 3 && UInt64(id[0], radix: 16) == major && UInt64(id[1], radix: 16) == minor
-                    && UInt64(id[2]) == UInt64(st.st_ino)
-            }
-            return held ? pid : nil
+    package static func liveWriters(directory: String) -> [Int32] {
+        let names = ((try? FileSystem.list(directory)) ?? []).filter { $0.hasPrefix("writer-") && $0.hasSuffix(".lock") }.sorted()
+        guard !names.isEmpty else { return [] }
+        let table: String? = (try? File.open("/proc/locks", .readOnly, followingLinks: true)).map { f in
+            defer { try? f.close() }
+            return String(decoding: (try? f.read(at: 0, count: 1 << 20)) ?? [], as: UTF8.self)
         }
-        // The lock is held while the process that wrote the pid runs (the flock ends with it).
-        return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
+        return names.compactMap { name in
+            guard let f = try? File.open(directory + "/" + name, .readOnly) else { return nil }
+            defer { try? f.close() }
+            guard let bytes = try? f.read(at: 0, count: 32),
+                  let pid = Int32(String(decoding: bytes, as: UTF8.self).trimmingWhitespace()), pid > 0 else { return nil }
+            var st = stat()
+            if let table, fstat(f.fd, &st) == 0 {
+                let dev = UInt64(st.st_dev)
+                let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
+                let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
+                // "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF": the lock on device 08:01 (hex), inode 1234.
+                let held = table.split(separator: "\n").contains { line in
+                    let fields = line.split(separator: " ")
+                    guard fields.count >= 6, fields[1] == "FLOCK" else { return false }
+                    let id = fields[5].split(separator: ":")
+                    return id.count == 3 && UInt64(id[0], radix: 16) == major && UInt64(id[1], radix: 16) == minor
+                        && UInt64(id[2]) == UInt64(st.st_ino)
+                }
+                return held ? pid : nil
+            }
+            // The lock is held while the process that wrote the pid runs (the flock ends with it).
+            return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
+        }
     }
 }

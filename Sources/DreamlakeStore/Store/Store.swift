@@ -4,9 +4,10 @@ import Glibc
 /// points, parameters, metadata and file records, in segment files of
 /// checksummed, compressed blocks.
 ///
-/// Open it for writing (one writer per store, across processes, held by a
-/// `flock` on `writer-0000.lock`) or for reading (any number, even while a
-/// writer runs; ``refresh()`` picks up what the writer has written since).
+/// Open it for writing (any number of processes at once, each as its own
+/// writer, held by a `flock` on `writer-NNNN.lock`; their blocks are put in
+/// one order by the commit log, FORMAT.md) or for reading (any number, even
+/// while writers run; ``refresh()`` picks up what they have committed since).
 ///
 /// ```swift
 /// let store = try Store(directory: "runs/exp1")
@@ -57,9 +58,12 @@ public final class Store: Sendable {
     ///   - directory: The store's directory.
     ///   - access: `.write` (the default) or `.read`.
     ///   - configuration: Durability, sizes and recovery mode. The default is ``StoreConfiguration/init()``.
+    ///   - requestedWriter: For `.write`, the writer id (0 to 9999) to write as: the rank of
+    ///     a distributed job. Nil (the default) takes the lowest id no process holds.
     /// - Throws: ``StoreError`` with code `.locked` when another process
-    ///   writes the store, `.corrupt` when strict recovery finds damage,
-    ///   `.unsupportedVersion`, `.notAStore` or `.io`.
+    ///   holds the writer id asked for (or a writer that keeps no commit log
+    ///   writes the store), `.corrupt` when strict recovery finds damage,
+    ///   `.unsupportedVersion`, `.notAStore`, `.invalidArgument` or `.io`.
     public init(directory: String, access: Access = .write, configuration: StoreConfiguration = .init(),
                 writer requestedWriter: UInt32? = nil) throws(StoreError) {
         self.directory = directory
