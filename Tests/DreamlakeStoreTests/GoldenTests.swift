@@ -10,6 +10,22 @@ import Testing
     static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Golden/example-v1.dls").path
 
+    /// The bytes of an `xxd` dump in FORMAT.md: on each "00000020: 444c 424b ...  DLBK..." line,
+    /// the hex between the colon and the two spaces before the text.
+    static func bytes(ofDump dump: String) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for line in dump.split(separator: "\n") where line.contains(": ") {
+            let hex = line.split(separator: ":", maxSplits: 1)[1].components(separatedBy: "  ")[0].replacingOccurrences(of: " ", with: "")
+            var i = hex.startIndex
+            while i < hex.endIndex {
+                let j = hex.index(i, offsetBy: 2)
+                bytes.append(try #require(UInt8(hex[i..<j], radix: 16)))
+                i = j
+            }
+        }
+        return bytes
+    }
+
     static func writeExample(_ path: String) throws {
         let store = try Store(directory: path, configuration: StoreConfiguration(durability: .buffered))
         try store.appendLog("hi", level: .warn, metadata: ["epoch": 3], timestamp: 1_764_000_000_000_000)
@@ -52,19 +68,7 @@ import Testing
             .deletingLastPathComponent().appendingPathComponent("FORMAT.md")
         let text = try String(contentsOf: format, encoding: .utf8)
         let example = try #require(text.components(separatedBy: "## An annotated example").last)
-        let dumpLines = example.components(separatedBy: "```")[1].split(separator: "\n").filter { $0.contains(": ") }
-        var dumped: [UInt8] = []
-        for line in dumpLines {
-            // "00000020: 444c 424b ...  DLBK..." : the hex between the colon and the two spaces before the text.
-            let afterColon = line.split(separator: ":", maxSplits: 1)[1]
-            let hex = afterColon.components(separatedBy: "  ")[0].replacingOccurrences(of: " ", with: "")
-            var i = hex.startIndex
-            while i < hex.endIndex {
-                let j = hex.index(i, offsetBy: 2)
-                dumped.append(try #require(UInt8(hex[i..<j], radix: 16)))
-                i = j
-            }
-        }
+        let dumped = try Self.bytes(ofDump: example.components(separatedBy: "```")[1])
         let golden = Array(try Data(contentsOf: URL(fileURLWithPath: Self.golden)))
         #expect(dumped == golden, "FORMAT.md's dump differs from Golden/example-v1.dls")
         // "`0x5f` block 2": a block header starts there; "Payload at `0xfd`": 48 bytes after one.
@@ -95,17 +99,7 @@ import Testing
         let format = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("FORMAT.md")
         let section = try #require(try String(contentsOf: format, encoding: .utf8).components(separatedBy: "## Commit log (`commits.dlc`)").last)
-        let dump = section.components(separatedBy: "```")[3]  // the diagrams, then the dump
-        var dumped: [UInt8] = []
-        for line in dump.split(separator: "\n") where line.contains(": ") {
-            let hex = line.split(separator: ":", maxSplits: 1)[1].components(separatedBy: "  ")[0].replacingOccurrences(of: " ", with: "")
-            var i = hex.startIndex
-            while i < hex.endIndex {
-                let j = hex.index(i, offsetBy: 2)
-                dumped.append(try #require(UInt8(hex[i..<j], radix: 16)))
-                i = j
-            }
-        }
+        let dumped = try Self.bytes(ofDump: section.components(separatedBy: "```")[3])  // the diagrams, then the dump
         #expect(dumped == written, "FORMAT.md's commit log dump differs from Golden/example-v1.dlc")
         // The golden segment and log read back as the example.
         try FileManager.default.removeItem(atPath: dir.path)
@@ -146,17 +140,7 @@ import Testing
         let format = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("FORMAT.md")
         let section = try #require(try String(contentsOf: format, encoding: .utf8).components(separatedBy: "## Summary file (`.dlm`)").last)
-        let dump = section.components(separatedBy: "```")[3]  // the diagram, then the dump
-        var dumped: [UInt8] = []
-        for line in dump.split(separator: "\n") where line.contains(": ") {
-            let hex = line.split(separator: ":", maxSplits: 1)[1].components(separatedBy: "  ")[0].replacingOccurrences(of: " ", with: "")
-            var i = hex.startIndex
-            while i < hex.endIndex {
-                let j = hex.index(i, offsetBy: 2)
-                dumped.append(try #require(UInt8(hex[i..<j], radix: 16)))
-                i = j
-            }
-        }
+        let dumped = try Self.bytes(ofDump: section.components(separatedBy: "```")[3])  // the diagram, then the dump
         #expect(dumped == Array(written), "FORMAT.md's summary file dump differs from Golden/example-v1.dlm")
         // What the bytes say, as FORMAT.md reads them.
         let bytes = Array(written)

@@ -14,6 +14,14 @@ import Testing
         return c
     }()
 
+    /// Track `t` with points 0..<n, `{"value": i, "step": i}`, by one writer that then closes.
+    static func writeSteps(_ n: Int, to dir: TempDirectory) throws {
+        let s = try Store(directory: dir.path, configuration: configuration)
+        let t = try s.track(named: "t")
+        for i in 0..<n { try t.append(value: Double(i), step: Int64(i)) }
+        try s.close()
+    }
+
     @Test func severalWritersWriteOneStoreThatReadsAsOne() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
@@ -120,12 +128,7 @@ import Testing
     @Test func aBlockWrittenButNotCommittedIsNeitherReadNorKept() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
-        do {
-            let s = try Store(directory: dir.path, configuration: Self.configuration)
-            let t = try s.track(named: "t")
-            for i in 0..<100 { try t.append(value: Double(i), step: Int64(i)) }
-            try s.close()
-        }
+        try Self.writeSteps(100, to: dir)
         // A writer killed between writing a block and committing it leaves a sound block no record names.
         let seg = try #require(dir.segmentFiles().last)
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: seg)))
@@ -150,12 +153,7 @@ import Testing
     @Test func aTornCommitRecordIsNotReadAndTheNextWriterCutsIt() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
-        do {
-            let s = try Store(directory: dir.path, configuration: Self.configuration)
-            let t = try s.track(named: "t")
-            for i in 0..<100 { try t.append(value: Double(i), step: Int64(i)) }
-            try s.close()
-        }
+        try Self.writeSteps(100, to: dir)
         let logPath = dir.path + "/" + CommitLog.fileName
         let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: logPath)))
         // The first 20 bytes of the last record again: a record whose writing did not finish.
@@ -191,12 +189,7 @@ import Testing
     @Test func recordsAtTheEndOfTheLogWhoseBlocksAreNotThereAreATornTail() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
-        do {
-            let s = try Store(directory: dir.path, configuration: Self.configuration)
-            let t = try s.track(named: "t")
-            for i in 0..<500 { try t.append(value: Double(i), step: Int64(i)) }
-            try s.close()
-        }
+        try Self.writeSteps(500, to: dir)
         let seg = try #require(dir.segmentFiles().last)
         let blocks = try SegmentScanner.scan(File.open(seg, .readOnly), segment: SegmentID(writer: 0, number: 1)).blocks
         // The last two blocks of points did not reach the disk.

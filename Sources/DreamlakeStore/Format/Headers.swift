@@ -73,6 +73,13 @@ struct BlockHeader: Equatable {
 
     func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: FormatConstants.blockHeaderSize)
+        encode(into: &w)
+        return w.bytes
+    }
+
+    /// Appends the header's 48 bytes to `w`.
+    func encode(into w: inout ByteWriter) {
+        let start = w.count
         w.u32(FormatConstants.blockMarker)
         w.u32(0)  // header checksum, patched below
         w.u32(storedLength)
@@ -85,8 +92,7 @@ struct BlockHeader: Equatable {
         w.u32(recordCount)
         w.u64(firstSequence)
         w.u64(lastSequence)
-        w.patchU32(CRC32C.checksum(w.bytes, 8..<FormatConstants.blockHeaderSize), at: 4)
-        return w.bytes
+        w.patchU32(CRC32C.checksum(w.bytes, (start + 8)..<(start + FormatConstants.blockHeaderSize)), at: start + 4)
     }
 
     /// Why 48 bytes are not a block header.

@@ -279,41 +279,49 @@ final class CommitLog: @unchecked Sendable {
     }
 
     static func encode(_ ref: BlockRef, into w: inout ByteWriter) {
-        var body = ByteWriter(capacity: blockRecordLength)
-        body.u8(RecordType.block.rawValue)
-        body.u32(ref.segment.writer)
-        body.u64(ref.segment.number)
-        body.u64(ref.offset)
-        body.u32(ref.length)
-        body.u8(ref.stream.kind.rawValue)
-        body.u32(ref.stream.id)
-        body.u64(ref.firstSequence)
-        body.u32(ref.count)
-        frame(body.bytes, into: &w)
+        frame(into: &w) { body in
+            body.u8(RecordType.block.rawValue)
+            body.u32(ref.segment.writer)
+            body.u64(ref.segment.number)
+            body.u64(ref.offset)
+            body.u32(ref.length)
+            body.u8(ref.stream.kind.rawValue)
+            body.u32(ref.stream.id)
+            body.u64(ref.firstSequence)
+            body.u32(ref.count)
+        }
     }
 
     static func encode(_ t: TrackName, into w: inout ByteWriter) {
-        var body = ByteWriter()
-        body.u8(RecordType.track.rawValue)
-        body.u32(t.id.rawValue)
-        body.u64(UInt64(bitPattern: t.timestamp))
-        body.string(t.name)
-        frame(body.bytes, into: &w)
+        frame(into: &w) { body in
+            body.u8(RecordType.track.rawValue)
+            body.u32(t.id.rawValue)
+            body.u64(UInt64(bitPattern: t.timestamp))
+            body.string(t.name)
+        }
     }
 
-    private static func frame(_ body: [UInt8], into w: inout ByteWriter) {
-        w.u32(UInt32(body.count))
-        w.u32(CRC32C.checksum(body))
-        w.raw(body)
+    /// Writes one record: what `body` writes, after its length and checksum
+    /// (patched in once it is written: no buffer of its own).
+    private static func frame(into w: inout ByteWriter, _ body: (inout ByteWriter) -> Void) {
+        let start = w.count
+        w.u32(0)
+        w.u32(0)
+        body(&w)
+        w.patchU32(UInt32(w.count - start - recordPrefix), at: start)
+        w.patchU32(CRC32C.checksum(w.bytes, (start + recordPrefix)..<w.count), at: start + 4)
     }
+
+    /// Records being appended, kept from commit to commit (guarded by `lock`).
+    private var scratch = ByteWriter()
 
     /// Appends records for blocks already written to their segment, in order;
     /// their first sequences must be the streams' ends.
     func append(_ refs: [BlockRef]) throws(IOFailure) {
-        var w = ByteWriter(capacity: refs.count * (CommitLog.recordPrefix + CommitLog.blockRecordLength))
-        for ref in refs { CommitLog.encode(ref, into: &w) }
-        try file.write(w.bytes, at: position)
-        position += UInt64(w.bytes.count)
+        scratch.bytes.removeAll(keepingCapacity: true)
+        for ref in refs { CommitLog.encode(ref, into: &scratch) }
+        try file.write(scratch.bytes, at: position)
+        position += UInt64(scratch.bytes.count)
         for ref in refs { note(ref) }
     }
 

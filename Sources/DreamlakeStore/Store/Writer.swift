@@ -61,6 +61,10 @@ final class Writer: @unchecked Sendable {
     /// Per stream, one past the last record written (owned by the background thread).
     private var writtenEnds: [StreamKey: UInt64] = [:]
     private var encoderStates: [StreamKey: BlockPayload.EncoderState] = [:]
+    /// Buffers of the background thread, kept from batch to batch.
+    private var encodedScratch: [Encoded] = []
+    private var refsScratch: [BlockRef] = []
+    private var writeScratch = ByteWriter()
 
     // Buffers.
     private let registryLock = Lock()
@@ -395,8 +399,12 @@ final class Writer: @unchecked Sendable {
     /// segment, one flock on the commit log, in which the blocks get their
     /// first sequences, are written in one write, and are committed in one.
     private func writeAll(_ items: [Pending], written: inout UInt64) throws(StoreError) {
-        var encoded: [Encoded] = []
-        encoded.reserveCapacity(items.count)
+        var encoded = encodedScratch
+        encodedScratch = []
+        defer {
+            encoded.removeAll(keepingCapacity: true)
+            encodedScratch = encoded
+        }
         for item in items {
             let state: BlockPayload.EncoderState
             if let s = encoderStates[item.stream] {
@@ -433,34 +441,40 @@ final class Writer: @unchecked Sendable {
         }
     }
 
-    /// Places, writes and commits blocks that fit the active segment.
+    /// Places, writes and commits blocks that fit the active segment. Its
+    /// buffers are kept from commit to commit: the background thread's
+    /// allocations stay off the per-block bill.
     private func commit(_ run: ArraySlice<Encoded>) throws(StoreError) {
         let log = commitLog
-        let (refs, others) = try log.withFlock { () throws(StoreError) -> ([BlockRef], [BlockRef]) in
+        var refs = refsScratch
+        var w = writeScratch
+        refsScratch = []
+        writeScratch = ByteWriter()
+        defer {
+            refs.removeAll(keepingCapacity: true)
+            refsScratch = refs
+            w.bytes.removeAll(keepingCapacity: true)
+            writeScratch = w
+        }
+        let others = try log.withFlock { () throws(StoreError) -> [BlockRef] in
             // What other writers committed since the last look comes first.
             let news = try log.catchUp(cut: true, salvage: false)
             let others = Store.absorb(news, into: shared)
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(run.reduce(0) { $0 + Int($1.size) })
-            var refs: [BlockRef] = []
             var offset = segmentEnd
-            var ends: [StreamKey: UInt64] = [:]
             for e in run {
                 let stream = e.item.stream
-                let first = ends[stream] ?? log.end(of: stream)
+                // The stream's end: after this run's last block of it, else what the log says.
+                let first = refs.last(where: { $0.stream == stream })?.endSequence ?? log.end(of: stream)
                 let count = e.item.batch.count
-                let header = BlockHeader(storedLength: UInt32(e.stored.count), payloadChecksum: CRC32C.checksum(e.stored), codec: e.codec,
-                                         stream: stream, uncompressedLength: UInt32(e.uncompressedLength), recordCount: UInt32(count),
-                                         firstSequence: first, lastSequence: first + UInt64(count) - 1)
-                bytes += header.encoded()
-                bytes += e.stored
-                let ref = BlockRef(segment: SegmentID(writer: writerID, number: segmentNumber), offset: offset, length: UInt32(e.size),
-                                   stream: stream, count: UInt32(count), firstSequence: first)
-                refs.append(ref)
-                ends[stream] = ref.endSequence
+                BlockHeader(storedLength: UInt32(e.stored.count), payloadChecksum: CRC32C.checksum(e.stored), codec: e.codec,
+                            stream: stream, uncompressedLength: UInt32(e.uncompressedLength), recordCount: UInt32(count),
+                            firstSequence: first, lastSequence: first + UInt64(count) - 1).encode(into: &w)
+                w.raw(e.stored)
+                refs.append(BlockRef(segment: SegmentID(writer: writerID, number: segmentNumber), offset: offset, length: UInt32(e.size),
+                                     stream: stream, count: UInt32(count), firstSequence: first))
                 offset += e.size
             }
-            do throws(IOFailure) { try segmentFile.write(bytes, at: segmentEnd) } catch {
+            do throws(IOFailure) { try segmentFile.write(w.bytes, at: segmentEnd) } catch {
                 throw StoreError(error, "the block was not written; free space or fix the disk, then open the store again")
             }
             // The blocks count from here: a crash before this leaves them uncommitted, cut by the next writer of this slot.
@@ -468,7 +482,7 @@ final class Writer: @unchecked Sendable {
                 throw StoreError(error, "the commit log was not written; free space or fix the disk, then open the store again")
             }
             shared.lock.withLock { shared.publish(refs) }
-            return (refs, others)
+            return others
         }
         for (e, ref) in zip(run, refs) {
             segmentBlocks.append(ref)
