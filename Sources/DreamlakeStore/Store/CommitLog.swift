@@ -408,7 +408,7 @@ extension Store {
             try log.rewind(cutAt: writing ? at : nil)
             var again = try log.catchUp(cut: false, salvage: salvage, limit: at)
             again.tornAt = at
-            again.tornBytes = size - at
+            again.tornBytes = size >= at ? size - at : 0  // a writer may have cut the log since
             return again
         }
         var news: CommitLog.News
