@@ -93,9 +93,14 @@ extension Session {
 public struct Logs: Sendable {
     let session: Session
 
-    /// Every log entry from `start`, at most `limit` of them.
-    public func callAsFunction(from start: UInt64 = 0, limit: Int = .max) throws(DreamlakeError) -> [LogEntry] {
+    /// Every log entry from `start`, at most `limit` of them; with a `rank`,
+    /// the first `limit` entries from `start` on that the session of that rank
+    /// wrote (``LogEntry/writer`` says which rank wrote an entry).
+    public func callAsFunction(from start: UInt64 = 0, limit: Int = .max, rank: UInt32? = nil) throws(DreamlakeError) -> [LogEntry] {
         let store = try session.requireStore()
-        do { return try store.logs(from: start, limit: limit) } catch { throw DreamlakeError(error) }
+        do {
+            if let rank { return try store.logs(writtenBy: rank, from: start, limit: limit).entries }
+            return try store.logs(from: start, limit: limit)
+        } catch { throw DreamlakeError(error) }
     }
 }

@@ -118,18 +118,25 @@ public struct Track: Sendable {
         do { return try h.append(contentsOf: points, timestamps: timestamps) } catch { throw DreamlakeError(error) }
     }
 
-    /// Points `startIndex ..< startIndex + limit`.
-    public func read(startIndex: UInt64 = 0, limit: Int = 1000) throws(DreamlakeError) -> TrackPage {
-        try session.backend().points(of: name, from: startIndex, limit: limit)
+    /// Points `startIndex ..< startIndex + limit`; with a `rank`, the first
+    /// `limit` points from `startIndex` on that the session of that rank
+    /// wrote (their indexes are the track's, so they skip the other ranks'
+    /// points: read on from the last one's index + 1).
+    ///
+    /// - Throws: ``DreamlakeError`` with `.invalidArgument` for a rank on a
+    ///   remote-only session (its server writes every point, and keeps no rank).
+    public func read(startIndex: UInt64 = 0, limit: Int = 1000, rank: UInt32? = nil) throws(DreamlakeError) -> TrackPage {
+        try session.backend().points(of: name, from: startIndex, limit: limit, rank: rank)
     }
 
     /// Points `startIndex ..< startIndex + limit` as a `Decodable` type (the
-    /// struct they were appended as, say).
+    /// struct they were appended as, say); with a `rank`, only that rank's (see
+    /// ``read(startIndex:limit:rank:)``).
     ///
     /// - Throws: ``DreamlakeError`` with `.invalidValue` when a point does not
     ///   decode as `T` (naming the point and the key).
-    public func read<T: Decodable>(as type: T.Type, startIndex: UInt64 = 0, limit: Int = 1000) throws(DreamlakeError) -> [T] {
-        let page = try read(startIndex: startIndex, limit: limit)
+    public func read<T: Decodable>(as type: T.Type, startIndex: UInt64 = 0, limit: Int = 1000, rank: UInt32? = nil) throws(DreamlakeError) -> [T] {
+        let page = try read(startIndex: startIndex, limit: limit, rank: rank)
         var out: [T] = []
         out.reserveCapacity(page.points.count)
         for p in page.points {
@@ -210,6 +217,10 @@ public struct TrackPage: Sendable {
         public var data: ValueObject
         /// When it was appended, in microseconds since the Unix epoch.
         public var timestamp: Int64
+        /// The rank of the session that appended it (its writer slot: the
+        /// rank given at open, or the one it was given); 0 in a session only
+        /// one process wrote, nil when a remote-only session's server read it.
+        public var rank: UInt32?
         /// When it was appended.
         public var createdAt: Date { Timestamps.date(micros: timestamp) }
     }
@@ -218,7 +229,7 @@ public struct TrackPage: Sendable {
     public var points: [Point]
     /// The index asked for.
     public var startIndex: UInt64
-    /// Whether the track has points after these.
+    /// Whether the track has points after these (by the rank asked for, when one was).
     public var hasMore: Bool
 }
 

@@ -15,6 +15,21 @@ struct Bench: ParsableCommand {
     /// it, this one joins it as another writer instead.
     static func freshSession(_ name: String, root: String, durability: Durability) throws -> Session {
         let session = try Session(name: name, workspace: workspace, localPath: root, durability: durability)
+        // Commands started at once (two `bench logs`, say) decide under one
+        // lock which makes the session anew: the first removes the last run
+        // and opens the session; the others find it open and join it. Without
+        // the lock, one could remove the session another has just opened.
+        let folder = root + "/" + workspace
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw DreamlakeError(.io, "could not make \(folder): \(error.localizedDescription)")
+        }
+        let lockPath = folder + "/." + name + ".bench-lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o644)
+        guard fd >= 0 else { throw DreamlakeError(.io, "could not open \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw DreamlakeError(.io, "could not lock \(lockPath): \(String(cString: strerror(errno)))") }
+        }
         if FileManager.default.fileExists(atPath: session.directory), Store.liveWriter(directory: session.directory) == nil {
             try session.open()
             try session.close()

@@ -273,9 +273,12 @@ struct EntrySource: ParsableArguments {
 
     var minimumLevel: LogLevel { level.flatMap(LogLevel.init(name:)) ?? .debug }
 
-    func trackCount(_ s: Session, root: String) throws -> UInt64 {
+    /// How many points the track holds; with `orNoneYet`, 0 for a track not
+    /// defined yet (that a follower waits for) instead of an error.
+    func trackCount(_ s: Session, root: String, orNoneYet: Bool = false) throws -> UInt64 {
         guard let track else { return 0 }
         guard let stats = try s.tracks().first(where: { $0.name == track }) else {
+            if orNoneYet { return 0 }
             throw DreamlakeError(.notFound, "session \(s.workspace)/\(s.name) has no track \(track); `\(invokedCommand) show \(s.workspace)/\(s.name) --root \(absolutePath(root))` lists its tracks")
         }
         return stats.count
@@ -304,10 +307,14 @@ struct Cat: ParsableCommand {
     @Option(help: "With --buckets: the numeric field to summarize.")
     var field = "value"
 
+    @Option(help: ArgumentHelp("Only the points or log entries the process of rank K wrote (when several wrote the session; a session one process wrote is all rank 0). --limit counts what is printed; indexes stay the track's.", valueName: "K"))
+    var rank: UInt32?
+
     func validate() throws {
         if let limit, limit < 0 { throw ValidationError("--limit cannot be negative") }
         if let buckets {
             guard source.track != nil else { throw ValidationError("--buckets goes with --track") }
+            guard rank == nil else { throw ValidationError("--buckets summarizes every rank's points; it does not go with --rank") }
             guard EnvelopeBuilder.bucketLimit.contains(buckets) else { throw ValidationError("--buckets must be 1 to 1,000,000, not \(buckets)") }
         }
     }
@@ -336,10 +343,10 @@ struct Cat: ParsableCommand {
                     out.flush()
                     return
                 }
-                if format != .jsonl { printer.keys = try fieldNames(track, from: start, to: end) }
+                if format != .jsonl { printer.keys = try fieldNames(track, from: start, to: count, rank: rank, limit: remaining) }
                 if let h = printer.header(logs: false) { out.write(h) }
                 let p = printer
-                try forEachPoint(track, from: start, to: end) { rows.add(p.point($0)) }
+                try forEachPoint(track, from: start, to: count, rank: rank, limit: remaining) { rows.add(p.point($0)) }
                 if format == .table { out.write(table(["INDEX", "CREATED AT"] + printer.keys, rows.rows)) }
             } else {
                 if let h = printer.header(logs: true) { out.write(h) }
@@ -347,13 +354,13 @@ struct Cat: ParsableCommand {
                 var next = start
                 let count = try s.logCount()
                 while next < count && printed < remaining {
-                    let page = try s.logs(from: next, limit: 4096)
-                    if page.isEmpty { break }
+                    let page = try s.logs(from: next, limit: 4096, rank: rank)
+                    guard let last = page.last else { break }
                     for e in page where e.level >= source.minimumLevel && printed < remaining {
                         rows.add(printer.log(e))
                         printed += 1
                     }
-                    next += UInt64(page.count)
+                    next = last.sequence + 1
                 }
                 if format == .table { out.write(table(["SEQ", "TIMESTAMP", "LEVEL", "MESSAGE"], rows.rows)) }
             }
@@ -408,26 +415,32 @@ final class TableRows {
 }
 
 /// Every field any of points `from ..< to` has, in the order they first appear: the columns of a CSV or table.
-func fieldNames(_ track: Track, from: UInt64, to: UInt64) throws -> [String] {
+func fieldNames(_ track: Track, from: UInt64, to: UInt64, rank: UInt32? = nil, limit: UInt64 = .max) throws -> [String] {
     final class Names {
         var keys: [String] = []
         var seen = Set<String>()
     }
     let names = Names()
-    try forEachPoint(track, from: from, to: to) { p in
+    try forEachPoint(track, from: from, to: to, rank: rank, limit: limit) { p in
         for k in p.data.keys where names.seen.insert(k).inserted { names.keys.append(k) }
     }
     return names.keys
 }
 
-/// Points `from ..< to` of a track, page by page.
-func forEachPoint(_ track: Track, from: UInt64, to: UInt64, _ body: (TrackPage.Point) throws -> Void) throws {
+/// The points of a track with indexes in `from ..< to` (only `rank`'s, when
+/// one is given), at most `limit` of them, page by page.
+func forEachPoint(_ track: Track, from: UInt64, to: UInt64, rank: UInt32? = nil, limit: UInt64 = .max,
+                  _ body: (TrackPage.Point) throws -> Void) throws {
     var next = from
-    while next < to {
-        let page = try track.read(startIndex: next, limit: Int(min(to - next, 65_536)))
-        if page.points.isEmpty { break }
-        for p in page.points { try body(p) }
-        next += UInt64(page.points.count)
+    var seen: UInt64 = 0
+    while next < to && seen < limit {
+        let page = try track.read(startIndex: next, limit: Int(min(to - next, 65_536, limit - seen)), rank: rank)
+        guard let last = page.points.last else { break }
+        for p in page.points where p.index < to && seen < limit {
+            try body(p)
+            seen += 1
+        }
+        next = last.index + 1
     }
 }
 
@@ -479,7 +492,7 @@ struct Tail: ParsableCommand {
             var next: UInt64
             if let name = source.track {
                 // A track that does not exist yet is waited for when following.
-                let count = follow ? ((try? source.trackCount(s, root: root.path)) ?? 0) : try source.trackCount(s, root: root.path)
+                let count = try source.trackCount(s, root: root.path, orNoneYet: follow)
                 next = count > UInt64(lines) ? count - UInt64(lines) : 0
                 try forEachPoint(s.track(name), from: next, to: count) { out.write(printer.point($0)[0]) }
                 next = max(next, count)
@@ -503,7 +516,7 @@ struct Tail: ParsableCommand {
                 Thread.sleep(forTimeInterval: Double(interval) / 1000)
                 guard try s.refresh() else { continue }
                 if let name = source.track {
-                    let count = try source.trackCount(s, root: root.path)
+                    let count = try source.trackCount(s, root: root.path, orNoneYet: true)
                     try forEachPoint(s.track(name), from: next, to: count) { out.write(printer.point($0)[0]) }
                     next = max(next, count)
                 } else {

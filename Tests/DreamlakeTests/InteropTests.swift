@@ -2,6 +2,7 @@ import DreamlakeTestSupport
 import Foundation
 import Testing
 @testable import Dreamlake
+@_spi(Reference) import DreamlakeStore
 
 /// Both directions against the real Python dreamlake 0.2.4, run from the
 /// virtual environment `scripts/python-env` makes (`scripts/test` makes it
@@ -75,6 +76,92 @@ import Testing
             #expect(try s.logs().map(\.level).prefix(5) == LogLevel.allCases[...])
             #expect(try s.files.list().count == 2)
         }
+    }
+
+    /// Three processes write one track of one session at once, each as its
+    /// own rank: `tail --follow` prints every point while they write, as `cat`
+    /// prints them after; `cat --rank` prints each one's in its order; `show`
+    /// counts them all; two `bench logs` at once write one log; and the
+    /// export reads back in Python dreamlake as the session reads here.
+    @Test func aSessionSeveralProcessesWroteReadsWholeInTheCommandsAndInPython() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let made = try Session(name: "ingest", workspace: "bench", localPath: root.path)
+        try made.open()
+        try made.close()
+        func start(_ arguments: [String]) throws -> (Process, LineCollector) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try dreamlakeCommand())
+            p.arguments = arguments + ["--root", root.path]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return (p, LineCollector(out.fileHandleForReading))
+        }
+        let (tail, followed) = try start(["tail", "bench/ingest", "--track", "loss", "--follow", "-n", "1000000", "--interval", "10"])
+        defer { if tail.isRunning { kill(tail.processIdentifier, SIGKILL) } }
+        let each = 30_000
+        let writers = try (0..<3).map { k in
+            try start(["bench", "ingest", "--rank", String(k), "--points", String(each), "--shared-track", "--durability", "interval:5"])
+        }
+        let loggers = try (0..<2).map { _ in try start(["bench", "logs", "--count", "20000"]) }
+        for (p, _) in writers + loggers {
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+        }
+        #expect(followed.waitForLines(3 * each, unlessExited: tail), "tail --follow printed \(followed.lines.count) of \(3 * each) points")
+        kill(tail.processIdentifier, SIGTERM)
+        tail.waitUntilExit()
+
+        let cat = try runCommand(["cat", "bench/ingest", "--track", "loss", "--root", root.path])
+        let all = cat.out.split(separator: "\n").map(String.init)
+        #expect(cat.status == 0 && all.count == 3 * each)
+        #expect(followed.lines == all, "what tail --follow printed while they wrote is what cat prints after")
+        var rankOf = [Int](repeating: -1, count: all.count)
+        for k in 0..<3 {
+            let mine = try runCommand(["cat", "bench/ingest", "--track", "loss", "--rank", String(k), "--root", root.path])
+            let lines = mine.out.split(separator: "\n")
+            let points = try lines.map { try #require(try PythonJSONReader.parse(Array($0.utf8)).objectValue) }
+            #expect(mine.status == 0 && points.count == each, "rank \(k): \(points.count) points")
+            // Each process's own points, in its order: steps 0, 1, 2, ... with the workload's values.
+            #expect(points.enumerated().allSatisfy { i, p in
+                p["data"]?.objectValue?["step"] == .int(Int64(i))
+                    && p["data"]?.objectValue?["value"]?.doubleValue?.bitPattern == ReferenceWorkload.value(i).bitPattern
+            }, "rank \(k)")
+            for (p, line) in zip(points, lines) {
+                guard let index = p["index"]?.intValue, index >= 0, index < all.count else { continue }
+                #expect(rankOf[Int(index)] == -1 && all[Int(index)] == line)
+                rankOf[Int(index)] = k
+            }
+        }
+        #expect(!rankOf.contains(-1), "the ranks' points make up the whole track")
+
+        let show = try runCommand(["show", "bench/ingest", "--json", "--root", root.path])
+        let doc = try #require(try PythonJSONReader.parse(Array(show.out.utf8)).objectValue)
+        #expect(doc["tracks"]?.arrayValue?.first?.objectValue?["count"] == .int(Int64(3 * each)))
+        let logs = try runCommand(["cat", "bench/logs", "--logs", "--root", root.path])
+        #expect(logs.out.split(separator: "\n").count == 40_000)
+        for k in 0..<2 {
+            let mine = try runCommand(["cat", "bench/logs", "--logs", "--rank", String(k), "--root", root.path])
+            #expect(mine.out.split(separator: "\n").count == 20_000, "log entries of rank \(k)")
+        }
+        #expect(try runCommand(["verify", "--root", root.path]).status == 0)
+
+        let exported = try runCommand(["export", "--root", root.path, "--out", root.path + "/out", "bench/ingest"])
+        #expect(exported.status == 0, "\(exported.err)")
+        let got = try #require(try PythonJSONReader.parse(try Self.run([Self.script("read_session.py"), root.path + "/out", "bench", "ingest",
+                                                                           "loss", root.path + "/downloads"])).objectValue)
+        let theirs = got["tracks"]?.objectValue?["loss"]?.objectValue?["points"]?.arrayValue ?? []
+        let reader = try Session(name: "ingest", workspace: "bench", localPath: root.path)
+        try reader.openForReading()
+        defer { try? reader.close() }
+        let ours = try reader.track("loss").read(limit: 1_000_000).points
+        #expect(theirs.count == 3 * each && ours.count == 3 * each)
+        #expect(zip(theirs, ours).allSatisfy { p, q in
+            p.objectValue?["index"] == .int(Int64(q.index)) && p.objectValue?["data"] == .object(q.data)
+                && p.objectValue?["createdAt"] == .string(Timestamps.iso(micros: q.timestamp))
+        }, "Python reads the export as the session reads here")
     }
 
     @Test func sessionsWeExportArePythonReadable() throws {

@@ -63,6 +63,53 @@ struct LossPoint: Codable {
         #expect(throws: DreamlakeError.self) { try Session.resolveRank(given: 10_000, environment: [:]) }
     }
 
+    /// Each point and log entry says which rank wrote it, and a read by rank
+    /// gives exactly that rank's, in the track's order, page by page.
+    @Test func pointsAndLogsAreReadByTheRankThatWroteThem() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let ranks: [UInt32] = [0, 1, 3]
+        let sessions = try ranks.map { r in try Session(name: "run", workspace: "ws", localPath: root.path, rank: Int(r)) }
+        for s in sessions { try s.open() }
+        // Rounds of runs of different lengths, each flushed, so that the ranks' blocks interleave.
+        for round in 0..<3 {
+            for (s, r) in zip(sessions, ranks) {
+                let n = 1000 + Int(r) * 700 + round * 300
+                try s.track("loss").appendBatch(objects: (0..<n).map { i in ["rank": .int(Int64(r)), "i": .int(Int64(i))] })
+                try s.log("round \(round) from \(r)")
+                try s.flush()
+            }
+        }
+        for s in sessions { try s.close() }
+        let reader = try Session(name: "run", workspace: "ws", localPath: root.path)
+        try reader.openForReading()
+        defer { try? reader.close() }
+        let track = reader.track("loss")
+        let all = try track.read(limit: 1_000_000).points
+        #expect(all.map(\.index) == Array(0..<UInt64(all.count)))
+        #expect(all.allSatisfy { $0.rank.map { Int64($0) } == $0.data["rank"]?.intValue }, "every point carries the rank that wrote it")
+        for r in ranks {
+            let mine = all.filter { $0.rank == r }
+            var paged: [TrackPage.Point] = []
+            var next: UInt64 = 0
+            while true {
+                let page = try track.read(startIndex: next, limit: 777, rank: r)
+                paged += page.points
+                guard page.hasMore, let last = page.points.last else { break }
+                next = last.index + 1
+            }
+            #expect(!mine.isEmpty && paged == mine, "rank \(r): \(paged.count) read by rank, \(mine.count) in the whole track")
+            // From the middle of another rank's run, a read by rank starts at this rank's next point.
+            let k = try #require((1..<mine.count).first { mine[$0].index > mine[$0 - 1].index + 1 })
+            #expect(try track.read(startIndex: mine[k].index - 1, limit: 3, rank: r).points == Array(mine[k...].prefix(3)))
+            let logs = try reader.logs(rank: r)
+            #expect(logs.map(\.message) == (0..<3).map { "round \($0) from \(r)" } && logs.allSatisfy { $0.writer == r })
+            #expect(try reader.logs(from: logs[1].sequence, limit: 1, rank: r).map(\.message) == ["round 1 from \(r)"])
+        }
+        #expect(try track.read(rank: 2).points.isEmpty && !(try track.read(rank: 2).hasMore))
+        #expect(try reader.logs(rank: 2).isEmpty)
+    }
+
     /// A track's `updatedAt` moves with its appends, across reopenings, as the export's metadata does.
     @Test func aTracksUpdatedAtIsItsLastAppend() throws {
         let root = TempRoot()

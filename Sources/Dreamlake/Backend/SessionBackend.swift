@@ -20,8 +20,9 @@ protocol SessionBackend: Sendable {
     func parameters() throws(DreamlakeError) -> ValueObject
     /// Every track with its statistics, in the order they were defined.
     func tracks() throws(DreamlakeError) -> [TrackStats]
-    /// Points `start ..< start + limit` of `track`.
-    func points(of track: String, from start: UInt64, limit: Int) throws(DreamlakeError) -> TrackPage
+    /// Points `start ..< start + limit` of `track`; with a `rank`, the first
+    /// `limit` points from `start` on that the rank wrote.
+    func points(of track: String, from start: UInt64, limit: Int, rank: UInt32?) throws(DreamlakeError) -> TrackPage
     /// The statistics of `track`; `.notFound` when nothing was ever appended to it.
     func stats(of track: String) throws(DreamlakeError) -> TrackStats
     /// The envelopes of `fields` over points `range` of `track`, one array a field, with the same
@@ -78,12 +79,20 @@ struct LocalBackend: SessionBackend {
         return out
     }
 
-    func points(of track: String, from start: UInt64, limit: Int) throws(DreamlakeError) -> TrackPage {
+    func points(of track: String, from start: UInt64, limit: Int, rank: UInt32?) throws(DreamlakeError) -> TrackPage {
         guard let info = store.trackInfo(named: track) else { return TrackPage(points: [], startIndex: start, hasMore: false) }
         let points: [TrackPoint]
-        do { points = try store.points(of: info.id, from: start, limit: limit) } catch { throw DreamlakeError(error) }
-        let page = points.map { TrackPage.Point(index: $0.index, data: $0.data, timestamp: $0.timestamp) }
-        return TrackPage(points: page, startIndex: start, hasMore: start + UInt64(page.count) < info.count)
+        let more: Bool
+        do {
+            if let rank {
+                (points, more) = try store.points(of: info.id, writtenBy: rank, from: start, limit: limit)
+            } else {
+                points = try store.points(of: info.id, from: start, limit: limit)
+                more = start + UInt64(points.count) < info.count
+            }
+        } catch { throw DreamlakeError(error) }
+        let page = points.map { TrackPage.Point(index: $0.index, data: $0.data, timestamp: $0.timestamp, rank: $0.writer) }
+        return TrackPage(points: page, startIndex: start, hasMore: more)
     }
 
     func stats(of track: String) throws(DreamlakeError) -> TrackStats {

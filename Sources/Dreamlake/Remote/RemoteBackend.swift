@@ -32,8 +32,8 @@ struct ReplicaBackend: SessionBackend {
 
     func parameters() throws(DreamlakeError) -> ValueObject { try local.parameters() }
     func tracks() throws(DreamlakeError) -> [TrackStats] { try local.tracks() }
-    func points(of track: String, from start: UInt64, limit: Int) throws(DreamlakeError) -> TrackPage {
-        try local.points(of: track, from: start, limit: limit)
+    func points(of track: String, from start: UInt64, limit: Int, rank: UInt32?) throws(DreamlakeError) -> TrackPage {
+        try local.points(of: track, from: start, limit: limit, rank: rank)
     }
     func stats(of track: String) throws(DreamlakeError) -> TrackStats { try local.stats(of: track) }
     func envelopes(of track: String, fields: [String], range: Range<UInt64>?, buckets: Int) throws(DreamlakeError) -> [[EnvelopeBucket]] {
@@ -102,7 +102,12 @@ struct RemoteBackend: SessionBackend {
     }
 
     /// Pages of at most 10,000 points (the API's limit) until `limit` are read.
-    func points(of track: String, from start: UInt64, limit: Int) throws(DreamlakeError) -> TrackPage {
+    /// The server writes every point itself, so its points carry no rank, and
+    /// a read by rank is refused rather than answered wrongly.
+    func points(of track: String, from start: UInt64, limit: Int, rank: UInt32?) throws(DreamlakeError) -> TrackPage {
+        if rank != nil {
+            throw DreamlakeError(.invalidArgument, "a remote-only session's points are written by its server, which keeps no client's rank; read by rank from the session's folder, or give the remote session a localPath")
+        }
         let (http, id) = try server()
         var points: [TrackPage.Point] = []
         var next = start
@@ -120,7 +125,7 @@ struct RemoteBackend: SessionBackend {
                     throw DreamlakeError(.remote, "the server sent a point of track \(Names.quoted(track)) without an index or data")
                 }
                 points.append(TrackPage.Point(index: UInt64(index), data: fields,
-                                              timestamp: p["createdAt"]?.stringValue.flatMap(Timestamps.parse) ?? 0))
+                                              timestamp: p["createdAt"]?.stringValue.flatMap(Timestamps.parse) ?? 0, rank: nil))
             }
             more = o["hasMore"]?.boolValue == true && !data.isEmpty
             next += UInt64(data.count)
@@ -149,7 +154,7 @@ struct RemoteBackend: SessionBackend {
         var builders = fields.map { _ in EnvelopeBuilder(range: clipped, buckets: buckets) }
         var next = clipped.lowerBound
         while next < clipped.upperBound {
-            let page = try points(of: track, from: next, limit: Int(min(100_000, clipped.upperBound - next)))
+            let page = try points(of: track, from: next, limit: Int(min(100_000, clipped.upperBound - next)), rank: nil)
             for p in page.points {
                 for f in fields.indices { builders[f].add(p.index, EnvelopeBuilder.number(p.data[fields[f]]), timestamp: p.timestamp) }
             }

@@ -41,6 +41,22 @@ enum Batch: Sendable {
     case trackMetadata([TrackMetadata])
     case files([FileRecord])
 
+    /// The batch with its points or log entries marked as written by
+    /// `writer` (the block's writer slot, which the block itself does not hold).
+    func written(by writer: UInt32) -> Batch {
+        guard writer != 0 else { return self }
+        switch self {
+        case .points(var b):
+            b.writer = writer
+            return .points(b)
+        case .logs(var entries):
+            for i in entries.indices { entries[i].writer = writer }
+            return .logs(entries)
+        default:
+            return self
+        }
+    }
+
     var count: Int {
         switch self {
         case .points(let b): b.count

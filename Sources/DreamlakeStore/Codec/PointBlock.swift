@@ -48,6 +48,9 @@ public struct PointBlock: Sendable {
     public let timestamps: [Int64]
     /// The points' data.
     public let layout: Layout
+    /// The writer slot that wrote the block (a session's rank); 0 in a store
+    /// only one writer has written.
+    public internal(set) var writer: UInt32 = 0
 
     init(track: TrackID, firstIndex: UInt64, timestamps: [Int64], layout: Layout) {
         self.track = track
@@ -72,7 +75,7 @@ public struct PointBlock: Sendable {
         case .rows(let rows):
             data = rows[i]
         }
-        return TrackPoint(track: track, index: firstIndex + UInt64(i), timestamp: timestamps[i], data: data)
+        return TrackPoint(track: track, index: firstIndex + UInt64(i), timestamp: timestamps[i], data: data, writer: writer)
     }
 
     /// The column of the field named `key`, when the block is columnar and has it.

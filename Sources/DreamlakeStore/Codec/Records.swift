@@ -55,18 +55,22 @@ public struct LogEntry: Sendable, Equatable {
     public var message: String
     /// The entry's metadata; nil when it had none (which is not the same as an empty object).
     public var metadata: ValueObject?
+    /// The writer slot that wrote it (a session's rank), from the block it was
+    /// read from; 0 in a store only one writer has written.
+    public var writer: UInt32
 
     /// A log entry with these fields.
-    public init(sequence: UInt64, timestamp: Int64, level: LogLevel, message: String, metadata: ValueObject?) {
+    public init(sequence: UInt64, timestamp: Int64, level: LogLevel, message: String, metadata: ValueObject?, writer: UInt32 = 0) {
         self.sequence = sequence
         self.timestamp = timestamp
         self.level = level
         self.message = message
         self.metadata = metadata
+        self.writer = writer
     }
 
     public static func == (a: LogEntry, b: LogEntry) -> Bool {
-        a.sequence == b.sequence && a.timestamp == b.timestamp && a.level == b.level
+        a.sequence == b.sequence && a.timestamp == b.timestamp && a.level == b.level && a.writer == b.writer
             && a.message.utf8.elementsEqual(b.message.utf8)
             && a.metadata.map(Value.object) == b.metadata.map(Value.object)
     }
@@ -82,17 +86,22 @@ public struct TrackPoint: Sendable, Equatable {
     public var timestamp: Int64
     /// The point's fields, in the order they were given.
     public var data: ValueObject
+    /// The writer slot that wrote it (a session's rank), from the block it was
+    /// read from; 0 in a store only one writer has written.
+    public var writer: UInt32
 
     /// A point with these fields.
-    public init(track: TrackID, index: UInt64, timestamp: Int64, data: ValueObject) {
+    public init(track: TrackID, index: UInt64, timestamp: Int64, data: ValueObject, writer: UInt32 = 0) {
         self.track = track
         self.index = index
         self.timestamp = timestamp
         self.data = data
+        self.writer = writer
     }
 
     public static func == (a: TrackPoint, b: TrackPoint) -> Bool {
-        a.track == b.track && a.index == b.index && a.timestamp == b.timestamp && Value.object(a.data) == .object(b.data)
+        a.track == b.track && a.index == b.index && a.timestamp == b.timestamp && a.writer == b.writer
+            && Value.object(a.data) == .object(b.data)
     }
 }
 

@@ -47,7 +47,7 @@ extension Store {
             if case .points(let b) = batch, !b.isConsistent {
                 throw DecodeError("columns of unequal length")
             }
-            return batch
+            return batch.written(by: ref.segment.writer)
         } catch {
             throw corruptError(file.path, ref.offset, "block does not decode (\(error.reason))")
         }
@@ -69,6 +69,57 @@ extension Store {
     /// The batches of `stream` that hold records in `from ..< to`, in order.
     func batches(_ stream: StreamKey, from: UInt64, to: UInt64) throws(StoreError) -> [Batch] {
         try Store.readBatches(blockSources(stream, from: from, to: to), shared: shared)
+    }
+
+    /// The records of `stream` that `writer` wrote, from sequence `from` on,
+    /// at most `limit` of them, in order; and whether that writer wrote more
+    /// after them. Only that writer's blocks are read (a block has one writer).
+    private func records<R>(_ stream: StreamKey, writtenBy writer: UInt32, from: UInt64, limit: Int,
+                            position: (R) -> UInt64,
+                            _ extract: (Batch) -> [R]) throws(StoreError) -> (records: [R], more: Bool) {
+        guard limit > 0 else { return ([], false) }
+        let refs = try blockSources(stream, from: from, to: .max).filter { $0.segment.writer == writer }
+        var out: [R] = []
+        var i = 0
+        while i < refs.count && out.count < limit {
+            // A few blocks at a time: enough to fill the page, read at once.
+            var j = i, planned = 0
+            while j < refs.count && planned < limit - out.count && j - i < 64 {
+                planned += Int(refs[j].count)
+                j += 1
+            }
+            for batch in try Store.readBatches(Array(refs[i..<j]), shared: shared) {
+                for r in extract(batch) where position(r) >= from {
+                    if out.count == limit { return (out, true) }
+                    out.append(r)
+                }
+            }
+            i = j
+        }
+        return (out, i < refs.count)
+    }
+
+    /// Points of `track` that `writer` (a session's rank) wrote, from index
+    /// `from` on, at most `limit` of them, in index order; and whether that
+    /// writer wrote points after them. Reads only that writer's blocks.
+    public func points(of track: TrackID, writtenBy writer: UInt32, from: UInt64, limit: Int) throws(StoreError) -> (points: [TrackPoint], more: Bool) {
+        let (points, more) = try records(.track(track), writtenBy: writer, from: from, limit: limit,
+                                         position: { (p: TrackPoint) in p.index }) { batch in
+            guard case .points(let block) = batch else { return [] }
+            return (0..<block.count).map(block.point(at:))
+        }
+        return (points, more)
+    }
+
+    /// Log entries that `writer` (a session's rank) wrote, from sequence
+    /// `from` on, at most `limit` of them, in order; and whether that writer
+    /// wrote entries after them. Reads only that writer's blocks.
+    public func logs(writtenBy writer: UInt32, from: UInt64 = 0, limit: Int = .max) throws(StoreError) -> (entries: [LogEntry], more: Bool) {
+        let (entries, more) = try records(.logs, writtenBy: writer, from: from, limit: limit,
+                                          position: { (e: LogEntry) in e.sequence }) { batch in
+            if case .logs(let entries) = batch { entries } else { [] }
+        }
+        return (entries, more)
     }
 
     /// The committed blocks of `stream` that hold records in `from ..< to`,
