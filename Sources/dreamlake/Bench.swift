@@ -419,13 +419,16 @@ extension Bench {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify",
-            abstract: "Check that session bench/ingest holds exactly points 0..<n of the reference workload; print n.",
+            abstract: "Check that track loss of session bench/ingest (or --track) holds exactly points 0..<n of the reference workload; print n.",
             discussion: "With --from K, only points K..<n are read and checked (n must be at least K): for a caller that checked the others already.")
 
         @OptionGroup var root: RootOption
 
         @Option(help: "The first point to check.")
         var from: UInt64 = 0
+
+        @Option(help: "The track to check (loss-K is what rank K of `bench ingest --processes` writes).")
+        var track = Bench.trackName
 
         func run() throws {
             try reportingErrors {
@@ -435,7 +438,7 @@ extension Bench {
                     throw DreamlakeError(.notFound, "there is no bench/ingest session under \(root.path); run `\(invokedCommand) bench ingest --root \(absolutePath(root.path))` first")
                 }
                 defer { try? session.close() }
-                let track = session.track(Bench.trackName)
+                let track = session.track(self.track)
                 let count = (try? track.stats().count) ?? 0
                 guard count >= from else {
                     throw DreamlakeError(.invalidValue, "the session holds \(count) points, fewer than --from \(from)")

@@ -146,6 +146,67 @@ final class ServerProcess {
         }
     }
 
+    /// Several clients write one session through one server at once: four
+    /// real Python clients (processes) and a Swift remote session. The
+    /// session holds one track of all their points, each client's in its
+    /// order, one log, one parameter set, and every call was answered.
+    @Test func severalClientsWriteOneSessionAtOnce() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let server = try ServerProcess(root: root.path + "/store")
+        let clients = 4, points = 1500
+        let source = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+        var running: [(Process, Pipe, Pipe)] = []
+        for k in 0..<clients {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try InteropTests.python())
+            p.arguments = ["-c", source, InteropTests.script("remote_writer.py"), server.url, "alice", "team", "shared", String(k), String(points)]
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            try p.run()
+            running.append((p, out, err))
+        }
+        // The Swift client writes beside them, as client number `clients`.
+        let swift = try Session(name: "shared", workspace: "team", remote: server.url, userName: "alice", spool: root.path + "/spool")
+        try swift.open()
+        for i in 0..<points {
+            try swift.track("loss").append(["client": clients, "i": i])
+            if i % 100 == 0 { try swift.log("client \(clients) at \(i)") }
+        }
+        try swift.parameters.set(["client_\(clients)": clients])
+        try swift.close()
+        for (k, (p, out, err)) in running.enumerated() {
+            let said = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let failed = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0 && said == "ok\n", "client \(k): \(failed)")
+        }
+        #expect(server.stop() == 0)
+        #expect(try runCommand(["verify", "--root", root.path + "/store"]).status == 0)
+        try Session.with(name: "shared", workspace: "team", localPath: root.path + "/store") { s throws in
+            let loss = try s.track("loss").read(limit: 1_000_000).points
+            #expect(loss.count == (clients + 1) * points && loss.map(\.index) == Array(0..<UInt64(loss.count)))
+            for k in 0...clients {
+                let mine = loss.filter { $0.data["client"] == .int(Int64(k)) }.map { $0.data["i"] }
+                #expect(mine == (0..<points).map { .int(Int64($0)) }, "client \(k)'s points, in its order")
+            }
+            let logs = try s.logs()
+            for k in 0...clients {
+                let mine = logs.filter { $0.message.hasPrefix("client \(k) at ") }.compactMap { Int($0.message.split(separator: " ").last ?? "") }
+                #expect(!mine.isEmpty && mine == mine.sorted(), "client \(k)'s log entries, in its order")
+            }
+            #expect(logs.count == logs.filter { $0.message.hasPrefix("client ") }.count)
+            let parameters = try s.parameters.get()
+            for k in 0...clients { #expect(parameters["client_\(k)"] == .int(Int64(k))) }
+            #expect(parameters["shared"].flatMap(\.intValue).map { (0..<Int64(clients)).contains($0) } == true, "one client's value, whole")
+            for k in 0..<clients {
+                let own = try s.track("own-\(k)").read(limit: 100_000).points.compactMap { $0.data["i"]?.intValue }
+                #expect(own.first == 0 && own == own.sorted() && own.count > 1)
+            }
+        }
+    }
+
     @Test func refusesToListenBeyondLoopbackWithoutASecretAndSaysWhenThePortIsTaken() throws {
         let root = TempRoot()
         defer { root.remove() }
