@@ -9,7 +9,6 @@ final class Writer: @unchecked Sendable {
     struct Pending {
         var ticket: UInt64
         var stream: StreamKey
-        var firstSequence: UInt64
         var batch: Batch
         var rawBytes: Int
     }
@@ -166,24 +165,21 @@ final class Writer: @unchecked Sendable {
     func sealLocked(_ buffer: TrackBuffer, waitForRoom: Bool = true) throws(StoreError) -> UInt64 {
         guard buffer.count > 0 else { return 0 }
         let (block, bytes) = buffer.seal(reserve: min(configuration.maxRecordsPerBlock, 1024))
-        return try enqueue(.track(buffer.track), firstSequence: block.firstIndex, batch: .points(block), rawBytes: bytes,
-                           waitForRoom: waitForRoom)
+        return try enqueue(.track(buffer.track), batch: .points(block), rawBytes: bytes, waitForRoom: waitForRoom)
     }
 
     /// Seals another stream's open block. The caller holds `buffer.lock`.
     func sealLocked(_ buffer: some OpenRecords, waitForRoom: Bool = true) throws(StoreError) -> UInt64 {
         guard buffer.count > 0 else { return 0 }
-        let first = buffer.firstSequence
         let (batch, bytes) = buffer.seal()
-        return try enqueue(buffer.stream, firstSequence: first, batch: batch, rawBytes: bytes, waitForRoom: waitForRoom)
+        return try enqueue(buffer.stream, batch: batch, rawBytes: bytes, waitForRoom: waitForRoom)
     }
 
     /// Hands a sealed block to the background thread, waiting while too much
     /// is pending (except when the background thread itself seals: it would
     /// wait for itself). Called with the stream's buffer lock held, which
     /// keeps each stream's blocks in order.
-    private func enqueue(_ stream: StreamKey, firstSequence: UInt64, batch: Batch, rawBytes: Int,
-                         waitForRoom: Bool) throws(StoreError) -> UInt64 {
+    private func enqueue(_ stream: StreamKey, batch: Batch, rawBytes: Int, waitForRoom: Bool) throws(StoreError) -> UInt64 {
         queueLock.lock()
         defer { queueLock.unlock() }
         while waitForRoom && pendingBytes > configuration.maxPendingBytes && failure == nil && !closing {
@@ -191,7 +187,7 @@ final class Writer: @unchecked Sendable {
         }
         if let failure { throw failure }
         lastTicket += 1
-        queue.append(Pending(ticket: lastTicket, stream: stream, firstSequence: firstSequence, batch: batch, rawBytes: rawBytes))
+        queue.append(Pending(ticket: lastTicket, stream: stream, batch: batch, rawBytes: rawBytes))
         pendingBytes += rawBytes
         cond.broadcast()
         return lastTicket
