@@ -454,6 +454,13 @@ struct LossPoint: Codable {
         #expect(again.storedFields["updated_at"] == stamped)
         #expect(throws: DreamlakeError.self) { try again.log("x") }
         try again.close()
+        // Every rank is refused, several open at once.
+        let ranks = try [0, 5].map { try Session(name: "frozen", workspace: "ws", localPath: root.path, rank: $0) }
+        for s in ranks { try s.open() }
+        for s in ranks {
+            #expect { try s.track("loss").append(value: 3, step: 3) } throws: { ($0 as? DreamlakeError)?.code == .writeProtected }
+        }
+        for s in ranks { try s.close() }
     }
 
     @Test func filesUploadListDownloadUpdateDelete() throws {
@@ -812,6 +819,49 @@ private struct PhasedPoint: Codable, Equatable {
         }
         try await writer.value
         #expect(seen == Array(50..<2000))
+    }
+
+    @Test func followingSeesTheOneOrderOfSeveralRanksWritingAtOnce() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let writers = try (0..<2).map { k in
+            try Session(name: "follow", workspace: "ws", localPath: root.path, durability: .interval(milliseconds: 5), rank: k)
+        }
+        for w in writers { try w.open() }
+        let reader = try Session(name: "follow", workspace: "ws", localPath: root.path)
+        try reader.openForReading()
+        defer { try? reader.close() }
+        let n = 3000
+        let produce = Task {
+            for i in 0..<n {
+                for (k, w) in writers.enumerated() { try w.track("loss").append(["rank": k, "i": i]) }
+                if i % 100 == 0 { try await Task.sleep(for: .milliseconds(2)) }
+            }
+            for w in writers { try w.close() }
+        }
+        let follow = Task {
+            var seen: [TrackPage.Point] = []
+            for try await point in reader.track("loss").follow() {
+                seen.append(point)
+                if seen.count == 2 * n { break }
+            }
+            return seen
+        }
+        // A bound for a stuck test, not a timing assertion: following ends when cancelled.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(60))
+            follow.cancel()
+        }
+        let seen = try await follow.value
+        watchdog.cancel()
+        try await produce.value
+        #expect(seen.map(\.index) == Array(0..<UInt64(2 * n)))
+        let all = try reader.track("loss").read(limit: 10 * n).points
+        #expect(all == seen, "what was followed is what a read gives after")
+        for k in 0..<2 {
+            let mine = seen.filter { $0.rank == UInt32(k) }
+            #expect(mine.map { $0.data["i"] } == (0..<n).map { .int(Int64($0)) } && mine.allSatisfy { $0.data["rank"] == .int(Int64(k)) })
+        }
     }
 
     @Test func followingFromASessionOpenedForReadingSeesWhatTheWriterWrites() async throws {
