@@ -208,6 +208,37 @@ private let client: URLSession = {
         }
     }
 
+    /// A run two ranks write shows as one: live while either writes, every
+    /// point both flushed, in the one order.
+    @Test func aRunTwoRanksWriteShowsAsOne() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let ranks = try (0..<2).map { try Session(name: "live", workspace: "w", localPath: root.path, rank: $0) }
+        for s in ranks { try s.open() }
+        defer { for s in ranks { try? s.close() } }
+        for i in 0..<100 {
+            for (k, s) in ranks.enumerated() { try s.track("loss").append(value: Double(k * 1000 + i), step: i) }
+        }
+        for s in ranks { try s.flush() }
+        try await withViewer(root.path) { get in
+            func row() async throws -> ValueObject? {
+                try json(try await get("/api/runs", [:]).1).objectValue?["runs"]?.arrayValue?.first?.objectValue
+            }
+            let first = try await row()
+            #expect(first?["live"] == true && first?["points"] == 200)
+            try ranks[0].close()
+            #expect(try await row()?["live"] == true, "rank 1 still writes")
+            for i in 100..<150 { try ranks[1].track("loss").append(value: Double(1000 + i), step: i) }
+            try ranks[1].flush()
+            #expect(try await row()?["points"] == 250)
+            let env = try json(try await get("/api/envelope?workspace=w&session=live&track=loss&buckets=1", [:]).1)
+            let bucket = env.objectValue?["buckets"]?.arrayValue?.first?.objectValue
+            #expect(bucket?["last"] == [249, 1149.0] && bucket?["max"] == [249, 1149.0] && bucket?["count"] == 250)
+            try ranks[1].close()
+            #expect(try await row()?["live"] == false)
+        }
+    }
+
     /// Off loopback the viewer needs a secret of its own, then a token for every API request.
     @Test func offLoopbackItNeedsASecretAndTokens() async throws {
         let root = TempRoot()
