@@ -102,8 +102,19 @@ struct Demo: ParsableCommand {
 /// A line of block characters showing a series' shape.
 enum Sparkline {
     /// One block per value, scaled between the finite values' least and
-    /// greatest; NaN and the infinities are drawn as a space.
+    /// greatest; NaN and the infinities are drawn as a space. Values that are
+    /// all positive and span two decades or more (a loss falling as 1/x, say)
+    /// are drawn on a log scale, and the line ends in " (log)": on a linear
+    /// one all but the first would be the lowest block.
     static func render(_ values: [Double]) -> String {
+        let finite = values.filter(\.isFinite)
+        if let lo = finite.min(), let hi = finite.max(), lo > 0, hi / lo >= 100 {
+            return linear(values.map { $0.isFinite ? Foundation.log10($0) : $0 }) + " (log)"
+        }
+        return linear(values)
+    }
+
+    private static func linear(_ values: [Double]) -> String {
         let bars = Array("▁▂▃▄▅▆▇█")
         let finite = values.filter(\.isFinite)
         guard let lo = finite.min(), let hi = finite.max() else { return String(repeating: " ", count: values.count) }

@@ -164,7 +164,10 @@ struct Show: ParsableCommand {
                 return
             }
             print("session \(s.workspace)/\(s.name)  (\(s.directory))")
-            for (k, v) in s.storedFields where k != "name" && k != "workspace" { print("  \(k): \(cell(v))") }
+            // Fields never given (null, no tags) are left out.
+            for (k, v) in s.storedFields where k != "name" && k != "workspace" && !v.isNull && v != .array([]) {
+                print("  \(k): \(cell(v))")
+            }
             print("parameters:" + (params.isEmpty ? " none" : ""))
             for (k, v) in params { print("  \(k) = \(cell(v))") }
             print("tracks:" + (trackRows.isEmpty ? " none" : ""))

@@ -72,6 +72,26 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
 }
 
 @Suite struct InspectCommandTests {
+    /// `show` leaves out fields never given, and draws a loss that falls over
+    /// decades on a log scale, where a linear one would be one block and a flat line.
+    @Test func showLeavesOutWhatWasNeverGivenAndDrawsDecadesOnALogScale() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        try Session.with(name: "plain", workspace: "ws", localPath: root.path) { s in
+            try s.track("loss").appendBatch(objects: (0..<10_000).map { ["value": .double(1 / Double($0 + 1)), "step": .int(Int64($0))] })
+            try s.track("acc").appendBatch(objects: (0..<100).map { ["value": .double(Double($0) / 100)] })
+        }
+        let show = try runCommand(["show", "ws/plain", "--root", root.path])
+        #expect(show.status == 0, "\(show.err)")
+        #expect(!show.out.contains("null") && !show.out.contains("tags:"), "\(show.out)")
+        let rows = show.out.split(separator: "\n")
+        let loss = try #require(rows.first { $0.hasPrefix("  loss ") })
+        let acc = try #require(rows.first { $0.hasPrefix("  acc ") })
+        #expect(loss.contains(" (log)") && !acc.contains("(log)"), "\(show.out)")
+        let blocks = Set(loss.filter { "▁▂▃▄▅▆▇█".contains($0) })
+        #expect(blocks.count >= 5, "a 1/x loss on a log scale uses the whole height: \(loss)")
+    }
+
     @Test func lsShowAndCatPrintWhatIsStored() throws {
         let root = TempRoot()
         defer { root.remove() }
