@@ -481,25 +481,44 @@ struct Tail: ParsableCommand {
     @Option(help: "How often to look for new entries when following, in milliseconds.")
     var interval: Int = 200
 
+    @Option(help: "jsonl (the lines Python dreamlake writes), csv (a header, then a row an entry: a track's columns are the fields of the first points printed) or table (not with --follow).")
+    var format: OutputFormat = .jsonl
+
     func validate() throws {
         guard lines >= 0 else { throw ValidationError("--lines cannot be negative") }
         guard interval >= 10 else { throw ValidationError("--interval must be at least 10 ms") }
+        guard !(follow && format == .table) else {
+            throw ValidationError("--format table lines up columns once every row is known, so it cannot --follow: use jsonl or csv")
+        }
     }
 
     func run() throws {
         try reportingErrors {
             let s = try openForReading(source.session, root: root.path)
             defer { try? s.close() }
-            let printer = EntryPrinter(format: .jsonl)
+            var printer = EntryPrinter(format: format)
             let out = StandardOutput()
+            let rows = TableRows(format == .table ? nil : out)
+            // A CSV's header comes before its first row; a track's columns are
+            // the fields of the first points printed (a later field has no column).
+            var headed = format != .csv
             var next: UInt64
             if let name = source.track {
                 // A track that does not exist yet is waited for when following.
                 let count = try source.trackCount(s, root: root.path, orNoneYet: follow)
                 next = count > UInt64(lines) ? count - UInt64(lines) : 0
-                try forEachPoint(s.track(name), from: next, to: count) { out.write(printer.point($0)[0]) }
+                if format != .jsonl && next < count {
+                    printer.keys = try fieldNames(s.track(name), from: next, to: count)
+                    if let h = printer.header(logs: false) { out.write(h) }
+                    headed = true
+                }
+                let p = printer
+                try forEachPoint(s.track(name), from: next, to: count) { rows.add(p.point($0)) }
                 next = max(next, count)
+                if format == .table { out.write(table(["INDEX", "CREATED AT"] + printer.keys, rows.rows)) }
             } else {
+                if !headed, let h = printer.header(logs: true) { out.write(h) }
+                headed = true
                 let count = try s.logCount()
                 // The last `lines` entries at the level asked for.
                 var start = count
@@ -510,8 +529,9 @@ struct Tail: ParsableCommand {
                     kept = page.filter { $0.level >= source.minimumLevel } + kept
                     start = from
                 }
-                for e in kept.suffix(lines) { out.write(printer.log(e)[0]) }
+                for e in kept.suffix(lines) { rows.add(printer.log(e)) }
                 next = count
+                if format == .table { out.write(table(["SEQ", "TIMESTAMP", "LEVEL", "MESSAGE"], rows.rows)) }
             }
             out.flush()
             guard follow else { return }
@@ -520,7 +540,13 @@ struct Tail: ParsableCommand {
                 guard try s.refresh() else { continue }
                 if let name = source.track {
                     let count = try source.trackCount(s, root: root.path, orNoneYet: true)
-                    try forEachPoint(s.track(name), from: next, to: count) { out.write(printer.point($0)[0]) }
+                    if !headed && next < count {
+                        printer.keys = try fieldNames(s.track(name), from: next, to: count)
+                        if let h = printer.header(logs: false) { out.write(h) }
+                        headed = true
+                    }
+                    let p = printer
+                    try forEachPoint(s.track(name), from: next, to: count) { out.write(p.point($0)[0]) }
                     next = max(next, count)
                 } else {
                     let page = try s.logs(from: next)

@@ -211,6 +211,56 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
         try session.close()
     }
 
+    /// `tail` prints in `cat`'s formats: the same CSV rows and table, and a
+    /// CSV header before the first row when it follows a track not written yet.
+    @Test func tailPrintsInCatsFormats() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let store = root.path + "/store"
+        try writeRichSession(root: store, points: 50)
+        let cat = try runCommand(["cat", "ws/rich", "--root", store, "--track", "loss", "--format", "csv"]).out.split(separator: "\n")
+        let tail = try runCommand(["tail", "ws/rich", "--root", store, "--track", "loss", "--format", "csv", "-n", "3"])
+        #expect(tail.status == 0 && tail.out.split(separator: "\n") == [cat[0]] + cat.suffix(3), "\(tail.out)")
+        let catTable = try runCommand(["cat", "ws/rich", "--root", store, "--track", "loss", "--format", "table", "--start", "47"])
+        let tailTable = try runCommand(["tail", "ws/rich", "--root", store, "--track", "loss", "--format", "table", "-n", "3"])
+        #expect(tailTable.out == catTable.out && tailTable.out.hasPrefix("INDEX  CREATED AT"))
+        let logs = try runCommand(["tail", "ws/rich", "--root", store, "--logs", "--format", "csv", "-n", "2"]).out
+        let catLogs = try runCommand(["cat", "ws/rich", "--root", store, "--logs", "--format", "csv", "--start", "5"]).out
+        #expect(logs.hasPrefix("sequenceNumber,timestamp,level,message,metadata\n") && logs == catLogs)
+        let refused = try runCommand(["tail", "ws/rich", "--root", store, "--logs", "--format", "table", "--follow"])
+        #expect(refused.status != 0 && refused.err.contains("cannot --follow"))
+
+        let session = try Session(name: "live", workspace: "ws", localPath: root.path)
+        try session.open()
+        defer { try? session.close() }
+        try session.log("no track yet")
+        try session.flush()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try dreamlakeCommand())
+        p.arguments = ["tail", "ws/live", "--root", root.path, "--track", "acc", "--format", "csv", "--follow", "--interval", "20"]
+        let stdout = Pipe()
+        p.standardOutput = stdout
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        let reader = LineCollector(stdout.fileHandleForReading)
+        // The points come once tail has the session open, so that it finds the track while following.
+        let deadline = Date().addingTimeInterval(20)
+        func opened() -> Bool {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(p.processIdentifier)/fd")) ?? []
+            return fds.contains { fd in
+                ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(p.processIdentifier)/fd/\(fd)")) ?? "")
+                    .hasPrefix(root.path + "/ws/live/")
+            }
+        }
+        while !opened() && p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(opened(), "tail opened the session")
+        for i in 0..<3 { try session.track("acc").append(["acc": 0.5 + Double(i) / 10, "step": i]) }
+        try session.flush()
+        #expect(reader.waitForLines(4, unlessExited: p), "\(reader.lines)")
+        #expect(reader.lines.first == "index,createdAt,acc,step" && reader.lines.dropFirst().map { $0.split(separator: ",").first } == ["0", "1", "2"])
+    }
+
     @Test func verifyFindsAFlippedByteAndNamesTheFileAndOffset() throws {
         let root = TempRoot()
         defer { root.remove() }
