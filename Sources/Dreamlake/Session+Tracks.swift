@@ -255,6 +255,15 @@ public struct TrackStats: Sendable {
     /// when its definition last changed if that is later.
     public var updatedAt: Int64
 
+    /// When the first point was appended, nil when there is none.
+    public var firstDate: Date? { firstTimestamp.map(Timestamps.date(micros:)) }
+    /// When the last point was appended, nil when there is none.
+    public var lastDate: Date? { lastTimestamp.map(Timestamps.date(micros:)) }
+    /// When the track was defined (``createdAt`` as a `Date`).
+    public var createdDate: Date { Timestamps.date(micros: createdAt) }
+    /// When the track last changed (``updatedAt`` as a `Date`).
+    public var updatedDate: Date { Timestamps.date(micros: updatedAt) }
+
     init(info: TrackInfo, store: Store) throws(DreamlakeError) {
         name = info.name
         count = info.count

@@ -121,7 +121,18 @@ struct LossPoint: Codable {
             try s.flush()
             let stats = try s.track("loss").stats()
             #expect(stats.updatedAt == stats.lastTimestamp && stats.updatedAt > stats.createdAt, "run \(run)")
+            // The same times as Dates, to the microsecond.
+            #expect(stats.lastDate == stats.updatedDate && stats.createdDate < stats.updatedDate
+                    && (stats.lastDate?.timeIntervalSince1970).map { Int64(($0 * 1e6).rounded()) } == stats.lastTimestamp)
             try s.close()
+        }
+    }
+
+    /// README's first example shows this message for a name with a "/".
+    @Test func aRefusedNameSaysWhyInOneLine() throws {
+        #expect { try Session(name: "runs/2026-12-02", workspace: "vision") } throws: { error in
+            guard let e = error as? DreamlakeError else { return false }
+            return e.code == .invalidName && "\(e)" == #"the session name "runs/2026-12-02" contains "/"; separators are not allowed here"#
         }
     }
 
