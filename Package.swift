@@ -18,8 +18,6 @@ let package = Package(
         // Ordered JSON objects (key order is part of what we store and export).
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        // SHA-256 of stored files.
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         // Append latency percentiles in `dreamlake bench`.
@@ -40,6 +38,13 @@ let package = Package(
             pkgConfig: "liblz4",
             providers: [.apt(["liblz4-dev"])]
         ),
+        // SHA-256 and HMAC-SHA256 from the system's OpenSSL libcrypto (apt: libssl-dev);
+        // swift-crypto would compile a copy of BoringSSL into every fresh build.
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .target(
             name: "DreamlakeStore",
             dependencies: [
@@ -53,7 +58,7 @@ let package = Package(
             name: "Dreamlake",
             dependencies: [
                 "DreamlakeStore",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "CCrypto",
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -74,7 +79,6 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(

@@ -1,4 +1,3 @@
-import Crypto
 import DreamlakeStore
 import Foundation
 
@@ -252,12 +251,12 @@ public struct Files: Sendable {
             case let .inside(base, relative): output = try FileSystem.createInside(base, relative)
             }
             defer { try? output.close() }
-            var hasher = SHA256()
+            let hasher = SHA256Hasher()
             var size: UInt64 = 0
             while true {
                 let chunk = try input.read(at: size, count: 1 << 20)
                 if chunk.isEmpty { break }
-                hasher.update(data: chunk)
+                hasher.update(chunk)
                 try output.write(chunk, at: size)
                 size += UInt64(chunk.count)
             }
@@ -272,13 +271,13 @@ public struct Files: Sendable {
     static func sha256(of path: String) throws -> String {
         guard let input = FileHandle(forReadingAtPath: path) else { throw DreamlakeError(.notFound, "cannot read \(path)") }
         defer { try? input.close() }
-        var hasher = SHA256()
-        while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        let hasher = SHA256Hasher()
+        while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(chunk) }
         return hex(hasher.finalize())
     }
 
     /// A SHA-256 digest as lowercase hex, as stored in ``StoredFile/checksum``.
-    package static func hex(_ digest: SHA256.Digest) -> String {
+    package static func hex(_ digest: [UInt8]) -> String {
         digest.map { byte -> String in
             let h = String(byte, radix: 16)
             return h.count == 1 ? "0" + h : h

@@ -1,4 +1,3 @@
-import Crypto
 import Dreamlake
 import DreamlakeStore
 import Foundation
@@ -27,7 +26,7 @@ final class MultipartUpload: @unchecked Sendable {
     /// Bytes of all text fields so far: many small fields may not add up to more than one large one.
     private var textTotal = 0
     private var file: File?
-    private var hasher = SHA256()
+    private let hasher = SHA256Hasher()
     private var size: Int64 = 0
     private var staged: String?
     private var fileDone = false
@@ -103,7 +102,7 @@ final class MultipartUpload: @unchecked Sendable {
                 throw RemoteError(413, "the file is over \(limit) bytes, the most this server accepts (--max-upload)")
             }
             let bytes = buffer.readableBytesView
-            hasher.update(data: bytes)
+            hasher.update(bytes)
             try file?.write(Array(bytes), at: UInt64(size))
             size += Int64(bytes.count)
         } catch let e as RemoteError {

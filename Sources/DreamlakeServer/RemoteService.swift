@@ -1,4 +1,3 @@
-import Crypto
 import Dreamlake
 import DreamlakeStore
 import Foundation
@@ -135,7 +134,7 @@ package final class RemoteService: @unchecked Sendable {
 
     /// Decimal digits (63 bits) of SHA-256 of `parts` joined by NUL.
     static func derivedID(_ parts: [String]) -> String {
-        let digest = SHA256.hash(data: Array(parts.joined(separator: "\u{0}").utf8))
+        let digest = SHA256Hasher.hash(Array(parts.joined(separator: "\u{0}").utf8))
         var v: UInt64 = 0
         for b in digest.prefix(8) { v = v << 8 | UInt64(b) }
         return String(v >> 1)

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Testing
 @testable import Dreamlake
@@ -57,7 +56,7 @@ import Testing
     /// A token with these claims, signed right with `secret`.
     static func signed(_ claims: String, secret: String) -> String {
         let input = RemoteToken.base64URL(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8)) + "." + RemoteToken.base64URL(Data(claims.utf8))
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: Data(secret.utf8)))
+        let mac = HMACSHA256.code(Array(input.utf8), key: Array(secret.utf8))
         return input + "." + RemoteToken.base64URL(Data(mac))
     }
 

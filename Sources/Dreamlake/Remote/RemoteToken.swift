@@ -1,10 +1,9 @@
-import Crypto
 import Foundation
 
 // The bearer tokens of remote mode: JSON Web Tokens signed with HMAC-SHA256
 // (HS256), as Python dreamlake 0.2.4's client signs them for `user_name=`
 // (claims userId, userName, iat, exp) and as its server verifies them.
-// Written here on swift-crypto's HMAC: the format is three base64url parts,
+// Written here on libcrypto's HMAC: the format is three base64url parts,
 // and the checks a server must make (the algorithm is HS256 and nothing else,
 // the signature compared in constant time, the expiry) are few and ours to own.
 
@@ -29,7 +28,7 @@ public enum RemoteToken {
     /// The user id Python dreamlake derives from a user name: the first ten
     /// digits of the decimal value of the first 16 hex digits of its SHA-256.
     public static func userID(for userName: String) -> String {
-        let digest = SHA256.hash(data: Data(userName.utf8))
+        let digest = SHA256Hasher.hash(Array(userName.utf8))
         let first8 = digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         return String(String(first8).prefix(10))
     }
@@ -110,7 +109,7 @@ public enum RemoteToken {
     }
 
     private static func signature(_ input: some StringProtocol, _ secret: String) -> Data {
-        Data(HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: Data(secret.utf8))))
+        Data(HMACSHA256.code(Array(input.utf8), key: Array(secret.utf8)))
     }
 
     static func base64URL(_ data: Data) -> String {
