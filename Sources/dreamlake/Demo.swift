@@ -78,7 +78,9 @@ struct Demo: ParsableCommand {
 
         let onDisk = diskUsage(Store.segmentsDirectory(of: session.directory)).bytes
         let perPoint = { (bytes: Int64) in String(format: "%.2f", Double(bytes) / Double(max(1, totalPoints))) }
-        print("  \(onDisk) bytes on disk for \(totalPoints) points: \(perPoint(onDisk)) bytes a point")
+        let folder = diskUsage(session.directory).bytes
+        print("  \(onDisk) bytes of segments on disk for \(totalPoints) points and the logs: \(perPoint(onDisk)) bytes a point "
+              + "(the session's folder holds \(folder) with the uploaded file and the commit log: the size `ls` shows)")
         // The same session as Python dreamlake's JSONL layout, for comparison.
         let jsonl = FileManager.default.temporaryDirectory.appendingPathComponent("dreamlake-demo-jsonl-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: jsonl) }

@@ -72,6 +72,28 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
 }
 
 @Suite struct InspectCommandTests {
+    /// The demo's "Look further" lines run as printed, and the folder size it
+    /// gives is the one `ls` shows.
+    @Test func theDemosCommandsRunAsPrintedAndItsSizeIsTheOneLsShows() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let demo = try runCommand(["demo", "--root", root.path, "--points", "3000"])
+        #expect(demo.status == 0, "\(demo.err)")
+        let command = try dreamlakeCommand()
+        let hints = demo.out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { $0.hasPrefix(URL(fileURLWithPath: command).standardizedFileURL.path + " ") }
+        #expect(hints.count == 5, "\(demo.out)")
+        for hint in hints where !hint.contains(" ui ") {  // ui serves until stopped
+            let words = (hint.components(separatedBy: "#").first ?? "").split(separator: " ").map(String.init)
+                .map { $0 == "DIR" ? root.path + "/exported" : $0 }
+            let ran = try runCommand(Array(words.dropFirst()))
+            #expect(ran.status == 0, "\(hint): \(ran.err)")
+        }
+        let ls = try runCommand(["ls", "--root", root.path, "--json"])
+        let bytes = try PythonJSONReader.parse(Array(ls.out.utf8)).objectValue?["sessions"]?.arrayValue?.first?.objectValue?["bytes"]?.intValue
+        #expect(bytes != nil && demo.out.contains("the session's folder holds \(bytes ?? -1) "), "\(demo.out)")
+    }
+
     /// `show` leaves out fields never given, and draws a loss that falls over
     /// decades on a log scale, where a linear one would be one block and a flat line.
     @Test func showLeavesOutWhatWasNeverGivenAndDrawsDecadesOnALogScale() throws {
