@@ -39,7 +39,8 @@ struct Export: ParsableCommand {
             }
             bar.finish()
             for r in reports {
-                print("exported \(r.directory): \(r.points) points, \(r.logs) logs, \(r.files) files, \(r.bytes) bytes of JSON")
+                print("exported \(r.directory): \(counted(r.points, "point")), \(counted(r.logs, "log entry", plural: "log entries")), "
+                      + "\(counted(r.files, "file")), \(counted(r.bytes, "byte")) of JSON")
                 for w in r.warnings { print("  warning: \(w)") }
             }
             if reports.isEmpty { print("nothing to export under \(root.path)") }
@@ -76,7 +77,7 @@ struct Import: ParsableCommand {
                                                        progress: bar.handler)
             bar.finish()
             for r in reports {
-                print("imported \(r.workspace)/\(r.name): \(r.points) points, \(r.logs) logs, \(r.files) files"
+                print("imported \(r.workspace)/\(r.name): \(counted(r.points, "point")), \(counted(r.logs, "log entry", plural: "log entries")), \(counted(r.files, "file"))"
                       + (r.isExact ? "" : " (\(r.inexactCount) places will not export back byte for byte)"))
                 for w in r.inexact { print("  inexact: \(w)") }
                 for w in r.warnings { print("  warning: \(w)") }

@@ -37,7 +37,7 @@ struct Verify: ParsableCommand {
             }
             if targets.isEmpty { print("no sessions under \(root.path)") }
             if damaged > 0 {
-                FileHandle.standardError.write(Data("dreamlake: \(damaged) of \(targets.count) sessions are damaged; see above for the files and byte offsets\n".utf8))
+                FileHandle.standardError.write(Data("dreamlake: \(damaged) of \(counted(targets.count, "session")) \(damaged == 1 ? "is" : "are") damaged; see above for the files and byte offsets\n".utf8))
                 throw ExitCode.failure
             }
         }

@@ -39,12 +39,12 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
 
         let export = try runCommand(["export", "--root", root.path + "/store", "--out", root.path + "/out"])
         #expect(export.status == 0, "\(export.err)")
-        #expect(export.out.contains("exported \(root.path)/out/ws/rich: 504 points, 7 logs, 2 files"))
+        #expect(export.out.contains("exported \(root.path)/out/ws/rich: 504 points, 7 log entries, 2 files"))
         #expect(export.err.isEmpty)  // no progress bar when stderr is not a terminal
 
         let imported = try runCommand(["import", root.path + "/out", "--root", root.path + "/store2"])
         #expect(imported.status == 0, "\(imported.err)")
-        #expect(imported.out == "imported ws/rich: 504 points, 7 logs, 2 files\n")
+        #expect(imported.out == "imported ws/rich: 504 points, 7 log entries, 2 files\n")
 
         let again = try runCommand(["import", root.path + "/out/ws/rich", "--root", root.path + "/store2"])
         #expect(again.status == 1)
@@ -289,7 +289,7 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
         try writeRichSession(root: root.path, points: 2000)
         let sound = try runCommand(["verify", "--root", root.path])
         #expect(sound.status == 0, "\(sound.err)")
-        #expect(sound.out.hasPrefix("ws/rich: 1 segments, "))
+        #expect(sound.out.hasPrefix("ws/rich: 1 segment, "))
         #expect(sound.out.contains("records") && sound.out.contains("sound"))
 
         // Flip one byte in the middle of the segment: inside some block's payload or header.
@@ -313,7 +313,7 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
         #expect(damaged.out.contains("DAMAGED"))
         #expect(damaged.out.contains("damage: "))
         #expect(damaged.out.contains(segments + "/" + name))
-        #expect(damaged.err == "dreamlake: 1 of 1 sessions are damaged; see above for the files and byte offsets\n")
+        #expect(damaged.err == "dreamlake: 1 of 1 session is damaged; see above for the files and byte offsets\n")
         // The offset named is that of the block holding the flipped byte.
         let offset = damaged.out.split(separator: "\n").first { $0.contains("damage:") }
             .flatMap { line in line.components(separatedBy: " at byte ").last?.split(separator: " ").first.flatMap { Int($0) } }

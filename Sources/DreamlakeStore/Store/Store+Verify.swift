@@ -34,7 +34,8 @@ public struct VerifyReport: Sendable, CustomStringConvertible {
     public var isSound: Bool { damage.isEmpty && wrongSummaries.isEmpty }
 
     public var description: String {
-        var lines = ["\(segments) segments, \(blocks) blocks, \(records) records, \(bytes) bytes: " + (isSound ? "sound" : "DAMAGED")]
+        var lines = ["\(counted(segments, "segment")), \(counted(blocks, "block")), \(counted(records, "record")), \(counted(bytes, "byte")): "
+                     + (isSound ? "sound" : "DAMAGED")]
         for d in damage {
             var s = "damage: \(d.reason) at byte \(d.offset) of \(d.path) (\(d.length) bytes"
             if let stream = d.stream { s += ", \(stream)" + (d.sequences.map { " records \($0.lowerBound)...\($0.upperBound)" } ?? "") }
