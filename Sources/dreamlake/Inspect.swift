@@ -363,6 +363,8 @@ struct Cat: ParsableCommand {
                         rows.add(printer.log(e))
                         printed += 1
                     }
+                    // A sequence is below 2^64 - 1 in a sound store; past it there is nothing to read.
+                    guard last.sequence < .max else { break }
                     next = last.sequence + 1
                 }
                 if format == .table { out.write(table(["SEQ", "TIMESTAMP", "LEVEL", "MESSAGE"], rows.rows)) }
@@ -443,6 +445,7 @@ func forEachPoint(_ track: Track, from: UInt64, to: UInt64, rank: UInt32? = nil,
             try body(p)
             seen += 1
         }
+        guard last.index < .max else { break }
         next = last.index + 1
     }
 }

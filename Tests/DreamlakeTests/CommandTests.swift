@@ -14,6 +14,18 @@ func dreamlakeCommand() throws -> String {
     return path
 }
 
+/// Starts the command (stderr discarded) and collects its stdout's lines as they come.
+func startCommand(_ arguments: [String]) throws -> (Process, LineCollector) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: try dreamlakeCommand())
+    p.arguments = arguments
+    let stdout = Pipe()
+    p.standardOutput = stdout
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    return (p, LineCollector(stdout.fileHandleForReading))
+}
+
 /// Runs the command; returns its exit status, stdout and stderr.
 func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
@@ -213,15 +225,8 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
         for i in 0..<5 { try loss.append(value: Double(i), step: i) }
         try session.flush()
 
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try dreamlakeCommand())
-        p.arguments = ["tail", "ws/live", "--root", root.path, "--track", "loss", "-n", "2", "--follow", "--interval", "20"]
-        let stdout = Pipe()
-        p.standardOutput = stdout
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let (p, reader) = try startCommand(["tail", "ws/live", "--root", root.path, "--track", "loss", "-n", "2", "--follow", "--interval", "20"])
         defer { if p.isRunning { p.terminate() } }
-        let reader = LineCollector(stdout.fileHandleForReading)
         #expect(reader.waitForLines(2), "the last two points first")
         for i in 5..<8 { try loss.append(value: Double(i), step: i) }
         try session.flush()
@@ -257,15 +262,8 @@ func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, er
         defer { try? session.close() }
         try session.log("no track yet")
         try session.flush()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try dreamlakeCommand())
-        p.arguments = ["tail", "ws/live", "--root", root.path, "--track", "acc", "--format", "csv", "--follow", "--interval", "20"]
-        let stdout = Pipe()
-        p.standardOutput = stdout
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let (p, reader) = try startCommand(["tail", "ws/live", "--root", root.path, "--track", "acc", "--format", "csv", "--follow", "--interval", "20"])
         defer { if p.isRunning { p.terminate() } }
-        let reader = LineCollector(stdout.fileHandleForReading)
         // The points come once tail has the session open, so that it finds the track while following.
         let deadline = Date().addingTimeInterval(20)
         func opened() -> Bool {

@@ -89,16 +89,7 @@ import Testing
         let made = try Session(name: "ingest", workspace: "bench", localPath: root.path)
         try made.open()
         try made.close()
-        func start(_ arguments: [String]) throws -> (Process, LineCollector) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try dreamlakeCommand())
-            p.arguments = arguments + ["--root", root.path]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            return (p, LineCollector(out.fileHandleForReading))
-        }
+        func start(_ arguments: [String]) throws -> (Process, LineCollector) { try startCommand(arguments + ["--root", root.path]) }
         let (tail, followed) = try start(["tail", "bench/ingest", "--track", "loss", "--follow", "-n", "1000000", "--interval", "10"])
         defer { if tail.isRunning { kill(tail.processIdentifier, SIGKILL) } }
         let each = 30_000
