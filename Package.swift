@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "DreamlakeStore", targets: ["DreamlakeStore"]),
         .library(name: "Dreamlake", targets: ["Dreamlake"]),
+        .library(name: "DreamlakeS3", targets: ["DreamlakeS3"]),
         // Backends for swift-log and swift-metrics, products of their own so
         // that Dreamlake itself never pulls those packages in.
         .library(name: "DreamlakeLogging", targets: ["DreamlakeLogging"]),
@@ -54,11 +55,16 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // S3-compatible object storage as a root: SigV4 signing and the few requests the store makes.
+        .target(
+            name: "DreamlakeS3",
+            dependencies: ["CCrypto", "DreamlakeStore"]
+        ),
         .target(
             name: "Dreamlake",
             dependencies: [
                 "DreamlakeStore",
-                "CCrypto",
+                "DreamlakeS3",
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -75,6 +81,7 @@ let package = Package(
             name: "DreamlakeServer",
             dependencies: [
                 "Dreamlake",
+                "DreamlakeS3",
                 "DreamlakeStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
@@ -99,8 +106,12 @@ let package = Package(
             exclude: ["Golden", "FuzzRegressions"]  // read by path (#filePath), not bundled
         ),
         .testTarget(
+            name: "DreamlakeS3Tests",
+            dependencies: ["DreamlakeS3", "DreamlakeTestSupport"]
+        ),
+        .testTarget(
             name: "DreamlakeTests",
-            dependencies: ["Dreamlake", "DreamlakeTestSupport"]
+            dependencies: ["Dreamlake", "DreamlakeS3", "DreamlakeTestSupport"]
         ),
         .testTarget(
             name: "DreamlakeServerTests",

@@ -1,3 +1,4 @@
+import DreamlakeS3
 import DreamlakeStore
 import Foundation
 
@@ -261,7 +262,7 @@ public struct Files: Sendable {
                 size += UInt64(chunk.count)
             }
             if sync { try output.sync() }
-            return (hex(hasher.finalize()), Int64(size))
+            return (SHA256Hasher.hex(hasher.finalize()), Int64(size))
         } catch {
             throw DreamlakeError(.io, "could not copy \(source.path) to \(dest.path): \(error.message)", path: error.path)
         }
@@ -273,15 +274,7 @@ public struct Files: Sendable {
         defer { try? input.close() }
         let hasher = SHA256Hasher()
         while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(chunk) }
-        return hex(hasher.finalize())
-    }
-
-    /// A SHA-256 digest as lowercase hex, as stored in ``StoredFile/checksum``.
-    package static func hex(_ digest: [UInt8]) -> String {
-        digest.map { byte -> String in
-            let h = String(byte, radix: 16)
-            return h.count == 1 ? "0" + h : h
-        }.joined()
+        return SHA256Hasher.hex(hasher.finalize())
     }
 
     /// The MIME type Python's `mimetypes.guess_type` gives the common kinds of file, else octet-stream.

@@ -1,4 +1,5 @@
 import Dreamlake
+import DreamlakeS3
 import DreamlakeStore
 import Foundation
 import MultipartKit
@@ -69,7 +70,7 @@ final class MultipartUpload: @unchecked Sendable {
         guard let staged, fileDone else {
             throw RemoteError(400, "the upload has no complete \"file\" part; send the file as the form field \"file\"")
         }
-        return (staged, size, Files.hex(hasher.finalize()))
+        return (staged, size, SHA256Hasher.hex(hasher.finalize()))
     }
 
     /// Removes what was staged (the session keeps its own copy).

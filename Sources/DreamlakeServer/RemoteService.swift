@@ -1,4 +1,5 @@
 import Dreamlake
+import DreamlakeS3
 import DreamlakeStore
 import Foundation
 

@@ -35,11 +35,15 @@ final class ServerProcess {
 
     var url: String { "http://127.0.0.1:\(port)" }
 
-    /// Stops it as an operator would (SIGTERM) and returns its exit status.
-    func stop() -> Int32 {
+    /// Stops it as an operator would (SIGTERM); nil when it exited with status 0,
+    /// else how it ended and what it wrote to stderr, for the failure message.
+    func stop() -> String? {
         process.terminate()
         process.waitUntilExit()
-        return process.terminationStatus
+        guard process.terminationReason != .exit || process.terminationStatus != 0 else { return nil }
+        let how = process.terminationReason == .exit ? "exit status" : "signal"
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return "\(how) \(process.terminationStatus); stderr: \(stderr)"
     }
 
     deinit { if process.isRunning { process.terminate() } }
@@ -59,7 +63,7 @@ final class ServerProcess {
         let local = try InteropTests.run([InteropTests.script("remote_session.py"), "local", root.path + "/python", "-",
                                           "interop", root.path + "/scratch-local"])
         #expect(remote == local, "the client read back the same in both modes")
-        #expect(server.stop() == 0, "the server stops cleanly on SIGTERM")
+        #expect(server.stop() == nil, "the server stops cleanly on SIGTERM")
 
         let exported = try runCommand(["export", "--root", root.path + "/store", "--out", root.path + "/out"])
         #expect(exported.status == 0, "\(exported.err)")
@@ -101,7 +105,7 @@ final class ServerProcess {
         let mallory = RemoteToken.mint(userName: "mallory", secret: "the-secret")
         let out = try InteropTests.run([InteropTests.script("remote_errors.py"), server.url, token, foreign, mallory])
         #expect(String(decoding: out, as: UTF8.self) == "ok\n")
-        #expect(server.stop() == 0)
+        #expect(server.stop() == nil)
         // Nothing was made outside the store, and nothing but the two sessions in it.
         #expect(try FileManager.default.contentsOfDirectory(atPath: root.path).sorted() == ["inside"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: root.path + "/inside").sorted() == ["store"])
@@ -137,7 +141,7 @@ final class ServerProcess {
             let stats = try http.call("GET", ["sessions", id, "tracks", "loss", "stats"])
             #expect(stats.objectValue?["totalDataPoints"] == "200", "both rounds, across a close and a reopening")
         }
-        #expect(server.stop() == 0)
+        #expect(server.stop() == nil)
         for n in 0..<5 {
             try Session.with(name: "s\(n)", workspace: "w", localPath: root.path + "/store") { s throws in
                 #expect(try s.track("loss").read(limit: 1000).points.map { $0.data["step"] } == (0..<200).map { .int(Int64($0)) })
@@ -182,7 +186,7 @@ final class ServerProcess {
             p.waitUntilExit()
             #expect(p.terminationStatus == 0 && said == "ok\n", "client \(k): \(failed)")
         }
-        #expect(server.stop() == 0)
+        #expect(server.stop() == nil)
         #expect(try runCommand(["verify", "--root", root.path + "/store"]).status == 0)
         try Session.with(name: "shared", workspace: "team", localPath: root.path + "/store") { s throws in
             let loss = try s.track("loss").read(limit: 1_000_000).points
@@ -219,7 +223,7 @@ final class ServerProcess {
         #expect(second.status == 1)
         #expect(second.err.hasPrefix("dreamlake: could not listen on 127.0.0.1:\(first.port): "), "\(second.err)")
         #expect(second.err.contains("Choose another --port"))
-        #expect(first.stop() == 0)
+        #expect(first.stop() == nil)
     }
 
     /// A layout with its times and file ids replaced by placeholders, the ids
@@ -386,7 +390,7 @@ final class ReservedPort {
         // Python's run of the same calls, in its local mode (the second "resumed" opening gives a description).
         _ = try InteropTests.run([InteropTests.script("remote_session.py"), "local", root.path + "/python", "-",
                                   "interop", root.path + "/scratch-python"])
-        #expect(server.stop() == 0)
+        #expect(server.stop() == nil)
         _ = try JSONLLayout.exportAll(localPath: root.path + "/store", to: root.path + "/out")
         for session in ["everything", "resumed"] {
             let python = RemoteServerTests.normalized(InteropTests.data(try tree(root.path + "/python/interop/" + session)))
@@ -446,7 +450,7 @@ final class ReservedPort {
         try again.open()
         try again.track("loss").append(value: 5000, step: 5000)
         try again.close()  // everything delivered, the old points first
-        #expect(server.stop() == 0)
+        #expect(server.stop() == nil)
         try Session.with(name: "offline", workspace: "w", localPath: root.path + "/store") { s throws in
             let points = try s.track("loss").read(limit: 10_000).points
             #expect(points.count == 5001)
@@ -469,6 +473,6 @@ final class ReservedPort {
             try Session(name: "s", workspace: "w", remote: "ftp://x", apiKey: "k")
         }
         #expect(bad?.code == .invalidInput)
-        #expect(server.stop() == 0)
+        #expect(server.stop() == nil)
     }
 }

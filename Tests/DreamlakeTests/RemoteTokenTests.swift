@@ -1,3 +1,4 @@
+import DreamlakeS3
 import Foundation
 import Testing
 @testable import Dreamlake

@@ -32,3 +32,33 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+/// The S3 store the tests use: the variables `scripts/s3-server start` writes (a local Ceph RADOS
+/// Gateway), from the environment when `AWS_ENDPOINT_URL` is set there, else from the repository's
+/// `.s3-server/env`. Nil when neither is there; a test that needs it fails saying how to start one.
+public enum TestS3 {
+    /// The environment the S3 tests and the commands they start run with.
+    public static let environment: [String: String]? = {
+        var env = ProcessInfo.processInfo.environment
+        if env["AWS_ENDPOINT_URL"] == nil {
+            let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().path + "/.s3-server/env"
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
+            for line in text.split(separator: "\n") where line.hasPrefix("export ") {
+                let pair = line.dropFirst("export ".count).split(separator: "=", maxSplits: 1)
+                if pair.count == 2 { env[String(pair[0])] = String(pair[1]) }
+            }
+        }
+        guard env["AWS_ENDPOINT_URL"] != nil, env["DREAMLAKE_TEST_S3_BUCKET"] != nil else { return nil }
+        return env
+    }()
+
+    /// What a test that needs the store says when there is none.
+    public static let missing = "no S3 store for the tests: run `scripts/s3-server start` (scripts/test does)"
+
+    /// The bucket the tests write in.
+    public static var bucket: String { environment?["DREAMLAKE_TEST_S3_BUCKET"] ?? "dreamlake-test" }
+
+    /// A key prefix no other test run uses.
+    public static func freshPrefix(_ kind: String) -> String { "\(kind)-\(UUID().uuidString.lowercased())" }
+}

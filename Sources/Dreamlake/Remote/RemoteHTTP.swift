@@ -1,3 +1,4 @@
+import DreamlakeS3
 import DreamlakeStore
 import Foundation
 #if canImport(FoundationNetworking)
@@ -109,9 +110,8 @@ final class RemoteHTTP: Sendable {
     /// that a large file is never held in memory.
     func download(_ segments: [String], to destination: String) throws(RemoteCallError) {
         let request = try request("GET", segments)
-        let result = Outcome()
         let moveFailure = Failure()
-        let task = urlSession.downloadTask(with: request) { file, response, error in
+        let (data, response, error) = HTTPOutcome.run { done in urlSession.downloadTask(with: request) { file, response, error in
             let status = (response as? HTTPURLResponse)?.statusCode
             var body: Data?
             if let file {
@@ -125,11 +125,9 @@ final class RemoteHTTP: Sendable {
                     body = try? Data(contentsOf: file)  // an error's JSON body
                 }
             }
-            result.set(body, status, error)
-        }
-        task.resume()
-        let (data, status, error) = result.wait()
-        _ = try check(request, data, status, error)
+            done(body, response, error)
+        } }
+        _ = try check(request, data, response?.statusCode, error)
         if let failure = moveFailure.message { throw .unavailable(failure) }
     }
 
@@ -147,15 +145,11 @@ final class RemoteHTTP: Sendable {
 
     /// Sends and waits; 2xx gives the body, 4xx `.refused`, the rest `.unavailable`.
     private func send(_ request: URLRequest, bodyFile: URL? = nil) throws(RemoteCallError) -> (Data, Int) {
-        let result = Outcome()
-        let done: @Sendable (Data?, URLResponse?, (any Error)?) -> Void = { data, response, error in
-            result.set(data, (response as? HTTPURLResponse)?.statusCode, error)
+        let (data, response, error) = HTTPOutcome.run { done in
+            bodyFile.map { urlSession.uploadTask(with: request, fromFile: $0, completionHandler: done) }
+                ?? urlSession.dataTask(with: request, completionHandler: done)
         }
-        let task = bodyFile.map { urlSession.uploadTask(with: request, fromFile: $0, completionHandler: done) }
-            ?? urlSession.dataTask(with: request, completionHandler: done)
-        task.resume()
-        let (data, status, error) = result.wait()
-        return try check(request, data, status, error)
+        return try check(request, data, response?.statusCode, error)
     }
 
     /// The body of a finished request: 2xx gives it, 4xx `.refused`, the rest `.unavailable`.
@@ -178,32 +172,5 @@ final class RemoteHTTP: Sendable {
         private let value = Locked<String?>(nil)
         var message: String? { value.withLock { $0 } }
         func set(_ m: String) { value.withLock { $0 = m } }
-    }
-
-    /// A completion handed from URLSession's thread to the waiting one.
-    private final class Outcome: @unchecked Sendable {
-        private let lock = Lock()
-        private let done: Condition
-        // Guarded by `lock`.
-        private var value: (Data?, Int?, (any Error)?)?
-
-        init() { done = Condition(lock: lock) }
-
-        func set(_ data: Data?, _ status: Int?, _ error: (any Error)?) {
-            lock.withLock {
-                value = (data, status, error)
-                done.broadcast()
-            }
-        }
-
-        /// Waits for ``set(_:_:_:)`` (URLSession always completes a task, at the latest when its timeout passes).
-        func wait() -> (Data?, Int?, (any Error)?) {
-            lock.withLock {
-                while true {
-                    if let value { return value }
-                    done.wait()
-                }
-            }
-        }
     }
 }

@@ -1,3 +1,4 @@
+import DreamlakeS3
 import Foundation
 
 // The bearer tokens of remote mode: JSON Web Tokens signed with HMAC-SHA256

@@ -1,8 +1,8 @@
 import CCrypto
 import Foundation
 
-// SHA-256 (stored files' checksums, ids derived from names) and HMAC-SHA256
-// (remote mode's tokens) from the system's OpenSSL libcrypto (apt:
+// SHA-256 (stored files' checksums, ids derived from names, S3 payload hashes)
+// and HMAC-SHA256 (remote mode's tokens, S3 request signatures) from the system's OpenSSL libcrypto (apt:
 // libssl-dev), as LZ4 comes from the system's liblz4: compiling a copy of
 // BoringSSL (swift-crypto) cost a fresh build several minutes for two functions.
 
@@ -35,6 +35,18 @@ package final class SHA256Hasher {
         var length: UInt32 = 0
         _ = EVP_DigestFinal_ex(context, &digest, &length)
         return digest
+    }
+
+    /// A digest as lowercase hex, as a stored file's checksum is kept and as S3 requests are signed.
+    package static func hex(_ digest: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(digest.count * 2)
+        for byte in digest {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The SHA-256 digest of `bytes`.

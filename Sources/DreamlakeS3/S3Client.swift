@@ -1,0 +1,320 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+// The client is URLSession (libcurl, part of the toolchain's Foundation), as
+// remote mode's is, rather than async-http-client: that one brings swift-nio-ssl,
+// whose BoringSSL copy costs every fresh build minutes (issue 18), for calls
+// that the store makes from its own threads and waits for anyway.
+
+/// Why an S3 request failed.
+public struct S3Error: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure it was.
+    public enum Kind: Sendable, Equatable {
+        /// No answer: the network, DNS, a timeout. Retrying may help.
+        case unreachable
+        /// The store answered 4xx: retrying the same request will not help (but 408 and 429, which may).
+        case refused
+        /// The store answered 5xx. Retrying may help.
+        case failed
+        /// The answer is not what S3 sends (a body that is not the XML asked for, a missing header).
+        case badAnswer
+    }
+
+    /// What kind of failure it was.
+    public let kind: Kind
+    /// The HTTP status, when there was an answer.
+    public let status: Int?
+    /// S3's error code (`NoSuchBucket`, `SlowDown`, ...), when the answer had one.
+    public let code: String?
+    /// One line saying what was asked and what went wrong.
+    public let message: String
+
+    /// Whether sending the same request again may succeed.
+    public var isRetryable: Bool { kind == .unreachable || kind == .failed || status == 408 || status == 429 }
+
+    public var description: String { message }
+
+    init(_ kind: Kind, _ message: String, status: Int? = nil, code: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.code = code
+    }
+}
+
+/// An object as a listing or a HEAD gives it.
+public struct S3Object: Sendable, Equatable {
+    /// Its full key.
+    public var key: String
+    /// Its size in bytes.
+    public var size: UInt64
+    /// Its ETag, without quotes.
+    public var etag: String
+}
+
+/// The S3 requests dreamlake makes, signed with SigV4 and sent one at a time
+/// from the calling thread, which waits for the answer.
+public final class S3Client: Sendable {
+    /// The endpoint, region and credentials.
+    public let configuration: S3Configuration
+    private let signer: SigV4
+    private let urlSession: URLSession
+    /// Objects larger than this are sent in parts of this size (multipart upload).
+    public let partSize: Int
+
+    /// A client for `configuration`; each request fails after `timeout` seconds without progress.
+    public init(_ configuration: S3Configuration, timeout: TimeInterval = 60, partSize: Int = 16 << 20) {
+        self.configuration = configuration
+        self.signer = SigV4(credentials: configuration.credentials, region: configuration.region)
+        self.partSize = max(partSize, 5 << 20)  // S3's smallest part but the last
+        let config = URLSessionConfiguration.ephemeral
+        config.timeoutIntervalForRequest = timeout
+        config.httpMaximumConnectionsPerHost = 8
+        urlSession = URLSession(configuration: config)
+    }
+
+    deinit { urlSession.finishTasksAndInvalidate() }
+
+    // MARK: Objects
+
+    /// Stores `body` at `key`. With `ifAbsent`, only when no object is there (`If-None-Match: *`):
+    /// then false means one already was, and nothing was written.
+    @discardableResult
+    public func put(bucket: String, key: String, body: Data, ifAbsent: Bool = false) throws(S3Error) -> Bool {
+        var headers: [(String, String)] = []
+        if ifAbsent { headers.append(("If-None-Match", "*")) }
+        let answer = try send("PUT", bucket: bucket, key: key, headers: headers, body: body, accept: ifAbsent ? [412] : [])
+        return answer.status != 412
+    }
+
+    /// The object at `key`, or the bytes `range` of it; nil when there is no such object.
+    /// A range that runs past the end gives the bytes that are there.
+    public func get(bucket: String, key: String, range: Range<UInt64>? = nil) throws(S3Error) -> Data? {
+        var headers: [(String, String)] = []
+        if let range {
+            guard !range.isEmpty else { return Data() }
+            headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)"))
+        }
+        let answer = try send("GET", bucket: bucket, key: key, headers: headers, accept: [404, 416])
+        switch answer.status {
+        case 404: return nil
+        case 416: return Data()  // the range starts at or past the end
+        default:
+            if let range, answer.body.count > range.count {
+                throw S3Error(.badAnswer, "GET \(describe(bucket, key)) \(range) answered \(answer.body.count) bytes")
+            }
+            return answer.body
+        }
+    }
+
+    /// The object's size and ETag; nil when there is no such object.
+    public func head(bucket: String, key: String) throws(S3Error) -> S3Object? {
+        let answer = try send("HEAD", bucket: bucket, key: key, accept: [404])
+        if answer.status == 404 { return nil }
+        guard let length = answer.header("Content-Length").flatMap({ UInt64($0) }) else {
+            throw S3Error(.badAnswer, "HEAD \(describe(bucket, key)) answered without a Content-Length")
+        }
+        return S3Object(key: key, size: length, etag: Self.unquoted(answer.header("ETag") ?? ""))
+    }
+
+    /// Removes the object at `key`; removing one that is not there is not an error.
+    public func delete(bucket: String, key: String) throws(S3Error) {
+        _ = try send("DELETE", bucket: bucket, key: key, accept: [404])
+    }
+
+    /// The objects whose keys begin with `prefix`, in key order, after `startAfter` if given, at most `limit`.
+    /// With a `delimiter`, keys that go on past it after the prefix are given once each as a common prefix instead.
+    /// Each request asks for at most `pageSize` keys (S3 gives at most 1,000).
+    public func list(bucket: String, prefix: String, startAfter: String? = nil, delimiter: String? = nil,
+                     limit: Int = .max, pageSize: Int = 1000) throws(S3Error) -> (objects: [S3Object], prefixes: [String]) {
+        var objects: [S3Object] = []
+        var prefixes: [String] = []
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(min(pageSize, max(1, limit - objects.count))))]
+            if let token { query.append(("continuation-token", token)) } else if let startAfter { query.append(("start-after", startAfter)) }
+            if let delimiter { query.append(("delimiter", delimiter)) }
+            let answer = try send("GET", bucket: bucket, key: nil, query: query)
+            guard let root = XMLElementNode.parse(answer.body), root.name == "ListBucketResult" else {
+                throw S3Error(.badAnswer, "listing \(describe(bucket, prefix)) answered something that is not a ListBucketResult")
+            }
+            for entry in root.children where entry.name == "Contents" {
+                guard let key = entry.child("Key")?.text, let size = entry.child("Size").flatMap({ UInt64($0.text) }) else {
+                    throw S3Error(.badAnswer, "listing \(describe(bucket, prefix)) gave an entry without a key or size")
+                }
+                objects.append(S3Object(key: key, size: size, etag: Self.unquoted(entry.child("ETag")?.text ?? "")))
+            }
+            prefixes += root.children.filter { $0.name == "CommonPrefixes" }.compactMap { $0.child("Prefix")?.text }
+            let truncated = root.child("IsTruncated")?.text == "true"
+            let next = root.child("NextContinuationToken")?.text
+            // A truncated page without a token, or one that repeats, would loop for ever.
+            guard truncated, let next, !next.isEmpty, next != token else { break }
+            token = next
+        } while objects.count < limit
+        return (objects, prefixes)
+    }
+
+    /// Creates `bucket`; one that exists already and is ours is not an error.
+    public func createBucket(_ bucket: String) throws(S3Error) {
+        let answer = try send("PUT", bucket: bucket, key: nil, accept: [409])
+        if answer.status == 409, answer.code != "BucketAlreadyOwnedByYou" {
+            throw S3Error(.refused, "cannot create bucket \(bucket): \(answer.code ?? "409")", status: 409, code: answer.code)
+        }
+    }
+
+    /// Stores the `count` bytes that `read(offset, length)` gives at `key`: in one PUT up to
+    /// ``partSize``, else as a multipart upload of parts of that size (which S3 assembles only when
+    /// every part arrived, so a failure leaves no object, and the parts are removed).
+    public func upload(bucket: String, key: String, count: Int, read: (Int, Int) throws -> Data) throws(S3Error) {
+        func chunk(_ offset: Int, _ length: Int) throws(S3Error) -> Data {
+            do {
+                let data = try read(offset, length)
+                guard data.count == length else { throw S3Error(.refused, "\(key): \(length) bytes wanted at \(offset), \(data.count) read") }
+                return data
+            } catch let e as S3Error { throw e } catch {
+                throw S3Error(.refused, "cannot read what is to be stored at \(self.describe(bucket, key)): \(error)")
+            }
+        }
+        if count <= partSize {
+            try put(bucket: bucket, key: key, body: chunk(0, count))
+            return
+        }
+        let started = try send("POST", bucket: bucket, key: key, query: [("uploads", "")])
+        guard let uploadId = XMLElementNode.parse(started.body)?.child("UploadId")?.text, !uploadId.isEmpty else {
+            throw S3Error(.badAnswer, "starting a multipart upload of \(describe(bucket, key)) gave no UploadId")
+        }
+        do throws(S3Error) {
+            var etags: [String] = []
+            var offset = 0
+            while offset < count {
+                let length = min(partSize, count - offset)
+                let part = try send("PUT", bucket: bucket, key: key,
+                                    query: [("partNumber", String(etags.count + 1)), ("uploadId", uploadId)], body: chunk(offset, length))
+                guard let etag = part.header("ETag") else {
+                    throw S3Error(.badAnswer, "part \(etags.count + 1) of \(describe(bucket, key)) was answered without an ETag")
+                }
+                etags.append(etag)
+                offset += length
+            }
+            var xml = "<CompleteMultipartUpload>"
+            for (i, etag) in etags.enumerated() {
+                xml += "<Part><PartNumber>\(i + 1)</PartNumber><ETag>\(Self.escaped(etag))</ETag></Part>"
+            }
+            xml += "</CompleteMultipartUpload>"
+            let done = try send("POST", bucket: bucket, key: key, query: [("uploadId", uploadId)], body: Data(xml.utf8))
+            // CompleteMultipartUpload may fail after its 200 status, in the body.
+            if let root = XMLElementNode.parse(done.body), root.name == "Error" {
+                throw S3Error(.failed, "completing the upload of \(describe(bucket, key)) failed: \(root.child("Code")?.text ?? "")",
+                              code: root.child("Code")?.text)
+            }
+        } catch {
+            _ = try? send("DELETE", bucket: bucket, key: key, query: [("uploadId", uploadId)], accept: [404])
+            throw error
+        }
+    }
+
+    // MARK: Requests
+
+    /// A finished request's answer.
+    struct Answer {
+        var status: Int
+        var body: Data
+        var headers: [AnyHashable: Any]
+        var code: String?
+
+        func header(_ name: String) -> String? {
+            for (k, v) in headers where (k as? String)?.lowercased() == name.lowercased() { return v as? String }
+            return nil
+        }
+    }
+
+    /// Signs and sends a request and waits; a status outside 2xx and `accept` throws.
+    func send(_ method: String, bucket: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
+              body: Data? = nil, accept: Set<Int> = []) throws(S3Error) -> Answer {
+        let path = "/" + bucket + (key.map { "/" + SigV4.encode($0, keepSlash: true) } ?? "")
+        let encodedQuery = query.map { "\(SigV4.encode($0.0))=\(SigV4.encode($0.1))" }.joined(separator: "&")
+        let what = "\(method) \(describe(bucket, key ?? ""))"
+        guard let url = URL(string: configuration.endpoint + path + (encodedQuery.isEmpty ? "" : "?" + encodedQuery)),
+              let host = url.host else {
+            throw S3Error(.refused, "\(what): \(configuration.endpoint) is not a URL")
+        }
+        let payloadHash = body.map { SHA256Hasher.hex(SHA256Hasher.hash($0)) } ?? SigV4.emptyPayloadHash
+        let hostHeader = url.port.map { "\(host):\($0)" } ?? host
+        var signed = headers + [("host", hostHeader), ("x-amz-content-sha256", payloadHash)]
+        let now = Int(Date().timeIntervalSince1970)
+        signed += signer.signedHeaders(method: method, path: path, query: query, headers: signed, payloadHash: payloadHash,
+                                       amzDate: SigV4.amzDate(secondsSince1970: now))
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        for (name, value) in signed where name.lowercased() != "host" { request.setValue(value, forHTTPHeaderField: name) }
+        let (data, response, error) = HTTPOutcome.run { done in
+            if let body { urlSession.uploadTask(with: request, from: body, completionHandler: done) }
+            else { urlSession.dataTask(with: request, completionHandler: done) }
+        }
+        if let error { throw S3Error(.unreachable, "\(what) failed: \(error.localizedDescription)") }
+        guard let response else { throw S3Error(.unreachable, "\(what) got no HTTP answer") }
+        let status = response.statusCode
+        let errorBody = (200..<300).contains(status) ? nil : XMLElementNode.parse(data ?? Data())
+        let answer = Answer(status: status, body: data ?? Data(), headers: response.allHeaderFields,
+                            code: errorBody?.child("Code")?.text)
+        if (200..<300).contains(status) || accept.contains(status) { return answer }
+        let detail = [answer.code, errorBody?.child("Message")?.text].compactMap { $0 }.joined(separator: ": ")
+        let message = "\(what) answered \(status)" + (detail.isEmpty ? "" : " (\(detail))")
+        throw S3Error(status >= 500 ? .failed : .refused, message, status: status, code: answer.code)
+    }
+
+    private func describe(_ bucket: String, _ key: String) -> String { "s3://\(bucket)/\(key)" }
+
+    static func unquoted(_ etag: String) -> String {
+        etag.count >= 2 && etag.hasPrefix("\"") && etag.hasSuffix("\"") ? String(etag.dropFirst().dropLast()) : etag
+    }
+
+    static func escaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}
+
+/// An XML element with its text and child elements: S3's answers are small documents read whole.
+struct XMLElementNode {
+    var name: String
+    var text = ""
+    var children: [XMLElementNode] = []
+
+    func child(_ name: String) -> XMLElementNode? { children.first { $0.name == name } }
+
+    /// The document's root element; nil when `data` is not well-formed XML.
+    static func parse(_ data: Data) -> XMLElementNode? {
+        guard !data.isEmpty else { return nil }
+        let parser = XMLParser(data: data)
+        let builder = Builder()
+        parser.delegate = builder
+        parser.shouldResolveExternalEntities = false
+        guard parser.parse() else { return nil }
+        return builder.root
+    }
+
+    private final class Builder: NSObject, XMLParserDelegate {
+        var stack: [XMLElementNode] = []
+        var root: XMLElementNode?
+
+        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                    attributes: [String: String] = [:]) {
+            stack.append(XMLElementNode(name: name))
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) {
+            if !stack.isEmpty { stack[stack.count - 1].text += string }
+        }
+
+        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            guard let done = stack.popLast() else { return }
+            if stack.isEmpty { root = done } else { stack[stack.count - 1].children.append(done) }
+        }
+    }
+}
