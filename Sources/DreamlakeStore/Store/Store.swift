@@ -227,6 +227,17 @@ public final class Store: Sendable {
         return try writer.flush()
     }
 
+    /// Makes everything appended so far durable in a sealed segment, which
+    /// never changes again (the unit an object store root uploads), and
+    /// starts the next segment. An active segment without blocks stays.
+    ///
+    /// - Throws: ``StoreError`` when the store is read-only or closed, or when
+    ///   a write or fsync failed (the store then takes no more appends).
+    public func sealSegment() throws(StoreError) {
+        guard let writer else { throw StoreError(.notWritable, "the store at \(directory) is open for reading only") }
+        try writer.sealSegment()
+    }
+
     /// Writes and fsyncs everything appended, then releases the writer lock
     /// and the files. Closing twice is harmless.
     ///

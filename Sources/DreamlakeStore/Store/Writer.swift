@@ -42,6 +42,9 @@ final class Writer: @unchecked Sendable {
     private var writtenTicket: UInt64 = 0
     private var durableTicket: UInt64 = 0
     private var syncRequested = false
+    /// Segment roll-overs asked for (``sealSegment()``), and done, by the background thread.
+    private var rollsRequested: UInt64 = 0
+    private var rollsDone: UInt64 = 0
     private var closing = false
     private var failure: StoreError?
     private var durableRecords: UInt64
@@ -280,6 +283,23 @@ final class Writer: @unchecked Sendable {
         return queueLock.withLock { durableRecords }
     }
 
+    /// Makes everything appended so far durable in a sealed segment (with its
+    /// index and summaries), so that it is in files that never change again,
+    /// and starts the next segment. Does nothing to an active segment without blocks.
+    func sealSegment() throws(StoreError) {
+        try checkWritable()
+        try sealAll()
+        queueLock.lock()
+        defer { queueLock.unlock() }
+        rollsRequested += 1
+        let wanted = rollsRequested
+        syncRequested = true
+        cond.broadcast()
+        // Everything sealed above is in the queue now: the background thread's next turn writes it, then rolls.
+        while rollsDone < wanted && failure == nil { cond.wait() }
+        if rollsDone < wanted, let failure { throw failure }
+    }
+
     /// Seals, writes and fsyncs everything, stops the thread and releases the lock.
     func close() throws(StoreError) {
         let old = flags.pointee.state.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing)
@@ -316,9 +336,10 @@ final class Writer: @unchecked Sendable {
             return nil
         }()
         var dirty = false  // written since the last fsync
+        var rolled: UInt64 = 0  // the roll-over requests done
         queueLock.lock()
         while true {
-            while queue.isEmpty && !syncRequested && !closing {
+            while queue.isEmpty && !syncRequested && !closing && rollsRequested == rolled {
                 if let intervalNanos {
                     let deadline = lastSync + intervalNanos
                     if WallClock.monotonicNanos() >= deadline { break }
@@ -341,6 +362,7 @@ final class Writer: @unchecked Sendable {
             queue = []
             let wantSync = syncRequested || closing || timerDue || configuration.durability == .always
             syncRequested = false
+            let wantRoll = rollsRequested
             let failed = failure != nil
             queueLock.unlock()
 
@@ -356,6 +378,10 @@ final class Writer: @unchecked Sendable {
                         try sync()
                         dirty = false
                     }
+                    if wantRoll > rolled {
+                        if segmentEnd > UInt64(FormatConstants.segmentHeaderSize) { try rollOver() }
+                        rolled = wantRoll
+                    }
                 } catch let e {
                     error = e
                 }
@@ -364,6 +390,7 @@ final class Writer: @unchecked Sendable {
 
             queueLock.lock()
             if written > 0 { writtenTicket = written }
+            if error == nil { rollsDone = rolled }
             if let error, failure == nil {
                 failure = error
                 flags.pointee.state.store(2, ordering: .releasing)

@@ -1,0 +1,273 @@
+import DreamlakeStore
+import Foundation
+
+// One session's objects under an S3 root (FORMAT.md, "Sessions in object
+// storage"): the sealed segments of its store and their indexes and summaries,
+// uploaded once each and never changed; its commit log in pieces, each a range
+// of bytes uploaded once; and manifests, the commit point, each naming the
+// pieces and segments that make up the session at one generation. A manifest
+// is written with create-if-absent, so of two uploaders only one makes each
+// generation, and a reader takes the highest.
+
+/// What a manifest says: the session at one generation.
+package struct S3Manifest: Sendable, Equatable {
+    /// A sealed segment the manifest includes.
+    package struct Segment: Sendable, Equatable {
+        package var name: String
+        package var length: UInt64
+        package var index: String
+        package var summary: String?
+    }
+
+    /// Counts up from 1; the highest one is the session.
+    package var generation: UInt64
+    /// The ends of the commit log's pieces, increasing: piece k holds bytes `ends[k-1] ..< ends[k]` (from 0).
+    package var commitPieces: [UInt64]
+    /// The segments the commit log's blocks are in, and any other sealed one uploaded.
+    package var segments: [Segment]
+
+    /// The commit log's length: where its last piece ends.
+    package var commitLogLength: UInt64 { commitPieces.last ?? 0 }
+
+    package static let empty = S3Manifest(generation: 0, commitPieces: [], segments: [])
+
+    /// The manifest's bytes: JSON with its keys in this order, no spaces.
+    package func encoded() -> Data {
+        func quoted(_ s: String) -> String { "\"" + s + "\"" }  // names are ASCII letters, digits, "-" and "."
+        let segs = segments.map { s in
+            "{\"name\":\(quoted(s.name)),\"length\":\(s.length),\"index\":\(quoted(s.index))"
+                + (s.summary.map { ",\"summary\":\(quoted($0))" } ?? "") + "}"
+        }
+        let text = "{\"version\":1,\"generation\":\(generation),\"commitPieces\":[\(commitPieces.map(String.init).joined(separator: ","))],"
+            + "\"segments\":[\(segs.joined(separator: ","))]}"
+        return Data(text.utf8)
+    }
+
+    /// Reads a manifest, checking every field: numbers in range, pieces increasing, names of segment files only.
+    package static func decode(_ data: Data, key: String) throws(S3Error) -> S3Manifest {
+        func bad(_ why: String) -> S3Error { S3Error(.badAnswer, "the manifest \(key) is not valid: \(why)") }
+        struct Wire: Decodable {
+            struct Segment: Decodable {
+                var name: String
+                var length: UInt64
+                var index: String
+                var summary: String?
+            }
+            var version: UInt64
+            var generation: UInt64
+            var commitPieces: [UInt64]
+            var segments: [Segment]
+        }
+        guard data.count <= 64 << 20 else { throw bad("it is over 64 MiB") }
+        let wire: Wire
+        do { wire = try JSONDecoder().decode(Wire.self, from: data) } catch { throw bad("\(error)") }
+        guard wire.version == 1 else { throw bad("version is not 1") }
+        guard wire.generation >= 1 else { throw bad("generation is 0") }
+        for (a, b) in zip([0] + wire.commitPieces, wire.commitPieces) where b <= a { throw bad("commitPieces do not increase") }
+        var segments: [Segment] = []
+        for s in wire.segments {
+            let stem = s.name.dropLast(4)
+            guard s.name.hasSuffix(".dls"), Store.isSegmentFolderFileName(s.name), s.index == stem + ".dli" else {
+                throw bad("a segment entry is malformed")
+            }
+            if let summary = s.summary, summary != stem + ".dlm" { throw bad("a summary's name does not match its segment") }
+            segments.append(Segment(name: s.name, length: s.length, index: s.index, summary: s.summary))
+        }
+        return S3Manifest(generation: wire.generation, commitPieces: wire.commitPieces, segments: segments)
+    }
+}
+
+/// One session's objects under an S3 root, and the copying between them and a local store folder.
+package final class S3SessionObjects: Sendable {
+    package let client: S3Client
+    package let bucket: String
+    /// The session's key prefix: `<root prefix>/<workspace>/<session>`.
+    package let base: String
+    private let last = Locked<S3Manifest?>(nil)
+
+    package init(client: S3Client, location: S3Location, workspace: String, name: String) {
+        self.client = client
+        self.bucket = location.bucket
+        self.base = location.key(workspace + "/" + name)
+    }
+
+    /// `s3://bucket/<base>`.
+    package var url: String { "s3://\(bucket)/\(base)" }
+
+    static func pad(_ v: UInt64) -> String {
+        let s = String(v)
+        return String(repeating: "0", count: max(0, 20 - s.count)) + s
+    }
+
+    func manifestKey(_ generation: UInt64) -> String { "\(base)/manifest/\(Self.pad(generation)).json" }
+    func pieceKey(from start: UInt64, to end: UInt64) -> String { "\(base)/commits/\(Self.pad(start))-\(Self.pad(end)).dlc" }
+    func segmentKey(_ name: String) -> String { "\(base)/\(Store.segmentFolderName)/\(name)" }
+
+    /// The session's newest manifest; nil when it has none (no such session in the bucket).
+    package func latestManifest() throws(S3Error) -> S3Manifest? {
+        // Older manifests are removed as newer ones are written, so the listing is short.
+        for _ in 0..<5 {
+            let listed = try client.list(bucket: bucket, prefix: base + "/manifest/")
+            guard let newest = listed.objects.map(\.key).filter({ $0.hasSuffix(".json") }).max() else { return nil }
+            // Removed between the listing and the read (a newer one was written): list again.
+            guard let data = try client.get(bucket: bucket, key: newest) else { continue }
+            let manifest = try S3Manifest.decode(data, key: "s3://\(bucket)/\(newest)")
+            guard manifestKey(manifest.generation) == newest else {
+                throw S3Error(.badAnswer, "the manifest s3://\(bucket)/\(newest) says it is generation \(manifest.generation)")
+            }
+            last.withLock { $0 = manifest }
+            return manifest
+        }
+        throw S3Error(.failed, "the manifests of \(url) kept changing while read; try again")
+    }
+
+    /// Uploads what the store at `directory` has sealed and the last manifest does not include, then a manifest
+    /// naming it all. Returns the manifest the session has now (nil when it has none and nothing was sealed).
+    /// Safe to run from several processes at once: each manifest generation is made by one of them.
+    @discardableResult
+    package func upload(from directory: String) throws(S3Error) -> S3Manifest? {
+        for _ in 0..<20 {
+            let part: SealedPart
+            do { part = try Store.sealedPart(directory: directory) } catch {
+                throw S3Error(.refused, "cannot read the spool \(directory): \(error.message)")
+            }
+            var current = S3Manifest.empty
+            if let known = last.withLock({ $0 }) { current = known } else if let there = try latestManifest() { current = there }
+            let known = Set(current.segments.map(\.name))
+            let newSegments = part.segments.filter { !known.contains($0.name) }
+            // A session with nothing sealed yet has no manifest: readers see no session rather than an empty one.
+            guard (part.commitLogLength > current.commitLogLength || !newSegments.isEmpty) && !part.segments.isEmpty else {
+                return current.generation == 0 ? nil : current
+            }
+            for s in newSegments {
+                try uploadFile(directory + "/" + Store.segmentFolderName + "/" + s.name, key: segmentKey(s.name), length: s.length)
+                for extra in [s.indexName] + (s.summaryName.map { [$0] } ?? []) {
+                    let path = directory + "/" + Store.segmentFolderName + "/" + extra
+                    try uploadFile(path, key: segmentKey(extra), length: nil)
+                }
+            }
+            var pieces = current.commitPieces
+            if part.commitLogLength > current.commitLogLength {
+                let start = current.commitLogLength
+                let bytes = try read(directory + "/" + Store.commitLogName, at: start, count: part.commitLogLength - start)
+                let key = pieceKey(from: start, to: part.commitLogLength)
+                if try !client.put(bucket: bucket, key: key, body: bytes, ifAbsent: true) {
+                    // Another uploader of this session made the same piece: the same bytes of the same log.
+                    guard try client.head(bucket: bucket, key: key)?.size == UInt64(bytes.count) else {
+                        throw S3Error(.refused, "s3://\(bucket)/\(key) holds other bytes than the spool's commit log")
+                    }
+                }
+                pieces.append(part.commitLogLength)
+            }
+            var segments = current.segments
+            for s in newSegments {
+                segments.append(S3Manifest.Segment(name: s.name, length: s.length, index: s.indexName, summary: s.summaryName))
+            }
+            let next = S3Manifest(generation: current.generation + 1, commitPieces: pieces, segments: segments)
+            if try client.put(bucket: bucket, key: manifestKey(next.generation), body: next.encoded(), ifAbsent: true) {
+                last.withLock { $0 = next }
+                // Keep the one before (a reader may be reading it); older ones go.
+                if next.generation > 2 { try? client.delete(bucket: bucket, key: manifestKey(next.generation - 2)) }
+                return next
+            }
+            // Another uploader made this generation first: start again from it.
+            last.withLock { $0 = nil }
+        }
+        throw S3Error(.failed, "could not write a manifest of \(url): other uploaders kept writing first")
+    }
+
+    /// Makes the folder `directory` hold the session as its newest manifest says: downloads the segments it
+    /// lacks and extends its commit log. A commit log that is not a prefix of the manifest's is replaced.
+    /// Returns the manifest, or nil when the session has none.
+    @discardableResult
+    package func download(into directory: String) throws(S3Error) -> S3Manifest? {
+        guard let manifest = try latestManifest() else { return nil }
+        let segmentDir = directory + "/" + Store.segmentFolderName
+        do { try FileSystem.createDirectories(segmentDir) } catch {
+            throw S3Error(.refused, "cannot make \(segmentDir): \(error)")
+        }
+        for s in manifest.segments {
+            try downloadFile(key: segmentKey(s.name), to: segmentDir + "/" + s.name, length: s.length)
+            try downloadFile(key: segmentKey(s.index), to: segmentDir + "/" + s.index, length: nil)
+            if let summary = s.summary { try downloadFile(key: segmentKey(summary), to: segmentDir + "/" + summary, length: nil) }
+        }
+        try extendCommitLog(directory + "/" + Store.commitLogName, to: manifest)
+        return manifest
+    }
+
+    // MARK: Files
+
+    private func uploadFile(_ path: String, key: String, length: UInt64?) throws(S3Error) {
+        let file: File
+        let size: UInt64
+        do {
+            file = try File.open(path, .readOnly)
+            size = try file.size()
+        } catch { throw S3Error(.refused, "cannot read \(path): \(error)") }
+        defer { try? file.close() }
+        // A sealed file never changes: what is there under its key is it (a retry after a lost answer).
+        if let there = try client.head(bucket: bucket, key: key), there.size == size { return }
+        if let length, size != length { throw S3Error(.refused, "\(path) is \(size) bytes, not the \(length) it was sealed with") }
+        guard size <= UInt64(Int.max) else { throw S3Error(.refused, "\(path) is too large") }
+        try client.upload(bucket: bucket, key: key, count: Int(size)) { offset, count in
+            Data(try file.read(at: UInt64(offset), count: count))
+        }
+    }
+
+    private func read(_ path: String, at offset: UInt64, count: UInt64) throws(S3Error) -> Data {
+        let bytes: [UInt8]
+        do {
+            let file = try File.open(path, .readOnly)
+            defer { try? file.close() }
+            bytes = try file.read(at: offset, count: Int(count))
+        } catch { throw S3Error(.refused, "cannot read \(path) at \(offset): \(error)") }
+        guard bytes.count == Int(count) else { throw S3Error(.refused, "\(path) ends before \(offset + count)") }
+        return Data(bytes)
+    }
+
+    private func downloadFile(key: String, to path: String, length: UInt64?) throws(S3Error) {
+        if FileSystem.kind(path) == .regular, let size = try? File.open(path, .readOnly).size(), length == nil || size == length {
+            return  // sealed files never change: one there is the one named
+        }
+        guard let data = try client.get(bucket: bucket, key: key) else {
+            throw S3Error(.badAnswer, "s3://\(bucket)/\(key), which the manifest names, is not there")
+        }
+        if let length, UInt64(data.count) != length {
+            throw S3Error(.badAnswer, "s3://\(bucket)/\(key) is \(data.count) bytes; the manifest says \(length)")
+        }
+        do { try FileSystem.replaceAtomically(path, with: Array(data), durable: false) } catch {
+            throw S3Error(.refused, "cannot write \(path): \(error)")
+        }
+    }
+
+    /// Appends the pieces past the local log's end (a reader of the open log sees them as a writer's
+    /// appends); writes the log anew when the local one does not end where a piece starts.
+    private func extendCommitLog(_ path: String, to manifest: S3Manifest) throws(S3Error) {
+        let localLength = FileSystem.kind(path) == .regular ? ((try? File.open(path, .readOnly).size()) ?? 0) : 0
+        if localLength == manifest.commitLogLength { return }
+        var start: UInt64 = 0
+        var from = 0
+        if localLength > 0, let i = manifest.commitPieces.firstIndex(of: localLength) {
+            start = localLength
+            from = i + 1
+        }
+        var bytes = Data()
+        for end in manifest.commitPieces[from...] {
+            let key = pieceKey(from: start, to: end)
+            guard let piece = try client.get(bucket: bucket, key: key), UInt64(piece.count) == end - start else {
+                throw S3Error(.badAnswer, "the commit log piece s3://\(bucket)/\(key) is missing or not \(end - start) bytes")
+            }
+            bytes += piece
+            start = end
+        }
+        do {
+            if from > 0 {
+                let file = try File.open(path, .readWrite)
+                defer { try? file.close() }
+                try file.write(Array(bytes), at: localLength)
+            } else {
+                try FileSystem.replaceAtomically(path, with: Array(bytes), durable: false)
+            }
+        } catch { throw S3Error(.refused, "cannot write \(path): \(error)") }
+    }
+}

@@ -1,0 +1,106 @@
+import DreamlakeStore
+import DreamlakeTestSupport
+import Foundation
+import Testing
+@testable import DreamlakeS3
+
+@Suite struct S3ManifestTests {
+    @Test func aManifestReadsBackAsWrittenAndBadOnesAreRefusedByName() throws {
+        let m = S3Manifest(generation: 1, commitPieces: [16, 300],
+                           segments: [.init(name: "w0000-00000001.dls", length: 4096, index: "w0000-00000001.dli", summary: "w0000-00000001.dlm"),
+                                      .init(name: "w0003-00000002.dls", length: 77, index: "w0003-00000002.dli", summary: nil)])
+        #expect(String(decoding: m.encoded(), as: UTF8.self) == """
+            {"version":1,"generation":1,"commitPieces":[16,300],"segments":[{"name":"w0000-00000001.dls","length":4096,\
+            "index":"w0000-00000001.dli","summary":"w0000-00000001.dlm"},{"name":"w0003-00000002.dls","length":77,"index":"w0003-00000002.dli"}]}
+            """)
+        #expect(try S3Manifest.decode(m.encoded(), key: "k") == m)
+        let bad = [
+            #"{"version":2,"generation":1,"commitPieces":[],"segments":[]}"#,
+            #"{"version":1,"generation":0,"commitPieces":[],"segments":[]}"#,
+            #"{"version":1,"generation":true,"commitPieces":[],"segments":[]}"#,
+            #"{"version":1,"generation":1,"commitPieces":[16,16],"segments":[]}"#,
+            #"{"version":1,"generation":1,"commitPieces":[-1],"segments":[]}"#,
+            #"{"version":1,"generation":1,"commitPieces":[1e300],"segments":[]}"#,
+            #"{"version":1,"generation":1,"commitPieces":[],"segments":[{"name":"../../etc.dls","length":1,"index":"../../etc.dli"}]}"#,
+            #"{"version":1,"generation":1,"commitPieces":[],"segments":[{"name":"w0000-00000001.dls","length":1,"index":"w0000-00000002.dli"}]}"#,
+            "[1,2]", "not json",
+        ]
+        for text in bad {
+            let error = try #require(throws: S3Error.self) { try S3Manifest.decode(Data(text.utf8), key: "s3://b/m.json") }
+            #expect(error.message.contains("s3://b/m.json"), "\(text)")
+        }
+    }
+}
+
+/// A store's sealed part uploaded to the local Ceph and downloaded into an empty folder reads back the same.
+@Suite struct S3SessionObjectsTests {
+    let client: S3Client
+    let location: S3Location
+
+    init() throws {
+        guard let env = TestS3.environment else { throw S3Error(.unreachable, TestS3.missing) }
+        client = S3Client(try S3Configuration.fromEnvironment(env), partSize: 5 << 20)
+        try client.createBucket(TestS3.bucket)
+        location = S3Location(bucket: TestS3.bucket, prefix: TestS3.freshPrefix("objects"))
+    }
+
+    func points(_ store: Store) throws -> [TrackPoint] {
+        guard let id = store.trackInfo(named: "loss")?.id else { return [] }
+        return try store.points(of: id, from: 0, limit: .max)
+    }
+
+    @Test func sealedSegmentsAndTheCommitLogMakeTheSameStoreElsewhere() throws {
+        let dir = TempRoot()
+        defer { dir.remove() }
+        var config = StoreConfiguration()
+        config.segmentSize = 64 << 10  // several segments, sealed as they fill
+        let store = try Store(directory: dir.path + "/spool", configuration: config)
+        let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "run")
+        #expect(try objects.upload(from: dir.path + "/spool") == nil, "nothing sealed, nothing uploaded")
+
+        let track = try store.track(named: "loss")
+        for i in 0..<200_000 { try track.append(value: 1 / Double(i + 1), step: Int64(i)) }
+        try store.appendLog("half way")
+        try store.sealSegment()
+        let first = try #require(try objects.upload(from: dir.path + "/spool"))
+        #expect(first.generation == 1 && first.segments.count >= 2)
+        #expect(try objects.upload(from: dir.path + "/spool") == first, "nothing new: no new generation")
+
+        for i in 200_000..<250_000 { try track.append(value: Double(i), step: Int64(i)) }
+        try store.sealSegment()
+        let second = try #require(try objects.upload(from: dir.path + "/spool"))
+        #expect(second.generation == 2 && second.commitPieces.count == 2)
+        // Committed but in the active segment: not uploaded until its segment is sealed.
+        for i in 250_000..<255_000 { try track.append(value: Double(i), step: Int64(i)) }
+        try store.flush()
+        #expect(try objects.upload(from: dir.path + "/spool") == second)
+
+        // A reader elsewhere: an empty folder made whole from the objects.
+        #expect(try objects.download(into: dir.path + "/elsewhere") == second)
+        let copy = try Store(directory: dir.path + "/elsewhere", access: .read)
+        let written = try points(store)
+        #expect(written.count == 255_000)
+        #expect(try points(copy) == Array(written.prefix(250_000)), "every point sealed, bit for bit")
+        #expect(try copy.logs(from: 0, limit: 10).map(\.message) == ["half way"])
+
+        // More is uploaded; the reader's folder is extended while its store is open, and refresh sees it.
+        for i in 255_000..<260_000 { try track.append(value: Double(i), step: Int64(i)) }
+        try store.sealSegment()
+        try objects.upload(from: dir.path + "/spool")
+        try objects.download(into: dir.path + "/elsewhere")
+        #expect(try copy.refresh())
+        #expect(try points(copy).count == 260_000)
+        try copy.close()
+        try store.close()
+        let listed = try client.list(bucket: location.bucket, prefix: location.prefix + "/ws/run/manifest/")
+        #expect(listed.objects.count == 2, "the two newest manifests are kept, older ones removed")
+    }
+
+    @Test func aSessionNotInTheBucketHasNoManifest() throws {
+        let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "none")
+        #expect(try objects.latestManifest() == nil)
+        let dir = TempRoot()
+        defer { dir.remove() }
+        #expect(try objects.download(into: dir.path + "/x") == nil)
+    }
+}
