@@ -1,3 +1,4 @@
+import DreamlakeS3
 import Foundation
 import Synchronization
 
@@ -28,10 +29,18 @@ public final class Session: @unchecked Sendable {
     public let name: String
     /// The workspace the session belongs to.
     public let workspace: String
-    /// The folder sessions live under.
+    /// The folder sessions live under, or the S3 root (`s3://bucket/prefix`) they are uploaded to.
     public let localPath: String
-    /// The session's own directory: `<localPath>/<workspace>/<name>`.
+    /// The session's own directory: `<localPath>/<workspace>/<name>`; for an S3 root, its spool
+    /// (`<cache>/<bucket>/<prefix>/<workspace>/<name>`; README, "Sessions in S3").
     public let directory: String
+    /// For an S3 root: seconds between uploads of what was appended (a segment is sealed and uploaded
+    /// at least this often; ``close()`` and ``flush(uploading:)`` upload at once).
+    public let uploadInterval: Double
+    /// The S3 root, when `localPath` is one.
+    let objectRoot: S3Root?
+    /// The local folder sessions are under: `localPath`, or an S3 root's spool.
+    private let localRoot: String
     /// The durability of the session's store (see `Durability` in `DreamlakeStore`).
     public let durability: Durability
     /// The writer this process writes the session as, when one was asked for
@@ -68,6 +77,8 @@ public final class Session: @unchecked Sendable {
         /// `write_protected` of ``fields``, kept apart so that every write need not look it up.
         var writeProtected = false
         var trackHandles: [String: TrackHandle] = [:]
+        /// An S3 root's uploader, while open for writing.
+        var uploader: S3Uploader?
     }
 
     /// The fields given at init, for a remote session's server.
@@ -95,16 +106,19 @@ public final class Session: @unchecked Sendable {
     ///     default) takes the `RANK` environment variable when it is set (torchrun
     ///     and DeepSpeed set it), else `LOCAL_RANK`, else the lowest writer free.
     ///     Any number of processes may write one session; two cannot be the same rank.
+    ///   - uploadInterval: For an S3 root, the most seconds of appends a lost machine may lose:
+    ///     a segment is sealed and uploaded at least this often (default 60, as TensorBoard flushes).
     /// - Throws: ``DreamlakeError`` with `.invalidName` when a name or the folder
-    ///   is refused, `.invalidArgument` when the rank is out of range.
+    ///   is refused, `.invalidArgument` when the rank is out of range, or an S3 root is not
+    ///   of the form `s3://bucket/prefix` or has no credentials.
     public convenience init(name: String, workspace: String, localPath: String? = nil, description: String? = nil,
                             tags: [String]? = nil, folder: String? = nil,
                             metadata: KeyValuePairs<String, any ValueConvertible>? = nil,
                             writeProtected: Bool = false, durability: Durability = StoreConfiguration().durability,
-                            exportOnClose: String? = nil, rank: Int? = nil) throws(DreamlakeError) {
+                            exportOnClose: String? = nil, rank: Int? = nil, uploadInterval: Double = 60) throws(DreamlakeError) {
         try self.init(name: name, workspace: workspace, localPath: localPath, description: description, tags: tags,
                       folder: folder, metadataObject: metadata.map(ValueObject.init(pairs:)), writeProtected: writeProtected,
-                      durability: durability, exportOnClose: exportOnClose, rank: rank)
+                      durability: durability, exportOnClose: exportOnClose, rank: rank, uploadInterval: uploadInterval)
     }
 
     /// The rank a session writes as: the one given, else `RANK`, else `LOCAL_RANK`; nil for the lowest free.
@@ -131,7 +145,8 @@ public final class Session: @unchecked Sendable {
     package init(name: String, workspace: String, localPath: String?, description: String?, tags: [String]?,
                  folder: String?, metadataObject: ValueObject?, writeProtected: Bool = false,
                  durability: Durability = StoreConfiguration().durability, exportOnClose: String? = nil,
-                 remote: RemoteTarget? = nil, rank: Int? = nil) throws(DreamlakeError) {
+                 remote: RemoteTarget? = nil, rank: Int? = nil, uploadInterval: Double = 60,
+                 environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
         // Canonically equal names (é as one code point or as e + accent) name one session, stored in NFC.
         let workspace = Names.canonical(workspace), name = Names.canonical(name)
         try Names.checkSessionComponent(workspace, "workspace")
@@ -140,10 +155,21 @@ public final class Session: @unchecked Sendable {
         guard !root.isEmpty, !root.contains("\0") else {
             throw DreamlakeError(.invalidName, "the local path \(Names.quoted(root)) is not a usable folder")
         }
+        if S3Location.isS3(root) {
+            guard remote == nil else {
+                throw DreamlakeError(.invalidArgument, "a remote session keeps its local copy in a folder, not in \(root)")
+            }
+            do { objectRoot = try S3Root(root, environment: environment) } catch { throw DreamlakeError(.invalidArgument, error.message) }
+            localRoot = objectRoot?.localFolder ?? root
+        } else {
+            objectRoot = nil
+            localRoot = root
+        }
         self.name = name
         self.workspace = workspace
         self.localPath = root
-        self.directory = Paths.join(root, workspace, name)
+        self.directory = Paths.join(localRoot, workspace, name)
+        self.uploadInterval = uploadInterval
         self.durability = durability
         givenDescription = description
         givenTags = tags
@@ -158,7 +184,9 @@ public final class Session: @unchecked Sendable {
     deinit {
         // Dropped without close(): a remote session's delivery thread ends
         // (what it did not send stays in the local store for the next opening).
-        let (store, backend) = state.withLock { ($0.store, $0.backend) }
+        let (store, backend, uploader) = state.withLock { ($0.store, $0.backend, $0.uploader) }
+        // What was not uploaded stays in the spool, and goes up when the session is opened again.
+        uploader?.stop()
         backend?.abandon()
         if let store { try? store.close() }
     }
@@ -198,6 +226,10 @@ public final class Session: @unchecked Sendable {
     ///   process writes it, it is damaged) or the session's directory would
     ///   lie outside `localPath`.
     public func open() throws(DreamlakeError) {
+        if let objectRoot {
+            try openObjectStored(objectRoot)
+            return
+        }
         // The one place the backend is chosen: the local store's own, unless the session sends to a server.
         guard let store = try openStore(), let remote else { return }
         do {
@@ -207,6 +239,24 @@ public final class Session: @unchecked Sendable {
             try? close()
             throw error
         }
+    }
+
+    /// Opens a session of an S3 root: its spool continues what was uploaded (downloaded into a spool
+    /// that has no store yet), and an uploader thread sends what is sealed.
+    private func openObjectStored(_ root: S3Root) throws(DreamlakeError) {
+        guard !isOpen else { return }
+        let objects = root.objects(workspace: workspace, name: name)
+        if !Store.exists(at: directory) {
+            try checkContainment()
+            do { try objects.download(into: directory) } catch { throw DreamlakeError(.io, error.message, path: directory) }
+        }
+        guard let store = try openStore() else { return }
+        let uploader = S3Uploader(objects: objects, directory: directory, interval: uploadInterval) { try store.sealSegment() }
+        do { try uploader.start() } catch {
+            try? close()
+            throw DreamlakeError(.io, error.message)
+        }
+        state.withLock { $0.uploader = uploader }
     }
 
     /// Opens the local store; returns it when this call opened it.
@@ -323,7 +373,9 @@ public final class Session: @unchecked Sendable {
 
     private func openForReading(_ s: inout OpenState) throws(DreamlakeError) {
         guard s.store == nil else { return }
-        try Names.checkInside(localPath, directory)
+        if objectRoot != nil { try checkContainment() }
+        try downloadForReading()
+        try Names.checkInside(localRoot, directory)
         guard Store.exists(at: directory) else {
             throw DreamlakeError(.notFound, "there is no session \(workspace)/\(name) under \(localPath)", path: directory)
         }
@@ -351,6 +403,7 @@ public final class Session: @unchecked Sendable {
     @discardableResult
     public func refresh() throws(DreamlakeError) -> Bool {
         let store = try requireStore()
+        if !store.isWritable { try downloadForReading() }
         let found: Bool
         do { found = try store.refresh() } catch { throw DreamlakeError(error) }
         if found {
@@ -358,6 +411,15 @@ public final class Session: @unchecked Sendable {
             state.withLock { $0.fields = fields }
         }
         return found
+    }
+
+    /// For an S3 root: brings the spool up to the session's newest manifest (a spool ahead of it,
+    /// being written on this machine, is left as it is).
+    private func downloadForReading() throws(DreamlakeError) {
+        guard let objectRoot else { return }
+        do { try objectRoot.objects(workspace: workspace, name: name).download(into: directory) } catch {
+            throw DreamlakeError(.io, error.message, path: directory)
+        }
     }
 
     /// The session fields the metadata records add up to. Keys with the
@@ -374,6 +436,14 @@ public final class Session: @unchecked Sendable {
 
     /// The sessions under `localPath`, as (workspace, name) pairs in order.
     public static func all(localPath: String) throws(DreamlakeError) -> [(workspace: String, name: String)] {
+        try all(localPath: localPath, environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// ``all(localPath:)`` with the S3 settings of `environment`.
+    package static func all(localPath: String, environment: [String: String]) throws(DreamlakeError) -> [(workspace: String, name: String)] {
+        if S3Location.isS3(localPath) {
+            do { return try S3Root(localPath, environment: environment).sessions() } catch { throw DreamlakeError(.io, error.message) }
+        }
         var out: [(String, String)] = []
         guard FileManager.default.fileExists(atPath: localPath) else { return [] }
         for ws in try StoreLayout.subdirectories(of: localPath) {
@@ -394,13 +464,18 @@ public final class Session: @unchecked Sendable {
     /// Creates the session's folder, refusing first when a link would put it
     /// (or any folder made on the way) outside `localPath`.
     private func checkContainment() throws(DreamlakeError) {
-        try Names.checkInside(localPath, directory)
+        if objectRoot != nil {
+            do { try FileManager.default.createDirectory(atPath: localRoot, withIntermediateDirectories: true) } catch {
+                throw DreamlakeError(.io, "could not create the spool \(localRoot): \(error.localizedDescription)")
+            }
+        }
+        try Names.checkInside(localRoot, directory)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw DreamlakeError(.io, "could not create \(directory): \(error.localizedDescription)")
         }
-        try Names.checkInside(localPath, directory)
+        try Names.checkInside(localRoot, directory)
     }
 
     /// Makes everything appended so far durable when it returns.
@@ -417,6 +492,20 @@ public final class Session: @unchecked Sendable {
         try backend.flush()
     }
 
+    /// Flushes, and for an S3 root with `uploading`, seals the active segment and uploads
+    /// everything now, waiting for it.
+    ///
+    /// - Throws: ``DreamlakeError`` as ``flush()``, and `.io` when the upload failed (the spool
+    ///   keeps everything, and the uploader goes on trying).
+    public func flush(uploading: Bool) throws(DreamlakeError) {
+        try flush()
+        guard uploading, let uploader = state.withLock({ $0.uploader }) else { return }
+        do { try uploader.uploadNow() } catch { throw DreamlakeError(.io, error.message, path: directory) }
+    }
+
+    /// The last upload's failure for a session of an S3 root (retried with backoff meanwhile); nil after a success.
+    public var uploadError: String? { state.withLock { $0.uploader }?.lastError?.message }
+
     /// Flushes and closes the session, then exports it when it was made with
     /// `exportOnClose`. Closing twice is harmless (and exports once).
     ///
@@ -428,6 +517,15 @@ public final class Session: @unchecked Sendable {
     /// does not: what was not delivered stays in the local store and is sent
     /// when the session is opened again.
     public func close() throws(DreamlakeError) {
+        // An S3 root's last round: everything appended is sealed and uploaded before the store closes.
+        var notUploaded: DreamlakeError?
+        if let uploader = state.withLock({ s -> S3Uploader? in defer { s.uploader = nil }; return s.uploader }) {
+            uploader.stop()
+            do { try uploader.uploadNow() } catch {
+                notUploaded = DreamlakeError(.io, "the session was closed, but not all of it is uploaded: \(error.message); it is kept in \(directory) "
+                                             + "and uploaded when the session is opened again", path: directory)
+            }
+        }
         let undelivered = state.withLock { $0.store == nil ? nil : $0.backend }?.close()
         let store: Store? = state.withLock { s in
             let store = s.store
@@ -441,6 +539,7 @@ public final class Session: @unchecked Sendable {
         do { try store.close() } catch { throw DreamlakeError(error) }
         if let exportOnClose { try JSONLLayout.exportSession(at: directory, to: exportOnClose) }
         if let undelivered { throw undelivered }
+        if let notUploaded { throw notUploaded }
     }
 
     /// Exports the session as it is now to `<outputRoot>/<workspace>/<name>/`,

@@ -19,7 +19,10 @@ public struct S3Location: Sendable, Equatable, CustomStringConvertible {
         guard (3...63).contains(bucket.utf8.count),
               bucket.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2E || $0 == 0x2D })
         else { return nil }
-        let prefix = rest.dropFirst(bucket.count).split(separator: "/").joined(separator: "/")
+        let parts = rest.dropFirst(bucket.count).split(separator: "/")
+        // The prefix is also a folder under the local cache: nothing that climbs out of it.
+        guard !parts.contains(where: { $0 == "." || $0 == ".." || $0.contains("\0") }) else { return nil }
+        let prefix = parts.joined(separator: "/")
         self.bucket = String(bucket)
         self.prefix = prefix
     }

@@ -241,13 +241,18 @@ package final class S3SessionObjects: Sendable {
     }
 
     /// Appends the pieces past the local log's end (a reader of the open log sees them as a writer's
-    /// appends); writes the log anew when the local one does not end where a piece starts.
+    /// appends), or writes the log when there is none. A local log longer than the manifest's is left
+    /// as it is: it is the spool of a writer that has not uploaded everything yet.
     private func extendCommitLog(_ path: String, to manifest: S3Manifest) throws(S3Error) {
         let localLength = FileSystem.kind(path) == .regular ? ((try? File.open(path, .readOnly).size()) ?? 0) : 0
-        if localLength == manifest.commitLogLength { return }
+        if localLength >= manifest.commitLogLength { return }
         var start: UInt64 = 0
         var from = 0
-        if localLength > 0, let i = manifest.commitPieces.firstIndex(of: localLength) {
+        if localLength > 0 {
+            guard let i = manifest.commitPieces.firstIndex(of: localLength) else {
+                throw S3Error(.refused, "\(path) is not a part of \(url)'s commit log (it ends within a piece): another machine went on "
+                              + "writing this session from an older state; move the folder \(FileSystem.directoryName(path)) away to read or write it anew")
+            }
             start = localLength
             from = i + 1
         }

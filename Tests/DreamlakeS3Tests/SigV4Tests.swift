@@ -88,7 +88,7 @@ import Testing
         #expect(S3Location("s3://my.bucket-1") == S3Location(bucket: "my.bucket-1", prefix: ""))
         #expect(S3Location("s3://my.bucket-1")?.key("ws/s/manifest") == "ws/s/manifest")
         #expect(S3Location("s3://bucket/p")?.key("x") == "p/x")
-        for bad in ["s3://", "s3://Upper", "s3://a?b/x", "s3://ab", "s3://b/p", "/local/path", "s3://bucket%2F/x"] {
+        for bad in ["s3://", "s3://Upper", "s3://a?b/x", "s3://ab", "s3://b/p", "/local/path", "s3://bucket/../x", "s3://bucket/a/./b", "s3://bucket%2F/x"] {
             #expect(S3Location(bad) == nil, "\(bad)")
         }
         #expect(S3Location("s3://bucket/a//b")?.description == "s3://bucket/a/b")

@@ -517,6 +517,21 @@ extension Store {
             size = try file.size()
             header = try file.read(at: 0, count: FormatConstants.segmentHeaderSize)
         } catch { throw StoreError(error) }
+        // A sealed last segment (its index is there and nothing follows its last committed block: a copy
+        // made from an object store's sealed segments, or a crash between sealing and starting the next)
+        // stays sealed: the writer starts the next one instead of appending to it.
+        if let last, last.segment == n, size == last.end, FileSystem.kind(dir + "/" + StoreFiles.indexName(id)) == .regular,
+           case .success(let h) = SegmentHeader.decode(header), h.writer == slot, h.segment == n {
+            do {
+                let next = SegmentID(writer: slot, number: n + 1)
+                let nextFile = try createSegment(directory: dir, writer: slot, segment: next.number)
+                shared.lock.withLock {
+                    shared.files[id] = file
+                    shared.files[next] = nextFile
+                }
+                return Writer.ActiveSegment(file: nextFile, number: next.number, end: UInt64(FormatConstants.segmentHeaderSize), blocks: [])
+            } catch { throw StoreError(error) }
+        }
         var rewriteHeader = false
         switch SegmentHeader.decode(header) {
         case .success(let h) where h.writer == slot && h.segment == n:

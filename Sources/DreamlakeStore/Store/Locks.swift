@@ -108,14 +108,14 @@ package enum WallClock {
 
 /// Starts a detached-from-Swift-concurrency OS thread; the engine's
 /// background writer must not occupy a slot of the cooperative pool.
-final class OSThread: @unchecked Sendable {
+package final class OSThread: @unchecked Sendable {
     private var thread = pthread_t()
     private let body: () -> Void
 
     private init(body: @escaping () -> Void) { self.body = body }
 
     /// Starts `body` on a new thread; nil when the system refuses one.
-    static func start(_ body: @escaping @Sendable () -> Void) -> OSThread? {
+    package static func start(_ body: @escaping @Sendable () -> Void) -> OSThread? {
         let t = OSThread(body: body)
         let box = Unmanaged.passRetained(t).toOpaque()
         let rc = pthread_create(&t.thread, nil, { arg in
@@ -131,5 +131,5 @@ final class OSThread: @unchecked Sendable {
         return t
     }
 
-    func join() { pthread_join(thread, nil) }
+    package func join() { pthread_join(thread, nil) }
 }

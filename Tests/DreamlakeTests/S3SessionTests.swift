@@ -1,0 +1,113 @@
+import DreamlakeS3
+import DreamlakeTestSupport
+import Foundation
+import Testing
+@testable import Dreamlake
+
+/// Sessions whose root is in S3 (the local Ceph RADOS Gateway `scripts/s3-server` runs): each
+/// "machine" is a cache folder of its own, so a second one starts from nothing but the bucket.
+@Suite struct S3SessionTests {
+    let root: String
+    let machines = TempRoot("s3-machines")
+
+    init() throws {
+        guard TestS3.environment != nil else { throw DreamlakeError(.io, TestS3.missing) }
+        let env = try #require(TestS3.environment)
+        try S3Client(try S3Configuration.fromEnvironment(env)).createBucket(TestS3.bucket)
+        root = "s3://\(TestS3.bucket)/\(TestS3.freshPrefix("sessions"))"
+    }
+
+    /// The environment of a machine whose cache is its own folder.
+    func machine(_ name: String) -> [String: String] {
+        (TestS3.environment ?? [:]).merging(["DREAMLAKE_S3_CACHE": machines.path + "/" + name]) { $1 }
+    }
+
+    func session(_ name: String, on machine: String, interval: Double = 60) throws -> Session {
+        try Session(name: name, workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil, metadataObject: nil,
+                    uploadInterval: interval, environment: self.machine(machine))
+    }
+
+    func everything(_ s: Session) throws -> [String: [UInt8]] {
+        let out = machines.path + "/export-" + UUID().uuidString
+        try s.export(to: out)
+        return try tree(out)
+    }
+
+    @Test func aSessionWrittenToS3ReadsBackBitIdenticalOnAnotherMachine() throws {
+        defer { machines.remove() }
+        let writer = try session("run", on: "a")
+        try writer.open()
+        try writer.log("started", level: .info)
+        try writer.parameters.set(["lr": 0.001, "model": ["layers": 12]])
+        let loss = writer.track("loss")
+        for i in 0..<100_000 { try loss.append(value: 1 / Double(i + 1), step: i) }
+        try writer.track("acc").append(["value": 0.5, "epoch": 1])
+        try writer.close()
+        #expect(writer.uploadError == nil)
+
+        let reader = try session("run", on: "b")
+        try reader.openForReading()
+        #expect(try reader.track("loss").read(startIndex: 99_990, limit: 20).points.map(\.data["value"]) ==
+                (99_990..<100_000).map { Value.double(1 / Double($0 + 1)) })
+        // The whole session, exported on each machine, byte for byte.
+        let local = try Session(name: "run", workspace: "ws", localPath: machines.path + "/a/\(TestS3.bucket)/" + root.split(separator: "/").last!)
+        try local.openForReading()
+        #expect(try everything(reader) == everything(local))
+        try reader.close()
+        try local.close()
+        #expect(try Session.all(localPath: root, environment: machine("c")).map { "\($0.workspace)/\($0.name)" } == ["ws/run"])
+    }
+
+    @Test func aMachineLostAfterAnUploadLosesNothingUploadedAndAnotherGoesOn() throws {
+        defer { machines.remove() }
+        let writer = try session("lost", on: "a", interval: 0.1)
+        try writer.open()
+        let loss = writer.track("loss")
+        for i in 0..<20_000 { try loss.append(value: Double(i), step: i) }
+        try writer.flush()
+        // Within the interval, without flush or close, it is in the bucket: a reader elsewhere sees it.
+        let watcher = try session("lost", on: "b")
+        var seen: UInt64 = 0
+        for _ in 0..<200 where seen < 20_000 {
+            if watcher.isOpen { try watcher.refresh() } else { try? watcher.openForReading() }
+            seen = watcher.isOpen ? try watcher.track("loss").stats().count : 0
+            if seen < 20_000 { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(seen == 20_000, "the uploader sent what was appended within its interval")
+        try watcher.close()
+        // The machine is lost: its spool is gone, the session is never closed there.
+        let state = writer.state.withLock { ($0.uploader, $0.store) }
+        state.0?.stop()
+        try FileManager.default.removeItem(atPath: machines.path + "/a")
+
+        let next = try session("lost", on: "c")
+        try next.open()
+        let again = next.track("loss")
+        #expect(try again.stats().count == 20_000, "a fresh spool continues from what was uploaded")
+        for i in 20_000..<25_000 { try again.append(value: Double(i), step: i) }
+        try next.close()
+        let reader = try session("lost", on: "d")
+        try reader.openForReading()
+        let points = try reader.track("loss").read(startIndex: 0, limit: 30_000).points
+        #expect(points.map(\.index) == Array(0..<25_000))
+        #expect(points.map(\.data["step"]) == (0..<25_000).map { Value.int(Int64($0)) })
+        try reader.close()
+        try? state.1?.close()
+    }
+
+    @Test func aRootThatIsNotAnS3URLOrLacksCredentialsIsRefusedAtOnce() throws {
+        defer { machines.remove() }
+        let bad = #expect(throws: DreamlakeError.self) {
+            try Session(name: "s", workspace: "w", localPath: "s3://No_Such/x", description: nil, tags: nil, folder: nil,
+                        metadataObject: nil, environment: machine("a"))
+        }
+        #expect(bad?.message.contains("s3://BUCKET") == true)
+        let noKeys = #expect(throws: DreamlakeError.self) {
+            try Session(name: "s", workspace: "w", localPath: root, description: nil, tags: nil, folder: nil,
+                        metadataObject: nil, environment: ["HOME": machines.path, "DREAMLAKE_S3_CACHE": machines.path])
+        }
+        #expect(noKeys?.message.contains("AWS_ACCESS_KEY_ID") == true)
+        let reader = try session("never-written", on: "a")
+        #expect(throws: DreamlakeError.self) { try reader.openForReading() }
+    }
+}
