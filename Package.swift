@@ -92,6 +92,7 @@ let package = Package(
             name: "dreamlake",
             dependencies: [
                 "Dreamlake",
+                "DreamlakeS3",
                 "DreamlakeServer",
                 "DreamlakeStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

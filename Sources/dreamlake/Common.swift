@@ -1,11 +1,12 @@
 import ArgumentParser
 import Dreamlake
+import DreamlakeS3
 import DreamlakeStore
 import Foundation
 
 /// The `--root` option every command takes.
 struct RootOption: ParsableArguments {
-    @Option(help: "The folder sessions live under (default: $DREAMLAKE_PATH, else ./.dreamlake).")
+    @Option(help: "The folder sessions live under, or an S3 root s3://BUCKET/PREFIX (default: $DREAMLAKE_PATH, else ./.dreamlake).")
     var root: String?
 
     /// The folder to use.
@@ -15,6 +16,8 @@ struct RootOption: ParsableArguments {
     /// error, not an empty list that passes a script's check.
     func existing() throws(DreamlakeError) -> String {
         let path = self.path
+        // An S3 root is checked by listing it (its bucket must be there).
+        if path.hasPrefix("s3://") { return path }
         // The user's own path, given on the command line: a link to a folder is a folder here.
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -109,4 +112,9 @@ func parseSessionName(_ text: String) throws -> (workspace: String, session: Str
         throw DreamlakeError(.invalidName, "\(text) is not WORKSPACE or WORKSPACE/SESSION")
     }
     return (ws, parts.count > 1 ? parts[1] : nil)
+}
+
+/// The S3 root `url`, with the endpoint, region and credentials of the environment.
+func s3Root(_ url: String) throws(DreamlakeError) -> S3Root {
+    do { return try S3Root(url) } catch { throw DreamlakeError(.invalidArgument, error.message) }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dreamlake
+import DreamlakeS3
 import Foundation
 
 /// `dreamlake export`: sessions to Python dreamlake's JSONL layout.
@@ -20,21 +21,23 @@ struct Export: ParsableCommand {
         try reportingErrors {
             var reports: [JSONLLayout.ExportReport] = []
             _ = try root.existing()
+            // An S3 root is exported from its spool, brought up to what the bucket holds first.
+            let folder = S3Location.isS3(root.path) ? try spoolOfEverything(root.path) : root.path
             let bar = ProgressBar("export")
             defer { bar.finish() }
             if sessions.isEmpty {
-                reports = try JSONLLayout.exportAll(localPath: root.path, to: out, progress: bar.handler)
+                reports = try JSONLLayout.exportAll(localPath: folder, to: out, progress: bar.handler)
             }
             for name in sessions {
                 let (ws, session) = try parseSessionName(name)
                 if let session {
-                    let dir = root.path + "/" + ws + "/" + session
+                    let dir = folder + "/" + ws + "/" + session
                     guard Store.exists(at: dir) else {
                         throw noSuchSession("\(ws)/\(session)", root: root.path)
                     }
                     reports.append(try JSONLLayout.exportSession(at: dir, to: out, progress: bar.handler))
                 } else {
-                    reports += try JSONLLayout.exportWorkspace(ws, localPath: root.path, to: out, progress: bar.handler)
+                    reports += try JSONLLayout.exportWorkspace(ws, localPath: folder, to: out, progress: bar.handler)
                 }
             }
             bar.finish()
@@ -73,8 +76,22 @@ struct Import: ParsableCommand {
         try reportingErrors {
             let bar = ProgressBar("import")
             defer { bar.finish() }
-            let reports = try JSONLLayout.importFolder(from: source, into: root.path, workspace: workspace, name: name,
-                                                       progress: bar.handler)
+            // Into an S3 root: imported into its spool, then each new session sealed and uploaded.
+            let objectRoot = S3Location.isS3(root.path) ? try s3Root(root.path) : nil
+            let reports = try JSONLLayout.importFolder(from: source, into: objectRoot?.localFolder ?? root.path, workspace: workspace,
+                                                       name: name, progress: bar.handler)
+            if let objectRoot {
+                for r in reports {
+                    do {
+                        let store = try Store(directory: r.directory)
+                        try store.sealSegment()
+                        try store.close()
+                        try objectRoot.objects(workspace: r.workspace, name: r.name).upload(from: r.directory)
+                    } catch {
+                        throw DreamlakeError(.io, "\(r.workspace)/\(r.name) was imported into the spool \(r.directory) but not uploaded: \(error)")
+                    }
+                }
+            }
             bar.finish()
             for r in reports {
                 print("imported \(r.workspace)/\(r.name): \(counted(r.points, "point")), \(counted(r.logs, "log entry", plural: "log entries")), \(counted(r.files, "file"))"
@@ -84,4 +101,15 @@ struct Import: ParsableCommand {
             }
         }
     }
+}
+
+/// The spool of the S3 root `url` with every session in the bucket brought up to its newest manifest.
+func spoolOfEverything(_ url: String) throws(DreamlakeError) -> String {
+    let objectRoot = try s3Root(url)
+    do {
+        for (ws, name) in try objectRoot.sessions() {
+            try objectRoot.objects(workspace: ws, name: name).download(into: objectRoot.localFolder + "/" + ws + "/" + name)
+        }
+    } catch { throw DreamlakeError(.io, error.message) }
+    return objectRoot.localFolder
 }

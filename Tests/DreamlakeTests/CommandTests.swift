@@ -27,10 +27,11 @@ func startCommand(_ arguments: [String]) throws -> (Process, LineCollector) {
 }
 
 /// Runs the command; returns its exit status, stdout and stderr.
-func runCommand(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+func runCommand(_ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: try dreamlakeCommand())
     p.arguments = arguments
+    if let environment { p.environment = environment }
     let stdout = Pipe(), stderr = Pipe()
     p.standardOutput = stdout
     p.standardError = stderr

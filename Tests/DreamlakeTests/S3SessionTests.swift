@@ -111,3 +111,41 @@ import Testing
         #expect(throws: DreamlakeError.self) { try reader.openForReading() }
     }
 }
+
+/// The commands with `--root s3://...`: each run on a "machine" of its own (its own cache folder).
+@Suite struct S3CommandTests {
+    @Test func everyCommandTakesAnS3Root() throws {
+        guard let env = TestS3.environment else { throw DreamlakeError(.io, TestS3.missing) }
+        try S3Client(try S3Configuration.fromEnvironment(env)).createBucket(TestS3.bucket)
+        let root = "s3://\(TestS3.bucket)/\(TestS3.freshPrefix("commands"))"
+        let dir = TempRoot("s3-commands")
+        defer { dir.remove() }
+        var machine = 0
+        func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+            machine += 1
+            return try runCommand(arguments + ["--root", root], environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/m\(machine)"]) { $1 })
+        }
+        let ingest = try run(["bench", "ingest", "--points", "300000"])
+        #expect(ingest.status == 0, "\(ingest.err)")
+        let ls = try run(["ls"])
+        #expect(ls.status == 0 && ls.out.contains("bench/ingest  1       300000"), "\(ls.out) \(ls.err)")
+        let cat = try run(["cat", "bench/ingest", "--track", "loss", "--start", "150000", "--limit", "2"])
+        #expect(cat.out.split(separator: "\n").map { $0.contains("\"step\": 15000") } == [true, true], "\(cat.out) \(cat.err)")
+        let verify = try run(["verify"])
+        #expect(verify.status == 0 && verify.out.hasPrefix("bench/ingest: 2 segments") && verify.out.contains(": sound"), "\(verify.out) \(verify.err)")
+
+        // Out to a folder and back into another S3 prefix: the same JSONL both ways.
+        let export = try run(["export", "--out", dir.path + "/out"])
+        #expect(export.status == 0 && export.out.contains("300000 points"), "\(export.out) \(export.err)")
+        let imported = try runCommand(["import", dir.path + "/out", "--root", root + "-copy"],
+                                      environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/importer"]) { $1 })
+        #expect(imported.status == 0, "\(imported.err)")
+        let again = try runCommand(["export", "--root", root + "-copy", "--out", dir.path + "/again"],
+                                   environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/exporter"]) { $1 })
+        #expect(again.status == 0, "\(again.err)")
+        #expect(try tree(dir.path + "/out") == tree(dir.path + "/again"))
+
+        let none = try run(["show", "bench/nothing"])
+        #expect(none.status == 1 && none.err.contains("there is no session bench/nothing under \(root)"), "\(none.err)")
+    }
+}
