@@ -107,7 +107,8 @@ public final class Session: @unchecked Sendable {
     ///     and DeepSpeed set it), else `LOCAL_RANK`, else the lowest writer free.
     ///     Any number of processes may write one session; two cannot be the same rank.
     ///   - uploadInterval: For an S3 root, the most seconds of appends a lost machine may lose:
-    ///     a segment is sealed and uploaded at least this often (default 60, as TensorBoard flushes).
+    ///     a segment is sealed and uploaded at least this often. Nil (the default) takes the
+    ///     `DREAMLAKE_UPLOAD_INTERVAL` environment variable, else 60 (as TensorBoard flushes).
     /// - Throws: ``DreamlakeError`` with `.invalidName` when a name or the folder
     ///   is refused, `.invalidArgument` when the rank is out of range, or an S3 root is not
     ///   of the form `s3://bucket/prefix` or has no credentials.
@@ -115,7 +116,7 @@ public final class Session: @unchecked Sendable {
                             tags: [String]? = nil, folder: String? = nil,
                             metadata: KeyValuePairs<String, any ValueConvertible>? = nil,
                             writeProtected: Bool = false, durability: Durability = StoreConfiguration().durability,
-                            exportOnClose: String? = nil, rank: Int? = nil, uploadInterval: Double = 60) throws(DreamlakeError) {
+                            exportOnClose: String? = nil, rank: Int? = nil, uploadInterval: Double? = nil) throws(DreamlakeError) {
         try self.init(name: name, workspace: workspace, localPath: localPath, description: description, tags: tags,
                       folder: folder, metadataObject: metadata.map(ValueObject.init(pairs:)), writeProtected: writeProtected,
                       durability: durability, exportOnClose: exportOnClose, rank: rank, uploadInterval: uploadInterval)
@@ -145,7 +146,7 @@ public final class Session: @unchecked Sendable {
     package init(name: String, workspace: String, localPath: String?, description: String?, tags: [String]?,
                  folder: String?, metadataObject: ValueObject?, writeProtected: Bool = false,
                  durability: Durability = StoreConfiguration().durability, exportOnClose: String? = nil,
-                 remote: RemoteTarget? = nil, rank: Int? = nil, uploadInterval: Double = 60,
+                 remote: RemoteTarget? = nil, rank: Int? = nil, uploadInterval: Double? = nil,
                  environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
         // Canonically equal names (é as one code point or as e + accent) name one session, stored in NFC.
         let workspace = Names.canonical(workspace), name = Names.canonical(name)
@@ -169,7 +170,14 @@ public final class Session: @unchecked Sendable {
         self.workspace = workspace
         self.localPath = root
         self.directory = Paths.join(localRoot, workspace, name)
-        self.uploadInterval = uploadInterval
+        let intervalText = environment["DREAMLAKE_UPLOAD_INTERVAL"]
+        let interval = uploadInterval ?? intervalText.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) } ?? 60
+        // Only an S3 root has an uploader: a local session never refuses the variable.
+        guard objectRoot == nil || (interval.isFinite && interval > 0) else {
+            let source = uploadInterval != nil ? "the upload interval given" : "DREAMLAKE_UPLOAD_INTERVAL"
+            throw DreamlakeError(.invalidArgument, "\(source) is \(uploadInterval.map { "\($0)" } ?? intervalText ?? ""); it is a number of seconds above 0")
+        }
+        self.uploadInterval = interval
         self.durability = durability
         givenDescription = description
         givenTags = tags

@@ -195,6 +195,15 @@ package final class S3SessionObjects: Sendable {
         return manifest
     }
 
+    /// Removes every object of the session, manifests first (so that no reader finds a manifest whose
+    /// objects are going).
+    package func removeAll() throws(S3Error) {
+        let manifests = try client.list(bucket: bucket, prefix: base + "/manifest/").objects
+        for o in manifests { try client.delete(bucket: bucket, key: o.key) }
+        for o in try client.list(bucket: bucket, prefix: base + "/").objects { try client.delete(bucket: bucket, key: o.key) }
+        last.withLock { $0 = nil }
+    }
+
     // MARK: Files
 
     private func uploadFile(_ path: String, key: String, length: UInt64?) throws(S3Error) {

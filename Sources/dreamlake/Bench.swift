@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dreamlake
+import DreamlakeS3
 @_spi(Reference) import DreamlakeStore
 import Foundation
 import Histogram
@@ -19,7 +20,8 @@ struct Bench: ParsableCommand {
         // lock which makes the session anew: the first removes the last run
         // and opens the session; the others find it open and join it. Without
         // the lock, one could remove the session another has just opened.
-        let folder = root + "/" + workspace
+        // The workspace's folder: under the root, or for an S3 root under its spool.
+        let folder = FileSystem.directoryName(session.directory)
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw DreamlakeError(.io, "could not make \(folder): \(error.localizedDescription)")
         }
@@ -35,6 +37,12 @@ struct Bench: ParsableCommand {
             try session.close()
             do { try FileManager.default.removeItem(atPath: session.directory) } catch {
                 throw DreamlakeError(.io, "could not remove the last run at \(session.directory): \(error.localizedDescription)")
+            }
+        }
+        if S3Location.isS3(root) {
+            // The last run's objects go too, or the new run would continue it.
+            do { try s3Root(root).objects(workspace: workspace, name: name).removeAll() } catch let e as S3Error {
+                throw DreamlakeError(.io, "could not remove the last run from \(root): \(e.message)")
             }
         }
         try session.open()

@@ -15,10 +15,11 @@ func dreamlakeCommand() throws -> String {
 }
 
 /// Starts the command (stderr discarded) and collects its stdout's lines as they come.
-func startCommand(_ arguments: [String]) throws -> (Process, LineCollector) {
+func startCommand(_ arguments: [String], environment: [String: String]? = nil) throws -> (Process, LineCollector) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: try dreamlakeCommand())
     p.arguments = arguments
+    if let environment { p.environment = environment }
     let stdout = Pipe()
     p.standardOutput = stdout
     p.standardError = FileHandle.nullDevice

@@ -145,7 +145,68 @@ import Testing
         #expect(again.status == 0, "\(again.err)")
         #expect(try tree(dir.path + "/out") == tree(dir.path + "/again"))
 
+        #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/s3:"), "no local folder named after the URL")
         let none = try run(["show", "bench/nothing"])
         #expect(none.status == 1 && none.err.contains("there is no session bench/nothing under \(root)"), "\(none.err)")
+    }
+}
+
+/// kill -9 of a process writing to an S3 root, at random moments: what was uploaded is in the bucket,
+/// sound and dense, and a process on a fresh spool continues the session from it.
+@Suite struct S3KillTests {
+    @Test func aWriterKilledAtRandomMomentsLosesNothingUploadedAndTheNextGoesOn() throws {
+        guard let env = TestS3.environment else { throw DreamlakeError(.io, TestS3.missing) }
+        try S3Client(try S3Configuration.fromEnvironment(env)).createBucket(TestS3.bucket)
+        let root = "s3://\(TestS3.bucket)/\(TestS3.freshPrefix("killed"))"
+        let dir = TempRoot("s3-kill")
+        defer { dir.remove() }
+        var rng = SplitMix64(seed: 20)
+        var uploaded = 0  // points the bucket held, as a reader saw, before the last kill
+        for round in 0..<3 {
+            let machine = env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/writer\(round)", "DREAMLAKE_UPLOAD_INTERVAL": "0.1"]) { $1 }
+            let (process, _) = try startCommand(["bench", "ingest", "--root", root, "--points", "20000000"] + (round > 0 ? ["--resume"] : []),
+                                                environment: machine)
+            // Wait until a reader elsewhere sees this round's first upload, then kill at a random moment after it.
+            let reader = try Session(name: "ingest", workspace: "bench", localPath: root, description: nil, tags: nil, folder: nil,
+                                     metadataObject: nil, environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/watcher\(round)"]) { $1 })
+            var seen = 0
+            for _ in 0..<400 where seen <= uploaded {
+                if reader.isOpen { try reader.refresh() } else { try? reader.openForReading() }
+                seen = reader.isOpen ? Int(try reader.track("loss").stats().count) : 0
+                if seen <= uploaded { Thread.sleep(forTimeInterval: 0.05) }
+            }
+            try? reader.close()
+            #expect(seen > uploaded, "round \(round): the writer uploaded within its interval")
+            Thread.sleep(forTimeInterval: Double(rng.next() % 600) / 1000)
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+
+            // A fresh machine reads what the bucket holds: at least what was seen, every point in its place.
+            let after = try Session(name: "ingest", workspace: "bench", localPath: root, description: nil, tags: nil, folder: nil,
+                                    metadataObject: nil, environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/after\(round)"]) { $1 })
+            try after.openForReading()
+            let count = Int(try after.track("loss").stats().count)
+            #expect(count >= seen, "round \(round): \(count) points in the bucket, \(seen) seen before the kill")
+            var index = 0
+            while index < count {
+                let page = try after.track("loss").read(startIndex: UInt64(index), limit: 100_000).points
+                let bad = page.first { $0.data["step"] != .int(Int64($0.index)) }
+                #expect(bad == nil, "round \(round): point \(bad?.index ?? 0) is not the one appended there")
+                if bad != nil || page.isEmpty { break }
+                index += page.count
+            }
+            #expect(index == count)
+            try after.close()
+            uploaded = count
+        }
+        // The last round's process is gone too; a last writer on a fresh spool closes cleanly, and all of it verifies.
+        let last = try runCommand(["bench", "ingest", "--root", root, "--points", "1000", "--resume"],
+                                  environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/last"]) { $1 })
+        #expect(last.status == 0, "\(last.err)")
+        let verify = try runCommand(["verify", "--root", root], environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/verify"]) { $1 })
+        #expect(verify.status == 0 && verify.out.contains("sound"), "\(verify.out) \(verify.err)")
+        let show = try runCommand(["show", "bench/ingest", "--root", root, "--json"],
+                                  environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/show"]) { $1 })
+        #expect(show.out.contains("\"count\": \(uploaded + 1000), \"first_index\": 0"), "\(show.out)")
     }
 }
