@@ -90,6 +90,11 @@ public struct Files: Sendable {
     package func upload(_ localFile: String, path: String, description: String?, tags: [String],
                 metadataObject metadata: ValueObject?) throws(DreamlakeError) -> StoredFile {
         let store = try session.requireWritableStore()
+        // Refused rather than kept only in the spool, where a lost machine would take it unsaid.
+        if session.objectRoot != nil {
+            throw DreamlakeError(.invalidArgument, "a session in S3 (\(session.localPath)) does not store files yet; "
+                                 + "its logs, parameters and tracks are uploaded, its files would not be")
+        }
         let folder = try Names.normalizeFolder(path)
         let filename = Paths.lastName(localFile)
         try Names.checkComponent(filename, "file")

@@ -38,7 +38,7 @@ public final class Session: @unchecked Sendable {
     /// at least this often; ``close()`` and ``flush(uploading:)`` upload at once).
     public let uploadInterval: Double
     /// The S3 root, when `localPath` is one.
-    let objectRoot: S3Root?
+    package let objectRoot: S3Root?
     /// The local folder sessions are under: `localPath`, or an S3 root's spool.
     private let localRoot: String
     /// The durability of the session's store (see `Durability` in `DreamlakeStore`).

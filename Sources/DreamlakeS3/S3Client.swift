@@ -1,3 +1,4 @@
+import DreamlakeStore
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -66,6 +67,9 @@ public final class S3Client: Sendable {
     private let urlSession: URLSession
     /// Objects larger than this are sent in parts of this size (multipart upload).
     public let partSize: Int
+    private let sent = Locked(0)
+    /// Requests sent so far (each one round trip), for benchmarks.
+    public var requestCount: Int { sent.withLock { $0 } }
 
     /// A client for `configuration`; each request fails after `timeout` seconds without progress.
     public init(_ configuration: S3Configuration, timeout: TimeInterval = 60, partSize: Int = 16 << 20) {
@@ -252,6 +256,7 @@ public final class S3Client: Sendable {
         var request = URLRequest(url: url)
         request.httpMethod = method
         for (name, value) in signed where name.lowercased() != "host" { request.setValue(value, forHTTPHeaderField: name) }
+        sent.withLock { $0 += 1 }
         let (data, response, error) = HTTPOutcome.run { done in
             if let body { urlSession.uploadTask(with: request, from: body, completionHandler: done) }
             else { urlSession.dataTask(with: request, completionHandler: done) }

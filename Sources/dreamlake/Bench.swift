@@ -9,7 +9,7 @@ import Histogram
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure ingest through the session API, and check what it left.",
-        subcommands: [Ingest.self, Check.self, Logs.self, Remote.self, Runs.self])
+        subcommands: [Ingest.self, Check.self, Logs.self, Remote.self, Runs.self, S3.self])
 
     /// Opens `bench/<name>` made anew: the last run's session is removed
     /// first, but never under a running writer: while another process writes
@@ -363,6 +363,65 @@ extension Bench {
                 }
                 let seconds = Double(monotonicNanos() - start) / 1e9
                 print("bench-runs: \(sessions) sessions, \(parameters) parameters and \(tracks) tracks of \(points) points each, in \(String(format: "%.1f", seconds)) s")
+            }
+        }
+    }
+
+    struct S3: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "s3",
+            abstract: "Append the reference workload to a session of an S3 root, upload it, and read 1,000 points from its middle elsewhere.",
+            discussion: """
+            Appends --points points to session bench/s3 (made anew) under --root, an S3 root, and reports: the             append rate (appends go to the local spool); the upload (flush(uploading:): the last segment sealed,             then every segment, index and the manifest sent) in MB/s of segments; then, on an empty cache             folder as another machine would, the time and the requests to open the session and read 1,000 points             from the middle.
+            """)
+
+        @OptionGroup var root: RootOption
+
+        @Option(help: "How many points to append.")
+        var points = 10_000_000
+
+        func validate() throws {
+            guard points >= 2_000 else { throw ValidationError("--points must be at least 2000") }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                guard S3Location.isS3(root.path) else { throw DreamlakeError(.invalidArgument, "--root must be an S3 root, s3://BUCKET/PREFIX") }
+                let session = try Bench.freshSession("s3", root: root.path, durability: StoreConfiguration().durability)
+                let track = session.track(Bench.trackName)
+                let start = monotonicNanos()
+                for i in 0..<points { try track.append(value: ReferenceWorkload.value(i), step: i) }
+                let appended = Double(monotonicNanos() - start) / 1e9
+                let uploadStart = monotonicNanos()
+                try session.flush(uploading: true)
+                let uploaded = Double(monotonicNanos() - uploadStart) / 1e9
+                let bytes = (try? FileManager.default.contentsOfDirectory(atPath: session.directory + "/segments"))?
+                    .filter { $0.hasSuffix(".dls") }
+                    .compactMap { try? FileManager.default.attributesOfItem(atPath: session.directory + "/segments/" + $0)[.size] as? Int }
+                    .reduce(0, +) ?? 0
+                try session.close()
+
+                // Another machine: an empty cache folder.
+                let cache = NSTemporaryDirectory() + "dreamlake-bench-s3-" + UUID().uuidString
+                defer { try? FileManager.default.removeItem(atPath: cache) }
+                var env = ProcessInfo.processInfo.environment
+                env["DREAMLAKE_S3_CACHE"] = cache
+                let reader = try Session(name: "s3", workspace: Bench.workspace, localPath: root.path, description: nil, tags: nil,
+                                         folder: nil, metadataObject: nil, environment: env)
+                let readStart = monotonicNanos()
+                try reader.openForReading()
+                let page = try reader.track(Bench.trackName).read(startIndex: UInt64(points / 2), limit: 1000)
+                let read = Double(monotonicNanos() - readStart) / 1e9
+                let requests = reader.objectRoot?.client.requestCount ?? 0
+                try reader.close()
+                guard page.points.count == 1000, page.points.first?.index == UInt64(points / 2) else {
+                    throw DreamlakeError(.io, "the read from the middle gave \(page.points.count) points")
+                }
+                print("\(Bench.workspace)/s3 at \(root.path): \(points) points appended in \(String(format: "%.3f", appended)) s "
+                      + "(\(String(format: "%.2f", Double(points) / appended / 1e6)) M/s)")
+                print("upload: \(bytes) bytes of segments in \(String(format: "%.3f", uploaded)) s "
+                      + "(\(String(format: "%.1f", Double(bytes) / uploaded / 1e6)) MB/s, \(String(format: "%.2f", Double(points) / uploaded / 1e6)) M points/s)")
+                print("read elsewhere: 1000 points from index \(points / 2) in \(String(format: "%.1f", read * 1000)) ms, \(requests) requests")
             }
         }
     }

@@ -51,6 +51,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let env = ProcessInfo.processInfo.environment
+            try refuseS3Root(root ?? env["DREAMLAKE_PATH"], command: "serve")
             let config = ServerConfiguration(
                 root: root ?? env["DREAMLAKE_PATH"] ?? "./.dreamlake", host: host, port: port,
                 secret: secret ?? env["DREAMLAKE_JWT_SECRET"], maxBodyBytes: maxBody << 20,

@@ -32,6 +32,7 @@ struct UI: AsyncParsableCommand {
         try await reportingErrors {
             let env = ProcessInfo.processInfo.environment
             let root = root ?? env["DREAMLAKE_PATH"] ?? "./.dreamlake"
+            try refuseS3Root(root, command: "ui")
             guard FileManager.default.fileExists(atPath: root) else {
                 throw DreamlakeError(.notFound, "there is no folder \(root); give the root your sessions are under with --root")
             }

@@ -42,6 +42,11 @@ import Testing
         let loss = writer.track("loss")
         for i in 0..<100_000 { try loss.append(value: 1 / Double(i + 1), step: i) }
         try writer.track("acc").append(["value": 0.5, "epoch": 1])
+        let file = machines.path + "/model.bin"
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: file))
+        #expect(throws: DreamlakeError.self, "files are refused, not kept where a lost machine takes them") {
+            try writer.files.upload(file)
+        }
         try writer.close()
         #expect(writer.uploadError == nil)
 
