@@ -38,6 +38,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
     /// Whether sending the same request again may succeed.
     public var isRetryable: Bool { kind == .unreachable || kind == .failed || status == 408 || status == 429 }
 
+    /// The message.
     public var description: String { message }
 
     init(_ kind: Kind, _ message: String, status: Int? = nil, code: String? = nil) {
@@ -174,7 +175,8 @@ public final class S3Client: Sendable {
     /// Stores the `count` bytes that `read(offset, length)` gives at `key`: in one PUT up to
     /// ``partSize``, else as a multipart upload of parts of that size (which S3 assembles only when
     /// every part arrived, so a failure leaves no object, and the parts are removed).
-    public func upload(bucket: String, key: String, count: Int, read: (Int, Int) throws -> Data) throws(S3Error) {
+    /// With `ifAbsent`, a single PUT writes only when no object is there (a multipart upload cannot ask it).
+    public func upload(bucket: String, key: String, count: Int, ifAbsent: Bool = false, read: (Int, Int) throws -> Data) throws(S3Error) {
         func chunk(_ offset: Int, _ length: Int) throws(S3Error) -> Data {
             do {
                 let data = try read(offset, length)
@@ -185,7 +187,7 @@ public final class S3Client: Sendable {
             }
         }
         if count <= partSize {
-            try put(bucket: bucket, key: key, body: chunk(0, count))
+            try put(bucket: bucket, key: key, body: chunk(0, count), ifAbsent: ifAbsent)
             return
         }
         let started = try send("POST", bucket: bucket, key: key, query: [("uploads", "")])

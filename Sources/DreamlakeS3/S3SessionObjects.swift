@@ -218,7 +218,8 @@ package final class S3SessionObjects: Sendable {
         if let there = try client.head(bucket: bucket, key: key), there.size == size { return }
         if let length, size != length { throw S3Error(.refused, "\(path) is \(size) bytes, not the \(length) it was sealed with") }
         guard size <= UInt64(Int.max) else { throw S3Error(.refused, "\(path) is too large") }
-        try client.upload(bucket: bucket, key: key, count: Int(size)) { offset, count in
+        // Write-once: an object there already (a race with another uploader of this spool) is the same file.
+        try client.upload(bucket: bucket, key: key, count: Int(size), ifAbsent: true) { offset, count in
             Data(try file.read(at: UInt64(offset), count: count))
         }
     }
