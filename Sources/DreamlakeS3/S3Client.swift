@@ -244,7 +244,8 @@ public final class S3Client: Sendable {
               body: Data? = nil, accept: Set<Int> = []) throws(S3Error) -> Answer {
         let path = "/" + bucket + (key.map { "/" + SigV4.encode($0, keepSlash: true) } ?? "")
         let encodedQuery = query.map { "\(SigV4.encode($0.0))=\(SigV4.encode($0.1))" }.joined(separator: "&")
-        let what = "\(method) \(describe(bucket, key ?? ""))"
+        // A listing is named by its query (its prefix), an object by its key.
+        let what = "\(method) \(describe(bucket, key ?? ""))" + (key == nil && !encodedQuery.isEmpty ? "?" + encodedQuery : "")
         guard let url = URL(string: configuration.endpoint + path + (encodedQuery.isEmpty ? "" : "?" + encodedQuery)),
               let host = url.host else {
             throw S3Error(.refused, "\(what): \(configuration.endpoint) is not a URL")

@@ -4,6 +4,13 @@ import Foundation
 import Testing
 @testable import Dreamlake
 
+/// The test S3 store's environment and a root in its bucket that no other test uses.
+func freshS3Root(_ kind: String) throws -> (environment: [String: String], root: String) {
+    guard let env = TestS3.environment else { throw DreamlakeError(.io, TestS3.missing) }
+    try S3Client(try S3Configuration.fromEnvironment(env)).createBucket(TestS3.bucket)
+    return (env, "s3://\(TestS3.bucket)/\(TestS3.freshPrefix(kind))")
+}
+
 /// Sessions whose root is in S3 (the local Ceph RADOS Gateway `scripts/s3-server` runs): each
 /// "machine" is a cache folder of its own, so a second one starts from nothing but the bucket.
 @Suite struct S3SessionTests {
@@ -11,10 +18,7 @@ import Testing
     let machines = TempRoot("s3-machines")
 
     init() throws {
-        guard TestS3.environment != nil else { throw DreamlakeError(.io, TestS3.missing) }
-        let env = try #require(TestS3.environment)
-        try S3Client(try S3Configuration.fromEnvironment(env)).createBucket(TestS3.bucket)
-        root = "s3://\(TestS3.bucket)/\(TestS3.freshPrefix("sessions"))"
+        root = try freshS3Root("sessions").root
     }
 
     /// The environment of a machine whose cache is its own folder.
@@ -100,6 +104,44 @@ import Testing
         try? state.1?.close()
     }
 
+    @Test func whileTheStoreIsUnreachableAppendsGoOnAndTheNextOpeningUploadsThem() throws {
+        defer { machines.remove() }
+        let first = try session("offline", on: "a")
+        try first.open()
+        try first.track("loss").append(value: 0, step: 0)
+        try first.close()
+
+        // The same machine, the store unreachable (nothing listens at the endpoint).
+        var down = machine("a")
+        down["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
+        let offline = try Session(name: "offline", workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil,
+                                  metadataObject: nil, uploadInterval: 0.05, environment: down)
+        try offline.open()
+        for i in 1..<5_000 { try offline.track("loss").append(value: Double(i), step: i) }
+        try offline.flush()
+        var reported: String?
+        for _ in 0..<100 where reported == nil {
+            reported = offline.uploadError
+            if reported == nil { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(reported?.contains("failed: ") == true, "\(reported ?? "no error")")
+        #expect(throws: DreamlakeError.self) { try offline.flush(uploading: true) }
+        let closing = #expect(throws: DreamlakeError.self) { try offline.close() }
+        #expect(closing?.message.contains("not all of it is uploaded") == true, "\(closing?.message ?? "")")
+        #expect(!offline.isOpen, "closed all the same")
+
+        // Elsewhere, only what was uploaded; once the store is back, the next opening here uploads the rest.
+        let elsewhere = try session("offline", on: "b")
+        try elsewhere.openForReading()
+        #expect(try elsewhere.track("loss").stats().count == 1)
+        let back = try session("offline", on: "a")
+        try back.open()
+        try back.close()
+        try elsewhere.refresh()
+        #expect(try elsewhere.track("loss").stats().count == 5_000)
+        try elsewhere.close()
+    }
+
     @Test func aRootThatIsNotAnS3URLOrLacksCredentialsIsRefusedAtOnce() throws {
         defer { machines.remove() }
         let bad = #expect(throws: DreamlakeError.self) {
@@ -120,9 +162,7 @@ import Testing
 /// The commands with `--root s3://...`: each run on a "machine" of its own (its own cache folder).
 @Suite struct S3CommandTests {
     @Test func everyCommandTakesAnS3Root() throws {
-        guard let env = TestS3.environment else { throw DreamlakeError(.io, TestS3.missing) }
-        try S3Client(try S3Configuration.fromEnvironment(env)).createBucket(TestS3.bucket)
-        let root = "s3://\(TestS3.bucket)/\(TestS3.freshPrefix("commands"))"
+        let (env, root) = try freshS3Root("commands")
         let dir = TempRoot("s3-commands")
         defer { dir.remove() }
         var machine = 0
@@ -160,9 +200,7 @@ import Testing
 /// sound and dense, and a process on a fresh spool continues the session from it.
 @Suite struct S3KillTests {
     @Test func aWriterKilledAtRandomMomentsLosesNothingUploadedAndTheNextGoesOn() throws {
-        guard let env = TestS3.environment else { throw DreamlakeError(.io, TestS3.missing) }
-        try S3Client(try S3Configuration.fromEnvironment(env)).createBucket(TestS3.bucket)
-        let root = "s3://\(TestS3.bucket)/\(TestS3.freshPrefix("killed"))"
+        let (env, root) = try freshS3Root("killed")
         let dir = TempRoot("s3-kill")
         defer { dir.remove() }
         var rng = SplitMix64(seed: 20)
