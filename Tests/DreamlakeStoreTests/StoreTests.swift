@@ -32,6 +32,35 @@ func writeSegmentsWithIndexes(_ dir: TempDirectory) throws -> StoreConfiguration
 }
 
 @Suite struct StoreTests {
+    @Test func sealSegmentSealsWhatWasAppendedAndAReopenedWriterLeavesItSealed() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        func files() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: dir.path + "/segments").sorted() }
+        let store = try Store(directory: dir.path)
+        let t = try store.track(named: "t")
+        for i in 0..<1000 { try t.append(value: Double(i), step: Int64(i)) }
+        try store.sealSegment()
+        #expect(try files() == ["w0000-00000001.dli", "w0000-00000001.dlm", "w0000-00000001.dls", "w0000-00000002.dls"])
+        try store.sealSegment()
+        #expect(try files().count == 4, "an active segment without blocks is not sealed")
+        #expect(try Store.sealedPart(directory: dir.path).segments.map(\.name) == ["w0000-00000001.dls"])
+        try store.close()
+        #expect(throws: StoreError.self) { try store.sealSegment() }
+
+        // A copy holding only the sealed segment and the log (as one made from an object store): its
+        // writer starts segment 2 and leaves segment 1 whole, index and all.
+        try FileManager.default.removeItem(atPath: dir.path + "/segments/w0000-00000002.dls")
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/segments/w0000-00000001.dls"))
+        let again = try Store(directory: dir.path)
+        try again.track(named: "t").append(value: 1000, step: 1000)
+        try again.close()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.path + "/segments/w0000-00000001.dls")) == before)
+        #expect(try files().contains("w0000-00000001.dli"))
+        let reader = try Store(directory: dir.path, access: .read)
+        #expect(try reader.points(of: TrackID(rawValue: 0), from: 0, limit: 2000).map(\.index) == Array(0...1000))
+        try reader.close()
+    }
+
     @Test func everyKindOfRecordRoundTripsThroughReopen() throws {
         let dir = TempDirectory()
         defer { dir.remove() }

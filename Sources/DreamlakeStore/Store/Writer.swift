@@ -46,6 +46,8 @@ final class Writer: @unchecked Sendable {
     private var rollsRequested: UInt64 = 0
     private var rollsDone: UInt64 = 0
     private var closing = false
+    /// The background thread has ended (closed): nothing queued after this is done.
+    private var ended = false
     private var failure: StoreError?
     private var durableRecords: UInt64
     /// Per stream, one past the last record known durable (guarded by `queueLock`).
@@ -296,8 +298,10 @@ final class Writer: @unchecked Sendable {
         syncRequested = true
         cond.broadcast()
         // Everything sealed above is in the queue now: the background thread's next turn writes it, then rolls.
-        while rollsDone < wanted && failure == nil { cond.wait() }
-        if rollsDone < wanted, let failure { throw failure }
+        while rollsDone < wanted && failure == nil && !ended { cond.wait() }
+        if rollsDone < wanted {
+            throw failure ?? StoreError(.notWritable, "the store at \(directory) was closed while its segment was being sealed")
+        }
     }
 
     /// Seals, writes and fsyncs everything, stops the thread and releases the lock.
@@ -405,6 +409,8 @@ final class Writer: @unchecked Sendable {
             cond.broadcast()
             if closing && queue.isEmpty { break }
         }
+        ended = true
+        cond.broadcast()
         queueLock.unlock()
     }
 
