@@ -133,6 +133,13 @@ package final class S3SessionObjects: Sendable {
             }
             var current = S3Manifest.empty
             if let known = last.withLock({ $0 }) { current = known } else if let there = try latestManifest() { current = there }
+            // The spool must continue what the bucket holds (not another session of the same name, or an older
+            // copy): every segment the manifest names is here at its length, and the log reaches the manifest's end.
+            let here = Dictionary(part.segments.map { ($0.name, $0.length) }, uniquingKeysWith: { a, _ in a })
+            guard part.commitLogLength >= current.commitLogLength, current.segments.allSatisfy({ here[$0.name] == $0.length }) else {
+                throw S3Error(.refused, "the spool \(directory) does not continue \(url) (the bucket holds segments or commits it lacks: "
+                              + "another session of that name, or one continued elsewhere); nothing was uploaded")
+            }
             let known = Set(current.segments.map(\.name))
             let newSegments = part.segments.filter { !known.contains($0.name) }
             // A session with nothing sealed yet has no manifest: readers see no session rather than an empty one.

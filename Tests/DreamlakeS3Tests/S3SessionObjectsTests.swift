@@ -96,6 +96,27 @@ import Testing
         #expect(listed.objects.count == 2, "the two newest manifests are kept, older ones removed")
     }
 
+    @Test func anotherStoreOfTheSameNameIsNeverUploadedOverIt() throws {
+        let dir = TempRoot()
+        defer { dir.remove() }
+        var stores: [String] = []
+        for (k, count) in [100, 50].enumerated() {
+            let path = dir.path + "/store\(k)"
+            let store = try Store(directory: path)
+            let t = try store.track(named: "loss")
+            for i in 0..<count { try t.append(value: Double(i), step: Int64(i)) }
+            try store.sealSegment()
+            try store.close()
+            stores.append(path)
+        }
+        let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "same")
+        let first = try #require(try objects.upload(from: stores[0]))
+        let other = S3SessionObjects(client: client, location: location, workspace: "ws", name: "same")
+        let error = try #require(throws: S3Error.self) { try other.upload(from: stores[1]) }
+        #expect(error.message.contains("does not continue"))
+        #expect(try other.latestManifest() == first, "the bucket's session is as it was")
+    }
+
     @Test func aSessionNotInTheBucketHasNoManifest() throws {
         let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "none")
         #expect(try objects.latestManifest() == nil)
