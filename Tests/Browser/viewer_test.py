@@ -19,7 +19,7 @@ import time
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import ElementNotInteractableException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
@@ -74,8 +74,10 @@ try:
         options.add_argument(arg)
     options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    # Polled every 20 ms (timings to 20 ms, not to the default 500); the table's rows are replaced as it redraws.
-    wait = WebDriverWait(driver, 30, poll_frequency=0.02, ignored_exceptions=[StaleElementReferenceException])
+    # Polled every 20 ms (timings to 20 ms, not to the default 500); the table's rows are replaced as it redraws,
+    # and the filter box is briefly not interactable while the page redraws (a CI run of 3d1e558 met it).
+    wait = WebDriverWait(driver, 30, poll_frequency=0.02,
+                         ignored_exceptions=[StaleElementReferenceException, ElementNotInteractableException])
 
     def act(action):
         """Does `action` on elements found anew until none is replaced under it (the table redraws as it filters)."""
