@@ -110,7 +110,7 @@ public final class S3Client: Sendable {
         case 404: return nil
         case 416: return Data()  // the range starts at or past the end
         default:
-            if let range, answer.body.count > range.count {
+            if let range, UInt64(answer.body.count) > range.upperBound - range.lowerBound {
                 throw S3Error(.badAnswer, "GET \(describe(bucket, key)) \(range) answered \(answer.body.count) bytes")
             }
             return answer.body

@@ -38,13 +38,22 @@ package struct S3Root: Sendable {
         var out: [(String, String)] = []
         for ws in try client.list(bucket: location.bucket, prefix: base, delimiter: "/").prefixes {
             let workspace = String(ws.dropFirst(base.count).dropLast())
+            // Names come from the bucket: one that could leave the spool ("..", "." or worse) is no session.
+            guard Self.isSafeName(workspace) else { continue }
             for s in try client.list(bucket: location.bucket, prefix: ws, delimiter: "/").prefixes {
                 let name = String(s.dropFirst(ws.count).dropLast())
+                guard Self.isSafeName(name) else { continue }
                 if try !client.list(bucket: location.bucket, prefix: s + "manifest/", limit: 1).objects.isEmpty {
                     out.append((workspace, name))
                 }
             }
         }
         return out.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+    }
+
+    /// Whether a workspace or session name read from the bucket is a plain folder name.
+    static func isSafeName(_ name: String) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && !name.hasPrefix(".")
+            && !name.unicodeScalars.contains { $0.value < 0x20 || $0 == "/" || $0 == "\\" || $0.value == 0x7F }
     }
 }

@@ -62,7 +62,8 @@ package struct S3Manifest: Sendable, Equatable {
         let wire: Wire
         do { wire = try JSONDecoder().decode(Wire.self, from: data) } catch { throw bad("\(error)") }
         guard wire.version == 1 else { throw bad("version is not 1") }
-        guard wire.generation >= 1 else { throw bad("generation is 0") }
+        // Its key has 20 digits, and the next generation is this one plus 1: both stay in range.
+        guard wire.generation >= 1, wire.generation < 1 << 62 else { throw bad("generation \(wire.generation) is out of range") }
         for (a, b) in zip([0] + wire.commitPieces, wire.commitPieces) where b <= a { throw bad("commitPieces do not increase") }
         var segments: [Segment] = []
         for s in wire.segments {

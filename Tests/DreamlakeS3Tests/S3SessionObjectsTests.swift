@@ -17,6 +17,7 @@ import Testing
         let bad = [
             #"{"version":2,"generation":1,"commitPieces":[],"segments":[]}"#,
             #"{"version":1,"generation":0,"commitPieces":[],"segments":[]}"#,
+            #"{"version":1,"generation":18446744073709551615,"commitPieces":[],"segments":[]}"#,
             #"{"version":1,"generation":true,"commitPieces":[],"segments":[]}"#,
             #"{"version":1,"generation":1,"commitPieces":[16,16],"segments":[]}"#,
             #"{"version":1,"generation":1,"commitPieces":[-1],"segments":[]}"#,

@@ -1,4 +1,4 @@
-import DreamlakeS3
+@testable import DreamlakeS3
 import DreamlakeTestSupport
 import Foundation
 import Testing
@@ -63,6 +63,14 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         #expect(try everything(reader) == everything(local))
         try reader.close()
         try local.close()
+        #expect(try Session.all(localPath: root, environment: machine("c")).map { "\($0.workspace)/\($0.name)" } == ["ws/run"])
+        // A bucket's keys are hostile: names that are no plain folder name ("..", which would lead out of the
+        // spool, or ".hidden") are no session. (URLs fold "..", so only the second can be written from here.)
+        let prefix = String(root.dropFirst("s3://\(TestS3.bucket)/".count))
+        let client = S3Client(try S3Configuration.fromEnvironment(machine("c")))
+        try client.put(bucket: TestS3.bucket, key: prefix + "/.hidden/s/manifest/00000000000000000001.json", body: Data("{}".utf8))
+        try client.put(bucket: TestS3.bucket, key: prefix + "/ws/.x/manifest/00000000000000000001.json", body: Data("{}".utf8))
+        #expect(!S3Root.isSafeName("..") && !S3Root.isSafeName(".") && !S3Root.isSafeName("") && !S3Root.isSafeName("a\u{1}"))
         #expect(try Session.all(localPath: root, environment: machine("c")).map { "\($0.workspace)/\($0.name)" } == ["ws/run"])
     }
 
