@@ -395,10 +395,10 @@ extension Bench {
                 let uploadStart = monotonicNanos()
                 try session.flush(uploading: true)
                 let uploaded = Double(monotonicNanos() - uploadStart) / 1e9
-                let bytes = (try? FileManager.default.contentsOfDirectory(atPath: session.directory + "/segments"))?
-                    .filter { $0.hasSuffix(".dls") }
-                    .compactMap { try? FileManager.default.attributesOfItem(atPath: session.directory + "/segments/" + $0)[.size] as? Int }
-                    .reduce(0, +) ?? 0
+                // What was uploaded: the sealed segments (all of them, after the upload above).
+                let part: SealedPart
+                do throws(StoreError) { part = try Store.sealedPart(directory: session.directory) } catch { throw DreamlakeError(error) }
+                let bytes = part.segments.reduce(UInt64(0)) { $0 + $1.length }
                 try session.close()
 
                 // Another machine: an empty cache folder.

@@ -17,7 +17,7 @@ struct RootOption: ParsableArguments {
     func existing() throws(DreamlakeError) -> String {
         let path = self.path
         // An S3 root is checked by listing it (its bucket must be there).
-        if path.hasPrefix("s3://") { return path }
+        if S3Location.isS3(path) { return path }
         // The user's own path, given on the command line: a link to a folder is a folder here.
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
