@@ -237,3 +237,43 @@ import Testing
         try old.close()
     }
 }
+
+extension ManyWritersTests {
+    /// A child another thread spawns shares the writer's lock until its exec
+    /// closes it (O_CLOEXEC); one that never execs (a fork) keeps it. Closing
+    /// the store must free the slot anyway: the same process opening the
+    /// store again is writer 0 again, its own points continue from where they
+    /// were, and it does not look like a second writer.
+    @Test func closingFreesTheWriterSlotEvenWhileAChildSharesTheLock() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let first = try Store(directory: dir.path, configuration: Self.configuration)
+        let t = try first.track(named: "t")
+        for i in 0..<120 { try t.append(value: Double(i), step: Int64(i)) }
+        // A child holding the lock's open file description, as a spawn's child does before its exec.
+        let lockPath = dir.path + "/" + StoreFiles.lockName(writer: 0)
+        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")
+        let lockFD = try #require(fds.compactMap(Int32.init).first {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == lockPath
+        })
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, lockFD, 3)  // dup2 clears O_CLOEXEC: the child keeps it
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("30"), nil]
+        defer { for a in argv { free(a) } }
+        #expect(posix_spawn(&pid, "/bin/sleep", &actions, nil, argv, environ) == 0)
+        defer {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        try first.close()
+
+        let again = try Store(directory: dir.path, configuration: Self.configuration)
+        #expect(again.writerID == 0)
+        #expect(try again.track(named: "t").append(value: 120, step: 120) == 120)
+        try again.close()
+    }
+}

@@ -371,7 +371,9 @@ private func checkAfterFault(_ dir: TempDirectory, acknowledged: UInt64, limit: 
     }
     // The store works again: appends continue from m.
     let t = try store.track(named: "t")
-    #expect(try t.append(value: referenceLoss(Int(m)), step: Int64(m)) == m, "\(what)")
+    #expect(store.writerID == 0, "\(what): the store reopened as writer \(String(describing: store.writerID)), as if writer 0 were still open")
+    let next = try t.append(value: referenceLoss(Int(m)), step: Int64(m))
+    #expect(next == m, "\(what): \(m) points survived, but the next append is point \(next)")
     try store.close()
     return m
 }
@@ -448,3 +450,4 @@ extension ReliabilityTests {
         #expect(survivedMoreThanAcknowledged > 0, "no power loss left more than was acknowledged")
     }
 }
+

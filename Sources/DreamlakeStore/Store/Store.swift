@@ -99,7 +99,7 @@ public final class Store: Sendable {
                 try Store.openCommitted(log, shared: shared, configuration: configuration, writing: true, report: &report)
                 active = try Store.recoverSlot(slot, log: log, shared: shared, report: &report)
             } catch {
-                try? lockFile.close()
+                try? Store.releaseSlot(lockFile)
                 throw error
             }
             self.recoveryReport = report
@@ -171,10 +171,10 @@ public final class Store: Sendable {
     }
 
     /// Locks one slot's file, or returns nil when another open file holds it.
-    /// `patient`: a lock just released can look held for a moment (a child
-    /// another thread of this process is spawning shares the lock's open file
-    /// description until its exec closes it, O_CLOEXEC), so a refusal is
-    /// tried again for up to 50 ms before it is believed.
+    /// `patient`: a lock its holder closed without unlocking (a process that
+    /// died while another thread was spawning a child, which shares the lock's
+    /// open file description until its exec closes it, O_CLOEXEC) can look held
+    /// for a moment, so a refusal is tried again for up to 50 ms before it is believed.
     static func lockSlot(_ slot: UInt32, directory: String, patient: Bool) throws(StoreError) -> File? {
         let path = directory + "/" + StoreFiles.lockName(writer: slot)
         let file: File
@@ -195,6 +195,16 @@ public final class Store: Sendable {
             try file.write(Array("\(FileSystem.currentProcessID())\n".utf8), at: 0)
         } catch { throw StoreError(error) }
         return file
+    }
+
+    /// Gives a slot back: unlocks, then closes. Closing alone is not enough:
+    /// the flock belongs to the open file description, which a child being
+    /// spawned by another thread shares until its exec (and a forked child
+    /// that never execs, for its life); the slot would stay taken, and this
+    /// process's next opening would become another writer.
+    static func releaseSlot(_ file: File) throws(IOFailure) {
+        file.unlock()
+        try file.close()
     }
 
     /// The pid written in a slot's lock file (for messages only).

@@ -325,8 +325,7 @@ final class Writer: @unchecked Sendable {
                 // segment's length in the file makes it stale (ignored, and deleted by the next writer) once it grows.
                 do { try writeSummaryFile() } catch { firstError = StoreError(error, "the summary file was not written; the data is safe") }
             }
-            // Closing the descriptor releases the flock.
-            do { try lockFile.close() } catch { if firstError == nil { firstError = StoreError(error) } }
+            do { try Store.releaseSlot(lockFile) } catch { if firstError == nil { firstError = StoreError(error) } }
         }
         if let firstError { throw firstError }
     }
