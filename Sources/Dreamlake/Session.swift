@@ -39,6 +39,8 @@ public final class Session: @unchecked Sendable {
     public let uploadInterval: Double
     /// The S3 root, when `localPath` is one.
     package let objectRoot: S3Root?
+    /// This session's objects in ``objectRoot``: one object, so that what it last read of the bucket is known to every use.
+    private let objects: S3SessionObjects?
     /// The local folder sessions are under: `localPath`, or an S3 root's spool.
     private let localRoot: String
     /// The durability of the session's store (see `Durability` in `DreamlakeStore`).
@@ -168,6 +170,7 @@ public final class Session: @unchecked Sendable {
         }
         self.name = name
         self.workspace = workspace
+        self.objects = objectRoot?.objects(workspace: workspace, name: name)
         self.localPath = root
         self.directory = Paths.join(localRoot, workspace, name)
         let intervalText = environment["DREAMLAKE_UPLOAD_INTERVAL"]
@@ -234,8 +237,8 @@ public final class Session: @unchecked Sendable {
     ///   process writes it, it is damaged) or the session's directory would
     ///   lie outside `localPath`.
     public func open() throws(DreamlakeError) {
-        if let objectRoot {
-            try openObjectStored(objectRoot)
+        if let objects {
+            try openObjectStored(objects)
             return
         }
         // The one place the backend is chosen: the local store's own, unless the session sends to a server.
@@ -251,10 +254,14 @@ public final class Session: @unchecked Sendable {
 
     /// Opens a session of an S3 root: its spool continues what was uploaded (downloaded into a spool
     /// that has no store yet), and an uploader thread sends what is sealed.
-    private func openObjectStored(_ root: S3Root) throws(DreamlakeError) {
+    private func openObjectStored(_ objects: S3SessionObjects) throws(DreamlakeError) {
         guard !isOpen else { return }
-        let objects = root.objects(workspace: workspace, name: name)
-        if !Store.exists(at: directory) {
+        // A spool a reader made holds the commit log without the segments: a writer needs them.
+        let complete: Bool
+        do { complete = Store.exists(at: directory) ? try !Store.lacksCommittedSegments(directory: directory) : false } catch {
+            throw DreamlakeError(error)
+        }
+        if !complete {
             try checkContainment()
             do { try objects.download(into: directory) } catch { throw DreamlakeError(.io, error.message, path: directory) }
         }
@@ -388,7 +395,16 @@ public final class Session: @unchecked Sendable {
             throw DreamlakeError(.notFound, "there is no session \(workspace)/\(name) under \(localPath)", path: directory)
         }
         let store: Store
-        do { store = try Store(directory: directory, access: .read) } catch { throw DreamlakeError(error) }
+        do {
+            if let objects {
+                // Blocks are read where they are, by ranges, as reads need them: the commit log is all that was downloaded.
+                var configuration = StoreConfiguration()
+                configuration.verifySealedSegments = false
+                store = try Store(directory: directory, access: .read, configuration: configuration, remoteSegments: objects)
+            } else {
+                store = try Store(directory: directory, access: .read)
+            }
+        } catch { throw DreamlakeError(error) }
         do {
             s.fields = try Session.foldFields(store)
         } catch {
@@ -421,11 +437,11 @@ public final class Session: @unchecked Sendable {
         return found
     }
 
-    /// For an S3 root: brings the spool up to the session's newest manifest (a spool ahead of it,
-    /// being written on this machine, is left as it is).
+    /// For an S3 root: brings the spool's commit log up to the session's newest manifest (a spool ahead
+    /// of it, being written on this machine, is left as it is). Segments are read from the bucket.
     private func downloadForReading() throws(DreamlakeError) {
-        guard let objectRoot else { return }
-        do { try objectRoot.objects(workspace: workspace, name: name).download(into: directory) } catch {
+        guard let objects else { return }
+        do { try objects.download(into: directory, segments: false) } catch {
             throw DreamlakeError(.io, error.message, path: directory)
         }
     }

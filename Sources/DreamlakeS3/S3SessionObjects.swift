@@ -85,8 +85,11 @@ package final class S3SessionObjects: Sendable {
     /// The session's key prefix: `<root prefix>/<workspace>/<session>`.
     package let base: String
     private let last = Locked<S3Manifest?>(nil)
+    /// Where ranges read from the session's segments are kept.
+    let readCache: S3ReadCache
 
-    package init(client: S3Client, location: S3Location, workspace: String, name: String) {
+    package init(client: S3Client, location: S3Location, workspace: String, name: String, readCache: S3ReadCache = .shared) {
+        self.readCache = readCache
         self.client = client
         self.bucket = location.bucket
         self.base = location.key(workspace + "/" + name)
@@ -184,17 +187,23 @@ package final class S3SessionObjects: Sendable {
         throw S3Error(.failed, "could not write a manifest of \(url): other uploaders kept writing first")
     }
 
+    /// The newest manifest this object has read or written, if any.
+    package var knownManifest: S3Manifest? { last.withLock { $0 } }
+
     /// Makes the folder `directory` hold the session as its newest manifest says: downloads the segments it
     /// lacks and extends its commit log. A commit log that is not a prefix of the manifest's is replaced.
     /// Returns the manifest, or nil when the session has none.
+    ///
+    /// - Parameter segments: false for a reader that reads the segments where they are (this object is
+    ///   its ``RemoteSegments``): then only the commit log is downloaded.
     @discardableResult
-    package func download(into directory: String) throws(S3Error) -> S3Manifest? {
+    package func download(into directory: String, segments: Bool = true) throws(S3Error) -> S3Manifest? {
         guard let manifest = try latestManifest() else { return nil }
         let segmentDir = directory + "/" + Store.segmentFolderName
         do { try FileSystem.createDirectories(segmentDir) } catch {
             throw S3Error(.refused, "cannot make \(segmentDir): \(error)")
         }
-        for s in manifest.segments {
+        for s in manifest.segments where segments {
             try downloadFile(key: segmentKey(s.name), to: segmentDir + "/" + s.name, length: s.length)
             try downloadFile(key: segmentKey(s.index), to: segmentDir + "/" + s.index, length: nil)
             if let summary = s.summary { try downloadFile(key: segmentKey(summary), to: segmentDir + "/" + summary, length: nil) }

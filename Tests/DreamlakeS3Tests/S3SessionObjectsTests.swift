@@ -1,4 +1,4 @@
-import DreamlakeStore
+@_spi(Reference) import DreamlakeStore
 import DreamlakeTestSupport
 import Foundation
 import Testing
@@ -97,6 +97,52 @@ import Testing
         #expect(listed.objects.count == 2, "the two newest manifests are kept, older ones removed")
     }
 
+    @Test func aReaderReadsTheSegmentsWhereTheyAreAndADamagedObjectIsNamed() throws {
+        let dir = TempRoot()
+        defer { dir.remove() }
+        var config = StoreConfiguration()
+        config.segmentSize = 64 << 10
+        let store = try Store(directory: dir.path + "/spool", configuration: config)
+        let track = try store.track(named: "loss")
+        for i in 0..<100_000 { try track.append(value: ReferenceWorkload.value(i), step: Int64(i)) }
+        try store.sealSegment()
+        let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "ranges")
+        let manifest = try #require(try objects.upload(from: dir.path + "/spool"))
+        let written = try points(store)
+        try store.close()
+
+        func reader(_ folder: String) throws -> Store {
+            // A cache of its own: the bytes an earlier reader kept are the objects as they were.
+            let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "ranges",
+                                           readCache: S3ReadCache(limit: 64 << 20))
+            try objects.download(into: folder, segments: false)
+            var readConfig = StoreConfiguration()
+            readConfig.verifySealedSegments = false
+            return try Store(directory: folder, access: .read, configuration: readConfig, remoteSegments: objects)
+        }
+        let copy = try reader(dir.path + "/elsewhere")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/elsewhere/segments").isEmpty)
+        #expect(try points(copy) == written, "every point, read by ranges")
+        try copy.close()
+
+        // A segment object that is not what the manifest says: the read fails naming the object.
+        let victim = try #require(manifest.segments.dropFirst().first)
+        let key = location.prefix + "/ws/ranges/segments/" + victim.name
+        let original = try #require(try client.get(bucket: location.bucket, key: key))
+        try client.put(bucket: location.bucket, key: key, body: original.prefix(original.count / 2))
+        let damaged = try reader(dir.path + "/third")
+        let error = try #require(throws: StoreError.self) { try points(damaged) }
+        #expect(error.message.contains("s3://\(location.bucket)/\(key)"), "\(error)")
+        try damaged.close()
+        var flipped = original
+        flipped[flipped.count / 2] ^= 0x10
+        try client.put(bucket: location.bucket, key: key, body: flipped)
+        let bitFlipped = try reader(dir.path + "/fourth")
+        let corrupt = try #require(throws: StoreError.self) { try points(bitFlipped) }
+        #expect(corrupt.code == .corrupt && corrupt.path == "s3://\(location.bucket)/\(key)", "\(corrupt)")
+        try bitFlipped.close()
+    }
+
     @Test func anotherStoreOfTheSameNameIsNeverUploadedOverIt() throws {
         let dir = TempRoot()
         defer { dir.remove() }
@@ -124,5 +170,23 @@ import Testing
         let dir = TempRoot()
         defer { dir.remove() }
         #expect(try objects.download(into: dir.path + "/x") == nil)
+    }
+}
+
+@Suite struct S3ReadCacheTests {
+    @Test func itKeepsAtMostItsLimitAndDropsTheLeastRecentlyUsedFirst() {
+        let cache = S3ReadCache(limit: 300)
+        cache.keep(Array(repeating: 1, count: 100), of: "a", at: 0)
+        cache.keep(Array(repeating: 2, count: 100), of: "a", at: 1000)
+        cache.keep(Array(repeating: 3, count: 100), of: "b", at: 0)
+        #expect(cache.bytes(of: "a", at: 10, count: 20) == Array(repeating: 1, count: 20))
+        #expect(cache.bytes(of: "a", at: 90, count: 20) == nil, "a range only partly kept is not kept")
+        // Over the limit: the least recently used (a at 1000) goes; a at 0 was just read.
+        cache.keep(Array(repeating: 4, count: 100), of: "c", at: 0)
+        #expect(cache.bytesKept == 300)
+        #expect(cache.bytes(of: "a", at: 1000, count: 1) == nil)
+        #expect(cache.bytes(of: "a", at: 0, count: 100) != nil && cache.bytes(of: "b", at: 0, count: 100) != nil)
+        cache.keep(Array(repeating: 5, count: 301), of: "d", at: 0)
+        #expect(cache.bytes(of: "d", at: 0, count: 1) == nil && cache.bytesKept == 300, "a range over the limit is not kept")
     }
 }

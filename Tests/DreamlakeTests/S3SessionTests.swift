@@ -1,5 +1,6 @@
 @testable import DreamlakeS3
 import DreamlakeTestSupport
+@_spi(Reference) import DreamlakeStore
 import Foundation
 import Testing
 @testable import Dreamlake
@@ -72,6 +73,45 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         try client.put(bucket: TestS3.bucket, key: prefix + "/ws/.x/manifest/00000000000000000001.json", body: Data("{}".utf8))
         #expect(!S3Root.isSafeName("..") && !S3Root.isSafeName(".") && !S3Root.isSafeName("") && !S3Root.isSafeName("a\u{1}"))
         #expect(try Session.all(localPath: root, environment: machine("c")).map { "\($0.workspace)/\($0.name)" } == ["ws/run"])
+    }
+
+    @Test func aReaderElsewhereFetchesTheBlocksItReadsAndNotTheSession() throws {
+        defer { machines.remove() }
+        let writer = try session("lazy", on: "a")
+        try writer.open()
+        let loss = writer.track("loss")
+        // Three sealed segments of 60,000 points each.
+        for part in 0..<3 {
+            for i in part * 60_000..<(part + 1) * 60_000 { try loss.append(value: ReferenceWorkload.value(i), step: i) }
+            try writer.flush(uploading: true)
+        }
+        try writer.close()
+
+        let reader = try session("lazy", on: "b")
+        try reader.openForReading()
+        let client = try #require(reader.objectRoot?.client)
+        let before = client.requestCount
+        let middle = try reader.track("loss").read(startIndex: 90_000, limit: 1000).points
+        #expect(middle.map(\.data["value"]) == (90_000..<91_000).map { Value.double(ReferenceWorkload.value($0)) })
+        #expect(client.requestCount - before <= 2, "a read in the middle fetches the segment's header and its block")
+        let spool = reader.directory + "/segments"
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).filter { $0.hasSuffix(".dls") } == [],
+                "no segment was downloaded")
+        // The whole track, read by ranges with read-ahead.
+        let all = try reader.track("loss").read(startIndex: 0, limit: 200_000).points
+        #expect(all.count == 180_000 && all.enumerated().allSatisfy { $0.element.data["value"] == .double(ReferenceWorkload.value($0.offset)) })
+        try reader.close()
+
+        // A writer on the machine whose spool has the commit log and no segments gets the segments first, and goes on.
+        let next = try session("lazy", on: "b")
+        try next.open()
+        for i in 180_000..<181_000 { try next.track("loss").append(value: ReferenceWorkload.value(i), step: i) }
+        try next.close()
+        let last = try session("lazy", on: "c")
+        try last.openForReading()
+        #expect(try last.track("loss").stats().count == 181_000)
+        #expect(try last.track("loss").read(startIndex: 180_990, limit: 100).points.map(\.index) == Array(180_990..<181_000))
+        try last.close()
     }
 
     @Test func aMachineLostAfterAnUploadLosesNothingUploadedAndAnotherGoesOn() throws {

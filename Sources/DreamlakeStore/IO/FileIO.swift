@@ -13,6 +13,8 @@ package struct IOFailure: Error {
     package var errno: Int32
     /// Why the call was refused without being made, when it was.
     package var refusal: String?
+    /// What went wrong, for a failure that is no errno (a read from an object store), with what to do.
+    package var reason: String?
 
     init(operation: String, path: String, errno: Int32, refusal: String? = nil) {
         self.operation = operation
@@ -21,8 +23,15 @@ package struct IOFailure: Error {
         self.refusal = refusal
     }
 
+    /// A failure reading `path` elsewhere than on this machine's disk (a URL): `reason` says what went wrong and what to do.
+    package init(operation: String, path: String, reason: String) {
+        self.init(operation: operation, path: path, errno: EIO)
+        self.reason = reason
+    }
+
     package var message: String {
         if let refusal { return "\(operation) of \(path) refused: \(refusal)" }
+        if let reason { return "\(operation) of \(path) failed: \(reason)" }
         return "\(operation) of \(path) failed: \(String(cString: strerror(errno))) (errno \(errno))"
     }
 

@@ -393,6 +393,8 @@ extension Store {
         func withoutUnsoundTail(_ news: CommitLog.News) throws(StoreError) -> CommitLog.News {
             var keep = news.refs.count
             while keep > 0 {
+                // A segment read from elsewhere is sealed: its blocks were all there before a record named one.
+                if shared.isRemote(news.refs[keep - 1].segment) { break }
                 do throws(StoreError) {
                     _ = try readChecked(news.refs[keep - 1], shared: shared)
                     break
@@ -437,7 +439,7 @@ extension Store {
         let deadline = WallClock.monotonicNanos(after: 2)
         while FileSystem.kind(path) == .missing {
             if let slot0 = try lockSlot(0, directory: directory, patient: false) {
-                defer { try? slot0.close() }
+                defer { try? releaseSlot(slot0) }
                 if FileSystem.kind(path) == .missing {
                     try makeCommitLog(directory: directory, configuration: configuration, report: &report)
                 }

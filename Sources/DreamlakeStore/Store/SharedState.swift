@@ -79,8 +79,10 @@ final class SharedState: @unchecked Sendable {
     let lock = Lock()
     /// Committed blocks of each stream, in sequence order.
     var refs: [StreamKey: [BlockRef]] = [:]
-    /// Segment files open for reading, opened when first read.
-    var files: [SegmentID: File] = [:]
+    /// Segments open for reading, opened when first read.
+    var files: [SegmentID: any SegmentBytes] = [:]
+    /// Where sealed segments missing from `segmentDirectory` are read from (a reader of an object store root).
+    var remote: (any RemoteSegments)?
     /// Where the segment files are.
     var segmentDirectory = ""
     /// The store's commit log; nil for a store written before there was one
@@ -99,16 +101,27 @@ final class SharedState: @unchecked Sendable {
         for ref in newRefs { refs[ref.stream, default: []].append(ref) }
     }
 
+    /// Whether segment `id` is read from elsewhere (not in the folder, and there is an elsewhere): then it is sealed.
+    func isRemote(_ id: SegmentID) -> Bool {
+        lock.withLock { remote != nil } && FileSystem.kind(segmentDirectory + "/" + StoreFiles.segmentName(id)) == .missing
+    }
+
     /// The segment file `id`, opened for reading the first time it is needed.
-    func file(_ id: SegmentID) throws(StoreError) -> File {
-        try lock.withLock { () throws(StoreError) -> File in
+    func file(_ id: SegmentID) throws(StoreError) -> any SegmentBytes {
+        try lock.withLock { () throws(StoreError) -> any SegmentBytes in
             if let f = files[id] { return f }
             guard !closed, !segmentDirectory.isEmpty else {
                 throw StoreError(.notWritable, "\(id) is not open; the store has been closed")
             }
-            let path = segmentDirectory + "/" + StoreFiles.segmentName(id)
-            let opened = Result { () throws(IOFailure) -> (File, [UInt8]) in
-                let f = try File.open(path, .readOnly)
+            var path = segmentDirectory + "/" + StoreFiles.segmentName(id)
+            let opened = Result { () throws(IOFailure) -> (any SegmentBytes, [UInt8]) in
+                let f: any SegmentBytes
+                if let remote, FileSystem.kind(path) == .missing, let there = try remote.segment(named: StoreFiles.segmentName(id)) {
+                    f = there
+                    path = there.path
+                } else {
+                    f = try File.open(path, .readOnly)
+                }
                 return (f, try f.read(at: 0, count: FormatConstants.segmentHeaderSize))
             }
             guard case .success(let (f, header)) = opened else {

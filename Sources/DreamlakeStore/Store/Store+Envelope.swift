@@ -281,10 +281,17 @@ extension Store {
     static func summaryFile(_ directory: String, segment: SegmentID,
                             shared: SharedState) -> [UInt64: (track: UInt32, summary: BlockSummary)]? {
         let path = directory + "/" + StoreFiles.summaryName(segment)
-        guard FileSystem.kind(path) == .regular,
-              let file = shared.lock.withLock({ shared.files[segment] }),
+        let bytes: [UInt8]?
+        if FileSystem.kind(path) == .regular {
+            bytes = try? readWhole(path)
+        } else if shared.isRemote(segment) {
+            bytes = try? shared.lock.withLock({ shared.remote })?.companion(named: StoreFiles.summaryName(segment))
+        } else {
+            bytes = nil
+        }
+        guard let bytes,
+              let file = try? shared.file(segment),
               let length = try? file.size(),
-              let bytes = try? readWhole(path),
               case .success(let summaries) = SegmentSummary.decode(bytes, writer: segment.writer, segment: segment.number, segmentLength: length) else {
             return nil
         }

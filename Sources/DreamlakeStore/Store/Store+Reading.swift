@@ -8,7 +8,7 @@ import Dispatch
 extension Store {
     /// Reads one committed block and checks its header against `ref` and its
     /// payload checksum; returns the block's bytes and header.
-    static func readChecked(_ ref: BlockRef, shared: SharedState) throws(StoreError) -> (bytes: [UInt8], header: BlockHeader, file: File) {
+    static func readChecked(_ ref: BlockRef, shared: SharedState) throws(StoreError) -> (bytes: [UInt8], header: BlockHeader, file: any SegmentBytes) {
         let file = try shared.file(ref.segment)
         let bytes: [UInt8]
         do { bytes = try file.read(at: ref.offset, count: Int(ref.length)) } catch { throw StoreError(error) }

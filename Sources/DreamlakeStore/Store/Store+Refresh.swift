@@ -33,13 +33,13 @@ extension Store {
         let numbers = try Store.segmentNumbers(dir)
         let current = reader.activeSegment
         var newRefs: [BlockRef] = []
-        var newFiles: [SegmentID: File] = [:]
+        var newFiles: [SegmentID: any SegmentBytes] = [:]
         for n in numbers where current == nil || n >= current! {
             let isLast = n == numbers.last
             let path = dir + "/" + StoreFiles.segmentName(writer: 0, segment: n)
             let file: File
             let id = SegmentID(writer: 0, number: n)
-            if n == current, let f = shared.lock.withLock({ shared.files[id] }) {
+            if n == current, let f = shared.lock.withLock({ shared.files[id] as? File }) {
                 file = f
             } else {
                 do { file = try File.open(path, .readOnly) } catch { throw StoreError(error) }

@@ -66,6 +66,21 @@ extension Store {
 }
 
 extension Store {
+    /// Whether the commit log of the store at `directory` names blocks in segments that are not in its
+    /// folder: a reader's copy of an object store root's session, whose segments were read where they are.
+    /// A writer needs them all (it continues its last one, and it uploads from the folder).
+    package static func lacksCommittedSegments(directory: String) throws(StoreError) -> Bool {
+        let segmentDir = directory + "/" + StoreFiles.segmentDirectory
+        guard FileSystem.kind(directory + "/" + CommitLog.fileName) == .regular else { return false }
+        let here = Set(FileSystem.isDirectory(segmentDir) ? try segments(segmentDir) : [])
+        let log = try CommitLog.open(directory + "/" + CommitLog.fileName, writing: false)
+        defer { log.close() }
+        let news = try log.lock.withLock { () throws(StoreError) in try log.catchUp(cut: false, salvage: false) }
+        return news.refs.contains { !here.contains($0.segment) }
+    }
+}
+
+extension Store {
     /// Whether `name` is a segment's (`wWWWW-SSSSSSSS.dls`), index's (`.dli`) or summary file's (`.dlm`)
     /// name: what a manifest from elsewhere may name in a store's segment folder, and nothing else.
     package static func isSegmentFolderFileName(_ name: String) -> Bool {

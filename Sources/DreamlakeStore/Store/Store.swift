@@ -64,8 +64,16 @@ public final class Store: Sendable {
     ///   holds the writer id asked for (or a writer that keeps no commit log
     ///   writes the store), `.corrupt` when strict recovery finds damage,
     ///   `.unsupportedVersion`, `.notAStore`, `.invalidArgument` or `.io`.
-    public init(directory: String, access: Access = .write, configuration: StoreConfiguration = .init(),
-                writer requestedWriter: UInt32? = nil) throws(StoreError) {
+    public convenience init(directory: String, access: Access = .write, configuration: StoreConfiguration = .init(),
+                            writer requestedWriter: UInt32? = nil) throws(StoreError) {
+        try self.init(directory: directory, access: access, configuration: configuration, writer: requestedWriter, remoteSegments: nil)
+    }
+
+    /// ``init(directory:access:configuration:writer:)`` for a reader whose
+    /// sealed segments may be elsewhere: a segment file missing from the
+    /// folder is read through `remoteSegments` (only with `.read`).
+    package init(directory: String, access: Access = .write, configuration: StoreConfiguration = .init(),
+                 writer requestedWriter: UInt32? = nil, remoteSegments: (any RemoteSegments)?) throws(StoreError) {
         self.directory = directory
         self.configuration = configuration
         let shared = SharedState()
@@ -78,6 +86,10 @@ public final class Store: Sendable {
         if case .interval(let ms) = configuration.durability, ms < 1 {
             throw StoreError(.invalidArgument, "the durability interval must be at least 1 ms, not \(ms)")
         }
+        if remoteSegments != nil && access == .write {
+            throw StoreError(.invalidArgument, "segments from elsewhere are for reading; a writer's segments are in its folder")
+        }
+        shared.remote = remoteSegments
         if let requestedWriter, requestedWriter > CommitLog.maxWriter {
             throw StoreError(.invalidArgument, "writer \(requestedWriter) is out of range: a store has writers 0 to \(CommitLog.maxWriter)")
         }
