@@ -2,6 +2,7 @@
 import DreamlakeTestSupport
 @_spi(Reference) import DreamlakeStore
 import Foundation
+import FoundationNetworking
 import Testing
 @testable import Dreamlake
 
@@ -189,6 +190,61 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         try elsewhere.close()
     }
 
+    @Test func failingAndStalledUploadsAreRetriedAndReportedWhileAppendsGoOn() throws {
+        defer { machines.remove() }
+        let proxy = try S3FaultProxy(upstream: try #require(TestS3.environment?["AWS_ENDPOINT_URL"]))
+        defer { proxy.stop() }
+        var through = machine("a")
+        through["AWS_ENDPOINT_URL"] = proxy.url
+        let writer = try Session(name: "faults", workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil,
+                                 metadataObject: nil, uploadInterval: 0.1, environment: through)
+        try writer.open()
+        let loss = writer.track("loss")
+        for i in 0..<20_000 { try loss.append(value: ReferenceWorkload.value(i), step: i) }
+
+        // The store answers 503 SlowDown to every write for a while: reported, retried, nothing lost.
+        try proxy.set(["fail_puts": 1_000_000])
+        let refused = #expect(throws: DreamlakeError.self) { try writer.flush(uploading: true) }
+        #expect(refused?.message.contains("SlowDown") == true, "\(refused?.message ?? "")")
+        var reported: String?
+        for _ in 0..<200 where reported == nil {
+            reported = writer.uploadError
+            if reported == nil { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(reported?.contains("503") == true, "\(reported ?? "no error")")
+
+        // Writes stall (the store holds every PUT): appends and local flushes go on without waiting for it.
+        try proxy.set(["fail_puts": 0, "hold_puts": true])
+        let done = DispatchSemaphore(value: 0)
+        let appended = Locked<Result<Void, DreamlakeError>?>(nil)
+        let appender = Thread {
+            appended.withLock { $0 = Result { () throws(DreamlakeError) in
+                for i in 20_000..<70_000 { try loss.append(value: ReferenceWorkload.value(i), step: i) }
+                try writer.flush()
+            } }
+            done.signal()
+        }
+        appender.start()
+        #expect(done.wait(timeout: .now() + 120) == .success, "appends waited for a stalled upload")
+        #expect(try appended.withLock { $0 }?.get() != nil)
+        try proxy.set(["hold_puts": false])
+        var cleared = false
+        for _ in 0..<400 where !cleared {
+            cleared = writer.uploadError == nil
+            if !cleared { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(cleared, "a round succeeded once the store answered: \(writer.uploadError ?? "")")
+        try writer.close()
+        #expect(try proxy.counts()["failed"] ?? 0 >= 2, "the proxy failed writes")
+
+        let reader = try session("faults", on: "b")
+        try reader.openForReading()
+        let points = try reader.track("loss").read(startIndex: 0, limit: 100_000).points
+        #expect(points.count == 70_000)
+        #expect(points.enumerated().allSatisfy { $0.element.data["value"] == .double(ReferenceWorkload.value($0.offset)) })
+        try reader.close()
+    }
+
     @Test func aRootThatIsNotAnS3URLOrLacksCredentialsIsRefusedAtOnce() throws {
         defer { machines.remove() }
         let bad = #expect(throws: DreamlakeError.self) {
@@ -298,5 +354,65 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         let show = try runCommand(["show", "bench/ingest", "--root", root, "--json"],
                                   environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/show"]) { $1 })
         #expect(show.out.contains("\"count\": \(uploaded + 1000), \"first_index\": 0"), "\(show.out)")
+    }
+}
+
+/// `Tests/Interop/s3_fault_proxy.py` in front of the test store: it forwards every request, and fails or
+/// holds writes when told to. Fault injection only; the store behind it is the real one.
+final class S3FaultProxy: Sendable {
+    let url: String
+    private let process: Process
+
+    init(upstream: String) throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
+            + "/Interop/s3_fault_proxy.py"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, upstream]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        self.process = process
+        // Its first line is its port.
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line += chunk
+        }
+        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            process.terminate()
+            throw DreamlakeError(.io, "the fault proxy did not start: \(String(decoding: line, as: UTF8.self))")
+        }
+        url = "http://127.0.0.1:\(port)"
+    }
+
+    private func call(_ body: [String: Any]?) throws -> [String: Any] {
+        var request = URLRequest(url: URL(string: url + "/__faults")!)
+        request.httpMethod = body == nil ? "GET" : "POST"
+        if let body { request.httpBody = try JSONSerialization.data(withJSONObject: body) }
+        let got = Locked<Data?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, _, _ in
+            got.withLock { $0 = data }
+            done.signal()
+        }.resume()
+        _ = done.wait(timeout: .now() + 30)
+        guard let data = got.withLock({ $0 }), let state = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw DreamlakeError(.io, "the fault proxy did not answer")
+        }
+        return state
+    }
+
+    /// Sets faults: `fail_puts` (how many writes to answer 503), `hold_puts` (whether writes wait).
+    func set(_ faults: [String: Any]) throws { _ = try call(faults) }
+
+    /// What it counted: `failed` (writes answered 503), `forwarded_puts`.
+    func counts() throws -> [String: Int] { try call(nil).compactMapValues { $0 as? Int } }
+
+    func stop() {
+        // SIGKILL: a signal the test process ignores is ignored by its children too.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 }
