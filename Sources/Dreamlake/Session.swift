@@ -257,9 +257,19 @@ public final class Session: @unchecked Sendable {
     private func openObjectStored(_ objects: S3SessionObjects) throws(DreamlakeError) {
         guard !isOpen else { return }
         // A spool a reader made holds the commit log without the segments: a writer needs them.
-        let complete: Bool
+        var complete: Bool
         do { complete = Store.exists(at: directory) ? try !Store.lacksCommittedSegments(directory: directory) : false } catch {
             throw DreamlakeError(error)
+        }
+        // A spool the bucket has moved past (another machine wrote the session since: a server whose lease
+        // was taken over) would never upload again: it is moved aside, and the session downloaded afresh.
+        if complete, objects.spoolContinuesBucket(directory) == false {
+            let aside = directory + ".superseded-\(Int(Date().timeIntervalSince1970))"
+            do { try FileManager.default.moveItem(atPath: directory, toPath: aside) } catch {
+                throw DreamlakeError(.io, "the spool \(directory) is behind \(objects.url), and could not be moved aside: \(error.localizedDescription)")
+            }
+            FileHandle.standardError.write(Data("dreamlake: the spool of \(objects.url) was behind the bucket (written elsewhere since); it is kept at \(aside), and the session continues from the bucket\n".utf8))
+            complete = false
         }
         if !complete {
             try checkContainment()

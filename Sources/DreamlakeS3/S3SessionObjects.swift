@@ -137,10 +137,7 @@ package final class S3SessionObjects: Sendable {
             }
             var current = S3Manifest.empty
             if let known = last.withLock({ $0 }) { current = known } else if let there = try latestManifest() { current = there }
-            // The spool must continue what the bucket holds (not another session of the same name, or an older
-            // copy): every segment the manifest names is here at its length, and the log reaches the manifest's end.
-            let here = Dictionary(part.segments.map { ($0.name, $0.length) }, uniquingKeysWith: { a, _ in a })
-            guard part.commitLogLength >= current.commitLogLength, current.segments.allSatisfy({ here[$0.name] == $0.length }) else {
+            guard Self.spool(part, continues: current) else {
                 throw S3Error(.refused, "the spool \(directory) does not continue \(url) (the bucket holds segments or commits it lacks: "
                               + "another session of that name, or one continued elsewhere); nothing was uploaded")
             }
@@ -185,6 +182,22 @@ package final class S3SessionObjects: Sendable {
             last.withLock { $0 = nil }
         }
         throw S3Error(.failed, "could not write a manifest of \(url): other uploaders kept writing first")
+    }
+
+    /// Whether a spool whose sealed part is `part` continues what `manifest` holds (and not another session
+    /// of the same name, or an older copy): every segment the manifest names is there at its length, and
+    /// its commit log reaches the manifest's end.
+    static func spool(_ part: SealedPart, continues manifest: S3Manifest) -> Bool {
+        let here = Dictionary(part.segments.map { ($0.name, $0.length) }, uniquingKeysWith: { a, _ in a })
+        return part.commitLogLength >= manifest.commitLogLength && manifest.segments.allSatisfy { here[$0.name] == $0.length }
+    }
+
+    /// Whether the spool at `directory` continues the session in the bucket; nil when that cannot be
+    /// told now (the store is unreachable) or the spool cannot be read.
+    package func spoolContinuesBucket(_ directory: String) -> Bool? {
+        guard let manifest = try? latestManifest() else { return nil }
+        guard let part = try? Store.sealedPart(directory: directory) else { return nil }
+        return Self.spool(part, continues: manifest)
     }
 
     /// The newest manifest this object has read or written, if any.

@@ -1,4 +1,5 @@
 import Dreamlake
+import DreamlakeS3
 import DreamlakeStore
 import Foundation
 
@@ -72,6 +73,7 @@ extension RemoteService {
 
     /// The owner of `workspace`, which becomes `user` when it has none yet.
     func owner(of workspace: String, claimingFor user: String) throws(RemoteError) -> String {
+        if let objectRoot { return try bucketOwner(of: workspace, in: objectRoot, claimingFor: user) }
         let relative = workspace + "/" + RemoteService.ownerFile
         for _ in 0..<2 {
             if FileSystem.kind(root + "/" + relative) != .missing { return try recordedOwner(of: workspace) }
@@ -90,6 +92,41 @@ extension RemoteService {
             }
         }
         throw RemoteError(500, "the owner of workspace \(Names.quoted(workspace)) could not be settled")
+    }
+
+    /// For an S3 root: the owner object `<prefix>/<workspace>/.owner`, created only if absent by the
+    /// first user to reach the workspace through any node (nil `user`: only read; nil when none).
+    private func bucketOwner(of workspace: String, in objectRoot: S3Root, claimingFor user: String?) throws(RemoteError) -> String? {
+        let key = objectRoot.location.key(workspace + "/" + RemoteService.ownerFile)
+        let url = "s3://\(objectRoot.location.bucket)/\(key)"
+        do {
+            for _ in 0..<2 {
+                if let data = try objectRoot.client.get(bucket: objectRoot.location.bucket, key: key, range: 0..<4096) {
+                    guard let doc = try? PythonJSONReader.parse(Array(data)), let owner = doc.objectValue?["owner"]?.stringValue else {
+                        throw RemoteError(500, "\(url) does not name the workspace's owner; fix or remove it")
+                    }
+                    return owner
+                }
+                guard let user else { return nil }
+                // Unowned: claim it; of two nodes claiming at once, one creates it and the other reads it.
+                if try objectRoot.client.put(bucket: objectRoot.location.bucket, key: key,
+                                             body: Data(PythonJSONWriter.indentedBytes(["owner": .string(user)])), ifAbsent: true) {
+                    return user
+                }
+            }
+        } catch let e as RemoteError {
+            throw e
+        } catch {
+            throw RemoteError(503, "cannot read or record the owner of workspace \(Names.quoted(workspace)) at \(url): \(error); try again")
+        }
+        throw RemoteError(500, "the owner of workspace \(Names.quoted(workspace)) could not be settled")
+    }
+
+    private func bucketOwner(of workspace: String, in objectRoot: S3Root, claimingFor user: String) throws(RemoteError) -> String {
+        guard let owner: String = try bucketOwner(of: workspace, in: objectRoot, claimingFor: Optional(user)) else {
+            throw RemoteError(500, "the owner of workspace \(Names.quoted(workspace)) could not be settled")
+        }
+        return owner
     }
 
     /// The owner recorded in `workspace`'s owner file, which must be there.
@@ -116,6 +153,12 @@ extension RemoteService {
     /// user with a token may read it; an owner file that cannot be read allows nobody.
     package func mayRead(_ user: String, workspace: String) -> Bool {
         let workspace = Names.canonical(workspace)
+        if let objectRoot {
+            let found: String?
+            do { found = try bucketOwner(of: workspace, in: objectRoot, claimingFor: String?.none) } catch { return false }
+            guard let owner = found else { return true }
+            return policy.level(of: user, in: workspace, ownedBy: owner) >= .read
+        }
         guard FileSystem.kind(root + "/" + workspace + "/" + RemoteService.ownerFile) != .missing else { return true }
         guard let owner = try? recordedOwner(of: workspace) else { return false }
         return policy.level(of: user, in: workspace, ownedBy: owner) >= .read
@@ -133,9 +176,17 @@ extension RemoteService {
     }
 
     /// Throws 404 for an unknown session and 403 unless `user` may read (or write) its workspace.
+    /// A read takes no lease: on an S3 root any node reads any session.
     package func authorize(_ user: String, session id: String, write: Bool) throws(RemoteError) {
-        let workspace = try acquire(id).workspace
-        release(id)
+        let workspace: String
+        if write {
+            workspace = try acquire(id).workspace
+            release(id)
+        } else {
+            let (session, done) = try readable(id)
+            workspace = session.workspace
+            done()
+        }
         try authorize(user, workspace: workspace, write: write)
     }
 }

@@ -8,7 +8,8 @@ import NIOPosix
 /// How `dreamlake serve` runs: where the store is, where it listens, how it
 /// checks tokens, and how much a request may carry.
 public struct ServerConfiguration: Sendable {
-    /// The folder sessions are stored under (`<root>/<workspace>/<session>`).
+    /// The folder sessions are stored under (`<root>/<workspace>/<session>`), or an S3 root
+    /// (`s3://bucket/prefix`), which several servers may serve at once (see ``advertise``).
     public var root: String
     /// The address to listen on. The default is loopback only.
     public var host: String
@@ -30,6 +31,12 @@ public struct ServerConfiguration: Sendable {
     public var share: String
     /// A JSON file of grants, `{"<workspace or *>": {"<user>": "read" | "write"}}`, or nil.
     public var grantsFile: String?
+    /// For an S3 root: the URL other servers over the bucket name when they send a client to this one
+    /// (a session is written through one server at a time, the holder of its lease); nil: `http://host:port`.
+    public var advertise: String?
+    /// For an S3 root: how long a session's lease lasts unless renewed (every third of it), in seconds.
+    /// A server that stops (killed, lost) holds its sessions this long before another may take them.
+    public var leaseSeconds: Double = 15
 
     /// A configuration; see each property for what it means.
     public init(root: String, host: String = "127.0.0.1", port: Int = 3000, secret: String? = nil,
@@ -112,8 +119,13 @@ public struct DreamlakeServer: Sendable {
         }
         let grants = try configuration.grantsFile.map { (path) throws(DreamlakeError) in try AccessPolicy.grants(fromFile: path) } ?? [:]
         self.configuration = configuration
+        guard configuration.leaseSeconds.isFinite, configuration.leaseSeconds >= 0.3, configuration.leaseSeconds <= 3600 else {
+            throw DreamlakeError(.invalidInput, "the lease is 0.3 to 3600 seconds, not \(configuration.leaseSeconds)")
+        }
         service = try RemoteService(root: configuration.root, maxOpenSessions: configuration.maxOpenSessions,
-                                    policy: AccessPolicy(share: share, grants: grants))
+                                    policy: AccessPolicy(share: share, grants: grants),
+                                    node: .init(address: configuration.advertise ?? "",
+                                                leaseMilliseconds: UInt64(configuration.leaseSeconds * 1000)))
         viewerService = ViewerService(root: configuration.root)
     }
 
@@ -168,7 +180,14 @@ public struct DreamlakeServer: Sendable {
         let app = Application(
             responder: responder,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dreamlake"),
-            onServerRunning: { channel in onReady(channel.localAddress?.port ?? configuration.port) },
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                if configuration.advertise == nil {
+                    let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+                    service.listening(at: "http://\(host):\(port)")
+                }
+                onReady(port)
+            },
             logger: logger
         )
         // Closing flushes every open session: store work, on the thread pool as the requests' is.

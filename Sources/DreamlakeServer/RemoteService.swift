@@ -2,6 +2,7 @@ import Dreamlake
 import DreamlakeS3
 import DreamlakeStore
 import Foundation
+import Synchronization
 
 /// A refusal of a remote API call: the HTTP status it is answered with and
 /// what to tell the client.
@@ -80,6 +81,8 @@ package final class RemoteService: @unchecked Sendable {
     private let notBusy: Condition
     // Guarded by `lock`.
     private var open: [String: Entry] = [:]
+    /// On an S3 root: sessions opened for reading only (another node writes them, or none does).
+    private var readers: [String: Session] = [:]
     /// Sessions being opened or closed, outside the lock: a request for one waits until that is done.
     private var busy: Set<String> = []
     private var tick: UInt64 = 0
@@ -90,17 +93,75 @@ package final class RemoteService: @unchecked Sendable {
         /// Requests using it now: it is not closed under them.
         var inUse = 1
         var lastUsed: UInt64 = 0
+        /// For an S3 root: the lease this node holds on the session's writes.
+        var lease: S3Lease?
     }
 
-    /// A service over the sessions under `root` (created if missing).
-    package init(root: String, maxOpenSessions: Int = 64, policy: AccessPolicy = AccessPolicy()) throws(DreamlakeError) {
-        do { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) } catch {
-            throw DreamlakeError(.io, "cannot create the store folder \(root): \(error.localizedDescription)", path: root)
+    /// For an S3 root (`s3://bucket/prefix`): the bucket, and how this node takes leases there.
+    package let objectRoot: S3Root?
+    /// Who this node is in the leases it writes, and where it says it takes requests.
+    package let node: NodeIdentity
+    /// Where this node takes requests, once known (``listening(at:)``), when its identity gave none.
+    private let address = Mutex<String>("")
+
+    /// Says where this node listens, for the leases it writes (when its identity named no address).
+    package func listening(at url: String) {
+        address.withLock { if $0.isEmpty { $0 = url } }
+    }
+
+    /// Renews the leases of open sessions (S3 roots only).
+    private var renewer: OSThread?
+    private let renewerStop = Atomic<Bool>(false)
+
+    /// Which node of several over one S3 root this is.
+    package struct NodeIdentity: Sendable {
+        /// Unique to this process: the leases' `holder`.
+        package var holder: String
+        /// Where this node takes requests (a URL): the leases' `address`, for clients sent to it.
+        package var address: String
+        /// How long a lease lasts unless renewed, in milliseconds; renewed every third of it.
+        package var leaseMilliseconds: UInt64
+
+        package init(holder: String = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8))",
+                     address: String = "", leaseMilliseconds: UInt64 = 15_000) {
+            self.holder = holder
+            self.address = address
+            self.leaseMilliseconds = max(300, leaseMilliseconds)
+        }
+    }
+
+    /// A service over the sessions under `root` (created if missing): a folder, or an S3 root whose
+    /// sessions this node writes while it holds their leases (see ``NodeIdentity``).
+    package init(root: String, maxOpenSessions: Int = 64, policy: AccessPolicy = AccessPolicy(),
+                 node: NodeIdentity = NodeIdentity()) throws(DreamlakeError) {
+        if S3Location.isS3(root) {
+            do { objectRoot = try S3Root(root) } catch { throw DreamlakeError(.invalidArgument, error.message) }
+        } else {
+            objectRoot = nil
+            do { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) } catch {
+                throw DreamlakeError(.io, "cannot create the store folder \(root): \(error.localizedDescription)", path: root)
+            }
         }
         self.root = root
+        self.node = node
+        address.withLock { $0 = node.address }
         self.maxOpenSessions = max(1, maxOpenSessions)
         self.policy = policy
         notBusy = Condition(lock: lock)
+        if objectRoot != nil {
+            let every = Double(node.leaseMilliseconds) / 3000
+            renewer = OSThread.start { [self] in
+                var next = WallClock.monotonicNanos(after: every)
+                while !renewerStop.load(ordering: .relaxed) {
+                    // In short naps, so that closing does not wait a third of a lease.
+                    Thread.sleep(forTimeInterval: 0.05)
+                    if WallClock.monotonicNanos() >= next, !renewerStop.load(ordering: .relaxed) {
+                        renewLeases()
+                        next = WallClock.monotonicNanos(after: every)
+                    }
+                }
+            }
+        }
     }
 
     /// How many sessions are open now.
@@ -109,21 +170,96 @@ package final class RemoteService: @unchecked Sendable {
     /// Where uploads are staged while they arrive: a hidden folder of the
     /// store's (so that staged bytes move into the session on the same file
     /// system), which listings and exports skip.
-    package var uploadsDirectory: String { root + "/.uploads" }
+    package var uploadsDirectory: String { (objectRoot?.localFolder ?? root) + "/.uploads" }
 
     /// Closes every session the service opened, flushing what they hold.
     /// Later calls are refused. Returns the errors closing met, if any.
     package func close() -> [DreamlakeError] {
-        let sessions = lock.withLock { () -> [Session] in
+        // No renewal after this: one could write a lease after the release below.
+        renewerStop.store(true, ordering: .relaxed)
+        renewer?.join()
+        let (sessions, reading) = lock.withLock { () -> ([Entry], [Session]) in
             closed = true
-            defer { open = [:] }
-            return open.values.map(\.session)
+            defer {
+                open = [:]
+                readers = [:]
+            }
+            return (Array(open.values), Array(readers.values))
         }
+        for r in reading { try? r.close() }
         var errors: [DreamlakeError] = []
-        for s in sessions {
-            do { try s.close() } catch { errors.append(error) }
+        for e in sessions {
+            do { try e.session.close() } catch { errors.append(error) }
+            releaseLease(e)
         }
         return errors
+    }
+
+    // MARK: Leases (S3 roots)
+
+    /// Takes the lease of `session` for this node, or says where its writer is.
+    private func takeLease(_ session: Session) throws(RemoteError) -> S3Lease? {
+        guard let objectRoot else { return nil }
+        let objects = objectRoot.objects(workspace: session.workspace, name: session.name)
+        let outcome: S3LeaseOutcome
+        do { outcome = try objects.acquireLease(holder: node.holder, address: address.withLock { $0 }, duration: node.leaseMilliseconds) } catch {
+            throw RemoteError(503, "the lease of session \(session.workspace)/\(session.name) could not be read or written: \(error.message); try again")
+        }
+        switch outcome {
+        case .held(let lease): return lease
+        case .heldByAnother(let other):
+            let until = Timestamps.iso(micros: Int64(min(other.expiresAt, 1 << 50)) * 1000)  // read from the bucket: any value
+            throw RemoteError(421, "session \(session.workspace)/\(session.name) is written through another node, "
+                              + (other.address.isEmpty ? "\(other.holder)" : "\(other.address) (\(other.holder))")
+                              + ", whose lease runs to \(until) unless renewed: send its requests there")
+        }
+    }
+
+    /// Gives up the lease of a session this node closed.
+    private func releaseLease(_ e: Entry) {
+        guard let lease = e.lease, let objectRoot else { return }
+        try? objectRoot.objects(workspace: e.session.workspace, name: e.session.name).releaseLease(lease)
+    }
+
+    /// Renews the lease of every open session; a session whose lease another node took (this node
+    /// stalled past its end) is no longer served here: it is closed, and requests go to the other.
+    private func renewLeases() {
+        guard let objectRoot else { return }
+        let held = lock.withLock { open.compactMap { id, e in e.lease.map { (id, e.session, $0) } } }
+        for (id, session, lease) in held {
+            let objects = objectRoot.objects(workspace: session.workspace, name: session.name)
+            switch try? objects.renewLease(lease, duration: node.leaseMilliseconds) {
+            case .held(let renewed)?:
+                let stillOpen = lock.withLock { () -> Bool in
+                    guard open[id]?.session === session else { return false }
+                    open[id]?.lease = renewed
+                    return true
+                }
+                // Closed meanwhile (its release may have come before this renewal): given up again.
+                if !stillOpen { try? objects.releaseLease(renewed) }
+            case .heldByAnother?:
+                FileHandle.standardError.write(Data("dreamlake serve: the lease of \(session.workspace)/\(session.name) was taken over by another node; this node no longer writes it\n".utf8))
+                // Not served here any more: the next request for it finds the other node's lease.
+                let dropped = lock.withLock { () -> Bool in
+                    guard open[id]?.session === session else { return false }
+                    open[id] = nil
+                    return true
+                }
+                if dropped { try? session.close() }  // what it holds past the last upload is not the session's any more
+            case nil:
+                break  // the store did not answer: tried again next time; writes stop when the lease runs out
+            }
+        }
+    }
+
+    /// Throws when this node's lease of an open session has run out or was taken over: its writes
+    /// would go to a session another node may be writing.
+    private func checkLease(_ e: Entry) throws(RemoteError) {
+        guard objectRoot != nil else { return }
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        guard let lease = e.lease, lease.expiresAt > now + node.leaseMilliseconds / 6 else {
+            throw RemoteError(503, "this node's lease of session \(e.session.workspace)/\(e.session.name) has run out or was taken over; try again (through the node that holds it)")
+        }
     }
 
     /// A session's id: decimal digits derived from SHA-256 of its workspace
@@ -168,12 +304,21 @@ package final class RemoteService: @unchecked Sendable {
             let candidate = try Session(name: name, workspace: workspace, localPath: root, description: description,
                                         tags: tags, folder: folder, metadataObject: metadata, writeProtected: writeProtected)
             let id = RemoteService.sessionID(workspace: candidate.workspace, name: candidate.name)
-            let (found, fresh) = try opened(id: id, candidate)
-            defer { release(id) }
-            session = found
-            if !fresh {
-                try session.update(description: description, tags: tags, folder: folder, metadata: metadata,
-                                   writeProtected: writeProtected)
+            do {
+                let (found, fresh) = try opened(id: id, candidate)
+                defer { release(id) }
+                if !fresh {
+                    try found.update(description: description, tags: tags, folder: folder, metadata: metadata,
+                                     writeProtected: writeProtected)
+                }
+                session = found
+            } catch let e as RemoteError where e.status == 421 && description == nil && tags == nil && folder == nil
+                        && metadata == nil && !writeProtected {
+                // Another node writes it, and the request changes nothing (a client opening the session to
+                // read it): answered as the bucket has it. A request that would change it goes to that node.
+                let (reader, done) = try readable(id)
+                defer { done() }
+                session = reader
             }
         } catch {
             throw RemoteError(any: error)
@@ -203,8 +348,9 @@ package final class RemoteService: @unchecked Sendable {
     /// The open session with `id`, opening it if it is in the store but not
     /// open yet, for one request: ``release(_:)`` must follow.
     func acquire(_ id: String) throws(RemoteError) -> Session {
-        let known = lock.withLock { () -> Session? in
+        let known = try lock.withLock { () throws(RemoteError) -> Session? in
             guard var e = open[id] else { return nil }
+            try checkLease(e)
             e.inUse += 1
             open[id] = e
             return e.session
@@ -220,6 +366,47 @@ package final class RemoteService: @unchecked Sendable {
         } catch {
             throw RemoteError(any: error)
         }
+    }
+
+    /// The session with `id` for a read, and what to call when the read is done. On a folder root, and
+    /// for a session this node writes, it is the writer's session. On an S3 root, a session this node
+    /// does not write is read as the bucket has it (what its writer, another node maybe, uploaded): no
+    /// lease is taken, so any node reads any session.
+    func readable(_ id: String) throws(RemoteError) -> (Session, () -> Void) {
+        guard objectRoot != nil else { return (try acquire(id), { self.release(id) }) }
+        let known = lock.withLock { () -> Session? in
+            guard var e = open[id] else { return nil }
+            e.inUse += 1
+            open[id] = e
+            return e.session
+        }
+        if let known { return (known, { self.release(id) }) }
+        if let reader = lock.withLock({ readers[id] }) {
+            do { try reader.refresh() } catch { throw RemoteError(any: error) }
+            return (reader, {})
+        }
+        let all: [(workspace: String, name: String)]
+        do { all = try Session.all(localPath: root) } catch { throw RemoteError(error) }
+        guard let found = all.first(where: { RemoteService.sessionID(workspace: $0.workspace, name: $0.name) == id }) else {
+            throw RemoteError(404, "there is no session with id \(Names.quoted(id)); create it with POST /workspaces/{workspace}/sessions")
+        }
+        let reader: Session
+        do {
+            reader = try Session(name: found.name, workspace: found.workspace, localPath: root)
+            try reader.openForReading()
+        } catch { throw RemoteError(any: error) }
+        let (kept, extra) = lock.withLock { () -> (Session, [Session]) in
+            if let other = readers[id] { return (other, [reader]) }  // another request opened it meanwhile
+            var dropped: [Session] = []
+            while readers.count >= maxOpenSessions, let any = readers.first {
+                readers[any.key] = nil
+                dropped.append(any.value)
+            }
+            readers[id] = reader
+            return (reader, dropped)
+        }
+        for s in extra { try? s.close() }
+        return (kept, {})
     }
 
     /// The request is done with the session.
@@ -241,7 +428,7 @@ package final class RemoteService: @unchecked Sendable {
     /// no request for another session; a request for a session being opened or
     /// closed waits for that to finish.
     private func opened(id: String, _ candidate: Session) throws -> (session: Session, fresh: Bool) {
-        var evicted: [(id: String, session: Session)] = []
+        var evicted: [(id: String, entry: Entry)] = []
         lock.lock()
         while true {
             guard !closed else {
@@ -249,6 +436,10 @@ package final class RemoteService: @unchecked Sendable {
                 throw RemoteError(500, "the server is shutting down")
             }
             if var e = open[id] {
+                do { try checkLease(e) } catch {
+                    lock.unlock()
+                    throw error
+                }
                 e.inUse += 1
                 open[id] = e
                 lock.unlock()
@@ -262,21 +453,26 @@ package final class RemoteService: @unchecked Sendable {
               let idle = open.filter({ $0.value.inUse == 0 }).min(by: { $0.value.lastUsed < $1.value.lastUsed }) {
             open[idle.key] = nil
             busy.insert(idle.key)
-            evicted.append((idle.key, idle.value.session))
+            evicted.append((idle.key, idle.value))
         }
         lock.unlock()
 
         var closeFailure: DreamlakeError?
-        for (evictedID, session) in evicted {
-            do { try session.close() } catch { closeFailure = closeFailure ?? error }
+        for (evictedID, entry) in evicted {
+            do { try entry.session.close() } catch { closeFailure = closeFailure ?? error }
+            releaseLease(entry)
             lock.withLock {
                 busy.remove(evictedID)
                 notBusy.broadcast()
             }
         }
+        var lease: S3Lease?
         do {
+            // An S3 root's session is written by one node at a time: the holder of its lease.
+            lease = try takeLease(candidate)
             try candidate.open()
         } catch {
+            if let lease { releaseLease(Entry(session: candidate, lease: lease)) }
             lock.withLock {
                 busy.remove(id)
                 notBusy.broadcast()
@@ -285,7 +481,7 @@ package final class RemoteService: @unchecked Sendable {
         }
         lock.withLock {
             busy.remove(id)
-            open[id] = Entry(session: candidate)
+            open[id] = Entry(session: candidate, lease: lease)
             notBusy.broadcast()
         }
         if let closeFailure {
@@ -356,8 +552,8 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `GET /sessions/{id}/parameters`: 404 until some are set (the client reads that as none).
     package func parameters(_ id: String) throws(RemoteError) -> Value {
-        let session = try acquire(id)
-        defer { release(id) }
+        let (session, done) = try readable(id)
+        defer { done() }
         return try parametersDocument(id, session)
     }
 
@@ -422,8 +618,8 @@ package final class RemoteService: @unchecked Sendable {
     package func readTrack(_ id: String, track name: String, startIndex: Int64, limit: Int64) throws(RemoteError) -> Value {
         guard startIndex >= 0 else { throw RemoteError(400, "startIndex must be 0 or more, not \(startIndex)") }
         guard limit > 0 else { throw RemoteError(400, "limit must be 1 or more, not \(limit)") }
-        let session = try acquire(id)
-        defer { release(id) }
+        let (session, done) = try readable(id)
+        defer { done() }
         let page: TrackPage
         do { page = try session.track(name).read(startIndex: UInt64(startIndex), limit: Int(min(limit, 10_000))) } catch {
             throw RemoteError(error)
@@ -440,8 +636,8 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `GET /sessions/{id}/tracks/{name}/stats`.
     package func trackStats(_ id: String, track name: String) throws(RemoteError) -> Value {
-        let session = try acquire(id)
-        defer { release(id) }
+        let (session, done) = try readable(id)
+        defer { done() }
         guard let info = try info(session, name) else {
             throw RemoteError(404, "session \(session.workspace)/\(session.name) has no track \(Names.quoted(name))")
         }
@@ -464,8 +660,8 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `GET /sessions/{id}/tracks`: `{"tracks": [...]}` in the order they were defined.
     package func listTracks(_ id: String) throws(RemoteError) -> Value {
-        let session = try acquire(id)
-        defer { release(id) }
+        let (session, done) = try readable(id)
+        defer { done() }
         let store: Store
         do { store = try session.requireStore() } catch { throw RemoteError(error) }
         // Each entry carries every field of its stats, so that a client lists tracks in one call, not 1 + N.
@@ -536,8 +732,8 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `GET /sessions/{id}/files?prefix=&tags=a,b`: `{"files": [...]}`.
     package func listFiles(_ id: String, prefix: String?, tags: String?) throws(RemoteError) -> Value {
-        let session = try acquire(id)
-        defer { release(id) }
+        let (session, done) = try readable(id)
+        defer { done() }
         let tagList = tags.map(RemoteWire.decodeTags)
         do {
             let files = try session.files.list(path: prefix.flatMap { $0.isEmpty ? nil : $0 }, tags: tagList)
@@ -586,8 +782,8 @@ package final class RemoteService: @unchecked Sendable {
     }
 
     private func storedFile(_ id: String, _ fileID: String) throws(RemoteError) -> (Session, StoredFile) {
-        let session = try acquire(id)
-        defer { release(id) }
+        let (session, done) = try readable(id)
+        defer { done() }
         let files: [String: StoredFile]
         do { files = try session.files.currentFiles() } catch { throw RemoteError(error) }
         guard let file = files[fileID] else {

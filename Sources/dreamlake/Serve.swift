@@ -15,8 +15,14 @@ struct Serve: AsyncParsableCommand {
         Stops on SIGINT or SIGTERM, closing every session cleanly.
         """)
 
-    @Option(help: "The store folder sessions are kept under (default: $DREAMLAKE_PATH, else ./.dreamlake).")
+    @Option(help: "The store folder sessions are kept under, or an S3 root s3://BUCKET/PREFIX, which several servers may serve at once (default: $DREAMLAKE_PATH, else ./.dreamlake).")
     var root: String?
+
+    @Option(help: "With an S3 root: the URL other servers name when a client reaches them for a session this one writes (default: http://HOST:PORT).")
+    var advertise: String?
+
+    @Option(help: "With an S3 root: how long this server keeps a session's lease unless renewed, in seconds; a server that stops holds its sessions this long.")
+    var leaseSeconds: Double = 15
 
     @Option(help: "The address to listen on.")
     var host = "127.0.0.1"
@@ -51,11 +57,13 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let env = ProcessInfo.processInfo.environment
-            try refuseS3Root(root ?? env["DREAMLAKE_PATH"], command: "serve")
-            let config = ServerConfiguration(
+            var config = ServerConfiguration(
                 root: root ?? env["DREAMLAKE_PATH"] ?? "./.dreamlake", host: host, port: port,
                 secret: secret ?? env["DREAMLAKE_JWT_SECRET"], maxBodyBytes: maxBody << 20,
                 maxUploadBytes: maxUpload << 20, maxOpenSessions: maxOpenSessions, share: share, grantsFile: grants)
+            config.advertise = advertise
+            config.leaseSeconds = leaseSeconds
+            let storeRoot = config.root
             let server = try DreamlakeServer(config)
             let host = host
             let listening = Atomic<Bool>(false)
@@ -64,7 +72,7 @@ struct Serve: AsyncParsableCommand {
                     listening.store(true, ordering: .relaxed)
                     // Unbuffered: a script waiting for this line sees it at once.
                     FileHandle.standardOutput.write(Data("""
-                        dreamlake serve: listening on http://\(host):\(port), store \(config.root)
+                        dreamlake serve: listening on http://\(host):\(port), store \(storeRoot)
                         dreamlake serve: \(server.notice)\n
                         """.utf8))
                 }

@@ -115,6 +115,31 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         try last.close()
     }
 
+    @Test func aSpoolTheBucketMovedPastIsSetAsideAndTheSessionGoesOnFromTheBucket() throws {
+        defer { machines.remove() }
+        let first = try session("moved", on: "a")
+        try first.open()
+        for i in 0..<1_000 { try first.track("loss").append(value: Double(i), step: i) }
+        try first.close()
+        // Another machine goes on (a server that took the lease over).
+        let second = try session("moved", on: "b")
+        try second.open()
+        for i in 1_000..<2_000 { try second.track("loss").append(value: Double(i), step: i) }
+        try second.close()
+        // Back on the first machine: its spool is behind the bucket.
+        let again = try session("moved", on: "a")
+        try again.open()
+        #expect(try again.track("loss").stats().count == 2_000, "it continues from the bucket, not from its old spool")
+        for i in 2_000..<2_500 { try again.track("loss").append(value: Double(i), step: i) }
+        try again.close()
+        let aside = try FileManager.default.contentsOfDirectory(atPath: FileSystem.directoryName(again.directory))
+        #expect(aside.contains { $0.hasPrefix("moved.superseded-") }, "the old spool is kept aside: \(aside)")
+        let reader = try session("moved", on: "c")
+        try reader.openForReading()
+        #expect(try reader.track("loss").read(startIndex: 0, limit: 5_000).points.map(\.data["step"]) == (0..<2_500).map { Value.int(Int64($0)) })
+        try reader.close()
+    }
+
     @Test func aMachineLostAfterAnUploadLosesNothingUploadedAndAnotherGoesOn() throws {
         defer { machines.remove() }
         let writer = try session("lost", on: "a", interval: 0.1)
@@ -354,6 +379,60 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         let show = try runCommand(["show", "bench/ingest", "--root", root, "--json"],
                                   environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/show"]) { $1 })
         #expect(show.out.contains("\"count\": \(uploaded + 1000), \"first_index\": 0"), "\(show.out)")
+    }
+}
+
+/// `dreamlake serve` nodes over one S3 root, with the real Python client: each session is written
+/// through the node that holds its lease, read through any.
+@Suite struct S3ServeTests {
+    @Test func twoNodesOverOneBucketWriteThroughTheLeaseHolderReadAnywhereAndTakeOverAKilledOne() throws {
+        let (env, root) = try freshS3Root("serve")
+        let machines = TempRoot("s3-serve")
+        defer { machines.remove() }
+        func node(_ name: String) throws -> ServerProcess {
+            try ServerProcess(root: root, ["--lease-seconds", "4"],
+                              environment: env.merging(["DREAMLAKE_S3_CACHE": machines.path + "/" + name,
+                                                        "DREAMLAKE_UPLOAD_INTERVAL": "0.2"]) { $1 })
+        }
+        func client(_ arguments: [String]) throws -> String {
+            String(decoding: try InteropTests.run([InteropTests.script("s3_nodes.py")] + arguments), as: UTF8.self)
+        }
+        /// Reads through `server` until it sees `count` points (uploads run every 0.2 s).
+        func read(_ server: ServerProcess, until count: Int) throws -> String {
+            var last = ""
+            for _ in 0..<100 {
+                last = try client(["read", server.url, "ws", "run"])
+                if last.hasPrefix("\(count) ") { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            return last
+        }
+        let a = try node("a")
+        let b = try node("b")
+        #expect(try client(["write", a.url, "ws", "run", "0", "5000"]) == "ok\n")
+        #expect(try read(b, until: 5000) == "5000 [2500, 2501, 2502]\n", "any node reads what the writer uploaded")
+        // A write through the other node is told where to go.
+        let refused = try client(["write", b.url, "ws", "run", "5000", "10"])
+        #expect(refused.hasPrefix("refused 421") && refused.contains(a.url), "\(refused)")
+
+        // The writer's node is killed: once its lease runs out (4 s), the other takes the session over.
+        kill(a.process.processIdentifier, SIGKILL)
+        a.process.waitUntilExit()
+        var wrote = ""
+        for _ in 0..<100 where wrote != "ok\n" {
+            wrote = try client(["write", b.url, "ws", "run", "5000", "1000"])
+            if wrote != "ok\n" { Thread.sleep(forTimeInterval: 0.2) }
+        }
+        #expect(wrote == "ok\n", "\(wrote)")
+        #expect(try read(b, until: 6000) == "6000 [3000, 3001, 3002]\n")
+        #expect(b.stop() == nil, "the node stops cleanly")
+        // Everything is in the bucket: a reader anywhere sees it.
+        let reader = try Session(name: "run", workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil,
+                                 metadataObject: nil, environment: env.merging(["DREAMLAKE_S3_CACHE": machines.path + "/c"]) { $1 })
+        try reader.openForReading()
+        let steps = try reader.track("loss").read(startIndex: 0, limit: 10_000).points.map(\.data["step"])
+        #expect(steps == (0..<6000).map { Value.int(Int64($0)) })
+        try reader.close()
     }
 }
 
