@@ -1,6 +1,5 @@
 import DreamlakeStore
 import Foundation
-import Synchronization
 
 // Reading a session's sealed segments where they are, in the bucket: ranged
 // GETs of the bytes a read needs (the commit log, downloaded, says where each
@@ -29,7 +28,7 @@ package final class S3ReadCache: Sendable {
         var clock: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// The default limit, 256 MiB, or `DREAMLAKE_S3_READ_CACHE_MB` mebibytes of the process's environment.
     package static let shared: S3ReadCache = {
@@ -91,7 +90,7 @@ final class S3SegmentObject: SegmentBytes {
     private let length: UInt64
     private let cache: S3ReadCache
     /// Where the last fetch began and ended, and how far the next sequential one reaches.
-    private let readAhead = Mutex<(start: UInt64, end: UInt64, window: Int)>((0, 0, 0))
+    private let readAhead = Locked<(start: UInt64, end: UInt64, window: Int)>((0, 0, 0))
 
     static let firstWindow = 64 << 10
     static let maxWindow = 8 << 20

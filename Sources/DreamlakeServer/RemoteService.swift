@@ -102,7 +102,7 @@ package final class RemoteService: @unchecked Sendable {
     /// Who this node is in the leases it writes, and where it says it takes requests.
     package let node: NodeIdentity
     /// Where this node takes requests, once known (``listening(at:)``), when its identity gave none.
-    private let address = Mutex<String>("")
+    private let address = Locked<String>("")
 
     /// Says where this node listens, for the leases it writes (when its identity named no address).
     package func listening(at url: String) {
