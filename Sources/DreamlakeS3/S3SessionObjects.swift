@@ -85,6 +85,9 @@ package final class S3SessionObjects: Sendable {
     /// The session's key prefix: `<root prefix>/<workspace>/<session>`.
     package let base: String
     private let last = Locked<S3Manifest?>(nil)
+    /// Pieces a compaction replaced, to delete once the manifest after `afterGeneration` is written
+    /// (then the last manifest naming them is removed).
+    private let retired = Locked<[(afterGeneration: UInt64, keys: [String])]>([])
     /// Where ranges read from the session's segments are kept.
     let readCache: S3ReadCache
 
@@ -155,17 +158,25 @@ package final class S3SessionObjects: Sendable {
                 }
             }
             var pieces = current.commitPieces
+            var retiring: [String] = []
             if part.commitLogLength > current.commitLogLength {
-                let start = current.commitLogLength
-                let bytes = try read(directory + "/" + Store.commitLogName, at: start, count: part.commitLogLength - start)
-                let key = pieceKey(from: start, to: part.commitLogLength)
-                if try !client.put(bucket: bucket, key: key, body: bytes, ifAbsent: true) {
-                    // Another uploader of this session made the same piece: the same bytes of the same log.
-                    guard try client.head(bucket: bucket, key: key)?.size == UInt64(bytes.count) else {
-                        throw S3Error(.refused, "s3://\(bucket)/\(key) holds other bytes than the spool's commit log")
+                let log = directory + "/" + Store.commitLogName
+                if pieces.count >= Self.maxPieces {
+                    // Many pieces (a piece a round): one piece of the whole log replaces them, so that a reader
+                    // on a new machine makes one request, not one a round. The old ones go once no kept
+                    // manifest names them.
+                    try putPiece(try read(log, at: 0, count: part.commitLogLength), from: 0, to: part.commitLogLength)
+                    var start: UInt64 = 0
+                    for end in pieces {
+                        retiring.append(pieceKey(from: start, to: end))
+                        start = end
                     }
+                    pieces = [part.commitLogLength]
+                } else {
+                    let start = current.commitLogLength
+                    try putPiece(try read(log, at: start, count: part.commitLogLength - start), from: start, to: part.commitLogLength)
+                    pieces.append(part.commitLogLength)
                 }
-                pieces.append(part.commitLogLength)
             }
             var segments = current.segments
             for s in newSegments {
@@ -174,8 +185,14 @@ package final class S3SessionObjects: Sendable {
             let next = S3Manifest(generation: current.generation + 1, commitPieces: pieces, segments: segments)
             if try client.put(bucket: bucket, key: manifestKey(next.generation), body: next.encoded(), ifAbsent: true) {
                 last.withLock { $0 = next }
-                // Keep the one before (a reader may be reading it); older ones go.
+                // Keep the one before (a reader may be reading it); older ones go, and the pieces only they named.
                 if next.generation > 2 { try? client.delete(bucket: bucket, key: manifestKey(next.generation - 2)) }
+                let due = retired.withLock { list in
+                    defer { list.removeAll { $0.afterGeneration < next.generation } }
+                    return list.filter { $0.afterGeneration < next.generation }.flatMap(\.keys)
+                }
+                for key in due { try? client.delete(bucket: bucket, key: key) }
+                if !retiring.isEmpty { retired.withLock { $0.append((next.generation, retiring)) } }
                 return next
             }
             // Another uploader made this generation first: start again from it.
@@ -198,6 +215,20 @@ package final class S3SessionObjects: Sendable {
         guard let manifest = try? latestManifest() else { return nil }
         guard let part = try? Store.sealedPart(directory: directory) else { return nil }
         return Self.spool(part, continues: manifest)
+    }
+
+    /// How many commit log pieces a manifest may name before an upload replaces them with one.
+    static let maxPieces = 32
+
+    /// Writes the commit log's bytes `start ..< end` as a piece, once: one there already (another uploader of
+    /// this spool, or a retry after a lost answer) must be the same length.
+    private func putPiece(_ bytes: Data, from start: UInt64, to end: UInt64) throws(S3Error) {
+        let key = pieceKey(from: start, to: end)
+        if try !client.put(bucket: bucket, key: key, body: bytes, ifAbsent: true) {
+            guard try client.head(bucket: bucket, key: key)?.size == UInt64(bytes.count) else {
+                throw S3Error(.refused, "s3://\(bucket)/\(key) holds other bytes than the spool's commit log")
+            }
+        }
     }
 
     /// The newest manifest this object has read or written, if any.
@@ -280,33 +311,36 @@ package final class S3SessionObjects: Sendable {
         }
     }
 
-    /// Appends the pieces past the local log's end (a reader of the open log sees them as a writer's
-    /// appends), or writes the log when there is none. A local log longer than the manifest's is left
-    /// as it is: it is the spool of a writer that has not uploaded everything yet.
+    /// Appends what the manifest's pieces hold past the local log's end (a reader of the open log sees it as a
+    /// writer's appends), or writes the log when there is none. A local log that ends inside a piece (the piece
+    /// replaced several, or a reader looked between uploads) must hold that piece's first bytes: one that does
+    /// not is another machine's older state. A local log longer than the manifest's is left as it is: it is the
+    /// spool of a writer that has not uploaded everything yet.
     private func extendCommitLog(_ path: String, to manifest: S3Manifest) throws(S3Error) {
         let localLength = FileSystem.kind(path) == .regular ? ((try? File.open(path, .readOnly).size()) ?? 0) : 0
         if localLength >= manifest.commitLogLength { return }
-        var start: UInt64 = 0
-        var from = 0
-        if localLength > 0 {
-            guard let i = manifest.commitPieces.firstIndex(of: localLength) else {
-                throw S3Error(.refused, "\(path) is not a part of \(url)'s commit log (it ends within a piece): another machine went on "
-                              + "writing this session from an older state; move the folder \(FileSystem.directoryName(path)) away to read or write it anew")
-            }
-            start = localLength
-            from = i + 1
-        }
         var bytes = Data()
-        for end in manifest.commitPieces[from...] {
+        var start: UInt64 = 0
+        for end in manifest.commitPieces {
+            defer { start = end }
+            guard end > localLength else { continue }
             let key = pieceKey(from: start, to: end)
             guard let piece = try client.get(bucket: bucket, key: key), UInt64(piece.count) == end - start else {
                 throw S3Error(.badAnswer, "the commit log piece s3://\(bucket)/\(key) is missing or not \(end - start) bytes")
             }
-            bytes += piece
-            start = end
+            if start < localLength {
+                let mine = try read(path, at: start, count: localLength - start)
+                guard piece.prefix(mine.count) == mine else {
+                    throw S3Error(.refused, "\(path) is not a part of \(url)'s commit log: another machine went on "
+                                  + "writing this session from an older state; move the folder \(FileSystem.directoryName(path)) away to read or write it anew")
+                }
+                bytes += piece.dropFirst(mine.count)
+            } else {
+                bytes += piece
+            }
         }
         do {
-            if from > 0 {
+            if localLength > 0 {
                 let file = try File.open(path, .readWrite)
                 defer { try? file.close() }
                 try file.write(Array(bytes), at: localLength)

@@ -143,6 +143,57 @@ import Testing
         try bitFlipped.close()
     }
 
+    @Test func manyUploadRoundsMakeOnePieceAndAReaderFromBeforeCatchesUp() throws {
+        let dir = TempRoot()
+        defer { dir.remove() }
+        let spool = dir.path + "/spool"
+        let store = try Store(directory: spool)
+        let track = try store.track(named: "loss")
+        let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "pieces")
+        func reader(_ folder: String) throws -> Store {
+            let r = S3SessionObjects(client: client, location: location, workspace: "ws", name: "pieces")
+            try r.download(into: folder, segments: false)
+            var config = StoreConfiguration()
+            config.verifySealedSegments = false
+            return try Store(directory: folder, access: .read, configuration: config, remoteSegments: r)
+        }
+        var n = 0
+        for round in 0..<40 {
+            for _ in 0..<100 {
+                try track.append(value: Double(n), step: Int64(n))
+                n += 1
+            }
+            try store.sealSegment()
+            try objects.upload(from: spool)
+            if round == 20 {
+                // Two readers look between uploads; one's copy of the log is then changed by a byte.
+                try reader(dir.path + "/early").close()
+                try reader(dir.path + "/changed").close()
+            }
+        }
+        let written = try points(store)
+        try store.close()
+        let manifest = try #require(try objects.latestManifest())
+        #expect(manifest.commitPieces.count == 8, "32 pieces became one at round 33; 7 rounds since: \(manifest.commitPieces)")
+        let pieces = try client.list(bucket: location.bucket, prefix: location.prefix + "/ws/pieces/commits/").objects
+        #expect(pieces.count == manifest.commitPieces.count, "the replaced pieces are gone: \(pieces.map(\.key))")
+
+        let fresh = try reader(dir.path + "/fresh")
+        #expect(try points(fresh) == written)
+        try fresh.close()
+        let early = try reader(dir.path + "/early")  // its log ends inside the piece that replaced the first 32
+        #expect(try points(early) == written)
+        try early.close()
+        let log = dir.path + "/changed/commits.dlc"
+        var bytes = try #require(FileManager.default.contents(atPath: log))
+        bytes[100] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: log))
+        let refused = #expect(throws: S3Error.self) {
+            try S3SessionObjects(client: client, location: location, workspace: "ws", name: "pieces").download(into: dir.path + "/changed", segments: false)
+        }
+        #expect(refused?.message.contains("is not a part of") == true, "\(refused?.message ?? "")")
+    }
+
     @Test func anotherStoreOfTheSameNameIsNeverUploadedOverIt() throws {
         let dir = TempRoot()
         defer { dir.remove() }
