@@ -68,18 +68,7 @@ extension S3SessionObjects {
 
     /// The session's newest lease object; nil when it never had one.
     package func currentLease() throws(S3Error) -> S3Lease? {
-        for _ in 0..<5 {
-            let listed = try client.list(bucket: bucket, prefix: base + "/lease/")
-            guard let newest = listed.objects.map(\.key).filter({ $0.hasSuffix(".json") }).max() else { return nil }
-            // Removed between the listing and the read (a newer one was written): list again.
-            guard let data = try client.get(bucket: bucket, key: newest) else { continue }
-            let lease = try S3Lease.decode(data, key: "s3://\(bucket)/\(newest)")
-            guard leaseKey(lease.generation) == newest else {
-                throw S3Error(.badAnswer, "the lease s3://\(bucket)/\(newest) says it is generation \(lease.generation)")
-            }
-            return lease
-        }
-        throw S3Error(.failed, "the leases of \(url) kept changing while read; try again")
+        try newest("lease", key: leaseKey, decode: S3Lease.decode, generation: \.generation)
     }
 
     /// Takes the lease for `holder`, or renews it when `holder` has it: writes the next generation,

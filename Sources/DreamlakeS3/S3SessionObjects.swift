@@ -112,20 +112,28 @@ package final class S3SessionObjects: Sendable {
 
     /// The session's newest manifest; nil when it has none (no such session in the bucket).
     package func latestManifest() throws(S3Error) -> S3Manifest? {
-        // Older manifests are removed as newer ones are written, so the listing is short.
+        let manifest = try newest("manifest", key: manifestKey, decode: S3Manifest.decode, generation: \.generation)
+        if let manifest { last.withLock { $0 = manifest } }
+        return manifest
+    }
+
+    /// The highest-numbered object of a series `SESSION/<kind>/<generation>.json` (manifests, leases), decoded
+    /// and checked against its key; nil when there is none. Older ones are removed as newer ones are written,
+    /// so the listing is short.
+    func newest<T>(_ kind: String, key: (UInt64) -> String, decode: (Data, String) throws(S3Error) -> T,
+                   generation: (T) -> UInt64) throws(S3Error) -> T? {
         for _ in 0..<5 {
-            let listed = try client.list(bucket: bucket, prefix: base + "/manifest/")
+            let listed = try client.list(bucket: bucket, prefix: base + "/\(kind)/")
             guard let newest = listed.objects.map(\.key).filter({ $0.hasSuffix(".json") }).max() else { return nil }
             // Removed between the listing and the read (a newer one was written): list again.
             guard let data = try client.get(bucket: bucket, key: newest) else { continue }
-            let manifest = try S3Manifest.decode(data, key: "s3://\(bucket)/\(newest)")
-            guard manifestKey(manifest.generation) == newest else {
-                throw S3Error(.badAnswer, "the manifest s3://\(bucket)/\(newest) says it is generation \(manifest.generation)")
+            let value = try decode(data, "s3://\(bucket)/\(newest)")
+            guard key(generation(value)) == newest else {
+                throw S3Error(.badAnswer, "the \(kind) s3://\(bucket)/\(newest) says it is generation \(generation(value))")
             }
-            last.withLock { $0 = manifest }
-            return manifest
+            return value
         }
-        throw S3Error(.failed, "the manifests of \(url) kept changing while read; try again")
+        throw S3Error(.failed, "the \(kind) objects of \(url) kept changing while read; try again")
     }
 
     /// Uploads what the store at `directory` has sealed and the last manifest does not include, then a manifest
