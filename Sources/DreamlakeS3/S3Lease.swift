@@ -68,7 +68,7 @@ extension S3SessionObjects {
 
     /// The session's newest lease object; nil when it never had one.
     package func currentLease() throws(S3Error) -> S3Lease? {
-        try newest("lease", key: leaseKey, decode: S3Lease.decode, generation: \.generation)
+        try newest("lease", key: leaseKey, limit: 64 << 10, decode: S3Lease.decode, generation: \.generation)
     }
 
     /// Takes the lease for `holder`, or renews it when `holder` has it: writes the next generation,

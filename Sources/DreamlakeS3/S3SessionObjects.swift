@@ -112,7 +112,7 @@ package final class S3SessionObjects: Sendable {
 
     /// The session's newest manifest; nil when it has none (no such session in the bucket).
     package func latestManifest() throws(S3Error) -> S3Manifest? {
-        let manifest = try newest("manifest", key: manifestKey, decode: S3Manifest.decode, generation: \.generation)
+        let manifest = try newest("manifest", key: manifestKey, limit: 64 << 20, decode: S3Manifest.decode, generation: \.generation)
         if let manifest { last.withLock { $0 = manifest } }
         return manifest
     }
@@ -120,13 +120,14 @@ package final class S3SessionObjects: Sendable {
     /// The highest-numbered object of a series `SESSION/<kind>/<generation>.json` (manifests, leases), decoded
     /// and checked against its key; nil when there is none. Older ones are removed as newer ones are written,
     /// so the listing is short.
-    func newest<T>(_ kind: String, key: (UInt64) -> String, decode: (Data, String) throws(S3Error) -> T,
+    /// Reads no more than one byte past `limit`, the most a valid one holds (the decoder refuses more).
+    func newest<T>(_ kind: String, key: (UInt64) -> String, limit: UInt64, decode: (Data, String) throws(S3Error) -> T,
                    generation: (T) -> UInt64) throws(S3Error) -> T? {
         for _ in 0..<5 {
             let listed = try client.list(bucket: bucket, prefix: base + "/\(kind)/")
             guard let newest = listed.objects.map(\.key).filter({ $0.hasSuffix(".json") }).max() else { return nil }
             // Removed between the listing and the read (a newer one was written): list again.
-            guard let data = try client.get(bucket: bucket, key: newest) else { continue }
+            guard let data = try client.get(bucket: bucket, key: newest, range: 0..<(limit + 1)) else { continue }
             let value = try decode(data, "s3://\(bucket)/\(newest)")
             guard key(generation(value)) == newest else {
                 throw S3Error(.badAnswer, "the \(kind) s3://\(bucket)/\(newest) says it is generation \(generation(value))")
@@ -308,9 +309,11 @@ package final class S3SessionObjects: Sendable {
         if FileSystem.kind(path) == .regular, let size = try? File.open(path, .readOnly).size(), length == nil || size == length {
             return  // sealed files never change: one there is the one named
         }
-        guard let data = try client.get(bucket: bucket, key: key) else {
+        // A segment by range (its length is in the manifest); an index or summary file, at most 64 MiB.
+        guard let data = try client.get(bucket: bucket, key: key, range: 0..<(length ?? (64 << 20) + 1)) else {
             throw S3Error(.badAnswer, "s3://\(bucket)/\(key), which the manifest names, is not there")
         }
+        if length == nil, data.count > 64 << 20 { throw S3Error(.badAnswer, "s3://\(bucket)/\(key) is over 64 MiB: no index or summary file is") }
         if let length, UInt64(data.count) != length {
             throw S3Error(.badAnswer, "s3://\(bucket)/\(key) is \(data.count) bytes; the manifest says \(length)")
         }
@@ -333,7 +336,8 @@ package final class S3SessionObjects: Sendable {
             defer { start = end }
             guard end > localLength else { continue }
             let key = pieceKey(from: start, to: end)
-            guard let piece = try client.get(bucket: bucket, key: key), UInt64(piece.count) == end - start else {
+            // Asked for by range: an object longer than the manifest says is not read past it.
+            guard let piece = try client.get(bucket: bucket, key: key, range: 0..<(end - start)), UInt64(piece.count) == end - start else {
                 throw S3Error(.badAnswer, "the commit log piece s3://\(bucket)/\(key) is missing or not \(end - start) bytes")
             }
             if start < localLength {

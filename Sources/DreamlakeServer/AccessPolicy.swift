@@ -73,7 +73,12 @@ extension RemoteService {
 
     /// The owner of `workspace`, which becomes `user` when it has none yet.
     func owner(of workspace: String, claimingFor user: String) throws(RemoteError) -> String {
-        if let objectRoot { return try bucketOwner(of: workspace, in: objectRoot, claimingFor: user) }
+        if let objectRoot {
+            guard let owner = try bucketOwner(of: workspace, in: objectRoot, claimingFor: user) else {
+                throw RemoteError(500, "the owner of workspace \(Names.quoted(workspace)) could not be settled")
+            }
+            return owner
+        }
         let relative = workspace + "/" + RemoteService.ownerFile
         for _ in 0..<2 {
             if FileSystem.kind(root + "/" + relative) != .missing { return try recordedOwner(of: workspace) }
@@ -122,13 +127,6 @@ extension RemoteService {
         throw RemoteError(500, "the owner of workspace \(Names.quoted(workspace)) could not be settled")
     }
 
-    private func bucketOwner(of workspace: String, in objectRoot: S3Root, claimingFor user: String) throws(RemoteError) -> String {
-        guard let owner: String = try bucketOwner(of: workspace, in: objectRoot, claimingFor: Optional(user)) else {
-            throw RemoteError(500, "the owner of workspace \(Names.quoted(workspace)) could not be settled")
-        }
-        return owner
-    }
-
     /// The owner recorded in `workspace`'s owner file, which must be there.
     private func recordedOwner(of workspace: String) throws(RemoteError) -> String {
         let relative = workspace + "/" + RemoteService.ownerFile
@@ -155,7 +153,7 @@ extension RemoteService {
         let workspace = Names.canonical(workspace)
         if let objectRoot {
             let found: String?
-            do { found = try bucketOwner(of: workspace, in: objectRoot, claimingFor: String?.none) } catch { return false }
+            do { found = try bucketOwner(of: workspace, in: objectRoot, claimingFor: nil) } catch { return false }
             guard let owner = found else { return true }
             return policy.level(of: user, in: workspace, ownedBy: owner) >= .read
         }

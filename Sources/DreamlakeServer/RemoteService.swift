@@ -348,19 +348,8 @@ package final class RemoteService: @unchecked Sendable {
     /// The open session with `id`, opening it if it is in the store but not
     /// open yet, for one request: ``release(_:)`` must follow.
     func acquire(_ id: String) throws(RemoteError) -> Session {
-        let known = try lock.withLock { () throws(RemoteError) -> Session? in
-            guard var e = open[id] else { return nil }
-            try checkLease(e)
-            e.inUse += 1
-            open[id] = e
-            return e.session
-        }
-        if let known { return known }
-        let all: [(workspace: String, name: String)]
-        do { all = try Session.all(localPath: root) } catch { throw RemoteError(error) }
-        guard let found = all.first(where: { RemoteService.sessionID(workspace: $0.workspace, name: $0.name) == id }) else {
-            throw RemoteError(404, "there is no session with id \(Names.quoted(id)); create it with POST /workspaces/{workspace}/sessions")
-        }
+        if let known = try acquireOpen(id, checkingLease: true) { return known }
+        let found = try stored(id)
         do {
             return try opened(id: id, Session(name: found.name, workspace: found.workspace, localPath: root)).session
         } catch {
@@ -374,22 +363,13 @@ package final class RemoteService: @unchecked Sendable {
     /// lease is taken, so any node reads any session.
     func readable(_ id: String) throws(RemoteError) -> (Session, () -> Void) {
         guard objectRoot != nil else { return (try acquire(id), { self.release(id) }) }
-        let known = lock.withLock { () -> Session? in
-            guard var e = open[id] else { return nil }
-            e.inUse += 1
-            open[id] = e
-            return e.session
-        }
-        if let known { return (known, { self.release(id) }) }
+        // A read of a session this node writes needs no lease check: it reads what this node wrote.
+        if let known = try acquireOpen(id, checkingLease: false) { return (known, { self.release(id) }) }
         if let reader = lock.withLock({ readers[id] }) {
             do { try reader.refresh() } catch { throw RemoteError(any: error) }
             return (reader, {})
         }
-        let all: [(workspace: String, name: String)]
-        do { all = try Session.all(localPath: root) } catch { throw RemoteError(error) }
-        guard let found = all.first(where: { RemoteService.sessionID(workspace: $0.workspace, name: $0.name) == id }) else {
-            throw RemoteError(404, "there is no session with id \(Names.quoted(id)); create it with POST /workspaces/{workspace}/sessions")
-        }
+        let found = try stored(id)
         let reader: Session
         do {
             reader = try Session(name: found.name, workspace: found.workspace, localPath: root)
@@ -407,6 +387,27 @@ package final class RemoteService: @unchecked Sendable {
         }
         for s in extra { try? s.close() }
         return (kept, {})
+    }
+
+    /// The session with `id` when this node has it open (for one request: ``release(_:)`` must follow).
+    private func acquireOpen(_ id: String, checkingLease: Bool) throws(RemoteError) -> Session? {
+        try lock.withLock { () throws(RemoteError) -> Session? in
+            guard var e = open[id] else { return nil }
+            if checkingLease { try checkLease(e) }
+            e.inUse += 1
+            open[id] = e
+            return e.session
+        }
+    }
+
+    /// The workspace and name of the stored session with `id`; 404 when there is none.
+    private func stored(_ id: String) throws(RemoteError) -> (workspace: String, name: String) {
+        let all: [(workspace: String, name: String)]
+        do { all = try Session.all(localPath: root) } catch { throw RemoteError(error) }
+        guard let found = all.first(where: { RemoteService.sessionID(workspace: $0.workspace, name: $0.name) == id }) else {
+            throw RemoteError(404, "there is no session with id \(Names.quoted(id)); create it with POST /workspaces/{workspace}/sessions")
+        }
+        return found
     }
 
     /// The request is done with the session.
