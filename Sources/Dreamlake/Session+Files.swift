@@ -90,11 +90,6 @@ public struct Files: Sendable {
     package func upload(_ localFile: String, path: String, description: String?, tags: [String],
                 metadataObject metadata: ValueObject?) throws(DreamlakeError) -> StoredFile {
         let store = try session.requireWritableStore()
-        // Refused rather than kept only in the spool, where a lost machine would take it unsaid.
-        if session.objectRoot != nil {
-            throw DreamlakeError(.invalidArgument, "a session in S3 (\(session.localPath)) does not store files yet; "
-                                 + "its logs, parameters and tracks are uploaded, its files would not be")
-        }
         let folder = try Names.normalizeFolder(path)
         let filename = Paths.lastName(localFile)
         try Names.checkComponent(filename, "file")
@@ -108,7 +103,19 @@ public struct Files: Sendable {
         guard let relative = Files.relativeLocation(id: id, path: folder, filename: filename) else {
             throw DreamlakeError(.invalidName, "the file \(Names.quoted(filename)) cannot be stored under \(Names.quoted(folder))")
         }
-        let (checksum, size) = try Files.copyHashing(from: .user(localFile), to: .inside(base: session.directory, relative: "files/" + relative))
+        // Copied beside `files/` and renamed into place, and only then recorded: a file under `files/` is
+        // always whole (an S3 session's uploader sends what it finds there), and a record's file is there.
+        let partial = ".file-\(id).partial"
+        let (checksum, size) = try Files.copyHashing(from: .user(localFile), to: .inside(base: session.directory, relative: partial))
+        do {
+            let target = "files/" + relative
+            try FileSystem.makeDirectories(inside: session.directory, Paths.parent(target))
+            try FileSystem.rename(session.directory + "/" + partial, session.directory + "/" + target)
+            try FileSystem.syncDirectory(session.directory + "/" + Paths.parent(target))
+        } catch {
+            try? FileSystem.remove(session.directory + "/" + partial)
+            throw DreamlakeError(.io, "could not store \(localFile) in \(session.directory)/files: \(error.message)", path: error.path)
+        }
         let now = Timestamps.isoNow()
         var file = StoredFile(id: id, fields: [:])
         file.sessionID = session.workspace + "/" + session.name
@@ -142,6 +149,13 @@ public struct Files: Sendable {
     @discardableResult
     public func download(_ id: String, to destination: String = ".") throws(DreamlakeError) -> String {
         try session.backend().download(id, to: destination)
+    }
+
+    /// Stored file `id`'s bytes, open to read (fetched first, for a session of an S3 root whose
+    /// folder lacks them), and its record. The bytes are not checked against the record's SHA-256:
+    /// ``download(_:to:)`` does that.
+    package func open(_ id: String) throws(DreamlakeError) -> (bytes: File, file: StoredFile) {
+        try session.backend().openFile(id)
     }
 
     /// Changes a stored file's description, tags or metadata (nil leaves each as it is).

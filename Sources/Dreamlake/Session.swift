@@ -321,7 +321,7 @@ public final class Session: @unchecked Sendable {
             }
             s.fields = fields
             s.store = store
-            s.backend = LocalBackend(store: store, place: place)
+            s.backend = LocalBackend(store: store, place: place, objects: objects)
             generation.add(1, ordering: .releasing)
             return store
         } catch let e as DreamlakeError {
@@ -422,7 +422,7 @@ public final class Session: @unchecked Sendable {
             throw error
         }
         s.store = store
-        s.backend = LocalBackend(store: store, place: place)
+        s.backend = LocalBackend(store: store, place: place, objects: objects)
         generation.add(1, ordering: .releasing)
     }
 
@@ -584,6 +584,10 @@ public final class Session: @unchecked Sendable {
     @discardableResult
     public func export(to outputRoot: String, progress: JSONLLayout.ProgressHandler? = nil) throws(DreamlakeError) -> JSONLLayout.ExportReport {
         let store = try requireStore()
+        // A session of an S3 root is read where its objects are; its stored files are copied, so fetched first.
+        if let objects {
+            do { try objects.fetchStoredFiles(into: directory) } catch { throw DreamlakeError(.io, error.message, path: directory) }
+        }
         return try JSONLLayout.export(store: store, sessionDirectory: directory, workspace: workspace, name: name,
                                       to: outputRoot, progress: progress)
     }

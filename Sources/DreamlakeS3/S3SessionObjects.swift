@@ -19,12 +19,21 @@ package struct S3Manifest: Sendable, Equatable {
         package var summary: String?
     }
 
+    /// A file stored with the session (``Session/files``): its place under the spool's `files/` folder
+    /// (`<path>/<id>/<filename>`, as Python dreamlake lays them out) and its length.
+    package struct StoredFile: Sendable, Equatable {
+        package var name: String
+        package var length: UInt64
+    }
+
     /// Counts up from 1; the highest one is the session.
     package var generation: UInt64
     /// The ends of the commit log's pieces, increasing: piece k holds bytes `ends[k-1] ..< ends[k]` (from 0).
     package var commitPieces: [UInt64]
     /// The segments the commit log's blocks are in, and any other sealed one uploaded.
     package var segments: [Segment]
+    /// The session's stored files uploaded, each once.
+    package var files: [StoredFile] = []
 
     /// The commit log's length: where its last piece ends.
     package var commitLogLength: UInt64 { commitPieces.last ?? 0 }
@@ -38,9 +47,35 @@ package struct S3Manifest: Sendable, Equatable {
             "{\"name\":\(quoted(s.name)),\"length\":\(s.length),\"index\":\(quoted(s.index))"
                 + (s.summary.map { ",\"summary\":\(quoted($0))" } ?? "") + "}"
         }
+        let stored = files.map { "{\"name\":\(Self.jsonString($0.name)),\"length\":\($0.length)}" }
         let text = "{\"version\":1,\"generation\":\(generation),\"commitPieces\":[\(commitPieces.map(String.init).joined(separator: ","))],"
-            + "\"segments\":[\(segs.joined(separator: ","))]}"
+            + "\"segments\":[\(segs.joined(separator: ","))]" + (files.isEmpty ? "" : ",\"files\":[\(stored.joined(separator: ","))]") + "}"
         return Data(text.utf8)
+    }
+
+    /// `s` as a JSON string: quotes, backslashes and control characters escaped, the rest as it is (UTF-8).
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where u.value < 0x20:
+                let hex = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
+    }
+
+    /// Whether `name` can be a stored file's place under `files/`: at least two components (an id and a
+    /// file name), none empty, "." or "..", none with a backslash or a control character, 4,096 bytes at most.
+    package static func isStoredFileName(_ name: String) -> Bool {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        return name.utf8.count <= 4096 && parts.count >= 2 && parts.allSatisfy { p in
+            !p.isEmpty && p != "." && p != ".." && !p.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F || $0 == "\\" }
+        }
     }
 
     /// Reads a manifest, checking every field: numbers in range, pieces increasing, names of segment files only.
@@ -53,10 +88,15 @@ package struct S3Manifest: Sendable, Equatable {
                 var index: String
                 var summary: String?
             }
+            struct StoredFile: Decodable {
+                var name: String
+                var length: UInt64
+            }
             var version: UInt64
             var generation: UInt64
             var commitPieces: [UInt64]
             var segments: [Segment]
+            var files: [StoredFile]?
         }
         guard data.count <= 64 << 20 else { throw bad("it is over 64 MiB") }
         let wire: Wire
@@ -74,7 +114,12 @@ package struct S3Manifest: Sendable, Equatable {
             if let summary = s.summary, summary != stem + ".dlm" { throw bad("a summary's name does not match its segment") }
             segments.append(Segment(name: s.name, length: s.length, index: s.index, summary: s.summary))
         }
-        return S3Manifest(generation: wire.generation, commitPieces: wire.commitPieces, segments: segments)
+        var files: [StoredFile] = []
+        for f in wire.files ?? [] {
+            guard isStoredFileName(f.name) else { throw bad("a file's name is not a place under files/") }
+            files.append(StoredFile(name: f.name, length: f.length))
+        }
+        return S3Manifest(generation: wire.generation, commitPieces: wire.commitPieces, segments: segments, files: files)
     }
 }
 
@@ -109,6 +154,10 @@ package final class S3SessionObjects: Sendable {
     func manifestKey(_ generation: UInt64) -> String { "\(base)/manifest/\(Self.pad(generation)).json" }
     func pieceKey(from start: UInt64, to end: UInt64) -> String { "\(base)/commits/\(Self.pad(start))-\(Self.pad(end)).dlc" }
     func segmentKey(_ name: String) -> String { "\(base)/\(Store.segmentFolderName)/\(name)" }
+    func fileKey(_ name: String) -> String { "\(base)/\(Self.filesFolder)/\(name)" }
+
+    /// The folder of a session (and of its objects) that holds its stored files.
+    package static let filesFolder = "files"
 
     /// The session's newest manifest; nil when it has none (no such session in the bucket).
     package func latestManifest() throws(S3Error) -> S3Manifest? {
@@ -155,8 +204,12 @@ package final class S3SessionObjects: Sendable {
             }
             let known = Set(current.segments.map(\.name))
             let newSegments = part.segments.filter { !known.contains($0.name) }
+            // Listed after the commit log's sealed part was measured: a file is in place before its record is
+            // appended, so every file that part's records name is here (and perhaps a few more).
+            let knownFiles = Set(current.files.map(\.name))
+            let newFiles = try Self.storedFiles(in: directory).filter { !knownFiles.contains($0.name) }
             // A session with nothing sealed yet has no manifest: readers see no session rather than an empty one.
-            guard (part.commitLogLength > current.commitLogLength || !newSegments.isEmpty) && !part.segments.isEmpty else {
+            guard (part.commitLogLength > current.commitLogLength || !newSegments.isEmpty || !newFiles.isEmpty) && !part.segments.isEmpty else {
                 return current.generation == 0 ? nil : current
             }
             for s in newSegments {
@@ -165,6 +218,9 @@ package final class S3SessionObjects: Sendable {
                     let path = directory + "/" + Store.segmentFolderName + "/" + extra
                     try uploadFile(path, key: segmentKey(extra), length: nil)
                 }
+            }
+            for f in newFiles {
+                try uploadFile(directory + "/" + Self.filesFolder + "/" + f.name, key: fileKey(f.name), length: f.length)
             }
             var pieces = current.commitPieces
             var retiring: [String] = []
@@ -191,7 +247,7 @@ package final class S3SessionObjects: Sendable {
             for s in newSegments {
                 segments.append(S3Manifest.Segment(name: s.name, length: s.length, index: s.indexName, summary: s.summaryName))
             }
-            let next = S3Manifest(generation: current.generation + 1, commitPieces: pieces, segments: segments)
+            let next = S3Manifest(generation: current.generation + 1, commitPieces: pieces, segments: segments, files: current.files + newFiles)
             if try client.put(bucket: bucket, key: manifestKey(next.generation), body: next.encoded(), ifAbsent: true) {
                 last.withLock { $0 = next }
                 // Keep the one before (a reader may be reading it); older ones go, and the pieces only they named.
@@ -243,12 +299,13 @@ package final class S3SessionObjects: Sendable {
     /// The newest manifest this object has read or written, if any.
     package var knownManifest: S3Manifest? { last.withLock { $0 } }
 
-    /// Makes the folder `directory` hold the session as its newest manifest says: downloads the segments it
-    /// lacks and extends its commit log. A commit log that is not a prefix of the manifest's is replaced.
+    /// Makes the folder `directory` hold the session as its newest manifest says: downloads the segments and
+    /// stored files it lacks and extends its commit log. A commit log that is not a prefix of the manifest's is replaced.
     /// Returns the manifest, or nil when the session has none.
     ///
     /// - Parameter segments: false for a reader that reads the segments where they are (this object is
-    ///   its ``RemoteSegments``): then only the commit log is downloaded.
+    ///   its ``RemoteSegments``): then only the commit log is downloaded (a stored file is fetched when it is
+    ///   read: ``fetchStoredFile(_:into:)``).
     @discardableResult
     package func download(into directory: String, segments: Bool = true) throws(S3Error) -> S3Manifest? {
         guard let manifest = try latestManifest() else { return nil }
@@ -261,6 +318,7 @@ package final class S3SessionObjects: Sendable {
             try downloadFile(key: segmentKey(s.index), to: segmentDir + "/" + s.index, length: nil)
             if let summary = s.summary { try downloadFile(key: segmentKey(summary), to: segmentDir + "/" + summary, length: nil) }
         }
+        if segments { try fetchStoredFiles(of: manifest, into: directory) }
         try extendCommitLog(directory + "/" + Store.commitLogName, to: manifest)
         return manifest
     }
@@ -272,6 +330,87 @@ package final class S3SessionObjects: Sendable {
         for o in manifests { try client.delete(bucket: bucket, key: o.key) }
         for o in try client.list(bucket: bucket, prefix: base + "/").objects { try client.delete(bucket: bucket, key: o.key) }
         last.withLock { $0 = nil }
+    }
+
+    // MARK: Stored files
+
+    /// The stored files under the spool's `files/` folder, by their place in it: regular files only (no link
+    /// is followed; anything else is left out), in name order.
+    static func storedFiles(in directory: String) throws(S3Error) -> [S3Manifest.StoredFile] {
+        var out: [S3Manifest.StoredFile] = []
+        func walk(_ relative: String) throws(IOFailure) {
+            let path = directory + "/" + filesFolder + (relative.isEmpty ? "" : "/" + relative)
+            for name in try FileSystem.list(path).sorted() {
+                let child = relative.isEmpty ? name : relative + "/" + name
+                switch FileSystem.kind(path + "/" + name) {
+                case .directory: try walk(child)
+                case .regular:
+                    guard S3Manifest.isStoredFileName(child) else { continue }
+                    let file = try File.open(path + "/" + name, .readOnly)
+                    defer { try? file.close() }
+                    out.append(S3Manifest.StoredFile(name: child, length: try file.size()))
+                default: continue
+                }
+            }
+        }
+        guard FileSystem.kind(directory + "/" + filesFolder) == .directory else { return [] }
+        do { try walk("") } catch { throw S3Error(.refused, "cannot list the stored files of \(directory): \(error)") }
+        return out
+    }
+
+    /// Makes the stored file `name` (its place under `files/`) a file of the folder `directory`, fetched from
+    /// the bucket by ranges of at most 8 MiB into a file beside `files/` and then renamed into place, so that
+    /// no partial file is ever under `files/`. One there already with the manifest's length is kept.
+    /// - Throws: When no manifest names the file (its record was written and its bytes not uploaded yet).
+    package func fetchStoredFile(_ name: String, into directory: String) throws(S3Error) {
+        var entry = knownManifest?.files.first { $0.name == name }
+        if entry == nil { entry = try latestManifest()?.files.first { $0.name == name } }
+        guard let entry else {
+            throw S3Error(.refused, "the file \(name) of \(url) is not uploaded yet: its writer uploads it with its next round")
+        }
+        try fetchStoredFile(entry, into: directory)
+    }
+
+    /// Fetches every stored file the newest manifest this object knows (else the bucket's) names and the
+    /// folder `directory` lacks.
+    package func fetchStoredFiles(into directory: String) throws(S3Error) {
+        var manifest = knownManifest
+        if manifest == nil { manifest = try latestManifest() }
+        guard let manifest else { return }
+        try fetchStoredFiles(of: manifest, into: directory)
+    }
+
+    private func fetchStoredFiles(of manifest: S3Manifest, into directory: String) throws(S3Error) {
+        for f in manifest.files { try fetchStoredFile(f, into: directory) }
+    }
+
+    private func fetchStoredFile(_ entry: S3Manifest.StoredFile, into directory: String) throws(S3Error) {
+        let path = directory + "/" + Self.filesFolder + "/" + entry.name
+        if FileSystem.kind(path) == .regular, (try? File.open(path, .readOnly).size()) == entry.length { return }
+        let key = fileKey(entry.name)
+        let partial = directory + "/.fetching-" + UUID().uuidString
+        do {
+            let out = try File.open(partial, .createNew)
+            defer { try? out.close() }
+            var offset: UInt64 = 0
+            while offset < entry.length {
+                let end = offset + min(entry.length - offset, 8 << 20)
+                guard let data = try client.get(bucket: bucket, key: key, range: offset..<end), UInt64(data.count) == end - offset else {
+                    throw S3Error(.badAnswer, "s3://\(bucket)/\(key), which the manifest names with \(entry.length) bytes, is missing or ends before \(end)")
+                }
+                try out.write(Array(data), at: offset)
+                offset = end
+            }
+            let parts = entry.name.split(separator: "/")
+            try FileSystem.makeDirectories(inside: directory, ([Self.filesFolder] + parts.dropLast().map(String.init)).joined(separator: "/"))
+            try FileSystem.rename(partial, path)
+        } catch let e as S3Error {
+            try? FileSystem.remove(partial)
+            throw e
+        } catch {
+            try? FileSystem.remove(partial)
+            throw S3Error(.refused, "cannot write \(path): \(error)")
+        }
     }
 
     // MARK: Files

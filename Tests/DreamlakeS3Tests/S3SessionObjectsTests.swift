@@ -14,6 +14,12 @@ import Testing
             "index":"w0000-00000001.dli","summary":"w0000-00000001.dlm"},{"name":"w0003-00000002.dls","length":77,"index":"w0003-00000002.dli"}]}
             """)
         #expect(try S3Manifest.decode(m.encoded(), key: "k") == m)
+        // Stored files: names JSON must escape read back as they were; the key is left out when there are none.
+        var withFiles = m
+        withFiles.files = [.init(name: "models/17/r\u{E9}sum\u{E9} \"v1\" 学習.txt", length: 7), .init(name: "17/a", length: 0)]
+        #expect(String(decoding: withFiles.encoded(), as: UTF8.self).hasSuffix(
+            #",{"name":"w0003-00000002.dls","length":77,"index":"w0003-00000002.dli"}],"files":[{"name":"models/17/résumé \"v1\" 学習.txt","length":7},{"name":"17/a","length":0}]}"#))
+        #expect(try S3Manifest.decode(withFiles.encoded(), key: "k") == withFiles)
         let bad = [
             #"{"version":2,"generation":1,"commitPieces":[],"segments":[]}"#,
             #"{"version":1,"generation":0,"commitPieces":[],"segments":[]}"#,
@@ -25,7 +31,9 @@ import Testing
             #"{"version":1,"generation":1,"commitPieces":[],"segments":[{"name":"../../etc.dls","length":1,"index":"../../etc.dli"}]}"#,
             #"{"version":1,"generation":1,"commitPieces":[],"segments":[{"name":"w0000-00000001.dls","length":1,"index":"w0000-00000002.dli"}]}"#,
             "[1,2]", "not json",
-        ]
+        ] + ["../x/a", "x/../a", "x//a", "/x/a", "x/a/", "lonely", "x/a\\u0001", "x/.", "x\\\\y/a"].map {
+            #"{"version":1,"generation":1,"commitPieces":[],"segments":[],"files":[{"name":"\#($0)","length":1}]}"#
+        }
         for text in bad {
             let error = try #require(throws: S3Error.self) { try S3Manifest.decode(Data(text.utf8), key: "s3://b/m.json") }
             #expect(error.message.contains("s3://b/m.json"), "\(text)")

@@ -50,9 +50,7 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         try writer.track("acc").append(["value": 0.5, "epoch": 1])
         let file = machines.path + "/model.bin"
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: file))
-        #expect(throws: DreamlakeError.self, "files are refused, not kept where a lost machine takes them") {
-            try writer.files.upload(file)
-        }
+        let stored = try writer.files.upload(file, path: "/models")
         try writer.close()
 
         let reader = try session("run", on: "b")
@@ -62,7 +60,9 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         // The whole session, exported on each machine, byte for byte.
         let local = try Session(name: "run", workspace: "ws", localPath: machines.path + "/a/\(TestS3.bucket)/" + root.split(separator: "/").last!)
         try local.openForReading()
+        #expect(try reader.files.list().map(\.checksum) == [stored.checksum])
         #expect(try everything(reader) == everything(local))
+        #expect(try everything(reader)["ws/run/files/models/\(stored.id)/model.bin"] == [1, 2, 3])
         try reader.close()
         try local.close()
         #expect(try Session.all(localPath: root, environment: machine("c")).map { "\($0.workspace)/\($0.name)" } == ["ws/run"])
@@ -74,6 +74,57 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         try client.put(bucket: TestS3.bucket, key: prefix + "/ws/.x/manifest/00000000000000000001.json", body: Data("{}".utf8))
         #expect(!S3Root.isSafeName("..") && !S3Root.isSafeName(".") && !S3Root.isSafeName("") && !S3Root.isSafeName("a\u{1}"))
         #expect(try Session.all(localPath: root, environment: machine("c")).map { "\($0.workspace)/\($0.name)" } == ["ws/run"])
+    }
+
+    @Test func storedFilesAreUploadedWithTheSessionAndFetchedWhenRead() throws {
+        defer { machines.remove() }
+        let writer = try session("files", on: "a")
+        try writer.open()
+        try writer.track("loss").append(value: 1, step: 0)
+        // A name JSON must escape, and a file larger than one part of a multipart upload (16 MiB).
+        let small = machines.path + "/r\u{E9}sum\u{E9} \"v1\".txt"
+        try Data("weights".utf8).write(to: URL(fileURLWithPath: small))
+        let large = machines.path + "/checkpoint.pt"
+        var generator = SystemRandomNumberGenerator()
+        let largeBytes = (0..<(17 << 20) / 8).flatMap { _ in withUnsafeBytes(of: generator.next() as UInt64, Array.init) }
+        try Data(largeBytes).write(to: URL(fileURLWithPath: large))
+        let a = try writer.files.upload(small, path: "/notes", tags: ["cv"])
+        let b = try writer.files.upload(large, path: "/models/best")
+        try writer.flush(uploading: true)
+
+        let reader = try session("files", on: "b")
+        try reader.openForReading()
+        #expect(try reader.files.list().map(\.id) == [a.id, b.id])
+        #expect(!FileManager.default.fileExists(atPath: reader.directory + "/files"), "a reader fetches a file when it is read")
+        let out = machines.path + "/out-b"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: try reader.files.download(a.id, to: out))) == Data("weights".utf8))
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: try reader.files.download(b.id, to: out)))) == largeBytes)
+        try reader.close()
+
+        // A stored object is hostile: one changed in the bucket is refused by its SHA-256, one cut short
+        // or gone by its length, each naming what is wrong; nothing is left at the destination.
+        let prefix = String(root.dropFirst("s3://\(TestS3.bucket)/".count))
+        let key = prefix + "/ws/files/files/notes/\(a.id)/r\u{E9}sum\u{E9} \"v1\".txt"
+        let client = S3Client(try S3Configuration.fromEnvironment(machine("c")))
+        try client.put(bucket: TestS3.bucket, key: key, body: Data("weighTs".utf8))
+        let damaged = try session("files", on: "c")
+        try damaged.openForReading()
+        let mismatch = #expect(throws: DreamlakeError.self) { try damaged.files.download(a.id, to: machines.path + "/c.txt") }
+        #expect(mismatch?.code == .checksumMismatch)
+        #expect(!FileManager.default.fileExists(atPath: machines.path + "/c.txt"))
+        try damaged.close()
+        for body in [Data("weigh".utf8), nil] {
+            if let body { try client.put(bucket: TestS3.bucket, key: key, body: body) } else { try client.delete(bucket: TestS3.bucket, key: key) }
+            let short = try session("files", on: "d-\(body == nil)")
+            try short.openForReading()
+            let error = #expect(throws: DreamlakeError.self) { try short.files.download(a.id, to: machines.path + "/d.txt") }
+            #expect(error?.message.contains("s3://\(TestS3.bucket)/\(key)") == true, "\(error?.message ?? "")")
+            #expect(error?.message.contains("missing or ends before 7") == true, "\(error?.message ?? "")")
+            #expect(!FileManager.default.fileExists(atPath: machines.path + "/d.txt"))
+            try short.close()
+        }
+        try writer.close()
     }
 
     @Test func aReaderElsewhereFetchesTheBlocksItReadsAndNotTheSession() throws {

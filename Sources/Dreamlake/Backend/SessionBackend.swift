@@ -1,3 +1,4 @@
+import DreamlakeS3
 import DreamlakeStore
 import Foundation
 
@@ -32,6 +33,8 @@ protocol SessionBackend: Sendable {
     func files(under prefix: String?, tags: [String]?) throws(DreamlakeError) -> [StoredFile]
     /// Copies stored file `id` to `destination` (a folder or a file path), checking its SHA-256.
     func download(_ id: String, to destination: String) throws(DreamlakeError) -> String
+    /// Stored file `id`'s bytes, open to read, and its record (not checked against its SHA-256).
+    func openFile(_ id: String) throws(DreamlakeError) -> (bytes: File, file: StoredFile)
 
     /// A file just stored in the local store, as callers will know it (a
     /// remote-only session's callers know the server's id).
@@ -64,6 +67,8 @@ struct SessionPlace: Sendable {
 struct LocalBackend: SessionBackend {
     let store: Store
     let place: SessionPlace
+    /// For a session of an S3 root: where a stored file the folder lacks is fetched from.
+    var objects: S3SessionObjects?
 
     func parameters() throws(DreamlakeError) -> ValueObject {
         var merged = ValueObject()
@@ -115,12 +120,7 @@ struct LocalBackend: SessionBackend {
     }
 
     func download(_ id: String, to destination: String) throws(DreamlakeError) -> String {
-        guard let file = try StoredFile.current(in: store, sessionID: place.label)[id] else {
-            throw DreamlakeError(.notFound, "session \(place.label) has no file \(Names.quoted(id))")
-        }
-        guard let relative = Files.relativeLocation(id: id, path: file.path, filename: file.filename) else {
-            throw DreamlakeError(.invalidName, "file \(id) has a path or name that would leave the session's folder (\(Names.quoted(file.path)), \(Names.quoted(file.filename)))")
-        }
+        let (file, relative) = try storedFile(id)
         let target = Files.target(destination, filename: file.filename)
         let (checksum, _) = try Files.copyHashing(from: .inside(base: place.directory, relative: "files/" + relative), to: .user(target))
         guard checksum == file.checksum else {
@@ -128,6 +128,32 @@ struct LocalBackend: SessionBackend {
             throw DreamlakeError(.checksumMismatch, "file \(id) (\(place.directory)/files/\(relative)) has SHA-256 \(checksum), not the \(file.checksum) it was stored with: the stored copy is damaged")
         }
         return target
+    }
+
+    func openFile(_ id: String) throws(DreamlakeError) -> (bytes: File, file: StoredFile) {
+        let (file, relative) = try storedFile(id)
+        do {
+            return (try FileSystem.openInside(place.directory, "files/" + relative), file)
+        } catch {
+            throw DreamlakeError(.io, "the stored bytes of file \(id) cannot be read: \(error.message)", path: error.path)
+        }
+    }
+
+    /// The current record of file `id` and its place under `files/`, where its bytes are by then
+    /// (fetched from the bucket, for a session of an S3 root whose folder lacks them).
+    private func storedFile(_ id: String) throws(DreamlakeError) -> (StoredFile, String) {
+        guard let file = try StoredFile.current(in: store, sessionID: place.label)[id] else {
+            throw DreamlakeError(.notFound, "session \(place.label) has no file \(Names.quoted(id))")
+        }
+        guard let relative = Files.relativeLocation(id: id, path: file.path, filename: file.filename) else {
+            throw DreamlakeError(.invalidName, "file \(id) has a path or name that would leave the session's folder (\(Names.quoted(file.path)), \(Names.quoted(file.filename)))")
+        }
+        if let objects, FileSystem.kind(place.directory + "/files/" + relative) == .missing {
+            do { try objects.fetchStoredFile(relative, into: place.directory) } catch {
+                throw DreamlakeError(.io, "file \(id) of session \(place.label): \(error.message)")
+            }
+        }
+        return (file, relative)
     }
 
     func published(_ file: StoredFile) throws(DreamlakeError) -> StoredFile { file }

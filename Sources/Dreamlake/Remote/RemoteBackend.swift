@@ -43,6 +43,7 @@ struct ReplicaBackend: SessionBackend {
         try local.files(under: prefix, tags: tags)
     }
     func download(_ id: String, to destination: String) throws(DreamlakeError) -> String { try local.download(id, to: destination) }
+    func openFile(_ id: String) throws(DreamlakeError) -> (bytes: File, file: StoredFile) { try local.openFile(id) }
     func published(_ file: StoredFile) throws(DreamlakeError) -> StoredFile { file }
     func localFileID(_ id: String) -> String { id }
     func flush() throws(DreamlakeError) { try delivery.wait() }
@@ -175,6 +176,11 @@ struct RemoteBackend: SessionBackend {
         return (answer.objectValue?["files"]?.arrayValue ?? []).compactMap { v in
             v.objectValue.flatMap { o in o["id"]?.stringValue.map { StoredFile(id: $0, fields: o) } }
         }
+    }
+
+    /// Refused: a remote-only session's files are on its server, read with ``download(_:to:)``.
+    func openFile(_ id: String) throws(DreamlakeError) -> (bytes: File, file: StoredFile) {
+        throw DreamlakeError(.invalidArgument, "a remote-only session's files are on its server: download them with files.download")
     }
 
     /// The server's file `id`, checked against its SHA-256.

@@ -359,21 +359,7 @@ package final class ViewerService: Sendable {
 
     /// The stored file `id` of a session: open, and its record.
     package func file(_ workspace: String, _ name: String, id: String) throws(DreamlakeError) -> (bytes: File, file: StoredFile) {
-        try withSession(workspace, name) { (s) throws(DreamlakeError) in try file(s, id: id) }
-    }
-
-    private func file(_ s: Session, id: String) throws(DreamlakeError) -> (bytes: File, file: StoredFile) {
-        guard let file = try s.files.list().first(where: { $0.id == id }) else {
-            throw DreamlakeError(.notFound, "session \(s.workspace)/\(s.name) has no file \(id)")
-        }
-        guard let relative = Files.relativeLocation(id: file.id, path: file.path, filename: file.filename) else {
-            throw DreamlakeError(.invalidInput, "file \(id) has a path or name that would leave the session's folder")
-        }
-        do {
-            return (try FileSystem.openInside(s.directory, "files/" + relative), file)
-        } catch {
-            throw DreamlakeError(.io, "the stored bytes of file \(id) cannot be read: \(error.message)")
-        }
+        try withSession(workspace, name) { (s) throws(DreamlakeError) in try s.files.open(id) }
     }
 
     /// `value` with every NaN and infinity as the strings "NaN", "Infinity"
