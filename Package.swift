@@ -116,7 +116,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DreamlakeServerTests",
-            dependencies: ["DreamlakeServer", "Dreamlake", "DreamlakeTestSupport"]
+            dependencies: ["DreamlakeServer", "Dreamlake", "DreamlakeS3", "DreamlakeTestSupport"]
         ),
         .testTarget(
             name: "DreamlakeIntegrationTests",

@@ -166,6 +166,17 @@ package final class S3SessionObjects: Sendable {
         return manifest
     }
 
+    /// The generation of the session's newest manifest, from a listing alone (no manifest is read);
+    /// nil when it has none.
+    package func newestGeneration() throws(S3Error) -> UInt64? {
+        let listed = try client.list(bucket: bucket, prefix: base + "/manifest/")
+        return listed.objects.compactMap { o -> UInt64? in
+            let name = o.key.dropFirst(base.count + "/manifest/".count)
+            guard name.count == 25, name.hasSuffix(".json") else { return nil }
+            return UInt64(name.dropLast(5))
+        }.max()
+    }
+
     /// The highest-numbered object of a series `SESSION/<kind>/<generation>.json` (manifests, leases), decoded
     /// and checked against its key; nil when there is none. Older ones are removed as newer ones are written,
     /// so the listing is short.

@@ -21,9 +21,6 @@ struct APIResponder: HTTPResponder {
 
     func respond(to request: Request, context: Context) async throws -> Response {
         if ViewerResponder.serves(request.uri.path) {
-            guard service.objectRoot == nil else {
-                return APIResponder.json(["error": "the viewer does not read an S3 root yet: run `dreamlake ui` on a local copy (`dreamlake export`)"], status: 404)
-            }
             return try await viewer.respond(to: request, context: context)
         }
         do {

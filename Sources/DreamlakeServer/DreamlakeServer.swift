@@ -126,7 +126,7 @@ public struct DreamlakeServer: Sendable {
                                     policy: AccessPolicy(share: share, grants: grants),
                                     node: .init(address: configuration.advertise ?? "",
                                                 leaseMilliseconds: UInt64(configuration.leaseSeconds * 1000)))
-        viewerService = ViewerService(root: configuration.root)
+        viewerService = try ViewerService(root: configuration.root)
     }
 
     /// What to tell the person starting the server about its tokens.

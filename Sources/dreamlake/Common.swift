@@ -119,9 +119,3 @@ func s3Root(_ url: String) throws(DreamlakeError) -> S3Root {
     do { return try S3Root(url) } catch { throw DreamlakeError(.invalidArgument, error.message) }
 }
 
-/// `serve` and `ui` keep a root on this machine's disk; an S3 root for them is still to come.
-func refuseS3Root(_ root: String?, command: String) throws(DreamlakeError) {
-    guard let root, S3Location.isS3(root) else { return }
-    throw DreamlakeError(.invalidArgument, "`dreamlake \(command)` does not take an S3 root yet; serve a folder, "
-                         + "or read \(root) with ls, show, cat, tail and export")
-}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dreamlake
+import DreamlakeS3
 import DreamlakeServer
 import Foundation
 import Synchronization
@@ -16,7 +17,7 @@ struct UI: AsyncParsableCommand {
         The JSON API the page reads is in README.md ("The viewer's JSON API").
         """)
 
-    @Option(help: "The store folder sessions are kept under (default: $DREAMLAKE_PATH, else ./.dreamlake).")
+    @Option(help: "The store folder or S3 root (s3://bucket/prefix) sessions are kept under (default: $DREAMLAKE_PATH, else ./.dreamlake).")
     var root: String?
 
     @Option(help: "The address to listen on.")
@@ -32,8 +33,7 @@ struct UI: AsyncParsableCommand {
         try await reportingErrors {
             let env = ProcessInfo.processInfo.environment
             let root = root ?? env["DREAMLAKE_PATH"] ?? "./.dreamlake"
-            try refuseS3Root(root, command: "ui")
-            guard FileManager.default.fileExists(atPath: root) else {
+            guard S3Location.isS3(root) || FileManager.default.fileExists(atPath: root) else {
                 throw DreamlakeError(.notFound, "there is no folder \(root); give the root your sessions are under with --root")
             }
             let viewer = try ViewerServer(root: root, host: host, port: port, secret: secret ?? env["DREAMLAKE_JWT_SECRET"])

@@ -5,6 +5,7 @@ import FoundationNetworking
 #endif
 import Testing
 @testable import Dreamlake
+import DreamlakeS3
 @testable import DreamlakeServer
 import DreamlakeStore
 
@@ -12,9 +13,9 @@ import DreamlakeStore
 // on a free port, as the page, curl or pandas read it.
 
 /// A viewer serving `root` for the length of `body`, and a GET helper.
-private func withViewer(_ root: String, secret: String? = nil,
+private func withViewer(_ root: String, secret: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
                         _ body: (_ get: @escaping (String, [String: String]) async throws -> (Int, Data, HTTPURLResponse)) async throws -> Void) async throws {
-    let viewer = try ViewerServer(root: root, port: 0, secret: secret)
+    let viewer = try ViewerServer(root: root, port: 0, secret: secret, environment: environment)
     let (ports, ready) = AsyncStream.makeStream(of: Int.self)
     let serving = Task { try await viewer.run(onReady: { ready.yield($0) }) }
     defer { serving.cancel() }
@@ -41,11 +42,42 @@ private let client: URLSession = {
 }()
 
 @Suite struct ViewerTests {
-    /// Two runs as a training script leaves them; every endpoint answers what was stored.
-    @Test func theAPIAnswersWhatWasStored() async throws {
-        let root = TempRoot()
+    /// Where a test's sessions are: a folder, or an S3 root (the local Ceph) that the writers and the
+    /// viewer reach from machines of their own (cache folders), so the viewer has only the bucket.
+    struct Root {
+        let folder = TempRoot()
+        let path: String
+        let writer: [String: String]
+        let viewer: [String: String]
+
+        init(_ kind: String) throws {
+            guard kind == "s3" else {
+                path = folder.path
+                writer = ProcessInfo.processInfo.environment
+                viewer = writer
+                return
+            }
+            let env = try #require(TestS3.environment, "\(TestS3.missing)")
+            try S3Client(try S3Configuration.fromEnvironment(env)).createBucket(TestS3.bucket)
+            path = "s3://\(TestS3.bucket)/\(TestS3.freshPrefix("viewer"))"
+            writer = env.merging(["DREAMLAKE_S3_CACHE": folder.path + "/writer"]) { $1 }
+            viewer = env.merging(["DREAMLAKE_S3_CACHE": folder.path + "/viewer"]) { $1 }
+        }
+
+        func session(_ name: String, tags: [String]? = nil, folder: String? = nil, reader: Bool = false) throws -> Session {
+            try Session(name: name, workspace: "vision", localPath: path, description: nil, tags: tags, folder: folder,
+                        metadataObject: nil, environment: reader ? viewer : writer)
+        }
+
+        func remove() { folder.remove() }
+    }
+
+    /// Two runs as a training script leaves them; every endpoint answers what was stored, read from a
+    /// folder or from an S3 root.
+    @Test(arguments: ["folder", "s3"]) func theAPIAnswersWhatWasStored(_ kind: String) async throws {
+        let root = try Root(kind)
         defer { root.remove() }
-        let a = try Session(name: "a", workspace: "vision", localPath: root.path, tags: ["baseline"], folder: "/resnet")
+        let a = try root.session("a", tags: ["baseline"], folder: "/resnet")
         try a.open()
         try a.parameters.set(["lr": 0.01, "model": ["layers": 4]])
         let loss = a.track("loss")
@@ -53,17 +85,17 @@ private let client: URLSession = {
         try a.log("starting", level: .info)
         try a.log("loss is NaN at 7000", level: .warn)
         try a.log("done", level: .info)
-        let local = root.path + "/weights.bin"
+        let local = root.folder.path + "/weights.bin"
         try Data((0..<3_000).map { UInt8($0 % 251) }).write(to: URL(fileURLWithPath: local))
         let stored = try a.files.upload(local, path: "/models", tags: ["best"])
         try a.close()
-        let b = try Session(name: "b", workspace: "vision", localPath: root.path)
+        let b = try root.session("b")
         try b.open()
         try b.parameters.set(["lr": 0.001])
         for i in 0..<10 { try b.track("loss").append(value: Double(i), step: i) }
         try b.close()
 
-        try await withViewer(root.path) { get in
+        try await withViewer(root.path, environment: root.viewer) { get in
             // The runs table.
             let (status, body, _) = try await get("/api/runs", [:])
             #expect(status == 200)
@@ -85,7 +117,7 @@ private let client: URLSession = {
             // The envelope is the session API's, and keeps the spike and the NaN.
             let env = try #require(try json(try await get("/api/envelope?workspace=vision&session=a&track=loss&buckets=20", [:]).1).objectValue)
             let buckets = try #require(env["buckets"]?.arrayValue)
-            let reader = try Session(name: "a", workspace: "vision", localPath: root.path)
+            let reader = try root.session("a", reader: true)
             try reader.openForReading()
             defer { try? reader.close() }
             let want = try reader.track("loss").envelope(buckets: 20)
@@ -171,7 +203,7 @@ private let client: URLSession = {
             for i in 0..<100 { try s.track("loss").append(value: Double(i), step: i) }
             try s.close()
         }
-        let service = ViewerService(root: root.path, maxOpenSessions: 1)
+        let service = try ViewerService(root: root.path, maxOpenSessions: 1)
         defer { service.close() }
         let count = try service.withSession("w", "a") { (a) throws(DreamlakeError) -> UInt64 in
             // Another request opens b meanwhile: a is evicted, but this request still reads it.

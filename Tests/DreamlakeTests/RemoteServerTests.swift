@@ -10,10 +10,11 @@ final class ServerProcess {
     let output: LineCollector
     let errors = Pipe()
 
-    /// Starts the server over `root` with extra `arguments`, and waits until it listens.
-    init(root: String, _ arguments: [String] = [], port: Int = 0, environment: [String: String] = [:]) throws {
+    /// Starts the server (`command`: `serve`, or `ui`, which says it listens in one line, not two) over
+    /// `root` with extra `arguments`, and waits until it listens.
+    init(root: String, _ arguments: [String] = [], port: Int = 0, environment: [String: String] = [:], command: String = "serve") throws {
         process.executableURL = URL(fileURLWithPath: try dreamlakeCommand())
-        process.arguments = ["serve", "--root", root, "--port", String(port)] + arguments
+        process.arguments = [command, "--root", root, "--port", String(port)] + arguments
         var env = ProcessInfo.processInfo.environment
         env["DREAMLAKE_JWT_SECRET"] = nil
         for (k, v) in environment { env[k] = v }
@@ -23,7 +24,7 @@ final class ServerProcess {
         process.standardError = errors
         try process.run()
         output = LineCollector(stdout.fileHandleForReading)
-        guard output.waitForLines(2, unlessExited: process), let first = output.lines.first,
+        guard output.waitForLines(command == "ui" ? 1 : 2, unlessExited: process), let first = output.lines.first,
               let range = first.range(of: "http://127.0.0.1:"),
               let port = Int(first[range.upperBound...].prefix(while: \.isNumber)) else {
             process.terminate()

@@ -340,7 +340,7 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
 
 /// The commands with `--root s3://...`: each run on a "machine" of its own (its own cache folder).
 @Suite struct S3CommandTests {
-    @Test func everyCommandTakesAnS3Root() throws {
+    @Test func everyCommandTakesAnS3Root() async throws {
         let (env, root) = try freshS3Root("commands")
         let dir = TempRoot("s3-commands")
         defer { dir.remove() }
@@ -358,9 +358,29 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         let verify = try run(["verify"])
         #expect(verify.status == 0 && verify.out.hasPrefix("bench/ingest: 2 segments") && verify.out.contains(": sound"), "\(verify.out) \(verify.err)")
 
-        // Out to a folder and back into another S3 prefix: the same JSONL both ways.
+        // A session with a stored file, written by the library on a machine of its own.
+        let withFile = try Session(name: "notes", workspace: "bench", localPath: root, description: nil, tags: nil, folder: nil,
+                                   metadataObject: nil, environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/m0"]) { $1 })
+        try withFile.open()
+        try Data("a stored file".utf8).write(to: URL(fileURLWithPath: dir.path + "/notes.txt"))
+        let stored = try withFile.files.upload(dir.path + "/notes.txt", path: "/docs")
+        try withFile.close()
+
+        // The viewer, over the bucket.
+        machine += 1
+        let ui = try ServerProcess(root: root, environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/m\(machine)"]) { $1 }, command: "ui")
+        let (runs, _) = try await URLSession.shared.data(from: URL(string: ui.url + "/api/runs")!)
+        let rows = try PythonJSONReader.parse(Array(runs)).objectValue?["runs"]?.arrayValue ?? []
+        #expect(rows.map { "\($0.objectValue?["workspace"]?.stringValue ?? "")/\($0.objectValue?["session"]?.stringValue ?? "")" } == ["bench/ingest", "bench/notes"])
+        #expect(rows.first?.objectValue?["points"] == 300_000)
+        let (bytes, _) = try await URLSession.shared.data(from: URL(string: ui.url + "/api/file?workspace=bench&session=notes&id=\(stored.id)")!)
+        #expect(bytes == Data("a stored file".utf8))
+        #expect(ui.stop() == nil)
+
+        // Out to a folder and back into another S3 prefix: the same JSONL both ways, files and all.
         let export = try run(["export", "--out", dir.path + "/out"])
         #expect(export.status == 0 && export.out.contains("300000 points"), "\(export.out) \(export.err)")
+        #expect(try tree(dir.path + "/out")["bench/notes/files/docs/\(stored.id)/notes.txt"] == Array("a stored file".utf8))
         let imported = try runCommand(["import", dir.path + "/out", "--root", root + "-copy"],
                                       environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/importer"]) { $1 })
         #expect(imported.status == 0, "\(imported.err)")

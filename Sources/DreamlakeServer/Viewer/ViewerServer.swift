@@ -20,7 +20,7 @@ import NIOPosix
 /// token signed with it (`dreamlake token --user NAME`), as a Bearer header
 /// or as the cookie the page's sign-in sets.
 public struct ViewerServer: Sendable {
-    /// The folder sessions are stored under.
+    /// The folder or S3 root (`s3://bucket/prefix`) sessions are stored under.
     public let root: String
     /// The address it listens on.
     public let host: String
@@ -32,13 +32,16 @@ public struct ViewerServer: Sendable {
     /// Checks the address and the secret.
     ///
     /// - Parameters:
-    ///   - root: The folder sessions are stored under.
+    ///   - root: The folder or S3 root sessions are stored under.
     ///   - host: The address to listen on; loopback by default.
     ///   - port: The port; 0 for any free one.
     ///   - secret: The token secret; needed on an address that is not loopback.
+    ///   - environment: Where an S3 root's endpoint and credentials come from.
     /// - Throws: ``DreamlakeError`` with `.invalidInput` for a port out of
-    ///   range, or a non-loopback address without a secret of its own.
-    public init(root: String, host: String = "127.0.0.1", port: Int = 3001, secret: String? = nil) throws(DreamlakeError) {
+    ///   range, or a non-loopback address without a secret of its own;
+    ///   `.invalidArgument` for an S3 root that cannot be used.
+    public init(root: String, host: String = "127.0.0.1", port: Int = 3001, secret: String? = nil,
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
         guard (0...65535).contains(port) else { throw DreamlakeError(.invalidInput, "port \(port) is not a TCP port (0...65535)") }
         let secret = secret.flatMap { $0.isEmpty ? nil : $0 }
         if !DreamlakeServer.isLoopback(host) {
@@ -54,7 +57,7 @@ public struct ViewerServer: Sendable {
         self.host = host
         self.port = port
         self.secret = secret
-        service = ViewerService(root: root)
+        service = try ViewerService(root: root, environment: environment)
     }
 
     /// Serves until SIGINT or SIGTERM.

@@ -1,10 +1,13 @@
+import DreamlakeS3
 import Dreamlake
 import DreamlakeStore
 import Foundation
 
 /// What the viewer shows, read from a root of sessions and never written:
 /// every session is opened with ``Session/openForReading()`` (no writer lock,
-/// nothing written), so the viewer runs beside training that writes.
+/// nothing written), so the viewer runs beside training that writes. The root
+/// is a folder or an S3 root (read as any reader of one reads it: the newest
+/// manifest, then the blocks each answer needs).
 ///
 /// Each answer is a JSON value (``ViewerAPI`` documents them). Sessions stay
 /// open between requests, a few at a time, so that their block summaries stay
@@ -12,9 +15,13 @@ import Foundation
 /// shows what its writer has written. The runs table is cached per session
 /// until its segment files change.
 package final class ViewerService: Sendable {
-    /// The folder sessions are stored under.
+    /// The folder or S3 root sessions are stored under.
     package let root: String
     private let maxOpen: Int
+    /// Where the endpoint and credentials of an S3 root come from (the process's environment).
+    private let environment: [String: String]
+    /// The root, when it is an S3 one.
+    private let objectRoot: S3Root?
 
     private struct Open {
         var session: Session
@@ -33,9 +40,17 @@ package final class ViewerService: Sendable {
     private let state = Locked(State())
 
     /// A viewer of the sessions under `root`, keeping at most `maxOpenSessions` open.
-    package init(root: String, maxOpenSessions: Int = 32) {
+    /// - Throws: For an S3 root whose URL or configuration is not usable.
+    package init(root: String, maxOpenSessions: Int = 32,
+                 environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
         self.root = root
         self.maxOpen = max(1, maxOpenSessions)
+        self.environment = environment
+        if S3Location.isS3(root) {
+            do { objectRoot = try S3Root(root, environment: environment) } catch { throw DreamlakeError(.invalidArgument, error.message) }
+        } else {
+            objectRoot = nil
+        }
     }
 
     /// Closes every session it holds open; one a request still uses is
@@ -77,7 +92,8 @@ package final class ViewerService: Sendable {
         }) {
             return s
         }
-        let s = try Session(name: name, workspace: workspace, localPath: root)
+        let s = try Session(name: name, workspace: workspace, localPath: root, description: nil, tags: nil, folder: nil,
+                            metadataObject: nil, environment: environment)
         try s.openForReading()
         // Two requests may open the same session at once: one copy is kept, the other closed.
         let (kept, closing) = state.withLock { (st: inout State) -> (Session, [Session]) in
@@ -123,10 +139,14 @@ package final class ViewerService: Sendable {
     /// How many sessions are open (kept, or evicted and still in use): for tests.
     package var openSessionCount: Int { state.withLock { $0.open.count + $0.evicted.count } }
 
-    /// The sizes of a session's segment files (and the summary and lock
-    /// files' presence): what changes when anything is written.
-    private func fingerprint(_ directory: String) -> [UInt64] {
-        let segments = Store.segmentsDirectory(of: directory)
+    /// What changes when anything is written to session `workspace/name`: the
+    /// names and sizes of its segment files, or in an S3 root the generation
+    /// of its newest manifest (one listing, no read).
+    private func fingerprint(_ workspace: String, _ name: String) -> [UInt64] {
+        if let objectRoot {
+            return [(try? objectRoot.objects(workspace: workspace, name: name).newestGeneration()) ?? 0]
+        }
+        let segments = Store.segmentsDirectory(of: root + "/" + workspace + "/" + name)
         guard let names = try? FileSystem.list(segments) else { return [] }
         var out: [UInt64] = []
         for name in names.sorted() {
@@ -140,14 +160,24 @@ package final class ViewerService: Sendable {
 
     // MARK: Answers
 
+    /// Whether a writer has session `workspace/name` open now: a process of
+    /// this machine with the session's folder (for an S3 root, its spool) open
+    /// to write, or, in an S3 root, a `serve` node holding its lease. (A writer
+    /// on another machine without a lease shows as not live.)
+    private func isLive(_ workspace: String, _ name: String) -> Bool {
+        guard let objectRoot else { return Store.liveWriter(directory: root + "/" + workspace + "/" + name) != nil }
+        if Store.liveWriter(directory: objectRoot.localFolder + "/" + workspace + "/" + name) != nil { return true }
+        let now = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
+        return (try? objectRoot.objects(workspace: workspace, name: name).currentLease())??.isHeld(at: now) ?? false
+    }
+
     /// `GET /api/runs`: a row for every session under the root in a workspace `include` lets through.
     package func runs(include: (String) -> Bool = { _ in true }) throws(DreamlakeError) -> Value {
         var rows: [Value] = []
-        for (ws, name) in try Session.all(localPath: root) where include(ws) {
+        for (ws, name) in try Session.all(localPath: root, environment: environment) where include(ws) {
             let key = ws + "/" + name
-            let directory = root + "/" + key
-            let print = fingerprint(directory)
-            let live = Store.liveWriter(directory: directory) != nil
+            let print = fingerprint(ws, name)
+            let live = isLive(ws, name)
             if let cached = state.withLock({ $0.rows[key] }), cached.fingerprint == print {
                 rows.append(with(cached.row, "live", .bool(live)))
                 continue
@@ -211,7 +241,7 @@ package final class ViewerService: Sendable {
         o["workspace"] = .string(s.workspace)
         o["session"] = .string(s.name)
         o["fields"] = .object(s.storedFields)
-        o["live"] = .bool(Store.liveWriter(directory: s.directory) != nil)
+        o["live"] = .bool(isLive(s.workspace, s.name))
         o["parameters"] = .object(try s.parameters.get(flatten: true))
         o["parametersNested"] = .object(try s.parameters.get(flatten: false))
         var tracks: [Value] = []
