@@ -37,6 +37,11 @@ public final class Session: @unchecked Sendable {
     /// For an S3 root: seconds between uploads of what was appended (a segment is sealed and uploaded
     /// at least this often; ``close()`` and ``flush(uploading:)`` upload at once).
     public let uploadInterval: Double
+    /// For an S3 root: the most bytes of segments not yet uploaded the spool holds before appends wait
+    /// for the uploads (one segment, 64 MiB, more is written past it: the one being sealed).
+    public let spoolLimit: Int64
+    /// The store's sizes (segments, pending blocks), when not its defaults: for tests.
+    private let storeSizes: StoreConfiguration?
     /// The S3 root, when `localPath` is one.
     package let objectRoot: S3Root?
     /// This session's objects in ``objectRoot``: one object, so that what it last read of the bucket is known to every use.
@@ -111,6 +116,9 @@ public final class Session: @unchecked Sendable {
     ///   - uploadInterval: For an S3 root, the most seconds of appends a lost machine may lose:
     ///     a segment is sealed and uploaded at least this often. Nil (the default) takes the
     ///     `DREAMLAKE_UPLOAD_INTERVAL` environment variable, else 60 (as TensorBoard flushes).
+    ///   - spoolLimit: For an S3 root, the most bytes of segments not yet uploaded that the spool
+    ///     holds (while the store is unreachable, say) before appends wait for the uploads. Nil (the
+    ///     default) takes the `DREAMLAKE_S3_SPOOL_MB` environment variable (MiB), else 4 GiB.
     /// - Throws: ``DreamlakeError`` with `.invalidName` when a name or the folder
     ///   is refused, `.invalidArgument` when the rank is out of range, or an S3 root is not
     ///   of the form `s3://bucket/prefix` or has no credentials.
@@ -118,10 +126,12 @@ public final class Session: @unchecked Sendable {
                             tags: [String]? = nil, folder: String? = nil,
                             metadata: KeyValuePairs<String, any ValueConvertible>? = nil,
                             writeProtected: Bool = false, durability: Durability = StoreConfiguration().durability,
-                            exportOnClose: String? = nil, rank: Int? = nil, uploadInterval: Double? = nil) throws(DreamlakeError) {
+                            exportOnClose: String? = nil, rank: Int? = nil, uploadInterval: Double? = nil,
+                            spoolLimit: Int64? = nil) throws(DreamlakeError) {
         try self.init(name: name, workspace: workspace, localPath: localPath, description: description, tags: tags,
                       folder: folder, metadataObject: metadata.map(ValueObject.init(pairs:)), writeProtected: writeProtected,
-                      durability: durability, exportOnClose: exportOnClose, rank: rank, uploadInterval: uploadInterval)
+                      durability: durability, exportOnClose: exportOnClose, rank: rank, uploadInterval: uploadInterval,
+                      spoolLimit: spoolLimit)
     }
 
     /// The rank a session writes as: the one given, else `RANK`, else `LOCAL_RANK`; nil for the lowest free.
@@ -148,7 +158,8 @@ public final class Session: @unchecked Sendable {
     package init(name: String, workspace: String, localPath: String?, description: String?, tags: [String]?,
                  folder: String?, metadataObject: ValueObject?, writeProtected: Bool = false,
                  durability: Durability = StoreConfiguration().durability, exportOnClose: String? = nil,
-                 remote: RemoteTarget? = nil, rank: Int? = nil, uploadInterval: Double? = nil,
+                 remote: RemoteTarget? = nil, rank: Int? = nil, uploadInterval: Double? = nil, spoolLimit: Int64? = nil,
+                 storeSizes: StoreConfiguration? = nil,
                  environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
         // Canonically equal names (é as one code point or as e + accent) name one session, stored in NFC.
         let workspace = Names.canonical(workspace), name = Names.canonical(name)
@@ -181,6 +192,15 @@ public final class Session: @unchecked Sendable {
             throw DreamlakeError(.invalidArgument, "\(source) is \(uploadInterval.map { "\($0)" } ?? intervalText ?? ""); it is a number of seconds above 0")
         }
         self.uploadInterval = interval
+        let limitText = environment["DREAMLAKE_S3_SPOOL_MB"]
+        let limit = spoolLimit ?? limitText.flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }.map { $0.multipliedReportingOverflow(by: 1 << 20) }
+            .flatMap { $0.overflow ? nil : $0.partialValue } ?? (limitText == nil ? 4 << 30 : -1)
+        guard objectRoot == nil || limit > 0 else {
+            let source = spoolLimit != nil ? "the spool limit given" : "DREAMLAKE_S3_SPOOL_MB"
+            throw DreamlakeError(.invalidArgument, "\(source) is \(spoolLimit.map { "\($0)" } ?? limitText ?? ""); it is a number of \(spoolLimit != nil ? "bytes" : "MiB") above 0")
+        }
+        self.spoolLimit = limit
+        self.storeSizes = storeSizes
         self.durability = durability
         givenDescription = description
         givenTags = tags
@@ -275,8 +295,9 @@ public final class Session: @unchecked Sendable {
             try checkContainment()
             do { try objects.download(into: directory) } catch { throw DreamlakeError(.io, error.message, path: directory) }
         }
-        guard let store = try openStore() else { return }
-        let uploader = S3Uploader(objects: objects, directory: directory, interval: uploadInterval) { try store.sealSegment() }
+        let gate = SpoolGate(objects: objects, directory: directory, limit: UInt64(spoolLimit))
+        guard let store = try openStore(gate: gate) else { return }
+        let uploader = S3Uploader(objects: objects, directory: directory, interval: uploadInterval, gate: gate) { try store.sealSegment() }
         do { try uploader.start() } catch {
             try? close()
             throw DreamlakeError(.io, error.message)
@@ -285,16 +306,20 @@ public final class Session: @unchecked Sendable {
     }
 
     /// Opens the local store; returns it when this call opened it.
-    private func openStore() throws(DreamlakeError) -> Store? {
-        try state.withLock { (s) throws(DreamlakeError) -> Store? in try openStore(&s) }
+    /// - Parameter gate: An S3 session's bound on what its spool holds not uploaded.
+    private func openStore(gate: SpoolGate? = nil) throws(DreamlakeError) -> Store? {
+        try state.withLock { (s) throws(DreamlakeError) -> Store? in try openStore(&s, gate: gate) }
     }
 
-    private func openStore(_ s: inout OpenState) throws(DreamlakeError) -> Store? {
+    private func openStore(_ s: inout OpenState, gate: SpoolGate? = nil) throws(DreamlakeError) -> Store? {
         guard s.store == nil else { return nil }
         try checkContainment()
         let store: Store
         do {
-            store = try Store(directory: directory, configuration: StoreConfiguration(durability: durability), writer: rank)
+            var configuration = storeSizes ?? StoreConfiguration()
+            configuration.durability = durability
+            if let gate { configuration.beforeFullSegmentRolls = { gate.waitForRoom() } }
+            store = try Store(directory: directory, configuration: configuration, writer: rank)
         } catch {
             throw DreamlakeError(error)
         }

@@ -1,6 +1,98 @@
 import DreamlakeStore
 import Foundation
 
+/// Bounds what a session's spool holds that is not uploaded yet: before the writer starts a new
+/// segment, ``waitForRoom()`` waits while the spool's segments that the last manifest does not name
+/// add up to ``limit`` or more, so appends wait (once the store's pending blocks fill) instead of the
+/// disk filling while the store is unreachable. The uploader's own seal and the session's close
+/// always pass, so neither can wait on the writer it is waiting for.
+package final class SpoolGate: @unchecked Sendable {
+    package let limit: UInt64
+    private let objects: S3SessionObjects
+    private let directory: String
+    private let lock = Lock()
+    private let cond: Condition
+    // Guarded by `lock`.
+    private var sealing = 0
+    private var open = false
+    /// When the spool's being full was last written to stderr (monotonic nanoseconds), if ever.
+    private var reportedAt: UInt64?
+
+    /// - Parameter limit: Bytes of segments not uploaded the spool may hold before appends wait
+    ///   (at least one segment more is written past it: the one being sealed).
+    package init(objects: S3SessionObjects, directory: String, limit: UInt64) {
+        self.objects = objects
+        self.directory = directory
+        self.limit = limit
+        cond = Condition(lock: lock)
+    }
+
+    /// The bytes of the spool's segment files that the newest manifest this process knows does not name.
+    package func notUploaded() -> UInt64 {
+        let folder = directory + "/" + Store.segmentFolderName
+        let uploaded = Set((objects.knownManifest?.segments ?? []).map(\.name))
+        var total: UInt64 = 0
+        for name in (try? FileSystem.list(folder)) ?? [] where name.hasSuffix(".dls") && !uploaded.contains(name) {
+            guard let file = try? File.open(folder + "/" + name, .readOnly) else { continue }
+            total += (try? file.size()) ?? 0
+        }
+        return total
+    }
+
+    /// Waits while the spool holds `limit` bytes or more not uploaded, unless a seal is under way or
+    /// the gate was opened for good. Looks again at least every second (another process sharing the
+    /// spool may upload) and whenever ``changed()`` is called.
+    package func waitForRoom() {
+        while true {
+            let stop = lock.withLock { open || sealing > 0 }
+            if stop { return }
+            let pending = notUploaded()
+            if pending < limit { break }
+            // Said at most once a minute, not at every segment.
+            let now = WallClock.monotonicNanos()
+            let say = lock.withLock {
+                guard reportedAt.map({ now &- $0 >= 60_000_000_000 }) ?? true else { return false }
+                reportedAt = now
+                return true
+            }
+            if say {
+                let mib = { (b: UInt64) in String(format: "%.1f MiB", Double(b) / 1_048_576) }
+                FileHandle.standardError.write(Data("dreamlake: the spool \(directory) holds \(mib(pending)) not uploaded to \(objects.url) (its limit is \(mib(limit))): appends wait for the uploads\n".utf8))
+            }
+            lock.withLock {
+                if !open && sealing == 0 { cond.wait(untilMonotonicNanos: WallClock.monotonicNanos(after: 1)) }
+            }
+        }
+    }
+
+    /// Whether the spool holds its limit or more not uploaded (and the gate is not open for good).
+    package var isFull: Bool {
+        lock.withLock { !open } && notUploaded() >= limit
+    }
+
+    /// Runs `body` (the uploader's seal) with the gate passing, so the writer's thread that `body`
+    /// waits for is not held at the gate.
+    package func sealing<T>(_ body: () throws -> T) rethrows -> T {
+        lock.withLock {
+            sealing += 1
+            cond.broadcast()
+        }
+        defer { lock.withLock { sealing -= 1 } }
+        return try body()
+    }
+
+    /// Something was uploaded (or failed to be): waiting writers look again.
+    package func changed() { lock.withLock { cond.broadcast() } }
+
+    /// Lets every writer through from now on (the session is closing).
+    package func openForGood() {
+        lock.withLock {
+            open = true
+            cond.broadcast()
+        }
+    }
+}
+
 /// Uploads a session's spool on a thread of its own, so that appends never wait
 /// for the network: every `interval` it seals the active segment (when it has
 /// blocks) and uploads what is sealed; a failed round is retried with backoff
@@ -11,6 +103,8 @@ package final class S3Uploader: @unchecked Sendable {
     package let directory: String
     package let interval: Double
     private let seal: @Sendable () throws -> Void
+    /// The spool's bound, when it has one: the seal passes it, and each round wakes who waits at it.
+    package let gate: SpoolGate?
 
     private let lock = Lock()
     private let cond: Condition
@@ -25,8 +119,10 @@ package final class S3Uploader: @unchecked Sendable {
     /// - Parameters:
     ///   - interval: Seconds between rounds (at least 0.05).
     ///   - seal: Seals the store's active segment (``Store/sealSegment()``).
-    package init(objects: S3SessionObjects, directory: String, interval: Double, seal: @escaping @Sendable () throws -> Void) {
+    package init(objects: S3SessionObjects, directory: String, interval: Double, gate: SpoolGate? = nil,
+                 seal: @escaping @Sendable () throws -> Void) {
         self.objects = objects
+        self.gate = gate
         self.directory = directory
         self.interval = interval.isNaN ? 60 : max(0.05, interval)
         self.seal = seal
@@ -49,8 +145,10 @@ package final class S3Uploader: @unchecked Sendable {
         try roundLock.withLock { () throws(S3Error) in try round() }
     }
 
-    /// Stops the thread (a round under way finishes first). Uploads nothing more: ``uploadNow()`` does.
+    /// Stops the thread (a round under way finishes first) and opens the gate for good. Uploads nothing
+    /// more: ``uploadNow()`` does.
     package func stop() {
+        gate?.openForGood()
         let t = lock.withLock {
             stopping = true
             cond.broadcast()
@@ -62,7 +160,16 @@ package final class S3Uploader: @unchecked Sendable {
     }
 
     private func round() throws(S3Error) {
-        do { try seal() } catch let e as S3Error { throw e } catch {
+        defer { gate?.changed() }
+        // A full spool uploads what is sealed before it seals more: a seal adds a segment to it.
+        if let gate, gate.isFull {
+            try objects.upload(from: directory)
+            gate.changed()
+            if gate.isFull { return }
+        }
+        do {
+            if let gate { try gate.sealing { try seal() } } else { try seal() }
+        } catch let e as S3Error { throw e } catch {
             throw S3Error(.refused, "could not seal the spool's segment (\(directory)): \(error)")
         }
         try objects.upload(from: directory)

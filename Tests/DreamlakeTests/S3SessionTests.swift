@@ -3,6 +3,7 @@ import DreamlakeTestSupport
 @_spi(Reference) import DreamlakeStore
 import Foundation
 import FoundationNetworking
+import Synchronization
 import Testing
 @testable import Dreamlake
 
@@ -318,6 +319,64 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         let points = try reader.track("loss").read(startIndex: 0, limit: 100_000).points
         #expect(points.count == 70_000)
         #expect(points.enumerated().allSatisfy { $0.element.data["value"] == .double(ReferenceWorkload.value($0.offset)) })
+        try reader.close()
+    }
+
+    @Test func aSpoolFullOfWhatIsNotUploadedMakesAppendsWaitUntilTheUploadsCatchUp() throws {
+        defer { machines.remove() }
+        let proxy = try S3FaultProxy(upstream: try #require(TestS3.environment?["AWS_ENDPOINT_URL"]))
+        defer { proxy.stop() }
+        var through = machine("a")
+        through["AWS_ENDPOINT_URL"] = proxy.url
+        // Small segments and queues, so that a few hundred KiB fill the spool's bound.
+        var sizes = StoreConfiguration()
+        sizes.segmentSize = 64 << 10
+        sizes.maxPendingBytes = 64 << 10
+        sizes.maxOpenBytes = 64 << 10
+        let limit: Int64 = 256 << 10
+        let writer = try Session(name: "full", workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil,
+                                 metadataObject: nil, uploadInterval: 0.05, spoolLimit: limit, storeSizes: sizes, environment: through)
+        try writer.open()
+        try proxy.set(["fail_puts": 1_000_000_000])
+        let total = 400_000
+        let appended = Atomic<Int>(0)
+        let finished = Atomic<Bool>(false)
+        let done = DispatchSemaphore(value: 0)
+        let failure = Locked<DreamlakeError?>(nil)
+        let appender = Thread {
+            do throws(DreamlakeError) {
+                let loss = writer.track("loss")
+                for i in 0..<total {
+                    try loss.append(value: ReferenceWorkload.value(i), step: i)
+                    appended.store(i + 1, ordering: .relaxed)
+                }
+            } catch { failure.withLock { $0 = error } }
+            finished.store(true, ordering: .releasing)
+            done.signal()
+        }
+        appender.start()
+        // Every upload fails: the appends stop short, once the spool holds its bound (and the segment being sealed).
+        var last = -1, still = 0
+        while still < 10 && !finished.load(ordering: .acquiring) {
+            Thread.sleep(forTimeInterval: 0.2)
+            let now = appended.load(ordering: .relaxed)
+            still = now == last ? still + 1 : 0
+            last = now
+        }
+        #expect(appended.load(ordering: .relaxed) < total, "appends waited while nothing could be uploaded")
+        let spool = Store.segmentsDirectory(of: writer.directory)
+        let held = try FileManager.default.contentsOfDirectory(atPath: spool).filter { $0.hasSuffix(".dls") }
+            .reduce(0) { $0 + ((try FileManager.default.attributesOfItem(atPath: spool + "/" + $1)[.size] as? Int) ?? 0) }
+        #expect(held < Int(limit) + 3 * (64 << 10), "the spool held \(held) bytes")
+        // The store answers again: the uploads catch up and the appends go on to the end.
+        try proxy.set(["fail_puts": 0])
+        #expect(done.wait(timeout: .now() + 120) == .success, "appends went on once uploads caught up")
+        #expect(failure.withLock { $0 } == nil)
+        try writer.close()
+        let reader = try session("full", on: "b")
+        try reader.openForReading()
+        let points = try reader.track("loss").read(startIndex: 0, limit: total + 1).points
+        #expect(points.count == total && points.last?.data["step"] == .int(Int64(total - 1)))
         try reader.close()
     }
 

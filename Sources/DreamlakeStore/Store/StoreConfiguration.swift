@@ -50,6 +50,10 @@ public struct StoreConfiguration: Sendable {
     /// only of the active segment, trusting sealed segments' indexes until
     /// their blocks are read (false). The default is true.
     public var verifySealedSegments: Bool = true
+    /// Called on the writer's thread before it seals a full segment and starts the next; it may wait,
+    /// and then appends wait once ``maxPendingBytes`` are pending (an S3 session's spool, full of what
+    /// is not uploaded yet). Not called for ``Store/sealSegment()``'s seal or on close. Nil: none.
+    package var beforeFullSegmentRolls: (@Sendable () -> Void)?
 
     /// The default configuration.
     public init() {}

@@ -455,6 +455,7 @@ final class Writer: @unchecked Sendable {
         while i < encoded.count {
             let limit = UInt64(configuration.segmentSize)
             if segmentEnd + encoded[i].size > limit && segmentEnd > UInt64(FormatConstants.segmentHeaderSize) {
+                configuration.beforeFullSegmentRolls?()
                 try rollOver()
             }
             var j = i + 1
