@@ -230,6 +230,35 @@ public struct Files: Sendable {
         return (parts + [id, filename]).joined(separator: "/")
     }
 
+    /// Checks the bytes of every stored file of the session folder `directory` (not deleted) against
+    /// the size and SHA-256 its record gives.
+    ///
+    /// - Returns: How many files were checked, and what is wrong, one line a file (naming its path).
+    package static func check(sessionDirectory directory: String) throws(DreamlakeError) -> (checked: Int, problems: [String]) {
+        let store: Store
+        do { store = try Store(directory: directory, access: .read) } catch { throw DreamlakeError(error) }
+        defer { try? store.close() }
+        var checked = 0
+        var problems: [String] = []
+        for file in try StoredFile.current(in: store, sessionID: "").values.sorted(by: { $0.id < $1.id }) {
+            guard let relative = relativeLocation(id: file.id, path: file.path, filename: file.filename) else {
+                problems.append("file \(file.id) has a path or name that would leave the session's folder")
+                continue
+            }
+            let path = directory + "/files/" + relative
+            checked += 1
+            do {
+                let (checksum, size) = try copyHashing(from: .inside(base: directory, relative: "files/" + relative), to: nil)
+                if size != file.sizeBytes || checksum != file.checksum {
+                    problems.append("\(path): \(size) bytes with SHA-256 \(checksum), not the \(file.sizeBytes) bytes with \(file.checksum) it was stored with")
+                }
+            } catch {
+                problems.append("\(path): \(error.message)")
+            }
+        }
+        return (checked, problems)
+    }
+
     /// A Snowflake-like id as Python dreamlake makes them: milliseconds << 12 | 12 random bits.
     static func newID() -> String {
         let ms = UInt64(Date().timeIntervalSince1970 * 1000)
@@ -252,10 +281,11 @@ public struct Files: Sendable {
     }
 
     /// Copies `source` to `dest` (a new file when it is inside a store) in
-    /// chunks and returns the SHA-256 (hex) and size of what was copied.
+    /// chunks and returns the SHA-256 (hex) and size of what was copied; with
+    /// no `dest`, only reads and hashes `source`.
     /// Either end being anything but a regular file (a FIFO, a device, a link
     /// inside a store) is refused by name before a byte moves.
-    static func copyHashing(from source: Place, to dest: Place, sync: Bool = true) throws(DreamlakeError) -> (String, Int64) {
+    static func copyHashing(from source: Place, to dest: Place?, sync: Bool = true) throws(DreamlakeError) -> (String, Int64) {
         do {
             let input: File
             switch source {
@@ -263,27 +293,29 @@ public struct Files: Sendable {
             case let .inside(base, relative): input = try FileSystem.openInside(base, relative)
             }
             defer { try? input.close() }
-            let output: File
+            let output: File?
             switch dest {
-            case .user(let p):
+            case .user(let p)?:
                 output = try File.open(p, .createOrOpen, followingLinks: true)
-                try output.truncate(to: 0)
-            case let .inside(base, relative): output = try FileSystem.createInside(base, relative)
+                try output?.truncate(to: 0)
+            case let .inside(base, relative)?: output = try FileSystem.createInside(base, relative)
+            case nil: output = nil
             }
-            defer { try? output.close() }
+            defer { try? output?.close() }
             let hasher = SHA256Hasher()
             var size: UInt64 = 0
             while true {
                 let chunk = try input.read(at: size, count: 1 << 20)
                 if chunk.isEmpty { break }
                 hasher.update(chunk)
-                try output.write(chunk, at: size)
+                try output?.write(chunk, at: size)
                 size += UInt64(chunk.count)
             }
-            if sync { try output.sync() }
+            if sync { try output?.sync() }
             return (SHA256Hasher.hex(hasher.finalize()), Int64(size))
         } catch {
-            throw DreamlakeError(.io, "could not copy \(source.path) to \(dest.path): \(error.message)", path: error.path)
+            let what = dest.map { "copy \(source.path) to \($0.path)" } ?? "read \(source.path)"
+            throw DreamlakeError(.io, "could not \(what): \(error.message)", path: error.path)
         }
     }
 

@@ -6,7 +6,7 @@ import Foundation
 /// `dreamlake verify`: every block's checksum, every index, every stream, the lock.
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check sessions' stores: every block's checksum and decoding, every index against the data, the writer lock.",
+        abstract: "Check sessions' stores: every block's checksum and decoding, every index against the data, the writer lock, every stored file's SHA-256.",
         discussion: "Exits 0 when every store is sound (an unfinished write at the end, which recovery cuts, is reported and is sound), 1 when any is damaged.")
 
     @OptionGroup var root: RootOption
@@ -48,8 +48,19 @@ struct Verify: ParsableCommand {
                 do throws(StoreError) { report = try Store.verify(directory: directory) } catch {
                     throw DreamlakeError(.store, "\(ws)/\(name): \(error)", storeError: error)
                 }
-                print("\(ws)/\(name): " + report.description.split(separator: "\n").joined(separator: "\n  "))
-                if !report.isSound { damaged += 1 }
+                var lines = report.description.split(separator: "\n").map(String.init)
+                var sound = report.isSound
+                // The stored files' bytes, against the size and SHA-256 of their records (once the store is sound).
+                if sound {
+                    let files = try Files.check(sessionDirectory: directory)
+                    if files.checked > 0 || !files.problems.isEmpty {
+                        lines.append("stored files: \(files.checked) checked" + (files.problems.isEmpty ? ", all as stored" : ", \(files.problems.count) damaged:"))
+                        lines += files.problems.map { "  " + $0 }
+                    }
+                    sound = files.problems.isEmpty
+                }
+                print("\(ws)/\(name): " + lines.joined(separator: "\n  "))
+                if !sound { damaged += 1 }
             }
             if targets.isEmpty { print("no sessions under \(root.path)") }
             if damaged > 0 {

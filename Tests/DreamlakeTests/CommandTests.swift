@@ -334,6 +334,16 @@ func runCommand(_ arguments: [String], environment: [String: String]? = nil) thr
         let missing = try runCommand(["verify", "--root", root.path, "ws/nope"])
         #expect(missing.status == 1)
         #expect(missing.err.hasPrefix("dreamlake: there is no session ws/nope"))
+
+        // A stored file's bytes changed (the same length): named, with what it holds and what was stored.
+        #expect(torn.out.contains("stored files: 1 checked, all as stored"), "\(torn.out)")
+        let stored = try #require(FileManager.default.enumerator(atPath: root.path + "/ws/rich/files")?.allObjects
+            .compactMap { $0 as? String }.first { $0.hasPrefix("models/best/") && $0.hasSuffix("/upload.txt") })
+        try Data("hello FILES\n".utf8).write(to: URL(fileURLWithPath: root.path + "/ws/rich/files/" + stored))
+        let changed = try runCommand(["verify", "--root", root.path])
+        #expect(changed.status == 1)
+        #expect(changed.out.contains("stored files: 1 checked, 1 damaged:\n    \(root.path)/ws/rich/files/\(stored): 12 bytes with SHA-256 "), "\(changed.out)")
+        #expect(changed.err.contains("1 of 1 session is damaged"))
     }
 }
 

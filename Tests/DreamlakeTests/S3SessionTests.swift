@@ -440,6 +440,8 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         let export = try run(["export", "--out", dir.path + "/out"])
         #expect(export.status == 0 && export.out.contains("300000 points"), "\(export.out) \(export.err)")
         #expect(try tree(dir.path + "/out")["bench/notes/files/docs/\(stored.id)/notes.txt"] == Array("a stored file".utf8))
+        let verifyFiles = try run(["verify", "bench/notes"])
+        #expect(verifyFiles.status == 0 && verifyFiles.out.contains("stored files: 1 checked, all as stored"), "\(verifyFiles.out) \(verifyFiles.err)")
         let imported = try runCommand(["import", dir.path + "/out", "--root", root + "-copy"],
                                       environment: env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/importer"]) { $1 })
         #expect(imported.status == 0, "\(imported.err)")
@@ -449,6 +451,12 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         #expect(try tree(dir.path + "/out") == tree(dir.path + "/again"))
 
         #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/s3:"), "no local folder named after the URL")
+        // A stored file's object changed in the bucket: verify names it.
+        let key = String(root.dropFirst("s3://\(TestS3.bucket)/".count)) + "/bench/notes/files/docs/\(stored.id)/notes.txt"
+        try S3Client(try S3Configuration.fromEnvironment(env)).put(bucket: TestS3.bucket, key: key, body: Data("a STORED file".utf8))
+        let changed = try run(["verify", "bench/notes"])
+        #expect(changed.status == 1 && changed.out.contains("stored files: 1 checked, 1 damaged:") && changed.out.contains("/docs/\(stored.id)/notes.txt: 13 bytes"),
+                "\(changed.out) \(changed.err)")
         let none = try run(["show", "bench/nothing"])
         #expect(none.status == 1 && none.err.contains("there is no session bench/nothing under \(root)"), "\(none.err)")
     }
