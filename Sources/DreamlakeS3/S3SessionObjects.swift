@@ -143,6 +143,13 @@ package final class S3SessionObjects: Sendable {
         self.base = location.key(workspace + "/" + name)
     }
 
+    private init(client: S3Client, bucket: String, base: String, readCache: S3ReadCache) {
+        self.client = client
+        self.bucket = bucket
+        self.base = base
+        self.readCache = readCache
+    }
+
     /// `s3://bucket/<base>`.
     package var url: String { "s3://\(bucket)/\(base)" }
 
@@ -286,9 +293,13 @@ package final class S3SessionObjects: Sendable {
     }
 
     /// Whether the spool at `directory` continues the session in the bucket; nil when that cannot be
-    /// told now (the store is unreachable) or the spool cannot be read.
-    package func spoolContinuesBucket(_ directory: String) -> Bool? {
-        guard let manifest = try? latestManifest() else { return nil }
+    /// told now (the store is unreachable, or does not answer within `timeout` seconds a request) or
+    /// the spool cannot be read. The question is asked with a client of its own, whose requests give
+    /// up after `timeout`: a session opening on a network that drops packets waits that long, not the
+    /// uploads' 60 s.
+    package func spoolContinuesBucket(_ directory: String, timeout: TimeInterval = 5) -> Bool? {
+        let quick = S3SessionObjects(client: S3Client(client.configuration, timeout: timeout), bucket: bucket, base: base, readCache: readCache)
+        guard let manifest = try? quick.latestManifest() else { return nil }
         guard let part = try? Store.sealedPart(directory: directory) else { return nil }
         return Self.spool(part, continues: manifest)
     }

@@ -1,6 +1,7 @@
 @_spi(Reference) import DreamlakeStore
 import DreamlakeTestSupport
 import Foundation
+import Glibc
 import Testing
 @testable import DreamlakeS3
 
@@ -229,6 +230,29 @@ import Testing
         let dir = TempRoot()
         defer { dir.remove() }
         #expect(try objects.download(into: dir.path + "/x") == nil)
+    }
+
+    /// A store that takes connections and never answers (a network that drops the answers): asking
+    /// whether a spool is behind gives up after its own short timeout, not the uploads' 60 s.
+    @Test func theSpoolCheckGivesUpSoonOnAStoreThatNeverAnswers() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        try #require(bound && listen(listener, 16) == 0)
+        var configuration = client.configuration
+        configuration.endpoint = "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
+        let silent = S3SessionObjects(client: S3Client(configuration), location: location, workspace: "ws", name: "silent")
+        let dir = TempRoot()
+        defer { dir.remove() }
+        let started = Date()
+        #expect(silent.spoolContinuesBucket(dir.path, timeout: 1) == nil)
+        #expect(Date().timeIntervalSince(started) < 10, "gave up after \(Date().timeIntervalSince(started)) s")
     }
 }
 
