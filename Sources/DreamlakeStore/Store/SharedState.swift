@@ -106,43 +106,57 @@ final class SharedState: @unchecked Sendable {
         lock.withLock { remote != nil } && FileSystem.kind(segmentDirectory + "/" + StoreFiles.segmentName(id)) == .missing
     }
 
-    /// The segment file `id`, opened for reading the first time it is needed.
+    /// The segment file `id`, opened for reading the first time it is needed. It is opened and its
+    /// header read without the lock held (a segment elsewhere takes a round trip, which no other read
+    /// of the store waits for); of two threads opening it at once, the first to finish is kept.
     func file(_ id: SegmentID) throws(StoreError) -> any SegmentBytes {
-        try lock.withLock { () throws(StoreError) -> any SegmentBytes in
-            if let f = files[id] { return f }
-            guard !closed, !segmentDirectory.isEmpty else {
-                throw StoreError(.notWritable, "\(id) is not open; the store has been closed")
+        lock.lock()
+        let known = files[id]
+        let open = !closed && !segmentDirectory.isEmpty
+        let remote = self.remote
+        let directory = segmentDirectory
+        lock.unlock()
+        if let known { return known }
+        guard open else { throw StoreError(.notWritable, "\(id) is not open; the store has been closed") }
+        var path = directory + "/" + StoreFiles.segmentName(id)
+        let opened = Result { () throws(IOFailure) -> (any SegmentBytes, [UInt8]) in
+            let f: any SegmentBytes
+            if let remote, FileSystem.kind(path) == .missing, let there = try remote.segment(named: StoreFiles.segmentName(id)) {
+                f = there
+                path = there.path
+            } else {
+                f = try File.open(path, .readOnly)
             }
-            var path = segmentDirectory + "/" + StoreFiles.segmentName(id)
-            let opened = Result { () throws(IOFailure) -> (any SegmentBytes, [UInt8]) in
-                let f: any SegmentBytes
-                if let remote, FileSystem.kind(path) == .missing, let there = try remote.segment(named: StoreFiles.segmentName(id)) {
-                    f = there
-                    path = there.path
-                } else {
-                    f = try File.open(path, .readOnly)
-                }
-                return (f, try f.read(at: 0, count: FormatConstants.segmentHeaderSize))
-            }
-            guard case .success(let (f, header)) = opened else {
-                if case .failure(let e) = opened { throw StoreError(e) }
-                throw StoreError(.io, "\(path) did not open")
-            }
-            // Its header is checked once, here: a newer writer's segment is not read as this version's.
-            switch SegmentHeader.decode(header) {
-            case .success(let h) where h.writer == id.writer && h.segment == id.number:
+            return (f, try f.read(at: 0, count: FormatConstants.segmentHeaderSize))
+        }
+        guard case .success(let (f, header)) = opened else {
+            if case .failure(let e) = opened { throw StoreError(e) }
+            throw StoreError(.io, "\(path) did not open")
+        }
+        // Its header is checked once, here: a newer writer's segment is not read as this version's.
+        switch SegmentHeader.decode(header) {
+        case .success(let h) where h.writer == id.writer && h.segment == id.number:
+            let kept = lock.withLock { () -> (any SegmentBytes)? in
+                if let there = files[id] { return there }
+                guard !closed else { return nil }
                 files[id] = f
                 return f
-            case .success(let h):
-                try? f.close()
-                throw Store.corruptError(path, 0, "segment header says writer \(h.writer), segment \(h.segment), which is not this file's name")
-            case .failure(.unsupportedVersion(let v)):
-                try? f.close()
-                throw StoreError(.unsupportedVersion, "segment written by format version \(v); this library reads version \(FormatConstants.formatVersion): use a newer dreamlake", path: path, offset: 8)
-            case .failure(let p):
-                try? f.close()
-                throw Store.corruptError(path, 0, "unreadable segment header (\(p))")
             }
+            guard let kept else {
+                try? f.close()
+                throw StoreError(.notWritable, "\(id) is not open; the store has been closed")
+            }
+            if kept !== f { try? f.close() }
+            return kept
+        case .success(let h):
+            try? f.close()
+            throw Store.corruptError(path, 0, "segment header says writer \(h.writer), segment \(h.segment), which is not this file's name")
+        case .failure(.unsupportedVersion(let v)):
+            try? f.close()
+            throw StoreError(.unsupportedVersion, "segment written by format version \(v); this library reads version \(FormatConstants.formatVersion): use a newer dreamlake", path: path, offset: 8)
+        case .failure(let p):
+            try? f.close()
+            throw Store.corruptError(path, 0, "unreadable segment header (\(p))")
         }
     }
 }
