@@ -17,6 +17,8 @@ package final class SpoolGate: @unchecked Sendable {
     private var open = false
     /// When the spool's being full was last written to stderr (monotonic nanoseconds), if ever.
     private var reportedAt: UInt64?
+    /// Called when a writer starts waiting: the uploader's ``S3Uploader/roundWanted()``.
+    private var onFull: (@Sendable () -> Void)?
 
     /// - Parameter limit: Bytes of segments not uploaded the spool may hold before appends wait
     ///   (at least one segment more is written past it: the one being sealed).
@@ -55,6 +57,8 @@ package final class SpoolGate: @unchecked Sendable {
                 reportedAt = now
                 return true
             }
+            let ask = lock.withLock { onFull }
+            ask?()
             if say {
                 let mib = { (b: UInt64) in String(format: "%.1f MiB", Double(b) / 1_048_576) }
                 FileHandle.standardError.write(Data("dreamlake: the spool \(directory) holds \(mib(pending)) not uploaded to \(objects.url) (its limit is \(mib(limit))): appends wait for the uploads\n".utf8))
@@ -80,6 +84,9 @@ package final class SpoolGate: @unchecked Sendable {
         defer { lock.withLock { sealing -= 1 } }
         return try body()
     }
+
+    /// Sets what is called when a writer finds the spool full (the uploader's ``S3Uploader/roundWanted()``).
+    package func whenFull(_ body: @escaping @Sendable () -> Void) { lock.withLock { onFull = body } }
 
     /// Something was uploaded (or failed to be): waiting writers look again.
     package func changed() { lock.withLock { cond.broadcast() } }
@@ -113,6 +120,8 @@ package final class S3Uploader: @unchecked Sendable {
     private var failures = 0
     private var error: S3Error?
     private var thread: OSThread?
+    /// A round was asked for before the interval is up (``roundWanted()``).
+    private var wanted = false
     /// One round at a time: the thread's and ``uploadNow()``'s.
     private let roundLock = Lock()
 
@@ -127,10 +136,20 @@ package final class S3Uploader: @unchecked Sendable {
         self.interval = interval.isNaN ? 60 : max(0.05, interval)
         self.seal = seal
         cond = Condition(lock: lock)
+        gate?.whenFull { [weak self] in self?.roundWanted() }
     }
 
     /// The last round's failure; nil once a round succeeds.
     package var lastError: S3Error? { lock.withLock { error } }
+
+    /// Asks for a round now rather than at the end of the interval (the spool is full); while rounds
+    /// fail, the next one still waits for its backoff.
+    package func roundWanted() {
+        lock.withLock {
+            wanted = true
+            cond.broadcast()
+        }
+    }
 
     /// Starts the thread.
     package func start() throws(S3Error) {
@@ -161,11 +180,11 @@ package final class S3Uploader: @unchecked Sendable {
 
     private func round() throws(S3Error) {
         defer { gate?.changed() }
-        // A full spool uploads what is sealed before it seals more: a seal adds a segment to it.
+        // A full spool uploads what is sealed before it seals more: while uploads fail, a seal would only
+        // add a segment to it. (Once they succeed, the seal goes on: what is left is the active segment.)
         if let gate, gate.isFull {
             try objects.upload(from: directory)
             gate.changed()
-            if gate.isFull { return }
         }
         do {
             if let gate { try gate.sealing { try seal() } } else { try seal() }
@@ -183,7 +202,9 @@ package final class S3Uploader: @unchecked Sendable {
             first = false
             let deadline = WallClock.monotonicNanos(after: wait)
             let stop = lock.withLock {
-                while !stopping && WallClock.monotonicNanos() < deadline { cond.wait(untilMonotonicNanos: deadline) }
+                // A full spool asks for a round now, unless rounds are failing (then the backoff holds).
+                while !stopping && !(wanted && failures == 0) && WallClock.monotonicNanos() < deadline { cond.wait(untilMonotonicNanos: deadline) }
+                wanted = false
                 return stopping
             }
             if stop { return }

@@ -378,6 +378,27 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         let points = try reader.track("loss").read(startIndex: 0, limit: total + 1).points
         #expect(points.count == total && points.last?.data["step"] == .int(Int64(total - 1)))
         try reader.close()
+
+        // A limit below one segment, and uploads once a minute: the active segment alone fills the spool; each
+        // writer that finds it full asks for a round at once, which seals and uploads it.
+        let small = try Session(name: "small", workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil,
+                                metadataObject: nil, uploadInterval: 60, spoolLimit: 16 << 10, storeSizes: sizes, environment: machine("a"))
+        try small.open()
+        let finishedSmall = DispatchSemaphore(value: 0)
+        let smallFailure = Locked<DreamlakeError?>(nil)
+        Thread {
+            do throws(DreamlakeError) {
+                for i in 0..<400_000 { try small.track("loss").append(value: Double(i), step: i) }
+            } catch { smallFailure.withLock { $0 = error } }
+            finishedSmall.signal()
+        }.start()
+        #expect(finishedSmall.wait(timeout: .now() + 50) == .success, "appends went on with a spool limit below a segment")
+        #expect(smallFailure.withLock { $0 } == nil)
+        try small.close()
+        let smallReader = try session("small", on: "c")
+        try smallReader.openForReading()
+        #expect(try smallReader.track("loss").stats().count == 400_000)
+        try smallReader.close()
     }
 
     @Test func aRootThatIsNotAnS3URLOrLacksCredentialsIsRefusedAtOnce() throws {
