@@ -559,10 +559,18 @@ extension Store {
             // What a crashed writer left may not have reached the disk yet: one fsync makes it durable before anyone counts on it.
             try file.sync()
             try FileSystem.remove(dir + "/" + StoreFiles.indexName(id))
-            try FileSystem.remove(dir + "/" + StoreFiles.summaryName(id))
+            // The summaries its last writer left for the blocks kept: the writer goes on from them, so that
+            // the file it writes when it seals or closes the segment covers those blocks too.
+            let summaryPath = dir + "/" + StoreFiles.summaryName(id)
+            var summaries: [(offset: UInt64, track: UInt32, summary: BlockSummary)] = []
+            if FileSystem.kind(summaryPath) == .regular, let bytes = try? readWhole(summaryPath),
+               case .success(let found) = SegmentSummary.decode(bytes, writer: slot, segment: n, segmentLength: keep) {
+                summaries = found.map { ($0.key, $0.value.track, $0.value.summary) }.sorted { $0.offset < $1.offset }
+            }
+            try FileSystem.remove(summaryPath)
             let blocks = shared.lock.withLock { shared.refs.values.joined().filter { $0.segment == id }.sorted { $0.offset < $1.offset } }
             shared.lock.withLock { shared.files[id] = file }
-            return Writer.ActiveSegment(file: file, number: n, end: keep, blocks: blocks)
+            return Writer.ActiveSegment(file: file, number: n, end: keep, blocks: blocks, summaries: summaries)
         } catch { throw StoreError(error) }
     }
 }

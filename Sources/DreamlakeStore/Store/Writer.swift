@@ -84,6 +84,9 @@ final class Writer: @unchecked Sendable {
         var number: UInt64
         var end: UInt64
         var blocks: [BlockRef]
+        /// The summaries of its blocks of points that are known (from the summary file its last writer
+        /// left, when that file fits the segment's kept length), by block offset.
+        var summaries: [(offset: UInt64, track: UInt32, summary: BlockSummary)] = []
     }
 
     /// - Parameter ownCounts: How many records of each stream this writer id committed before:
@@ -102,6 +105,7 @@ final class Writer: @unchecked Sendable {
         self.segmentNumber = active.number
         self.segmentEnd = active.end
         self.segmentBlocks = active.blocks
+        self.segmentSummaries = active.summaries
         self.durableRecords = recordsOnDisk
         self.writtenRecords = recordsOnDisk
         // What recovery found on disk is durable: the active segment is fsync'd on opening.
