@@ -47,26 +47,10 @@ package struct S3Manifest: Sendable, Equatable {
             "{\"name\":\(quoted(s.name)),\"length\":\(s.length),\"index\":\(quoted(s.index))"
                 + (s.summary.map { ",\"summary\":\(quoted($0))" } ?? "") + "}"
         }
-        let stored = files.map { "{\"name\":\(Self.jsonString($0.name)),\"length\":\($0.length)}" }
+        let stored = files.map { "{\"name\":\(Value.quoted($0.name)),\"length\":\($0.length)}" }
         let text = "{\"version\":1,\"generation\":\(generation),\"commitPieces\":[\(commitPieces.map(String.init).joined(separator: ","))],"
             + "\"segments\":[\(segs.joined(separator: ","))]" + (files.isEmpty ? "" : ",\"files\":[\(stored.joined(separator: ","))]") + "}"
         return Data(text.utf8)
-    }
-
-    /// `s` as a JSON string: quotes, backslashes and control characters escaped, the rest as it is (UTF-8).
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
     }
 
     /// Whether `name` can be a stored file's place under `files/`: at least two components (an id and a

@@ -218,7 +218,8 @@ extension Value: CustomStringConvertible {
         }
     }
 
-    static func quoted(_ s: String) -> String {
+    /// `s` as a JSON string: quotes, backslashes and control characters escaped, the rest as it is.
+    package static func quoted(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {
