@@ -199,7 +199,7 @@ public final class Session: @unchecked Sendable {
             let source = spoolLimit != nil ? "the spool limit given" : "DREAMLAKE_S3_SPOOL_MB"
             throw DreamlakeError(.invalidArgument, "\(source) is \(spoolLimit.map { "\($0)" } ?? limitText ?? ""); it is a number of \(spoolLimit != nil ? "bytes" : "MiB") above 0")
         }
-        self.spoolLimit = limit
+        self.spoolLimit = limit > 0 ? limit : 4 << 30  // a local session has no spool: the variable is not its concern
         self.storeSizes = storeSizes
         self.durability = durability
         givenDescription = description

@@ -413,6 +413,17 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
                         metadataObject: nil, environment: ["HOME": machines.path, "DREAMLAKE_S3_CACHE": machines.path])
         }
         #expect(noKeys?.message.contains("AWS_ACCESS_KEY_ID") == true)
+        // A spool limit that is no size.
+        for (given, variable) in [(Int64?.some(0), String?.none), (nil, "lots"), (nil, "-3"), (nil, "9223372036854775807")] {
+            let refused = #expect(throws: DreamlakeError.self) {
+                try Session(name: "s", workspace: "w", localPath: root, description: nil, tags: nil, folder: nil, metadataObject: nil,
+                            spoolLimit: given, environment: machine("a").merging(variable.map { ["DREAMLAKE_S3_SPOOL_MB": $0] } ?? [:]) { $1 })
+            }
+            #expect(refused?.code == .invalidArgument && refused?.message.contains(given == nil ? "DREAMLAKE_S3_SPOOL_MB" : "spool limit given") == true,
+                    "\(refused?.message ?? "")")
+        }
+        #expect(try Session(name: "s", workspace: "w", localPath: root, description: nil, tags: nil, folder: nil, metadataObject: nil,
+                            environment: machine("a").merging(["DREAMLAKE_S3_SPOOL_MB": "64"]) { $1 }).spoolLimit == 64 << 20)
         let reader = try session("never-written", on: "a")
         #expect(throws: DreamlakeError.self) { try reader.openForReading() }
     }
