@@ -81,12 +81,14 @@ package final class RemoteService: @unchecked Sendable {
     private let notBusy: Condition
     // Guarded by `lock`.
     private var open: [String: Entry] = [:]
-    /// On an S3 root: sessions opened for reading only (another node writes them, or none does).
-    private var readers: [String: Session] = [:]
+    /// On an S3 root: the workspace and name of each session id read here (found by listing the bucket once).
+    private var names: [String: (workspace: String, name: String)] = [:]
     /// Sessions being opened or closed, outside the lock: a request for one waits until that is done.
     private var busy: Set<String> = []
     private var tick: UInt64 = 0
     private var closed = false
+    /// On an S3 root: sessions opened for reading only (another node writes them, or none does).
+    private let readers: ReaderSessions?
 
     private struct Entry {
         var session: Session
@@ -148,6 +150,7 @@ package final class RemoteService: @unchecked Sendable {
         self.maxOpenSessions = max(1, maxOpenSessions)
         self.policy = policy
         notBusy = Condition(lock: lock)
+        readers = objectRoot == nil ? nil : ReaderSessions(root: root, maxOpen: maxOpenSessions, environment: ProcessInfo.processInfo.environment)
         if objectRoot != nil {
             let every = Double(node.leaseMilliseconds) / 3000
             renewer = OSThread.start { [self] in
@@ -178,15 +181,12 @@ package final class RemoteService: @unchecked Sendable {
         // No renewal after this: one could write a lease after the release below.
         renewerStop.store(true, ordering: .relaxed)
         renewer?.join()
-        let (sessions, reading) = lock.withLock { () -> ([Entry], [Session]) in
+        let sessions = lock.withLock { () -> [Entry] in
             closed = true
-            defer {
-                open = [:]
-                readers = [:]
-            }
-            return (Array(open.values), Array(readers.values))
+            defer { open = [:] }
+            return Array(open.values)
         }
-        for r in reading { try? r.close() }
+        readers?.close()
         var errors: [DreamlakeError] = []
         for e in sessions {
             do { try e.session.close() } catch { errors.append(error) }
@@ -362,31 +362,20 @@ package final class RemoteService: @unchecked Sendable {
     /// does not write is read as the bucket has it (what its writer, another node maybe, uploaded): no
     /// lease is taken, so any node reads any session.
     func readable(_ id: String) throws(RemoteError) -> (Session, () -> Void) {
-        guard objectRoot != nil else { return (try acquire(id), { self.release(id) }) }
+        guard let readers else { return (try acquire(id), { self.release(id) }) }
         // A read of a session this node writes needs no lease check: it reads what this node wrote.
-        if let known = try acquireOpen(id, checkingLease: false) { return (known, { self.release(id) }) }
-        if let reader = lock.withLock({ readers[id] }) {
-            do { try reader.refresh() } catch { throw RemoteError(any: error) }
-            return (reader, {})
+        if let writing = try acquireOpen(id, checkingLease: false) { return (writing, { self.release(id) }) }
+        // The session's name, from the one listing of the bucket that found it.
+        let (workspace, name): (String, String)
+        if let known = lock.withLock({ names[id] }) {
+            (workspace, name) = known
+        } else {
+            (workspace, name) = try stored(id)
+            lock.withLock { names[id] = (workspace, name) }
         }
-        let found = try stored(id)
         let reader: Session
-        do {
-            reader = try Session(name: found.name, workspace: found.workspace, localPath: root)
-            try reader.openForReading()
-        } catch { throw RemoteError(any: error) }
-        let (kept, extra) = lock.withLock { () -> (Session, [Session]) in
-            if let other = readers[id] { return (other, [reader]) }  // another request opened it meanwhile
-            var dropped: [Session] = []
-            while readers.count >= maxOpenSessions, let any = readers.first {
-                readers[any.key] = nil
-                dropped.append(any.value)
-            }
-            readers[id] = reader
-            return (reader, dropped)
-        }
-        for s in extra { try? s.close() }
-        return (kept, {})
+        do { reader = try readers.acquire(workspace, name) } catch { throw RemoteError(any: error) }
+        return (reader, { readers.release(workspace, name, reader) })
     }
 
     /// The session with `id` when this node has it open (for one request: ``release(_:)`` must follow).

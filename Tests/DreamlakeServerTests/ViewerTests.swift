@@ -192,6 +192,27 @@ private let client: URLSession = {
         }
     }
 
+    /// A session of an S3 root is refreshed (a listing and a GET) at most once every `refreshInterval`
+    /// seconds, however many requests read it; one of a folder, at every request.
+    @Test(arguments: ["folder", "s3"]) func readersOfAnS3RootRefreshAtMostOnceAnInterval(_ kind: String) throws {
+        let root = try Root(kind)
+        defer { root.remove() }
+        let writer = try root.session("a")
+        try writer.open()
+        try writer.track("loss").append(value: 1, step: 0)
+        try writer.flush(uploading: true)
+        let readers = ReaderSessions(root: root.path, maxOpen: 4, environment: root.viewer, refreshInterval: 2)
+        defer { readers.close() }
+        func count() throws -> UInt64 { try readers.withSession("vision", "a") { (s) throws(DreamlakeError) in try s.track("loss").stats().count } }
+        #expect(try count() == 1)
+        try writer.track("loss").append(value: 2, step: 1)
+        try writer.flush(uploading: true)
+        #expect(try count() == (kind == "s3" ? 1 : 2), "an S3 reader refreshed within its interval")
+        Thread.sleep(forTimeInterval: 2.1)
+        #expect(try count() == 2)
+        try writer.close()
+    }
+
     /// A session evicted from the ones kept open while a request still uses
     /// it stays open for that request, and is closed when it ends.
     @Test func aSessionInUseIsNotClosedUnderItsRequest() throws {

@@ -10,134 +10,51 @@ import Foundation
 /// manifest, then the blocks each answer needs).
 ///
 /// Each answer is a JSON value (``ViewerAPI`` documents them). Sessions stay
-/// open between requests, a few at a time, so that their block summaries stay
-/// in memory; each is refreshed before it answers, so a run being written
-/// shows what its writer has written. The runs table is cached per session
-/// until its segment files change.
+/// open between requests, a few at a time, and are refreshed before they
+/// answer (``ReaderSessions``), so a run being written shows what its writer
+/// has written. The runs table is cached per session until its segment files
+/// (or, in an S3 root, its newest manifest) change.
 package final class ViewerService: Sendable {
     /// The folder or S3 root sessions are stored under.
     package let root: String
-    private let maxOpen: Int
     /// Where the endpoint and credentials of an S3 root come from (the process's environment).
     private let environment: [String: String]
     /// The root, when it is an S3 one.
     private let objectRoot: S3Root?
-
-    private struct Open {
-        var session: Session
-        var used: UInt64
-        /// Requests using the session now: it is closed only once none is.
-        var users: Int
-    }
-    private struct State {
-        var open: [String: Open] = [:]
-        /// Sessions evicted while requests still used them, closed by the last one's release.
-        var evicted: [ObjectIdentifier: Open] = [:]
-        var clock: UInt64 = 0
-        /// A row of the runs table per session, with the fingerprint of the files it was read from.
-        var rows: [String: (fingerprint: [UInt64], row: Value)] = [:]
-    }
-    private let state = Locked(State())
+    /// The sessions open for reading, shared by the requests.
+    private let sessions: ReaderSessions
+    /// A row of the runs table per session, with the fingerprint of what it was read from.
+    private let cachedRows = Locked<[String: (fingerprint: [UInt64], row: Value)]>([:])
 
     /// A viewer of the sessions under `root`, keeping at most `maxOpenSessions` open.
     /// - Throws: For an S3 root whose URL or configuration is not usable.
     package init(root: String, maxOpenSessions: Int = 32,
                  environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
         self.root = root
-        self.maxOpen = max(1, maxOpenSessions)
         self.environment = environment
         if S3Location.isS3(root) {
             do { objectRoot = try S3Root(root, environment: environment) } catch { throw DreamlakeError(.invalidArgument, error.message) }
         } else {
             objectRoot = nil
         }
+        sessions = ReaderSessions(root: root, maxOpen: maxOpenSessions, environment: environment)
     }
 
     /// Closes every session it holds open; one a request still uses is
     /// closed when that request ends.
-    package func close() {
-        let sessions = state.withLock { s in
-            defer { s.open = [:] }
-            var idle: [Session] = []
-            for o in s.open.values {
-                if o.users == 0 { idle.append(o.session) } else { s.evicted[ObjectIdentifier(o.session)] = o }
-            }
-            return idle
-        }
-        for s in sessions { try? s.close() }
-    }
+    package func close() { sessions.close() }
 
     // MARK: Sessions
 
     /// Runs `body` with the session `workspace/name`, open for reading and
-    /// refreshed. The session stays open while `body` runs, even if other
-    /// requests evict it from the sessions kept open meanwhile.
+    /// refreshed (``ReaderSessions``).
     package func withSession<T>(_ workspace: String, _ name: String,
                                 _ body: (Session) throws(DreamlakeError) -> T) throws(DreamlakeError) -> T {
-        let s = try acquire(workspace, name)
-        defer { release(workspace + "/" + name, s) }
-        try s.refresh()
-        return try body(s)
-    }
-
-    private func acquire(_ workspace: String, _ name: String) throws(DreamlakeError) -> Session {
-        let key = workspace + "/" + name
-        if let s = state.withLock({ (st: inout State) -> Session? in
-            st.clock += 1
-            guard var o = st.open[key] else { return nil }
-            o.used = st.clock
-            o.users += 1
-            st.open[key] = o
-            return o.session
-        }) {
-            return s
-        }
-        let s = try Session(name: name, workspace: workspace, localPath: root, description: nil, tags: nil, folder: nil,
-                            metadataObject: nil, environment: environment)
-        try s.openForReading()
-        // Two requests may open the same session at once: one copy is kept, the other closed.
-        let (kept, closing) = state.withLock { (st: inout State) -> (Session, [Session]) in
-            st.clock += 1
-            if var o = st.open[key] {
-                o.users += 1
-                o.used = st.clock
-                st.open[key] = o
-                return (o.session, [s])
-            }
-            st.open[key] = Open(session: s, used: st.clock, users: 1)
-            var out: [Session] = []
-            while st.open.count > maxOpen, let oldest = st.open.min(by: { $0.value.used < $1.value.used }) {
-                st.open[oldest.key] = nil
-                if oldest.value.users == 0 { out.append(oldest.value.session) } else { st.evicted[ObjectIdentifier(oldest.value.session)] = oldest.value }
-            }
-            return (s, out)
-        }
-        for e in closing { try? e.close() }
-        return kept
-    }
-
-    private func release(_ key: String, _ session: Session) {
-        let id = ObjectIdentifier(session)
-        let close = state.withLock { (st: inout State) -> Bool in
-            if var o = st.open[key], ObjectIdentifier(o.session) == id {
-                o.users -= 1
-                st.open[key] = o
-                return false
-            }
-            guard var o = st.evicted[id] else { return false }
-            o.users -= 1
-            if o.users > 0 {
-                st.evicted[id] = o
-                return false
-            }
-            st.evicted[id] = nil
-            return true
-        }
-        if close { try? session.close() }
+        try sessions.withSession(workspace, name, body)
     }
 
     /// How many sessions are open (kept, or evicted and still in use): for tests.
-    package var openSessionCount: Int { state.withLock { $0.open.count + $0.evicted.count } }
+    package var openSessionCount: Int { sessions.openCount }
 
     /// What changes when anything is written to session `workspace/name`: the
     /// names and sizes of its segment files, or in an S3 root the generation
@@ -178,7 +95,7 @@ package final class ViewerService: Sendable {
             let key = ws + "/" + name
             let print = fingerprint(ws, name)
             let live = isLive(ws, name)
-            if let cached = state.withLock({ $0.rows[key] }), cached.fingerprint == print {
+            if let cached = cachedRows.withLock({ $0[key] }), cached.fingerprint == print {
                 rows.append(with(cached.row, "live", .bool(live)))
                 continue
             }
@@ -190,7 +107,7 @@ package final class ViewerService: Sendable {
                 row = .object(["workspace": .string(ws), "session": .string(name), "error": .string(error.message)])
             }
             let fixed = row
-            state.withLock { $0.rows[key] = (print, fixed) }
+            cachedRows.withLock { $0[key] = (print, fixed) }
             rows.append(with(row, "live", .bool(live)))
         }
         return .object(["root": .string(root), "runs": .array(rows)])
