@@ -52,7 +52,9 @@ public struct StoreConfiguration: Sendable {
     public var verifySealedSegments: Bool = true
     /// Called on the writer's thread before it seals a full segment and starts the next; it may wait,
     /// and then appends wait once ``maxPendingBytes`` are pending (an S3 session's spool, full of what
-    /// is not uploaded yet). Not called for ``Store/sealSegment()``'s seal or on close. Nil: none.
+    /// is not uploaded yet). Not called for ``Store/sealSegment()``'s own seal; called for a segment
+    /// that fills while the store closes, so it must stop waiting before then (as the S3 session's
+    /// gate does: its uploader opens it for good before the store closes). Nil: none.
     package var beforeFullSegmentRolls: (@Sendable () -> Void)?
 
     /// The default configuration.
