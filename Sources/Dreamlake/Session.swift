@@ -299,6 +299,7 @@ public final class Session: @unchecked Sendable {
         guard let store = try openStore(gate: gate) else { return }
         let uploader = S3Uploader(objects: objects, directory: directory, interval: uploadInterval, gate: gate) { try store.sealSegment() }
         do { try uploader.start() } catch {
+            gate.openForGood()  // no uploader will: the store's close must not wait at the gate
             try? close()
             throw DreamlakeError(.io, error.message)
         }
