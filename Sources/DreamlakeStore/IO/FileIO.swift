@@ -179,6 +179,18 @@ package final class File: @unchecked Sendable {
         #endif
     }
 
+    /// fdatasync: the file's bytes and its length durable, not its times (for appends, which
+    /// need nothing else to be read back after a power loss).
+    package func syncData() throws(IOFailure) {
+        #if DEBUG
+        _ = try FaultInjector.before(.sync, path)
+        #endif
+        guard fdatasync(fd) == 0 else { throw IOFailure(operation: "fdatasync", path: path, errno: errno) }
+        #if DEBUG
+        FaultInjector.synced(path)
+        #endif
+    }
+
     /// Where the next data at or after `offset` starts, skipping a hole of a
     /// sparse file (`SEEK_DATA`); nil when only a hole or nothing is left.
     /// Where the file system cannot tell, `offset` itself.

@@ -387,37 +387,14 @@ extension Store {
     static func openCommitted(_ log: CommitLog, shared: SharedState, configuration: StoreConfiguration, writing: Bool,
                               report: inout RecoveryReport) throws(StoreError) {
         let salvage = configuration.recovery == .salvage
-        // Records at the end of the log whose blocks are not there: after a power loss the kernel may have
-        // written the log's last pages before the blocks they name. A flush fsyncs blocks before records, so
-        // none of them was acknowledged: a torn tail, cut by a writer, not read by a reader.
-        func withoutUnsoundTail(_ news: CommitLog.News) throws(StoreError) -> CommitLog.News {
-            var keep = news.refs.count
-            while keep > 0 {
-                // A segment read from elsewhere is sealed: its blocks were all there before a record named one.
-                if shared.isRemote(news.refs[keep - 1].segment) { break }
-                do throws(StoreError) {
-                    _ = try readChecked(news.refs[keep - 1], shared: shared)
-                    break
-                } catch where error.code == .unsupportedVersion {
-                    throw error  // a newer writer's segment: not ours to cut
-                } catch {
-                    keep -= 1
-                }
-            }
-            guard keep < news.refs.count else { return news }
-            let at = news.recordOffsets[keep]
-            let size = (try? log.file.size()) ?? at
-            try log.rewind(cutAt: writing ? at : nil)
-            var again = try log.catchUp(cut: false, salvage: salvage, limit: at)
-            again.tornAt = at
-            again.tornBytes = size >= at ? size - at : 0  // a writer may have cut the log since
-            return again
-        }
+        // Every record names a block that is there: a writer makes its blocks durable before it appends the
+        // records naming them, so not even a power loss leaves a record without its block. One that names a
+        // block that is missing or unsound is damage wherever it is in the log, its end included.
         var news: CommitLog.News
         if writing {
-            news = try log.withFlock { () throws(StoreError) in try withoutUnsoundTail(try log.catchUp(cut: true, salvage: false)) }
+            news = try log.withFlock { () throws(StoreError) in try log.catchUp(cut: true, salvage: false) }
         } else {
-            news = try log.lock.withLock { () throws(StoreError) in try withoutUnsoundTail(try log.catchUp(cut: false, salvage: salvage)) }
+            news = try log.lock.withLock { () throws(StoreError) in try log.catchUp(cut: false, salvage: salvage) }
         }
         if let at = news.tornAt, writing { report.tornTails.append(.init(path: log.path, offset: at, bytesDropped: news.tornBytes)) }
         if let damage = news.damage { report.damage.append(damage) }

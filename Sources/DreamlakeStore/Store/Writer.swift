@@ -510,6 +510,13 @@ final class Writer: @unchecked Sendable {
             do throws(IOFailure) { try segmentFile.write(w.bytes, at: segmentEnd) } catch {
                 throw StoreError(error, "the block was not written; free space or fix the disk, then open the store again")
             }
+            // The blocks are durable before any record names them: another writer's fsync of the log may make
+            // these records durable at any moment, and the kernel may write the log's pages back before the
+            // segment's. So after a power loss every record in the log names a block that is there, and one
+            // that does not is damage, never a torn tail (FORMAT.md, "Commit log").
+            do throws(IOFailure) { try segmentFile.syncData() } catch {
+                throw StoreError(error, "the block was not made durable, so it was not committed; fix the disk, then open the store again")
+            }
             // The blocks count from here: a crash before this leaves them uncommitted, cut by the next writer of this slot.
             do throws(IOFailure) { try log.append(refs) } catch {
                 throw StoreError(error, "the commit log was not written; free space or fix the disk, then open the store again")
