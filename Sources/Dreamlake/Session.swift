@@ -273,27 +273,43 @@ public final class Session: @unchecked Sendable {
     }
 
     /// Opens a session of an S3 root: its spool continues what was uploaded (downloaded into a spool
-    /// that has no store yet), and an uploader thread sends what is sealed.
+    /// that has no store yet), claims the session for this spool (FORMAT.md, "Sessions in object
+    /// storage": from then on no other machine's spool uploads it), and an uploader thread sends what is sealed.
     private func openObjectStored(_ objects: S3SessionObjects) throws(DreamlakeError) {
         guard !isOpen else { return }
-        // A spool a reader made holds the commit log without the segments: a writer needs them.
-        var complete: Bool
-        do { complete = Store.exists(at: directory) ? try !Store.lacksCommittedSegments(directory: directory) : false } catch {
-            throw DreamlakeError(error)
-        }
-        // A spool the bucket has moved past (another machine wrote the session since: a server whose lease
-        // was taken over) would never upload again: it is moved aside, and the session downloaded afresh.
-        if complete, objects.spoolContinuesBucket(directory) == false {
-            let aside = directory + ".superseded-\(Int(Date().timeIntervalSince1970))"
-            do { try FileManager.default.moveItem(atPath: directory, toPath: aside) } catch {
-                throw DreamlakeError(.io, "the spool \(directory) is behind \(objects.url), and could not be moved aside: \(error.localizedDescription)")
+        // Twice at most: a manifest another machine writes while this one opens sends it round once more.
+        for attempt in 0..<3 {
+            // A spool a reader made holds the commit log without the segments: a writer needs them.
+            var complete: Bool
+            do { complete = Store.exists(at: directory) ? try !Store.lacksCommittedSegments(directory: directory) : false } catch {
+                throw DreamlakeError(error)
             }
-            FileHandle.standardError.write(Data("dreamlake: the spool of \(objects.url) was behind the bucket (written elsewhere since); it is kept at \(aside), and the session continues from the bucket\n".utf8))
-            complete = false
-        }
-        if !complete {
-            try checkContainment()
-            do { try objects.download(into: directory) } catch { throw DreamlakeError(.io, error.message, path: directory) }
+            // A spool the bucket has moved past (another machine wrote the session since: a server whose lease
+            // was taken over) would never upload again: it is moved aside, and the session downloaded afresh.
+            if complete, objects.spoolContinuesBucket(directory) == false {
+                let aside = directory + ".superseded-\(Int(Date().timeIntervalSince1970))-\(attempt)"
+                do { try FileManager.default.moveItem(atPath: directory, toPath: aside) } catch {
+                    throw DreamlakeError(.io, "the spool \(directory) is behind \(objects.url), and could not be moved aside: \(error.localizedDescription)")
+                }
+                FileHandle.standardError.write(Data("dreamlake: the spool of \(objects.url) was behind the bucket (written elsewhere since); it is kept at \(aside), and the session continues from the bucket\n".utf8))
+                complete = false
+            }
+            if !complete {
+                try checkContainment()
+                do { try objects.download(into: directory) } catch { throw DreamlakeError(.io, error.message, path: directory) }
+            }
+            do {
+                // Made from the manifest the spool holds now (the one downloaded, or the newest it continues).
+                _ = try S3Spool.make(directory, base: objects.knownManifest?.generation ?? 0)
+                try objects.claim(for: directory)
+                break
+            } catch where error.isSuperseded && attempt < 2 {
+                continue  // written elsewhere meanwhile: the spool is behind again
+            } catch where error.isRetryable {
+                break  // the store does not answer: the uploader's first round makes the claim (an upload is one)
+            } catch {
+                throw DreamlakeError(.io, error.message, path: directory)
+            }
         }
         let gate = SpoolGate(objects: objects, directory: directory, limit: UInt64(spoolLimit))
         guard let store = try openStore(gate: gate) else { return }

@@ -41,6 +41,19 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
     /// The message.
     public var description: String { message }
 
+    /// S3's code for a refusal of ours: a manifest another spool wrote is the newest, so this spool's
+    /// writing of the session has ended (another machine took it over).
+    public static let supersededCode = "DreamlakeSpoolSuperseded"
+
+    /// Whether this is the end of a spool's writing: another spool wrote the newest manifest.
+    public var isSuperseded: Bool { code == Self.supersededCode }
+
+    static func superseded(url: String, directory: String, generation: UInt64, by other: String?, base: UInt64) -> S3Error {
+        S3Error(.refused, "\(url) was written from another machine since this one's copy was made (manifest \(generation), by spool "
+                + "\(other ?? "of an older dreamlake"); this spool was made from manifest \(base)): this machine no longer writes it, "
+                + "and what it holds past its last upload stays in the spool \(directory)", code: supersededCode)
+    }
+
     init(_ kind: Kind, _ message: String, status: Int? = nil, code: String? = nil) {
         self.kind = kind
         self.message = message
@@ -176,7 +189,9 @@ public final class S3Client: Sendable {
     /// ``partSize``, else as a multipart upload of parts of that size (which S3 assembles only when
     /// every part arrived, so a failure leaves no object, and the parts are removed).
     /// With `ifAbsent`, a single PUT writes only when no object is there (a multipart upload cannot ask it).
-    public func upload(bucket: String, key: String, count: Int, ifAbsent: Bool = false, read: (Int, Int) throws -> Data) throws(S3Error) {
+    /// Returns false when `ifAbsent` found an object there (412) and nothing was written.
+    @discardableResult
+    public func upload(bucket: String, key: String, count: Int, ifAbsent: Bool = false, read: (Int, Int) throws -> Data) throws(S3Error) -> Bool {
         func chunk(_ offset: Int, _ length: Int) throws(S3Error) -> Data {
             do {
                 let data = try read(offset, length)
@@ -187,8 +202,7 @@ public final class S3Client: Sendable {
             }
         }
         if count <= partSize {
-            try put(bucket: bucket, key: key, body: chunk(0, count), ifAbsent: ifAbsent)
-            return
+            return try put(bucket: bucket, key: key, body: chunk(0, count), ifAbsent: ifAbsent)
         }
         let started = try send("POST", bucket: bucket, key: key, query: [("uploads", "")])
         guard let uploadId = XMLElementNode.parse(started.body)?.child("UploadId")?.text, !uploadId.isEmpty else {
@@ -218,6 +232,7 @@ public final class S3Client: Sendable {
                 throw S3Error(.failed, "completing the upload of \(describe(bucket, key)) failed: \(root.child("Code")?.text ?? "")",
                               code: root.child("Code")?.text)
             }
+            return true
         } catch {
             _ = try? send("DELETE", bucket: bucket, key: key, query: [("uploadId", uploadId)], accept: [404])
             throw error

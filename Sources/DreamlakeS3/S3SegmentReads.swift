@@ -140,13 +140,13 @@ extension S3SessionObjects: RemoteSegments {
     /// A sealed segment the newest manifest read names, read by ranges through this object's cache.
     package func segment(named name: String) throws(IOFailure) -> (any SegmentBytes)? {
         guard let s = knownManifest?.segments.first(where: { $0.name == name }) else { return nil }
-        return S3SegmentObject(client: client, bucket: bucket, key: segmentKey(name), length: s.length, cache: readCache)
+        return S3SegmentObject(client: client, bucket: bucket, key: segmentKey(name, spool: s.spool), length: s.length, cache: readCache)
     }
 
     /// A segment's summary file, when the newest manifest read names one.
     package func companion(named name: String) throws(IOFailure) -> [UInt8]? {
-        guard knownManifest?.segments.contains(where: { $0.summary == name }) == true else { return nil }
-        let key = segmentKey(name)
+        guard let s = knownManifest?.segments.first(where: { $0.summary == name }) else { return nil }
+        let key = segmentKey(name, spool: s.spool)
         let data: Data?
         // No summary file is this large: one that is (a hostile bucket) is not read whole, and not used.
         let limit: UInt64 = 16 << 20

@@ -8,15 +8,96 @@ import Foundation
 // pieces and segments that make up the session at one generation. A manifest
 // is written with create-if-absent, so of two uploaders only one makes each
 // generation, and a reader takes the highest.
+//
+// Every object but a manifest is named with the spool that uploaded it (one
+// machine's copy of the session, ``S3Spool``), so that two machines, or a
+// machine that woke after another took the session over, never write one
+// key: the manifest's create-if-absent is the only write whose condition
+// matters. An uploader goes on only from a manifest its own spool wrote (or
+// the one its spool was made from); a manifest another spool wrote since is
+// the end of its writing, said in an error that names the spool keeping what
+// was not uploaded.
+
+/// One machine's copy of a session (its spool), as the bucket knows it: an id that names the objects
+/// it uploads, and the generation of the manifest it was made from. Kept in the spool's `s3-spool.json`.
+package struct S3Spool: Sendable, Equatable {
+    /// The file in a spool that holds it.
+    package static let fileName = "s3-spool.json"
+    /// 16 lowercase hexadecimal digits, random.
+    package var id: String
+    /// The generation of the manifest the spool was made from (downloaded, or found continued); 0: none.
+    package var base: UInt64
+
+    /// Whether `s` can be a spool id: 16 lowercase hexadecimal digits.
+    package static func isID(_ s: String) -> Bool {
+        s.utf8.count == 16 && s.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    }
+
+    /// The spool's identity; nil when it has none yet (a new folder, a reader's cache, or a spool made by a
+    /// dreamlake from before spool ids).
+    package static func load(_ directory: String) throws(S3Error) -> S3Spool? {
+        let path = directory + "/" + fileName
+        guard FileSystem.kind(path) != .missing else { return nil }
+        let bytes: [UInt8]
+        do {
+            let file = try File.open(path, .readOnly)
+            defer { try? file.close() }
+            bytes = try file.read(at: 0, count: 4096)
+        } catch { throw S3Error(.refused, "cannot read \(path): \(error)") }
+        struct Wire: Decodable {
+            var spool: String
+            var base: UInt64
+        }
+        guard let wire = try? JSONDecoder().decode(Wire.self, from: Data(bytes)), isID(wire.spool), wire.base < 1 << 62 else {
+            throw S3Error(.refused, "\(path) is not a spool's identity; move the folder \(directory) away to write the session anew")
+        }
+        return S3Spool(id: wire.spool, base: wire.base)
+    }
+
+    /// The spool's identity: the one it has, else a new one made from `base` (created only if absent, so
+    /// that processes of one machine opening the session at once share one).
+    package static func make(_ directory: String, base: UInt64) throws(S3Error) -> S3Spool {
+        if let there = try load(directory) { return there }
+        var random = SystemRandomNumberGenerator()
+        let hex = String(random.next() as UInt64, radix: 16)
+        let made = S3Spool(id: String(repeating: "0", count: 16 - hex.count) + hex, base: base)
+        let path = directory + "/" + fileName
+        let tmp = path + "." + made.id + ".tmp"
+        do {
+            let file = try File.open(tmp, .createNew)
+            defer { try? file.close() }
+            try file.write(Array("{\"spool\":\"\(made.id)\",\"base\":\(base)}\n".utf8), at: 0)
+            try file.sync()
+        } catch { throw S3Error(.refused, "cannot write \(tmp): \(error)") }
+        // link(2) creates the name only if it is absent, whole: of two processes one makes it, both read it.
+        let linked = link(tmp, path) == 0 ? 0 : errno
+        try? FileSystem.remove(tmp)
+        guard linked == 0 || linked == EEXIST else {
+            throw S3Error(.refused, "cannot make \(path): \(String(cString: strerror(linked)))")
+        }
+        do { try FileSystem.syncDirectory(directory) } catch { throw S3Error(.refused, "cannot make \(path) durable: \(error)") }
+        guard let there = try load(directory) else { throw S3Error(.refused, "\(path) went away as it was made") }
+        return there
+    }
+}
 
 /// What a manifest says: the session at one generation.
 package struct S3Manifest: Sendable, Equatable {
+    /// A piece of the commit log: it ends at `end` and starts where the one before ends (the first at 0).
+    package struct Piece: Sendable, Equatable {
+        package var end: UInt64
+        /// The spool that uploaded it; nil for one named as a version 1 manifest names its objects.
+        package var spool: String?
+    }
+
     /// A sealed segment the manifest includes.
     package struct Segment: Sendable, Equatable {
         package var name: String
         package var length: UInt64
         package var index: String
         package var summary: String?
+        /// The spool that uploaded it (its objects are under that spool's id); nil for one of version 1.
+        package var spool: String? = nil
     }
 
     /// A file stored with the session (``Session/files``): its place under the spool's `files/` folder
@@ -24,31 +105,40 @@ package struct S3Manifest: Sendable, Equatable {
     package struct StoredFile: Sendable, Equatable {
         package var name: String
         package var length: UInt64
+        /// The spool that uploaded it; nil for one of version 1.
+        package var spool: String? = nil
     }
+
+    /// The version manifests are written in; version 1 (no spool ids, objects under fixed keys) is read too.
+    package static let version = 2
 
     /// Counts up from 1; the highest one is the session.
     package var generation: UInt64
-    /// The ends of the commit log's pieces, increasing: piece k holds bytes `ends[k-1] ..< ends[k]` (from 0).
-    package var commitPieces: [UInt64]
+    /// The spool that wrote this manifest; nil for version 1.
+    package var spool: String? = nil
+    /// The commit log's pieces, their ends increasing.
+    package var commitPieces: [Piece]
     /// The segments the commit log's blocks are in, and any other sealed one uploaded.
     package var segments: [Segment]
     /// The session's stored files uploaded, each once.
     package var files: [StoredFile] = []
 
     /// The commit log's length: where its last piece ends.
-    package var commitLogLength: UInt64 { commitPieces.last ?? 0 }
+    package var commitLogLength: UInt64 { commitPieces.last?.end ?? 0 }
 
     package static let empty = S3Manifest(generation: 0, commitPieces: [], segments: [])
 
-    /// The manifest's bytes: JSON with its keys in this order, no spaces.
+    /// The manifest's bytes: JSON with its keys in this order, no spaces (version 2).
     package func encoded() -> Data {
-        func quoted(_ s: String) -> String { "\"" + s + "\"" }  // names are ASCII letters, digits, "-" and "."
+        func quoted(_ s: String) -> String { "\"" + s + "\"" }  // names and spool ids are ASCII letters, digits, "-" and "."
+        func spoolKey(_ spool: String?) -> String { spool.map { ",\"spool\":\(quoted($0))" } ?? "" }
+        let pieces = commitPieces.map { "{\"end\":\($0.end)\(spoolKey($0.spool))}" }
         let segs = segments.map { s in
             "{\"name\":\(quoted(s.name)),\"length\":\(s.length),\"index\":\(quoted(s.index))"
-                + (s.summary.map { ",\"summary\":\(quoted($0))" } ?? "") + "}"
+                + (s.summary.map { ",\"summary\":\(quoted($0))" } ?? "") + spoolKey(s.spool) + "}"
         }
-        let stored = files.map { "{\"name\":\(Value.quoted($0.name)),\"length\":\($0.length)}" }
-        let text = "{\"version\":1,\"generation\":\(generation),\"commitPieces\":[\(commitPieces.map(String.init).joined(separator: ","))],"
+        let stored = files.map { "{\"name\":\(Value.quoted($0.name)),\"length\":\($0.length)\(spoolKey($0.spool))}" }
+        let text = "{\"version\":\(Self.version),\"generation\":\(generation)\(spoolKey(spool)),\"commitPieces\":[\(pieces.joined(separator: ","))],"
             + "\"segments\":[\(segs.joined(separator: ","))]" + (files.isEmpty ? "" : ",\"files\":[\(stored.joined(separator: ","))]") + "}"
         return Data(text.utf8)
     }
@@ -62,48 +152,81 @@ package struct S3Manifest: Sendable, Equatable {
         }
     }
 
-    /// Reads a manifest, checking every field: numbers in range, pieces increasing, names of segment files only.
+    /// Reads a manifest of version 1 or 2, checking every field: numbers in range, pieces increasing, names of
+    /// segment files only, spool ids of 16 hexadecimal digits.
     package static func decode(_ data: Data, key: String) throws(S3Error) -> S3Manifest {
         func bad(_ why: String) -> S3Error { S3Error(.badAnswer, "the manifest \(key) is not valid: \(why)") }
-        struct Wire: Decodable {
+        struct Version: Decodable { var version: UInt64 }
+        struct Wire<PieceWire: Decodable>: Decodable {
             struct Segment: Decodable {
                 var name: String
                 var length: UInt64
                 var index: String
                 var summary: String?
+                var spool: String?
             }
             struct StoredFile: Decodable {
                 var name: String
                 var length: UInt64
+                var spool: String?
             }
-            var version: UInt64
             var generation: UInt64
-            var commitPieces: [UInt64]
+            var spool: String?
+            var commitPieces: [PieceWire]
             var segments: [Segment]
             var files: [StoredFile]?
         }
+        struct PieceWire: Decodable {
+            var end: UInt64
+            var spool: String?
+        }
         guard data.count <= 64 << 20 else { throw bad("it is over 64 MiB") }
-        let wire: Wire
-        do { wire = try JSONDecoder().decode(Wire.self, from: data) } catch { throw bad("\(error)") }
-        guard wire.version == 1 else { throw bad("version is not 1") }
+        let version: UInt64
+        do { version = try JSONDecoder().decode(Version.self, from: data).version } catch { throw bad("\(error)") }
+        let generation: UInt64, spool: String?, pieces: [Piece]
+        let segmentWires: [Wire<PieceWire>.Segment], fileWires: [Wire<PieceWire>.StoredFile]
+        do {
+            switch version {
+            case 1:
+                let wire = try JSONDecoder().decode(Wire<UInt64>.self, from: data)
+                guard wire.spool == nil else { throw bad("a version 1 manifest names a spool") }
+                (generation, spool, pieces) = (wire.generation, nil, wire.commitPieces.map { Piece(end: $0, spool: nil) })
+                guard wire.segments.allSatisfy({ $0.spool == nil }), (wire.files ?? []).allSatisfy({ $0.spool == nil }) else {
+                    throw bad("a version 1 manifest names a spool")
+                }
+                segmentWires = wire.segments.map { .init(name: $0.name, length: $0.length, index: $0.index, summary: $0.summary) }
+                fileWires = (wire.files ?? []).map { .init(name: $0.name, length: $0.length) }
+            case 2:
+                let wire = try JSONDecoder().decode(Wire<PieceWire>.self, from: data)
+                (generation, spool, pieces) = (wire.generation, wire.spool, wire.commitPieces.map { Piece(end: $0.end, spool: $0.spool) })
+                guard spool != nil else { throw bad("it names no spool") }
+                segmentWires = wire.segments
+                fileWires = wire.files ?? []
+            default:
+                throw bad("version \(version) is not 1 or 2 (a newer dreamlake wrote it: use a newer one)")
+            }
+        } catch let e as S3Error { throw e } catch { throw bad("\(error)") }
         // Its key has 20 digits, and the next generation is this one plus 1: both stay in range.
-        guard wire.generation >= 1, wire.generation < 1 << 62 else { throw bad("generation \(wire.generation) is out of range") }
-        for (a, b) in zip([0] + wire.commitPieces, wire.commitPieces) where b <= a { throw bad("commitPieces do not increase") }
+        guard generation >= 1, generation < 1 << 62 else { throw bad("generation \(generation) is out of range") }
+        for (a, b) in zip([0] + pieces.map(\.end), pieces.map(\.end)) where b <= a { throw bad("commitPieces do not increase") }
+        let spools = [spool] + pieces.map(\.spool) + segmentWires.map(\.spool) + fileWires.map(\.spool)
+        guard spools.allSatisfy({ $0.map(S3Spool.isID) ?? true }) else { throw bad("a spool id is not 16 hexadecimal digits") }
         var segments: [Segment] = []
-        for s in wire.segments {
+        for s in segmentWires {
             let stem = s.name.dropLast(4)
             guard s.name.hasSuffix(".dls"), Store.isSegmentFolderFileName(s.name), s.index == stem + ".dli" else {
                 throw bad("a segment entry is malformed")
             }
             if let summary = s.summary, summary != stem + ".dlm" { throw bad("a summary's name does not match its segment") }
-            segments.append(Segment(name: s.name, length: s.length, index: s.index, summary: s.summary))
+            segments.append(Segment(name: s.name, length: s.length, index: s.index, summary: s.summary, spool: s.spool))
         }
+        guard Set(segments.map(\.name)).count == segments.count else { throw bad("a segment is named twice") }
         var files: [StoredFile] = []
-        for f in wire.files ?? [] {
+        for f in fileWires {
             guard isStoredFileName(f.name) else { throw bad("a file's name is not a place under files/") }
-            files.append(StoredFile(name: f.name, length: f.length))
+            files.append(StoredFile(name: f.name, length: f.length, spool: f.spool))
         }
-        return S3Manifest(generation: wire.generation, commitPieces: wire.commitPieces, segments: segments, files: files)
+        return S3Manifest(generation: generation, spool: spool, commitPieces: pieces, segments: segments, files: files)
     }
 }
 
@@ -143,9 +266,15 @@ package final class S3SessionObjects: Sendable {
     }
 
     func manifestKey(_ generation: UInt64) -> String { "\(base)/manifest/\(Self.pad(generation)).json" }
-    func pieceKey(from start: UInt64, to end: UInt64) -> String { "\(base)/commits/\(Self.pad(start))-\(Self.pad(end)).dlc" }
-    func segmentKey(_ name: String) -> String { "\(base)/\(Store.segmentFolderName)/\(name)" }
-    func fileKey(_ name: String) -> String { "\(base)/\(Self.filesFolder)/\(name)" }
+    /// Each object of a spool is under a folder named by its id (`segments/<spool>/...`); one a version 1
+    /// manifest names is right under its kind's folder.
+    private func under(_ spool: String?) -> String { spool.map { "/" + $0 } ?? "" }
+    func pieceKey(from start: UInt64, to end: UInt64, spool: String?) -> String {
+        "\(base)/commits\(under(spool))/\(Self.pad(start))-\(Self.pad(end)).dlc"
+    }
+    /// The key of a segment's file (`name`: the segment, its index or its summary file).
+    func segmentKey(_ name: String, spool: String?) -> String { "\(base)/\(Store.segmentFolderName)\(under(spool))/\(name)" }
+    func fileKey(_ name: String, spool: String?) -> String { "\(base)/\(Self.filesFolder)\(under(spool))/\(name)" }
 
     /// The folder of a session (and of its objects) that holds its stored files.
     package static let filesFolder = "files"
@@ -188,11 +317,17 @@ package final class S3SessionObjects: Sendable {
         throw S3Error(.failed, "the \(kind) objects of \(url) kept changing while read; try again")
     }
 
-    /// Uploads what the store at `directory` has sealed and the last manifest does not include, then a manifest
-    /// naming it all. Returns the manifest the session has now (nil when it has none and nothing was sealed).
-    /// Safe to run from several processes at once: each manifest generation is made by one of them.
+    /// Uploads what the store at `directory` (a spool with an ``S3Spool`` identity) has sealed and the last
+    /// manifest does not include, under the spool's own keys, then a manifest naming it all. Returns the
+    /// manifest the session has now (nil when it has none and nothing was sealed). Safe to run from several
+    /// processes of one spool at once: each manifest generation is made by one of them.
+    /// - Throws: ``S3Error/isSuperseded`` when a manifest another spool wrote is the newest: this spool's
+    ///   writing of the session has ended, and what it holds past its last upload stays in it.
     @discardableResult
     package func upload(from directory: String) throws(S3Error) -> S3Manifest? {
+        guard let spool = try S3Spool.load(directory) else {
+            throw S3Error(.refused, "the spool \(directory) has no \(S3Spool.fileName): it was not opened for writing \(url)")
+        }
         for _ in 0..<20 {
             let part: SealedPart
             do { part = try Store.sealedPart(directory: directory) } catch {
@@ -200,10 +335,7 @@ package final class S3SessionObjects: Sendable {
             }
             var current = S3Manifest.empty
             if let known = last.withLock({ $0 }) { current = known } else if let there = try latestManifest() { current = there }
-            guard Self.spool(part, continues: current) else {
-                throw S3Error(.refused, "the spool \(directory) does not continue \(url) (the bucket holds segments or commits it lacks: "
-                              + "another session of that name, or one continued elsewhere); nothing was uploaded")
-            }
+            try check(part, of: directory, spool: spool, continues: current)
             let known = Set(current.segments.map(\.name))
             let newSegments = part.segments.filter { !known.contains($0.name) }
             // Listed after the commit log's sealed part was measured: a file is in place before its record is
@@ -215,14 +347,14 @@ package final class S3SessionObjects: Sendable {
                 return current.generation == 0 ? nil : current
             }
             for s in newSegments {
-                try uploadFile(directory + "/" + Store.segmentFolderName + "/" + s.name, key: segmentKey(s.name), length: s.length)
+                try uploadFile(directory + "/" + Store.segmentFolderName + "/" + s.name, key: segmentKey(s.name, spool: spool.id), length: s.length)
                 for extra in [s.indexName] + (s.summaryName.map { [$0] } ?? []) {
                     let path = directory + "/" + Store.segmentFolderName + "/" + extra
-                    try uploadFile(path, key: segmentKey(extra), length: nil)
+                    try uploadFile(path, key: segmentKey(extra, spool: spool.id), length: nil)
                 }
             }
             for f in newFiles {
-                try uploadFile(directory + "/" + Self.filesFolder + "/" + f.name, key: fileKey(f.name), length: f.length)
+                try uploadFile(directory + "/" + Self.filesFolder + "/" + f.name, key: fileKey(f.name, spool: spool.id), length: f.length)
             }
             var pieces = current.commitPieces
             var retiring: [String] = []
@@ -232,25 +364,27 @@ package final class S3SessionObjects: Sendable {
                     // Many pieces (a piece a round): one piece of the whole log replaces them, so that a reader
                     // on a new machine makes one request, not one a round. The old ones go once no kept
                     // manifest names them.
-                    try putPiece(try read(log, at: 0, count: part.commitLogLength), from: 0, to: part.commitLogLength)
+                    try putPiece(try read(log, at: 0, count: part.commitLogLength), from: 0, to: part.commitLogLength, spool: spool.id)
                     var start: UInt64 = 0
-                    for end in pieces {
-                        retiring.append(pieceKey(from: start, to: end))
-                        start = end
+                    for piece in pieces {
+                        retiring.append(pieceKey(from: start, to: piece.end, spool: piece.spool))
+                        start = piece.end
                     }
-                    pieces = [part.commitLogLength]
+                    pieces = [S3Manifest.Piece(end: part.commitLogLength, spool: spool.id)]
                 } else {
                     let start = current.commitLogLength
-                    try putPiece(try read(log, at: start, count: part.commitLogLength - start), from: start, to: part.commitLogLength)
-                    pieces.append(part.commitLogLength)
+                    try putPiece(try read(log, at: start, count: part.commitLogLength - start), from: start, to: part.commitLogLength, spool: spool.id)
+                    pieces.append(S3Manifest.Piece(end: part.commitLogLength, spool: spool.id))
                 }
             }
             var segments = current.segments
             for s in newSegments {
-                segments.append(S3Manifest.Segment(name: s.name, length: s.length, index: s.indexName, summary: s.summaryName))
+                segments.append(S3Manifest.Segment(name: s.name, length: s.length, index: s.indexName, summary: s.summaryName, spool: spool.id))
             }
-            let next = S3Manifest(generation: current.generation + 1, commitPieces: pieces, segments: segments, files: current.files + newFiles)
+            let next = S3Manifest(generation: current.generation + 1, spool: spool.id, commitPieces: pieces, segments: segments,
+                                  files: current.files + newFiles.map { S3Manifest.StoredFile(name: $0.name, length: $0.length, spool: spool.id) })
             if try client.put(bucket: bucket, key: manifestKey(next.generation), body: next.encoded(), ifAbsent: true) {
+                try checkNewest(next, of: directory, spool: spool)
                 last.withLock { $0 = next }
                 // Keep the one before (a reader may be reading it); older ones go, and the pieces only they named.
                 if next.generation > 2 { try? client.delete(bucket: bucket, key: manifestKey(next.generation - 2)) }
@@ -262,10 +396,74 @@ package final class S3SessionObjects: Sendable {
                 if !retiring.isEmpty { retired.withLock { $0.append((next.generation, retiring)) } }
                 return next
             }
-            // Another uploader made this generation first: start again from it.
+            // Another uploader made this generation first (a process of this spool, or another spool, which the
+            // check above then refuses): start again from it.
             last.withLock { $0 = nil }
         }
         throw S3Error(.failed, "could not write a manifest of \(url): other uploaders kept writing first")
+    }
+
+    /// Makes the spool at `directory` the session's writer: when the newest manifest is not its own, writes
+    /// the next generation naming the same objects and this spool, so that from then on no other spool
+    /// uploads (an uploader goes on only from its own manifests, or the one its spool was made from). Call
+    /// it when the spool is open for writing and continues the newest manifest; nothing to do when the
+    /// session has no manifest yet.
+    /// - Throws: ``S3Error/isSuperseded`` when another spool wrote a manifest since this spool was made.
+    package func claim(for directory: String) throws(S3Error) {
+        guard let spool = try S3Spool.load(directory) else {
+            throw S3Error(.refused, "the spool \(directory) has no \(S3Spool.fileName)")
+        }
+        for _ in 0..<5 {
+            guard let current = try latestManifest() else { return }
+            // The manifest written names the same objects: only who may follow it changes. (Whether the
+            // spool holds all of them is for its uploads to check: a spool just downloaded has each
+            // writer's last segment unsealed until its store opens.)
+            guard Self.spool(spool, mayFollow: current) else {
+                throw S3Error.superseded(url: url, directory: directory, generation: current.generation, by: current.spool, base: spool.base)
+            }
+            if current.spool == spool.id { return }
+            var next = current
+            next.generation += 1
+            next.spool = spool.id
+            if try client.put(bucket: bucket, key: manifestKey(next.generation), body: next.encoded(), ifAbsent: true) {
+                try checkNewest(next, of: directory, spool: spool)
+                last.withLock { $0 = next }
+                if next.generation > 2 { try? client.delete(bucket: bucket, key: manifestKey(next.generation - 2)) }
+                return
+            }
+            last.withLock { $0 = nil }  // another process of this spool, or another spool: look again
+        }
+        throw S3Error(.failed, "could not write a manifest of \(url): other uploaders kept writing first")
+    }
+
+    /// After `written` was created: throws when a later generation is there. Its key was free only because
+    /// the writer of later ones removed it as old (this process stalled while others went on), so it is
+    /// stale: it is removed, and this spool's writing has ended.
+    private func checkNewest(_ written: S3Manifest, of directory: String, spool: S3Spool) throws(S3Error) {
+        guard let newest = try newestGeneration(), newest > written.generation else { return }
+        try? client.delete(bucket: bucket, key: manifestKey(written.generation))
+        last.withLock { $0 = nil }
+        let writer = (try? latestManifest())??.spool
+        throw S3Error.superseded(url: url, directory: directory, generation: newest, by: writer, base: spool.base)
+    }
+
+    /// Throws unless the spool at `directory`, whose sealed part is `part`, may write the generation after
+    /// `manifest`: the manifest is its own or the one it was made from, and the spool holds all of it.
+    private func check(_ part: SealedPart, of directory: String, spool: S3Spool, continues manifest: S3Manifest) throws(S3Error) {
+        guard Self.spool(spool, mayFollow: manifest) else {
+            throw S3Error.superseded(url: url, directory: directory, generation: manifest.generation, by: manifest.spool, base: spool.base)
+        }
+        guard Self.spool(part, continues: manifest) else {
+            throw S3Error(.refused, "the spool \(directory) does not continue \(url) (the bucket holds segments or commits it lacks: "
+                          + "another session of that name, or one continued elsewhere); nothing was uploaded")
+        }
+    }
+
+    /// Whether `spool` may write the generation after `manifest`: it wrote it, or was made from it (or the
+    /// session has none). A version 1 manifest, which names no spool (an older dreamlake wrote it), is
+    /// followed by any spool that holds what it names, as that dreamlake did.
+    static func spool(_ spool: S3Spool, mayFollow manifest: S3Manifest) -> Bool {
+        manifest.generation == 0 || manifest.spool == nil || manifest.spool == spool.id || manifest.generation == spool.base
     }
 
     /// Whether a spool whose sealed part is `part` continues what `manifest` holds (and not another session
@@ -284,7 +482,16 @@ package final class S3SessionObjects: Sendable {
     package func spoolContinuesBucket(_ directory: String, timeout: TimeInterval = 5) -> Bool? {
         let quick = S3SessionObjects(client: S3Client(client.configuration, timeout: timeout), bucket: bucket, base: base, readCache: readCache)
         guard let manifest = try? quick.latestManifest() else { return nil }
+        last.withLock { $0 = manifest }
         guard let part = try? Store.sealedPart(directory: directory) else { return nil }
+        // A spool with an identity continues only its own manifests or the one it was made from; one made
+        // before spool ids continues a manifest whose objects it holds (it gets an identity when opened).
+        switch Result(catching: { () throws(S3Error) in try S3Spool.load(directory) }) {
+        case .success(let spool?):
+            guard Self.spool(spool, mayFollow: manifest) else { return false }
+        case .success(nil): break
+        case .failure: return false
+        }
         return Self.spool(part, continues: manifest)
     }
 
@@ -293,8 +500,8 @@ package final class S3SessionObjects: Sendable {
 
     /// Writes the commit log's bytes `start ..< end` as a piece, once: one there already (another uploader of
     /// this spool, or a retry after a lost answer) must be the same length.
-    private func putPiece(_ bytes: Data, from start: UInt64, to end: UInt64) throws(S3Error) {
-        let key = pieceKey(from: start, to: end)
+    private func putPiece(_ bytes: Data, from start: UInt64, to end: UInt64, spool: String) throws(S3Error) {
+        let key = pieceKey(from: start, to: end, spool: spool)
         if try !client.put(bucket: bucket, key: key, body: bytes, ifAbsent: true) {
             guard try client.head(bucket: bucket, key: key)?.size == UInt64(bytes.count) else {
                 throw S3Error(.refused, "s3://\(bucket)/\(key) holds other bytes than the spool's commit log")
@@ -320,9 +527,9 @@ package final class S3SessionObjects: Sendable {
             throw S3Error(.refused, "cannot make \(segmentDir): \(error)")
         }
         for s in manifest.segments where segments {
-            try downloadFile(key: segmentKey(s.name), to: segmentDir + "/" + s.name, length: s.length)
-            try downloadFile(key: segmentKey(s.index), to: segmentDir + "/" + s.index, length: nil)
-            if let summary = s.summary { try downloadFile(key: segmentKey(summary), to: segmentDir + "/" + summary, length: nil) }
+            try downloadFile(key: segmentKey(s.name, spool: s.spool), to: segmentDir + "/" + s.name, length: s.length)
+            try downloadFile(key: segmentKey(s.index, spool: s.spool), to: segmentDir + "/" + s.index, length: nil)
+            if let summary = s.summary { try downloadFile(key: segmentKey(summary, spool: s.spool), to: segmentDir + "/" + summary, length: nil) }
         }
         if segments { try fetchStoredFiles(of: manifest, into: directory) }
         try extendCommitLog(directory + "/" + Store.commitLogName, to: manifest)
@@ -393,7 +600,7 @@ package final class S3SessionObjects: Sendable {
     private func fetchStoredFile(_ entry: S3Manifest.StoredFile, into directory: String) throws(S3Error) {
         let path = directory + "/" + Self.filesFolder + "/" + entry.name
         if FileSystem.kind(path) == .regular, (try? File.open(path, .readOnly).size()) == entry.length { return }
-        let key = fileKey(entry.name)
+        let key = fileKey(entry.name, spool: entry.spool)
         let partial = directory + "/.fetching-" + UUID().uuidString
         do {
             let out = try File.open(partial, .createNew)
@@ -421,6 +628,9 @@ package final class S3SessionObjects: Sendable {
 
     // MARK: Files
 
+    /// Uploads a sealed file of the spool (it never changes) to `key`, which is under the spool's id: only
+    /// processes of this spool write it. An object there already (another of them was first, or a retry after
+    /// a lost answer) is this file, and must have its length; one that does not is an error, never replaced.
     private func uploadFile(_ path: String, key: String, length: UInt64?) throws(S3Error) {
         let file: File
         let size: UInt64
@@ -429,13 +639,23 @@ package final class S3SessionObjects: Sendable {
             size = try file.size()
         } catch { throw S3Error(.refused, "cannot read \(path): \(error)") }
         defer { try? file.close() }
-        // A sealed file never changes: what is there under its key is it (a retry after a lost answer).
-        if let there = try client.head(bucket: bucket, key: key), there.size == size { return }
         if let length, size != length { throw S3Error(.refused, "\(path) is \(size) bytes, not the \(length) it was sealed with") }
         guard size <= UInt64(Int.max) else { throw S3Error(.refused, "\(path) is too large") }
-        // Write-once: an object there already (a race with another uploader of this spool) is the same file.
-        try client.upload(bucket: bucket, key: key, count: Int(size), ifAbsent: true) { offset, count in
+        func isThere() throws(S3Error) -> Bool {
+            guard let there = try client.head(bucket: bucket, key: key) else { return false }
+            guard there.size == size else {
+                throw S3Error(.refused, "s3://\(bucket)/\(key) holds \(there.size) bytes, not the \(size) of \(path): another copy of this spool "
+                              + "(a copied cache folder?) uploaded other bytes under its id; nothing was replaced")
+            }
+            return true
+        }
+        if try isThere() { return }
+        // Created only if absent (a single PUT; a multipart upload cannot ask it, and needs not: the key is this spool's).
+        let written = try client.upload(bucket: bucket, key: key, count: Int(size), ifAbsent: true) { offset, count in
             Data(try file.read(at: UInt64(offset), count: count))
+        }
+        if !written, try !isThere() {
+            throw S3Error(.failed, "s3://\(bucket)/\(key) was refused as present (412), and is not there")
         }
     }
 
@@ -477,10 +697,11 @@ package final class S3SessionObjects: Sendable {
         if localLength >= manifest.commitLogLength { return }
         var bytes = Data()
         var start: UInt64 = 0
-        for end in manifest.commitPieces {
+        for piece in manifest.commitPieces {
+            let end = piece.end
             defer { start = end }
             guard end > localLength else { continue }
-            let key = pieceKey(from: start, to: end)
+            let key = pieceKey(from: start, to: end, spool: piece.spool)
             // Asked for by range: an object longer than the manifest says is not read past it.
             guard let piece = try client.get(bucket: bucket, key: key, range: 0..<(end - start)), UInt64(piece.count) == end - start else {
                 throw S3Error(.badAnswer, "the commit log piece s3://\(bucket)/\(key) is missing or not \(end - start) bytes")

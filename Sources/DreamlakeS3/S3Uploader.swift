@@ -222,6 +222,13 @@ package final class S3Uploader: @unchecked Sendable {
                 failures = 0
                 return nil
             }
+            if let failed, failed.isSuperseded {
+                // Another machine writes the session now: no round will ever upload again. Appends go on into
+                // the spool (the gate no longer holds them), and closing says where they are.
+                FileHandle.standardError.write(Data("dreamlake: \(failed.message)\n".utf8))
+                gate?.openForGood()
+                return
+            }
             if let report {
                 FileHandle.standardError.write(Data("dreamlake: uploading \(objects.url) failed: \(report); retrying, and the spool \(directory) keeps everything meanwhile\n".utf8))
             }

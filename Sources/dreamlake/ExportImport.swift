@@ -86,6 +86,8 @@ struct Import: ParsableCommand {
                         let store = try Store(directory: r.directory)
                         try store.sealSegment()
                         try store.close()
+                        // A new session's spool: made from no manifest (one of that name in the bucket refuses the upload).
+                        _ = try S3Spool.make(r.directory, base: 0)
                         try objectRoot.objects(workspace: r.workspace, name: r.name).upload(from: r.directory)
                     } catch {
                         throw DreamlakeError(.io, "\(r.workspace)/\(r.name) was imported into the spool \(r.directory) but not uploaded: \(error)")

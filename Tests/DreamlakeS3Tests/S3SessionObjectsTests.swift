@@ -7,22 +7,37 @@ import Testing
 
 @Suite struct S3ManifestTests {
     @Test func aManifestReadsBackAsWrittenAndBadOnesAreRefusedByName() throws {
-        let m = S3Manifest(generation: 1, commitPieces: [16, 300],
-                           segments: [.init(name: "w0000-00000001.dls", length: 4096, index: "w0000-00000001.dli", summary: "w0000-00000001.dlm"),
+        let a = "00000000000000a1", b = "0123456789abcdef"
+        let m = S3Manifest(generation: 1, spool: b, commitPieces: [.init(end: 16, spool: nil), .init(end: 300, spool: b)],
+                           segments: [.init(name: "w0000-00000001.dls", length: 4096, index: "w0000-00000001.dli", summary: "w0000-00000001.dlm", spool: a),
                                       .init(name: "w0003-00000002.dls", length: 77, index: "w0003-00000002.dli", summary: nil)])
         #expect(String(decoding: m.encoded(), as: UTF8.self) == """
-            {"version":1,"generation":1,"commitPieces":[16,300],"segments":[{"name":"w0000-00000001.dls","length":4096,\
-            "index":"w0000-00000001.dli","summary":"w0000-00000001.dlm"},{"name":"w0003-00000002.dls","length":77,"index":"w0003-00000002.dli"}]}
+            {"version":2,"generation":1,"spool":"0123456789abcdef","commitPieces":[{"end":16},{"end":300,"spool":"0123456789abcdef"}],\
+            "segments":[{"name":"w0000-00000001.dls","length":4096,"index":"w0000-00000001.dli","summary":"w0000-00000001.dlm","spool":"00000000000000a1"},\
+            {"name":"w0003-00000002.dls","length":77,"index":"w0003-00000002.dli"}]}
             """)
         #expect(try S3Manifest.decode(m.encoded(), key: "k") == m)
         // Stored files: names JSON must escape read back as they were; the key is left out when there are none.
         var withFiles = m
-        withFiles.files = [.init(name: "models/17/r\u{E9}sum\u{E9} \"v1\" 学習.txt", length: 7), .init(name: "17/a", length: 0)]
+        withFiles.files = [.init(name: "models/17/r\u{E9}sum\u{E9} \"v1\" 学習.txt", length: 7, spool: b), .init(name: "17/a", length: 0)]
         #expect(String(decoding: withFiles.encoded(), as: UTF8.self).hasSuffix(
-            #",{"name":"w0003-00000002.dls","length":77,"index":"w0003-00000002.dli"}],"files":[{"name":"models/17/résumé \"v1\" 学習.txt","length":7},{"name":"17/a","length":0}]}"#))
+            #",{"name":"w0003-00000002.dls","length":77,"index":"w0003-00000002.dli"}],"files":[{"name":"models/17/résumé \"v1\" 学習.txt","length":7,"spool":"0123456789abcdef"},{"name":"17/a","length":0}]}"#))
         #expect(try S3Manifest.decode(withFiles.encoded(), key: "k") == withFiles)
+        // A version 1 manifest (an older dreamlake's): no spool ids, its objects under the fixed keys.
+        let v1 = try S3Manifest.decode(Data(#"{"version":1,"generation":3,"commitPieces":[16,300],"segments":[{"name":"w0000-00000001.dls","length":4096,"index":"w0000-00000001.dli"}],"files":[{"name":"1/a","length":2}]}"#.utf8), key: "k")
+        #expect(v1 == S3Manifest(generation: 3, commitPieces: [.init(end: 16), .init(end: 300)],
+                                 segments: [.init(name: "w0000-00000001.dls", length: 4096, index: "w0000-00000001.dli")],
+                                 files: [.init(name: "1/a", length: 2)]))
         let bad = [
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[]}"#,
             #"{"version":2,"generation":1,"commitPieces":[],"segments":[]}"#,
+            #"{"version":2,"generation":1,"spool":"0123456789ABCDEF","commitPieces":[],"segments":[]}"#,
+            #"{"version":2,"generation":1,"spool":"../../../etc/x","commitPieces":[],"segments":[]}"#,
+            #"{"version":2,"generation":1,"spool":"0123456789abcdef","commitPieces":[{"end":5,"spool":"0123456789abcde"}],"segments":[]}"#,
+            #"{"version":2,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{"name":"w0000-00000001.dls","length":1,"index":"w0000-00000001.dli","spool":"x/../y"}]}"#,
+            #"{"version":2,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{"name":"w0000-00000001.dls","length":1,"index":"w0000-00000001.dli"},{"name":"w0000-00000001.dls","length":2,"index":"w0000-00000001.dli"}]}"#,
+            #"{"version":2,"generation":1,"spool":"0123456789abcdef","commitPieces":[16],"segments":[]}"#,
+            #"{"version":1,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[]}"#,
             #"{"version":1,"generation":0,"commitPieces":[],"segments":[]}"#,
             #"{"version":1,"generation":18446744073709551615,"commitPieces":[],"segments":[]}"#,
             #"{"version":1,"generation":true,"commitPieces":[],"segments":[]}"#,
@@ -39,6 +54,23 @@ import Testing
             let error = try #require(throws: S3Error.self) { try S3Manifest.decode(Data(text.utf8), key: "s3://b/m.json") }
             #expect(error.message.contains("s3://b/m.json"), "\(text)")
         }
+    }
+
+    @Test func aSpoolsIdentityIsMadeOnceAndAHostileOneIsRefused() throws {
+        let dir = TempRoot()
+        defer { dir.remove() }
+        #expect(try S3Spool.load(dir.path) == nil)
+        let made = try S3Spool.make(dir.path, base: 7)
+        #expect(S3Spool.isID(made.id) && made.base == 7)
+        #expect(try S3Spool.make(dir.path, base: 9) == made, "made once: a second opening shares it")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == [S3Spool.fileName])
+        for text in [#"{"spool":"../x","base":1}"#, #"{"spool":"0123456789abcdef","base":-1}"#, "", "{}"] {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: dir.path + "/" + S3Spool.fileName))
+            #expect(throws: S3Error.self, "\(text)") { try S3Spool.load(dir.path) }
+        }
+        try FileManager.default.removeItem(atPath: dir.path + "/" + S3Spool.fileName)
+        try FileManager.default.createSymbolicLink(atPath: dir.path + "/" + S3Spool.fileName, withDestinationPath: dir.path + "/elsewhere")
+        #expect(throws: S3Error.self) { try S3Spool.load(dir.path) }
     }
 }
 
@@ -65,6 +97,7 @@ import Testing
         var config = StoreConfiguration()
         config.segmentSize = 64 << 10  // several segments, sealed as they fill
         let store = try Store(directory: dir.path + "/spool", configuration: config)
+        _ = try S3Spool.make(dir.path + "/spool", base: 0)
         let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "run")
         #expect(try objects.upload(from: dir.path + "/spool") == nil, "nothing sealed, nothing uploaded")
 
@@ -80,6 +113,10 @@ import Testing
         try store.sealSegment()
         let second = try #require(try objects.upload(from: dir.path + "/spool"))
         #expect(second.generation == 2 && second.commitPieces.count == 2)
+        let spool = try #require(try S3Spool.load(dir.path + "/spool"))
+        #expect(second.spool == spool.id && second.segments.allSatisfy { $0.spool == spool.id } && second.commitPieces.allSatisfy { $0.spool == spool.id })
+        let keys = try client.list(bucket: location.bucket, prefix: location.prefix + "/ws/run/segments/").objects.map(\.key)
+        #expect(keys.allSatisfy { $0.hasPrefix(location.prefix + "/ws/run/segments/\(spool.id)/") } && keys.count >= 6, "\(keys)")
         // Committed but in the active segment: not uploaded until its segment is sealed.
         for i in 250_000..<255_000 { try track.append(value: Double(i), step: Int64(i)) }
         try store.flush()
@@ -115,6 +152,7 @@ import Testing
         let track = try store.track(named: "loss")
         for i in 0..<100_000 { try track.append(value: ReferenceWorkload.value(i), step: Int64(i)) }
         try store.sealSegment()
+        let spool = try S3Spool.make(dir.path + "/spool", base: 0)
         let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "ranges")
         let manifest = try #require(try objects.upload(from: dir.path + "/spool"))
         let written = try points(store)
@@ -136,7 +174,7 @@ import Testing
 
         // A segment object that is not what the manifest says: the read fails naming the object.
         let victim = try #require(manifest.segments.dropFirst().first)
-        let key = location.prefix + "/ws/ranges/segments/" + victim.name
+        let key = location.prefix + "/ws/ranges/segments/\(spool.id)/" + victim.name
         let original = try #require(try client.get(bucket: location.bucket, key: key))
         try client.put(bucket: location.bucket, key: key, body: original.prefix(original.count / 2))
         let damaged = try reader(dir.path + "/third")
@@ -157,6 +195,7 @@ import Testing
         defer { dir.remove() }
         let spool = dir.path + "/spool"
         let store = try Store(directory: spool)
+        _ = try S3Spool.make(spool, base: 0)
         let track = try store.track(named: "loss")
         let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "pieces")
         func reader(_ folder: String) throws -> Store {
@@ -214,13 +253,14 @@ import Testing
             for i in 0..<count { try t.append(value: Double(i), step: Int64(i)) }
             try store.sealSegment()
             try store.close()
+            _ = try S3Spool.make(path, base: 0)
             stores.append(path)
         }
         let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "same")
         let first = try #require(try objects.upload(from: stores[0]))
         let other = S3SessionObjects(client: client, location: location, workspace: "ws", name: "same")
         let error = try #require(throws: S3Error.self) { try other.upload(from: stores[1]) }
-        #expect(error.message.contains("does not continue"))
+        #expect(error.isSuperseded && error.message.contains(stores[1]), "\(error)")
         #expect(try other.latestManifest() == first, "the bucket's session is as it was")
     }
 

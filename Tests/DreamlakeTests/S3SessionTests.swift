@@ -106,7 +106,8 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         // A stored object is hostile: one changed in the bucket is refused by its SHA-256, one cut short
         // or gone by its length, each naming what is wrong; nothing is left at the destination.
         let prefix = String(root.dropFirst("s3://\(TestS3.bucket)/".count))
-        let key = prefix + "/ws/files/files/notes/\(a.id)/r\u{E9}sum\u{E9} \"v1\".txt"
+        let spool = try #require(try S3Spool.load(writer.directory))
+        let key = prefix + "/ws/files/files/\(spool.id)/notes/\(a.id)/r\u{E9}sum\u{E9} \"v1\".txt"
         let client = S3Client(try S3Configuration.fromEnvironment(machine("c")))
         try client.put(bucket: TestS3.bucket, key: key, body: Data("weighTs".utf8))
         let damaged = try session("files", on: "c")
@@ -190,6 +191,123 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         try reader.openForReading()
         #expect(try reader.track("loss").read(startIndex: 0, limit: 5_000).points.map(\.data["step"]) == (0..<2_500).map { Value.int(Int64($0)) })
         try reader.close()
+    }
+
+    /// The session as the bucket holds it, downloaded whole into an empty folder: every point's value, by
+    /// index, and whether `Store.verify` finds it sound.
+    func bucketCopy(_ name: String) throws -> (values: [Double], sound: Bool) {
+        let folder = machines.path + "/copy-" + UUID().uuidString
+        let objects = try S3Root(root, environment: machine("copy")).objects(workspace: "ws", name: name)
+        try objects.download(into: folder)
+        let report = try Store.verify(directory: folder)
+        #expect(report.isSound, "\(report)")
+        let store = try Store(directory: folder, access: .read)
+        defer { try? store.close() }
+        guard let id = store.trackInfo(named: "loss")?.id else { return ([], report.isSound) }
+        let points = try store.points(of: id, from: 0, limit: .max)
+        #expect(points.map(\.index) == Array(0..<UInt64(points.count)), "indexes are dense")
+        return (points.compactMap { $0.data["value"]?.doubleValue }, report.isSound)
+    }
+
+    /// Where `values` first differs from `expected`, for a short message; nil when equal.
+    func firstDifference(_ values: [Double], _ expected: [Double]) -> String? {
+        guard values != expected else { return nil }
+        let i = (0..<min(values.count, expected.count)).first { values[$0] != expected[$0] } ?? min(values.count, expected.count)
+        return "\(values.count) values, \(expected.count) expected; first difference at \(i): "
+            + "\(i < values.count ? String(values[i]) : "none") for \(i < expected.count ? String(expected[i]) : "none")"
+    }
+
+    /// What a spool holds of the session, read where it is.
+    func spoolCount(_ directory: String) throws -> UInt64 {
+        let store = try Store(directory: directory, access: .read)
+        defer { try? store.close() }
+        return store.trackInfo(named: "loss")?.count ?? 0
+    }
+
+    /// Two machines on one session at once (a preempted job restarted while the old machine still runs):
+    /// the one that opened last writes it from then on, the other is refused at its next upload, naming
+    /// the spool that keeps what it appended, and the bucket is never damaged, whichever closes first.
+    @Test(arguments: [false, true])
+    func twoMachinesWritingOneSessionAtOnceNeverDamageIt(newerClosesFirst: Bool) throws {
+        defer { machines.remove() }
+        let earlier = try session("two", on: "a", interval: 0.1)
+        try earlier.open()
+        for i in 0..<60_000 { try earlier.track("loss").append(value: Double(i), step: i) }
+        try earlier.close()
+        let a = try session("two", on: "a", interval: 0.1)
+        try a.open()
+        for i in 60_000..<100_000 { try a.track("loss").append(value: Double(i), step: i) }
+        try a.flush(uploading: true)  // acknowledged as uploaded: these stay
+        let b = try session("two", on: "b", interval: 0.1)
+        try b.open()
+        // Both write at once, each its own values (A's negative), across several upload rounds.
+        for i in 100_000..<160_000 {
+            try a.track("loss").append(value: -Double(i), step: i)
+            try b.track("loss").append(value: Double(i), step: i)
+            if i % 20_000 == 0 { Thread.sleep(forTimeInterval: 0.3) }
+        }
+        var refused: DreamlakeError?
+        if newerClosesFirst {
+            try b.close()
+            refused = #expect(throws: DreamlakeError.self) { try a.close() }
+        } else {
+            refused = #expect(throws: DreamlakeError.self) { try a.close() }
+            try b.close()
+        }
+        #expect(refused?.message.contains("written from another machine") == true && refused?.message.contains(a.directory) == true,
+                "\(refused?.message ?? "")")
+        #expect(try spoolCount(a.directory) == 160_000, "what the refused machine appended is in its spool")
+        let copy = try bucketCopy("two")
+        #expect(copy.sound)
+        let expected = (0..<160_000).map(Double.init)  // A's uploaded points, then B's: nothing of A's after B opened
+        #expect(firstDifference(copy.values, expected) == nil)
+    }
+
+    /// A machine that stalls (its uploads stop) while another opens, writes and closes the session:
+    /// when it comes back, its upload is refused with the spool named, and the bucket is the other's.
+    @Test func aMachineThatComesBackAfterAnotherWroteIsRefusedAndDamagesNothing() throws {
+        defer { machines.remove() }
+        let zombie = try session("zombie", on: "a", interval: 0.1)
+        try zombie.open()
+        for i in 0..<30_000 { try zombie.track("loss").append(value: Double(i), step: i) }
+        try zombie.flush(uploading: true)
+        zombie.state.withLock { $0.uploader }?.stop()  // stalled: no round runs
+        for i in 30_000..<40_000 { try zombie.track("loss").append(value: -Double(i), step: i) }
+        let other = try session("zombie", on: "b", interval: 0.1)
+        try other.open()
+        for i in 30_000..<50_000 { try other.track("loss").append(value: Double(i), step: i) }
+        try other.close()
+        let refused = #expect(throws: DreamlakeError.self) { try zombie.flush(uploading: true) }
+        #expect(refused?.message.contains(zombie.directory) == true, "\(refused?.message ?? "")")
+        #expect(throws: DreamlakeError.self) { try zombie.close() }
+        #expect(try spoolCount(zombie.directory) == 40_000)
+        let copy = try bucketCopy("zombie")
+        #expect(copy.sound && firstDifference(copy.values, (0..<50_000).map(Double.init)) == nil)
+    }
+
+    /// Two jobs of one name started together on two machines, a new session: the first manifest is one
+    /// machine's; the other's upload is refused, and the bucket holds the one's points and nothing else.
+    @Test func twoJobsOfOneNameStartedTogetherLeaveOneWholeSession() throws {
+        defer { machines.remove() }
+        let outcomes = Locked<[Int: Result<Void, any Error>]>([:])
+        DispatchQueue.concurrentPerform(iterations: 2) { k in
+            let result = Result { () throws in
+                let s = try session("twins", on: "m\(k)", interval: 0.1)
+                try s.open()
+                for i in 0..<40_000 { try s.track("loss").append(value: Double(k * 1_000_000 + i), step: i) }
+                try s.close()
+            }
+            outcomes.withLock { $0[k] = result }
+        }
+        let results = outcomes.withLock { $0 }
+        let winners = results.filter { if case .success = $0.value { true } else { false } }.map(\.key)
+        #expect(winners.count == 1, "\(results)")
+        let copy = try bucketCopy("twins")
+        #expect(copy.sound)
+        if let w = winners.first {
+            #expect(firstDifference(copy.values, (0..<40_000).map { Double(w * 1_000_000 + $0) }) == nil)
+            if case .failure(let e)? = results[1 - w] { #expect("\(e)".contains("written from another machine"), "\(e)") }
+        }
     }
 
     @Test func aMachineLostAfterAnUploadLosesNothingUploadedAndAnotherGoesOn() throws {
@@ -484,7 +602,8 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
 
         #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/s3:"), "no local folder named after the URL")
         // A stored file's object changed in the bucket: verify names it.
-        let key = String(root.dropFirst("s3://\(TestS3.bucket)/".count)) + "/bench/notes/files/docs/\(stored.id)/notes.txt"
+        let spool = try #require(try S3Spool.load(withFile.directory))
+        let key = String(root.dropFirst("s3://\(TestS3.bucket)/".count)) + "/bench/notes/files/\(spool.id)/docs/\(stored.id)/notes.txt"
         try S3Client(try S3Configuration.fromEnvironment(env)).put(bucket: TestS3.bucket, key: key, body: Data("a STORED file".utf8))
         let changed = try run(["verify", "bench/notes"])
         #expect(changed.status == 1 && changed.out.contains("stored files: 1 checked, 1 damaged:") && changed.out.contains("/docs/\(stored.id)/notes.txt: 13 bytes"),
