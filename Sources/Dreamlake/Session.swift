@@ -86,6 +86,15 @@ public final class Session: @unchecked Sendable {
         var trackHandles: [String: TrackHandle] = [:]
         /// An S3 root's uploader, while open for writing.
         var uploader: S3Uploader?
+        /// What the uploader passes before each round (``fenceUploads(with:)``).
+        var uploadFence: (@Sendable () throws(S3Error) -> Void)?
+    }
+
+    /// For a session of an S3 root, before ``open()``: `fence` is called before each upload round and
+    /// throws when this process may not upload now (a `serve` node's lease it lost). An error that
+    /// ``S3Error/isSuperseded`` ends the session's uploads for good; others are retried.
+    package func fenceUploads(with fence: @escaping @Sendable () throws(S3Error) -> Void) {
+        state.withLock { $0.uploadFence = fence }
     }
 
     /// The fields given at init, for a remote session's server.
@@ -313,7 +322,8 @@ public final class Session: @unchecked Sendable {
         }
         let gate = SpoolGate(objects: objects, directory: directory, limit: UInt64(spoolLimit))
         guard let store = try openStore(gate: gate) else { return }
-        let uploader = S3Uploader(objects: objects, directory: directory, interval: uploadInterval, gate: gate) { try store.sealSegment() }
+        let uploader = S3Uploader(objects: objects, directory: directory, interval: uploadInterval, gate: gate,
+                                  fence: state.withLock { $0.uploadFence }) { try store.sealSegment() }
         do { try uploader.start() } catch {
             gate.openForGood()  // no uploader will: the store's close must not wait at the gate
             try? close()

@@ -119,3 +119,82 @@ extension S3SessionObjects {
         }
     }
 }
+
+/// A lease one process keeps on a session's writes (a `serve` node's): taken, renewed, given up, and
+/// the fence its uploads pass before each round, so that a holder that lost the lease (it stalled past
+/// its end, and another took it) uploads nothing more.
+package final class S3LeaseKeeper: Sendable {
+    package let objects: S3SessionObjects
+    /// Who holds it: unique to one process.
+    package let holder: String
+    /// Where the holder takes requests, for those sent to it.
+    package let address: String
+    /// How long a lease lasts unless renewed, in milliseconds.
+    package let duration: UInt64
+
+    private struct State {
+        var lease: S3Lease?
+        /// The lease of the one that took it over, once seen.
+        var takenBy: S3Lease?
+    }
+    private let state = Locked(State())
+
+    package init(objects: S3SessionObjects, holder: String, address: String, duration: UInt64) {
+        self.objects = objects
+        self.holder = holder
+        self.address = address
+        self.duration = duration
+    }
+
+    /// The lease as last taken or renewed.
+    package var lease: S3Lease? { state.withLock { $0.lease } }
+
+    /// Takes the lease (or renews it, when this holder has it).
+    package func take(now: UInt64 = S3LeaseKeeper.now()) throws(S3Error) -> S3LeaseOutcome {
+        let outcome = try objects.acquireLease(holder: holder, address: address, duration: duration, now: now)
+        if case .held(let lease) = outcome { state.withLock { $0 = State(lease: lease) } }
+        return outcome
+    }
+
+    /// Renews the lease held; `.heldByAnother` once it was taken over (then the fence refuses for good).
+    package func renew(now: UInt64 = S3LeaseKeeper.now()) throws(S3Error) -> S3LeaseOutcome? {
+        guard let lease = lease, state.withLock({ $0.takenBy == nil }) else { return nil }
+        let outcome = try objects.renewLease(lease, duration: duration, now: now)
+        state.withLock { s in
+            switch outcome {
+            case .held(let renewed): s.lease = renewed
+            case .heldByAnother(let other): s.takenBy = other
+            }
+        }
+        return outcome
+    }
+
+    /// Gives the lease up, so that another may take it at once; the fence refuses from then on.
+    package func release() {
+        guard let lease = state.withLock({ s -> S3Lease? in defer { s.lease = nil }; return s.takenBy == nil ? s.lease : nil }) else { return }
+        try? objects.releaseLease(lease)
+    }
+
+    /// Whether the lease is held until at least a sixth of its duration past `now`.
+    package func isHeld(now: UInt64 = S3LeaseKeeper.now()) -> Bool {
+        state.withLock { s in s.takenBy == nil && (s.lease.map { $0.expiresAt > now &+ duration / 6 } ?? false) }
+    }
+
+    /// Throws unless the lease is held with a sixth of its duration to spare: for good (an error whose
+    /// ``S3Error/isSuperseded``) once another took it over, else (it ran out while renewals failed)
+    /// until a renewal succeeds.
+    package func fence(directory: String, now: UInt64 = S3LeaseKeeper.now()) throws(S3Error) {
+        let (held, takenBy) = state.withLock { s in
+            (s.takenBy == nil && (s.lease.map { $0.expiresAt > now &+ duration / 6 } ?? false), s.takenBy)
+        }
+        if held { return }
+        if let takenBy {
+            throw S3Error(.refused, "this process's lease of \(objects.url) was taken over by \(takenBy.holder): it uploads nothing more, "
+                          + "and what it holds past its last upload stays in the spool \(directory)", code: S3Error.supersededCode)
+        }
+        throw S3Error(.failed, "this process's lease of \(objects.url) has run out (its renewals failed): nothing is uploaded until it is renewed")
+    }
+
+    /// Milliseconds since 1970, as leases count them.
+    package static func now() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
+}

@@ -112,6 +112,9 @@ package final class S3Uploader: @unchecked Sendable {
     private let seal: @Sendable () throws -> Void
     /// The spool's bound, when it has one: the seal passes it, and each round wakes who waits at it.
     package let gate: SpoolGate?
+    /// Passed before each round, when there is one: throws when this process may not upload now (a lease
+    /// it lost); an error that ``S3Error/isSuperseded`` ends the uploads for good.
+    private let fence: (@Sendable () throws(S3Error) -> Void)?
 
     private let lock = Lock()
     private let cond: Condition
@@ -129,9 +132,10 @@ package final class S3Uploader: @unchecked Sendable {
     ///   - interval: Seconds between rounds (at least 0.05).
     ///   - seal: Seals the store's active segment (``Store/sealSegment()``).
     package init(objects: S3SessionObjects, directory: String, interval: Double, gate: SpoolGate? = nil,
-                 seal: @escaping @Sendable () throws -> Void) {
+                 fence: (@Sendable () throws(S3Error) -> Void)? = nil, seal: @escaping @Sendable () throws -> Void) {
         self.objects = objects
         self.gate = gate
+        self.fence = fence
         self.directory = directory
         self.interval = interval.isNaN ? 60 : max(0.05, interval)
         self.seal = seal
@@ -179,6 +183,7 @@ package final class S3Uploader: @unchecked Sendable {
     }
 
     private func round() throws(S3Error) {
+        try fence?()
         defer { gate?.changed() }
         // A full spool uploads what is sealed before it seals more: while uploads fail, a seal would only
         // add a segment to it. (Once they succeed, the seal goes on: what is left is the active segment.)

@@ -96,7 +96,7 @@ package final class RemoteService: @unchecked Sendable {
         var inUse = 1
         var lastUsed: UInt64 = 0
         /// For an S3 root: the lease this node holds on the session's writes.
-        var lease: S3Lease?
+        var lease: S3LeaseKeeper?
     }
 
     /// For an S3 root (`s3://bucket/prefix`): the bucket, and how this node takes leases there.
@@ -197,16 +197,21 @@ package final class RemoteService: @unchecked Sendable {
 
     // MARK: Leases (S3 roots)
 
-    /// Takes the lease of `session` for this node, or says where its writer is.
-    private func takeLease(_ session: Session) throws(RemoteError) -> S3Lease? {
+    /// Takes the lease of `session` for this node, or says where its writer is; and fences the
+    /// session's uploads with it, so that once another node takes it over this one uploads nothing more.
+    private func takeLease(_ session: Session) throws(RemoteError) -> S3LeaseKeeper? {
         guard let objectRoot else { return nil }
-        let objects = objectRoot.objects(workspace: session.workspace, name: session.name)
+        let keeper = S3LeaseKeeper(objects: objectRoot.objects(workspace: session.workspace, name: session.name),
+                                   holder: node.holder, address: address.withLock { $0 }, duration: node.leaseMilliseconds)
         let outcome: S3LeaseOutcome
-        do { outcome = try objects.acquireLease(holder: node.holder, address: address.withLock { $0 }, duration: node.leaseMilliseconds) } catch {
+        do { outcome = try keeper.take() } catch {
             throw RemoteError(503, "the lease of session \(session.workspace)/\(session.name) could not be read or written: \(error.message); try again")
         }
         switch outcome {
-        case .held(let lease): return lease
+        case .held:
+            let directory = session.directory
+            session.fenceUploads { () throws(S3Error) in try keeper.fence(directory: directory) }
+            return keeper
         case .heldByAnother(let other):
             let until = Timestamps.iso(micros: Int64(min(other.expiresAt, 1 << 50)) * 1000)  // read from the bucket: any value
             throw RemoteError(421, "session \(session.workspace)/\(session.name) is written through another node, "
@@ -217,37 +222,36 @@ package final class RemoteService: @unchecked Sendable {
 
     /// Gives up the lease of a session this node closed.
     private func releaseLease(_ e: Entry) {
-        guard let lease = e.lease, let objectRoot else { return }
-        try? objectRoot.objects(workspace: e.session.workspace, name: e.session.name).releaseLease(lease)
+        e.lease?.release()
     }
 
     /// Renews the lease of every open session; a session whose lease another node took (this node
-    /// stalled past its end) is no longer served here: it is closed, and requests go to the other.
+    /// stalled past its end) is no longer served here: its uploads are fenced off, it is closed (its
+    /// last round uploads nothing), its spool is set aside, and requests go to the other node.
     private func renewLeases() {
-        guard let objectRoot else { return }
         let held = lock.withLock { open.compactMap { id, e in e.lease.map { (id, e.session, $0) } } }
-        for (id, session, lease) in held {
-            let objects = objectRoot.objects(workspace: session.workspace, name: session.name)
-            switch try? objects.renewLease(lease, duration: node.leaseMilliseconds) {
-            case .held(let renewed)?:
-                let stillOpen = lock.withLock { () -> Bool in
-                    guard open[id]?.session === session else { return false }
-                    open[id]?.lease = renewed
-                    return true
-                }
+        for (id, session, keeper) in held {
+            switch try? keeper.renew() {
+            case .held?:
+                let stillOpen = lock.withLock { open[id]?.session === session }
                 // Closed meanwhile (its release may have come before this renewal): given up again.
-                if !stillOpen { try? objects.releaseLease(renewed) }
-            case .heldByAnother?:
-                FileHandle.standardError.write(Data("dreamlake serve: the lease of \(session.workspace)/\(session.name) was taken over by another node; this node no longer writes it\n".utf8))
+                if !stillOpen { keeper.release() }
+            case .heldByAnother(let other)?:
+                FileHandle.standardError.write(Data("dreamlake serve: the lease of \(session.workspace)/\(session.name) was taken over by \(other.holder); this node no longer writes it\n".utf8))
                 // Not served here any more: the next request for it finds the other node's lease.
                 let dropped = lock.withLock { () -> Bool in
                     guard open[id]?.session === session else { return false }
                     open[id] = nil
                     return true
                 }
-                if dropped { try? session.close() }  // what it holds past the last upload is not the session's any more
+                guard dropped else { break }
+                try? session.close()  // fenced: what it holds past its last upload is not the session's any more
+                let aside = session.directory + ".superseded-\(Int(Date().timeIntervalSince1970))"
+                if (try? FileManager.default.moveItem(atPath: session.directory, toPath: aside)) != nil {
+                    FileHandle.standardError.write(Data("dreamlake serve: what it held of \(session.workspace)/\(session.name) past its last upload is kept at \(aside)\n".utf8))
+                }
             case nil:
-                break  // the store did not answer: tried again next time; writes stop when the lease runs out
+                break  // the store did not answer: tried again next time; uploads and writes stop when the lease runs out
             }
         }
     }
@@ -256,8 +260,7 @@ package final class RemoteService: @unchecked Sendable {
     /// would go to a session another node may be writing.
     private func checkLease(_ e: Entry) throws(RemoteError) {
         guard objectRoot != nil else { return }
-        let now = UInt64(Date().timeIntervalSince1970 * 1000)
-        guard let lease = e.lease, lease.expiresAt > now + node.leaseMilliseconds / 6 else {
+        guard let lease = e.lease, lease.isHeld() else {
             throw RemoteError(503, "this node's lease of session \(e.session.workspace)/\(e.session.name) has run out or was taken over; try again (through the node that holds it)")
         }
     }
@@ -456,7 +459,7 @@ package final class RemoteService: @unchecked Sendable {
                 notBusy.broadcast()
             }
         }
-        var lease: S3Lease?
+        var lease: S3LeaseKeeper?
         do {
             // An S3 root's session is written by one node at a time: the holder of its lease.
             lease = try takeLease(candidate)

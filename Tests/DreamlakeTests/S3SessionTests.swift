@@ -725,6 +725,71 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
     }
 }
 
+extension S3ServeTests {
+    /// A node stalled (SIGSTOP) past its lease while another takes the session over, then continued:
+    /// nothing it writes reaches the bucket, not a manifest and not an object; the session is what the
+    /// stalled node uploaded before it stopped and what the other wrote.
+    @Test func aNodeStalledPastItsLeaseWritesNothingMoreToTheBucket() throws {
+        let (env, root) = try freshS3Root("stalled")
+        let machines = TempRoot("s3-stalled")
+        defer { machines.remove() }
+        func node(_ name: String) throws -> ServerProcess {
+            try ServerProcess(root: root, ["--lease-seconds", "2"],
+                              environment: env.merging(["DREAMLAKE_S3_CACHE": machines.path + "/" + name,
+                                                        "DREAMLAKE_UPLOAD_INTERVAL": "1"]) { $1 })
+        }
+        func client(_ arguments: [String]) throws -> String {
+            String(decoding: try InteropTests.run([InteropTests.script("s3_nodes.py")] + arguments), as: UTF8.self)
+        }
+        let prefix = String(root.dropFirst("s3://\(TestS3.bucket)/".count)) + "/ws/run/"
+        let bucket = S3Client(try S3Configuration.fromEnvironment(env))
+        let a = try node("a")
+        let b = try node("b")
+        #expect(try client(["write", a.url, "ws", "run", "0", "3000"]) == "ok\n")
+        var seen = ""
+        for _ in 0..<100 where !seen.hasPrefix("3000 ") {
+            seen = try client(["read", b.url, "ws", "run"])
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(seen.hasPrefix("3000 "), "\(seen)")
+        // More through A, which stops at once: what it holds of them is not uploaded yet.
+        #expect(try client(["write", a.url, "ws", "run", "3000", "1000"]) == "ok\n")
+        kill(a.process.processIdentifier, SIGSTOP)
+        let spool = try #require(try S3Spool.load(machines.path + "/a/\(TestS3.bucket)/\(prefix.dropLast())"))
+        // B takes the session over once A's lease runs out (2 s), from what the bucket holds (3,000 points,
+        // or 4,000 if A's round ran before it stopped); its steps are from 100,000 on.
+        var wrote = ""
+        for _ in 0..<100 where wrote != "ok\n" {
+            wrote = try client(["write", b.url, "ws", "run", "100000", "1000"])
+            if wrote != "ok\n" { Thread.sleep(forTimeInterval: 0.2) }
+        }
+        #expect(wrote == "ok\n", "\(wrote)")
+        let aObjects = { () throws -> Set<String> in
+            Set(try bucket.list(bucket: TestS3.bucket, prefix: prefix).objects.map(\.key).filter { $0.contains("/\(spool.id)/") })
+        }
+        let before = try aObjects()
+        // A goes on: its uploader and its lease renewal run, and find the lease taken.
+        kill(a.process.processIdentifier, SIGCONT)
+        Thread.sleep(forTimeInterval: 3)
+        #expect(try aObjects() == before, "the stalled node uploaded after it lost its lease")
+        let manifests = try bucket.list(bucket: TestS3.bucket, prefix: prefix + "manifest/").objects
+        for m in manifests {
+            let data = try #require(try bucket.get(bucket: TestS3.bucket, key: m.key))
+            #expect(try S3Manifest.decode(data, key: m.key).spool != spool.id, "\(m.key) is the stalled node's")
+        }
+        #expect(b.stop() == nil)
+        _ = a.stop()
+        let reader = try Session(name: "run", workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil,
+                                 metadataObject: nil, environment: env.merging(["DREAMLAKE_S3_CACHE": machines.path + "/c"]) { $1 })
+        try reader.openForReading()
+        let steps = try reader.track("loss").read(startIndex: 0, limit: 10_000).points.compactMap { $0.data["step"]?.intValue }
+        let uploadedByA = steps.count - 1000
+        #expect(uploadedByA == 3000 || uploadedByA == 4000, "\(steps.count) points")
+        #expect(steps == Array(0..<Int64(max(0, uploadedByA))) + Array(100_000..<101_000), "what A uploaded before it stopped, then B's")
+        try reader.close()
+    }
+}
+
 /// `Tests/Interop/s3_fault_proxy.py` in front of the test store: it forwards every request, and fails or
 /// holds writes when told to. Fault injection only; the store behind it is the real one.
 final class S3FaultProxy: Sendable {
