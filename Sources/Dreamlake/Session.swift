@@ -345,7 +345,7 @@ public final class Session: @unchecked Sendable {
         do {
             var configuration = storeSizes ?? StoreConfiguration()
             configuration.durability = durability
-            if let gate { configuration.beforeFullSegmentRolls = { gate.waitForRoom() } }
+            if let gate { configuration.afterAppendSealed = { gate.waitForRoom() } }
             store = try Store(directory: directory, configuration: configuration, writer: rank)
         } catch {
             throw DreamlakeError(error)

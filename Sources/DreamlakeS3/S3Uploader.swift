@@ -1,11 +1,13 @@
 import DreamlakeStore
 import Foundation
 
-/// Bounds what a session's spool holds that is not uploaded yet: before the writer starts a new
-/// segment, ``waitForRoom()`` waits while the spool's segments that the last manifest does not name
-/// add up to ``limit`` or more, so appends wait (once the store's pending blocks fill) instead of the
-/// disk filling while the store is unreachable. The uploader's own seal and the session's close
-/// always pass, so neither can wait on the writer it is waiting for.
+/// Bounds what a session's spool holds that is not uploaded yet: an append that sealed a block waits in
+/// ``waitForRoom()`` while the spool's segments that the last manifest does not name add up to ``limit``
+/// or more. Only appends wait there, on their own threads and holding no lock: the store's writer
+/// thread goes on writing and fsyncing what was handed to it, and flushes, reads, the uploader's seal
+/// and the session's close never wait. So the spool holds at most the limit, plus the active segment,
+/// plus what was queued for the writer when the gate closed (the store's `maxPendingBytes` of records)
+/// and one block of each appending thread.
 package final class SpoolGate: @unchecked Sendable {
     package let limit: UInt64
     private let objects: S3SessionObjects
@@ -13,15 +15,20 @@ package final class SpoolGate: @unchecked Sendable {
     private let lock = Lock()
     private let cond: Condition
     // Guarded by `lock`.
-    private var sealing = 0
     private var open = false
+    /// The last measure of the spool (monotonic nanoseconds) and whether it was full then.
+    private var measuredAt: UInt64?
+    private var wasFull = false
     /// When the spool's being full was last written to stderr (monotonic nanoseconds), if ever.
     private var reportedAt: UInt64?
     /// Called when a writer starts waiting: the uploader's ``S3Uploader/roundWanted()``.
     private var onFull: (@Sendable () -> Void)?
 
-    /// - Parameter limit: Bytes of segments not uploaded the spool may hold before appends wait
-    ///   (at least one segment more is written past it: the one being sealed).
+    /// How long a measure of the spool stands (a listing of its folder): appends seal a block a
+    /// millisecond at full speed, and do not list the folder for each.
+    static let measureNanos: UInt64 = 100_000_000
+
+    /// - Parameter limit: Bytes of segments not uploaded the spool may hold before appends wait.
     package init(objects: S3SessionObjects, directory: String, limit: UInt64) {
         self.objects = objects
         self.directory = directory
@@ -41,16 +48,23 @@ package final class SpoolGate: @unchecked Sendable {
         return total
     }
 
-    /// Waits while the spool holds `limit` bytes or more not uploaded, unless a seal is under way or
-    /// the gate was opened for good. Looks again at least every second (another process sharing the
-    /// spool may upload) and whenever ``changed()`` is called.
+    /// Waits while the spool holds `limit` bytes or more not uploaded, unless the gate was opened for
+    /// good. Measures the spool at most every 100 ms while it is not full; while it is, at least every
+    /// second (another process sharing the spool may upload) and whenever ``changed()`` is called.
     package func waitForRoom() {
+        let now = WallClock.monotonicNanos()
+        let skip = lock.withLock { open || (!wasFull && measuredAt.map { now &- $0 < Self.measureNanos } == true) }
+        if skip { return }
         while true {
-            let stop = lock.withLock { open || sealing > 0 }
-            if stop { return }
             let pending = notUploaded()
-            if pending < limit { break }
-            // Said at most once a minute, not at every segment.
+            let full = pending >= limit
+            let stop = lock.withLock { () -> Bool in
+                measuredAt = WallClock.monotonicNanos()
+                wasFull = full
+                return open || !full
+            }
+            if stop { return }
+            // Said at most once a minute, not at every block.
             let now = WallClock.monotonicNanos()
             let say = lock.withLock {
                 guard reportedAt.map({ now &- $0 >= 60_000_000_000 }) ?? true else { return false }
@@ -64,7 +78,7 @@ package final class SpoolGate: @unchecked Sendable {
                 FileHandle.standardError.write(Data("dreamlake: the spool \(directory) holds \(mib(pending)) not uploaded to \(objects.url) (its limit is \(mib(limit))): appends wait for the uploads\n".utf8))
             }
             lock.withLock {
-                if !open && sealing == 0 { cond.wait(untilMonotonicNanos: WallClock.monotonicNanos(after: 1)) }
+                if !open { cond.wait(untilMonotonicNanos: WallClock.monotonicNanos(after: 1)) }
             }
         }
     }
@@ -74,24 +88,18 @@ package final class SpoolGate: @unchecked Sendable {
         lock.withLock { !open } && notUploaded() >= limit
     }
 
-    /// Runs `body` (the uploader's seal) with the gate passing, so the writer's thread that `body`
-    /// waits for is not held at the gate.
-    package func sealing<T>(_ body: () throws -> T) rethrows -> T {
-        lock.withLock {
-            sealing += 1
-            cond.broadcast()
-        }
-        defer { lock.withLock { sealing -= 1 } }
-        return try body()
-    }
-
     /// Sets what is called when a writer finds the spool full (the uploader's ``S3Uploader/roundWanted()``).
     package func whenFull(_ body: @escaping @Sendable () -> Void) { lock.withLock { onFull = body } }
 
-    /// Something was uploaded (or failed to be): waiting writers look again.
-    package func changed() { lock.withLock { cond.broadcast() } }
+    /// Something was uploaded (or failed to be): the spool is measured again, and waiting appends look.
+    package func changed() {
+        lock.withLock {
+            measuredAt = nil
+            cond.broadcast()
+        }
+    }
 
-    /// Lets every writer through from now on (the session is closing).
+    /// Lets every append through from now on (the session is closing, or another machine writes it).
     package func openForGood() {
         lock.withLock {
             open = true
@@ -191,9 +199,7 @@ package final class S3Uploader: @unchecked Sendable {
             try objects.upload(from: directory)
             gate.changed()
         }
-        do {
-            if let gate { try gate.sealing { try seal() } } else { try seal() }
-        } catch let e as S3Error { throw e } catch {
+        do { try seal() } catch let e as S3Error { throw e } catch {
             throw S3Error(.refused, "could not seal the spool's segment (\(directory)): \(error)")
         }
         try objects.upload(from: directory)

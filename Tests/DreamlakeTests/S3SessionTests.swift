@@ -519,6 +519,72 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         try smallReader.close()
     }
 
+    /// An outage with a full spool holds the appends, and only them: `flush()` and reads answer, and
+    /// what was appended before the stall is fsync'd within the durability interval.
+    @Test func duringAnOutageWithAFullSpoolFlushReadsAndTheDurabilityIntervalGoOn() throws {
+        defer { machines.remove() }
+        let proxy = try S3FaultProxy(upstream: try #require(TestS3.environment?["AWS_ENDPOINT_URL"]))
+        defer { proxy.stop() }
+        var through = machine("a")
+        through["AWS_ENDPOINT_URL"] = proxy.url
+        var sizes = StoreConfiguration()
+        sizes.segmentSize = 64 << 10
+        sizes.maxPendingBytes = 64 << 10
+        sizes.maxOpenBytes = 64 << 10
+        let writer = try Session(name: "outage", workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil,
+                                 metadataObject: nil, durability: .interval(milliseconds: 200), uploadInterval: 0.05,
+                                 spoolLimit: 256 << 10, storeSizes: sizes, environment: through)
+        try writer.open()
+        try proxy.set(["fail_puts": 1_000_000_000])
+        let total = 400_000
+        let appended = Atomic<Int>(0)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let loss = writer.track("loss")
+            for i in 0..<total {
+                guard (try? loss.append(value: ReferenceWorkload.value(i), step: i)) != nil else { break }
+                appended.store(i + 1, ordering: .relaxed)
+            }
+            done.signal()
+        }.start()
+        var last = -1, still = 0
+        while still < 10 {
+            Thread.sleep(forTimeInterval: 0.2)
+            let now = appended.load(ordering: .relaxed)
+            still = now == last ? still + 1 : 0
+            last = now
+        }
+        let n = appended.load(ordering: .relaxed)
+        #expect(n < total, "the appends wait while nothing can be uploaded")
+        /// Runs `body` on a thread of its own; whether it returned within 10 s.
+        func answers(_ body: @escaping @Sendable () throws -> Void) -> Bool {
+            let returned = DispatchSemaphore(value: 0)
+            Thread {
+                do { try body() } catch { Issue.record("\(error)") }
+                returned.signal()
+            }.start()
+            return returned.wait(timeout: .now() + 10) == .success
+        }
+        let read = Locked<[UInt64]>([])
+        let readAnswered = answers { read.withLock { $0 = [] }; let p = try writer.track("loss").read(startIndex: UInt64(n - 5), limit: 5).points; read.withLock { $0 = p.map(\.index) } }
+        #expect(readAnswered, "a read answers while appends wait")
+        #expect(read.withLock { $0 } == Array(UInt64(n - 5)..<UInt64(n)), "a read sees every append that returned")
+        let flushAnswered = answers { try writer.flush() }
+        #expect(flushAnswered, "flush answers while appends wait")
+        let store = try #require(writer.state.withLock { $0.store })
+        let id = try #require(store.trackInfo(named: "loss")?.id)
+        let waitingSince = Date()
+        while store.durableCount(of: .track(id)) < UInt64(n) && Date().timeIntervalSince(waitingSince) < 5 { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(store.durableCount(of: .track(id)) >= UInt64(n), "what was appended is durable within the interval")
+        try proxy.set(["fail_puts": 0])
+        #expect(done.wait(timeout: .now() + 120) == .success, "appends went on once uploads caught up")
+        try writer.close()
+        let reader = try session("outage", on: "b")
+        try reader.openForReading()
+        #expect(try reader.track("loss").stats().count == UInt64(total))
+        try reader.close()
+    }
+
     @Test func aRootThatIsNotAnS3URLOrLacksCredentialsIsRefusedAtOnce() throws {
         defer { machines.remove() }
         let bad = #expect(throws: DreamlakeError.self) {

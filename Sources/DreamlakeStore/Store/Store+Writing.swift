@@ -64,7 +64,7 @@ extension Store {
             }
         }
         buffer.lock.unlock()
-        if configuration.durability == .always { try writer.waitDurable(ticket) }
+        try writer.afterAppend(ticket, always: configuration.durability == .always)
     }
 
     /// Appends a log entry.
@@ -338,7 +338,7 @@ public final class TrackHandle: @unchecked Sendable {
             throw error
         }
         pthread_mutex_unlock(mutex)
-        if isAlways { try writer.waitDurable(ticket) }
+        try writer.afterAppend(ticket, always: isAlways)
         return index
     }
 
@@ -359,7 +359,7 @@ public final class TrackHandle: @unchecked Sendable {
             throw error
         }
         buffer.lock.unlock()
-        if isAlways { try writer.waitDurable(ticket) }
+        try writer.afterAppend(ticket, always: isAlways)
         return index
     }
 
@@ -400,17 +400,17 @@ public final class TrackHandle: @unchecked Sendable {
         }
         let end = buffer.nextIndex
         buffer.lock.unlock()
-        if isAlways { try writer.waitDurable(ticket) }
+        try writer.afterAppend(ticket, always: isAlways)
         return first..<end
     }
 
     /// Adds one point to the open block, sealing it when it is full, when the
-    /// point does not fit its columns, or (durability `always`) after the point.
-    /// The caller holds the buffer's lock.
+    /// point does not fit its columns, or (durability `always`) after the point;
+    /// `ticket` is then the sealed block's. The caller holds the buffer's lock.
     private func insertLocked(_ p: ValueObject, _ size: Int, _ ts: Int64, _ writer: Writer, _ ticket: inout UInt64) throws(StoreError) {
         let b = buffer
         if !b.append(p, ts, size: size, minimumColumnarCount: 64) {
-            _ = try writer.sealLocked(b)
+            ticket = max(ticket, try writer.sealLocked(b))
             _ = b.append(p, ts, size: size, minimumColumnarCount: 64)
         }
         if b.count >= maxRecordsPerBlock || b.rawBytes >= flags.pointee.trackBlockBytes.load(ordering: .relaxed) || isAlways {

@@ -50,12 +50,11 @@ public struct StoreConfiguration: Sendable {
     /// only of the active segment, trusting sealed segments' indexes until
     /// their blocks are read (false). The default is true.
     public var verifySealedSegments: Bool = true
-    /// Called on the writer's thread before it seals a full segment and starts the next; it may wait,
-    /// and then appends wait once ``maxPendingBytes`` are pending (an S3 session's spool, full of what
-    /// is not uploaded yet). Not called for ``Store/sealSegment()``'s own seal; called for a segment
-    /// that fills while the store closes, so it must stop waiting before then (as the S3 session's
-    /// gate does: its uploader opens it for good before the store closes). Nil: none.
-    package var beforeFullSegmentRolls: (@Sendable () -> Void)?
+    /// Called on an appending thread after its append sealed a block and handed it to the writer, with
+    /// no lock held; it may wait, and so hold that append (an S3 session's spool gate does, while the
+    /// spool holds its limit not uploaded). The writer's thread never calls it, nor do `flush()`,
+    /// reads, ``Store/sealSegment()`` and `close()`: they go on while appends wait. Nil: none.
+    package var afterAppendSealed: (@Sendable () -> Void)?
 
     /// The default configuration.
     public init() {}

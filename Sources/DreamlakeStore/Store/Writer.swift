@@ -225,6 +225,14 @@ final class Writer: @unchecked Sendable {
         _ = try sealLocked(b, waitForRoom: waiting)
     }
 
+    /// What an append does once it released its buffer's lock: when it sealed a block (`ticket` above
+    /// 0), the configuration's `afterAppendSealed` may hold it there (no lock is held, so the writer's
+    /// thread, flushes and reads go on); with durability `always`, it waits for the fsync.
+    @inline(__always) func afterAppend(_ ticket: UInt64, always: Bool) throws(StoreError) {
+        if ticket > 0, let hook = configuration.afterAppendSealed { hook() }
+        if always { try waitDurable(ticket) }
+    }
+
     /// Waits until the block with `ticket` (and all before it) is fsync'd.
     func waitDurable(_ ticket: UInt64) throws(StoreError) {
         queueLock.lock()
@@ -459,7 +467,6 @@ final class Writer: @unchecked Sendable {
         while i < encoded.count {
             let limit = UInt64(configuration.segmentSize)
             if segmentEnd + encoded[i].size > limit && segmentEnd > UInt64(FormatConstants.segmentHeaderSize) {
-                configuration.beforeFullSegmentRolls?()
                 try rollOver()
             }
             var j = i + 1
