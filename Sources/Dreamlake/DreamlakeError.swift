@@ -1,3 +1,5 @@
+import DreamlakeS3
+
 /// An error from the session API: what happened, and what to do about it.
 public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatable {
     /// The kinds of failure, for callers that handle some of them. A struct of
@@ -52,6 +54,32 @@ public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatabl
     public var path: String?
     /// The line of ``path`` (from 1), when the error is about one line.
     public var line: Int?
+    /// For a session of an S3 root: the HTTP status of the store's answer that failed the call, when
+    /// there was one (after the retries S3 clients make).
+    public var httpStatus: Int? { s3Answer?.status }
+    /// For a session of an S3 root: S3's error code in that answer (`SlowDown`, `AccessDenied`, ...),
+    /// when it had one (an answer to HEAD has none).
+    public var s3Code: String? { s3Answer?.code }
+    /// For a session of an S3 root: whether calling again later may succeed (the store was unreachable,
+    /// or answered 5xx, 429 or 408); nil for a failure that was not a request to the store.
+    public var isRetryable: Bool? { s3Answer?.isRetryable }
+
+    /// What the S3 store answered, in a box of its own, so that this error keeps the size it had: with
+    /// the three fields stored inline, Swift 6.3.1's debug build jumped to address 0 when a log handler
+    /// caught the error (`LoggingAndMetricsTests.writesAfterCloseAreReportedNotLost`), a toolchain fault
+    /// not reduced further; one reference more does not.
+    private final class S3Answer: Sendable, Equatable {
+        let status: Int?
+        let code: String?
+        let isRetryable: Bool
+        init(status: Int?, code: String?, isRetryable: Bool) {
+            self.status = status
+            self.code = code
+            self.isRetryable = isRetryable
+        }
+        static func == (a: S3Answer, b: S3Answer) -> Bool { a.status == b.status && a.code == b.code && a.isRetryable == b.isRetryable }
+    }
+    private var s3Answer: S3Answer?
 
     /// An error of `code` with `message`.
     public init(_ code: Code, _ message: String, storeError: StoreError? = nil, path: String? = nil, line: Int? = nil) {
@@ -64,6 +92,13 @@ public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatabl
 
     package init(_ e: StoreError) {
         self.init(.store, e.description, storeError: e)
+    }
+
+    /// A failed request to an S3 root, its answer kept in ``httpStatus``, ``s3Code`` and
+    /// ``isRetryable``; `message` says what failed (the S3 error's own message when nil).
+    package init(_ e: S3Error, _ message: String? = nil, path: String? = nil) {
+        self.init(.io, message ?? e.message, path: path)
+        s3Answer = S3Answer(status: e.status, code: e.code, isRetryable: e.isRetryable)
     }
 
     public var description: String { message }

@@ -305,7 +305,7 @@ public final class Session: @unchecked Sendable {
             }
             if !complete {
                 try checkContainment()
-                do { try objects.download(into: directory) } catch { throw DreamlakeError(.io, error.message, path: directory) }
+                do { try objects.download(into: directory) } catch { throw DreamlakeError(error, path: directory) }
             }
             do {
                 // Made from the manifest the spool holds now (the one downloaded, or the newest it continues).
@@ -317,7 +317,7 @@ public final class Session: @unchecked Sendable {
             } catch where error.isRetryable {
                 break  // the store does not answer: the uploader's first round makes the claim (an upload is one)
             } catch {
-                throw DreamlakeError(.io, error.message, path: directory)
+                throw DreamlakeError(error, path: directory)
             }
         }
         let gate = SpoolGate(objects: objects, directory: directory, limit: UInt64(spoolLimit))
@@ -327,7 +327,7 @@ public final class Session: @unchecked Sendable {
         do { try uploader.start() } catch {
             gate.openForGood()  // no uploader will: the store's close must not wait at the gate
             try? close()
-            throw DreamlakeError(.io, error.message)
+            throw DreamlakeError(error)
         }
         state.withLock { $0.uploader = uploader }
     }
@@ -504,7 +504,7 @@ public final class Session: @unchecked Sendable {
     private func downloadForReading() throws(DreamlakeError) {
         guard let objects else { return }
         do { try objects.download(into: directory, segments: false) } catch {
-            throw DreamlakeError(.io, error.message, path: directory)
+            throw DreamlakeError(error, path: directory)
         }
     }
 
@@ -528,7 +528,7 @@ public final class Session: @unchecked Sendable {
     /// ``all(localPath:)`` with the S3 settings of `environment`.
     package static func all(localPath: String, environment: [String: String]) throws(DreamlakeError) -> [(workspace: String, name: String)] {
         if S3Location.isS3(localPath) {
-            do { return try S3Root(localPath, environment: environment).sessions() } catch { throw DreamlakeError(.io, error.message) }
+            do { return try S3Root(localPath, environment: environment).sessions() } catch { throw DreamlakeError(error) }
         }
         var out: [(String, String)] = []
         guard FileManager.default.fileExists(atPath: localPath) else { return [] }
@@ -586,7 +586,7 @@ public final class Session: @unchecked Sendable {
     public func flush(uploading: Bool) throws(DreamlakeError) {
         try flush()
         guard uploading, let uploader = state.withLock({ $0.uploader }) else { return }
-        do { try uploader.uploadNow() } catch { throw DreamlakeError(.io, error.message, path: directory) }
+        do { try uploader.uploadNow() } catch { throw DreamlakeError(error, path: directory) }
     }
 
     /// The last upload's failure for a session of an S3 root (retried with backoff meanwhile); nil after a success.
@@ -608,7 +608,7 @@ public final class Session: @unchecked Sendable {
         if let uploader = state.withLock({ s -> S3Uploader? in defer { s.uploader = nil }; return s.uploader }) {
             uploader.stop()
             do { try uploader.uploadNow() } catch {
-                notUploaded = DreamlakeError(.io, "the session was closed, but not all of it is uploaded: \(error.message); it is kept in \(directory) "
+                notUploaded = DreamlakeError(error, "the session was closed, but not all of it is uploaded: \(error.message); it is kept in \(directory) "
                                              + "and uploaded when the session is opened again", path: directory)
             }
         }
@@ -638,7 +638,7 @@ public final class Session: @unchecked Sendable {
         let store = try requireStore()
         // A session of an S3 root is read where its objects are; its stored files are copied, so fetched first.
         if let objects {
-            do { try objects.fetchStoredFiles(into: directory) } catch { throw DreamlakeError(.io, error.message, path: directory) }
+            do { try objects.fetchStoredFiles(into: directory) } catch { throw DreamlakeError(error, path: directory) }
         }
         return try JSONLLayout.export(store: store, sessionDirectory: directory, workspace: workspace, name: name,
                                       to: outputRoot, progress: progress)

@@ -13,7 +13,7 @@ import FoundationXML
 // that the store makes from its own threads and waits for anyway.
 
 /// Why an S3 request failed.
-public struct S3Error: Error, Sendable, CustomStringConvertible {
+public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
     /// What kind of failure it was.
     public enum Kind: Sendable, Equatable {
         /// No answer: the network, DNS, a timeout. Retrying may help.
@@ -34,6 +34,8 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
     public let code: String?
     /// One line saying what was asked and what went wrong.
     public let message: String
+    /// The seconds the store asked to wait before trying again (`Retry-After`), when it did.
+    public var retryAfter: Double?
 
     /// Whether sending the same request again may succeed.
     public var isRetryable: Bool { kind == .unreachable || kind == .failed || status == 408 || status == 429 }
@@ -77,7 +79,9 @@ public struct S3Object: Sendable, Equatable {
 public final class S3Client: Sendable {
     /// The endpoint, region and credentials.
     public let configuration: S3Configuration
-    private let signer: SigV4
+    /// Signs with the credentials as last read (``S3Configuration/currentCredentials()`` replaces them
+    /// when the store says they expired).
+    private let signer: Locked<SigV4>
     private let urlSession: URLSession
     /// Objects larger than this are sent in parts of this size (multipart upload).
     public let partSize: Int
@@ -88,7 +92,7 @@ public final class S3Client: Sendable {
     /// A client for `configuration`; each request fails after `timeout` seconds without progress.
     public init(_ configuration: S3Configuration, timeout: TimeInterval = 60, partSize: Int = 16 << 20) {
         self.configuration = configuration
-        self.signer = SigV4(credentials: configuration.credentials, region: configuration.region)
+        self.signer = Locked(SigV4(credentials: configuration.credentials, region: configuration.region))
         self.partSize = max(partSize, 5 << 20)  // S3's smallest part but the last
         let config = URLSessionConfiguration.ephemeral
         config.timeoutIntervalForRequest = timeout
@@ -254,9 +258,43 @@ public final class S3Client: Sendable {
         }
     }
 
-    /// Signs and sends a request and waits; a status outside 2xx and `accept` throws.
+    /// Attempts a request gets: the first and up to four retries.
+    static let attempts = 5
+
+    /// Signs and sends a request and waits; a status outside 2xx and `accept` throws. What S3 clients
+    /// retry is retried, up to ``attempts`` in all: no answer (a timeout, a reset or refused connection),
+    /// 5xx, 429 and 408, after a backoff of up to 0.1 s, 0.2 s, 0.4 s, 0.8 s (full jitter), or the
+    /// `Retry-After` the store asks for (up to 20 s). Credentials the store calls expired or unknown are
+    /// read again from where they came from, and the request is sent again once with new ones.
     func send(_ method: String, bucket: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
               body: Data? = nil, accept: Set<Int> = []) throws(S3Error) -> Answer {
+        var refreshed = false
+        var attempt = 1
+        while true {
+            let outcome = Result { () throws(S3Error) in
+                try sendOnce(method, bucket: bucket, key: key, query: query, headers: headers, body: body, accept: accept)
+            }
+            guard case .failure(let error) = outcome else { return try outcome.get() }
+            // (An answer to HEAD has no body, so no code: a bare 400 or 403 may be the same.)
+            let credentialsRefused = Self.credentialCodes.contains(error.code ?? "") || (error.code == nil && (error.status == 400 || error.status == 403))
+            if !refreshed, credentialsRefused, let fresh = configuration.currentCredentials(),
+               fresh != signer.withLock({ $0.credentials }) {
+                refreshed = true
+                signer.withLock { $0.credentials = fresh }
+                continue
+            }
+            guard error.isRetryable, attempt < Self.attempts else { throw error }
+            let backoff = Double.random(in: 0...(0.1 * Double(1 << (attempt - 1))))
+            Thread.sleep(forTimeInterval: error.retryAfter.map { min($0, 20) } ?? backoff)
+            attempt += 1
+        }
+    }
+
+    /// S3's codes for credentials that ran out or that it does not know (rotated ones).
+    static let credentialCodes: Set<String> = ["ExpiredToken", "TokenRefreshRequired", "InvalidToken", "InvalidAccessKeyId", "RequestExpired"]
+
+    private func sendOnce(_ method: String, bucket: String, key: String?, query: [(String, String)], headers: [(String, String)],
+                          body: Data?, accept: Set<Int>) throws(S3Error) -> Answer {
         let path = "/" + bucket + (key.map { "/" + SigV4.encode($0, keepSlash: true) } ?? "")
         let encodedQuery = query.map { "\(SigV4.encode($0.0))=\(SigV4.encode($0.1))" }.joined(separator: "&")
         // A listing is named by its query (its prefix), an object by its key.
@@ -269,8 +307,8 @@ public final class S3Client: Sendable {
         let hostHeader = url.port.map { "\(host):\($0)" } ?? host
         var signed = headers + [("host", hostHeader), ("x-amz-content-sha256", payloadHash)]
         let now = Int(Date().timeIntervalSince1970)
-        signed += signer.signedHeaders(method: method, path: path, query: query, headers: signed, payloadHash: payloadHash,
-                                       amzDate: SigV4.amzDate(secondsSince1970: now))
+        signed += signer.withLock { $0 }.signedHeaders(method: method, path: path, query: query, headers: signed, payloadHash: payloadHash,
+                                                       amzDate: SigV4.amzDate(secondsSince1970: now))
         var request = URLRequest(url: url)
         request.httpMethod = method
         for (name, value) in signed where name.lowercased() != "host" { request.setValue(value, forHTTPHeaderField: name) }
@@ -288,7 +326,9 @@ public final class S3Client: Sendable {
         if (200..<300).contains(status) || accept.contains(status) { return answer }
         let detail = [answer.code, errorBody?.child("Message")?.text].compactMap { $0 }.joined(separator: ": ")
         let message = "\(what) answered \(status)" + (detail.isEmpty ? "" : " (\(detail))")
-        throw S3Error(status >= 500 ? .failed : .refused, message, status: status, code: answer.code)
+        var failure = S3Error(status >= 500 ? .failed : .refused, message, status: status, code: answer.code)
+        failure.retryAfter = answer.header("Retry-After").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+        throw failure
     }
 
     private func describe(_ bucket: String, _ key: String) -> String { "s3://\(bucket)/\(key)" }

@@ -49,12 +49,23 @@ public struct S3Configuration: Sendable {
     public var region: String
     /// The keys requests are signed with.
     public var credentials: S3Credentials
+    /// Where the credentials were found, to read them again when the store says they expired (a
+    /// session token, or a shared credentials file that a tool rewrites during a long run); nil when
+    /// they were given.
+    public var environment: [String: String]?
 
     /// A configuration from its parts.
     public init(endpoint: String, region: String, credentials: S3Credentials) {
         self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
         self.region = region
         self.credentials = credentials
+    }
+
+    /// The credentials as the places they came from hold them now; nil when they were given, or are
+    /// no longer found.
+    public func currentCredentials() -> S3Credentials? {
+        guard let environment else { return nil }
+        return try? Self.fromEnvironment(environment).credentials
     }
 
     /// The configuration the AWS command-line tools and SDKs would use, from the same places:
@@ -90,7 +101,9 @@ public struct S3Configuration: Sendable {
         }
         let endpoint = env["AWS_ENDPOINT_URL_S3"] ?? env["AWS_ENDPOINT_URL"] ?? config["endpoint_url"]
             ?? "https://s3.\(region).amazonaws.com"
-        return S3Configuration(endpoint: endpoint, region: region, credentials: credentials)
+        var configuration = S3Configuration(endpoint: endpoint, region: region, credentials: credentials)
+        configuration.environment = environment
+        return configuration
     }
 
     /// The `key = value` lines of `[name]` in an INI file; empty when the file or section is not there.

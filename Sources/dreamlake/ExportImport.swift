@@ -112,6 +112,6 @@ func spoolOfEverything(_ url: String) throws(DreamlakeError) -> String {
         for (ws, name) in try objectRoot.sessions() {
             try objectRoot.objects(workspace: ws, name: name).download(into: objectRoot.localFolder + "/" + ws + "/" + name)
         }
-    } catch { throw DreamlakeError(.io, error.message) }
+    } catch { throw DreamlakeError(error) }
     return objectRoot.localFolder
 }

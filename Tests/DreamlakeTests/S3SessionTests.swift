@@ -585,6 +585,97 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         try reader.close()
     }
 
+    /// What S3 clients retry is retried: one 503, or one 429 with `Retry-After`, answered to any kind of
+    /// request fails nothing, from a single request to a session's opening, upload, read and lease.
+    @Test(arguments: [503, 429])
+    func oneFailedAnswerToAnyRequestIsRetried(status: Int) throws {
+        defer { machines.remove() }
+        let proxy = try S3FaultProxy(upstream: try #require(TestS3.environment?["AWS_ENDPOINT_URL"]))
+        defer { proxy.stop() }
+        func through(_ name: String) -> [String: String] { machine(name).merging(["AWS_ENDPOINT_URL": proxy.url]) { $1 } }
+        let client = S3Client(try S3Configuration.fromEnvironment(through("a")), partSize: 5 << 20)
+        let prefix = String(root.dropFirst("s3://\(TestS3.bucket)/".count))
+        var slowest = 0.0
+        func once(_ what: String, _ body: () throws -> Void) throws {
+            let before = try proxy.counts()["failed"] ?? 0
+            try proxy.set(["fail_next": 1, "fail_status": status, "retry_after": "1"])
+            let started = Date()
+            try body()
+            slowest = max(slowest, Date().timeIntervalSince(started))
+            #expect(try proxy.counts()["failed"] == before + 1, "\(what): the failure was not met")
+        }
+        let big = Data((0..<(6 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        try once("PUT") { try client.put(bucket: TestS3.bucket, key: prefix + "/x", body: Data("x".utf8)) }
+        try once("GET") { let got = try client.get(bucket: TestS3.bucket, key: prefix + "/x"); #expect(got == Data("x".utf8)) }
+        try once("HEAD") { let head = try client.head(bucket: TestS3.bucket, key: prefix + "/x"); #expect(head?.size == 1) }
+        try once("LIST") { let listed = try client.list(bucket: TestS3.bucket, prefix: prefix + "/"); #expect(listed.objects.count == 1) }
+        try once("multipart upload") {
+            try client.upload(bucket: TestS3.bucket, key: prefix + "/big", count: big.count) { big.subdata(in: $0..<($0 + $1)) }
+        }
+        #expect(try client.get(bucket: TestS3.bucket, key: prefix + "/big") == big)
+        try once("DELETE") { try client.delete(bucket: TestS3.bucket, key: prefix + "/x") }
+        let writer = try Session(name: "retried", workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil,
+                                 metadataObject: nil, environment: through("a"))
+        try once("open") { try writer.open() }
+        for i in 0..<10_000 { try writer.track("loss").append(value: Double(i), step: i) }
+        try once("upload") { try writer.flush(uploading: true) }
+        let reader = try Session(name: "retried", workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil,
+                                 metadataObject: nil, environment: through("b"))
+        try once("open for reading") { try reader.openForReading() }
+        try once("refresh") { try reader.refresh() }
+        #expect(try reader.track("loss").read(startIndex: 9_990, limit: 10).points.map(\.index) == Array(9_990..<10_000))
+        let objects = try S3Root(root, environment: through("c")).objects(workspace: "ws", name: "retried")
+        try once("lease") {
+            guard case .held = try objects.acquireLease(holder: "h", address: "", duration: 1000) else { Issue.record("the lease was not taken"); return }
+        }
+        try once("manifest") { let manifest = try objects.latestManifest(); #expect(manifest?.segments.isEmpty == false) }
+        try reader.close()
+        try writer.close()
+        if status == 429 { #expect(slowest >= 1, "Retry-After was not waited for") }
+    }
+
+    /// Credentials that run out (the store answers ExpiredToken) are read again from the shared
+    /// credentials file, which a tool rewrote meanwhile: the run goes on with the new ones. And a store
+    /// that keeps failing fails the call with its HTTP status and S3 code kept.
+    @Test func credentialsThatRunOutAreReadAgainAndErrorsKeepTheStoresAnswer() throws {
+        defer { machines.remove() }
+        let env = try #require(TestS3.environment)
+        let proxy = try S3FaultProxy(upstream: try #require(env["AWS_ENDPOINT_URL"]))
+        defer { proxy.stop() }
+        let file = machines.path + "/credentials"
+        func keys(_ id: String, _ secret: String) throws {
+            try Data("[default]\naws_access_key_id = \(id)\naws_secret_access_key = \(secret)\n".utf8).write(to: URL(fileURLWithPath: file))
+        }
+        try keys(try #require(env["AWS_ACCESS_KEY_ID"]), try #require(env["AWS_SECRET_ACCESS_KEY"]))
+        var through = machine("a").merging(["AWS_ENDPOINT_URL": proxy.url, "AWS_SHARED_CREDENTIALS_FILE": file]) { $1 }
+        through["AWS_ACCESS_KEY_ID"] = nil
+        through["AWS_SECRET_ACCESS_KEY"] = nil
+        let writer = try Session(name: "rotated", workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil,
+                                 metadataObject: nil, environment: through)
+        try writer.open()
+        for i in 0..<5_000 { try writer.track("loss").append(value: Double(i), step: i) }
+        try writer.flush(uploading: true)
+        // The first keys run out; the file now holds the second ones.
+        try proxy.set(["expired_key": try #require(env["AWS_ACCESS_KEY_ID"])])
+        try keys(try #require(env["DREAMLAKE_TEST_S3_ROTATED_KEY_ID"]), try #require(env["DREAMLAKE_TEST_S3_ROTATED_SECRET"]))
+        for i in 5_000..<10_000 { try writer.track("loss").append(value: Double(i), step: i) }
+        try writer.flush(uploading: true)
+        #expect(try proxy.counts()["expired"] ?? 0 >= 1, "the first keys were used and refused")
+        // A store that answers 503 to everything: the call fails once the retries are spent, saying so.
+        try proxy.set(["fail_next": 1_000, "fail_status": 503])
+        for i in 10_000..<11_000 { try writer.track("loss").append(value: Double(i), step: i) }
+        let failed = #expect(throws: DreamlakeError.self) { try writer.flush(uploading: true) }
+        // (Its code, SlowDown, is in the body of an answer to any request but a HEAD, which has none.)
+        #expect(failed?.httpStatus == 503 && failed?.isRetryable == true && failed?.message.contains("503") == true,
+                "\(failed?.message ?? "")")
+        try proxy.set(["fail_next": 0])
+        try writer.close()
+        let reader = try session("rotated", on: "b")
+        try reader.openForReading()
+        #expect(try reader.track("loss").stats().count == 11_000)
+        try reader.close()
+    }
+
     @Test func aRootThatIsNotAnS3URLOrLacksCredentialsIsRefusedAtOnce() throws {
         defer { machines.remove() }
         let bad = #expect(throws: DreamlakeError.self) {

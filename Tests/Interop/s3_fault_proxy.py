@@ -14,6 +14,11 @@ and what was counted):
     {"fail_puts": N}        the next N PUTs and POSTs are answered 503 SlowDown
                             without reaching the store
     {"hold_puts": true}     PUTs and POSTs wait until it is set to false
+    {"fail_next": N, "fail_status": 503 or 429, "retry_after": "1"}
+                            the next N requests of any kind are answered with that
+                            status (SlowDown; for 429, with Retry-After when given)
+    {"expired_key": "ID"}   requests signed with access key ID are answered 400
+                            ExpiredToken (credentials that ran out); "" for none
 """
 import http.client
 import json
@@ -23,11 +28,16 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 UPSTREAM = urllib.parse.urlsplit(sys.argv[1])
-state = {"fail_puts": 0, "hold_puts": False, "failed": 0, "forwarded_puts": 0}
+state = {"fail_puts": 0, "hold_puts": False, "failed": 0, "forwarded_puts": 0,
+         "fail_next": 0, "fail_status": 503, "retry_after": "", "expired_key": "", "expired": 0}
 cond = threading.Condition()
 
 SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
              b'<Message>injected by s3_fault_proxy</Message></Error>')
+
+
+EXPIRED = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>ExpiredToken</Code>'
+           b'<Message>injected by s3_fault_proxy</Message></Error>')
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -54,13 +64,14 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def control(self, data):
         with cond:
             if self.command == "POST":
                 update = json.loads(data or b"{}")
-                for key in ("fail_puts", "hold_puts"):
+                for key in ("fail_puts", "hold_puts", "fail_next", "fail_status", "retry_after", "expired_key"):
                     if key in update:
                         state[key] = update[key]
                 cond.notify_all()
@@ -70,6 +81,19 @@ class Handler(BaseHTTPRequestHandler):
         data = self.body()
         if self.path.startswith("/__faults"):
             return self.control(data)
+        with cond:
+            key = state["expired_key"]
+            if key and ("Credential=" + key + "/") in self.headers.get("Authorization", ""):
+                state["expired"] += 1
+                return self.answer(400, EXPIRED, [("Content-Type", "application/xml")])
+            if state["fail_next"] > 0:
+                state["fail_next"] -= 1
+                state["failed"] += 1
+                status = int(state["fail_status"])
+                headers = [("Content-Type", "application/xml")]
+                if status == 429 and state["retry_after"]:
+                    headers.append(("Retry-After", state["retry_after"]))
+                return self.answer(status, SLOW_DOWN, headers)
         if self.command in ("PUT", "POST"):
             with cond:
                 while state["hold_puts"]:

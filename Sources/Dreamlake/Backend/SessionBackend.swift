@@ -150,7 +150,7 @@ struct LocalBackend: SessionBackend {
         }
         if let objects, FileSystem.kind(place.directory + "/files/" + relative) == .missing {
             do { try objects.fetchStoredFile(relative, into: place.directory) } catch {
-                throw DreamlakeError(.io, "file \(id) of session \(place.label): \(error.message)")
+                throw DreamlakeError(error, "file \(id) of session \(place.label): \(error.message)")
             }
         }
         return (file, relative)
