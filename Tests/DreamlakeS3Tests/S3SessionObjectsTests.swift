@@ -264,6 +264,45 @@ import Testing
         #expect(try other.latestManifest() == first, "the bucket's session is as it was")
     }
 
+    /// An object already at a key of the spool's own (another process of the spool was first, or a copied
+    /// spool uploaded under the same id): one of the file's length is taken as it, by a single PUT's 412
+    /// or a multipart upload's look first; one of another length fails the upload and is never replaced.
+    @Test func anObjectAlreadyAtASpoolsKeyIsNeverReplaced() throws {
+        let dir = TempRoot()
+        defer { dir.remove() }
+        var config = StoreConfiguration()
+        config.segmentSize = 8 << 20  // one segment over the client's 5 MiB part: uploaded in parts
+        let spool = dir.path + "/spool"
+        let store = try Store(directory: spool, configuration: config)
+        let track = try store.track(named: "loss")
+        var rng = SplitMix64(seed: 7)
+        for i in 0..<700_000 { try track.append(value: Double(bitPattern: rng.next() >> 2), step: Int64(i)) }
+        try store.sealSegment()
+        try store.close()
+        let id = try S3Spool.make(spool, base: 0).id
+        let part = try Store.sealedPart(directory: spool)
+        let big = try #require(part.segments.first { $0.length > 5 << 20 }, "\(part.segments)")
+        let small = try #require(part.segments.first { $0.length <= 5 << 20 } ?? part.segments.last)
+        let base = location.prefix + "/ws/taken/segments/\(id)/"
+        for (segment, body) in [(big, Data(repeating: 1, count: 100)), (small, Data(repeating: 2, count: 3))] {
+            try client.put(bucket: location.bucket, key: base + segment.name, body: body)
+            let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "taken")
+            let error = try #require(throws: S3Error.self) { try objects.upload(from: spool) }
+            #expect(error.message.contains("nothing was replaced"), "\(error)")
+            #expect(try client.get(bucket: location.bucket, key: base + segment.name) == body, "\(segment.name) was replaced")
+            #expect(try objects.latestManifest() == nil, "no manifest names what is not the spool's")
+            try client.delete(bucket: location.bucket, key: base + segment.name)
+        }
+        // The same bytes there already (the spool's own upload, its answer lost): taken as they are.
+        let bytes = try #require(FileManager.default.contents(atPath: spool + "/segments/" + small.name))
+        try client.put(bucket: location.bucket, key: base + small.name, body: bytes)
+        let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "taken")
+        let manifest = try #require(try objects.upload(from: spool))
+        #expect(manifest.segments.count == part.segments.count)
+        #expect(try objects.download(into: dir.path + "/copy") == manifest)
+        #expect(try Store.verify(directory: dir.path + "/copy").isSound)
+    }
+
     @Test func aSessionNotInTheBucketHasNoManifest() throws {
         let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "none")
         #expect(try objects.latestManifest() == nil)
