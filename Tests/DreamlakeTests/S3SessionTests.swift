@@ -440,17 +440,35 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         try reader.close()
     }
 
+    /// Small segments and queues, so that a few hundred KiB fill a spool's bound.
+    static let smallSizes: StoreConfiguration = {
+        var sizes = StoreConfiguration()
+        sizes.segmentSize = 64 << 10
+        sizes.maxPendingBytes = 64 << 10
+        sizes.maxOpenBytes = 64 << 10
+        return sizes
+    }()
+
+    /// Looks at `count` every 0.2 s until it has not moved for 2 s (the appends wait) or `finished`;
+    /// returns it then.
+    func untilStill(_ count: () -> Int, finished: () -> Bool = { false }) -> Int {
+        var last = -1, still = 0
+        while still < 10 && !finished() {
+            Thread.sleep(forTimeInterval: 0.2)
+            let now = count()
+            still = now == last ? still + 1 : 0
+            last = now
+        }
+        return count()
+    }
+
     @Test func aSpoolFullOfWhatIsNotUploadedMakesAppendsWaitUntilTheUploadsCatchUp() throws {
         defer { machines.remove() }
         let proxy = try S3FaultProxy(upstream: try #require(TestS3.environment?["AWS_ENDPOINT_URL"]))
         defer { proxy.stop() }
         var through = machine("a")
         through["AWS_ENDPOINT_URL"] = proxy.url
-        // Small segments and queues, so that a few hundred KiB fill the spool's bound.
-        var sizes = StoreConfiguration()
-        sizes.segmentSize = 64 << 10
-        sizes.maxPendingBytes = 64 << 10
-        sizes.maxOpenBytes = 64 << 10
+        let sizes = Self.smallSizes
         let limit: Int64 = 256 << 10
         let writer = try Session(name: "full", workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil,
                                  metadataObject: nil, uploadInterval: 0.05, spoolLimit: limit, storeSizes: sizes, environment: through)
@@ -474,14 +492,8 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         }
         appender.start()
         // Every upload fails: the appends stop short, once the spool holds its bound (and the segment being sealed).
-        var last = -1, still = 0
-        while still < 10 && !finished.load(ordering: .acquiring) {
-            Thread.sleep(forTimeInterval: 0.2)
-            let now = appended.load(ordering: .relaxed)
-            still = now == last ? still + 1 : 0
-            last = now
-        }
-        #expect(appended.load(ordering: .relaxed) < total, "appends waited while nothing could be uploaded")
+        let stopped = untilStill({ appended.load(ordering: .relaxed) }, finished: { finished.load(ordering: .acquiring) })
+        #expect(stopped < total, "appends waited while nothing could be uploaded")
         let spool = Store.segmentsDirectory(of: writer.directory)
         let held = try FileManager.default.contentsOfDirectory(atPath: spool).filter { $0.hasSuffix(".dls") }
             .reduce(0) { $0 + ((try FileManager.default.attributesOfItem(atPath: spool + "/" + $1)[.size] as? Int) ?? 0) }
@@ -527,13 +539,9 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         defer { proxy.stop() }
         var through = machine("a")
         through["AWS_ENDPOINT_URL"] = proxy.url
-        var sizes = StoreConfiguration()
-        sizes.segmentSize = 64 << 10
-        sizes.maxPendingBytes = 64 << 10
-        sizes.maxOpenBytes = 64 << 10
         let writer = try Session(name: "outage", workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil,
                                  metadataObject: nil, durability: .interval(milliseconds: 200), uploadInterval: 0.05,
-                                 spoolLimit: 256 << 10, storeSizes: sizes, environment: through)
+                                 spoolLimit: 256 << 10, storeSizes: Self.smallSizes, environment: through)
         try writer.open()
         try proxy.set(["fail_puts": 1_000_000_000])
         let total = 400_000
@@ -547,14 +555,7 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
             }
             done.signal()
         }.start()
-        var last = -1, still = 0
-        while still < 10 {
-            Thread.sleep(forTimeInterval: 0.2)
-            let now = appended.load(ordering: .relaxed)
-            still = now == last ? still + 1 : 0
-            last = now
-        }
-        let n = appended.load(ordering: .relaxed)
+        let n = untilStill { appended.load(ordering: .relaxed) }
         #expect(n < total, "the appends wait while nothing can be uploaded")
         /// Runs `body` on a thread of its own; whether it returned within 10 s.
         func answers(_ body: @escaping @Sendable () throws -> Void) -> Bool {
@@ -828,21 +829,106 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
     }
 }
 
+extension S3KillTests {
+    /// The report issue 28 began with, as processes: machine A resumes a session with a long ingest, and
+    /// machine B resumes it while A writes. B writes it from then on; A is refused at its next upload,
+    /// whether it runs to its end (its close fails, naming its spool) or is killed with kill -9 and
+    /// started again (its spool is set aside and it continues from the bucket); the bucket stays sound,
+    /// every point in its place.
+    @Test(arguments: [false, true])
+    func twoMachinesResumingOneSessionAtOnceLeaveItSound(killingTheFirst: Bool) throws {
+        let (env, root) = try freshS3Root("two-machines")
+        let dir = TempRoot("s3-two")
+        defer { dir.remove() }
+        func on(_ machine: String) -> [String: String] {
+            env.merging(["DREAMLAKE_S3_CACHE": dir.path + "/" + machine, "DREAMLAKE_UPLOAD_INTERVAL": "0.2"]) { $1 }
+        }
+        func count(on machine: String) throws -> Int {
+            let s = try Session(name: "ingest", workspace: "bench", localPath: root, description: nil, tags: nil, folder: nil,
+                                metadataObject: nil, environment: on(machine))
+            try s.openForReading()
+            defer { try? s.close() }
+            return Int(try s.track("loss").stats().count)
+        }
+        let first = try runCommand(["bench", "ingest", "--root", root, "--points", "200000"], environment: on("a"))
+        #expect(first.status == 0, "\(first.err)")
+        // A resumes with a long run; once a reader elsewhere sees its first upload, B resumes too.
+        let aArguments = ["bench", "ingest", "--root", root, "--points", killingTheFirst ? "20000000" : "4000000", "--resume"]
+        let aFinished = Locked<(status: Int32, out: String, err: String)?>(nil)
+        let aDone = DispatchSemaphore(value: 0)
+        var aProcess: Process?
+        let aEnvironment = on("a")
+        if killingTheFirst {
+            aProcess = try startCommand(aArguments, environment: aEnvironment).0
+        } else {
+            Thread {
+                let result = try? runCommand(aArguments, environment: aEnvironment)
+                aFinished.withLock { $0 = result }
+                aDone.signal()
+            }.start()
+        }
+        var seen = 0
+        for round in 0..<400 where seen <= 200_000 {
+            seen = (try? count(on: "watcher-\(round)")) ?? 0
+            if seen <= 200_000 { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(seen > 200_000, "A uploaded within its interval")
+        let b = try runCommand(["bench", "ingest", "--root", root, "--points", "300000", "--resume"], environment: on("b"))
+        #expect(b.status == 0, "\(b.err)")
+        if let aProcess {
+            kill(aProcess.processIdentifier, SIGKILL)
+            aProcess.waitUntilExit()
+            let again = try runCommand(["bench", "ingest", "--root", root, "--points", "1000", "--resume"], environment: on("a"))
+            #expect(again.status == 0 && again.err.contains("behind the bucket"), "\(again.err)")
+        } else {
+            #expect(aDone.wait(timeout: .now() + 300) == .success)
+            let a = aFinished.withLock { $0 }
+            #expect(a?.status != 0 && a?.err.contains("written from another machine") == true, "\(a?.err ?? "no result")")
+        }
+        let verify = try runCommand(["verify", "--root", root], environment: on("verify"))
+        #expect(verify.status == 0 && verify.out.contains("sound"), "\(verify.out) \(verify.err)")
+        // Every point in its place: each run's steps go on from the count it resumed at.
+        let reader = try Session(name: "ingest", workspace: "bench", localPath: root, description: nil, tags: nil, folder: nil,
+                                 metadataObject: nil, environment: on("reader"))
+        try reader.openForReading()
+        let total = Int(try reader.track("loss").stats().count)
+        var index = 0
+        while index < total {
+            let page = try reader.track("loss").read(startIndex: UInt64(index), limit: 100_000).points
+            let bad = page.first { $0.data["step"] != .int(Int64($0.index)) }
+            #expect(bad == nil, "point \(bad?.index ?? 0) is not the one appended there")
+            if bad != nil || page.isEmpty { break }
+            index += page.count
+        }
+        #expect(index == total && total >= seen + 300_000 + (killingTheFirst ? 1000 : 0), "\(total) points, \(seen) seen before B")
+        try reader.close()
+    }
+}
+
 /// `dreamlake serve` nodes over one S3 root, with the real Python client: each session is written
 /// through the node that holds its lease, read through any.
 @Suite struct S3ServeTests {
+    /// A `serve` node over `root`, its cache `machines/name`, with the lease and upload interval given.
+    static func node(_ name: String, root: String, env: [String: String], machines: TempRoot,
+                     leaseSeconds: String, uploadInterval: String) throws -> ServerProcess {
+        try ServerProcess(root: root, ["--lease-seconds", leaseSeconds],
+                          environment: env.merging(["DREAMLAKE_S3_CACHE": machines.path + "/" + name,
+                                                    "DREAMLAKE_UPLOAD_INTERVAL": uploadInterval]) { $1 })
+    }
+
+    /// `Tests/Interop/s3_nodes.py` (the real Python client) with `arguments`; what it printed.
+    static func client(_ arguments: [String]) throws -> String {
+        String(decoding: try InteropTests.run([InteropTests.script("s3_nodes.py")] + arguments), as: UTF8.self)
+    }
+
     @Test func twoNodesOverOneBucketWriteThroughTheLeaseHolderReadAnywhereAndTakeOverAKilledOne() throws {
         let (env, root) = try freshS3Root("serve")
         let machines = TempRoot("s3-serve")
         defer { machines.remove() }
         func node(_ name: String) throws -> ServerProcess {
-            try ServerProcess(root: root, ["--lease-seconds", "4"],
-                              environment: env.merging(["DREAMLAKE_S3_CACHE": machines.path + "/" + name,
-                                                        "DREAMLAKE_UPLOAD_INTERVAL": "0.2"]) { $1 })
+            try Self.node(name, root: root, env: env, machines: machines, leaseSeconds: "4", uploadInterval: "0.2")
         }
-        func client(_ arguments: [String]) throws -> String {
-            String(decoding: try InteropTests.run([InteropTests.script("s3_nodes.py")] + arguments), as: UTF8.self)
-        }
+        let client = Self.client
         /// Reads through `server` until it sees `count` points (uploads run every 0.2 s).
         func read(_ server: ServerProcess, until count: Int) throws -> String {
             var last = ""
@@ -891,13 +977,9 @@ extension S3ServeTests {
         let machines = TempRoot("s3-stalled")
         defer { machines.remove() }
         func node(_ name: String) throws -> ServerProcess {
-            try ServerProcess(root: root, ["--lease-seconds", "2"],
-                              environment: env.merging(["DREAMLAKE_S3_CACHE": machines.path + "/" + name,
-                                                        "DREAMLAKE_UPLOAD_INTERVAL": "1"]) { $1 })
+            try Self.node(name, root: root, env: env, machines: machines, leaseSeconds: "2", uploadInterval: "1")
         }
-        func client(_ arguments: [String]) throws -> String {
-            String(decoding: try InteropTests.run([InteropTests.script("s3_nodes.py")] + arguments), as: UTF8.self)
-        }
+        let client = Self.client
         let prefix = String(root.dropFirst("s3://\(TestS3.bucket)/".count)) + "/ws/run/"
         let bucket = S3Client(try S3Configuration.fromEnvironment(env))
         let a = try node("a")

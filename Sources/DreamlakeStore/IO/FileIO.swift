@@ -169,23 +169,17 @@ package final class File: @unchecked Sendable {
         if failure != 0 { throw IOFailure(operation: "write", path: path, errno: failure) }
     }
 
-    package func sync() throws(IOFailure) {
-        #if DEBUG
-        _ = try FaultInjector.before(.sync, path)
-        #endif
-        guard fsync(fd) == 0 else { throw IOFailure(operation: "fsync", path: path, errno: errno) }
-        #if DEBUG
-        FaultInjector.synced(path)
-        #endif
-    }
+    package func sync() throws(IOFailure) { try sync("fsync", fsync) }
 
     /// fdatasync: the file's bytes and its length durable, not its times (for appends, which
     /// need nothing else to be read back after a power loss).
-    package func syncData() throws(IOFailure) {
+    package func syncData() throws(IOFailure) { try sync("fdatasync", fdatasync) }
+
+    private func sync(_ operation: String, _ call: (Int32) -> Int32) throws(IOFailure) {
         #if DEBUG
         _ = try FaultInjector.before(.sync, path)
         #endif
-        guard fdatasync(fd) == 0 else { throw IOFailure(operation: "fdatasync", path: path, errno: errno) }
+        guard call(fd) == 0 else { throw IOFailure(operation: operation, path: path, errno: errno) }
         #if DEBUG
         FaultInjector.synced(path)
         #endif
