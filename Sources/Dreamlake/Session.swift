@@ -286,7 +286,7 @@ public final class Session: @unchecked Sendable {
     /// storage": from then on no other machine's spool uploads it), and an uploader thread sends what is sealed.
     private func openObjectStored(_ objects: S3SessionObjects) throws(DreamlakeError) {
         guard !isOpen else { return }
-        // Twice at most: a manifest another machine writes while this one opens sends it round once more.
+        // Three times at most: a manifest another machine writes while this one opens sends it round again.
         for attempt in 0..<3 {
             // A spool a reader made holds the commit log without the segments: a writer needs them.
             var complete: Bool

@@ -89,9 +89,14 @@ public final class S3Client: Sendable {
     /// Requests sent so far (each one round trip), for benchmarks.
     public var requestCount: Int { sent.withLock { $0 } }
 
-    /// A client for `configuration`; each request fails after `timeout` seconds without progress.
-    public init(_ configuration: S3Configuration, timeout: TimeInterval = 60, partSize: Int = 16 << 20) {
+    /// Attempts each request gets: the first and the retries of what S3 clients retry.
+    public let attempts: Int
+
+    /// A client for `configuration`; each request fails after `timeout` seconds without progress, and
+    /// is sent at most `attempts` times (5: the first and up to four retries).
+    public init(_ configuration: S3Configuration, timeout: TimeInterval = 60, partSize: Int = 16 << 20, attempts: Int = 5) {
         self.configuration = configuration
+        self.attempts = max(1, attempts)
         self.signer = Locked(SigV4(credentials: configuration.credentials, region: configuration.region))
         self.partSize = max(partSize, 5 << 20)  // S3's smallest part but the last
         let config = URLSessionConfiguration.ephemeral
@@ -258,11 +263,8 @@ public final class S3Client: Sendable {
         }
     }
 
-    /// Attempts a request gets: the first and up to four retries.
-    static let attempts = 5
-
     /// Signs and sends a request and waits; a status outside 2xx and `accept` throws. What S3 clients
-    /// retry is retried, up to ``attempts`` in all: no answer (a timeout, a reset or refused connection),
+    /// retry is retried, up to ``attempts`` times in all: no answer (a timeout, a reset or refused connection),
     /// 5xx, 429 and 408, after a backoff of up to 0.1 s, 0.2 s, 0.4 s, 0.8 s (full jitter), or the
     /// `Retry-After` the store asks for (up to 20 s). Credentials the store calls expired or unknown are
     /// read again from where they came from, and the request is sent again once with new ones.
@@ -283,7 +285,7 @@ public final class S3Client: Sendable {
                 signer.withLock { $0.credentials = fresh }
                 continue
             }
-            guard error.isRetryable, attempt < Self.attempts else { throw error }
+            guard error.isRetryable, attempt < attempts else { throw error }
             let backoff = Double.random(in: 0...(0.1 * Double(1 << (attempt - 1))))
             Thread.sleep(forTimeInterval: error.retryAfter.map { min($0, 20) } ?? backoff)
             attempt += 1

@@ -475,12 +475,12 @@ package final class S3SessionObjects: Sendable {
     }
 
     /// Whether the spool at `directory` continues the session in the bucket; nil when that cannot be
-    /// told now (the store is unreachable, or does not answer within `timeout` seconds a request) or
+    /// told now (the store is unreachable, or does not answer a request within `timeout` seconds; asked once, not retried) or
     /// the spool cannot be read. The question is asked with a client of its own, whose requests give
     /// up after `timeout`: a session opening on a network that drops packets waits that long, not the
     /// uploads' 60 s.
     package func spoolContinuesBucket(_ directory: String, timeout: TimeInterval = 5) -> Bool? {
-        let quick = S3SessionObjects(client: S3Client(client.configuration, timeout: timeout), bucket: bucket, base: base, readCache: readCache)
+        let quick = S3SessionObjects(client: S3Client(client.configuration, timeout: timeout, attempts: 1), bucket: bucket, base: base, readCache: readCache)
         guard let manifest = try? quick.latestManifest() else { return nil }
         last.withLock { $0 = manifest }
         guard let part = try? Store.sealedPart(directory: directory) else { return nil }

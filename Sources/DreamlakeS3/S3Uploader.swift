@@ -118,7 +118,7 @@ package final class S3Uploader: @unchecked Sendable {
     package let directory: String
     package let interval: Double
     private let seal: @Sendable () throws -> Void
-    /// The spool's bound, when it has one: the seal passes it, and each round wakes who waits at it.
+    /// The spool's bound, when it has one: each round wakes the appends that wait at it.
     package let gate: SpoolGate?
     /// Passed before each round, when there is one: throws when this process may not upload now (a lease
     /// it lost); an error that ``S3Error/isSuperseded`` ends the uploads for good.
