@@ -318,8 +318,10 @@ package final class RemoteService: @unchecked Sendable {
             } catch let e as RemoteError where e.status == 421 && description == nil && tags == nil && folder == nil
                         && metadata == nil && !writeProtected {
                 // Another node writes it, and the request changes nothing (a client opening the session to
-                // read it): answered as the bucket has it. A request that would change it goes to that node.
-                let (reader, done) = try readable(id)
+                // read it): answered as the bucket has it. A request that would change it goes to that node,
+                // and so does this one while the bucket has nothing of it yet (its writer has not uploaded):
+                // "no such session" would tell the client to create what it just asked to create.
+                let (reader, done) = try readable(id, elseThrow: e)
                 defer { done() }
                 session = reader
             }
@@ -379,6 +381,14 @@ package final class RemoteService: @unchecked Sendable {
         let reader: Session
         do { reader = try readers.acquire(workspace, name) } catch { throw RemoteError(any: error) }
         return (reader, { readers.release(workspace, name, reader) })
+    }
+
+    /// ``readable(_:)``, but `misdirected` (another node's lease) instead of a 404 when the bucket has
+    /// nothing of the session yet: its writer, that node, has not uploaded it.
+    private func readable(_ id: String, elseThrow misdirected: RemoteError) throws(RemoteError) -> (Session, () -> Void) {
+        do { return try readable(id) } catch {
+            throw error.status == 404 ? misdirected : error
+        }
     }
 
     /// The session with `id` when this node has it open (for one request: ``release(_:)`` must follow).

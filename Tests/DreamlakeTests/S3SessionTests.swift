@@ -969,6 +969,26 @@ extension S3KillTests {
 }
 
 extension S3ServeTests {
+    /// A session another node writes and has not uploaded yet: opening it through this node is answered
+    /// 421 naming the writer, not 404 "no such session" (which would tell the client to create it).
+    @Test func aSessionWrittenElsewhereAndNotUploadedYetIsMisdirectedNotMissing() throws {
+        let (env, root) = try freshS3Root("not-yet")
+        let machines = TempRoot("s3-not-yet")
+        defer { machines.remove() }
+        // A's manifests do not reach the store (its leases do): the bucket has nothing of the session.
+        let proxy = try S3FaultProxy(upstream: try #require(env["AWS_ENDPOINT_URL"]))
+        defer { proxy.stop() }
+        try proxy.set(["fail_puts": 1_000_000_000, "fail_path": "/manifest/"])
+        let a = try Self.node("a", root: root, env: env.merging(["AWS_ENDPOINT_URL": proxy.url]) { $1 }, machines: machines,
+                              leaseSeconds: "30", uploadInterval: "600")
+        let b = try Self.node("b", root: root, env: env, machines: machines, leaseSeconds: "30", uploadInterval: "600")
+        #expect(try Self.client(["write", a.url, "ws", "run", "0", "10"]) == "ok\n")
+        let read = try Self.client(["read", b.url, "ws", "run"])
+        #expect(read.hasPrefix("refused 421") && read.contains(a.url), "\(read)")
+        _ = a.stop()  // its last upload fails: the proxy still refuses its manifests
+        #expect(b.stop() == nil)
+    }
+
     /// A node stalled (SIGSTOP) past its lease while another takes the session over, then continued:
     /// nothing it writes reaches the bucket, not a manifest and not an object; the session is what the
     /// stalled node uploaded before it stopped and what the other wrote.

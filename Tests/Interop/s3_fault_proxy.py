@@ -12,7 +12,8 @@ against the Host it receives).
 Faults are set with POST /__faults and a JSON object (GET /__faults reads them
 and what was counted):
     {"fail_puts": N}        the next N PUTs and POSTs are answered 503 SlowDown
-                            without reaching the store
+                            without reaching the store (with "fail_path": TEXT, only
+                            those whose path holds TEXT; "" for all)
     {"hold_puts": true}     PUTs and POSTs wait until it is set to false
     {"fail_next": N, "fail_status": 503 or 429, "retry_after": "1"}
                             the next N requests of any kind are answered with that
@@ -29,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 UPSTREAM = urllib.parse.urlsplit(sys.argv[1])
 state = {"fail_puts": 0, "hold_puts": False, "failed": 0, "forwarded_puts": 0,
-         "fail_next": 0, "fail_status": 503, "retry_after": "", "expired_key": "", "expired": 0}
+         "fail_next": 0, "fail_status": 503, "retry_after": "", "expired_key": "", "expired": 0, "fail_path": ""}
 cond = threading.Condition()
 
 SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
@@ -71,7 +72,7 @@ class Handler(BaseHTTPRequestHandler):
         with cond:
             if self.command == "POST":
                 update = json.loads(data or b"{}")
-                for key in ("fail_puts", "hold_puts", "fail_next", "fail_status", "retry_after", "expired_key"):
+                for key in ("fail_puts", "hold_puts", "fail_next", "fail_status", "retry_after", "expired_key", "fail_path"):
                     if key in update:
                         state[key] = update[key]
                 cond.notify_all()
@@ -98,7 +99,7 @@ class Handler(BaseHTTPRequestHandler):
             with cond:
                 while state["hold_puts"]:
                     cond.wait()
-                if state["fail_puts"] > 0:
+                if state["fail_puts"] > 0 and state["fail_path"] in self.path:
                     state["fail_puts"] -= 1
                     state["failed"] += 1
                     return self.answer(503, SLOW_DOWN, [("Content-Type", "application/xml")])
