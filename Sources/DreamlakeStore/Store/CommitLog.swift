@@ -122,11 +122,10 @@ final class CommitLog: @unchecked Sendable {
     /// record is not read; `cut` (a writer holding the flock: nobody is
     /// writing it) removes it. Damage is an error, or with `salvage` the end
     /// of what is read.
-    func catchUp(cut: Bool, salvage: Bool, limit: UInt64? = nil) throws(StoreError) -> News {
+    func catchUp(cut: Bool, salvage: Bool) throws(StoreError) -> News {
         var news = News()
-        var size: UInt64
+        let size: UInt64
         do { size = try file.size() } catch { throw StoreError(error) }
-        if let limit { size = min(size, limit) }
         guard size > position else { return news }
         // Read in slices, so that a log of any size is read with bounded memory.
         while position < size {
@@ -249,22 +248,6 @@ final class CommitLog: @unchecked Sendable {
         position = size  // nothing after damage is read: no record boundary can be trusted past it
         news.damage = .init(path: path, offset: offset, length: size - offset, reason: reason)
         return news
-    }
-
-    /// Forgets everything read, to read the log again from its start; with
-    /// `cutAt`, first cuts the file there (the caller holds the flock).
-    func rewind(cutAt: UInt64?) throws(StoreError) {
-        if let cutAt {
-            do {
-                try file.truncate(to: cutAt)
-                try file.sync()
-            } catch { throw StoreError(error) }
-        }
-        position = UInt64(CommitLog.headerSize)
-        ends = [:]
-        perWriter = [:]
-        lastBlock = [:]
-        named = []
     }
 
     // MARK: Writing (the caller holds `lock` and the flock, and has caught up)
