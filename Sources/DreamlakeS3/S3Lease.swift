@@ -176,18 +176,18 @@ package final class S3LeaseKeeper: Sendable {
     }
 
     /// Whether the lease is held until at least a sixth of its duration past `now`.
-    package func isHeld(now: UInt64 = S3LeaseKeeper.now()) -> Bool {
-        state.withLock { s in s.takenBy == nil && (s.lease.map { $0.expiresAt > now &+ duration / 6 } ?? false) }
+    package func isHeld(now: UInt64 = S3LeaseKeeper.now()) -> Bool { state.withLock { held($0, now) } }
+
+    private func held(_ s: State, _ now: UInt64) -> Bool {
+        s.takenBy == nil && (s.lease.map { $0.expiresAt > now &+ duration / 6 } ?? false)
     }
 
     /// Throws unless the lease is held with a sixth of its duration to spare: for good (an error whose
     /// ``S3Error/isSuperseded``) once another took it over, else (it ran out while renewals failed)
     /// until a renewal succeeds.
     package func fence(directory: String, now: UInt64 = S3LeaseKeeper.now()) throws(S3Error) {
-        let (held, takenBy) = state.withLock { s in
-            (s.takenBy == nil && (s.lease.map { $0.expiresAt > now &+ duration / 6 } ?? false), s.takenBy)
-        }
-        if held { return }
+        let (isHeld, takenBy) = state.withLock { s in (held(s, now), s.takenBy) }
+        if isHeld { return }
         if let takenBy {
             throw S3Error(.refused, "this process's lease of \(objects.url) was taken over by \(takenBy.holder): it uploads nothing more, "
                           + "and what it holds past its last upload stays in the spool \(directory)", code: S3Error.supersededCode)

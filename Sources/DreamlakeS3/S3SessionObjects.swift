@@ -383,11 +383,8 @@ package final class S3SessionObjects: Sendable {
             }
             let next = S3Manifest(generation: current.generation + 1, spool: spool.id, commitPieces: pieces, segments: segments,
                                   files: current.files + newFiles.map { S3Manifest.StoredFile(name: $0.name, length: $0.length, spool: spool.id) })
-            if try client.put(bucket: bucket, key: manifestKey(next.generation), body: next.encoded(), ifAbsent: true) {
-                try checkNewest(next, of: directory, spool: spool)
-                last.withLock { $0 = next }
-                // Keep the one before (a reader may be reading it); older ones go, and the pieces only they named.
-                if next.generation > 2 { try? client.delete(bucket: bucket, key: manifestKey(next.generation - 2)) }
+            if try create(next, of: directory, spool: spool) {
+                // The pieces only the removed manifest named go too.
                 let due = retired.withLock { list in
                     defer { list.removeAll { $0.afterGeneration < next.generation } }
                     return list.filter { $0.afterGeneration < next.generation }.flatMap(\.keys)
@@ -425,15 +422,21 @@ package final class S3SessionObjects: Sendable {
             var next = current
             next.generation += 1
             next.spool = spool.id
-            if try client.put(bucket: bucket, key: manifestKey(next.generation), body: next.encoded(), ifAbsent: true) {
-                try checkNewest(next, of: directory, spool: spool)
-                last.withLock { $0 = next }
-                if next.generation > 2 { try? client.delete(bucket: bucket, key: manifestKey(next.generation - 2)) }
-                return
-            }
+            if try create(next, of: directory, spool: spool) { return }
             last.withLock { $0 = nil }  // another process of this spool, or another spool: look again
         }
         throw S3Error(.failed, "could not write a manifest of \(url): other uploaders kept writing first")
+    }
+
+    /// Creates the manifest `next` if its generation is absent; false when another was first. Once created it
+    /// is checked to be the newest (``checkNewest(_:of:spool:)``), known as the last, and the one two before
+    /// it removed (the one before stays for a reader that listed before it).
+    private func create(_ next: S3Manifest, of directory: String, spool: S3Spool) throws(S3Error) -> Bool {
+        guard try client.put(bucket: bucket, key: manifestKey(next.generation), body: next.encoded(), ifAbsent: true) else { return false }
+        try checkNewest(next, of: directory, spool: spool)
+        last.withLock { $0 = next }
+        if next.generation > 2 { try? client.delete(bucket: bucket, key: manifestKey(next.generation - 2)) }
+        return true
     }
 
     /// After `written` was created: throws when a later generation is there. Its key was free only because
