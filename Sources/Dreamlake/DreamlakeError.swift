@@ -101,5 +101,13 @@ public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatabl
         s3Answer = S3Answer(status: e.status, code: e.code, isRetryable: e.isRetryable)
     }
 
+    /// This error with `message` (and `path`, when given) in place of its own, the rest kept.
+    package func saying(_ message: String, path: String? = nil) -> DreamlakeError {
+        var e = self
+        e.message = message
+        if let path { e.path = path }
+        return e
+    }
+
     public var description: String { message }
 }

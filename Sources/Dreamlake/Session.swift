@@ -1,4 +1,3 @@
-import DreamlakeS3
 import Foundation
 import Synchronization
 
@@ -42,12 +41,10 @@ public final class Session: @unchecked Sendable {
     public let spoolLimit: Int64
     /// The store's sizes (segments, pending blocks), when not its defaults: for tests.
     private let storeSizes: StoreConfiguration?
-    /// The S3 root, when `localPath` is one.
-    package let objectRoot: S3Root?
-    /// This session's objects in ``objectRoot``: one object, so that what it last read of the bucket is known to every use.
-    private let objects: S3SessionObjects?
-    /// The local folder sessions are under: `localPath`, or an S3 root's spool.
-    private let localRoot: String
+    /// Where sessions live: the folder `localPath`, or the S3 root it names.
+    package let root: any SessionRoot
+    /// This session's place in ``root``: one object, so that what it last read of a bucket is known to every use.
+    package let home: any SessionHome
     /// The durability of the session's store (see `Durability` in `DreamlakeStore`).
     public let durability: Durability
     /// The writer this process writes the session as, when one was asked for
@@ -84,17 +81,8 @@ public final class Session: @unchecked Sendable {
         /// `write_protected` of ``fields``, kept apart so that every write need not look it up.
         var writeProtected = false
         var trackHandles: [String: TrackHandle] = [:]
-        /// An S3 root's uploader, while open for writing.
-        var uploader: S3Uploader?
-        /// What the uploader passes before each round (``fenceUploads(with:)``).
-        var uploadFence: (@Sendable () throws(S3Error) -> Void)?
-    }
-
-    /// For a session of an S3 root, before ``open()``: `fence` is called before each upload round and
-    /// throws when this process may not upload now (a `serve` node's lease it lost). An error that
-    /// ``S3Error/isSuperseded`` ends the session's uploads for good; others are retried.
-    package func fenceUploads(with fence: @escaping @Sendable () throws(S3Error) -> Void) {
-        state.withLock { $0.uploadFence = fence }
+        /// What carries the writes on past the folder (an S3 root's uploads), while open for writing.
+        var uploads: (any SessionUploads)?
     }
 
     /// The fields given at init, for a remote session's server.
@@ -168,35 +156,29 @@ public final class Session: @unchecked Sendable {
                  folder: String?, metadataObject: ValueObject?, writeProtected: Bool = false,
                  durability: Durability = StoreConfiguration().durability, exportOnClose: String? = nil,
                  remote: RemoteTarget? = nil, rank: Int? = nil, uploadInterval: Double? = nil, spoolLimit: Int64? = nil,
-                 storeSizes: StoreConfiguration? = nil,
+                 storeSizes: StoreConfiguration? = nil, root given: (any SessionRoot)? = nil,
                  environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
         // Canonically equal names (é as one code point or as e + accent) name one session, stored in NFC.
         let workspace = Names.canonical(workspace), name = Names.canonical(name)
         try Names.checkSessionComponent(workspace, "workspace")
         try Names.checkSessionComponent(name, "session")
-        let root = localPath ?? ProcessInfo.processInfo.environment["DREAMLAKE_PATH"] ?? "./.dreamlake"
+        let root = given?.url ?? localPath ?? ProcessInfo.processInfo.environment["DREAMLAKE_PATH"] ?? "./.dreamlake"
         guard !root.isEmpty, !root.contains("\0") else {
             throw DreamlakeError(.invalidName, "the local path \(Names.quoted(root)) is not a usable folder")
         }
-        if S3Location.isS3(root) {
-            guard remote == nil else {
-                throw DreamlakeError(.invalidArgument, "a remote session keeps its local copy in a folder, not in \(root)")
-            }
-            do { objectRoot = try S3Root(root, environment: environment) } catch { throw DreamlakeError(.invalidArgument, error.message) }
-            localRoot = objectRoot?.localFolder ?? root
-        } else {
-            objectRoot = nil
-            localRoot = root
+        if let given { self.root = given } else { self.root = try sessionRoot(root, environment: environment) }
+        guard remote == nil || !self.root.isShared else {
+            throw DreamlakeError(.invalidArgument, "a remote session keeps its local copy in a folder, not in \(root)")
         }
         self.name = name
         self.workspace = workspace
-        self.objects = objectRoot?.objects(workspace: workspace, name: name)
-        self.localPath = root
-        self.directory = Paths.join(localRoot, workspace, name)
+        home = self.root.session(workspace: workspace, name: name)
+        self.localPath = given?.url ?? root
+        self.directory = home.place.directory
         let intervalText = environment["DREAMLAKE_UPLOAD_INTERVAL"]
         let interval = uploadInterval ?? intervalText.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) } ?? 60
         // Only an S3 root has an uploader: a local session never refuses the variable.
-        guard objectRoot == nil || (interval.isFinite && interval > 0) else {
+        guard !self.root.isShared || (interval.isFinite && interval > 0) else {
             let source = uploadInterval != nil ? "the upload interval given" : "DREAMLAKE_UPLOAD_INTERVAL"
             throw DreamlakeError(.invalidArgument, "\(source) is \(uploadInterval.map { "\($0)" } ?? intervalText ?? ""); it is a number of seconds above 0")
         }
@@ -204,7 +186,7 @@ public final class Session: @unchecked Sendable {
         let limitText = environment["DREAMLAKE_S3_SPOOL_MB"]
         let limit = spoolLimit ?? limitText.flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }.map { $0.multipliedReportingOverflow(by: 1 << 20) }
             .flatMap { $0.overflow ? nil : $0.partialValue } ?? (limitText == nil ? 4 << 30 : -1)
-        guard objectRoot == nil || limit > 0 else {
+        guard !self.root.isShared || limit > 0 else {
             let source = spoolLimit != nil ? "the spool limit given" : "DREAMLAKE_S3_SPOOL_MB"
             throw DreamlakeError(.invalidArgument, "\(source) is \(spoolLimit.map { "\($0)" } ?? limitText ?? ""); it is a number of \(spoolLimit != nil ? "bytes" : "MiB") above 0")
         }
@@ -224,15 +206,15 @@ public final class Session: @unchecked Sendable {
     deinit {
         // Dropped without close(): a remote session's delivery thread ends
         // (what it did not send stays in the local store for the next opening).
-        let (store, backend, uploader) = state.withLock { ($0.store, $0.backend, $0.uploader) }
+        let (store, backend, uploads) = state.withLock { ($0.store, $0.backend, $0.uploads) }
         // What was not uploaded stays in the spool, and goes up when the session is opened again.
-        uploader?.stop()
+        uploads?.stop()
         backend?.abandon()
         if let store { try? store.close() }
     }
 
     /// The session's name and folder, as backends see them.
-    var place: SessionPlace { SessionPlace(workspace: workspace, name: name, directory: directory) }
+    var place: SessionPlace { home.place }
 
     // MARK: Lifecycle
 
@@ -266,86 +248,44 @@ public final class Session: @unchecked Sendable {
     ///   process writes it, it is damaged) or the session's directory would
     ///   lie outside `localPath`.
     public func open() throws(DreamlakeError) {
-        if let objects {
-            try openObjectStored(objects)
+        guard !isOpen else { return }
+        // The root readies the folder: for an S3 root, it continues the bucket and is claimed for this machine.
+        let uploads = try home.prepareForWriting(UploadOptions(interval: uploadInterval, spoolLimit: spoolLimit))
+        guard let store = try openStore(uploads: uploads) else {
+            uploads?.stop()
             return
         }
-        // The one place the backend is chosen: the local store's own, unless the session sends to a server.
-        guard let store = try openStore(), let remote else { return }
         do {
-            let backend = try startRemote(remote, store: store)
-            state.withLock { $0.backend = backend }
+            if let uploads {
+                try uploads.start { try store.sealSegment() }
+                state.withLock { $0.uploads = uploads }
+            }
+            // The one place the backend is chosen: the local store's own, unless the session sends to a server.
+            if let remote {
+                let backend = try startRemote(remote, store: store)
+                state.withLock { $0.backend = backend }
+            }
         } catch {
+            uploads?.stop()
             try? close()
             throw error
         }
     }
 
-    /// Opens a session of an S3 root: its spool continues what was uploaded (downloaded into a spool
-    /// that has no store yet), claims the session for this spool (FORMAT.md, "Sessions in object
-    /// storage": from then on no other machine's spool uploads it), and an uploader thread sends what is sealed.
-    private func openObjectStored(_ objects: S3SessionObjects) throws(DreamlakeError) {
-        guard !isOpen else { return }
-        // Three times at most: a manifest another machine writes while this one opens sends it round again.
-        for attempt in 0..<3 {
-            // A spool a reader made holds the commit log without the segments: a writer needs them.
-            var complete: Bool
-            do { complete = Store.exists(at: directory) ? try !Store.lacksCommittedSegments(directory: directory) : false } catch {
-                throw DreamlakeError(error)
-            }
-            // A spool the bucket has moved past (another machine wrote the session since: a server whose lease
-            // was taken over) would never upload again: it is moved aside, and the session downloaded afresh.
-            if complete, objects.spoolContinuesBucket(directory) == false {
-                let aside = directory + ".superseded-\(Int(Date().timeIntervalSince1970))-\(attempt)"
-                do { try FileManager.default.moveItem(atPath: directory, toPath: aside) } catch {
-                    throw DreamlakeError(.io, "the spool \(directory) is behind \(objects.url), and could not be moved aside: \(error.localizedDescription)")
-                }
-                FileHandle.standardError.write(Data("dreamlake: the spool of \(objects.url) was behind the bucket (written elsewhere since); it is kept at \(aside), and the session continues from the bucket\n".utf8))
-                complete = false
-            }
-            if !complete {
-                try checkContainment()
-                do { try objects.download(into: directory) } catch { throw DreamlakeError(error, path: directory) }
-            }
-            do {
-                // Made from the manifest the spool holds now (the one downloaded, or the newest it continues).
-                _ = try S3Spool.make(directory, base: objects.knownManifest?.generation ?? 0)
-                try objects.claim(for: directory)
-                break
-            } catch where error.isSuperseded && attempt < 2 {
-                continue  // written elsewhere meanwhile: the spool is behind again
-            } catch where error.isRetryable {
-                break  // the store does not answer: the uploader's first round makes the claim (an upload is one)
-            } catch {
-                throw DreamlakeError(error, path: directory)
-            }
-        }
-        let gate = SpoolGate(objects: objects, directory: directory, limit: UInt64(spoolLimit))
-        guard let store = try openStore(gate: gate) else { return }
-        let uploader = S3Uploader(objects: objects, directory: directory, interval: uploadInterval, gate: gate,
-                                  fence: state.withLock { $0.uploadFence }) { try store.sealSegment() }
-        do { try uploader.start() } catch {
-            gate.openForGood()  // no uploader will: the store's close must not wait at the gate
-            try? close()
-            throw DreamlakeError(error)
-        }
-        state.withLock { $0.uploader = uploader }
-    }
-
     /// Opens the local store; returns it when this call opened it.
-    /// - Parameter gate: An S3 session's bound on what its spool holds not uploaded.
-    private func openStore(gate: SpoolGate? = nil) throws(DreamlakeError) -> Store? {
-        try state.withLock { (s) throws(DreamlakeError) -> Store? in try openStore(&s, gate: gate) }
+    /// - Parameter uploads: What an S3 session's appends pass (the bound on what its spool holds not uploaded).
+    private func openStore(uploads: (any SessionUploads)?) throws(DreamlakeError) -> Store? {
+        try state.withLock { (s) throws(DreamlakeError) -> Store? in try openStore(&s, uploads: uploads) }
     }
 
-    private func openStore(_ s: inout OpenState, gate: SpoolGate? = nil) throws(DreamlakeError) -> Store? {
+    private func openStore(_ s: inout OpenState, uploads: (any SessionUploads)?) throws(DreamlakeError) -> Store? {
         guard s.store == nil else { return nil }
-        try checkContainment()
+        try place.makeFolder()
         let store: Store
         do {
             var configuration = storeSizes ?? StoreConfiguration()
             configuration.durability = durability
-            if let gate { configuration.afterAppendSealed = { gate.waitForRoom() } }
+            if let uploads { configuration.afterAppendSealed = { uploads.afterAppend() } }
             store = try Store(directory: directory, configuration: configuration, writer: rank)
         } catch {
             throw DreamlakeError(error)
@@ -373,7 +313,7 @@ public final class Session: @unchecked Sendable {
             }
             s.fields = fields
             s.store = store
-            s.backend = LocalBackend(store: store, place: place, objects: objects)
+            s.backend = LocalBackend(store: store, place: place, home: home)
             generation.add(1, ordering: .releasing)
             return store
         } catch let e as DreamlakeError {
@@ -450,19 +390,19 @@ public final class Session: @unchecked Sendable {
 
     private func openForReading(_ s: inout OpenState) throws(DreamlakeError) {
         guard s.store == nil else { return }
-        if objectRoot != nil { try checkContainment() }
-        try downloadForReading()
-        try Names.checkInside(localRoot, directory)
+        // An S3 root's spool gets the commit log of the newest manifest.
+        try home.prepareForReading()
+        try Names.checkInside(place.root, directory)
         guard Store.exists(at: directory) else {
             throw DreamlakeError(.notFound, "there is no session \(workspace)/\(name) under \(localPath)", path: directory)
         }
         let store: Store
         do {
-            if let objects {
+            if let remote = home.remoteSegments {
                 // Blocks are read where they are, by ranges, as reads need them: the commit log is all that was downloaded.
                 var configuration = StoreConfiguration()
                 configuration.verifySealedSegments = false
-                store = try Store(directory: directory, access: .read, configuration: configuration, remoteSegments: objects)
+                store = try Store(directory: directory, access: .read, configuration: configuration, remoteSegments: remote)
             } else {
                 store = try Store(directory: directory, access: .read)
             }
@@ -474,7 +414,7 @@ public final class Session: @unchecked Sendable {
             throw error
         }
         s.store = store
-        s.backend = LocalBackend(store: store, place: place, objects: objects)
+        s.backend = LocalBackend(store: store, place: place, home: home)
         generation.add(1, ordering: .releasing)
     }
 
@@ -489,7 +429,7 @@ public final class Session: @unchecked Sendable {
     @discardableResult
     public func refresh() throws(DreamlakeError) -> Bool {
         let store = try requireStore()
-        if !store.isWritable { try downloadForReading() }
+        if !store.isWritable { try home.prepareForReading() }
         let found: Bool
         do { found = try store.refresh() } catch { throw DreamlakeError(error) }
         if found {
@@ -497,15 +437,6 @@ public final class Session: @unchecked Sendable {
             state.withLock { $0.fields = fields }
         }
         return found
-    }
-
-    /// For an S3 root: brings the spool's commit log up to the session's newest manifest (a spool ahead
-    /// of it, being written on this machine, is left as it is). Segments are read from the bucket.
-    private func downloadForReading() throws(DreamlakeError) {
-        guard let objects else { return }
-        do { try objects.download(into: directory, segments: false) } catch {
-            throw DreamlakeError(error, path: directory)
-        }
     }
 
     /// The session fields the metadata records add up to. Keys with the
@@ -527,41 +458,12 @@ public final class Session: @unchecked Sendable {
 
     /// ``all(localPath:)`` with the S3 settings of `environment`.
     package static func all(localPath: String, environment: [String: String]) throws(DreamlakeError) -> [(workspace: String, name: String)] {
-        if S3Location.isS3(localPath) {
-            do { return try S3Root(localPath, environment: environment).sessions() } catch { throw DreamlakeError(error) }
-        }
-        var out: [(String, String)] = []
-        guard FileManager.default.fileExists(atPath: localPath) else { return [] }
-        for ws in try StoreLayout.subdirectories(of: localPath) {
-            for dir in try StoreLayout.sessionDirectories(in: localPath + "/" + ws) {
-                out.append((ws, Paths.lastName(dir)))
-            }
-        }
-        return out
+        try sessionRoot(localPath, environment: environment).sessions()
     }
 
     /// How many log entries the session holds.
     public func logCount() throws(DreamlakeError) -> UInt64 {
         try requireStore().count(of: .logs)
-    }
-
-    /// Refuses a session directory that resolves outside `localPath` (a
-    /// symbolic link planted in the tree, for example).
-    /// Creates the session's folder, refusing first when a link would put it
-    /// (or any folder made on the way) outside `localPath`.
-    private func checkContainment() throws(DreamlakeError) {
-        if objectRoot != nil {
-            do { try FileManager.default.createDirectory(atPath: localRoot, withIntermediateDirectories: true) } catch {
-                throw DreamlakeError(.io, "could not create the spool \(localRoot): \(error.localizedDescription)")
-            }
-        }
-        try Names.checkInside(localRoot, directory)
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw DreamlakeError(.io, "could not create \(directory): \(error.localizedDescription)")
-        }
-        try Names.checkInside(localRoot, directory)
     }
 
     /// Makes everything appended so far durable when it returns.
@@ -585,12 +487,12 @@ public final class Session: @unchecked Sendable {
     ///   keeps everything, and the uploader goes on trying).
     public func flush(uploading: Bool) throws(DreamlakeError) {
         try flush()
-        guard uploading, let uploader = state.withLock({ $0.uploader }) else { return }
-        do { try uploader.uploadNow() } catch { throw DreamlakeError(error, path: directory) }
+        guard uploading, let uploads = state.withLock({ $0.uploads }) else { return }
+        try uploads.uploadNow()
     }
 
     /// The last upload's failure for a session of an S3 root (retried with backoff meanwhile); nil after a success.
-    public var uploadError: String? { state.withLock { $0.uploader }?.lastError?.message }
+    public var uploadError: String? { state.withLock { $0.uploads }?.lastError?.message }
 
     /// Flushes and closes the session, then exports it when it was made with
     /// `exportOnClose`. Closing twice is harmless (and exports once).
@@ -605,11 +507,11 @@ public final class Session: @unchecked Sendable {
     public func close() throws(DreamlakeError) {
         // An S3 root's last round: everything appended is sealed and uploaded before the store closes.
         var notUploaded: DreamlakeError?
-        if let uploader = state.withLock({ s -> S3Uploader? in defer { s.uploader = nil }; return s.uploader }) {
-            uploader.stop()
-            do { try uploader.uploadNow() } catch {
-                notUploaded = DreamlakeError(error, "the session was closed, but not all of it is uploaded: \(error.message); it is kept in \(directory) "
-                                             + "and uploaded when the session is opened again", path: directory)
+        if let uploads = state.withLock({ s -> (any SessionUploads)? in defer { s.uploads = nil }; return s.uploads }) {
+            uploads.stop()
+            do { try uploads.uploadNow() } catch {
+                notUploaded = error.saying("the session was closed, but not all of it is uploaded: \(error.message); it is kept in \(directory) "
+                                           + "and uploaded when the session is opened again", path: directory)
             }
         }
         let undelivered = state.withLock { $0.store == nil ? nil : $0.backend }?.close()
@@ -637,9 +539,7 @@ public final class Session: @unchecked Sendable {
     public func export(to outputRoot: String, progress: JSONLLayout.ProgressHandler? = nil) throws(DreamlakeError) -> JSONLLayout.ExportReport {
         let store = try requireStore()
         // A session of an S3 root is read where its objects are; its stored files are copied, so fetched first.
-        if let objects {
-            do { try objects.fetchStoredFiles(into: directory) } catch { throw DreamlakeError(error, path: directory) }
-        }
+        try home.fetchStoredFiles()
         return try JSONLLayout.export(store: store, sessionDirectory: directory, workspace: workspace, name: name,
                                       to: outputRoot, progress: progress)
     }

@@ -1,5 +1,4 @@
 import Dreamlake
-import DreamlakeS3
 import DreamlakeStore
 import Foundation
 
@@ -68,97 +67,26 @@ package struct AccessPolicy: Sendable, Equatable {
 }
 
 extension RemoteService {
-    /// The name of the file holding a workspace's owner, in the workspace's folder.
-    static let ownerFile = ".owner"
-
-    /// The owner of `workspace`, which becomes `user` when it has none yet.
+    /// The owner of `workspace`, which becomes `user` when it has none yet (the root records it:
+    /// ``SessionRoot/workspaceOwner(_:claimingFor:)``).
     func owner(of workspace: String, claimingFor user: String) throws(RemoteError) -> String {
-        if let objectRoot {
-            guard let owner = try bucketOwner(of: workspace, in: objectRoot, claimingFor: user) else {
-                throw RemoteError(500, "the owner of workspace \(Names.quoted(workspace)) could not be settled")
-            }
-            return owner
+        let found: String?
+        do { found = try sessionRoot.workspaceOwner(workspace, claimingFor: user) } catch {
+            throw RemoteError(error.isRetryable == true ? 503 : 500, error.message + (error.isRetryable == true ? "; try again" : ""))
         }
-        let relative = workspace + "/" + RemoteService.ownerFile
-        for _ in 0..<2 {
-            if FileSystem.kind(root + "/" + relative) != .missing { return try recordedOwner(of: workspace) }
-            // Unowned: claim it. Created exclusively, so of two users claiming at once one wins and the other reads it.
-            do throws(IOFailure) {
-                try FileSystem.makeDirectories(inside: root, workspace)
-                let file = try FileSystem.createInside(root, relative)
-                defer { try? file.close() }
-                try file.write(PythonJSONWriter.indentedBytes(["owner": .string(user)]), at: 0)
-                try file.sync()
-                return user
-            } catch where error.errno == EEXIST {
-                continue
-            } catch {
-                throw RemoteError(500, "cannot record the owner of workspace \(Names.quoted(workspace)): \(error.message)")
-            }
-        }
-        throw RemoteError(500, "the owner of workspace \(Names.quoted(workspace)) could not be settled")
-    }
-
-    /// For an S3 root: the owner object `<prefix>/<workspace>/.owner`, created only if absent by the
-    /// first user to reach the workspace through any node (nil `user`: only read; nil when none).
-    private func bucketOwner(of workspace: String, in objectRoot: S3Root, claimingFor user: String?) throws(RemoteError) -> String? {
-        let key = objectRoot.location.key(workspace + "/" + RemoteService.ownerFile)
-        let url = "s3://\(objectRoot.location.bucket)/\(key)"
-        do {
-            for _ in 0..<2 {
-                if let data = try objectRoot.client.get(bucket: objectRoot.location.bucket, key: key, range: 0..<4096) {
-                    guard let doc = try? PythonJSONReader.parse(Array(data)), let owner = doc.objectValue?["owner"]?.stringValue else {
-                        throw RemoteError(500, "\(url) does not name the workspace's owner; fix or remove it")
-                    }
-                    return owner
-                }
-                guard let user else { return nil }
-                // Unowned: claim it; of two nodes claiming at once, one creates it and the other reads it.
-                if try objectRoot.client.put(bucket: objectRoot.location.bucket, key: key,
-                                             body: Data(PythonJSONWriter.indentedBytes(["owner": .string(user)])), ifAbsent: true) {
-                    return user
-                }
-            }
-        } catch let e as RemoteError {
-            throw e
-        } catch {
-            throw RemoteError(503, "cannot read or record the owner of workspace \(Names.quoted(workspace)) at \(url): \(error); try again")
-        }
-        throw RemoteError(500, "the owner of workspace \(Names.quoted(workspace)) could not be settled")
-    }
-
-    /// The owner recorded in `workspace`'s owner file, which must be there.
-    private func recordedOwner(of workspace: String) throws(RemoteError) -> String {
-        let relative = workspace + "/" + RemoteService.ownerFile
-        do {
-            let file = try FileSystem.openInside(root, relative)
-            defer { try? file.close() }
-            let bytes = try file.read(at: 0, count: 4096)
-            guard let doc = try? PythonJSONReader.parse(bytes), let owner = doc.objectValue?["owner"]?.stringValue else {
-                throw RemoteError(500, "\(root)/\(relative) does not name the workspace's owner; fix or remove it")
-            }
-            return owner
-        } catch let e as RemoteError {
-            throw e
-        } catch {
-            throw RemoteError(500, "cannot read the owner of workspace \(Names.quoted(workspace)): \(error)")
-        }
+        guard let found else { throw RemoteError(500, "the owner of workspace \(Names.quoted(workspace)) could not be settled") }
+        return found
     }
 
     /// Whether `user` may read `workspace` in the viewer, which never claims a
     /// workspace by looking: one nobody has reached through the server (its
     /// sessions were written on the server's machine) has no owner, and every
-    /// user with a token may read it; an owner file that cannot be read allows nobody.
+    /// user with a token may read it; an owner record that cannot be read allows nobody.
     package func mayRead(_ user: String, workspace: String) -> Bool {
         let workspace = Names.canonical(workspace)
-        if let objectRoot {
-            let found: String?
-            do { found = try bucketOwner(of: workspace, in: objectRoot, claimingFor: nil) } catch { return false }
-            guard let owner = found else { return true }
-            return policy.level(of: user, in: workspace, ownedBy: owner) >= .read
-        }
-        guard FileSystem.kind(root + "/" + workspace + "/" + RemoteService.ownerFile) != .missing else { return true }
-        guard let owner = try? recordedOwner(of: workspace) else { return false }
+        let found: String?
+        do { found = try sessionRoot.workspaceOwner(workspace, claimingFor: nil) } catch { return false }
+        guard let owner = found else { return true }
         return policy.level(of: user, in: workspace, ownedBy: owner) >= .read
     }
 

@@ -1,5 +1,4 @@
 import Dreamlake
-import DreamlakeS3
 import DreamlakeStore
 import Foundation
 
@@ -15,10 +14,9 @@ import Foundation
 /// files), at most once every `refreshInterval` seconds for an S3 root, where
 /// a refresh is a listing and a GET.
 package final class ReaderSessions: Sendable {
-    /// The folder or S3 root the sessions are under.
-    package let root: String
+    /// The folder or S3 root the sessions are under (or why it cannot be reached, said to each request).
+    private let root: Result<any SessionRoot, DreamlakeError>
     private let maxOpen: Int
-    private let environment: [String: String]
     private let refreshNanos: UInt64
 
     private struct Open {
@@ -41,11 +39,23 @@ package final class ReaderSessions: Sendable {
     ///   - maxOpen: How many sessions stay open between requests.
     ///   - environment: Where an S3 root's endpoint and credentials come from.
     ///   - refreshInterval: For an S3 root, the fewest seconds between two refreshes of a session.
-    package init(root: String, maxOpen: Int, environment: [String: String], refreshInterval: Double = 1) {
+    package convenience init(root: String, maxOpen: Int, environment: [String: String], refreshInterval: Double = 1) {
+        self.init(root: Result { () throws(DreamlakeError) in try sessionRoot(root, environment: environment) },
+                  maxOpen: maxOpen, refreshInterval: refreshInterval)
+    }
+
+    /// - Parameters:
+    ///   - maxOpen: How many sessions stay open between requests.
+    ///   - refreshInterval: For an S3 root (one ``SessionRoot/isShared``), the fewest seconds between two refreshes of a session.
+    package convenience init(root: any SessionRoot, maxOpen: Int, refreshInterval: Double = 1) {
+        self.init(root: .success(root), maxOpen: maxOpen, refreshInterval: refreshInterval)
+    }
+
+    private init(root: Result<any SessionRoot, DreamlakeError>, maxOpen: Int, refreshInterval: Double) {
         self.root = root
         self.maxOpen = max(1, maxOpen)
-        self.environment = environment
-        let interval = S3Location.isS3(root) && refreshInterval.isFinite ? min(max(refreshInterval, 0), 3600) : 0
+        let shared = (try? root.get())?.isShared ?? false
+        let interval = shared && refreshInterval.isFinite ? min(max(refreshInterval, 0), 3600) : 0
         refreshNanos = UInt64(interval * 1e9)
     }
 
@@ -82,8 +92,8 @@ package final class ReaderSessions: Sendable {
             }
             return s
         }
-        let s = try Session(name: name, workspace: workspace, localPath: root, description: nil, tags: nil, folder: nil,
-                            metadataObject: nil, environment: environment)
+        let s = try Session(name: name, workspace: workspace, localPath: nil, description: nil, tags: nil, folder: nil,
+                            metadataObject: nil, root: root.get())
         try s.openForReading()
         // Two requests may open the same session at once: one copy is kept, the other closed.
         let (kept, closing) = state.withLock { (st: inout State) -> (Session, [Session]) in

@@ -96,11 +96,12 @@ package final class RemoteService: @unchecked Sendable {
         var inUse = 1
         var lastUsed: UInt64 = 0
         /// For an S3 root: the lease this node holds on the session's writes.
-        var lease: S3LeaseKeeper?
+        var lease: (any SessionLease)?
     }
 
-    /// For an S3 root (`s3://bucket/prefix`): the bucket, and how this node takes leases there.
-    package let objectRoot: S3Root?
+    /// Where the sessions live: a folder, or an S3 root (`s3://bucket/prefix`) where this node writes a
+    /// session only while it holds its lease.
+    package let sessionRoot: any SessionRoot
     /// Who this node is in the leases it writes, and where it says it takes requests.
     package let node: NodeIdentity
     /// Where this node takes requests, once known (``listening(at:)``), when its identity gave none.
@@ -136,10 +137,8 @@ package final class RemoteService: @unchecked Sendable {
     /// sessions this node writes while it holds their leases (see ``NodeIdentity``).
     package init(root: String, maxOpenSessions: Int = 64, policy: AccessPolicy = AccessPolicy(),
                  node: NodeIdentity = NodeIdentity()) throws(DreamlakeError) {
-        if S3Location.isS3(root) {
-            do { objectRoot = try S3Root(root) } catch { throw DreamlakeError(.invalidArgument, error.message) }
-        } else {
-            objectRoot = nil
+        sessionRoot = try Dreamlake.sessionRoot(root)
+        if !sessionRoot.isShared {
             do { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) } catch {
                 throw DreamlakeError(.io, "cannot create the store folder \(root): \(error.localizedDescription)", path: root)
             }
@@ -150,8 +149,8 @@ package final class RemoteService: @unchecked Sendable {
         self.maxOpenSessions = max(1, maxOpenSessions)
         self.policy = policy
         notBusy = Condition(lock: lock)
-        readers = objectRoot == nil ? nil : ReaderSessions(root: root, maxOpen: maxOpenSessions, environment: ProcessInfo.processInfo.environment)
-        if objectRoot != nil {
+        readers = sessionRoot.isShared ? ReaderSessions(root: sessionRoot, maxOpen: maxOpenSessions) : nil
+        if sessionRoot.isShared {
             let every = Double(node.leaseMilliseconds) / 3000
             renewer = OSThread.start { [self] in
                 var next = WallClock.monotonicNanos(after: every)
@@ -173,7 +172,7 @@ package final class RemoteService: @unchecked Sendable {
     /// Where uploads are staged while they arrive: a hidden folder of the
     /// store's (so that staged bytes move into the session on the same file
     /// system), which listings and exports skip.
-    package var uploadsDirectory: String { (objectRoot?.localFolder ?? root) + "/.uploads" }
+    package var uploadsDirectory: String { sessionRoot.localFolder + "/.uploads" }
 
     /// Closes every session the service opened, flushing what they hold.
     /// Later calls are refused. Returns the errors closing met, if any.
@@ -197,25 +196,24 @@ package final class RemoteService: @unchecked Sendable {
 
     // MARK: Leases (S3 roots)
 
-    /// Takes the lease of `session` for this node, or says where its writer is; and fences the
-    /// session's uploads with it, so that once another node takes it over this one uploads nothing more.
-    private func takeLease(_ session: Session) throws(RemoteError) -> S3LeaseKeeper? {
-        guard let objectRoot else { return nil }
-        let keeper = S3LeaseKeeper(objects: objectRoot.objects(workspace: session.workspace, name: session.name),
-                                   holder: node.holder, address: address.withLock { $0 }, duration: node.leaseMilliseconds)
-        let outcome: S3LeaseOutcome
-        do { outcome = try keeper.take() } catch {
+    /// Takes the lease of `session` for this node, or says where its writer is (nil when the root has no
+    /// leases). Taking it fences the session's uploads with it, so that once another node takes it over
+    /// this one uploads nothing more.
+    private func takeLease(_ session: Session) throws(RemoteError) -> (any SessionLease)? {
+        guard let lease = session.home.lease(holder: node.holder, address: address.withLock { $0 }, duration: node.leaseMilliseconds) else {
+            return nil
+        }
+        let outcome: LeaseOutcome
+        do { outcome = try lease.take() } catch {
             throw RemoteError(503, "the lease of session \(session.workspace)/\(session.name) could not be read or written: \(error.message); try again")
         }
         switch outcome {
         case .held:
-            let directory = session.directory
-            session.fenceUploads { () throws(S3Error) in try keeper.fence(directory: directory) }
-            return keeper
-        case .heldByAnother(let other):
-            let until = Timestamps.iso(micros: Int64(min(other.expiresAt, 1 << 50)) * 1000)  // read from the bucket: any value
+            return lease
+        case .heldByAnother(let holder, let address, let expiresAt):
+            let until = Timestamps.iso(micros: Int64(min(expiresAt, 1 << 50)) * 1000)  // read from the bucket: any value
             throw RemoteError(421, "session \(session.workspace)/\(session.name) is written through another node, "
-                              + (other.address.isEmpty ? "\(other.holder)" : "\(other.address) (\(other.holder))")
+                              + (address.isEmpty ? "\(holder)" : "\(address) (\(holder))")
                               + ", whose lease runs to \(until) unless renewed: send its requests there")
         }
     }
@@ -236,8 +234,8 @@ package final class RemoteService: @unchecked Sendable {
                 let stillOpen = lock.withLock { open[id]?.session === session }
                 // Closed meanwhile (its release may have come before this renewal): given up again.
                 if !stillOpen { keeper.release() }
-            case .heldByAnother(let other)?:
-                FileHandle.standardError.write(Data("dreamlake serve: the lease of \(session.workspace)/\(session.name) was taken over by \(other.holder); this node no longer writes it\n".utf8))
+            case .heldByAnother(let holder, _, _)?:
+                FileHandle.standardError.write(Data("dreamlake serve: the lease of \(session.workspace)/\(session.name) was taken over by \(holder); this node no longer writes it\n".utf8))
                 // Not served here any more: the next request for it finds the other node's lease.
                 let dropped = lock.withLock { () -> Bool in
                     guard open[id]?.session === session else { return false }
@@ -259,7 +257,7 @@ package final class RemoteService: @unchecked Sendable {
     /// Throws when this node's lease of an open session has run out or was taken over: its writes
     /// would go to a session another node may be writing.
     private func checkLease(_ e: Entry) throws(RemoteError) {
-        guard objectRoot != nil else { return }
+        guard sessionRoot.isShared else { return }
         guard let lease = e.lease, lease.isHeld() else {
             throw RemoteError(503, "this node's lease of session \(e.session.workspace)/\(e.session.name) has run out or was taken over; try again (through the node that holds it)")
         }
@@ -304,8 +302,9 @@ package final class RemoteService: @unchecked Sendable {
         do {
             // Opened with the fields given, as a local session is, so that a new
             // session's first record holds them; one already open is updated.
-            let candidate = try Session(name: name, workspace: workspace, localPath: root, description: description,
-                                        tags: tags, folder: folder, metadataObject: metadata, writeProtected: writeProtected)
+            let candidate = try Session(name: name, workspace: workspace, localPath: nil, description: description,
+                                        tags: tags, folder: folder, metadataObject: metadata, writeProtected: writeProtected,
+                                        root: sessionRoot)
             let id = RemoteService.sessionID(workspace: candidate.workspace, name: candidate.name)
             do {
                 let (found, fresh) = try opened(id: id, candidate)
@@ -356,7 +355,8 @@ package final class RemoteService: @unchecked Sendable {
         if let known = try acquireOpen(id, checkingLease: true) { return known }
         let found = try stored(id)
         do {
-            return try opened(id: id, Session(name: found.name, workspace: found.workspace, localPath: root)).session
+            return try opened(id: id, Session(name: found.name, workspace: found.workspace, localPath: nil, description: nil, tags: nil,
+                                                     folder: nil, metadataObject: nil, root: sessionRoot)).session
         } catch {
             throw RemoteError(any: error)
         }
@@ -405,7 +405,7 @@ package final class RemoteService: @unchecked Sendable {
     /// The workspace and name of the stored session with `id`; 404 when there is none.
     private func stored(_ id: String) throws(RemoteError) -> (workspace: String, name: String) {
         let all: [(workspace: String, name: String)]
-        do { all = try Session.all(localPath: root) } catch { throw RemoteError(error) }
+        do { all = try sessionRoot.sessions() } catch { throw RemoteError(error) }
         guard let found = all.first(where: { RemoteService.sessionID(workspace: $0.workspace, name: $0.name) == id }) else {
             throw RemoteError(404, "there is no session with id \(Names.quoted(id)); create it with POST /workspaces/{workspace}/sessions")
         }
@@ -469,7 +469,7 @@ package final class RemoteService: @unchecked Sendable {
                 notBusy.broadcast()
             }
         }
-        var lease: S3LeaseKeeper?
+        var lease: (any SessionLease)?
         do {
             // An S3 root's session is written by one node at a time: the holder of its lease.
             lease = try takeLease(candidate)

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Dreamlake
-import DreamlakeS3
 @_spi(Reference) import DreamlakeStore
 import Foundation
 import Histogram
@@ -32,18 +31,9 @@ struct Bench: ParsableCommand {
         while flock(fd, LOCK_EX) != 0 {
             guard errno == EINTR else { throw DreamlakeError(.io, "could not lock \(lockPath): \(String(cString: strerror(errno)))") }
         }
-        if FileManager.default.fileExists(atPath: session.directory), Store.liveWriter(directory: session.directory) == nil {
-            try session.open()
-            try session.close()
-            do { try FileManager.default.removeItem(atPath: session.directory) } catch {
-                throw DreamlakeError(.io, "could not remove the last run at \(session.directory): \(error.localizedDescription)")
-            }
-        }
-        if S3Location.isS3(root) {
-            // The last run's objects go too, or the new run would continue it.
-            do { try s3Root(root).objects(workspace: workspace, name: name).removeAll() } catch let e as S3Error {
-                throw DreamlakeError(.io, "could not remove the last run from \(root): \(e.message)")
-            }
+        if Store.liveWriter(directory: session.directory) == nil {
+            // The last run goes, from its folder and, for an S3 root, from the bucket (or the new run would continue it).
+            try sessionRoot(root).session(workspace: workspace, name: name).remove()
             // A new session object: the one above knows the last run's manifest, which is gone.
             let fresh = try Session(name: name, workspace: workspace, localPath: root, durability: durability)
             try fresh.open()
@@ -394,7 +384,7 @@ extension Bench {
 
         func run() throws {
             try reportingErrors {
-                guard S3Location.isS3(root.path) else { throw DreamlakeError(.invalidArgument, "--root must be an S3 root, s3://BUCKET/PREFIX") }
+                guard ObjectStoreRoot.isObjectStore(root.path) else { throw DreamlakeError(.invalidArgument, "--root must be an S3 root, s3://BUCKET/PREFIX") }
                 let session = try Bench.freshSession("s3", root: root.path, durability: StoreConfiguration().durability)
                 let track = session.track(Bench.trackName)
                 let start = monotonicNanos()
@@ -420,11 +410,11 @@ extension Bench {
                 try reader.openForReading()
                 let readTrack = reader.track(Bench.trackName)
                 let opened = Double(monotonicNanos() - openStart) / 1e9
-                let openRequests = reader.objectRoot?.client.requestCount ?? 0
+                let openRequests = (reader.root as? ObjectStoreRoot)?.bucket.client.requestCount ?? 0
                 let readStart = monotonicNanos()
                 let page = try readTrack.read(startIndex: UInt64(points / 2), limit: 1000)
                 let read = Double(monotonicNanos() - readStart) / 1e9
-                let readRequests = (reader.objectRoot?.client.requestCount ?? 0) - openRequests
+                let readRequests = ((reader.root as? ObjectStoreRoot)?.bucket.client.requestCount ?? 0) - openRequests
                 try reader.close()
                 guard page.points.count == 1000, page.points.first?.index == UInt64(points / 2) else {
                     throw DreamlakeError(.io, "the read from the middle gave \(page.points.count) points")

@@ -12,19 +12,23 @@ struct RootOption: ParsableArguments {
     /// The folder to use.
     var path: String { root ?? ProcessInfo.processInfo.environment["DREAMLAKE_PATH"] ?? "./.dreamlake" }
 
-    /// The folder to read, which must be there: a mistyped root is an
+    /// The root to read, which must be there: a mistyped root is an
     /// error, not an empty list that passes a script's check.
-    func existing() throws(DreamlakeError) -> String {
+    func existing() throws(DreamlakeError) -> String { try existingRoot().url }
+
+    /// ``existing()``, as the root sessions are reached through.
+    func existingRoot() throws(DreamlakeError) -> any SessionRoot {
         let path = self.path
+        let found = try sessionRoot(path)
         // An S3 root is checked by listing it (its bucket must be there).
-        if S3Location.isS3(path) { return path }
+        if found.isShared { return found }
         // The user's own path, given on the command line: a link to a folder is a folder here.
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
             let from = root != nil ? "--root" : ProcessInfo.processInfo.environment["DREAMLAKE_PATH"] != nil ? "$DREAMLAKE_PATH" : "the default root"
             throw DreamlakeError(.notFound, "there is no folder \(path) (\(from)): give --root the folder sessions are stored under")
         }
-        return path
+        return found
     }
 }
 
@@ -114,8 +118,4 @@ func parseSessionName(_ text: String) throws -> (workspace: String, session: Str
     return (ws, parts.count > 1 ? parts[1] : nil)
 }
 
-/// The S3 root `url`, with the endpoint, region and credentials of the environment.
-func s3Root(_ url: String) throws(DreamlakeError) -> S3Root {
-    do { return try S3Root(url) } catch { throw DreamlakeError(.invalidArgument, error.message) }
-}
 

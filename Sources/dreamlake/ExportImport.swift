@@ -1,6 +1,5 @@
 import ArgumentParser
 import Dreamlake
-import DreamlakeS3
 import Foundation
 
 /// `dreamlake export`: sessions to Python dreamlake's JSONL layout.
@@ -20,9 +19,15 @@ struct Export: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var reports: [JSONLLayout.ExportReport] = []
-            _ = try root.existing()
-            // An S3 root is exported from its spool, brought up to what the bucket holds first.
-            let folder = S3Location.isS3(root.path) ? try spoolOfEverything(root.path) : root.path
+            let sessionRoot = try root.existingRoot()
+            // Exported from the root's folder (an S3 root's spool), each session brought up to what the root holds first.
+            var asked: [(workspace: String, session: String?)] = []
+            for text in sessions { asked.append(try parseSessionName(text)) }
+            for (ws, name) in try sessionRoot.sessions()
+            where asked.isEmpty || asked.contains(where: { $0.workspace == ws && ($0.session == nil || $0.session == name) }) {
+                try sessionRoot.session(workspace: ws, name: name).download()
+            }
+            let folder = sessionRoot.localFolder
             let bar = ProgressBar("export")
             defer { bar.finish() }
             if sessions.isEmpty {
@@ -76,22 +81,13 @@ struct Import: ParsableCommand {
         try reportingErrors {
             let bar = ProgressBar("import")
             defer { bar.finish() }
-            // Into an S3 root: imported into its spool, then each new session sealed and uploaded.
-            let objectRoot = S3Location.isS3(root.path) ? try s3Root(root.path) : nil
-            let reports = try JSONLLayout.importFolder(from: source, into: objectRoot?.localFolder ?? root.path, workspace: workspace,
+            // Imported into the root's folder (an S3 root's spool), then each new session published (uploaded).
+            let target = try sessionRoot(root.path)
+            let reports = try JSONLLayout.importFolder(from: source, into: target.localFolder, workspace: workspace,
                                                        name: name, progress: bar.handler)
-            if let objectRoot {
-                for r in reports {
-                    do {
-                        let store = try Store(directory: r.directory)
-                        try store.sealSegment()
-                        try store.close()
-                        // A new session's spool: made from no manifest (one of that name in the bucket refuses the upload).
-                        _ = try S3Spool.make(r.directory, base: 0)
-                        try objectRoot.objects(workspace: r.workspace, name: r.name).upload(from: r.directory)
-                    } catch {
-                        throw DreamlakeError(.io, "\(r.workspace)/\(r.name) was imported into the spool \(r.directory) but not uploaded: \(error)")
-                    }
+            for r in reports {
+                do throws(DreamlakeError) { try target.session(workspace: r.workspace, name: r.name).publishNew() } catch {
+                    throw error.saying("\(r.workspace)/\(r.name) was imported into \(r.directory) but not uploaded: \(error.message)")
                 }
             }
             bar.finish()
@@ -103,15 +99,4 @@ struct Import: ParsableCommand {
             }
         }
     }
-}
-
-/// The spool of the S3 root `url` with every session in the bucket brought up to its newest manifest.
-func spoolOfEverything(_ url: String) throws(DreamlakeError) -> String {
-    let objectRoot = try s3Root(url)
-    do {
-        for (ws, name) in try objectRoot.sessions() {
-            try objectRoot.objects(workspace: ws, name: name).download(into: objectRoot.localFolder + "/" + ws + "/" + name)
-        }
-    } catch { throw DreamlakeError(error) }
-    return objectRoot.localFolder
 }

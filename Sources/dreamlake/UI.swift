@@ -33,7 +33,7 @@ struct UI: AsyncParsableCommand {
         try await reportingErrors {
             let env = ProcessInfo.processInfo.environment
             let root = root ?? env["DREAMLAKE_PATH"] ?? "./.dreamlake"
-            guard S3Location.isS3(root) || FileManager.default.fileExists(atPath: root) else {
+            guard try sessionRoot(root).isShared || FileManager.default.fileExists(atPath: root) else {
                 throw DreamlakeError(.notFound, "there is no folder \(root); give the root your sessions are under with --root")
             }
             let viewer = try ViewerServer(root: root, host: host, port: port, secret: secret ?? env["DREAMLAKE_JWT_SECRET"])

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Dreamlake
-import DreamlakeS3
 import Foundation
 
 /// `dreamlake verify`: every block's checksum, every index, every stream, the lock.
@@ -28,21 +27,11 @@ struct Verify: ParsableCommand {
                 targets += matching
             }
             var damaged = 0
-            // An S3 root's sessions are checked as the bucket holds them: each downloaded whole into an empty
-            // folder (every object the newest manifest names, each of the size it says), then verified there.
-            let objectRoot = S3Location.isS3(root.path) ? try s3Root(root.path) : nil
+            // Each session is checked as its root holds it: a folder's where it is; an S3 root's downloaded whole
+            // into an empty folder (every object the newest manifest names, each of the size it says), then verified there.
+            let sessionRoot = try root.existingRoot()
             for (ws, name) in targets {
-                var directory = root.path + "/" + ws + "/" + name
-                var scratch: String?
-                if let objectRoot {
-                    let folder = NSTemporaryDirectory() + "dreamlake-verify-" + UUID().uuidString
-                    scratch = folder
-                    directory = folder + "/store"
-                    do { try objectRoot.objects(workspace: ws, name: name).download(into: directory) } catch {
-                        try? FileManager.default.removeItem(atPath: folder)
-                        throw DreamlakeError(.io, "\(ws)/\(name): \((error as? S3Error)?.message ?? "\(error)")")
-                    }
-                }
+                let (directory, scratch) = try sessionRoot.session(workspace: ws, name: name).copyForChecking()
                 defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
                 let report: VerifyReport
                 do throws(StoreError) { report = try Store.verify(directory: directory) } catch {

@@ -143,7 +143,7 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
 
         let reader = try session("lazy", on: "b")
         try reader.openForReading()
-        let client = try #require(reader.objectRoot?.client)
+        let client = try #require((reader.root as? ObjectStoreRoot)?.bucket.client)
         let before = client.requestCount
         let middle = try reader.track("loss").read(startIndex: 90_000, limit: 1000).points
         #expect(middle.map(\.data["value"]) == (90_000..<91_000).map { Value.double(ReferenceWorkload.value($0)) })
@@ -271,7 +271,7 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         try zombie.open()
         for i in 0..<30_000 { try zombie.track("loss").append(value: Double(i), step: i) }
         try zombie.flush(uploading: true)
-        zombie.state.withLock { $0.uploader }?.stop()  // stalled: no round runs
+        zombie.state.withLock { $0.uploads }?.stop()  // stalled: no round runs
         for i in 30_000..<40_000 { try zombie.track("loss").append(value: -Double(i), step: i) }
         let other = try session("zombie", on: "b", interval: 0.1)
         try other.open()
@@ -328,7 +328,7 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         #expect(seen == 20_000, "the uploader sent what was appended within its interval")
         try watcher.close()
         // The machine is lost: its spool is gone, the session is never closed there.
-        let state = writer.state.withLock { ($0.uploader, $0.store) }
+        let state = writer.state.withLock { ($0.uploads, $0.store) }
         state.0?.stop()
         try FileManager.default.removeItem(atPath: machines.path + "/a")
 

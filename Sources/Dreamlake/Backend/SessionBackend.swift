@@ -1,4 +1,3 @@
-import DreamlakeS3
 import DreamlakeStore
 import Foundation
 
@@ -52,23 +51,47 @@ protocol SessionBackend: Sendable {
     func abandon()
 }
 
-/// A session's name and folder, for backends and their messages.
-struct SessionPlace: Sendable {
-    var workspace: String
-    var name: String
-    /// `<localPath>/<workspace>/<name>`.
-    var directory: String
+/// A session's names and folder, for roots, backends and their messages.
+package struct SessionPlace: Sendable {
+    package var workspace: String
+    package var name: String
+    /// The local folder the session is under: a folder root, or an S3 root's spool.
+    package var root: String
+    /// `<root>/<workspace>/<name>`.
+    package var directory: String
+
+    package init(workspace: String, name: String, root: String) {
+        self.workspace = workspace
+        self.name = name
+        self.root = root
+        directory = Paths.join(root, workspace, name)
+    }
 
     /// `workspace/name`, as messages and Python's `sessionId` spell it.
-    var label: String { workspace + "/" + name }
+    package var label: String { workspace + "/" + name }
+
+    /// Creates the session's folder, refusing first when a link would put it (or any folder made on
+    /// the way) outside ``root`` (a symbolic link planted in the tree, for example).
+    func makeFolder() throws(DreamlakeError) {
+        do { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) } catch {
+            throw DreamlakeError(.io, "could not create \(root): \(error.localizedDescription)", path: root)
+        }
+        try Names.checkInside(root, directory)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw DreamlakeError(.io, "could not create \(directory): \(error.localizedDescription)", path: directory)
+        }
+        try Names.checkInside(root, directory)
+    }
 }
 
 /// Reads a session's own store.
 struct LocalBackend: SessionBackend {
     let store: Store
     let place: SessionPlace
-    /// For a session of an S3 root: where a stored file the folder lacks is fetched from.
-    var objects: S3SessionObjects?
+    /// Where a stored file the folder lacks is fetched from (a bucket's, for a session of an S3 root).
+    let home: any SessionHome
 
     func parameters() throws(DreamlakeError) -> ValueObject {
         var merged = ValueObject()
@@ -148,9 +171,9 @@ struct LocalBackend: SessionBackend {
         guard let relative = Files.relativeLocation(id: id, path: file.path, filename: file.filename) else {
             throw DreamlakeError(.invalidName, "file \(id) has a path or name that would leave the session's folder (\(Names.quoted(file.path)), \(Names.quoted(file.filename)))")
         }
-        if let objects, FileSystem.kind(place.directory + "/files/" + relative) == .missing {
-            do { try objects.fetchStoredFile(relative, into: place.directory) } catch {
-                throw DreamlakeError(error, "file \(id) of session \(place.label): \(error.message)")
+        if FileSystem.kind(place.directory + "/files/" + relative) == .missing {
+            do { try home.fetchStoredFile(relative) } catch {
+                throw error.saying("file \(id): \(error.message)")
             }
         }
         return (file, relative)

@@ -116,7 +116,7 @@ extension Session {
         }
         replica.start()
         let delivery = Delivery(replica: replica, timeout: target.deliveryTimeout, place: place)
-        return target.hybrid ? ReplicaBackend(local: LocalBackend(store: store, place: place), delivery: delivery)
+        return target.hybrid ? ReplicaBackend(local: LocalBackend(store: store, place: place, home: home), delivery: delivery)
             : RemoteBackend(delivery: delivery)
     }
 }

@@ -1,4 +1,3 @@
-import DreamlakeS3
 import Dreamlake
 import DreamlakeStore
 import Foundation
@@ -17,10 +16,8 @@ import Foundation
 package final class ViewerService: Sendable {
     /// The folder or S3 root sessions are stored under.
     package let root: String
-    /// Where the endpoint and credentials of an S3 root come from (the process's environment).
-    private let environment: [String: String]
-    /// The root, when it is an S3 one.
-    private let objectRoot: S3Root?
+    /// Where the sessions live.
+    private let sessionRoot: any SessionRoot
     /// The sessions open for reading, shared by the requests.
     private let sessions: ReaderSessions
     /// A row of the runs table per session, with the fingerprint of what it was read from.
@@ -31,13 +28,8 @@ package final class ViewerService: Sendable {
     package init(root: String, maxOpenSessions: Int = 32,
                  environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
         self.root = root
-        self.environment = environment
-        if S3Location.isS3(root) {
-            do { objectRoot = try S3Root(root, environment: environment) } catch { throw DreamlakeError(.invalidArgument, error.message) }
-        } else {
-            objectRoot = nil
-        }
-        sessions = ReaderSessions(root: root, maxOpen: maxOpenSessions, environment: environment)
+        sessionRoot = try Dreamlake.sessionRoot(root, environment: environment)
+        sessions = ReaderSessions(root: sessionRoot, maxOpen: maxOpenSessions)
     }
 
     /// Closes every session it holds open; one a request still uses is
@@ -60,19 +52,7 @@ package final class ViewerService: Sendable {
     /// names and sizes of its segment files, or in an S3 root the generation
     /// of its newest manifest (one listing, no read).
     private func fingerprint(_ workspace: String, _ name: String) -> [UInt64] {
-        if let objectRoot {
-            return [(try? objectRoot.objects(workspace: workspace, name: name).newestGeneration()) ?? 0]
-        }
-        let segments = Store.segmentsDirectory(of: root + "/" + workspace + "/" + name)
-        guard let names = try? FileSystem.list(segments) else { return [] }
-        var out: [UInt64] = []
-        for name in names.sorted() {
-            guard let f = try? File.open(segments + "/" + name, .readOnly) else { continue }
-            out.append(UInt64(name.hashValue & 0xFFFF_FFFF))
-            out.append((try? f.size()) ?? 0)
-            try? f.close()
-        }
-        return out
+        sessionRoot.session(workspace: workspace, name: name).fingerprint()
     }
 
     // MARK: Answers
@@ -82,16 +62,13 @@ package final class ViewerService: Sendable {
     /// to write, or, in an S3 root, a `serve` node holding its lease. (A writer
     /// on another machine without a lease shows as not live.)
     private func isLive(_ workspace: String, _ name: String) -> Bool {
-        guard let objectRoot else { return Store.liveWriter(directory: root + "/" + workspace + "/" + name) != nil }
-        if Store.liveWriter(directory: objectRoot.localFolder + "/" + workspace + "/" + name) != nil { return true }
-        let now = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
-        return (try? objectRoot.objects(workspace: workspace, name: name).currentLease())??.isHeld(at: now) ?? false
+        sessionRoot.session(workspace: workspace, name: name).isLive()
     }
 
     /// `GET /api/runs`: a row for every session under the root in a workspace `include` lets through.
     package func runs(include: (String) -> Bool = { _ in true }) throws(DreamlakeError) -> Value {
         var rows: [Value] = []
-        for (ws, name) in try Session.all(localPath: root, environment: environment) where include(ws) {
+        for (ws, name) in try sessionRoot.sessions() where include(ws) {
             let key = ws + "/" + name
             let print = fingerprint(ws, name)
             let live = isLive(ws, name)
