@@ -42,6 +42,9 @@ public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatabl
         /// reached in time; the message says what was not delivered (it stays
         /// in the local store and is sent when the session is opened again).
         public static let remote = Code(rawValue: "remote")
+        /// Another machine writes what this call would write (a session of an S3 root, opened for
+        /// writing elsewhere): the message says which, and when to try again.
+        public static let busy = Code(rawValue: "busy")
     }
 
     /// What kind of failure this is.

@@ -251,9 +251,17 @@ public final class Session: @unchecked Sendable {
         guard !isOpen else { return }
         // The root readies the folder: for an S3 root, it continues the bucket and is claimed for this machine.
         let uploads = try home.prepareForWriting(UploadOptions(interval: uploadInterval, spoolLimit: spoolLimit))
-        guard let store = try openStore(uploads: uploads) else {
+        let store: Store
+        do {
+            guard let opened = try openStore(uploads: uploads) else {
+                uploads?.stop()  // another call opened it meanwhile, and writes with its own
+                return
+            }
+            store = opened
+        } catch {
             uploads?.stop()
-            return
+            uploads?.end()
+            throw error
         }
         do {
             if let uploads {
@@ -268,6 +276,7 @@ public final class Session: @unchecked Sendable {
         } catch {
             uploads?.stop()
             try? close()
+            uploads?.end()
             throw error
         }
     }
@@ -507,7 +516,8 @@ public final class Session: @unchecked Sendable {
     public func close() throws(DreamlakeError) {
         // An S3 root's last round: everything appended is sealed and uploaded before the store closes.
         var notUploaded: DreamlakeError?
-        if let uploads = state.withLock({ s -> (any SessionUploads)? in defer { s.uploads = nil }; return s.uploads }) {
+        let uploads = state.withLock { s -> (any SessionUploads)? in defer { s.uploads = nil }; return s.uploads }
+        if let uploads {
             uploads.stop()
             do { try uploads.uploadNow() } catch {
                 notUploaded = error.saying("the session was closed, but not all of it is uploaded: \(error.message); it is kept in \(directory) "
@@ -524,6 +534,7 @@ public final class Session: @unchecked Sendable {
             return store
         }
         guard let store else { return }
+        defer { uploads?.end() }
         do { try store.close() } catch { throw DreamlakeError(error) }
         if let exportOnClose { try JSONLLayout.exportSession(at: directory, to: exportOnClose) }
         if let undelivered { throw undelivered }

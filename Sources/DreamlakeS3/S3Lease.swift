@@ -169,6 +169,17 @@ package final class S3LeaseKeeper: Sendable {
         return outcome
     }
 
+    /// For a holder that keeps its lease itself (a session's writer, renewing it on a thread): renews the
+    /// lease held, or takes it when none is yet (the store did not answer when the session opened). A
+    /// lease another holds when this one should have it ends this keeper's hold for good, as a takeover does.
+    package func keep(now: UInt64 = S3LeaseKeeper.now()) throws(S3Error) -> S3LeaseOutcome? {
+        let (held, taken) = state.withLock { ($0.lease != nil, $0.takenBy != nil) }
+        if held || taken { return try renew(now: now) }
+        let outcome = try take(now: now)
+        if case .heldByAnother(let other) = outcome { state.withLock { $0.takenBy = other } }
+        return outcome
+    }
+
     /// Gives the lease up, so that another may take it at once; the fence refuses from then on.
     package func release() {
         guard let lease = state.withLock({ s -> S3Lease? in defer { s.lease = nil }; return s.takenBy == nil ? s.lease : nil }) else { return }
@@ -186,8 +197,11 @@ package final class S3LeaseKeeper: Sendable {
     /// ``S3Error/isSuperseded``) once another took it over, else (it ran out while renewals failed)
     /// until a renewal succeeds.
     package func fence(directory: String, now: UInt64 = S3LeaseKeeper.now()) throws(S3Error) {
-        let (isHeld, takenBy) = state.withLock { s in (held(s, now), s.takenBy) }
+        let (isHeld, takenBy, taken) = state.withLock { s in (held(s, now), s.takenBy, s.lease != nil) }
         if isHeld { return }
+        if takenBy == nil && !taken {
+            throw S3Error(.failed, "this process has not taken the lease of \(objects.url) yet (the store did not answer): nothing is uploaded until it does")
+        }
         if let takenBy {
             throw S3Error(.refused, "this process's lease of \(objects.url) was taken over by \(takenBy.holder): it uploads nothing more, "
                           + "and what it holds past its last upload stays in the spool \(directory)", code: S3Error.supersededCode)

@@ -23,7 +23,7 @@ package struct RemoteError: Error, Sendable, Equatable {
         case .notFound: self.init(404, e.message)
         case .writeProtected, .readOnly: self.init(403, e.message)
         case .invalidName, .invalidValue, .invalidInput, .checksumMismatch: self.init(400, e.message)
-        case .exists: self.init(409, e.message)
+        case .exists, .busy: self.init(409, e.message)
         // What the store refuses as an argument (a record over its size limit, a track when the ids
         // have run out) is the client's to change: a 4xx, which clients do not retry, with the reason.
         case .store where e.storeError?.code == .invalidArgument: self.init(400, e.message)

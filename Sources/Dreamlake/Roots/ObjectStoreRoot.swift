@@ -1,16 +1,21 @@
 import DreamlakeS3
 import DreamlakeStore
 import Foundation
+import Synchronization
 
 /// An S3 root, `s3://bucket/prefix`: sessions are objects in the bucket (FORMAT.md, "Sessions in object
 /// storage"), written and read through a local folder, the spool (README, "Sessions in S3").
 ///
-/// Every fence of the bucket's sessions is here: a writing spool continues the newest manifest or is
-/// set aside, claims the session for this machine, uploads only while its claim (and a `serve` node's
-/// lease) holds, and never replaces an object.
+/// Every fence of the bucket's sessions is here: a machine writes a session only while it holds its
+/// lease (a `serve` node's, or its own, kept by its uploads), so a second machine is refused at open; its
+/// spool continues the newest manifest or is set aside; it claims the session; it uploads only while the
+/// claim and the lease hold; and it never replaces an object.
 package struct ObjectStoreRoot: SessionRoot {
     /// The bucket, its client and the spool folder.
     package let bucket: S3Root
+    /// How long a writer's lease of a session lasts unless renewed, in milliseconds
+    /// (`DREAMLAKE_S3_LEASE_SECONDS`, else 30 s); it is renewed every third of that.
+    package let leaseMilliseconds: UInt64
 
     package var url: String { "s3://" + bucket.location.bucket + (bucket.location.prefix.isEmpty ? "" : "/" + bucket.location.prefix) }
     package var localFolder: String { bucket.localFolder }
@@ -23,6 +28,12 @@ package struct ObjectStoreRoot: SessionRoot {
     /// - Throws: `.invalidArgument` when `url` is not `s3://BUCKET[/PREFIX]` or no credentials are set.
     package init(_ url: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
         do { bucket = try S3Root(url, environment: environment) } catch { throw DreamlakeError(.invalidArgument, error.message) }
+        let text = environment["DREAMLAKE_S3_LEASE_SECONDS"]
+        let seconds = text.map { Double($0.trimmingCharacters(in: .whitespaces)) ?? .nan } ?? 30
+        guard seconds.isFinite, seconds >= 0.3, seconds <= 86_400 else {
+            throw DreamlakeError(.invalidArgument, "DREAMLAKE_S3_LEASE_SECONDS is \(Names.quoted(text ?? "")); it is a number of seconds from 0.3 to 86400")
+        }
+        leaseMilliseconds = UInt64(seconds * 1000)
     }
 
     package func sessions() throws(DreamlakeError) -> [(workspace: String, name: String)] {
@@ -31,7 +42,7 @@ package struct ObjectStoreRoot: SessionRoot {
 
     package func session(workspace: String, name: String) -> any SessionHome {
         ObjectStoreSession(place: SessionPlace(workspace: workspace, name: name, root: bucket.localFolder),
-                           objects: bucket.objects(workspace: workspace, name: name))
+                           objects: bucket.objects(workspace: workspace, name: name), leaseMilliseconds: leaseMilliseconds)
     }
 
     /// The owner of a workspace is the object `<prefix>/<workspace>/.owner`, created only if absent by the
@@ -66,12 +77,24 @@ package struct ObjectStoreRoot: SessionRoot {
 final class ObjectStoreSession: SessionHome {
     let place: SessionPlace
     let objects: S3SessionObjects
-    /// The lease its uploads pass, once one was taken (``lease(holder:address:duration:)``).
-    private let leaseFence = Locked<S3LeaseKeeper?>(nil)
+    /// How long the writer's own lease lasts unless renewed, in milliseconds.
+    let leaseMilliseconds: UInt64
+    /// A `serve` node's lease, once it took one (``lease(holder:address:duration:)``): its uploads pass it,
+    /// and the session takes no lease of its own.
+    private let nodeLease = Locked<S3LeaseKeeper?>(nil)
 
-    init(place: SessionPlace, objects: S3SessionObjects) {
+    init(place: SessionPlace, objects: S3SessionObjects, leaseMilliseconds: UInt64) {
         self.place = place
         self.objects = objects
+        self.leaseMilliseconds = leaseMilliseconds
+    }
+
+    /// Who a writer of this machine's spool is in the session's lease: the same for every process
+    /// writing it through this spool (the ranks of a job on one machine), another for any other spool.
+    var writerHolder: String {
+        let host = ProcessInfo.processInfo.hostName
+        let spool = SHA256Hasher.hex(SHA256Hasher.hash(Array(place.directory.utf8))).prefix(12)
+        return "dreamlake on \(host.isEmpty ? "a machine" : host), spool \(spool)"
     }
 
     var url: String { objects.url }
@@ -81,6 +104,60 @@ final class ObjectStoreSession: SessionHome {
     /// spool the bucket moved past is set aside), and the session is claimed for it (FORMAT.md,
     /// "Claiming": from then on no other machine's spool uploads it).
     func prepareForWriting(_ options: UploadOptions) throws(DreamlakeError) -> (any SessionUploads)? {
+        // A server's sessions are written under its node's lease; any other writer takes one of its own.
+        let node = nodeLease.withLock { $0 }
+        let own = node == nil ? try takeWriterLease() : nil
+        do {
+            try continueBucket()
+        } catch {
+            own?.release()
+            throw error
+        }
+        let directory = place.directory
+        let keeper = node ?? own
+        return ObjectStoreUploads(objects: objects, directory: directory, options: options, renewing: own) { () throws(S3Error) in
+            guard let keeper else { return }
+            // A lease not held (the store did not answer at opening, or renewals failed, or this process stalled)
+            // is taken or renewed now: what failed is the round's error, and a lease another took ends the uploads.
+            if !keeper.isHeld(), own != nil { _ = try keeper.keep() }
+            try keeper.fence(directory: directory)
+        }
+    }
+
+    /// Takes the session's lease for this machine's spool. One another machine holds is waited for while
+    /// it is not renewed (its machine was lost: it runs out within a lease, and this one takes over);
+    /// once it is renewed, the session is being written there, and this one is refused.
+    /// - Throws: `.busy` naming the other writer, when it renews its lease or holds it past a lease and 5 s.
+    private func takeWriterLease() throws(DreamlakeError) -> S3LeaseKeeper {
+        let keeper = S3LeaseKeeper(objects: objects, holder: writerHolder, address: "", duration: leaseMilliseconds)
+        let deadline = WallClock.monotonicNanos() &+ (leaseMilliseconds &+ 5000) &* 1_000_000
+        let nap = min(1.0, Double(leaseMilliseconds) / 6000)
+        var first: S3Lease?
+        while true {
+            let outcome: S3LeaseOutcome
+            do { outcome = try keeper.take() } catch where error.isRetryable {
+                // The store does not answer: the session opens (appends go to the spool), and its uploads
+                // wait until the lease is taken (or find that another machine has it, and stop).
+                return keeper
+            } catch {
+                throw DreamlakeError(error, "the lease of \(objects.url) could not be read or written: \(error.message)")
+            }
+            guard case .heldByAnother(let other) = outcome else { return keeper }
+            let renewed = first.map { other.generation != $0.generation } ?? false
+            if renewed || WallClock.monotonicNanos() >= deadline {
+                let until = Timestamps.iso(micros: Int64(min(other.expiresAt, 1 << 50)) * 1000)  // read from the bucket: any value
+                throw DreamlakeError(.busy, "session \(place.label) of \(objects.url) is written from another machine (\(other.holder)), "
+                                     + "whose lease runs to \(until) unless renewed: one machine writes a session at a time (README, "
+                                     + "\"Sessions in S3\"). Write a session per machine, or the ranks' points through `dreamlake serve`; "
+                                     + "a job restarted after its machine was lost opens once that machine's lease runs out")
+            }
+            if first == nil { first = other }
+            Thread.sleep(forTimeInterval: nap)
+        }
+    }
+
+    /// Makes the spool continue the newest manifest and claims the session for it.
+    private func continueBucket() throws(DreamlakeError) {
         let directory = place.directory
         // Three times at most: a manifest another machine writes while this one opens sends it round again.
         for attempt in 0..<3 {
@@ -112,10 +189,6 @@ final class ObjectStoreSession: SessionHome {
             } catch {
                 throw DreamlakeError(error, path: directory)
             }
-        }
-        let fence = leaseFence
-        return ObjectStoreUploads(objects: objects, directory: directory, options: options) { () throws(S3Error) in
-            try fence.withLock { $0 }?.fence(directory: directory)
         }
     }
 
@@ -194,7 +267,7 @@ final class ObjectStoreSession: SessionHome {
 
     func lease(holder: String, address: String, duration: UInt64) -> (any SessionLease)? {
         let keeper = S3LeaseKeeper(objects: objects, holder: holder, address: address, duration: duration)
-        leaseFence.withLock { $0 = keeper }
+        nodeLease.withLock { $0 = keeper }
         return ObjectStoreLease(keeper: keeper)
     }
 }
@@ -208,12 +281,19 @@ final class ObjectStoreUploads: SessionUploads {
     private let gate: SpoolGate
     private let fence: @Sendable () throws(S3Error) -> Void
     private let uploader = Locked<S3Uploader?>(nil)
+    /// The writer's own lease, renewed on a thread of its own every third of its duration while the
+    /// session is open, and given up when it closes (a server renews its nodes' leases itself).
+    private let lease: S3LeaseKeeper?
+    private let renewer = Locked<OSThread?>(nil)
+    private let stopping = Atomic<Bool>(false)
 
-    init(objects: S3SessionObjects, directory: String, options: UploadOptions, fence: @escaping @Sendable () throws(S3Error) -> Void) {
+    init(objects: S3SessionObjects, directory: String, options: UploadOptions, renewing lease: S3LeaseKeeper?,
+         fence: @escaping @Sendable () throws(S3Error) -> Void) {
         self.objects = objects
         self.directory = directory
         interval = options.interval
         gate = SpoolGate(objects: objects, directory: directory, limit: UInt64(max(1, options.spoolLimit)))
+        self.lease = lease
         self.fence = fence
     }
 
@@ -226,6 +306,21 @@ final class ObjectStoreUploads: SessionUploads {
             throw DreamlakeError(error)
         }
         uploader.withLock { $0 = started }
+        if let lease {
+            let every = Double(lease.duration) / 3000
+            let thread = OSThread.start { [self] in
+                var next = WallClock.monotonicNanos(after: every)
+                while !stopping.load(ordering: .relaxed) {
+                    // In short naps, so that closing does not wait a third of a lease.
+                    Thread.sleep(forTimeInterval: min(0.05, every))
+                    guard WallClock.monotonicNanos() >= next, !stopping.load(ordering: .relaxed) else { continue }
+                    // A failure is tried again at the next third; the fence stops uploads once the lease runs out.
+                    _ = try? lease.keep()
+                    next = WallClock.monotonicNanos(after: every)
+                }
+            }
+            renewer.withLock { $0 = thread }
+        }
     }
 
     func uploadNow() throws(DreamlakeError) {
@@ -236,6 +331,15 @@ final class ObjectStoreUploads: SessionUploads {
     func stop() {
         gate.openForGood()
         uploader.withLock { $0 }?.stop()
+        stopping.store(true, ordering: .relaxed)
+        renewer.withLock { t in defer { t = nil }; return t }?.join()
+    }
+
+    /// Gives the writer's lease up, unless another process of this machine still writes the session
+    /// through the spool (the other ranks of a job): they go on renewing it.
+    func end() {
+        guard let lease, Store.liveWriter(directory: directory) == nil else { return }
+        lease.release()
     }
 
     var lastError: DreamlakeError? { uploader.withLock { $0 }?.lastError.map { DreamlakeError($0, path: directory) } }

@@ -96,6 +96,8 @@ package protocol SessionUploads: Sendable {
     func uploadNow() throws(DreamlakeError)
     /// Stops the background work (a round under way finishes); appends no longer wait.
     func stop()
+    /// After the store closed: gives up what the session held to write (a machine's lease of it).
+    func end()
     /// The last round's failure; nil after a success.
     var lastError: DreamlakeError? { get }
 }
