@@ -251,6 +251,35 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         #expect(copy.sound && firstDifference(copy.values, (0..<120_000).map(Double.init)) == nil)
     }
 
+    /// Ranks of a job on one machine share its spool and its lease: the first rank to close leaves the lease
+    /// to the others (another machine is still refused), and the last gives it up.
+    @Test func ranksOfOneMachineShareTheLeaseAndTheLastToCloseGivesItUp() throws {
+        defer { machines.remove() }
+        func rank(_ r: Int) throws -> Session {
+            try Session(name: "ranks", workspace: "ws", localPath: root, description: nil, tags: nil, folder: nil, metadataObject: nil,
+                        rank: r, uploadInterval: 0.1, environment: machine("a"))
+        }
+        let zero = try rank(0), one = try rank(1)
+        try zero.open()
+        try one.open()
+        for i in 0..<10_000 {
+            try zero.track("loss").append(value: Double(i), step: i)
+            try one.track("loss").append(value: Double(i), step: i)
+        }
+        try zero.close()
+        let elsewhere = try session("ranks", on: "b")
+        let refused = #expect(throws: DreamlakeError.self) { try elsewhere.open() }
+        #expect(refused?.code == .busy, "rank 1 still writes: \(refused?.message ?? "")")
+        try one.close()
+        try elsewhere.open()
+        #expect(try elsewhere.track("loss").stats().count == 20_000)
+        // The other machine continues what two ranks wrote (each rank's last segment sealed in the bucket).
+        for i in 10_000..<15_000 { try elsewhere.track("loss").append(value: Double(i), step: i) }
+        try elsewhere.close()
+        let copy = try bucketCopy("ranks")
+        #expect(copy.sound && copy.values.count == 25_000)
+    }
+
     /// The backstop under the lease: a machine that opened a session while the store did not answer it
     /// (so it took no lease, and appends went to its spool) while another writes the session is refused
     /// at its first upload, for good, naming the spool that keeps what it appended; the bucket is the other's.

@@ -92,9 +92,18 @@ final class ObjectStoreSession: SessionHome {
     /// Who a writer of this machine's spool is in the session's lease: the same for every process
     /// writing it through this spool (the ranks of a job on one machine), another for any other spool.
     var writerHolder: String {
-        let host = ProcessInfo.processInfo.hostName
+        // gethostname(2), not ProcessInfo's hostName, which may wait on a name lookup.
+        var name = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&name, name.count - 1) == 0 ? String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
         let spool = SHA256Hasher.hex(SHA256Hasher.hash(Array(place.directory.utf8))).prefix(12)
         return "dreamlake on \(host.isEmpty ? "a machine" : host), spool \(spool)"
+    }
+
+    /// Gives the writer's lease up, unless another process of this machine still writes the session
+    /// through the spool (the other ranks of a job): they go on renewing it.
+    static func giveUp(_ lease: S3LeaseKeeper, directory: String) {
+        guard Store.liveWriter(directory: directory) == nil else { return }
+        lease.release()
     }
 
     var url: String { objects.url }
@@ -110,7 +119,7 @@ final class ObjectStoreSession: SessionHome {
         do {
             try continueBucket()
         } catch {
-            own?.release()
+            if let own { Self.giveUp(own, directory: place.directory) }
             throw error
         }
         let directory = place.directory
@@ -335,11 +344,8 @@ final class ObjectStoreUploads: SessionUploads {
         renewer.withLock { t in defer { t = nil }; return t }?.join()
     }
 
-    /// Gives the writer's lease up, unless another process of this machine still writes the session
-    /// through the spool (the other ranks of a job): they go on renewing it.
     func end() {
-        guard let lease, Store.liveWriter(directory: directory) == nil else { return }
-        lease.release()
+        if let lease { ObjectStoreSession.giveUp(lease, directory: directory) }
     }
 
     var lastError: DreamlakeError? { uploader.withLock { $0 }?.lastError.map { DreamlakeError($0, path: directory) } }

@@ -31,22 +31,31 @@ extension Store {
 
     /// The sealed part of the store at `directory`, as it is now (it only grows).
     ///
-    /// A segment is sealed when its writer started a later one and its index
-    /// is there: the writer seals a segment (fsync, index, summaries) before it
-    /// makes the next. Works while writers append; reads only whole records.
+    /// A segment is sealed when its index is there and its writer started a later one, or nothing
+    /// follows its writer's last committed block in it: the writer seals a segment (fsync, index,
+    /// summaries) before it makes the next, and a writer opening on a sealed last segment (a copy of
+    /// an object store's session, or one a crash left between sealing and starting the next) starts a
+    /// new one rather than append to it. Works while writers append; reads only whole records.
     package static func sealedPart(directory: String) throws(StoreError) -> SealedPart {
         let segmentDir = directory + "/" + StoreFiles.segmentDirectory
         let ids = FileSystem.isDirectory(segmentDir) ? try segments(segmentDir) : []
         var last: [UInt32: UInt64] = [:]
         for id in ids { last[id.writer] = max(last[id.writer] ?? 0, id.number) }
+        // Read after the listing: its records may name segments made since, which are not sealed here.
+        let log = try CommitLog.open(directory + "/" + CommitLog.fileName, writing: false)
+        defer { log.close() }
+        let news = try log.lock.withLock { () throws(StoreError) in try log.catchUp(cut: false, salvage: false) }
         var sealed: [SealedPart.Segment] = []
         var sealedIDs = Set<SegmentID>()
-        for id in ids where id.number < last[id.writer] ?? 0 {
+        for id in ids {
             let indexName = StoreFiles.indexName(id)
             guard FileSystem.kind(segmentDir + "/" + indexName) == .regular else { continue }
             let length: UInt64
             do { length = try File.open(segmentDir + "/" + StoreFiles.segmentName(id), .readOnly).size() } catch {
                 throw StoreError(error)
+            }
+            if id.number == last[id.writer] {
+                guard let committed = log.lastCommitted(writer: id.writer), committed.segment == id.number, committed.end == length else { continue }
             }
             let summary = StoreFiles.summaryName(id)
             sealed.append(SealedPart.Segment(name: StoreFiles.segmentName(id), indexName: indexName,
@@ -54,9 +63,6 @@ extension Store {
                                              length: length))
             sealedIDs.insert(id)
         }
-        let log = try CommitLog.open(directory + "/" + CommitLog.fileName, writing: false)
-        defer { log.close() }
-        let news = try log.lock.withLock { () throws(StoreError) in try log.catchUp(cut: false, salvage: false) }
         var length = log.position
         if let first = zip(news.refs, news.recordOffsets).first(where: { !sealedIDs.contains($0.0.segment) }) {
             length = first.1
