@@ -14,6 +14,9 @@ let package = Package(
         // `dreamlake serve`: the remote API over a store.
         .library(name: "DreamlakeServer", targets: ["DreamlakeServer"]),
         .executable(name: "dreamlake", targets: ["dreamlake"]),
+        // The C API (Sources/CDreamlake/include/dreamlake.h) as a shared library, libdreamlakec.so: the
+        // Python package's engine, and C, C++ and Rust programs'.
+        .library(name: "dreamlakec", type: .dynamic, targets: ["DreamlakeC"]),
     ],
     dependencies: [
         // Ordered JSON objects (key order is part of what we store and export).
@@ -87,6 +90,12 @@ let package = Package(
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        // The C API's header, and the types it shares with its Swift implementation.
+        .target(name: "CDreamlake"),
+        .target(
+            name: "DreamlakeC",
+            dependencies: ["CDreamlake", "Dreamlake", "DreamlakeStore"]
         ),
         .executableTarget(
             name: "dreamlake",

@@ -195,7 +195,7 @@ package struct PythonJSONWriter {
 
 extension PythonJSONWriter {
     /// `json.dumps(value)` as bytes.
-    static func compactBytes(_ value: Value) -> [UInt8] {
+    package static func compactBytes(_ value: Value) -> [UInt8] {
         var w = PythonJSONWriter()
         w.compact(value)
         return w.bytes
@@ -226,7 +226,7 @@ package struct PythonJSONReader {
     static let maxDepth = 64
 
     /// The value in `text`, which must hold exactly one (with whitespace around it).
-    static func parse(_ text: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> Value {
+    package static func parse(_ text: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> Value {
         var r = PythonJSONReader(text: text)
         r.skipSpace()
         let v = try r.value(depth: 0)

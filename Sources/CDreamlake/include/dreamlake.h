@@ -1,0 +1,174 @@
+/*
+ * dreamlake.h: the C API of Dreamlake, the experiment tracker's engine.
+ *
+ * A session records one run: logs, parameters, tracks (time series of points
+ * with flexible fields, such as {"value": 0.31, "step": 1200}) and files. It is
+ * kept in a store under <local_path>/<workspace>/<name>/ (or an S3 root,
+ * s3://bucket/prefix), which the `dreamlake` command and viewer read.
+ *
+ *     dreamlake_error err = {0};
+ *     dreamlake_session *s = NULL;
+ *     if (dreamlake_session_new("run-1", "vision", "./runs", NULL, &s, &err) ||
+ *         dreamlake_session_open(s, &err)) { fprintf(stderr, "%s\n", err.message); ... }
+ *     dreamlake_track *loss = NULL;
+ *     dreamlake_track_new(s, "loss", &loss, &err);
+ *     for (int64_t i = 0; i < 1000; i++) dreamlake_track_append_value(loss, 1.0 / (i + 1), i, NULL, &err);
+ *     dreamlake_track_free(loss);
+ *     dreamlake_session_close(s, &err);
+ *     dreamlake_session_free(s);
+ *
+ * Conventions:
+ * - Every function that can fail returns 0 on success, or an error code
+ *   (DREAMLAKE_E_*), and fills `err` when it is not NULL: `err->message` says
+ *   what happened and what to do, `err->path` the file it is about (or NULL).
+ *   Both are allocated: dreamlake_error_clear() frees them (a later failure
+ *   clears an error it is given first).
+ * - Strings are UTF-8 and NUL-terminated unless a length is given with them.
+ *   JSON passed in is an object (or NULL for none); JSON given back is
+ *   allocated, NUL-terminated, and freed with dreamlake_free().
+ * - Handles are safe to use from many threads at once. A track handle keeps
+ *   its session alive; free each handle once.
+ * - Nothing here waits on the network for an append: appends go to the local
+ *   store (an S3 root's spool), and a thread of the engine writes them.
+ */
+#ifndef DREAMLAKE_H
+#define DREAMLAKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error codes: what kind of failure (the message says which). */
+enum {
+    DREAMLAKE_OK = 0,
+    DREAMLAKE_E_INVALID_NAME = 1,      /* a session, workspace, track or file name refused */
+    DREAMLAKE_E_NOT_OPEN = 2,          /* the session is not open */
+    DREAMLAKE_E_WRITE_PROTECTED = 3,   /* the session refuses writes */
+    DREAMLAKE_E_READ_ONLY = 4,         /* the session was opened for reading only */
+    DREAMLAKE_E_NOT_FOUND = 5,         /* no such session, track or file */
+    DREAMLAKE_E_CHECKSUM_MISMATCH = 6, /* a stored file's bytes are not what was stored */
+    DREAMLAKE_E_INVALID_VALUE = 7,     /* a value that cannot be stored */
+    DREAMLAKE_E_INVALID_ARGUMENT = 8,  /* an argument out of range or malformed */
+    DREAMLAKE_E_STORE = 9,             /* the store failed or is damaged */
+    DREAMLAKE_E_IO = 10,               /* a file or the network failed */
+    DREAMLAKE_E_INVALID_INPUT = 11,    /* input read from a file or given as JSON is malformed */
+    DREAMLAKE_E_EXISTS = 12,           /* something of that name is there already */
+    DREAMLAKE_E_REMOTE = 13,           /* a remote session's server refused or could not be reached */
+    DREAMLAKE_E_BUSY = 14,             /* another machine writes the session */
+    DREAMLAKE_E_UNKNOWN = 99           /* a failure of a kind this header does not name */
+};
+
+/* A failure: its code, what happened (UTF-8) and the file it is about (NULL when none). */
+typedef struct dreamlake_error {
+    int code;
+    char *message;
+    char *path;
+} dreamlake_error;
+
+/* Frees what `err` holds and zeroes it (harmless on a zeroed one). */
+void dreamlake_error_clear(dreamlake_error *err);
+
+/* Frees a string or buffer this API allocated. */
+void dreamlake_free(void *pointer);
+
+/* The engine's version, "MAJOR.MINOR.PATCH" (static; not to be freed). */
+const char *dreamlake_version(void);
+
+typedef struct dreamlake_session dreamlake_session;
+typedef struct dreamlake_track dreamlake_track;
+
+/*
+ * A session object; nothing is written until dreamlake_session_open().
+ * `local_path` NULL means $DREAMLAKE_PATH, else ./.dreamlake. `options_json` is NULL
+ * or an object with any of: "description" (string), "tags" (array of strings),
+ * "folder" (string), "metadata" (object), "write_protected" (bool), "rank"
+ * (0..9999), "durability" ("buffered", "always" or milliseconds as a number).
+ */
+int dreamlake_session_new(const char *name, const char *workspace, const char *local_path,
+                          const char *options_json, dreamlake_session **out, dreamlake_error *err);
+/* Closes the session when open (its errors dropped: close first to see them) and frees it. */
+void dreamlake_session_free(dreamlake_session *session);
+
+/* Opens the session to write: creates its store, or continues the one there. */
+int dreamlake_session_open(dreamlake_session *session, dreamlake_error *err);
+/* Opens the session to read only (writes nothing; another process may write it meanwhile). */
+int dreamlake_session_open_for_reading(dreamlake_session *session, dreamlake_error *err);
+/* Makes everything appended so far durable before it returns. */
+int dreamlake_session_flush(dreamlake_session *session, dreamlake_error *err);
+/* Flushes and closes the session (closing twice is harmless). */
+int dreamlake_session_close(dreamlake_session *session, dreamlake_error *err);
+/* 1 when the session is open, else 0. */
+int dreamlake_session_is_open(const dreamlake_session *session);
+/* The session's stored fields as a JSON object (name, workspace, description, tags, folder,
+   metadata, created_at, write_protected, updated_at), and its directory as "directory". */
+int dreamlake_session_info(dreamlake_session *session, char **json_out, dreamlake_error *err);
+
+/* Logs `message` (of `message_length` bytes) at `level` ("debug", "info", "warn", "error",
+   "fatal"; NULL for "info") with `metadata_json` (an object, or NULL). */
+int dreamlake_session_log(dreamlake_session *session, const char *level, const char *message, size_t message_length,
+                          const char *metadata_json, dreamlake_error *err);
+/* Log entries from index `start` on, at most `limit`, as a JSON array of
+   {"index", "timestamp", "level", "message", "metadata"?, "rank"?}. */
+int dreamlake_session_read_logs(dreamlake_session *session, uint64_t start, uint64_t limit, char **json_out,
+                                dreamlake_error *err);
+
+/* Sets parameters from a JSON object (nested objects become dot keys, as Python dreamlake's). */
+int dreamlake_session_set_parameters(dreamlake_session *session, const char *json, dreamlake_error *err);
+/* The parameters as a JSON object, flat with dot keys when `flatten` is nonzero, else nested. */
+int dreamlake_session_get_parameters(dreamlake_session *session, int flatten, char **json_out, dreamlake_error *err);
+
+/* Every track with its statistics, as a JSON array of the objects dreamlake_track_stats gives. */
+int dreamlake_session_list_tracks(dreamlake_session *session, char **json_out, dreamlake_error *err);
+
+/* The track `name` of the session (defined by its first append). */
+int dreamlake_track_new(dreamlake_session *session, const char *name, dreamlake_track **out, dreamlake_error *err);
+/* Frees a track handle. */
+void dreamlake_track_free(dreamlake_track *track);
+
+/* The fast path: appends {"value": value, "step": step}; `index_out` (may be NULL) gets its index. */
+int dreamlake_track_append_value(dreamlake_track *track, double value, int64_t step, uint64_t *index_out,
+                                 dreamlake_error *err);
+
+/* A field of a point for dreamlake_track_append_fields. */
+enum {
+    DREAMLAKE_FIELD_NULL = 0,
+    DREAMLAKE_FIELD_BOOL = 1,    /* integer: 0 or 1 */
+    DREAMLAKE_FIELD_INT = 2,     /* integer */
+    DREAMLAKE_FIELD_DOUBLE = 3,  /* number */
+    DREAMLAKE_FIELD_STRING = 4,  /* text, text_length bytes of UTF-8 */
+    DREAMLAKE_FIELD_JSON = 5     /* text, text_length bytes: any JSON value (an array, an object) */
+};
+typedef struct dreamlake_field {
+    const char *key;
+    size_t key_length;
+    int kind;
+    int64_t integer;
+    double number;
+    const char *text;
+    size_t text_length;
+} dreamlake_field;
+
+/* Appends a point of `count` fields, in their order. */
+int dreamlake_track_append_fields(dreamlake_track *track, const dreamlake_field *fields, size_t count,
+                                  uint64_t *index_out, dreamlake_error *err);
+/* Appends a point given as a JSON object. */
+int dreamlake_track_append_json(dreamlake_track *track, const char *json, uint64_t *index_out, dreamlake_error *err);
+/* Appends the points of a JSON array of objects, in order; `first_index_out` gets the first one's index. */
+int dreamlake_track_append_batch_json(dreamlake_track *track, const char *json, uint64_t *first_index_out,
+                                      dreamlake_error *err);
+
+/* Points start .. start + limit - 1 as a JSON object {"points": [{"index", "timestamp", "data", "rank"?}],
+   "startIndex", "hasMore"}. */
+int dreamlake_track_read(dreamlake_track *track, uint64_t start, uint64_t limit, char **json_out, dreamlake_error *err);
+/* The track's statistics: {"name", "count", "firstIndex", "lastIndex", "firstTimestamp", "lastTimestamp",
+   "description", "tags", "metadata", "createdAt", "updatedAt"}. */
+int dreamlake_track_stats(dreamlake_track *track, char **json_out, dreamlake_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DREAMLAKE_H */

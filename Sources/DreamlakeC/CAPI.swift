@@ -1,0 +1,492 @@
+// The C API (Sources/CDreamlake/include/dreamlake.h): C functions over the session API, for the Python
+// package and any language that calls C. Each function here is one of the header's; what it takes
+// from C is checked as input from outside (a NULL where a handle belongs, text that is not UTF-8,
+// JSON that is not an object), and every failure is a code and a message, never a trap.
+
+import CDreamlake
+import Dreamlake
+import DreamlakeStore
+import Foundation
+
+// MARK: Handles
+
+/// What a `dreamlake_session *` points to.
+final class SessionHandle {
+    let session: Session
+    init(_ session: Session) { self.session = session }
+}
+
+/// What a `dreamlake_track *` points to: the track, which keeps its session alive.
+final class TrackHandleBox {
+    let track: Track
+    init(_ track: Track) { self.track = track }
+}
+
+@inline(__always)
+private func sessionOf(_ p: OpaquePointer?) -> Session? {
+    guard let p else { return nil }
+    return Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue().session
+}
+
+@inline(__always)
+private func trackOf(_ p: OpaquePointer?) -> Track? {
+    guard let p else { return nil }
+    return Unmanaged<TrackHandleBox>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue().track
+}
+
+// MARK: Errors and memory
+
+/// The header's code for `code`.
+private func number(_ code: DreamlakeError.Code) -> Int32 {
+    switch code {
+    case .invalidName: 1
+    case .notOpen: 2
+    case .writeProtected: 3
+    case .readOnly: 4
+    case .notFound: 5
+    case .checksumMismatch: 6
+    case .invalidValue: 7
+    case .invalidArgument: 8
+    case .store: 9
+    case .io: 10
+    case .invalidInput: 11
+    case .exists: 12
+    case .remote: 13
+    case .busy: 14
+    default: 99
+    }
+}
+
+/// A copy of `text` in memory `free` releases, NUL-terminated.
+private func allocated(_ text: String) -> UnsafeMutablePointer<CChar> {
+    var text = text
+    return text.withUTF8 { bytes in allocated(UnsafeRawBufferPointer(bytes)) }
+}
+
+private func allocated(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<CChar> {
+    let out = malloc(bytes.count + 1)!.assumingMemoryBound(to: CChar.self)
+    if let base = bytes.baseAddress { memcpy(out, base, bytes.count) }
+    out[bytes.count] = 0
+    return out
+}
+
+/// Fills `err` with `e` (freeing what it held) and returns its code.
+private func fail(_ e: DreamlakeError, _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    let code = number(e.code)
+    if let err {
+        clearError(err)
+        err.pointee.code = code
+        err.pointee.message = allocated(e.message)
+        err.pointee.path = e.path.map(allocated)
+    }
+    return code
+}
+
+private func clearError(_ err: UnsafeMutablePointer<dreamlake_error>) {
+    free(err.pointee.message)
+    free(err.pointee.path)
+    err.pointee = dreamlake_error(code: 0, message: nil, path: nil)
+}
+
+/// Runs `body`, turning what it throws into a code and `err`.
+@inline(__always)
+private func calling(_ err: UnsafeMutablePointer<dreamlake_error>?, _ body: () throws(DreamlakeError) -> Void) -> Int32 {
+    do {
+        try body()
+        return 0
+    } catch {
+        return fail(error, err)
+    }
+}
+
+private func notHandle(_ what: String) -> DreamlakeError {
+    DreamlakeError(.invalidArgument, "the \(what) handle is NULL")
+}
+
+/// The UTF-8 text at `p`, which must be there.
+private func text(_ p: UnsafePointer<CChar>?, _ what: String) throws(DreamlakeError) -> String {
+    guard let p else { throw DreamlakeError(.invalidArgument, "\(what) is NULL") }
+    return try text(UnsafeRawBufferPointer(start: p, count: strlen(p)), what)
+}
+
+private func text(_ bytes: UnsafeRawBufferPointer, _ what: String) throws(DreamlakeError) -> String {
+    guard let s = String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) else {
+        throw DreamlakeError(.invalidValue, "\(what) is not UTF-8")
+    }
+    return s
+}
+
+/// The JSON value at `p` (NUL-terminated), which must be there.
+private func json(_ p: UnsafePointer<CChar>, _ what: String) throws(DreamlakeError) -> Value {
+    let bytes = UnsafeRawBufferPointer(start: p, count: strlen(p))
+    do { return try PythonJSONReader.parse(bytes) } catch {
+        throw DreamlakeError(.invalidInput, "\(what) is not JSON: \(error)")
+    }
+}
+
+/// The JSON object at `p`, or nil for NULL.
+private func object(_ p: UnsafePointer<CChar>?, _ what: String) throws(DreamlakeError) -> ValueObject? {
+    guard let p else { return nil }
+    guard case .object(let o) = try json(p, what) else { throw DreamlakeError(.invalidInput, "\(what) is not a JSON object") }
+    return o
+}
+
+/// Hands `value` to C as allocated JSON text.
+private func give(_ value: Value, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) throws(DreamlakeError) {
+    guard let out else { throw DreamlakeError(.invalidArgument, "the place for the JSON (json_out) is NULL") }
+    let bytes = PythonJSONWriter.compactBytes(value)
+    out.pointee = bytes.withUnsafeBytes { allocated($0) }
+}
+
+@_cdecl("dreamlake_error_clear")
+public func dreamlakeErrorClear(_ err: UnsafeMutablePointer<dreamlake_error>?) {
+    if let err { clearError(err) }
+}
+
+@_cdecl("dreamlake_free")
+public func dreamlakeFree(_ pointer: UnsafeMutableRawPointer?) {
+    free(pointer)
+}
+
+// MARK: Sessions
+
+@_cdecl("dreamlake_session_new")
+public func dreamlakeSessionNew(_ name: UnsafePointer<CChar>?, _ workspace: UnsafePointer<CChar>?, _ localPath: UnsafePointer<CChar>?,
+                                _ optionsJSON: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?,
+                                _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let out else { throw DreamlakeError(.invalidArgument, "the place for the session (out) is NULL") }
+        out.pointee = nil
+        let name = try text(name, "the session's name")
+        let workspace = try text(workspace, "the workspace's name")
+        let root = try localPath.map { (p) throws(DreamlakeError) in try text(p, "the local path") }
+        let options = try object(optionsJSON, "the options") ?? [:]
+        let known: Set<String> = ["description", "tags", "folder", "metadata", "write_protected", "rank", "durability"]
+        if let unknown = options.keys.first(where: { !known.contains($0) }) {
+            throw DreamlakeError(.invalidArgument, "the options have \"\(unknown)\", which is none of \(known.sorted().joined(separator: ", "))")
+        }
+        func string(_ key: String) throws(DreamlakeError) -> String? {
+            switch options[key] {
+            case nil, .null?: return nil
+            case .string(let s)?: return s
+            default: throw DreamlakeError(.invalidArgument, "the option \"\(key)\" is not a string")
+            }
+        }
+        var tags: [String]?
+        switch options["tags"] {
+        case nil, .null?: break
+        case .array(let a)?:
+            tags = []
+            for t in a {
+                guard case .string(let s) = t else { throw DreamlakeError(.invalidArgument, "the option \"tags\" holds something other than strings") }
+                tags?.append(s)
+            }
+        default: throw DreamlakeError(.invalidArgument, "the option \"tags\" is not an array of strings")
+        }
+        var metadata: ValueObject?
+        switch options["metadata"] {
+        case nil, .null?: break
+        case .object(let o)?: metadata = o
+        default: throw DreamlakeError(.invalidArgument, "the option \"metadata\" is not an object")
+        }
+        var writeProtected = false
+        switch options["write_protected"] {
+        case nil, .null?: break
+        case .bool(let b)?: writeProtected = b
+        default: throw DreamlakeError(.invalidArgument, "the option \"write_protected\" is not true or false")
+        }
+        var rank: Int?
+        switch options["rank"] {
+        case nil, .null?: break
+        case .int(let r)?: rank = Int(exactly: r) ?? -1
+        default: throw DreamlakeError(.invalidArgument, "the option \"rank\" is not a whole number")
+        }
+        var durability = StoreConfiguration().durability
+        switch options["durability"] {
+        case nil, .null?: break
+        case .string("buffered")?: durability = .buffered
+        case .string("always")?: durability = .always
+        case .int(let ms)? where ms > 0 && ms <= 86_400_000: durability = .interval(milliseconds: Int(ms))
+        default: throw DreamlakeError(.invalidArgument, "the option \"durability\" is not \"buffered\", \"always\" or milliseconds from 1 to 86400000")
+        }
+        let session = try Session(name: name, workspace: workspace, localPath: root, description: try string("description"),
+                                  tags: tags, folder: try string("folder"), metadataObject: metadata, writeProtected: writeProtected,
+                                  durability: durability, rank: rank)
+        out.pointee = OpaquePointer(Unmanaged.passRetained(SessionHandle(session)).toOpaque())
+    }
+}
+
+@_cdecl("dreamlake_session_free")
+public func dreamlakeSessionFree(_ session: OpaquePointer?) {
+    guard let session else { return }
+    let handle = Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(session))
+    try? handle.takeUnretainedValue().session.close()
+    handle.release()
+}
+
+@_cdecl("dreamlake_session_open")
+public func dreamlakeSessionOpen(_ session: OpaquePointer?, _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        try s.open()
+    }
+}
+
+@_cdecl("dreamlake_session_open_for_reading")
+public func dreamlakeSessionOpenForReading(_ session: OpaquePointer?, _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        try s.openForReading()
+    }
+}
+
+@_cdecl("dreamlake_session_flush")
+public func dreamlakeSessionFlush(_ session: OpaquePointer?, _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        try s.flush()
+    }
+}
+
+@_cdecl("dreamlake_session_close")
+public func dreamlakeSessionClose(_ session: OpaquePointer?, _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        try s.close()
+    }
+}
+
+@_cdecl("dreamlake_session_is_open")
+public func dreamlakeSessionIsOpen(_ session: OpaquePointer?) -> Int32 {
+    sessionOf(session)?.isOpen == true ? 1 : 0
+}
+
+@_cdecl("dreamlake_session_info")
+public func dreamlakeSessionInfo(_ session: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                                 _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        var fields = s.storedFields
+        if fields.isEmpty {
+            fields["name"] = .string(s.name)
+            fields["workspace"] = .string(s.workspace)
+            fields["description"] = s.description.map(Value.string) ?? .null
+            fields["tags"] = .array(s.tags.map(Value.string))
+            fields["folder"] = s.folder.map(Value.string) ?? .null
+            fields["write_protected"] = .bool(s.isWriteProtected)
+        }
+        fields["directory"] = .string(s.directory)
+        fields["is_open"] = .bool(s.isOpen)
+        try give(.object(fields), out)
+    }
+}
+
+// MARK: Logs and parameters
+
+@_cdecl("dreamlake_session_log")
+public func dreamlakeSessionLog(_ session: OpaquePointer?, _ level: UnsafePointer<CChar>?, _ message: UnsafePointer<CChar>?,
+                                _ messageLength: Int, _ metadataJSON: UnsafePointer<CChar>?,
+                                _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        guard let message else { throw DreamlakeError(.invalidArgument, "the message is NULL") }
+        let text = try text(UnsafeRawBufferPointer(start: message, count: max(0, messageLength)), "the message")
+        var logLevel = LogLevel.info
+        if let level {
+            let name = try DreamlakeC.text(level, "the level")
+            guard let l = LogLevel(name: name) else {
+                throw DreamlakeError(.invalidArgument, "the level \"\(name)\" is none of debug, info, warn, error, fatal")
+            }
+            logLevel = l
+        }
+        try s.log(text, level: logLevel, object: try object(metadataJSON, "the metadata"))
+    }
+}
+
+@_cdecl("dreamlake_session_read_logs")
+public func dreamlakeSessionReadLogs(_ session: OpaquePointer?, _ start: UInt64, _ limit: UInt64,
+                                     _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                                     _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        let entries = try s.logs(from: start, limit: Int(min(limit, UInt64(Int.max))))
+        var array: [Value] = []
+        array.reserveCapacity(entries.count)
+        for e in entries {
+            var o: ValueObject = ["index": .int(Int64(clamping: e.sequence)), "timestamp": .int(e.timestamp),
+                                  "level": .string(e.level.description), "message": .string(e.message)]
+            if let m = e.metadata { o["metadata"] = .object(m) }
+            o["rank"] = .int(Int64(e.writer))
+            array.append(.object(o))
+        }
+        try give(.array(array), out)
+    }
+}
+
+@_cdecl("dreamlake_session_set_parameters")
+public func dreamlakeSessionSetParameters(_ session: OpaquePointer?, _ json: UnsafePointer<CChar>?,
+                                          _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        guard let values = try object(json, "the parameters") else { throw DreamlakeError(.invalidArgument, "the parameters are NULL") }
+        try s.parameters.set(object: values)
+    }
+}
+
+@_cdecl("dreamlake_session_get_parameters")
+public func dreamlakeSessionGetParameters(_ session: OpaquePointer?, _ flatten: Int32,
+                                          _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                                          _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        try give(.object(try s.parameters.get(flatten: flatten != 0)), out)
+    }
+}
+
+// MARK: Tracks
+
+/// A track's statistics as the header describes them.
+private func statsValue(_ t: TrackStats) -> Value {
+    func optional(_ v: UInt64?) -> Value { v.map { .int(Int64(clamping: $0)) } ?? .null }
+    return .object([
+        "name": .string(t.name), "count": .int(Int64(clamping: t.count)),
+        "firstIndex": optional(t.firstIndex), "lastIndex": optional(t.lastIndex),
+        "firstTimestamp": t.firstTimestamp.map(Value.int) ?? .null, "lastTimestamp": t.lastTimestamp.map(Value.int) ?? .null,
+        "description": t.description.map(Value.string) ?? .null, "tags": .array(t.tags.map(Value.string)),
+        "metadata": t.metadata.map(Value.object) ?? .null, "createdAt": .int(t.createdAt), "updatedAt": .int(t.updatedAt),
+    ])
+}
+
+@_cdecl("dreamlake_session_list_tracks")
+public func dreamlakeSessionListTracks(_ session: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                                       _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        try give(.array(try s.tracks().map(statsValue)), out)
+    }
+}
+
+@_cdecl("dreamlake_track_new")
+public func dreamlakeTrackNew(_ session: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?,
+                              _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let out else { throw DreamlakeError(.invalidArgument, "the place for the track (out) is NULL") }
+        out.pointee = nil
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        let track = s.track(try text(name, "the track's name"))
+        out.pointee = OpaquePointer(Unmanaged.passRetained(TrackHandleBox(track)).toOpaque())
+    }
+}
+
+@_cdecl("dreamlake_track_free")
+public func dreamlakeTrackFree(_ track: OpaquePointer?) {
+    guard let track else { return }
+    Unmanaged<TrackHandleBox>.fromOpaque(UnsafeRawPointer(track)).release()
+}
+
+@_cdecl("dreamlake_track_append_value")
+public func dreamlakeTrackAppendValue(_ track: OpaquePointer?, _ value: Double, _ step: Int64, _ index: UnsafeMutablePointer<UInt64>?,
+                                      _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    guard let t = trackOf(track) else { return fail(notHandle("track"), err) }
+    do {
+        let i = try t.append(value: value, step: Int(step))
+        index?.pointee = i
+        return 0
+    } catch {
+        return fail(error, err)
+    }
+}
+
+@_cdecl("dreamlake_track_append_fields")
+public func dreamlakeTrackAppendFields(_ track: OpaquePointer?, _ fields: UnsafePointer<dreamlake_field>?, _ count: Int,
+                                       _ index: UnsafeMutablePointer<UInt64>?, _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let t = trackOf(track) else { throw notHandle("track") }
+        guard count >= 0, count == 0 || fields != nil else { throw DreamlakeError(.invalidArgument, "the fields are NULL") }
+        var point = ValueObject(minimumCapacity: count)
+        for f in UnsafeBufferPointer(start: fields, count: count) {
+            guard let key = f.key else { throw DreamlakeError(.invalidArgument, "a field's key is NULL") }
+            let name = try text(UnsafeRawBufferPointer(start: key, count: f.key_length), "a field's key")
+            let value: Value
+            switch Int(f.kind) {
+            case DREAMLAKE_FIELD_NULL: value = .null
+            case DREAMLAKE_FIELD_BOOL: value = .bool(f.integer != 0)
+            case DREAMLAKE_FIELD_INT: value = .int(f.integer)
+            case DREAMLAKE_FIELD_DOUBLE: value = .double(f.number)
+            case DREAMLAKE_FIELD_STRING, DREAMLAKE_FIELD_JSON:
+                guard let p = f.text, f.text_length >= 0 else { throw DreamlakeError(.invalidArgument, "field \(name)'s text is NULL") }
+                let bytes = UnsafeRawBufferPointer(start: p, count: f.text_length)
+                if Int(f.kind) == DREAMLAKE_FIELD_STRING {
+                    value = .string(try text(bytes, "field \(name)"))
+                } else {
+                    do { value = try PythonJSONReader.parse(bytes) } catch {
+                        throw DreamlakeError(.invalidInput, "field \(name) is not JSON: \(error)")
+                    }
+                }
+            default:
+                throw DreamlakeError(.invalidArgument, "field \(name) has kind \(f.kind), none of the header's DREAMLAKE_FIELD_*")
+            }
+            point[name] = value
+        }
+        let i = try t.append(object: point)
+        index?.pointee = i
+    }
+}
+
+@_cdecl("dreamlake_track_append_json")
+public func dreamlakeTrackAppendJSON(_ track: OpaquePointer?, _ json: UnsafePointer<CChar>?, _ index: UnsafeMutablePointer<UInt64>?,
+                                     _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let t = trackOf(track) else { throw notHandle("track") }
+        guard let point = try object(json, "the point") else { throw DreamlakeError(.invalidArgument, "the point is NULL") }
+        let i = try t.append(object: point)
+        index?.pointee = i
+    }
+}
+
+@_cdecl("dreamlake_track_append_batch_json")
+public func dreamlakeTrackAppendBatchJSON(_ track: OpaquePointer?, _ json: UnsafePointer<CChar>?, _ index: UnsafeMutablePointer<UInt64>?,
+                                          _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let t = trackOf(track) else { throw notHandle("track") }
+        guard let json else { throw DreamlakeError(.invalidArgument, "the points are NULL") }
+        guard case .array(let items) = try DreamlakeC.json(json, "the points") else {
+            throw DreamlakeError(.invalidInput, "the points are not a JSON array")
+        }
+        var points: [ValueObject] = []
+        points.reserveCapacity(items.count)
+        for (k, item) in items.enumerated() {
+            guard case .object(let o) = item else { throw DreamlakeError(.invalidInput, "point \(k) of the batch is not a JSON object") }
+            points.append(o)
+        }
+        let range = try t.appendBatch(objects: points)
+        index?.pointee = range.lowerBound
+    }
+}
+
+@_cdecl("dreamlake_track_read")
+public func dreamlakeTrackRead(_ track: OpaquePointer?, _ start: UInt64, _ limit: UInt64,
+                               _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                               _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let t = trackOf(track) else { throw notHandle("track") }
+        let page = try t.read(startIndex: start, limit: Int(min(limit, 1 << 40)))
+        var points: [Value] = []
+        points.reserveCapacity(page.points.count)
+        for p in page.points {
+            var o: ValueObject = ["index": .int(Int64(clamping: p.index)), "timestamp": .int(p.timestamp), "data": .object(p.data)]
+            if let r = p.rank { o["rank"] = .int(Int64(r)) }
+            points.append(.object(o))
+        }
+        try give(.object(["points": .array(points), "startIndex": .int(Int64(clamping: page.startIndex)), "hasMore": .bool(page.hasMore)]), out)
+    }
+}
+
+@_cdecl("dreamlake_track_stats")
+public func dreamlakeTrackStats(_ track: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                                _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let t = trackOf(track) else { throw notHandle("track") }
+        try give(statsValue(try t.stats()), out)
+    }
+}
