@@ -138,6 +138,39 @@ private func give(_ value: Value, _ out: UnsafeMutablePointer<UnsafeMutablePoint
     out.pointee = bytes.withUnsafeBytes { allocated($0) }
 }
 
+/// Option `key` of `options`: a string, or nil when absent or null.
+private func optionalString(_ options: ValueObject, _ key: String) throws(DreamlakeError) -> String? {
+    switch options[key] {
+    case nil, .null?: return nil
+    case .string(let s)?: return s
+    default: throw DreamlakeError(.invalidArgument, "the option \"\(key)\" is not a string")
+    }
+}
+
+/// Option `key` of `options`: an array of strings, or nil when absent or null.
+private func optionalStrings(_ options: ValueObject, _ key: String) throws(DreamlakeError) -> [String]? {
+    switch options[key] {
+    case nil, .null?: return nil
+    case .array(let a)?:
+        var out: [String] = []
+        for t in a {
+            guard case .string(let s) = t else { throw DreamlakeError(.invalidArgument, "the option \"\(key)\" holds something other than strings") }
+            out.append(s)
+        }
+        return out
+    default: throw DreamlakeError(.invalidArgument, "the option \"\(key)\" is not an array of strings")
+    }
+}
+
+/// Option `key` of `options`: an object, or nil when absent or null.
+private func optionalObject(_ options: ValueObject, _ key: String) throws(DreamlakeError) -> ValueObject? {
+    switch options[key] {
+    case nil, .null?: return nil
+    case .object(let o)?: return o
+    default: throw DreamlakeError(.invalidArgument, "the option \"\(key)\" is not an object")
+    }
+}
+
 @_cdecl("dreamlake_error_clear")
 public func dreamlakeErrorClear(_ err: UnsafeMutablePointer<dreamlake_error>?) {
     if let err { clearError(err) }
@@ -165,30 +198,6 @@ public func dreamlakeSessionNew(_ name: UnsafePointer<CChar>?, _ workspace: Unsa
         if let unknown = options.keys.first(where: { !known.contains($0) }) {
             throw DreamlakeError(.invalidArgument, "the options have \"\(unknown)\", which is none of \(known.sorted().joined(separator: ", "))")
         }
-        func string(_ key: String) throws(DreamlakeError) -> String? {
-            switch options[key] {
-            case nil, .null?: return nil
-            case .string(let s)?: return s
-            default: throw DreamlakeError(.invalidArgument, "the option \"\(key)\" is not a string")
-            }
-        }
-        var tags: [String]?
-        switch options["tags"] {
-        case nil, .null?: break
-        case .array(let a)?:
-            tags = []
-            for t in a {
-                guard case .string(let s) = t else { throw DreamlakeError(.invalidArgument, "the option \"tags\" holds something other than strings") }
-                tags?.append(s)
-            }
-        default: throw DreamlakeError(.invalidArgument, "the option \"tags\" is not an array of strings")
-        }
-        var metadata: ValueObject?
-        switch options["metadata"] {
-        case nil, .null?: break
-        case .object(let o)?: metadata = o
-        default: throw DreamlakeError(.invalidArgument, "the option \"metadata\" is not an object")
-        }
         var writeProtected = false
         switch options["write_protected"] {
         case nil, .null?: break
@@ -209,8 +218,9 @@ public func dreamlakeSessionNew(_ name: UnsafePointer<CChar>?, _ workspace: Unsa
         case .int(let ms)? where ms > 0 && ms <= 86_400_000: durability = .interval(milliseconds: Int(ms))
         default: throw DreamlakeError(.invalidArgument, "the option \"durability\" is not \"buffered\", \"always\" or milliseconds from 1 to 86400000")
         }
-        let session = try Session(name: name, workspace: workspace, localPath: root, description: try string("description"),
-                                  tags: tags, folder: try string("folder"), metadataObject: metadata, writeProtected: writeProtected,
+        let session = try Session(name: name, workspace: workspace, localPath: root, description: try optionalString(options, "description"),
+                                  tags: try optionalStrings(options, "tags"), folder: try optionalString(options, "folder"),
+                                  metadataObject: try optionalObject(options, "metadata"), writeProtected: writeProtected,
                                   durability: durability, rank: rank)
         out.pointee = OpaquePointer(Unmanaged.passRetained(SessionHandle(session)).toOpaque())
     }
@@ -367,13 +377,18 @@ public func dreamlakeSessionListTracks(_ session: OpaquePointer?, _ out: UnsafeM
 }
 
 @_cdecl("dreamlake_track_new")
-public func dreamlakeTrackNew(_ session: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?,
-                              _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+public func dreamlakeTrackNew(_ session: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ optionsJSON: UnsafePointer<CChar>?,
+                              _ out: UnsafeMutablePointer<OpaquePointer?>?, _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
     calling(err) { () throws(DreamlakeError) in
         guard let out else { throw DreamlakeError(.invalidArgument, "the place for the track (out) is NULL") }
         out.pointee = nil
         guard let s = sessionOf(session) else { throw notHandle("session") }
-        let track = s.track(try text(name, "the track's name"))
+        let options = try object(optionsJSON, "the track's options") ?? [:]
+        if let unknown = options.keys.first(where: { !["description", "tags", "metadata"].contains($0) }) {
+            throw DreamlakeError(.invalidArgument, "the track's options have \"\(unknown)\", which is none of description, tags, metadata")
+        }
+        let track = s.track(try text(name, "the track's name"), description: try optionalString(options, "description"),
+                            tags: try optionalStrings(options, "tags"), metadataObject: try optionalObject(options, "metadata"))
         out.pointee = OpaquePointer(Unmanaged.passRetained(TrackHandleBox(track)).toOpaque())
     }
 }

@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     MUST(dreamlake_session_set_parameters(s, "{\"lr\": 0.001, \"model\": {\"layers\": 4}}", &err));
 
     dreamlake_track *loss = NULL;
-    MUST(dreamlake_track_new(s, "train/loss", &loss, &err));
+    MUST(dreamlake_track_new(s, "train/loss", "{\"description\": \"the training loss\"}", &loss, &err));
     for (int64_t i = 0; i < 100000; i++) {
         uint64_t index = 0;
         if (dreamlake_track_append_value(loss, 1.0 / (double)(i + 1), i, &index, &err) != DREAMLAKE_OK || index != (uint64_t)i) {
@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
         }
     }
     dreamlake_track *acc = NULL;
-    MUST(dreamlake_track_new(s, "accuracy", &acc, &err));
+    MUST(dreamlake_track_new(s, "accuracy", NULL, &acc, &err));
     dreamlake_field fields[4] = {
         {.key = "value", .key_length = 5, .kind = DREAMLAKE_FIELD_DOUBLE, .number = 0.5},
         {.key = "epoch", .key_length = 5, .kind = DREAMLAKE_FIELD_INT, .integer = 3},
@@ -123,9 +123,9 @@ int main(int argc, char **argv) {
     CHECK(json && strstr(json, "\"message\": \"started from C\"") && strstr(json, "\"lang\": \"c\""), "logs: %s", json);
     dreamlake_free(json);
     dreamlake_track *read = NULL;
-    MUST(dreamlake_track_new(r, "train/loss", &read, &err));
+    MUST(dreamlake_track_new(r, "train/loss", NULL, &read, &err));
     MUST(dreamlake_track_stats(read, &json, &err));
-    CHECK(json && strstr(json, "\"count\": 100000"), "stats: %s", json);
+    CHECK(json && strstr(json, "\"count\": 100000") && strstr(json, "\"description\": \"the training loss\""), "stats: %s", json);
     dreamlake_free(json);
     MUST(dreamlake_track_read(read, 99999, 10, &json, &err));
     CHECK(json && strstr(json, "\"index\": 99999") && strstr(json, "\"step\": 99999") && strstr(json, "\"hasMore\": false"), "read: %s", json);

@@ -123,8 +123,11 @@ int dreamlake_session_get_parameters(dreamlake_session *session, int flatten, ch
 /* Every track with its statistics, as a JSON array of the objects dreamlake_track_stats gives. */
 int dreamlake_session_list_tracks(dreamlake_session *session, char **json_out, dreamlake_error *err);
 
-/* The track `name` of the session (defined by its first append). */
-int dreamlake_track_new(dreamlake_session *session, const char *name, dreamlake_track **out, dreamlake_error *err);
+/* The track `name` of the session, defined by its first append with `options_json` (NULL, or an object
+   with any of "description" (string), "tags" (array of strings), "metadata" (object); a track that
+   exists keeps its own). */
+int dreamlake_track_new(dreamlake_session *session, const char *name, const char *options_json, dreamlake_track **out,
+                        dreamlake_error *err);
 /* Frees a track handle. */
 void dreamlake_track_free(dreamlake_track *track);
 

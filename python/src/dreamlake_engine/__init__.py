@@ -1,0 +1,439 @@
+"""Dreamlake's engine in the training process, behind Python dreamlake 0.2.4's API.
+
+Switch an existing program with its import line::
+
+    from dreamlake_engine import Session, dreamlake_session   # was: from dreamlake import ...
+
+Sessions, logs, parameters, tracks and files are what Python dreamlake's local mode has, name for
+name; they are written into Dreamlake's store (README, "From Python"), which ``dreamlake ls``,
+``show``, ``cat``, ``export``, ``verify`` and ``ui`` read, and which ``dreamlake export`` turns into
+Python dreamlake's JSONL layout byte for byte. ``local_path`` may also be an S3 root,
+``s3://bucket/prefix``.
+"""
+
+import functools
+import json
+import os
+
+from . import _engine
+
+__all__ = [
+    "Session",
+    "dreamlake_session",
+    "DreamlakeError",
+    "InvalidNameError",
+    "NotOpenError",
+    "WriteProtectedError",
+    "ReadOnlyError",
+    "NotFoundError",
+    "ChecksumMismatchError",
+    "InvalidValueError",
+    "InvalidArgumentError",
+    "StoreError",
+    "DreamlakeIOError",
+    "InvalidInputError",
+    "ExistsError",
+    "RemoteError",
+    "BusyError",
+]
+
+__version__ = _engine.version()
+
+
+class DreamlakeError(Exception):
+    """A failure of the engine: ``message`` says what happened and what to do, ``code`` is the
+    C API's error code (DREAMLAKE_E_*), ``path`` the file it is about, or None."""
+
+    def __init__(self, message, code=99, path=None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.path = path
+
+
+# Each is also the built-in exception Python dreamlake raises for it, so that code written for it
+# catches these as it caught those (RuntimeError for a session that is not open, ValueError for a
+# bad argument).
+class InvalidNameError(DreamlakeError, ValueError):
+    """A session, workspace, track or file name was refused."""
+
+
+class NotOpenError(DreamlakeError, RuntimeError):
+    """The session is not open (or was opened before this process forked)."""
+
+
+class WriteProtectedError(DreamlakeError, RuntimeError):
+    """The session is write-protected."""
+
+
+class ReadOnlyError(DreamlakeError, RuntimeError):
+    """The session was opened for reading only."""
+
+
+class NotFoundError(DreamlakeError, LookupError):
+    """No such session, track or file."""
+
+
+class ChecksumMismatchError(DreamlakeError, ValueError):
+    """A stored file's bytes are not those it was stored with."""
+
+
+class InvalidValueError(DreamlakeError, ValueError):
+    """A value the store cannot keep."""
+
+
+class InvalidArgumentError(DreamlakeError, ValueError):
+    """An argument out of range or malformed."""
+
+
+class StoreError(DreamlakeError, OSError):
+    """The store failed, or is damaged."""
+
+
+class DreamlakeIOError(DreamlakeError, OSError):
+    """A file or the network failed."""
+
+
+class InvalidInputError(DreamlakeError, ValueError):
+    """Input that is not what it should be (JSON that is not an object, say)."""
+
+
+class ExistsError(DreamlakeError, FileExistsError):
+    """Something of that name is there already."""
+
+
+class RemoteError(DreamlakeError, RuntimeError):
+    """A remote session's server refused, or could not be reached."""
+
+
+class BusyError(DreamlakeError, RuntimeError):
+    """Another machine writes the session (an S3 root's)."""
+
+
+_engine._set_errors(
+    DreamlakeError,
+    {
+        1: InvalidNameError,
+        2: NotOpenError,
+        3: WriteProtectedError,
+        4: ReadOnlyError,
+        5: NotFoundError,
+        6: ChecksumMismatchError,
+        7: InvalidValueError,
+        8: InvalidArgumentError,
+        9: StoreError,
+        10: DreamlakeIOError,
+        11: InvalidInputError,
+        12: ExistsError,
+        13: RemoteError,
+        14: BusyError,
+    },
+)
+
+_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+
+def _json(value, what):
+    try:
+        return json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as e:
+        raise InvalidValueError(f"{what} cannot be stored: {e}", 7) from None
+
+
+class LogBuilder:
+    """``session.log(metadata=...)``'s fluent form: ``.info("message", **more_metadata)``."""
+
+    def __init__(self, session, metadata=None):
+        self._session = session
+        self._metadata = metadata
+
+    def _write(self, level, message, extra):
+        metadata = {**(self._metadata or {}), **extra}
+        self._session._write_log(message, level, metadata or None)
+
+    def debug(self, message, **extra_metadata):
+        self._write("debug", message, extra_metadata)
+
+    def info(self, message, **extra_metadata):
+        self._write("info", message, extra_metadata)
+
+    def warn(self, message, **extra_metadata):
+        self._write("warn", message, extra_metadata)
+
+    def error(self, message, **extra_metadata):
+        self._write("error", message, extra_metadata)
+
+    def fatal(self, message, **extra_metadata):
+        self._write("fatal", message, extra_metadata)
+
+
+class ParametersBuilder:
+    """``session.parameters()``: ``set(**values)`` (nested dicts become dot keys) and ``get(flatten=)``."""
+
+    def __init__(self, session):
+        self._session = session
+
+    def set(self, **kwargs):
+        engine = self._session._require_open()
+        if kwargs:
+            engine.set_parameters(_json(kwargs, "the parameters"))
+        return self
+
+    def get(self, flatten=True):
+        engine = self._session._require_open()
+        return json.loads(engine.get_parameters(bool(flatten)))
+
+
+class TrackBuilder:
+    """``session.track(name)``: ``append(**fields)``, ``append_batch([...])``, ``read()``, ``stats()``,
+    ``list_all()``. ``append(value=FLOAT, step=INT)`` is the engine's fast path."""
+
+    __slots__ = ("_session", "_engine", "name", "append")
+
+    def __init__(self, session, engine_track):
+        self._session = session
+        self._engine = engine_track
+        self.name = engine_track.name
+        # The engine's own method: a call goes straight to C.
+        self.append = engine_track.append
+
+    def append_batch(self, data_points):
+        if not data_points:
+            raise ValueError("data_points cannot be empty")
+        first = None
+        last = None
+        for point in data_points:
+            index = self._engine._append_dict(point)
+            if first is None:
+                first = index
+            last = index
+        return {
+            "startIndex": str(first),
+            "endIndex": str(last),
+            "count": len(data_points),
+            "bufferedDataPoints": str(last + 1),
+            "chunkSize": 10000,
+        }
+
+    def read(self, start_index=0, limit=1000):
+        if start_index < 0 or limit < 0:
+            raise InvalidArgumentError("start_index and limit are 0 or more", 8)
+        page = json.loads(self._engine._read(int(start_index), int(limit)))
+        data = [
+            {"index": str(p["index"]), "data": p["data"], "createdAt": _iso(p["timestamp"])}
+            for p in page["points"]
+        ]
+        return {
+            "data": data,
+            "startIndex": start_index,
+            "endIndex": start_index + len(data) - 1 if data else start_index - 1,
+            "total": len(data),
+            "hasMore": page["hasMore"],
+        }
+
+    def stats(self):
+        return _track_stats(json.loads(self._engine._stats()))
+
+    def list_all(self):
+        return self._session._list_tracks()
+
+
+def _iso(micros):
+    """Microseconds since 1970 as Python dreamlake writes times: ``datetime.utcnow().isoformat() + "Z"``."""
+    import datetime
+
+    t = datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=micros)
+    return t.isoformat() + "Z"
+
+
+def _track_stats(s):
+    return {
+        "trackId": s["name"],
+        "name": s["name"],
+        "description": s["description"],
+        "tags": s["tags"],
+        "metadata": s["metadata"],
+        "totalDataPoints": str(s["count"]),
+        "bufferedDataPoints": str(s["count"]),
+        "chunkedDataPoints": "0",
+        "totalChunks": 0,
+        "chunkSize": 10000,
+        "firstDataAt": _iso(s["firstTimestamp"]) if s["firstTimestamp"] is not None else None,
+        "lastDataAt": _iso(s["lastTimestamp"]) if s["lastTimestamp"] is not None else None,
+        "createdAt": _iso(s["createdAt"]),
+        "updatedAt": _iso(s["updatedAt"]),
+    }
+
+
+class Session:
+    """A run of an experiment, as Python dreamlake 0.2.4's ``Session`` in local mode.
+
+    ``with Session(name=..., workspace=..., local_path=...) as session:`` opens it and closes it;
+    ``open()`` and ``close()`` do it by hand. ``local_path`` is the folder sessions are kept under
+    (default: ``$DREAMLAKE_PATH``, else ``./.dreamlake``), or an S3 root ``s3://bucket/prefix``.
+    """
+
+    def __init__(
+        self,
+        name,
+        workspace,
+        *,
+        description=None,
+        tags=None,
+        folder=None,
+        write_protected=False,
+        metadata=None,
+        remote=None,
+        api_key=None,
+        user_name=None,
+        local_path=None,
+        rank=None,
+    ):
+        if remote is not None:
+            raise InvalidArgumentError(
+                "dreamlake_engine writes into a local folder or an S3 root; for a remote server, use Python dreamlake "
+                "(or write locally here and serve the folder with `dreamlake serve`)",
+                8,
+            )
+        self.name = name
+        self.workspace = workspace
+        self.description = description
+        self.tags = tags
+        self.folder = folder
+        self.write_protected = write_protected
+        self.metadata = metadata
+        self.local_path = local_path
+        options = {}
+        if description is not None:
+            options["description"] = description
+        if tags is not None:
+            options["tags"] = list(tags)
+        if folder is not None:
+            options["folder"] = folder
+        if metadata is not None:
+            options["metadata"] = metadata
+        if write_protected:
+            options["write_protected"] = True
+        if rank is not None:
+            options["rank"] = rank
+        self._engine = _engine.Session(
+            name, workspace, os.fspath(local_path) if local_path is not None else None, _json(options, "the session's fields")
+        )
+        self._tracks = {}
+
+    # Lifecycle
+
+    @property
+    def _is_open(self):
+        return self._engine.is_open
+
+    def open(self):
+        """Opens the session: creates its store, or continues the one there. Returns the session."""
+        self._engine.open()
+        return self
+
+    def close(self):
+        """Flushes and closes the session (closing twice is harmless)."""
+        self._tracks.clear()
+        self._engine.close()
+
+    def flush(self):
+        """Makes everything appended so far durable before it returns."""
+        self._engine.flush()
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        self.close()
+        return False
+
+    def _require_open(self):
+        if not self._engine.is_open:
+            raise NotOpenError("Session not open. Use session.open() or context manager.", 2)
+        return self._engine
+
+    @property
+    def id(self):
+        """The session's id: ``workspace/name``."""
+        return f"{self.workspace}/{self.name}"
+
+    @property
+    def data(self):
+        """The stored session fields."""
+        return json.loads(self._engine.info())
+
+    # Logs
+
+    def log(self, message=None, level=None, metadata=None, **extra_metadata):
+        """``log("message", level="info", metadata={...}, **more)`` writes an entry; ``log(metadata=...)``
+        without a message returns a ``LogBuilder`` (``.info("message")``)."""
+        self._require_open()
+        if message is None:
+            combined = {**(metadata or {}), **extra_metadata}
+            return LogBuilder(self, combined or None)
+        combined = {**(metadata or {}), **extra_metadata}
+        self._write_log(message, level or "info", combined or None)
+        return None
+
+    def _write_log(self, message, level, metadata):
+        if level not in _LEVELS:
+            raise ValueError(f"Invalid log level: {level}. Must be one of {list(_LEVELS)}")
+        if not isinstance(message, str):
+            raise TypeError(f"a log message is a str, not {type(message).__name__}")
+        self._engine.log(level, message, _json(metadata, "the log's metadata") if metadata else None)
+
+    # Parameters, tracks
+
+    def parameters(self):
+        """The session's parameters: ``parameters().set(lr=0.001)``, ``parameters().get()``."""
+        return ParametersBuilder(self)
+
+    def track(self, name, description=None, tags=None, metadata=None):
+        """The track ``name``: ``track("loss").append(value=0.5, step=1)``."""
+        engine = self._require_open()
+        track = self._tracks.get(name)
+        if track is None:
+            options = {}
+            if description is not None:
+                options["description"] = description
+            if tags is not None:
+                options["tags"] = list(tags)
+            if metadata is not None:
+                options["metadata"] = metadata
+            track = TrackBuilder(self, engine.track(name, _json(options, "the track's fields") if options else None))
+            self._tracks[name] = track
+        return track
+
+    def _list_tracks(self):
+        return [
+            {
+                "trackId": s["name"],
+                "name": s["name"],
+                "description": s["description"],
+                "tags": s["tags"],
+                "totalDataPoints": str(s["count"]),
+                "createdAt": _iso(s["createdAt"]),
+            }
+            for s in json.loads(self._require_open().list_tracks())
+        ]
+
+
+def dreamlake_session(name, workspace, **session_kwargs):
+    """Decorates a function so that it runs inside a session, given as its ``session`` keyword::
+
+        @dreamlake_session(name="run", workspace="ws", local_path="./experiments")
+        def train(session):
+            session.log("Training started")
+    """
+
+    def decorator(func):
+        @functools.wraps(func)
+        def wrapper(*args, **func_kwargs):
+            with Session(name=name, workspace=workspace, **session_kwargs) as session:
+                func_kwargs["session"] = session
+                return func(*args, **func_kwargs)
+
+        return wrapper
+
+    return decorator
