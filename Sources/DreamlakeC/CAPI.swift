@@ -505,3 +505,80 @@ public func dreamlakeTrackStats(_ track: OpaquePointer?, _ out: UnsafeMutablePoi
         try give(statsValue(try t.stats()), out)
     }
 }
+
+// MARK: Files
+
+@_cdecl("dreamlake_files_upload")
+public func dreamlakeFilesUpload(_ session: OpaquePointer?, _ localFile: UnsafePointer<CChar>?, _ optionsJSON: UnsafePointer<CChar>?,
+                                 _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                                 _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        let file = try text(localFile, "the file to upload")
+        let options = try object(optionsJSON, "the file's options") ?? [:]
+        if let unknown = options.keys.first(where: { !["path", "description", "tags", "metadata"].contains($0) }) {
+            throw DreamlakeError(.invalidArgument, "the file's options have \"\(unknown)\", which is none of path, description, tags, metadata")
+        }
+        let stored = try s.files.upload(file, path: try optionalString(options, "path") ?? "/",
+                                        description: try optionalString(options, "description"),
+                                        tags: try optionalStrings(options, "tags") ?? [], metadataObject: try optionalObject(options, "metadata"))
+        try give(.object(stored.fields), out)
+    }
+}
+
+@_cdecl("dreamlake_files_list")
+public func dreamlakeFilesList(_ session: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ tagsJSON: UnsafePointer<CChar>?,
+                               _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                               _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        let folder = try path.map { (p) throws(DreamlakeError) in try text(p, "the path") }
+        var tags: [String]?
+        if let tagsJSON {
+            guard case .array(let items) = try json(tagsJSON, "the tags") else { throw DreamlakeError(.invalidInput, "the tags are not a JSON array") }
+            tags = try optionalStrings(["tags": .array(items)], "tags")
+        }
+        try give(.array(try s.files.list(path: folder, tags: tags).map { .object($0.fields) }), out)
+    }
+}
+
+@_cdecl("dreamlake_files_download")
+public func dreamlakeFilesDownload(_ session: OpaquePointer?, _ id: UnsafePointer<CChar>?, _ destination: UnsafePointer<CChar>?,
+                                   _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                                   _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        guard let out else { throw DreamlakeError(.invalidArgument, "the place for the path (path_out) is NULL") }
+        let target = try destination.map { (p) throws(DreamlakeError) in try text(p, "the destination") } ?? "."
+        let written = try s.files.download(try text(id, "the file's id"), to: target)
+        out.pointee = allocated(written)
+    }
+}
+
+@_cdecl("dreamlake_files_update")
+public func dreamlakeFilesUpdate(_ session: OpaquePointer?, _ id: UnsafePointer<CChar>?, _ optionsJSON: UnsafePointer<CChar>?,
+                                 _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                                 _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        let options = try object(optionsJSON, "the file's changes") ?? [:]
+        if let unknown = options.keys.first(where: { !["description", "tags", "metadata"].contains($0) }) {
+            throw DreamlakeError(.invalidArgument, "the file's changes have \"\(unknown)\", which is none of description, tags, metadata")
+        }
+        let stored = try s.files.update(try text(id, "the file's id"), description: try optionalString(options, "description"),
+                                        tags: try optionalStrings(options, "tags"), metadataObject: try optionalObject(options, "metadata"))
+        try give(.object(stored.fields), out)
+    }
+}
+
+@_cdecl("dreamlake_files_delete")
+public func dreamlakeFilesDelete(_ session: OpaquePointer?, _ id: UnsafePointer<CChar>?,
+                                 _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                                 _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        let fileID = try text(id, "the file's id")
+        let when = try s.files.deleteReturningTime(fileID)
+        try give(.object(["id": .string(fileID), "deletedAt": .string(when)]), out)
+    }
+}

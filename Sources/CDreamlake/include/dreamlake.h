@@ -170,6 +170,27 @@ int dreamlake_track_read(dreamlake_track *track, uint64_t start, uint64_t limit,
    "description", "tags", "metadata", "createdAt", "updatedAt"}. */
 int dreamlake_track_stats(dreamlake_track *track, char **json_out, dreamlake_error *err);
 
+/* Files. A stored file's record is a JSON object {"id", "sessionId", "path", "filename", "description",
+   "tags", "contentType", "sizeBytes", "checksum" (SHA-256, hex), "metadata", "uploadedAt", "updatedAt"}. */
+
+/* Copies the file at `local_file` into the session; `options_json` is NULL or an object with any of "path"
+   (the folder to file it under, default "/"), "description", "tags", "metadata". Gives its record. */
+int dreamlake_files_upload(dreamlake_session *session, const char *local_file, const char *options_json, char **json_out,
+                           dreamlake_error *err);
+/* The stored files as a JSON array of records, oldest first: those under `path` (NULL: all) carrying any of
+   `tags_json` (NULL, or an array of strings). */
+int dreamlake_files_list(dreamlake_session *session, const char *path, const char *tags_json, char **json_out,
+                         dreamlake_error *err);
+/* Copies stored file `id` to `destination` (a folder, which gets the file's name, or a file path; NULL: the
+   working folder), checking its SHA-256 on the way; `path_out` gets the path written. */
+int dreamlake_files_download(dreamlake_session *session, const char *id, const char *destination, char **path_out,
+                             dreamlake_error *err);
+/* Changes a stored file's "description", "tags" or "metadata" (those `options_json` has); gives its record. */
+int dreamlake_files_update(dreamlake_session *session, const char *id, const char *options_json, char **json_out,
+                           dreamlake_error *err);
+/* Deletes a stored file from the listing (its bytes stay); gives {"id", "deletedAt"}. */
+int dreamlake_files_delete(dreamlake_session *session, const char *id, char **json_out, dreamlake_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -70,7 +70,7 @@ class ReadOnlyError(DreamlakeError, RuntimeError):
     """The session was opened for reading only."""
 
 
-class NotFoundError(DreamlakeError, LookupError):
+class NotFoundError(DreamlakeError, LookupError, ValueError):
     """No such session, track or file."""
 
 
@@ -182,6 +182,86 @@ class ParametersBuilder:
     def get(self, flatten=True):
         engine = self._session._require_open()
         return json.loads(engine.get_parameters(bool(flatten)))
+
+
+class FilesBuilder:
+    """``session.files()``: ``upload(file_path, path=, description=, tags=, metadata=)`` and
+    ``list(path=, tags=)``; each file's record is a dict (id, path, filename, checksum, ...)."""
+
+    def __init__(self, session):
+        self._session = session
+
+    def upload(self, file_path, *, path="/", description=None, tags=None, metadata=None):
+        engine = self._session._require_open()
+        file_path = os.fspath(file_path)
+        if not os.path.exists(file_path):
+            raise NotFoundError(f"File not found: {file_path}", 5, file_path)
+        if not os.path.isfile(file_path):
+            raise InvalidArgumentError(f"Path is not a file: {file_path}", 8, file_path)
+        options = {"path": path}
+        if description is not None:
+            options["description"] = description
+        if tags is not None:
+            options["tags"] = list(tags)
+        if metadata is not None:
+            options["metadata"] = metadata
+        return json.loads(engine.files_upload(file_path, _json(options, "the file's fields")))
+
+    def list(self, *, path=None, tags=None):
+        engine = self._session._require_open()
+        return json.loads(engine.files_list(path, _json(list(tags), "the tags") if tags else None))
+
+
+class FileBuilder:
+    """``session.file(**kwargs)``: Python dreamlake's one-file form: ``file(file_path=, prefix=).save()``,
+    ``file(file_id=, dest_path=).download()``, ``file(file_id=).delete()``, ``file(file_id=, description=).update()``,
+    ``file(prefix=, tags=).list()``."""
+
+    def __init__(self, session, **kwargs):
+        self._session = session
+        self._file_path = kwargs.get("file_path")
+        self._prefix = kwargs.get("prefix", "/")
+        self._description = kwargs.get("description")
+        self._tags = kwargs.get("tags", [])
+        self._metadata = kwargs.get("metadata")
+        self._file_id = kwargs.get("file_id")
+        self._dest_path = kwargs.get("dest_path")
+
+    def save(self):
+        if not self._file_path:
+            raise ValueError("file_path is required for save() operation")
+        return FilesBuilder(self._session).upload(
+            self._file_path, path=self._prefix, description=self._description, tags=self._tags, metadata=self._metadata
+        )
+
+    def list(self):
+        return FilesBuilder(self._session).list(
+            path=self._prefix if self._prefix != "/" else None, tags=self._tags if self._tags else None
+        )
+
+    def _id(self, operation):
+        if not self._file_id:
+            raise ValueError(f"file_id is required for {operation}() operation")
+        return self._file_id
+
+    def download(self):
+        engine = self._session._require_open()
+        return engine.files_download(self._id("download"), os.fspath(self._dest_path) if self._dest_path else None)
+
+    def delete(self):
+        engine = self._session._require_open()
+        return json.loads(engine.files_delete(self._id("delete")))
+
+    def update(self):
+        engine = self._session._require_open()
+        changes = {}
+        if self._description is not None:
+            changes["description"] = self._description
+        if self._tags:
+            changes["tags"] = list(self._tags)
+        if self._metadata is not None:
+            changes["metadata"] = self._metadata
+        return json.loads(engine.files_update(self._id("update"), _json(changes, "the file's changes")))
 
 
 class TrackBuilder:
@@ -388,6 +468,14 @@ class Session:
     def parameters(self):
         """The session's parameters: ``parameters().set(lr=0.001)``, ``parameters().get()``."""
         return ParametersBuilder(self)
+
+    def files(self):
+        """The session's files: ``files().upload("model.pth", path="/models")``, ``files().list()``."""
+        return FilesBuilder(self)
+
+    def file(self, **kwargs):
+        """One file's operations, Python dreamlake's ``file(...)`` form (see ``FileBuilder``)."""
+        return FileBuilder(self, **kwargs)
 
     def track(self, name, description=None, tags=None, metadata=None):
         """The track ``name``: ``track("loss").append(value=0.5, step=1)``."""

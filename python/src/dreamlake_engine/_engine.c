@@ -236,6 +236,70 @@ static PyObject *Session_list_tracks(SessionObject *self, PyObject *Py_UNUSED(ig
     return take_json(json);
 }
 
+/* ---- Files ------------------------------------------------------------------------------ */
+
+static PyObject *Session_files_upload(SessionObject *self, PyObject *args) {
+    SESSION_READY(self);
+    const char *file, *options = NULL;
+    if (!PyArg_ParseTuple(args, "s|z", &file, &options)) return NULL;
+    dreamlake_error err = {0};
+    char *json = NULL;
+    int rc;
+    WAITING_CALL(rc, dreamlake_files_upload(self->session, file, options, &json, &err));
+    if (rc) return raise_error(&err);
+    return take_json(json);
+}
+
+static PyObject *Session_files_list(SessionObject *self, PyObject *args) {
+    SESSION_READY(self);
+    const char *path = NULL, *tags = NULL;
+    if (!PyArg_ParseTuple(args, "|zz", &path, &tags)) return NULL;
+    dreamlake_error err = {0};
+    char *json = NULL;
+    int rc;
+    WAITING_CALL(rc, dreamlake_files_list(self->session, path, tags, &json, &err));
+    if (rc) return raise_error(&err);
+    return take_json(json);
+}
+
+static PyObject *Session_files_download(SessionObject *self, PyObject *args) {
+    SESSION_READY(self);
+    const char *id, *destination = NULL;
+    if (!PyArg_ParseTuple(args, "s|z", &id, &destination)) return NULL;
+    dreamlake_error err = {0};
+    char *path = NULL;
+    int rc;
+    WAITING_CALL(rc, dreamlake_files_download(self->session, id, destination, &path, &err));
+    if (rc) return raise_error(&err);
+    PyObject *out = PyUnicode_FromString(path);
+    dreamlake_free(path);
+    return out;
+}
+
+static PyObject *Session_files_update(SessionObject *self, PyObject *args) {
+    SESSION_READY(self);
+    const char *id, *options = NULL;
+    if (!PyArg_ParseTuple(args, "s|z", &id, &options)) return NULL;
+    dreamlake_error err = {0};
+    char *json = NULL;
+    int rc;
+    WAITING_CALL(rc, dreamlake_files_update(self->session, id, options, &json, &err));
+    if (rc) return raise_error(&err);
+    return take_json(json);
+}
+
+static PyObject *Session_files_delete(SessionObject *self, PyObject *args) {
+    SESSION_READY(self);
+    const char *id;
+    if (!PyArg_ParseTuple(args, "s", &id)) return NULL;
+    dreamlake_error err = {0};
+    char *json = NULL;
+    int rc;
+    WAITING_CALL(rc, dreamlake_files_delete(self->session, id, &json, &err));
+    if (rc) return raise_error(&err);
+    return take_json(json);
+}
+
 /* ---- Track ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -594,6 +658,11 @@ static PyMethodDef Session_methods[] = {
     {"get_parameters", (PyCFunction)Session_get_parameters, METH_VARARGS, "get_parameters(flatten=True): JSON."},
     {"list_tracks", (PyCFunction)Session_list_tracks, METH_NOARGS, "Every track's statistics, as JSON."},
     {"track", (PyCFunction)Session_track, METH_VARARGS, "track(name, options_json=None): the engine's track."},
+    {"files_upload", (PyCFunction)Session_files_upload, METH_VARARGS, "files_upload(file, options_json=None): JSON."},
+    {"files_list", (PyCFunction)Session_files_list, METH_VARARGS, "files_list(path=None, tags_json=None): JSON."},
+    {"files_download", (PyCFunction)Session_files_download, METH_VARARGS, "files_download(id, destination=None): the path."},
+    {"files_update", (PyCFunction)Session_files_update, METH_VARARGS, "files_update(id, options_json=None): JSON."},
+    {"files_delete", (PyCFunction)Session_files_delete, METH_VARARGS, "files_delete(id): JSON."},
     {NULL, NULL, 0, NULL},
 };
 
