@@ -375,6 +375,11 @@ class Session:
                 "(or write locally here and serve the folder with `dreamlake serve`)",
                 8,
             )
+        for what, text in (("session", name), ("workspace", workspace)):
+            if not isinstance(text, str):
+                raise TypeError(f"the {what}'s name is a str, not {type(text).__name__}")
+            if "\x00" in text:
+                raise InvalidNameError(f"the {what}'s name {text!r} holds a NUL character", 1)
         self.name = name
         self.workspace = workspace
         self.description = description
