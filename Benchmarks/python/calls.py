@@ -47,6 +47,18 @@ def engine(points, timed):
         for i in range(points // 4):
             s.log("step done")
         report("dreamlake_engine", "session.log(message)", points // 4, time.perf_counter() - start)
+        # NumPy arrays, a million points a call.
+        import numpy as np
+
+        batch = 1_000_000
+        arrays = np.array([loss(i) for i in range(batch)]), np.arange(batch, dtype=np.int64)
+        calls = max(1, points * 10 // batch)
+        start = time.perf_counter()
+        for _ in range(calls):
+            t.append_arrays(value=arrays[0], step=arrays[1])
+        seconds = time.perf_counter() - start
+        report("dreamlake_engine", "track.append_arrays(value=, step=)", calls, seconds,
+               points_per_second=round(calls * batch / seconds, 1))
         # Every call timed on its own: the distribution, and the longest.
         clock = time.perf_counter_ns
         lat = [0] * timed
@@ -82,7 +94,7 @@ def tensorboardx(points):
     from tensorboardX import SummaryWriter
 
     root = tempfile.mkdtemp(prefix="bench-tbx-")
-    n = min(points, 500_000)
+    n = min(points, 200_000)
     w = SummaryWriter(root)
     start = time.perf_counter()
     for i in range(n):
@@ -104,6 +116,8 @@ def main():
     print(f"{'system':<20} {'call':<34} {'calls':>10} {'calls/s':>12}  p99 / max")
     for r in rows:
         tail = f"  {r['p99_ns']} ns / {r['max_ns'] / 1e6:.2f} ms, {r['over_1ms']} over 1 ms" if "p99_ns" in r else ""
+        if "points_per_second" in r:
+            tail = f"  {r['points_per_second']:,.0f} points/s"
         print(f"{r['system']:<20} {r['op']:<34} {r['calls']:>10} {r['calls_per_second']:>12,.0f}{tail}")
 
 

@@ -85,6 +85,17 @@ public struct Track: Sendable {
         do { return try h.append(value: value, step: Int64(step)) } catch { throw DreamlakeError(error) }
     }
 
+    /// The fast path for a batch: appends the points `{"value": values[k], "step": steps[k]}` in order, with
+    /// one timestamp, taking the track's lock once (what as many ``append(value:step:)`` calls would store).
+    ///
+    /// - Returns: The indexes they got, one after another.
+    /// - Throws: ``DreamlakeError`` with `.store` (its engine error `.invalidArgument`) when the counts differ.
+    @discardableResult
+    public func append(values: UnsafeBufferPointer<Double>, steps: UnsafeBufferPointer<Int64>) throws(DreamlakeError) -> Range<UInt64> {
+        let h = try session.trackHandle(self)
+        do { return try h.append(values: values, steps: steps) } catch { throw DreamlakeError(error) }
+    }
+
     /// Appends any `Encodable` value as a point (a struct with `value` and `step`, say).
     @discardableResult
     public func append<T: Encodable>(_ point: T) throws(DreamlakeError) -> UInt64 {

@@ -582,3 +582,119 @@ public func dreamlakeFilesDelete(_ session: OpaquePointer?, _ id: UnsafePointer<
         try give(.object(["id": .string(fileID), "deletedAt": .string(when)]), out)
     }
 }
+
+// MARK: Columns (NumPy)
+
+@_cdecl("dreamlake_track_append_columns")
+public func dreamlakeTrackAppendColumns(_ track: OpaquePointer?, _ columns: UnsafePointer<dreamlake_column>?, _ columnCount: Int,
+                                        _ count: Int, _ first: UnsafeMutablePointer<UInt64>?,
+                                        _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let t = trackOf(track) else { throw notHandle("track") }
+        guard columnCount >= 0, count >= 0, columnCount == 0 || columns != nil else {
+            throw DreamlakeError(.invalidArgument, "the columns are NULL, or a count is below 0")
+        }
+        let cols = UnsafeBufferPointer(start: columns, count: columnCount)
+        var keys: [String] = []
+        for c in cols {
+            guard let key = c.key else { throw DreamlakeError(.invalidArgument, "a column's key is NULL") }
+            let name = try text(UnsafeRawBufferPointer(start: key, count: c.key_length), "a column's key")
+            guard count == 0 || c.values != nil else { throw DreamlakeError(.invalidArgument, "column \(name)'s values are NULL") }
+            guard [DREAMLAKE_FIELD_DOUBLE, DREAMLAKE_FIELD_INT, DREAMLAKE_FIELD_BOOL].contains(Int(c.kind)) else {
+                throw DreamlakeError(.invalidArgument, "column \(name) has kind \(c.kind), not DREAMLAKE_FIELD_DOUBLE, _INT or _BOOL")
+            }
+            keys.append(name)
+        }
+        guard count > 0 else {
+            first?.pointee = 0
+            return
+        }
+        // The engine's batch path: value (doubles), then step (integers).
+        if keys == ["value", "step"], Int(cols[0].kind) == DREAMLAKE_FIELD_DOUBLE, Int(cols[1].kind) == DREAMLAKE_FIELD_INT,
+           let v = cols[0].values, let s = cols[1].values {
+            let range = try t.append(values: UnsafeBufferPointer(start: v.assumingMemoryBound(to: Double.self), count: count),
+                                     steps: UnsafeBufferPointer(start: s.assumingMemoryBound(to: Int64.self), count: count))
+            first?.pointee = range.lowerBound
+            return
+        }
+        var points: [ValueObject] = []
+        points.reserveCapacity(count)
+        for k in 0..<count {
+            var point = ValueObject(minimumCapacity: keys.count)
+            for (j, c) in cols.enumerated() {
+                let base = c.values!
+                switch Int(c.kind) {
+                case DREAMLAKE_FIELD_DOUBLE: point[keys[j]] = .double(base.load(fromByteOffset: k * 8, as: Double.self))
+                case DREAMLAKE_FIELD_INT: point[keys[j]] = .int(base.load(fromByteOffset: k * 8, as: Int64.self))
+                default: point[keys[j]] = .bool(base.load(fromByteOffset: k, as: UInt8.self) != 0)
+                }
+            }
+            points.append(point)
+        }
+        first?.pointee = try t.appendBatch(objects: points).lowerBound
+    }
+}
+
+@_cdecl("dreamlake_track_read_columns")
+public func dreamlakeTrackReadColumns(_ track: OpaquePointer?, _ start: UInt64, _ limit: UInt64, _ keys: UnsafePointer<UnsafePointer<CChar>?>?,
+                                      _ keyCount: Int, _ columns: UnsafePointer<UnsafeMutablePointer<Double>?>?,
+                                      _ indexes: UnsafeMutablePointer<UInt64>?, _ countOut: UnsafeMutablePointer<UInt64>?,
+                                      _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let t = trackOf(track) else { throw notHandle("track") }
+        guard let countOut else { throw DreamlakeError(.invalidArgument, "the place for the count (count_out) is NULL") }
+        countOut.pointee = 0
+        guard keyCount >= 0, keyCount == 0 || (keys != nil && columns != nil) else {
+            throw DreamlakeError(.invalidArgument, "the keys or the columns are NULL")
+        }
+        var names: [String] = []
+        var outs: [UnsafeMutablePointer<Double>] = []
+        for j in 0..<keyCount {
+            names.append(try text(keys![j], "key \(j)"))
+            guard let column = columns![j] else { throw DreamlakeError(.invalidArgument, "column \(j) is NULL") }
+            outs.append(column)
+        }
+        var read: UInt64 = 0
+        // By pages, so that a large range never holds all its points as objects at once.
+        while read < limit {
+            let page = try t.read(startIndex: start &+ read, limit: Int(min(limit - read, 65_536)))
+            for p in page.points {
+                let at = Int(read)
+                indexes?[at] = p.index
+                for (j, name) in names.enumerated() {
+                    switch p.data[name] {
+                    case .double(let d)?: outs[j][at] = d
+                    case .int(let i)?: outs[j][at] = Double(i)
+                    case .bool(let b)?: outs[j][at] = b ? 1 : 0
+                    default: outs[j][at] = .nan
+                    }
+                }
+                read += 1
+            }
+            if !page.hasMore || page.points.isEmpty { break }
+        }
+        countOut.pointee = read
+    }
+}
+
+@_cdecl("dreamlake_track_envelope")
+public func dreamlakeTrackEnvelope(_ track: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ buckets: UInt32,
+                                   _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                                   _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let t = trackOf(track) else { throw notHandle("track") }
+        let field = try key.map { (k) throws(DreamlakeError) in try text(k, "the field") } ?? "value"
+        guard buckets > 0, buckets <= 1_000_000 else { throw DreamlakeError(.invalidArgument, "buckets is \(buckets); it is from 1 to 1000000") }
+        func point(_ p: EnvelopePoint?) -> Value {
+            p.map { .object(["index": .int(Int64(clamping: $0.index)), "value": .double($0.value)]) } ?? .null
+        }
+        let list = try t.envelope(field: field, buckets: Int(buckets)).map { b -> Value in
+            .object(["start": .int(Int64(clamping: b.range.lowerBound)), "end": .int(Int64(clamping: b.range.upperBound)),
+                     "count": .int(Int64(clamping: b.count)), "first": point(b.first), "last": point(b.last),
+                     "min": point(b.min), "max": point(b.max), "nan": .int(Int64(clamping: b.nanCount)),
+                     "inf": .int(Int64(clamping: b.positiveInfinityCount)), "-inf": .int(Int64(clamping: b.negativeInfinityCount)),
+                     "missing": .int(Int64(clamping: b.missingCount))])
+        }
+        try give(.array(list), out)
+    }
+}

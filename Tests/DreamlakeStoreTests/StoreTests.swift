@@ -32,6 +32,68 @@ func writeSegmentsWithIndexes(_ dir: TempDirectory) throws -> StoreConfiguration
 }
 
 @Suite struct StoreTests {
+    /// A batch of values and steps (the C API's, from NumPy arrays) makes what the same points appended one
+    /// by one make (the same points, indexes and times, in blocks of the same sizes): across blocks, after a
+    /// point of another shape, and with one of another shape between two batches.
+    @Test func aBatchOfValuesAndStepsWritesWhatAppendsOneByOneWrite() throws {
+        let (one, batch) = (TempDirectory(), TempDirectory())
+        defer { one.remove(); batch.remove() }
+        let ts: Int64 = 1_765_000_000_000_000
+        let chunks = [1, 7, 250, 10_000, 3, 42_000]
+        let values = (0..<chunks.reduce(0, +)).map { referenceLoss($0) }
+        let steps = (0..<values.count).map { Int64($0) * 3 }
+        for (dir, batched) in [(one, false), (batch, true)] {
+            let store = try Store(directory: dir.path, configuration: tenBlockConfiguration)
+            let t = try store.track(named: "t")
+            try t.append(["value": 0.5, "step": 0, "note": "another shape first"], timestamp: ts)
+            var start = 0
+            for (k, n) in chunks.enumerated() {
+                if k == 3 { try t.append(["value": .int(1), "step": 1], timestamp: ts) }  // an int value: another shape between
+                if batched {
+                    let range = try values.withUnsafeBufferPointer { v in
+                        try steps.withUnsafeBufferPointer { s in
+                            try t.append(values: UnsafeBufferPointer(rebasing: v[start..<start + n]),
+                                         steps: UnsafeBufferPointer(rebasing: s[start..<start + n]), timestamp: ts)
+                        }
+                    }
+                    #expect(range.count == n)
+                } else {
+                    for i in start..<start + n { try t.append(value: values[i], step: steps[i], timestamp: ts) }
+                }
+                start += n
+            }
+            try store.close()
+        }
+        // The segments' sizes (the blocks' boundaries; the track's definition holds the time it was made).
+        let sizes = { (d: TempDirectory) in try d.segmentFiles().map { try FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int } }
+        #expect(try sizes(one) == sizes(batch))
+        var read: [[TrackPoint]] = []
+        for dir in [one, batch] {
+            let reader = try Store(directory: dir.path, access: .read)
+            defer { try? reader.close() }
+            let info = try #require(reader.trackInfo(named: "t"))
+            #expect(info.count == UInt64(values.count + 2))
+            read.append(try reader.points(of: info.id, from: 0, limit: Int(info.count)))
+        }
+        #expect(read[0].map(\.data) == read[1].map(\.data) && read[0].map(\.timestamp) == read[1].map(\.timestamp))
+        #expect(read[1].last?.data == ["value": .double(values.last!), "step": .int(steps.last!)])
+    }
+
+    @Test func aBatchWhoseCountsDifferIsRefused() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let store = try Store(directory: dir.path)
+        defer { try? store.close() }
+        let t = try store.track(named: "t")
+        let values: [Double] = [1, 2], steps: [Int64] = [1]
+        let error = try #require(throws: StoreError.self) {
+            try values.withUnsafeBufferPointer { v in try steps.withUnsafeBufferPointer { s in try t.append(values: v, steps: s) } }
+        }
+        #expect(error.code == .invalidArgument)
+        #expect(reader(store) == 0)
+        func reader(_ s: Store) -> UInt64 { s.trackInfo(named: "t")?.count ?? 0 }
+    }
+
     @Test func sealSegmentSealsWhatWasAppendedAndAReopenedWriterLeavesItSealed() throws {
         let dir = TempDirectory()
         defer { dir.remove() }

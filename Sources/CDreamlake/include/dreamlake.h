@@ -163,6 +163,34 @@ int dreamlake_track_append_json(dreamlake_track *track, const char *json, uint64
 int dreamlake_track_append_batch_json(dreamlake_track *track, const char *json, uint64_t *first_index_out,
                                       dreamlake_error *err);
 
+/* A field of a batch: `count` values (see dreamlake_track_append_columns) of one kind. */
+typedef struct dreamlake_column {
+    const char *key;
+    size_t key_length;
+    int kind;           /* DREAMLAKE_FIELD_DOUBLE (double), DREAMLAKE_FIELD_INT (int64_t) or DREAMLAKE_FIELD_BOOL (uint8_t) */
+    const void *values; /* the column's values, one per point */
+} dreamlake_column;
+
+/* Appends `count` points, point k holding each column's k-th value, in the columns' order, all with one
+   timestamp. A "value" column of doubles and a "step" column of integers, alone and in that order, take
+   the engine's batch path (one lock a block); other shapes are appended point by point. `first_index_out`
+   gets the first point's index; the others follow it. */
+int dreamlake_track_append_columns(dreamlake_track *track, const dreamlake_column *columns, size_t column_count, size_t count,
+                                   uint64_t *first_index_out, dreamlake_error *err);
+
+/* Reads fields `keys` of points start .. start + limit - 1 as columns of doubles: `columns[j]` (room for
+   `limit`) gets field keys[j] of each point (an integer or a bool as a number, NaN when the point lacks it
+   or it is not a number), `indexes` (room for `limit`, or NULL) each point's index; `count_out` gets how
+   many points were read. */
+int dreamlake_track_read_columns(dreamlake_track *track, uint64_t start, uint64_t limit, const char *const *keys,
+                                 size_t key_count, double *const *columns, uint64_t *indexes, uint64_t *count_out,
+                                 dreamlake_error *err);
+
+/* The M4 envelope of field `key` ("value" when NULL) over the whole track in `buckets` buckets, as a JSON
+   array of {"start", "end", "count", "first", "last", "min", "max", "nan", "inf", "-inf", "missing"}, where
+   first, last, min and max are {"index", "value"} or null. */
+int dreamlake_track_envelope(dreamlake_track *track, const char *key, uint32_t buckets, char **json_out, dreamlake_error *err);
+
 /* Points start .. start + limit - 1 as a JSON object {"points": [{"index", "timestamp", "data", "rank"?}],
    "startIndex", "hasMore"}. */
 int dreamlake_track_read(dreamlake_track *track, uint64_t start, uint64_t limit, char **json_out, dreamlake_error *err);

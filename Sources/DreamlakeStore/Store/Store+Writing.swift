@@ -385,6 +385,51 @@ public final class TrackHandle: @unchecked Sendable {
         return try append(contentsOf: points) { timestamps[$0] }
     }
 
+    /// The fast path for a batch: appends the points `{"value": values[k], "step": steps[k]}` in order,
+    /// all with one timestamp, taking the track's lock once (a NumPy array of each, given by the C API).
+    /// What the points are is what as many ``append(value:step:timestamp:)`` calls would make.
+    ///
+    /// - Returns: The range of indexes they got (no other thread's point comes between them).
+    /// - Throws: ``StoreError`` with `.invalidArgument` when the counts differ.
+    @discardableResult
+    public func append(values: UnsafeBufferPointer<Double>, steps: UnsafeBufferPointer<Int64>,
+                       timestamp: Int64? = nil) throws(StoreError) -> Range<UInt64> {
+        guard values.count == steps.count else {
+            throw StoreError(.invalidArgument, "\(values.count) values were given \(steps.count) steps")
+        }
+        let writer = try store.requireWriter()
+        let ts = timestamp ?? WallClock.nowMicros()
+        var ticket: UInt64 = 0
+        buffer.lock.lock()
+        let first = buffer.nextIndex
+        for k in 0..<values.count {
+            if hot.pointee.appendValueStep(values[k], steps[k], ts) {
+                if hot.pointee.fastCount >= maxRecordsPerBlock || hot.pointee.rawBytes >= flags.pointee.trackBlockBytes.load(ordering: .relaxed) {
+                    do { ticket = try writer.sealLocked(buffer) } catch {
+                        buffer.lock.unlock()
+                        throw error
+                    }
+                }
+                continue
+            }
+            // Not (yet) in that shape: the general path decides, as for one point.
+            let point: ValueObject = ["value": .double(values[k]), "step": .int(steps[k])]
+            do { try insertLocked(point, RowSize.estimate(point), ts, writer, &ticket) } catch {
+                buffer.lock.unlock()
+                throw error
+            }
+        }
+        if isAlways {
+            do { ticket = max(ticket, try writer.sealLocked(buffer)) } catch {
+                buffer.lock.unlock()
+                throw error
+            }
+        }
+        buffer.lock.unlock()
+        try writer.afterAppend(ticket, always: isAlways)
+        return first..<(first + UInt64(values.count))
+    }
+
     private func append(contentsOf points: [ValueObject], timestampOf: (Int) -> Int64) throws(StoreError) -> Range<UInt64> {
         let writer = try store.requireWriter()
         let sizes = points.map(RowSize.estimate)

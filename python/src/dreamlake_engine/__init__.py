@@ -295,6 +295,48 @@ class TrackBuilder:
             "chunkSize": 10000,
         }
 
+    def append_arrays(self, **fields):
+        """Appends one point a position of the given arrays (NumPy arrays, or array.array), without a
+        Python loop: ``append_arrays(value=np_losses, step=np.arange(n))``. float64 ``value`` and int64
+        ``step`` alone take the engine's batch path. Returns ``(first index, count)``."""
+        if not fields:
+            raise ValueError("give each field as an array: append_arrays(value=..., step=...)")
+        return self._engine._append_arrays(tuple(fields), tuple(fields.values()))
+
+    def to_numpy(self, fields=("value", "step"), start_index=0, limit=None):
+        """Points ``start_index`` on (``limit`` of them, or all) as NumPy arrays: ``{"index": uint64 array,
+        field: float64 array, ...}``; a point without a field, or whose field is not a number, has NaN there."""
+        import numpy as np
+
+        if limit is None:
+            try:
+                total = int(json.loads(self._engine._stats())["count"])
+            except NotFoundError:
+                total = 0  # nothing was ever appended to it
+            limit = max(0, total - int(start_index))
+        fields = tuple(fields)
+        columns = tuple(np.empty(limit, dtype=np.float64) for _ in fields)
+        indexes = np.empty(limit, dtype=np.uint64)
+        count = self._engine._read_columns(int(start_index), int(limit), fields, columns, indexes)
+        out = {"index": indexes[:count]}
+        for name, column in zip(fields, columns):
+            out[name] = column[:count]
+        return out
+
+    def to_pandas(self, fields=("value", "step"), start_index=0, limit=None):
+        """``to_numpy``'s columns as a pandas DataFrame indexed by the points' indexes (pandas must be installed)."""
+        import pandas as pd
+
+        columns = self.to_numpy(fields, start_index, limit)
+        index = columns.pop("index")
+        return pd.DataFrame(columns, index=pd.Index(index, name="index"))
+
+    def envelope(self, buckets=1000, field="value"):
+        """The track's M4 envelope of ``field`` in ``buckets`` buckets: a list of dicts with each bucket's
+        ``start``/``end`` indexes, ``count``, and its ``first``, ``last``, ``min`` and ``max`` points
+        (``{"index", "value"}``) — every extreme of the curve, for drawing it exactly at that width."""
+        return json.loads(self._engine._envelope(field, int(buckets)))
+
     def read(self, start_index=0, limit=1000):
         if start_index < 0 or limit < 0:
             raise InvalidArgumentError("start_index and limit are 0 or more", 8)

@@ -603,6 +603,202 @@ done:
     return result;
 }
 
+/* One column of _append_arrays: a buffer (a NumPy array, an array.array) of one dimension, as the engine
+   takes it: doubles, int64s or bools, converted into `scratch` when the buffer holds another number type. */
+static int column_from(dreamlake_column *c, PyObject *key, PyObject *array, Py_buffer *view, void **scratch, Py_ssize_t *count) {
+    Py_ssize_t n;
+    c->key = PyUnicode_AsUTF8AndSize(key, &n);
+    if (!c->key) return -1;
+    c->key_length = (size_t)n;
+    *scratch = NULL;
+    if (PyObject_GetBuffer(array, view, PyBUF_FORMAT | PyBUF_ND | PyBUF_C_CONTIGUOUS) < 0) {
+        PyErr_Format(PyExc_TypeError, "field %U is a %.100s; give each field as a NumPy array (or an array.array) of one dimension, "
+                     "or use append_batch for a list of dicts", key, Py_TYPE(array)->tp_name);
+        return -1;
+    }
+    if (view->ndim != 1) {
+        PyErr_Format(PyExc_ValueError, "field %U has %d dimensions; each field is an array of one", key, view->ndim);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    Py_ssize_t len = view->shape[0];
+    if (*count >= 0 && len != *count) {
+        PyErr_Format(PyExc_ValueError, "field %U has %zd values and the fields before it %zd; every field has one value a point", key, len, *count);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    *count = len;
+    const char *format = view->format ? view->format : "B";
+    if (*format == '<' || *format == '=' || *format == '@') format++;
+    char f = format[0];
+    if (format[1] != 0) f = 0;
+    if (f == 'd' && view->itemsize == 8) {
+        c->kind = DREAMLAKE_FIELD_DOUBLE;
+        c->values = view->buf;
+        return 0;
+    }
+    if ((f == 'q' || f == 'l') && view->itemsize == 8) {
+        c->kind = DREAMLAKE_FIELD_INT;
+        c->values = view->buf;
+        return 0;
+    }
+    if (f == '?' && view->itemsize == 1) {
+        c->kind = DREAMLAKE_FIELD_BOOL;
+        c->values = view->buf;
+        return 0;
+    }
+    /* Other number types, widened. */
+    void *out = PyMem_Malloc((size_t)(len > 0 ? len : 1) * 8);
+    if (!out) {
+        PyBuffer_Release(view);
+        PyErr_NoMemory();
+        return -1;
+    }
+    const char *in = view->buf;
+    if (f == 'f' && view->itemsize == 4) {
+        c->kind = DREAMLAKE_FIELD_DOUBLE;
+        for (Py_ssize_t i = 0; i < len; i++) ((double *)out)[i] = ((const float *)in)[i];
+    } else if ((f == 'i' && view->itemsize == 4) || (f == 'h' && view->itemsize == 2) || (f == 'b' && view->itemsize == 1) ||
+               (f == 'I' && view->itemsize == 4) || (f == 'H' && view->itemsize == 2) || (f == 'B' && view->itemsize == 1)) {
+        c->kind = DREAMLAKE_FIELD_INT;
+        int64_t *o = out;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            switch (f) {
+            case 'i': o[i] = ((const int32_t *)in)[i]; break;
+            case 'h': o[i] = ((const int16_t *)in)[i]; break;
+            case 'b': o[i] = ((const int8_t *)in)[i]; break;
+            case 'I': o[i] = ((const uint32_t *)in)[i]; break;
+            case 'H': o[i] = ((const uint16_t *)in)[i]; break;
+            default: o[i] = ((const uint8_t *)in)[i]; break;
+            }
+        }
+    } else if ((f == 'Q' || f == 'L') && view->itemsize == 8) {
+        c->kind = DREAMLAKE_FIELD_INT;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            uint64_t v = ((const uint64_t *)in)[i];
+            if (v > (uint64_t)INT64_MAX) {
+                PyMem_Free(out);
+                PyBuffer_Release(view);
+                PyErr_Format(PyExc_OverflowError, "field %U's value %zd is past the 64-bit integers the store keeps", key, i);
+                return -1;
+            }
+            ((int64_t *)out)[i] = (int64_t)v;
+        }
+    } else {
+        PyMem_Free(out);
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_TypeError, "field %U holds items of format '%s', which is not a number type the store keeps "
+                     "(float64, float32, int64 ... int8, uint32 ... uint8, bool)", key, view->format ? view->format : "B");
+        return -1;
+    }
+    c->values = out;
+    *scratch = out;
+    return 0;
+}
+
+/* track._append_arrays(names, arrays): one point a position, each field an array. Returns the first index. */
+static PyObject *Track_append_arrays(TrackObject *self, PyObject *args) {
+    TRACK_READY(self);
+    PyObject *names, *arrays;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyTuple_Type, &names, &PyTuple_Type, &arrays)) return NULL;
+    Py_ssize_t fields = PyTuple_GET_SIZE(names);
+    if (fields != PyTuple_GET_SIZE(arrays) || fields == 0 || fields > MAX_FIELDS) {
+        PyErr_Format(PyExc_ValueError, "give 1 to %d fields, each an array", MAX_FIELDS);
+        return NULL;
+    }
+    dreamlake_column columns[MAX_FIELDS];
+    Py_buffer views[MAX_FIELDS];
+    void *scratch[MAX_FIELDS];
+    Py_ssize_t made = 0, count = -1;
+    PyObject *result = NULL;
+    for (; made < fields; made++) {
+        PyObject *key = PyTuple_GET_ITEM(names, made);
+        if (!PyUnicode_Check(key)) {
+            PyErr_SetString(PyExc_TypeError, "a field's name is a str");
+            goto done;
+        }
+        if (column_from(&columns[made], key, PyTuple_GET_ITEM(arrays, made), &views[made], &scratch[made], &count)) goto done;
+    }
+    dreamlake_error err = {0};
+    uint64_t first = 0;
+    int rc;
+    /* The arrays are pinned by their buffers for the call: the GIL can go while the engine copies them. */
+    WAITING_CALL(rc, dreamlake_track_append_columns(self->track, columns, (size_t)fields, (size_t)count, &first, &err));
+    if (rc) {
+        raise_error(&err);
+        goto done;
+    }
+    result = Py_BuildValue("(KK)", (unsigned long long)first, (unsigned long long)count);
+done:
+    for (Py_ssize_t i = 0; i < made; i++) {
+        PyMem_Free(scratch[i]);
+        PyBuffer_Release(&views[i]);
+    }
+    return result;
+}
+
+/* track._read_columns(start, limit, names, columns, indexes): fills writable buffers of `limit` float64s
+   (one a name) and uint64s; returns how many points were read. */
+static PyObject *Track_read_columns(TrackObject *self, PyObject *args) {
+    TRACK_READY(self);
+    unsigned long long start, limit;
+    PyObject *names, *outs, *indexes;
+    if (!PyArg_ParseTuple(args, "KKO!O!O", &start, &limit, &PyTuple_Type, &names, &PyTuple_Type, &outs, &indexes)) return NULL;
+    Py_ssize_t fields = PyTuple_GET_SIZE(names);
+    if (fields != PyTuple_GET_SIZE(outs) || fields > MAX_FIELDS) {
+        PyErr_SetString(PyExc_ValueError, "one column a name, at most 64");
+        return NULL;
+    }
+    const char *keys[MAX_FIELDS];
+    double *columns[MAX_FIELDS];
+    Py_buffer views[MAX_FIELDS + 1];
+    Py_ssize_t made = 0;
+    PyObject *result = NULL;
+    for (; made < fields; made++) {
+        keys[made] = PyUnicode_AsUTF8(PyTuple_GET_ITEM(names, made));
+        if (!keys[made]) goto done;
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(outs, made), &views[made], PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) goto done;
+        if ((unsigned long long)views[made].len < limit * 8) {
+            PyBuffer_Release(&views[made]);
+            PyErr_SetString(PyExc_ValueError, "a column has room for fewer than limit values");
+            goto done;
+        }
+        columns[made] = views[made].buf;
+    }
+    if (PyObject_GetBuffer(indexes, &views[fields], PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) goto done;
+    if ((unsigned long long)views[fields].len < limit * 8) {
+        PyBuffer_Release(&views[fields]);
+        PyErr_SetString(PyExc_ValueError, "the indexes have room for fewer than limit values");
+        goto done;
+    }
+    dreamlake_error err = {0};
+    uint64_t count = 0;
+    int rc;
+    WAITING_CALL(rc, dreamlake_track_read_columns(self->track, start, limit, keys, (size_t)fields, columns, views[fields].buf, &count, &err));
+    PyBuffer_Release(&views[fields]);
+    if (rc) {
+        raise_error(&err);
+        goto done;
+    }
+    result = PyLong_FromUnsignedLongLong(count);
+done:
+    for (Py_ssize_t i = 0; i < made; i++) PyBuffer_Release(&views[i]);
+    return result;
+}
+
+static PyObject *Track_envelope(TrackObject *self, PyObject *args) {
+    TRACK_READY(self);
+    const char *key = NULL;
+    unsigned int buckets;
+    if (!PyArg_ParseTuple(args, "zI", &key, &buckets)) return NULL;
+    dreamlake_error err = {0};
+    char *json = NULL;
+    int rc;
+    WAITING_CALL(rc, dreamlake_track_envelope(self->track, key, buckets, &json, &err));
+    if (rc) return raise_error(&err);
+    return take_json(json);
+}
+
 static PyObject *Track_read(TrackObject *self, PyObject *args) {
     TRACK_READY(self);
     unsigned long long start, limit;
@@ -690,6 +886,9 @@ static PyMethodDef Track_methods[] = {
     {"_append_dict", (PyCFunction)Track_append_dict, METH_O, "_append_dict(point): appends a dict; returns its index."},
     {"_read", (PyCFunction)Track_read, METH_VARARGS, "_read(start, limit): JSON."},
     {"_stats", (PyCFunction)Track_stats, METH_NOARGS, "The track's statistics, as JSON."},
+    {"_append_arrays", (PyCFunction)Track_append_arrays, METH_VARARGS, "_append_arrays(names, arrays): (first index, count)."},
+    {"_read_columns", (PyCFunction)Track_read_columns, METH_VARARGS, "_read_columns(start, limit, names, columns, indexes): count."},
+    {"_envelope", (PyCFunction)Track_envelope, METH_VARARGS, "_envelope(field, buckets): JSON."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,0 +1,91 @@
+"""NumPy in and out: a batch of arrays appended without a Python loop, and a track read as arrays, a
+DataFrame, or its envelope."""
+import array
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dreamlake_engine as dl
+from conftest import command
+
+
+def session(root, name="np"):
+    return dl.Session(name=name, workspace="ws", local_path=str(root))
+
+
+def test_arrays_append_as_points_and_read_back_as_arrays(root):
+    n = 250_000
+    values = 2.0 / (1.0 + np.arange(n) * 1e-4)
+    steps = np.arange(n, dtype=np.int64) * 2
+    with session(root) as s:
+        t = s.track("loss")
+        t.append(value=0.5, step=-1)
+        assert t.append_arrays(value=values, step=steps) == (1, n)
+        t.append(value=1.5, step=-2)
+        got = t.to_numpy()
+        assert got["index"].tolist() == list(range(n + 2))
+        assert np.array_equal(got["value"][1:-1], values) and np.array_equal(got["step"][1:-1], steps.astype(np.float64))
+        assert got["value"][0] == 0.5 and got["value"][-1] == 1.5
+        page = t.read(start_index=n, limit=1)["data"][0]["data"]
+        assert page == {"value": float(values[-1]), "step": int(steps[-1])}
+        frame = t.to_pandas(start_index=10, limit=5)
+        assert isinstance(frame, pd.DataFrame) and frame.index.tolist() == list(range(10, 15))
+        assert frame["value"].tolist() == values[9:14].tolist()
+    command("verify", "--root", str(root))
+
+
+def test_other_number_types_and_shapes_become_typed_fields(root):
+    with session(root) as s:
+        t = s.track("mixed")
+        first, count = t.append_arrays(
+            loss=np.array([0.25, 0.5], dtype=np.float32),
+            epoch=np.array([1, 2], dtype=np.int32),
+            ok=np.array([True, False]),
+            id=np.array([7, 8], dtype=np.uint64),
+            raw=array.array("d", [1.0, 2.0]),
+        )
+        assert (first, count) == (0, 2)
+        data = [p["data"] for p in t.read()["data"]]
+        assert data == [
+            {"loss": 0.25, "epoch": 1, "ok": True, "id": 7, "raw": 1.0},
+            {"loss": 0.5, "epoch": 2, "ok": False, "id": 8, "raw": 2.0},
+        ]
+        cols = t.to_numpy(fields=("epoch", "missing"))
+        assert cols["epoch"].tolist() == [1.0, 2.0] and all(math.isnan(x) for x in cols["missing"])
+
+
+@pytest.mark.parametrize(
+    "fields, error",
+    [
+        ({"value": [0.5, 0.25]}, TypeError),
+        ({"value": np.zeros((2, 2))}, ValueError),
+        ({"value": np.zeros(3), "step": np.zeros(2, dtype=np.int64)}, ValueError),
+        ({"value": np.array([2**63], dtype=np.uint64)}, OverflowError),
+        ({"value": np.array(["a", "b"])}, TypeError),
+        ({"value": np.zeros(4)[::2]}, TypeError),
+    ],
+)
+def test_arrays_the_store_cannot_take_are_refused_and_nothing_is_appended(root, fields, error):
+    with session(root) as s:
+        t = s.track("t")
+        with pytest.raises(error):
+            t.append_arrays(**fields)
+        assert t.to_numpy()["index"].size == 0
+
+
+def test_the_envelope_keeps_every_extreme(root):
+    n = 100_000
+    values = np.sin(np.arange(n) * 0.01)
+    values[12_345] = 10.0
+    values[54_321] = -10.0
+    with session(root) as s:
+        t = s.track("wave")
+        t.append_arrays(value=values, step=np.arange(n, dtype=np.int64))
+        buckets = t.envelope(buckets=100)
+    assert len(buckets) == 100 and sum(b["count"] for b in buckets) == n
+    assert max(b["max"]["value"] for b in buckets) == 10.0
+    assert min(b["min"]["value"] for b in buckets) == -10.0
+    top = max(buckets, key=lambda b: b["max"]["value"])
+    assert top["max"]["index"] == 12_345 and top["start"] <= 12_345 < top["end"]
