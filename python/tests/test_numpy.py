@@ -89,3 +89,11 @@ def test_the_envelope_keeps_every_extreme(root):
     assert min(b["min"]["value"] for b in buckets) == -10.0
     top = max(buckets, key=lambda b: b["max"]["value"])
     assert top["max"]["index"] == 12_345 and top["start"] <= 12_345 < top["end"]
+
+
+def test_numpy_scalars_are_numbers_of_their_kind(root):
+    with session(root) as s:
+        t = s.track("scalars")
+        t.append(value=np.float32(0.5), step=np.int64(3), count=np.uint8(7), zero_d=np.array(2.25))
+        assert t.read()["data"][0]["data"] == {"value": 0.5, "step": 3, "count": 7, "zero_d": 2.25}
+        assert type(t.read()["data"][0]["data"]["step"]) is int

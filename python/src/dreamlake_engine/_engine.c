@@ -402,17 +402,27 @@ static int field_from(dreamlake_field *f, PyObject *key, PyObject *value, PyObje
         if (!f->text) return -1;
         f->text_length = (size_t)n;
     } else {
-        /* Lists, dicts, NumPy scalars (float() of them is exact), anything json.dumps takes. */
+        /* A number of another type (a NumPy scalar, a one-value tensor: its int or float, exactly), else
+           lists, dicts and anything json.dumps takes. */
         PyObject *number = NULL;
-        if (PyNumber_Check(value) && !PySequence_Check(value)) {
-            if (PyIndex_Check(value)) number = PyNumber_Index(value);
-            else number = PyNumber_Float(value);
-            if (!number) PyErr_Clear();
+        if (PyNumber_Check(value) && !PyList_Check(value) && !PyTuple_Check(value) && !PyDict_Check(value)) {
+            if (PyIndex_Check(value)) {
+                number = PyNumber_Index(value); /* an integer array of one value has it; a float one refuses */
+                if (!number) PyErr_Clear();
+            }
+            if (!number) {
+                number = PyNumber_Float(value);
+                if (!number) PyErr_Clear();
+            }
         }
         if (number) {
             int rc = field_from(f, key, number, holder);
-            *holder = number; /* keeps nothing the field points to, but is released with the others */
-            return rc;
+            if (rc) {
+                Py_DECREF(number);
+                return rc;
+            }
+            *holder = number; /* the field holds a copy of its value; released with the others */
+            return 0;
         }
         PyObject *text = PyObject_CallOneArg(json_dumps, value);
         if (!text) return -1;
