@@ -11,7 +11,6 @@ table. Run it through scripts/python-bench, which makes the environment.
 import argparse
 import json
 import math
-import os
 import shutil
 import tempfile
 import time

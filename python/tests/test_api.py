@@ -1,7 +1,6 @@
 """dreamlake_engine's API beyond the seed's examples: what each call stores and gives back, what it
 refuses (each refusal an exception of the package's hierarchy, never a crash or a hang), threads,
 and fork()."""
-import json
 import math
 import os
 import sys

@@ -140,6 +140,18 @@ def _json(value, what):
         raise InvalidValueError(f"{what} cannot be stored: {e}", 7) from None
 
 
+def _storable(value):
+    """A value as the store keeps it, for the integrations' hyperparameters: numbers, strings, bools, None,
+    and lists and dicts of them; anything else as its str."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable(v) for v in value]
+    return str(value)
+
+
 class LogBuilder:
     """``session.log(metadata=...)``'s fluent form: ``.info("message", **more_metadata)``."""
 

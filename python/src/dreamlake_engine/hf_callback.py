@@ -9,17 +9,7 @@ main process writes (the Trainer's ``is_world_process_zero``).
 """
 from transformers import TrainerCallback
 
-from . import Session
-
-
-def _storable(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_storable(v) for v in value]
-    return str(value)
+from . import Session, _storable
 
 
 class DreamlakeCallback(TrainerCallback):

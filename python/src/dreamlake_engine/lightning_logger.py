@@ -12,19 +12,7 @@ from argparse import Namespace
 from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
-from . import Session
-
-
-def _storable(value):
-    """A hyperparameter as the store keeps it: numbers, strings, bools, None, lists and dicts of them,
-    anything else as its str."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_storable(v) for v in value]
-    return str(value)
+from . import Session, _storable
 
 
 class DreamlakeLogger(Logger):
