@@ -246,7 +246,8 @@ public final class Session: @unchecked Sendable {
     ///
     /// - Throws: ``DreamlakeError`` when the store cannot be opened (another
     ///   process writes it, it is damaged) or the session's directory would
-    ///   lie outside `localPath`.
+    ///   lie outside `localPath`; for an S3 root, `.busy` when another machine
+    ///   writes the session (it renews its lease: README, "Sessions in S3").
     public func open() throws(DreamlakeError) {
         guard !isOpen else { return }
         // The root readies the folder: for an S3 root, it continues the bucket and is claimed for this machine.

@@ -489,6 +489,7 @@ class Session:
 
     def _require_open(self):
         if not self._engine.is_open:
+            self._engine.check()  # a session opened before fork() says so
             raise NotOpenError("Session not open. Use session.open() or context manager.", 2)
         return self._engine
 

@@ -159,6 +159,12 @@ static PyObject *Session_close(SessionObject *self, PyObject *Py_UNUSED(ignored)
     Py_RETURN_NONE;
 }
 
+/* Raises what makes the handle unusable here (it came through fork()), else returns None. */
+static PyObject *Session_check(SessionObject *self, PyObject *Py_UNUSED(ignored)) {
+    SESSION_READY(self);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Session_is_open(SessionObject *self, void *Py_UNUSED(closure)) {
     if (self->generation != fork_generation || !self->session) Py_RETURN_FALSE;
     return PyBool_FromLong(dreamlake_session_is_open(self->session));
@@ -853,6 +859,7 @@ static PyObject *version(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignore
 }
 
 static PyMethodDef Session_methods[] = {
+    {"check", (PyCFunction)Session_check, METH_NOARGS, "Raises when the handle came through fork()."},
     {"open", (PyCFunction)Session_open, METH_NOARGS, "Opens the session to write."},
     {"open_for_reading", (PyCFunction)Session_open_for_reading, METH_NOARGS, "Opens the session to read only."},
     {"flush", (PyCFunction)Session_flush, METH_NOARGS, "Makes everything appended so far durable."},
