@@ -241,9 +241,10 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         // A went on meanwhile, uploading as before.
         for i in 60_000..<100_000 { try a.track("loss").append(value: Double(i), step: i) }
         try a.close()
-        let started = Date()
+        // A gave its lease up when it closed (a generation that has ended), so B takes it at once.
+        let lease = try S3Root(root, environment: machine("c")).objects(workspace: "ws", name: "two").currentLease()
+        #expect(lease?.expiresAt == 0, "\(String(describing: lease))")
         try b.open()
-        #expect(Date().timeIntervalSince(started) < 2, "A gave its lease up when it closed: B does not wait it out")
         #expect(try b.track("loss").stats().count == 100_000)
         for i in 100_000..<120_000 { try b.track("loss").append(value: Double(i), step: i) }
         try b.close()
@@ -336,8 +337,8 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
     }
 
     /// Two jobs of one name started together on two machines, a new session: one takes the lease and
-    /// writes it; the other is refused (at open, or at its upload when it opened first and lost the
-    /// manifest), and the bucket holds the one's points and nothing else.
+    /// writes it; the other is refused (the bucket holds the one's points and nothing else), or, reaching
+    /// the lease only once the first gave it up, continues the session after it. Either way it is sound.
     @Test func twoJobsOfOneNameStartedTogetherLeaveOneWholeSession() throws {
         defer { machines.remove() }
         let outcomes = Locked<[Int: Result<Void, any Error>]>([:])
@@ -353,12 +354,21 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         }
         let results = outcomes.withLock { $0 }
         let winners = results.filter { if case .success = $0.value { true } else { false } }.map(\.key)
-        #expect(winners.count == 1, "\(results)")
         let copy = try bucketCopy("twins")
         #expect(copy.sound)
-        if let w = winners.first {
-            #expect(firstDifference(copy.values, (0..<40_000).map { Double(w * 1_000_000 + $0) }) == nil)
+        let points = { (k: Int) in (0..<40_000).map { Double(k * 1_000_000 + $0) } }
+        switch winners.count {
+        case 1:
+            // The usual outcome: the other saw the lease renewed and was refused.
+            let w = winners[0]
+            #expect(firstDifference(copy.values, points(w)) == nil)
             if case .failure(let e)? = results[1 - w] { #expect("\(e)".contains("written from another machine"), "\(e)") }
+        case 2:
+            // The other reached the lease only once the first had given it up (a slow machine): it continued
+            // the session, one job's points after the other's, nothing lost and nothing mixed.
+            #expect(firstDifference(copy.values, points(0) + points(1)) == nil || firstDifference(copy.values, points(1) + points(0)) == nil)
+        default:
+            Issue.record("neither job wrote the session: \(results)")
         }
     }
 
