@@ -75,6 +75,20 @@ def test_arrays_the_store_cannot_take_are_refused_and_nothing_is_appended(root, 
         assert t.to_numpy()["index"].size == 0
 
 
+def test_a_read_into_buffers_too_small_for_its_limit_is_refused(root):
+    """The engine's column reader checks each buffer against the limit asked for, a limit of any size
+    included (one whose byte count would wrap past 64 bits is refused, not written past the buffers)."""
+    with session(root) as s:
+        t = s.track("t")
+        t.append_arrays(value=np.arange(10.0), step=np.arange(10))
+        values, indexes = np.zeros(4), np.zeros(4, dtype=np.uint64)
+        for limit in (5, 2**61, 2**61 + 1, 2**64 - 1):
+            with pytest.raises(ValueError):
+                t._engine._read_columns(0, limit, ("value",), (values,), indexes)
+        assert t._engine._read_columns(0, 4, ("value",), (values,), indexes) == 4
+        assert values.tolist() == [0.0, 1.0, 2.0, 3.0] and indexes.tolist() == [0, 1, 2, 3]
+
+
 def test_the_envelope_keeps_every_extreme(root):
     n = 100_000
     values = np.sin(np.arange(n) * 0.01)

@@ -123,40 +123,46 @@ static void Session_dealloc(SessionObject *self) {
     rc = (call);                \
     Py_END_ALLOW_THREADS
 
+/* Returns from a method whose engine call may wait and gives nothing back: the call is made without
+   the GIL (it names its error `&err`); the method returns None, or raises the engine's error. */
+#define RETURN_AFTER_WAITING(call)        \
+    do {                                  \
+        dreamlake_error err = {0};        \
+        int rc;                           \
+        WAITING_CALL(rc, call);           \
+        if (rc) return raise_error(&err); \
+        Py_RETURN_NONE;                   \
+    } while (0)
+
+/* The same for a call that gives JSON text (into `&json`): the method returns it as a str. */
+#define RETURN_JSON_AFTER_WAITING(call)   \
+    do {                                  \
+        dreamlake_error err = {0};        \
+        char *json = NULL;                \
+        int rc;                           \
+        WAITING_CALL(rc, call);           \
+        if (rc) return raise_error(&err); \
+        return take_json(json);           \
+    } while (0)
+
 static PyObject *Session_open(SessionObject *self, PyObject *Py_UNUSED(ignored)) {
     SESSION_READY(self);
-    dreamlake_error err = {0};
-    int rc;
-    WAITING_CALL(rc, dreamlake_session_open(self->session, &err));
-    if (rc) return raise_error(&err);
-    Py_RETURN_NONE;
+    RETURN_AFTER_WAITING(dreamlake_session_open(self->session, &err));
 }
 
 static PyObject *Session_open_for_reading(SessionObject *self, PyObject *Py_UNUSED(ignored)) {
     SESSION_READY(self);
-    dreamlake_error err = {0};
-    int rc;
-    WAITING_CALL(rc, dreamlake_session_open_for_reading(self->session, &err));
-    if (rc) return raise_error(&err);
-    Py_RETURN_NONE;
+    RETURN_AFTER_WAITING(dreamlake_session_open_for_reading(self->session, &err));
 }
 
 static PyObject *Session_flush(SessionObject *self, PyObject *Py_UNUSED(ignored)) {
     SESSION_READY(self);
-    dreamlake_error err = {0};
-    int rc;
-    WAITING_CALL(rc, dreamlake_session_flush(self->session, &err));
-    if (rc) return raise_error(&err);
-    Py_RETURN_NONE;
+    RETURN_AFTER_WAITING(dreamlake_session_flush(self->session, &err));
 }
 
 static PyObject *Session_close(SessionObject *self, PyObject *Py_UNUSED(ignored)) {
     SESSION_READY(self);
-    dreamlake_error err = {0};
-    int rc;
-    WAITING_CALL(rc, dreamlake_session_close(self->session, &err));
-    if (rc) return raise_error(&err);
-    Py_RETURN_NONE;
+    RETURN_AFTER_WAITING(dreamlake_session_close(self->session, &err));
 }
 
 /* Raises what makes the handle unusable here (it came through fork()), else returns None. */
@@ -179,12 +185,7 @@ static PyObject *take_json(char *json) {
 
 static PyObject *Session_info(SessionObject *self, PyObject *Py_UNUSED(ignored)) {
     SESSION_READY(self);
-    dreamlake_error err = {0};
-    char *json = NULL;
-    int rc;
-    WAITING_CALL(rc, dreamlake_session_info(self->session, &json, &err));
-    if (rc) return raise_error(&err);
-    return take_json(json);
+    RETURN_JSON_AFTER_WAITING(dreamlake_session_info(self->session, &json, &err));
 }
 
 static PyObject *Session_log(SessionObject *self, PyObject *args) {
@@ -203,12 +204,7 @@ static PyObject *Session_read_logs(SessionObject *self, PyObject *args) {
     SESSION_READY(self);
     unsigned long long start, limit;
     if (!PyArg_ParseTuple(args, "KK", &start, &limit)) return NULL;
-    dreamlake_error err = {0};
-    char *json = NULL;
-    int rc;
-    WAITING_CALL(rc, dreamlake_session_read_logs(self->session, start, limit, &json, &err));
-    if (rc) return raise_error(&err);
-    return take_json(json);
+    RETURN_JSON_AFTER_WAITING(dreamlake_session_read_logs(self->session, start, limit, &json, &err));
 }
 
 static PyObject *Session_set_parameters(SessionObject *self, PyObject *args) {
@@ -224,22 +220,12 @@ static PyObject *Session_get_parameters(SessionObject *self, PyObject *args) {
     SESSION_READY(self);
     int flatten = 1;
     if (!PyArg_ParseTuple(args, "|p", &flatten)) return NULL;
-    dreamlake_error err = {0};
-    char *json = NULL;
-    int rc;
-    WAITING_CALL(rc, dreamlake_session_get_parameters(self->session, flatten, &json, &err));
-    if (rc) return raise_error(&err);
-    return take_json(json);
+    RETURN_JSON_AFTER_WAITING(dreamlake_session_get_parameters(self->session, flatten, &json, &err));
 }
 
 static PyObject *Session_list_tracks(SessionObject *self, PyObject *Py_UNUSED(ignored)) {
     SESSION_READY(self);
-    dreamlake_error err = {0};
-    char *json = NULL;
-    int rc;
-    WAITING_CALL(rc, dreamlake_session_list_tracks(self->session, &json, &err));
-    if (rc) return raise_error(&err);
-    return take_json(json);
+    RETURN_JSON_AFTER_WAITING(dreamlake_session_list_tracks(self->session, &json, &err));
 }
 
 /* ---- Files ------------------------------------------------------------------------------ */
@@ -248,24 +234,14 @@ static PyObject *Session_files_upload(SessionObject *self, PyObject *args) {
     SESSION_READY(self);
     const char *file, *options = NULL;
     if (!PyArg_ParseTuple(args, "s|z", &file, &options)) return NULL;
-    dreamlake_error err = {0};
-    char *json = NULL;
-    int rc;
-    WAITING_CALL(rc, dreamlake_files_upload(self->session, file, options, &json, &err));
-    if (rc) return raise_error(&err);
-    return take_json(json);
+    RETURN_JSON_AFTER_WAITING(dreamlake_files_upload(self->session, file, options, &json, &err));
 }
 
 static PyObject *Session_files_list(SessionObject *self, PyObject *args) {
     SESSION_READY(self);
     const char *path = NULL, *tags = NULL;
     if (!PyArg_ParseTuple(args, "|zz", &path, &tags)) return NULL;
-    dreamlake_error err = {0};
-    char *json = NULL;
-    int rc;
-    WAITING_CALL(rc, dreamlake_files_list(self->session, path, tags, &json, &err));
-    if (rc) return raise_error(&err);
-    return take_json(json);
+    RETURN_JSON_AFTER_WAITING(dreamlake_files_list(self->session, path, tags, &json, &err));
 }
 
 static PyObject *Session_files_download(SessionObject *self, PyObject *args) {
@@ -286,24 +262,14 @@ static PyObject *Session_files_update(SessionObject *self, PyObject *args) {
     SESSION_READY(self);
     const char *id, *options = NULL;
     if (!PyArg_ParseTuple(args, "s|z", &id, &options)) return NULL;
-    dreamlake_error err = {0};
-    char *json = NULL;
-    int rc;
-    WAITING_CALL(rc, dreamlake_files_update(self->session, id, options, &json, &err));
-    if (rc) return raise_error(&err);
-    return take_json(json);
+    RETURN_JSON_AFTER_WAITING(dreamlake_files_update(self->session, id, options, &json, &err));
 }
 
 static PyObject *Session_files_delete(SessionObject *self, PyObject *args) {
     SESSION_READY(self);
     const char *id;
     if (!PyArg_ParseTuple(args, "s", &id)) return NULL;
-    dreamlake_error err = {0};
-    char *json = NULL;
-    int rc;
-    WAITING_CALL(rc, dreamlake_files_delete(self->session, id, &json, &err));
-    if (rc) return raise_error(&err);
-    return take_json(json);
+    RETURN_JSON_AFTER_WAITING(dreamlake_files_delete(self->session, id, &json, &err));
 }
 
 /* ---- Track ----------------------------------------------------------------------------- */
@@ -765,6 +731,10 @@ static PyObject *Track_read_columns(TrackObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "one column a name, at most 64");
         return NULL;
     }
+    if (limit > (unsigned long long)PY_SSIZE_T_MAX / 8) {
+        PyErr_Format(PyExc_ValueError, "a limit of %llu points is more than a buffer can hold", limit);
+        return NULL;
+    }
     const char *keys[MAX_FIELDS];
     double *columns[MAX_FIELDS];
     Py_buffer views[MAX_FIELDS + 1];
@@ -807,34 +777,19 @@ static PyObject *Track_envelope(TrackObject *self, PyObject *args) {
     const char *key = NULL;
     unsigned int buckets;
     if (!PyArg_ParseTuple(args, "zI", &key, &buckets)) return NULL;
-    dreamlake_error err = {0};
-    char *json = NULL;
-    int rc;
-    WAITING_CALL(rc, dreamlake_track_envelope(self->track, key, buckets, &json, &err));
-    if (rc) return raise_error(&err);
-    return take_json(json);
+    RETURN_JSON_AFTER_WAITING(dreamlake_track_envelope(self->track, key, buckets, &json, &err));
 }
 
 static PyObject *Track_read(TrackObject *self, PyObject *args) {
     TRACK_READY(self);
     unsigned long long start, limit;
     if (!PyArg_ParseTuple(args, "KK", &start, &limit)) return NULL;
-    dreamlake_error err = {0};
-    char *json = NULL;
-    int rc;
-    WAITING_CALL(rc, dreamlake_track_read(self->track, start, limit, &json, &err));
-    if (rc) return raise_error(&err);
-    return take_json(json);
+    RETURN_JSON_AFTER_WAITING(dreamlake_track_read(self->track, start, limit, &json, &err));
 }
 
 static PyObject *Track_stats(TrackObject *self, PyObject *Py_UNUSED(ignored)) {
     TRACK_READY(self);
-    dreamlake_error err = {0};
-    char *json = NULL;
-    int rc;
-    WAITING_CALL(rc, dreamlake_track_stats(self->track, &json, &err));
-    if (rc) return raise_error(&err);
-    return take_json(json);
+    RETURN_JSON_AFTER_WAITING(dreamlake_track_stats(self->track, &json, &err));
 }
 
 static PyObject *Track_get_name(TrackObject *self, void *Py_UNUSED(closure)) {
