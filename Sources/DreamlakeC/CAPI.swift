@@ -103,6 +103,26 @@ private func notHandle(_ what: String) -> DreamlakeError {
     DreamlakeError(.invalidArgument, "the \(what) handle is NULL")
 }
 
+/// Runs `body` on the session behind `session` as ``calling(_:_:)`` does; a NULL handle is an error.
+@inline(__always)
+private func onSession(_ session: OpaquePointer?, _ err: UnsafeMutablePointer<dreamlake_error>?,
+                       _ body: (Session) throws(DreamlakeError) -> Void) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let s = sessionOf(session) else { throw notHandle("session") }
+        try body(s)
+    }
+}
+
+/// Runs `body` on the track behind `track` as ``calling(_:_:)`` does; a NULL handle is an error.
+@inline(__always)
+private func onTrack(_ track: OpaquePointer?, _ err: UnsafeMutablePointer<dreamlake_error>?,
+                     _ body: (Track) throws(DreamlakeError) -> Void) -> Int32 {
+    calling(err) { () throws(DreamlakeError) in
+        guard let t = trackOf(track) else { throw notHandle("track") }
+        try body(t)
+    }
+}
+
 /// The UTF-8 text at `p`, which must be there.
 private func text(_ p: UnsafePointer<CChar>?, _ what: String) throws(DreamlakeError) -> String {
     guard let p else { throw DreamlakeError(.invalidArgument, "\(what) is NULL") }
@@ -138,37 +158,38 @@ private func give(_ value: Value, _ out: UnsafeMutablePointer<UnsafeMutablePoint
     out.pointee = bytes.withUnsafeBytes { allocated($0) }
 }
 
-/// Option `key` of `options`: a string, or nil when absent or null.
+/// The JSON object of options at `p` (an empty one for NULL), refused when it has a key none of `known`.
+private func optionsObject(_ p: UnsafePointer<CChar>?, _ what: String, known: [String]) throws(DreamlakeError) -> ValueObject {
+    let options = try object(p, what) ?? [:]
+    if let unknown = options.keys.first(where: { !known.contains($0) }) {
+        throw DreamlakeError(.invalidArgument, "\(what) have \"\(unknown)\", which is none of \(known.sorted().joined(separator: ", "))")
+    }
+    return options
+}
+
+/// Option `key` of `options` as `read` takes it: nil when absent or null, an error saying it is not
+/// `kind` when `read` refuses it.
+private func option<T>(_ options: ValueObject, _ key: String, _ kind: String, _ read: (Value) -> T?) throws(DreamlakeError) -> T? {
+    guard let value = options[key] else { return nil }
+    if case .null = value { return nil }
+    guard let taken = read(value) else { throw DreamlakeError(.invalidArgument, "the option \"\(key)\" is not \(kind)") }
+    return taken
+}
+
 private func optionalString(_ options: ValueObject, _ key: String) throws(DreamlakeError) -> String? {
-    switch options[key] {
-    case nil, .null?: return nil
-    case .string(let s)?: return s
-    default: throw DreamlakeError(.invalidArgument, "the option \"\(key)\" is not a string")
-    }
+    try option(options, key, "a string") { if case .string(let s) = $0 { s } else { nil } }
 }
 
-/// Option `key` of `options`: an array of strings, or nil when absent or null.
 private func optionalStrings(_ options: ValueObject, _ key: String) throws(DreamlakeError) -> [String]? {
-    switch options[key] {
-    case nil, .null?: return nil
-    case .array(let a)?:
-        var out: [String] = []
-        for t in a {
-            guard case .string(let s) = t else { throw DreamlakeError(.invalidArgument, "the option \"\(key)\" holds something other than strings") }
-            out.append(s)
-        }
-        return out
-    default: throw DreamlakeError(.invalidArgument, "the option \"\(key)\" is not an array of strings")
+    try option(options, key, "an array of strings") { value in
+        guard case .array(let items) = value else { return nil }
+        let strings = items.compactMap { if case .string(let s) = $0 { s } else { nil } }
+        return strings.count == items.count ? strings : nil
     }
 }
 
-/// Option `key` of `options`: an object, or nil when absent or null.
 private func optionalObject(_ options: ValueObject, _ key: String) throws(DreamlakeError) -> ValueObject? {
-    switch options[key] {
-    case nil, .null?: return nil
-    case .object(let o)?: return o
-    default: throw DreamlakeError(.invalidArgument, "the option \"\(key)\" is not an object")
-    }
+    try option(options, key, "an object") { if case .object(let o) = $0 { o } else { nil } }
 }
 
 @_cdecl("dreamlake_error_clear")
@@ -193,35 +214,44 @@ public func dreamlakeSessionNew(_ name: UnsafePointer<CChar>?, _ workspace: Unsa
         let name = try text(name, "the session's name")
         let workspace = try text(workspace, "the workspace's name")
         let root = try localPath.map { (p) throws(DreamlakeError) in try text(p, "the local path") }
-        let options = try object(optionsJSON, "the options") ?? [:]
-        let known: Set<String> = ["description", "tags", "folder", "metadata", "write_protected", "rank", "durability"]
-        if let unknown = options.keys.first(where: { !known.contains($0) }) {
-            throw DreamlakeError(.invalidArgument, "the options have \"\(unknown)\", which is none of \(known.sorted().joined(separator: ", "))")
+        let options = try optionsObject(optionsJSON, "the options",
+                                        known: ["description", "tags", "folder", "metadata", "write_protected", "rank", "durability",
+                                                "remote", "api_key", "user_name"])
+        let writeProtected = try option(options, "write_protected", "true or false") { if case .bool(let b) = $0 { b } else { nil } }
+        let rank = try option(options, "rank", "a whole number") { if case .int(let r) = $0 { Int(exactly: r) ?? -1 } else { nil } }
+        let durability = try option(options, "durability", "\"buffered\", \"always\" or milliseconds from 1 to 86400000") {
+            (value) -> Durability? in
+            switch value {
+            case .string("buffered"): .buffered
+            case .string("always"): .always
+            case .int(let ms) where ms > 0 && ms <= 86_400_000: .interval(milliseconds: Int(ms))
+            default: nil
+            }
         }
-        var writeProtected = false
-        switch options["write_protected"] {
-        case nil, .null?: break
-        case .bool(let b)?: writeProtected = b
-        default: throw DreamlakeError(.invalidArgument, "the option \"write_protected\" is not true or false")
+        let (description, tags, folder) = (try optionalString(options, "description"), try optionalStrings(options, "tags"),
+                                            try optionalString(options, "folder"))
+        let metadata = try optionalObject(options, "metadata")
+        let session: Session
+        if let remote = try optionalString(options, "remote") {
+            // Python dreamlake's remote mode: a token given, else one minted for the user name.
+            guard rank == nil else { throw DreamlakeError(.invalidArgument, "a remote session takes no rank: its server orders the writes") }
+            let token: String
+            if let apiKey = try optionalString(options, "api_key") {
+                token = apiKey
+            } else if let user = try optionalString(options, "user_name") {
+                guard !user.isEmpty else { throw DreamlakeError(.invalidArgument, "the user name is empty") }
+                token = RemoteToken.mint(userName: user, secret: RemoteToken.pythonClientSecret)
+            } else {
+                throw DreamlakeError(.invalidArgument, "Either api_key or user_name is required for remote mode")
+            }
+            session = try Session(name: name, workspace: workspace, remote: remote, apiKey: token, localPath: root, spool: nil,
+                                  description: description, tags: tags, folder: folder, metadataObject: metadata,
+                                  writeProtected: writeProtected ?? false, durability: durability ?? StoreConfiguration().durability)
+        } else {
+            session = try Session(name: name, workspace: workspace, localPath: root, description: description, tags: tags, folder: folder,
+                                  metadataObject: metadata, writeProtected: writeProtected ?? false,
+                                  durability: durability ?? StoreConfiguration().durability, rank: rank)
         }
-        var rank: Int?
-        switch options["rank"] {
-        case nil, .null?: break
-        case .int(let r)?: rank = Int(exactly: r) ?? -1
-        default: throw DreamlakeError(.invalidArgument, "the option \"rank\" is not a whole number")
-        }
-        var durability = StoreConfiguration().durability
-        switch options["durability"] {
-        case nil, .null?: break
-        case .string("buffered")?: durability = .buffered
-        case .string("always")?: durability = .always
-        case .int(let ms)? where ms > 0 && ms <= 86_400_000: durability = .interval(milliseconds: Int(ms))
-        default: throw DreamlakeError(.invalidArgument, "the option \"durability\" is not \"buffered\", \"always\" or milliseconds from 1 to 86400000")
-        }
-        let session = try Session(name: name, workspace: workspace, localPath: root, description: try optionalString(options, "description"),
-                                  tags: try optionalStrings(options, "tags"), folder: try optionalString(options, "folder"),
-                                  metadataObject: try optionalObject(options, "metadata"), writeProtected: writeProtected,
-                                  durability: durability, rank: rank)
         out.pointee = OpaquePointer(Unmanaged.passRetained(SessionHandle(session)).toOpaque())
     }
 }
@@ -236,32 +266,28 @@ public func dreamlakeSessionFree(_ session: OpaquePointer?) {
 
 @_cdecl("dreamlake_session_open")
 public func dreamlakeSessionOpen(_ session: OpaquePointer?, _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         try s.open()
     }
 }
 
 @_cdecl("dreamlake_session_open_for_reading")
 public func dreamlakeSessionOpenForReading(_ session: OpaquePointer?, _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         try s.openForReading()
     }
 }
 
 @_cdecl("dreamlake_session_flush")
 public func dreamlakeSessionFlush(_ session: OpaquePointer?, _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         try s.flush()
     }
 }
 
 @_cdecl("dreamlake_session_close")
 public func dreamlakeSessionClose(_ session: OpaquePointer?, _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         try s.close()
     }
 }
@@ -274,8 +300,7 @@ public func dreamlakeSessionIsOpen(_ session: OpaquePointer?) -> Int32 {
 @_cdecl("dreamlake_session_info")
 public func dreamlakeSessionInfo(_ session: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                  _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         var fields = s.storedFields
         if fields.isEmpty {
             fields["name"] = .string(s.name)
@@ -297,8 +322,7 @@ public func dreamlakeSessionInfo(_ session: OpaquePointer?, _ out: UnsafeMutable
 public func dreamlakeSessionLog(_ session: OpaquePointer?, _ level: UnsafePointer<CChar>?, _ message: UnsafePointer<CChar>?,
                                 _ messageLength: Int, _ metadataJSON: UnsafePointer<CChar>?,
                                 _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         guard let message else { throw DreamlakeError(.invalidArgument, "the message is NULL") }
         let text = try text(UnsafeRawBufferPointer(start: message, count: max(0, messageLength)), "the message")
         var logLevel = LogLevel.info
@@ -317,8 +341,7 @@ public func dreamlakeSessionLog(_ session: OpaquePointer?, _ level: UnsafePointe
 public func dreamlakeSessionReadLogs(_ session: OpaquePointer?, _ start: UInt64, _ limit: UInt64,
                                      _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                      _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         let entries = try s.logs(from: start, limit: Int(min(limit, UInt64(Int.max))))
         var array: [Value] = []
         array.reserveCapacity(entries.count)
@@ -336,8 +359,7 @@ public func dreamlakeSessionReadLogs(_ session: OpaquePointer?, _ start: UInt64,
 @_cdecl("dreamlake_session_set_parameters")
 public func dreamlakeSessionSetParameters(_ session: OpaquePointer?, _ json: UnsafePointer<CChar>?,
                                           _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         guard let values = try object(json, "the parameters") else { throw DreamlakeError(.invalidArgument, "the parameters are NULL") }
         try s.parameters.set(object: values)
     }
@@ -347,8 +369,7 @@ public func dreamlakeSessionSetParameters(_ session: OpaquePointer?, _ json: Uns
 public func dreamlakeSessionGetParameters(_ session: OpaquePointer?, _ flatten: Int32,
                                           _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                           _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         try give(.object(try s.parameters.get(flatten: flatten != 0)), out)
     }
 }
@@ -370,8 +391,7 @@ private func statsValue(_ t: TrackStats) -> Value {
 @_cdecl("dreamlake_session_list_tracks")
 public func dreamlakeSessionListTracks(_ session: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                        _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         try give(.array(try s.tracks().map(statsValue)), out)
     }
 }
@@ -383,10 +403,7 @@ public func dreamlakeTrackNew(_ session: OpaquePointer?, _ name: UnsafePointer<C
         guard let out else { throw DreamlakeError(.invalidArgument, "the place for the track (out) is NULL") }
         out.pointee = nil
         guard let s = sessionOf(session) else { throw notHandle("session") }
-        let options = try object(optionsJSON, "the track's options") ?? [:]
-        if let unknown = options.keys.first(where: { !["description", "tags", "metadata"].contains($0) }) {
-            throw DreamlakeError(.invalidArgument, "the track's options have \"\(unknown)\", which is none of description, tags, metadata")
-        }
+        let options = try optionsObject(optionsJSON, "the track's options", known: ["description", "tags", "metadata"])
         let track = s.track(try text(name, "the track's name"), description: try optionalString(options, "description"),
                             tags: try optionalStrings(options, "tags"), metadataObject: try optionalObject(options, "metadata"))
         out.pointee = OpaquePointer(Unmanaged.passRetained(TrackHandleBox(track)).toOpaque())
@@ -415,8 +432,7 @@ public func dreamlakeTrackAppendValue(_ track: OpaquePointer?, _ value: Double, 
 @_cdecl("dreamlake_track_append_fields")
 public func dreamlakeTrackAppendFields(_ track: OpaquePointer?, _ fields: UnsafePointer<dreamlake_field>?, _ count: Int,
                                        _ index: UnsafeMutablePointer<UInt64>?, _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let t = trackOf(track) else { throw notHandle("track") }
+    onTrack(track, err) { (t) throws(DreamlakeError) in
         guard count >= 0, count == 0 || fields != nil else { throw DreamlakeError(.invalidArgument, "the fields are NULL") }
         var point = ValueObject(minimumCapacity: count)
         for f in UnsafeBufferPointer(start: fields, count: count) {
@@ -451,8 +467,7 @@ public func dreamlakeTrackAppendFields(_ track: OpaquePointer?, _ fields: Unsafe
 @_cdecl("dreamlake_track_append_json")
 public func dreamlakeTrackAppendJSON(_ track: OpaquePointer?, _ json: UnsafePointer<CChar>?, _ index: UnsafeMutablePointer<UInt64>?,
                                      _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let t = trackOf(track) else { throw notHandle("track") }
+    onTrack(track, err) { (t) throws(DreamlakeError) in
         guard let point = try object(json, "the point") else { throw DreamlakeError(.invalidArgument, "the point is NULL") }
         let i = try t.append(object: point)
         index?.pointee = i
@@ -462,8 +477,7 @@ public func dreamlakeTrackAppendJSON(_ track: OpaquePointer?, _ json: UnsafePoin
 @_cdecl("dreamlake_track_append_batch_json")
 public func dreamlakeTrackAppendBatchJSON(_ track: OpaquePointer?, _ json: UnsafePointer<CChar>?, _ index: UnsafeMutablePointer<UInt64>?,
                                           _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let t = trackOf(track) else { throw notHandle("track") }
+    onTrack(track, err) { (t) throws(DreamlakeError) in
         guard let json else { throw DreamlakeError(.invalidArgument, "the points are NULL") }
         guard case .array(let items) = try DreamlakeC.json(json, "the points") else {
             throw DreamlakeError(.invalidInput, "the points are not a JSON array")
@@ -483,8 +497,7 @@ public func dreamlakeTrackAppendBatchJSON(_ track: OpaquePointer?, _ json: Unsaf
 public func dreamlakeTrackRead(_ track: OpaquePointer?, _ start: UInt64, _ limit: UInt64,
                                _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let t = trackOf(track) else { throw notHandle("track") }
+    onTrack(track, err) { (t) throws(DreamlakeError) in
         let page = try t.read(startIndex: start, limit: Int(min(limit, 1 << 40)))
         var points: [Value] = []
         points.reserveCapacity(page.points.count)
@@ -500,8 +513,7 @@ public func dreamlakeTrackRead(_ track: OpaquePointer?, _ start: UInt64, _ limit
 @_cdecl("dreamlake_track_stats")
 public func dreamlakeTrackStats(_ track: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                 _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let t = trackOf(track) else { throw notHandle("track") }
+    onTrack(track, err) { (t) throws(DreamlakeError) in
         try give(statsValue(try t.stats()), out)
     }
 }
@@ -512,13 +524,9 @@ public func dreamlakeTrackStats(_ track: OpaquePointer?, _ out: UnsafeMutablePoi
 public func dreamlakeFilesUpload(_ session: OpaquePointer?, _ localFile: UnsafePointer<CChar>?, _ optionsJSON: UnsafePointer<CChar>?,
                                  _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                  _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         let file = try text(localFile, "the file to upload")
-        let options = try object(optionsJSON, "the file's options") ?? [:]
-        if let unknown = options.keys.first(where: { !["path", "description", "tags", "metadata"].contains($0) }) {
-            throw DreamlakeError(.invalidArgument, "the file's options have \"\(unknown)\", which is none of path, description, tags, metadata")
-        }
+        let options = try optionsObject(optionsJSON, "the file's options", known: ["path", "description", "tags", "metadata"])
         let stored = try s.files.upload(file, path: try optionalString(options, "path") ?? "/",
                                         description: try optionalString(options, "description"),
                                         tags: try optionalStrings(options, "tags") ?? [], metadataObject: try optionalObject(options, "metadata"))
@@ -530,8 +538,7 @@ public func dreamlakeFilesUpload(_ session: OpaquePointer?, _ localFile: UnsafeP
 public func dreamlakeFilesList(_ session: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ tagsJSON: UnsafePointer<CChar>?,
                                _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         let folder = try path.map { (p) throws(DreamlakeError) in try text(p, "the path") }
         var tags: [String]?
         if let tagsJSON {
@@ -546,8 +553,7 @@ public func dreamlakeFilesList(_ session: OpaquePointer?, _ path: UnsafePointer<
 public func dreamlakeFilesDownload(_ session: OpaquePointer?, _ id: UnsafePointer<CChar>?, _ destination: UnsafePointer<CChar>?,
                                    _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                    _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         guard let out else { throw DreamlakeError(.invalidArgument, "the place for the path (path_out) is NULL") }
         let target = try destination.map { (p) throws(DreamlakeError) in try text(p, "the destination") } ?? "."
         let written = try s.files.download(try text(id, "the file's id"), to: target)
@@ -559,12 +565,8 @@ public func dreamlakeFilesDownload(_ session: OpaquePointer?, _ id: UnsafePointe
 public func dreamlakeFilesUpdate(_ session: OpaquePointer?, _ id: UnsafePointer<CChar>?, _ optionsJSON: UnsafePointer<CChar>?,
                                  _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                  _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
-        let options = try object(optionsJSON, "the file's changes") ?? [:]
-        if let unknown = options.keys.first(where: { !["description", "tags", "metadata"].contains($0) }) {
-            throw DreamlakeError(.invalidArgument, "the file's changes have \"\(unknown)\", which is none of description, tags, metadata")
-        }
+    onSession(session, err) { (s) throws(DreamlakeError) in
+        let options = try optionsObject(optionsJSON, "the file's changes", known: ["description", "tags", "metadata"])
         let stored = try s.files.update(try text(id, "the file's id"), description: try optionalString(options, "description"),
                                         tags: try optionalStrings(options, "tags"), metadataObject: try optionalObject(options, "metadata"))
         try give(.object(stored.fields), out)
@@ -575,8 +577,7 @@ public func dreamlakeFilesUpdate(_ session: OpaquePointer?, _ id: UnsafePointer<
 public func dreamlakeFilesDelete(_ session: OpaquePointer?, _ id: UnsafePointer<CChar>?,
                                  _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                  _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let s = sessionOf(session) else { throw notHandle("session") }
+    onSession(session, err) { (s) throws(DreamlakeError) in
         let fileID = try text(id, "the file's id")
         let when = try s.files.deleteReturningTime(fileID)
         try give(.object(["id": .string(fileID), "deletedAt": .string(when)]), out)
@@ -589,8 +590,7 @@ public func dreamlakeFilesDelete(_ session: OpaquePointer?, _ id: UnsafePointer<
 public func dreamlakeTrackAppendColumns(_ track: OpaquePointer?, _ columns: UnsafePointer<dreamlake_column>?, _ columnCount: Int,
                                         _ count: Int, _ first: UnsafeMutablePointer<UInt64>?,
                                         _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let t = trackOf(track) else { throw notHandle("track") }
+    onTrack(track, err) { (t) throws(DreamlakeError) in
         guard columnCount >= 0, count >= 0, columnCount == 0 || columns != nil else {
             throw DreamlakeError(.invalidArgument, "the columns are NULL, or a count is below 0")
         }
@@ -640,8 +640,7 @@ public func dreamlakeTrackReadColumns(_ track: OpaquePointer?, _ start: UInt64, 
                                       _ keyCount: Int, _ columns: UnsafePointer<UnsafeMutablePointer<Double>?>?,
                                       _ indexes: UnsafeMutablePointer<UInt64>?, _ countOut: UnsafeMutablePointer<UInt64>?,
                                       _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let t = trackOf(track) else { throw notHandle("track") }
+    onTrack(track, err) { (t) throws(DreamlakeError) in
         guard let countOut else { throw DreamlakeError(.invalidArgument, "the place for the count (count_out) is NULL") }
         countOut.pointee = 0
         guard keyCount >= 0, keyCount == 0 || (keys != nil && columns != nil) else {
@@ -681,8 +680,7 @@ public func dreamlakeTrackReadColumns(_ track: OpaquePointer?, _ start: UInt64, 
 public func dreamlakeTrackEnvelope(_ track: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ buckets: UInt32,
                                    _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                    _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
-    calling(err) { () throws(DreamlakeError) in
-        guard let t = trackOf(track) else { throw notHandle("track") }
+    onTrack(track, err) { (t) throws(DreamlakeError) in
         let field = try key.map { (k) throws(DreamlakeError) in try text(k, "the field") } ?? "value"
         guard buckets > 0, buckets <= 1_000_000 else { throw DreamlakeError(.invalidArgument, "buckets is \(buckets); it is from 1 to 1000000") }
         func point(_ p: EnvelopePoint?) -> Value {

@@ -1,5 +1,6 @@
-"""The Python examples of the seed document (../shared/seeds/sessions.md), local mode, with only their
-import line made a parameter: `python seed_examples.py MODULE ROOT` runs them all with `from MODULE
+"""The Python examples of the seed document (../shared/seeds/sessions.md), with only their
+import line made a parameter (and, in the remote ones, the placeholders for the server and its key filled
+in): `python seed_examples.py MODULE ROOT [URL KEY]` runs them all with `from MODULE
 import Session, dreamlake_session` against the folder ROOT. test_seed_examples.py runs it with
 dreamlake_engine and with Python dreamlake 0.2.4, and compares what each wrote."""
 import importlib
@@ -153,4 +154,37 @@ def resume_training(checkpoint_path):
 
 
 resume_training("checkpoint.pt")
+
+# Remote mode, when a server is given (`python seed_examples.py MODULE ROOT URL API_KEY`): the seed's
+# placeholders, the server's address and "your-api-key-here" / "key", filled in, and nothing else changed.
+if len(sys.argv) > 4:
+    server, api_key = sys.argv[3], sys.argv[4]
+
+    # Remote mode (requires API server) - with username
+    with Session(
+        name="cloud-training",
+        workspace="production",
+        remote=server,
+        user_name="your-username"
+    ) as session:
+        session.log("Cloud session started")
+
+    # Or with API key (advanced)
+    with Session(
+        name="cloud-training",
+        workspace="production",
+        remote=server,
+        api_key=api_key
+    ) as session:
+        session.log("Cloud session started")
+
+    # Write protection.
+    with Session(
+        name="final-model",
+        workspace="production",
+        remote=server,
+        api_key=api_key
+    ) as session:
+        session.log("Training complete")
+
 print("seed examples: done")

@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from conftest import command, reference_python
+from conftest import Server, command, reference_python
 
 HERE = os.path.dirname(__file__)
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?$")
@@ -47,18 +47,32 @@ def tree(folder):
 
 
 def test_every_example_runs_and_writes_what_python_dreamlake_writes(tmp_path):
+    """Each side runs the examples, the remote ones against a `dreamlake serve` of its own; what the engine
+    wrote locally and what its server stored are each what Python dreamlake's side wrote and stored."""
     script = os.path.join(HERE, "seed_examples.py")
-    ours = subprocess.run([sys.executable, script, "dreamlake_engine", str(tmp_path / "ours")], capture_output=True, text=True)
-    assert ours.returncode == 0, ours.stderr
-    assert "seed examples: done" in ours.stdout
-    theirs = subprocess.run([reference_python(), script, "dreamlake", str(tmp_path / "theirs")], capture_output=True, text=True)
-    assert theirs.returncode == 0, theirs.stderr
-    assert ours.stdout == theirs.stdout
-    for local_path in ("experiments", "data", "results"):
+    runs = {}
+    for side, python, module in (("ours", sys.executable, "dreamlake_engine"), ("theirs", reference_python(), "dreamlake")):
+        server = Server(tmp_path / side / "server")
+        try:
+            runs[side] = subprocess.run(
+                [python, script, module, str(tmp_path / side), server.url, server.key("your-username")], capture_output=True, text=True,
+                env=dict(os.environ, DREAMLAKE_SPOOL=str(tmp_path / side / "spool")),  # a remote session's local copy
+            )
+        finally:
+            server.stop()
+        assert runs[side].returncode == 0, runs[side].stderr
+        assert "seed examples: done" in runs[side].stdout
+    assert runs["ours"].stdout == runs["theirs"].stdout
+    for local_path in ("experiments", "data", "results", "server"):
         command("verify", "--root", str(tmp_path / "ours" / local_path))
+        theirs = tmp_path / "theirs" / local_path
+        if local_path == "server":  # Python dreamlake's side was stored by the server too: both are exported
+            command("export", "--root", str(theirs), "--out", str(tmp_path / "theirs-exported"))
+            theirs = tmp_path / "theirs-exported"
         command("export", "--root", str(tmp_path / "ours" / local_path), "--out", str(tmp_path / "exported" / local_path))
         exported = tree(tmp_path / "exported" / local_path)
-        written = tree(tmp_path / "theirs" / local_path)
+        written = tree(theirs)
         assert sorted(exported) == sorted(written), local_path
         for place in written:
             assert exported[place] == written[place], f"{local_path}/{place}"
+    assert sorted(os.listdir(tmp_path / "exported" / "server")) == ["production"]

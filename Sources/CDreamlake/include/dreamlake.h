@@ -86,6 +86,15 @@ typedef struct dreamlake_track dreamlake_track;
  * or an object with any of: "description" (string), "tags" (array of strings),
  * "folder" (string), "metadata" (object), "write_protected" (bool), "rank"
  * (0..9999), "durability" ("buffered", "always" or milliseconds as a number).
+ *
+ * With "remote" (a server's URL, "http://host:port": `dreamlake serve`, or any server of
+ * Python dreamlake 0.2.4's API) the session is remote, and "api_key" (a bearer token) or
+ * "user_name" (a token is minted for that user with Python dreamlake's client secret) is
+ * required. Appends go to a local store first and are sent in the background: `local_path`
+ * keeps that copy readable (Python's hybrid mode), NULL keeps it in $DREAMLAKE_SPOOL (else
+ * ~/.cache/dreamlake/spool) and reads ask the server. flush and close wait for delivery
+ * (30 s at most) and fail with DREAMLAKE_E_REMOTE when the server refused or was not reached;
+ * what was not delivered is sent when the session is opened again. A remote session takes no "rank".
  */
 int dreamlake_session_new(const char *name, const char *workspace, const char *local_path,
                           const char *options_json, dreamlake_session **out, dreamlake_error *err);

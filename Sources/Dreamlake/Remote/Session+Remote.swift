@@ -47,6 +47,16 @@ extension Session {
                             description: String? = nil, tags: [String]? = nil, folder: String? = nil,
                             metadata: KeyValuePairs<String, any ValueConvertible>? = nil, writeProtected: Bool = false,
                             deliveryTimeout: TimeInterval = 30) throws(DreamlakeError) {
+        try self.init(name: name, workspace: workspace, remote: remote, apiKey: apiKey, localPath: localPath, spool: spool,
+                      description: description, tags: tags, folder: folder, metadataObject: metadata.map(ValueObject.init(pairs:)),
+                      writeProtected: writeProtected, deliveryTimeout: deliveryTimeout)
+    }
+
+    /// As the public initializer, with metadata already an object (the C API's), and the durability of the local copy.
+    package convenience init(name: String, workspace: String, remote: String, apiKey: String, localPath: String?, spool: String?,
+                             description: String?, tags: [String]?, folder: String?, metadataObject: ValueObject?,
+                             writeProtected: Bool, durability: Durability = StoreConfiguration().durability,
+                             deliveryTimeout: TimeInterval = 30) throws(DreamlakeError) {
         guard let url = URL(string: remote), let scheme = url.scheme, ["http", "https"].contains(scheme.lowercased()),
               url.host != nil else {
             throw DreamlakeError(.invalidInput, "remote \(Names.quoted(remote)) is not an http:// or https:// URL")
@@ -54,8 +64,8 @@ extension Session {
         guard !apiKey.isEmpty else { throw DreamlakeError(.invalidInput, "the API key is empty; mint one with `dreamlake token --user NAME`") }
         let target = RemoteTarget(url: remote, token: apiKey, hybrid: localPath != nil, deliveryTimeout: max(0, deliveryTimeout))
         try self.init(name: name, workspace: workspace, localPath: localPath ?? spool ?? Session.spool(for: url), description: description,
-                      tags: tags, folder: folder, metadataObject: metadata.map(ValueObject.init(pairs:)),
-                      writeProtected: writeProtected, remote: target)
+                      tags: tags, folder: folder, metadataObject: metadataObject, writeProtected: writeProtected,
+                      durability: durability, remote: target)
     }
 
     /// A remote session authenticated as `userName`, as Python dreamlake's

@@ -152,6 +152,14 @@ def _storable(value):
     return str(value)
 
 
+def _given(**fields):
+    """The fields given (those not None), as the engine takes its options: tags as a list."""
+    given = {key: value for key, value in fields.items() if value is not None}
+    if "tags" in given:
+        given["tags"] = list(given["tags"])
+    return given
+
+
 class LogBuilder:
     """``session.log(metadata=...)``'s fluent form: ``.info("message", **more_metadata)``."""
 
@@ -210,13 +218,7 @@ class FilesBuilder:
             raise NotFoundError(f"File not found: {file_path}", 5, file_path)
         if not os.path.isfile(file_path):
             raise InvalidArgumentError(f"Path is not a file: {file_path}", 8, file_path)
-        options = {"path": path}
-        if description is not None:
-            options["description"] = description
-        if tags is not None:
-            options["tags"] = list(tags)
-        if metadata is not None:
-            options["metadata"] = metadata
+        options = _given(path=path, description=description, tags=tags, metadata=metadata)
         return json.loads(engine.files_upload(file_path, _json(options, "the file's fields")))
 
     def list(self, *, path=None, tags=None):
@@ -266,13 +268,7 @@ class FileBuilder:
 
     def update(self):
         engine = self._session._require_open()
-        changes = {}
-        if self._description is not None:
-            changes["description"] = self._description
-        if self._tags:
-            changes["tags"] = list(self._tags)
-        if self._metadata is not None:
-            changes["metadata"] = self._metadata
+        changes = _given(description=self._description, tags=self._tags or None, metadata=self._metadata)
         return json.loads(engine.files_update(self._id("update"), _json(changes, "the file's changes")))
 
 
@@ -405,6 +401,13 @@ class Session:
     ``with Session(name=..., workspace=..., local_path=...) as session:`` opens it and closes it;
     ``open()`` and ``close()`` do it by hand. ``local_path`` is the folder sessions are kept under
     (default: ``$DREAMLAKE_PATH``, else ``./.dreamlake``), or an S3 root ``s3://bucket/prefix``.
+
+    ``remote="http://host:port"`` with ``api_key=`` (or ``user_name=``, for which a key is made as
+    Python dreamlake makes it) sends the session to a server (``dreamlake serve``, or Python
+    dreamlake's): appends are written locally first and sent in the background, so they never wait
+    for the network; ``flush()`` and ``close()`` wait for delivery and raise ``RemoteError`` for what
+    the server refused or did not get (it is sent at the next opening). With ``local_path`` too, the
+    session is also kept readable in that folder (Python dreamlake's hybrid mode).
     """
 
     def __init__(
@@ -423,12 +426,6 @@ class Session:
         local_path=None,
         rank=None,
     ):
-        if remote is not None:
-            raise InvalidArgumentError(
-                "dreamlake_engine writes into a local folder or an S3 root; for a remote server, use Python dreamlake "
-                "(or write locally here and serve the folder with `dreamlake serve`)",
-                8,
-            )
         for what, text in (("session", name), ("workspace", workspace)):
             if not isinstance(text, str):
                 raise TypeError(f"the {what}'s name is a str, not {type(text).__name__}")
@@ -442,19 +439,13 @@ class Session:
         self.write_protected = write_protected
         self.metadata = metadata
         self.local_path = local_path
-        options = {}
-        if description is not None:
-            options["description"] = description
-        if tags is not None:
-            options["tags"] = list(tags)
-        if folder is not None:
-            options["folder"] = folder
-        if metadata is not None:
-            options["metadata"] = metadata
-        if write_protected:
-            options["write_protected"] = True
-        if rank is not None:
-            options["rank"] = rank
+        self.remote = remote
+        options = _given(
+            description=description, tags=tags, folder=folder, metadata=metadata, write_protected=True if write_protected else None, rank=rank
+        )
+        if remote:
+            # Python dreamlake's remote mode: the API key, else one made from the user name.
+            options.update(_given(remote=remote, api_key=api_key or None, user_name=None if api_key else user_name))
         self._engine = _engine.Session(
             name, workspace, os.fspath(local_path) if local_path is not None else None, _json(options, "the session's fields")
         )
@@ -542,13 +533,7 @@ class Session:
         engine = self._require_open()
         track = self._tracks.get(name)
         if track is None:
-            options = {}
-            if description is not None:
-                options["description"] = description
-            if tags is not None:
-                options["tags"] = list(tags)
-            if metadata is not None:
-                options["metadata"] = metadata
+            options = _given(description=description, tags=tags, metadata=metadata)
             track = TrackBuilder(self, engine.track(name, _json(options, "the track's fields") if options else None))
             self._tracks[name] = track
         return track
