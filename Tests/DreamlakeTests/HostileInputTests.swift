@@ -203,4 +203,56 @@ import Testing
         }
         #expect(try Session.all(localPath: root.path + "/store").isEmpty)
     }
+
+    /// A file the store writes that is a hard link to a file outside it (which `O_NOFOLLOW` does not
+    /// see): the writer-slot lock, the segment a resumed writer appends to. Opening refuses it by
+    /// name, and the outside file is not written.
+    @Test(arguments: ["writer-0000.lock", "segments/w0000-00000001.dls"])
+    func aHardLinkInAStoreIsNotWrittenThrough(_ linked: String) throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let outside = TempRoot("outside")
+        defer { outside.remove() }
+        try Session.with(name: "s", workspace: "ws", localPath: root.path) { s throws in
+            try s.track("loss").append(value: 0.5, step: 1)
+        }
+        let inside = root.path + "/ws/s/" + linked
+        let victim = outside.path + "/victim"
+        // The segment as it was (so that the store reads it and would append to it); any bytes for the lock.
+        let original = linked.hasSuffix(".lock") ? Data("precious\n".utf8) : try Data(contentsOf: URL(fileURLWithPath: inside))
+        try original.write(to: URL(fileURLWithPath: victim))
+        try FileManager.default.removeItem(atPath: inside)
+        #expect(Glibc.link(victim, inside) == 0)
+        let session = try Session(name: "s", workspace: "ws", localPath: root.path)
+        #expect { try session.open() } throws: {
+            let message = ($0 as? DreamlakeError)?.message ?? "\($0)"
+            return message.contains(inside) && message.contains("hard link")
+        }
+        if session.isOpen {
+            try session.track("loss").append(value: 0.25, step: 2)
+            try session.close()
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: victim)) == original, "the file outside the store is as it was")
+    }
+
+    /// The files an export writes (into a staging folder it makes afresh, so this is the second
+    /// guard): a hard link, a symbolic link or a FIFO at the place is refused by name before a byte
+    /// is written, and the file it names elsewhere is left as it was.
+    @Test func anExportFileNeverWritesThroughALink() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let victim = root.path + "/victim"
+        try Data("precious\n".utf8).write(to: URL(fileURLWithPath: victim))
+        #expect(Glibc.link(victim, root.path + "/hard.jsonl") == 0)
+        try FileManager.default.createSymbolicLink(atPath: root.path + "/soft.jsonl", withDestinationPath: victim)
+        #expect(mkfifo(root.path + "/fifo.jsonl", 0o644) == 0)
+        for name in ["hard.jsonl", "soft.jsonl", "fifo.jsonl"] {
+            #expect(throws: DreamlakeError.self, "\(name)") { _ = try OutputFile(path: root.path + "/" + name) }
+        }
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
+        let plain = try OutputFile(path: root.path + "/plain.jsonl")
+        plain.buffer.append(contentsOf: Array("line\n".utf8))
+        try plain.close()
+        #expect(try String(contentsOfFile: root.path + "/plain.jsonl", encoding: .utf8) == "line\n")
+    }
 }

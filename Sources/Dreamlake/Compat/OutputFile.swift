@@ -11,12 +11,34 @@ final class OutputFile {
     private(set) var written: Int64 = 0
     private static let chunk = 1 << 20
 
-    /// Creates (or empties) the file at `path`.
+    /// Creates (or empties) the file at `path`: a regular file of one name. A symbolic link, a
+    /// hard link (a second name of a file elsewhere) or a special file there is refused before a
+    /// byte is written, so that an export never writes through to another file.
     init(path: String) throws(DreamlakeError) {
         self.path = path
-        fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        fd = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
         guard fd >= 0 else {
-            throw DreamlakeError(.io, "could not create \(path): \(String(cString: strerror(errno)))", path: path)
+            let e = errno
+            let why = e == ELOOP ? "it is a symbolic link, which an export never writes through" : String(cString: strerror(e))
+            throw DreamlakeError(.io, "could not create \(path): \(why)", path: path)
+        }
+        var st = stat()
+        let refusal: String?
+        if fstat(fd, &st) != 0 {
+            refusal = String(cString: strerror(errno))
+        } else if (st.st_mode & S_IFMT) != S_IFREG {
+            refusal = "it is not a regular file"
+        } else if st.st_nlink != 1 {
+            refusal = "it has \(st.st_nlink) names (it is a hard link), and an export never writes through to another file"
+        } else if ftruncate(fd, 0) != 0 {
+            refusal = String(cString: strerror(errno))
+        } else {
+            refusal = nil
+        }
+        if let refusal {
+            Glibc.close(fd)
+            fd = -1
+            throw DreamlakeError(.io, "could not create \(path): \(refusal)", path: path)
         }
         buffer.reserveCapacity(OutputFile.chunk + (64 << 10))
     }

@@ -51,7 +51,8 @@ package struct IOFailure: Error {
 /// blocks (`O_NOFOLLOW | O_NONBLOCK`), and anything but a regular file is
 /// refused once open (`fstat`): a link, FIFO, device or folder where a store
 /// or an import expects a file gets an error naming it, and nothing is read
-/// from or written through it.
+/// from or written through it. A file opened to write must also have one name
+/// (`st_nlink == 1`): a hard link is refused as a symbolic link is.
 package final class File: @unchecked Sendable {
     package let path: String
     private(set) var fd: Int32
@@ -104,6 +105,13 @@ package final class File: @unchecked Sendable {
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             _ = Glibc.close(fd)
             throw .notFollowed("open", path, found: FileSystem.Kind(mode: st.st_mode))
+        }
+        // A hard link is a second name of a file that may be anywhere on the file system, and
+        // O_NOFOLLOW does not see it: a file the store writes has one name, or is refused.
+        guard mode == .readOnly || followingLinks || st.st_nlink == 1 else {
+            _ = Glibc.close(fd)
+            throw IOFailure(operation: "open", path: path, errno: EMLINK,
+                            refusal: "it has \(st.st_nlink) names (it is a hard link); a store writes only files of one name, so that nothing outside it is written through; remove the other names or replace the file")
         }
         #if DEBUG
         if creates { FaultInjector.created(path) }
