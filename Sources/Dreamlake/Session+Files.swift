@@ -72,6 +72,10 @@ public struct StoredFile: Sendable, Equatable {
 public struct Files: Sendable {
     let session: Session
 
+    /// Stored files of at most this many bytes are hashed whole before the first byte is served
+    /// (the viewer, `dreamlake serve`); a larger one as it is sent, the response failing at its end when the bytes were not those recorded.
+    package static let checkedBeforeServing: UInt64 = 16 << 20
+
     /// Copies the file at `localFile` into the session.
     ///
     /// - Parameters:

@@ -1,4 +1,5 @@
 import Dreamlake
+import DreamlakeS3
 import DreamlakeStore
 import Foundation
 import Hummingbird
@@ -24,6 +25,7 @@ struct APIResponder: HTTPResponder {
             return try await viewer.respond(to: request, context: context)
         }
         do {
+            if let refusal = viewer.hosts.refusal(request) { throw refusal }
             return try await route(request)
         } catch {
             // The session API's and the store's errors, and anything else (a
@@ -187,21 +189,36 @@ struct APIResponder: HTTPResponder {
 
     /// A stored file's bytes, read a MiB at a time on the thread pool as the
     /// client takes them; the handle is closed when the body ends. Its SHA-256
-    /// goes in `X-Checksum-SHA256` (as recorded at upload).
+    /// goes in `X-Checksum-SHA256` and its size in `Content-Length` (as recorded
+    /// at upload). The session checked the size, and a small file's hash, before
+    /// (``Session/Files/open(_:)``); a large file's hash is checked as it goes, and
+    /// when the bytes turn out not to be those recorded the response fails before
+    /// its end, so that a client never holds a short or changed file under its
+    /// recorded size and checksum.
     static func fileResponse(_ handle: File, _ file: StoredFile) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = file.contentType
         headers[.contentDisposition] = "attachment; filename=\"\(file.filename.filter { $0 != "\"" && $0 != "\\" })\""
         headers[.init("X-Checksum-SHA256")!] = file.checksum  // a constant, valid header name
-        let body = ResponseBody { writer in
+        let size = UInt64(max(0, file.sizeBytes))
+        let body = ResponseBody(contentLength: Int(exactly: size)) { writer in
             defer { try? handle.close() }
+            let hasher = SHA256Hasher()
             var offset: UInt64 = 0
-            while true {
-                let at = offset
-                let chunk = try await NIOThreadPool.singleton.runIfActive { try handle.read(at: at, count: 1 << 20) }
+            while offset < size {
+                let at = offset, count = Int(min(1 << 20, size - offset))
+                let chunk = try await NIOThreadPool.singleton.runIfActive { try handle.read(at: at, count: count) }
                 if chunk.isEmpty { break }
+                hasher.update(chunk)
+                let last = offset + UInt64(chunk.count) == size
+                if last, SHA256Hasher.hex(hasher.finalize()) != file.checksum {
+                    throw RemoteError(500, "file \(file.id) changed on disk while it was sent: its bytes are not those recorded")
+                }
                 try await writer.write(ByteBuffer(bytes: chunk))
                 offset += UInt64(chunk.count)
+            }
+            guard offset == size else {
+                throw RemoteError(500, "file \(file.id) ended at byte \(offset) of its recorded \(size) while it was sent")
             }
             try await writer.finish(nil)
         }

@@ -37,6 +37,9 @@ public struct ServerConfiguration: Sendable {
     /// For an S3 root: how long a session's lease lasts unless renewed (every third of it), in seconds.
     /// A server that stops (killed, lost) holds its sessions this long before another may take them.
     public var leaseSeconds: Double = 15
+    /// Host names the server answers besides IP addresses, `localhost` and `host` (`--allow-host`):
+    /// a request whose `Host` header names any other is refused (DNS rebinding; README, "The viewer").
+    public var allowedHosts: [String] = []
 
     /// A configuration; see each property for what it means.
     public init(root: String, host: String = "127.0.0.1", port: Int = 3000, secret: String? = nil,
@@ -174,8 +177,11 @@ public struct DreamlakeServer: Sendable {
         var logger = Logger(label: "dreamlake.serve")
         logger.logLevel = .warning
         let service = service
+        // The name other servers send clients to (an S3 root's --advertise) is this server's too.
+        let advertised = configuration.advertise.flatMap { URL(string: $0)?.host }.map { [$0] } ?? []
         let viewer = ViewerResponder(service: viewerService, secret: secret, acceptsUserNames: acceptsClientSecret,
-                                     mayRead: { user, workspace in service.mayRead(user, workspace: workspace) })
+                                     mayRead: { user, workspace in service.mayRead(user, workspace: workspace) },
+                                     hosts: HostCheck(listening: configuration.host, allowed: configuration.allowedHosts + advertised))
         let responder = APIResponder(service: service, secret: secret, limits: Limits(configuration), viewer: viewer)
         let app = Application(
             responder: responder,

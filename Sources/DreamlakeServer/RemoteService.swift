@@ -2,6 +2,7 @@ import Dreamlake
 import DreamlakeS3
 import DreamlakeStore
 import Foundation
+import NIOCore
 import Synchronization
 
 /// A refusal of a remote API call: the HTTP status it is answered with and
@@ -38,6 +39,9 @@ package struct RemoteError: Error, Sendable, Equatable {
         case let e as RemoteError: self = e
         case let e as DreamlakeError: self.init(e)
         case let e as StoreError: self.init(DreamlakeError(e))
+        // A body over the limit of the endpoint that collected it (the viewer's sign-in takes 16 KiB).
+        case is NIOTooManyBytesError:
+            self.init(413, "the request body is over the most this request takes")
         default: self.init(500, "\(error)")
         }
     }
@@ -746,21 +750,19 @@ package final class RemoteService: @unchecked Sendable {
 
     /// `GET /sessions/{id}/files/{fileID}`.
     package func file(_ id: String, fileID: String) throws(RemoteError) -> Value {
-        try .object(storedFile(id, fileID).1.responseFields)
+        try .object(storedFile(id, fileID).responseFields)
     }
 
     /// `GET /sessions/{id}/files/{fileID}/download`: the stored bytes, open
     /// (no link on the way is followed, nothing but a regular file is opened),
     /// and the record that names them.
     package func download(_ id: String, fileID: String) throws(RemoteError) -> (bytes: File, file: StoredFile) {
-        let (session, file) = try storedFile(id, fileID)
-        guard let relative = Files.relativeLocation(id: file.id, path: file.path, filename: file.filename) else {
-            throw RemoteError(500, "file \(fileID) has a path or name that would leave the session's folder")
-        }
-        do {
-            return (try FileSystem.openInside(session.directory, "files/" + relative), file)
-        } catch {
-            throw RemoteError(500, "the stored bytes of file \(fileID) cannot be read: \(error.message)")
+        let (session, done) = try readable(id)
+        defer { done() }
+        // Opened as every reader of the session opens it: inside its folder, checked against its record.
+        do { return try session.files.open(fileID) } catch {
+            // A missing file is the client's 404; a record or bytes that are wrong are the server's failure.
+            throw error.code == .notFound ? RemoteError(error) : RemoteError(500, error.message)
         }
     }
 
@@ -784,7 +786,7 @@ package final class RemoteService: @unchecked Sendable {
         } catch { throw RemoteError(error) }
     }
 
-    private func storedFile(_ id: String, _ fileID: String) throws(RemoteError) -> (Session, StoredFile) {
+    private func storedFile(_ id: String, _ fileID: String) throws(RemoteError) -> StoredFile {
         let (session, done) = try readable(id)
         defer { done() }
         let files: [String: StoredFile]
@@ -792,7 +794,7 @@ package final class RemoteService: @unchecked Sendable {
         guard let file = files[fileID] else {
             throw RemoteError(404, "session \(session.workspace)/\(session.name) has no file \(Names.quoted(fileID))")
         }
-        return (session, file)
+        return file
     }
 
     // MARK: JSON

@@ -33,6 +33,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The token secret (default: $DREAMLAKE_JWT_SECRET).")
     var secret: String?
 
+    @Option(name: .customLong("allow-host"), help: "A host name to answer besides IP addresses, localhost and --host (repeat it for more): a request naming any other in its Host header is refused, as a page reaching the server through DNS rebinding would name its own.")
+    var allowHost: [String] = []
+
     @Option(help: "The largest file upload accepted, in MiB.")
     var maxUpload: Int64 = 4096
 
@@ -63,6 +66,7 @@ struct Serve: AsyncParsableCommand {
                 maxUploadBytes: maxUpload << 20, maxOpenSessions: maxOpenSessions, share: share, grantsFile: grants)
             config.advertise = advertise
             config.leaseSeconds = leaseSeconds
+            config.allowedHosts = allowHost
             let storeRoot = config.root
             let server = try DreamlakeServer(config)
             let host = host

@@ -29,6 +29,9 @@ struct UI: AsyncParsableCommand {
     @Option(help: "The token secret (default: $DREAMLAKE_JWT_SECRET); needed on an address that is not loopback.")
     var secret: String?
 
+    @Option(name: .customLong("allow-host"), help: "A host name to answer besides IP addresses, localhost and --host (repeat it for more): a request naming any other in its Host header is refused, as a page reaching the server through DNS rebinding would name its own.")
+    var allowHost: [String] = []
+
     func run() async throws {
         try await reportingErrors {
             let env = ProcessInfo.processInfo.environment
@@ -36,7 +39,8 @@ struct UI: AsyncParsableCommand {
             guard try sessionRoot(root).isShared || FileManager.default.fileExists(atPath: root) else {
                 throw DreamlakeError(.notFound, "there is no folder \(root); give the root your sessions are under with --root")
             }
-            let viewer = try ViewerServer(root: root, host: host, port: port, secret: secret ?? env["DREAMLAKE_JWT_SECRET"])
+            let viewer = try ViewerServer(root: root, host: host, port: port, secret: secret ?? env["DREAMLAKE_JWT_SECRET"],
+                                          allowedHosts: allowHost)
             let host = host
             let listening = Atomic<Bool>(false)
             do {

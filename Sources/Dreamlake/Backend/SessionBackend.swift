@@ -1,3 +1,4 @@
+import DreamlakeS3
 import DreamlakeStore
 import Foundation
 
@@ -153,12 +154,39 @@ struct LocalBackend: SessionBackend {
         return target
     }
 
+    /// The stored bytes of file `id`, checked against its record before any is served: their size,
+    /// and for a file of at most ``Files/checkedBeforeServing`` bytes their SHA-256 (a larger one's
+    /// server checks it as it sends them).
     func openFile(_ id: String) throws(DreamlakeError) -> (bytes: File, file: StoredFile) {
         let (file, relative) = try storedFile(id)
+        let path = place.directory + "/files/" + relative
         do {
-            return (try FileSystem.openInside(place.directory, "files/" + relative), file)
+            let handle = try FileSystem.openInside(place.directory, "files/" + relative)
+            let size = try handle.size()
+            guard Int64(exactly: size) == file.sizeBytes else {
+                throw DreamlakeError(.store, "file \(id) (\(path)) is \(size) bytes, not the \(file.sizeBytes) its record says: the stored copy is damaged", path: path)
+            }
+            if size <= Files.checkedBeforeServing {
+                let hasher = SHA256Hasher()
+                var at: UInt64 = 0
+                while at < size {
+                    let chunk = try handle.read(at: at, count: 1 << 20)
+                    if chunk.isEmpty { break }
+                    hasher.update(chunk)
+                    at += UInt64(chunk.count)
+                }
+                let checksum = SHA256Hasher.hex(hasher.finalize())
+                guard checksum == file.checksum else {
+                    throw DreamlakeError(.store, "file \(id) (\(path)) has SHA-256 \(checksum), not the \(file.checksum) it was stored with: the stored copy is damaged", path: path)
+                }
+            }
+            return (handle, file)
+        } catch let e as DreamlakeError {
+            throw e
+        } catch let e as IOFailure {
+            throw DreamlakeError(.io, "the stored bytes of file \(id) cannot be read: \(e.message)", path: e.path)
         } catch {
-            throw DreamlakeError(.io, "the stored bytes of file \(id) cannot be read: \(error.message)", path: error.path)
+            throw DreamlakeError(.io, "the stored bytes of file \(id) cannot be read: \(error)", path: path)
         }
     }
 

@@ -24,8 +24,12 @@ struct ViewerResponder: HTTPResponder {
     var acceptsUserNames = false
     /// Whether a user may read a workspace; nil: every user, every workspace.
     var mayRead: (@Sendable (_ user: String, _ workspace: String) -> Bool)?
+    /// Which Host and Origin headers it answers (DNS rebinding, cross-site writes).
+    let hosts: HostCheck
 
     static let cookieName = "dreamlake_token"
+    /// The most buckets an envelope request may ask for: two a pixel column of an 8K screen.
+    static let maxBuckets = 16_384
 
     /// Whether the viewer answers `path` (the rest is the remote API's).
     static func serves(_ path: String) -> Bool {
@@ -34,18 +38,12 @@ struct ViewerResponder: HTTPResponder {
 
     func respond(to request: Request, context: Context) async throws -> Response {
         do {
+            if let refusal = hosts.refusal(request) { throw refusal }
             return try await route(request)
-        } catch let e as DreamlakeError {
-            let status = switch e.code {
-            case .notFound: 404
-            case .invalidInput, .invalidName, .invalidValue: 400
-            default: 500
-            }
-            return ViewerResponder.json(["error": .string(e.message)], status: status)
-        } catch let e as RemoteError {
-            return ViewerResponder.json(["error": .string(e.message)], status: e.status)
         } catch {
-            return ViewerResponder.json(["error": .string("\(error)")], status: 500)
+            // Answered as the remote API answers each kind of failure, with the viewer's body.
+            let e = RemoteError(any: error)
+            return ViewerResponder.json(["error": .string(e.message)], status: e.status)
         }
     }
 
@@ -81,6 +79,10 @@ struct ViewerResponder: HTTPResponder {
             let field = q["field"] ?? "value"
             let x = q["x"].flatMap { $0.isEmpty || $0 == "index" || $0 == "time" ? nil : $0 }
             let buckets = try q.int("buckets") ?? 1000
+            // A chart draws a few columns a pixel at most: the bound keeps one request's memory small.
+            guard (1...ViewerResponder.maxBuckets).contains(buckets) else {
+                throw RemoteError(400, "buckets is \(buckets); it is from 1 to \(ViewerResponder.maxBuckets) (a bucket a pixel column of a chart)")
+            }
             let from = try q.uint("from"), to = try q.uint("to")
             let range: Range<UInt64>? = from == nil && to == nil ? nil : (from ?? 0)..<max(from ?? 0, to ?? .max)
             return try await json(offload { try service.envelope(ws, s, track: track, field: field, x: x, range: range, buckets: buckets) })
@@ -149,7 +151,10 @@ struct ViewerResponder: HTTPResponder {
     /// and sets it as an HttpOnly, SameSite=Strict cookie, which the page's
     /// requests then carry.
     private func login(_ request: Request) async throws -> Response {
-        var body = try await request.body.collect(upTo: 16 << 10)
+        var body: ByteBuffer
+        do { body = try await request.body.collect(upTo: 16 << 10) } catch is NIOTooManyBytesError {
+            throw RemoteError(413, "a sign-in body is at most 16384 bytes: send {\"token\": \"...\"}")
+        }
         let bytes = body.readBytes(length: body.readableBytes) ?? []
         guard case .object(let o)? = try? PythonJSONReader.parse(bytes) else {
             throw RemoteError(400, "send {\"token\": \"...\"}")

@@ -28,6 +28,7 @@ public struct ViewerServer: Sendable {
     public let port: Int
     let secret: String?
     let service: ViewerService
+    let hosts: HostCheck
 
     /// Checks the address and the secret.
     ///
@@ -36,11 +37,13 @@ public struct ViewerServer: Sendable {
     ///   - host: The address to listen on; loopback by default.
     ///   - port: The port; 0 for any free one.
     ///   - secret: The token secret; needed on an address that is not loopback.
+    ///   - allowedHosts: Host names answered besides IP addresses, `localhost` and `host`; a request
+    ///     whose `Host` header names any other is refused (a page reaching it through DNS rebinding).
     ///   - environment: Where an S3 root's endpoint and credentials come from.
     /// - Throws: ``DreamlakeError`` with `.invalidInput` for a port out of
     ///   range, or a non-loopback address without a secret of its own;
     ///   `.invalidArgument` for an S3 root that cannot be used.
-    public init(root: String, host: String = "127.0.0.1", port: Int = 3001, secret: String? = nil,
+    public init(root: String, host: String = "127.0.0.1", port: Int = 3001, secret: String? = nil, allowedHosts: [String] = [],
                 environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
         guard (0...65535).contains(port) else { throw DreamlakeError(.invalidInput, "port \(port) is not a TCP port (0...65535)") }
         let secret = secret.flatMap { $0.isEmpty ? nil : $0 }
@@ -57,6 +60,7 @@ public struct ViewerServer: Sendable {
         self.host = host
         self.port = port
         self.secret = secret
+        hosts = HostCheck(listening: host, allowed: allowedHosts)
         service = try ViewerService(root: root, environment: environment)
     }
 
@@ -69,7 +73,7 @@ public struct ViewerServer: Sendable {
         logger.logLevel = .warning
         let port = port
         let app = Application(
-            responder: ViewerResponder(service: service, secret: secret),
+            responder: ViewerResponder(service: service, secret: secret, hosts: hosts),
             configuration: .init(address: .hostname(host, port: port), serverName: "dreamlake"),
             onServerRunning: { channel in onReady(channel.localAddress?.port ?? port) },
             logger: logger
