@@ -46,6 +46,16 @@ def engine(points, timed):
         for i in range(points // 4):
             s.log("step done")
         report("dreamlake_engine", "session.log(message)", points // 4, time.perf_counter() - start)
+        # A step's ten scalars in one call, as W&B's run.log(dict) takes them.
+        steps = points // 10
+        metrics = {f"metric_{k}": 0.0 for k in range(10)}
+        start = time.perf_counter()
+        for i in range(steps):
+            metrics["metric_0"] = values[i]
+            s.log_metrics(metrics, step=i)
+        seconds = time.perf_counter() - start
+        report("dreamlake_engine", "session.log_metrics(10 scalars, step=)", steps, seconds,
+               points_per_second=round(steps * 10 / seconds, 1))
         # NumPy arrays, a million points a call.
         import numpy as np
 

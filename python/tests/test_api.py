@@ -39,6 +39,40 @@ def test_points_read_back_as_appended_with_their_types(root):
     assert '"value": 0.25, "step": 1' in shown
 
 
+def test_log_metrics_appends_what_one_append_a_metric_appends(root):
+    """One call for a step's metrics writes, track by track, the points `track(name).append(value=float(v),
+    step=step)` writes; NumPy numbers and tensors of one value are numbers; a value that is none stops
+    the call with TypeError, the metrics before it kept, and the session goes on."""
+    np = pytest.importorskip("numpy")
+    torch = pytest.importorskip("torch")
+    with session(root, name="one-call") as s:
+        for step in range(3):
+            s.log_metrics({"loss": 1.0 / (step + 1), "acc": step, "lr": np.float32(0.5), "grad": torch.tensor(2.5)}, step=step)
+        s.log_metrics({}, step=9)
+        s.log_metrics({"loss": 0.2}, step=np.int64(3))
+        with pytest.raises(TypeError, match="metric bad is a str"):
+            s.log_metrics({"acc": 7, "bad": "high", "never": 1.0}, step=4)
+        with pytest.raises(TypeError):
+            s.log_metrics({"loss": 0.1}, step=1.5)
+        with pytest.raises(TypeError):
+            s.log_metrics([("loss", 0.1)], step=5)
+        s.log_metrics({"loss": 0.1}, step=5)
+        ours = {name: [p["data"] for p in s.track(name).read(limit=100)["data"]] for name in ("loss", "acc", "lr", "grad")}
+        assert "never" not in [t["name"] for t in s.track("loss").list_all()]
+    with session(root, name="by-hand") as s:
+        for step in range(3):
+            for name, v in {"loss": 1.0 / (step + 1), "acc": step, "lr": np.float32(0.5), "grad": torch.tensor(2.5)}.items():
+                s.track(name).append(value=float(v), step=step)
+        s.track("loss").append(value=0.2, step=3)
+        s.track("acc").append(value=7.0, step=4)
+        s.track("loss").append(value=0.1, step=5)
+        by_hand = {name: [p["data"] for p in s.track(name).read(limit=100)["data"]] for name in ("loss", "acc", "lr", "grad")}
+    assert ours == by_hand
+    assert ours["acc"] == [{"value": 0.0, "step": 0}, {"value": 1.0, "step": 1}, {"value": 2.0, "step": 2}, {"value": 7.0, "step": 4}]
+    with pytest.raises(dl.NotOpenError):
+        session(root, name="closed").log_metrics({"loss": 0.1}, step=0)
+
+
 def test_parameters_logs_and_fields_are_stored(root):
     with session(root, description="d", tags=["a", "b"], folder="/f", metadata={"k": 1}) as s:
         s.parameters().set(lr=0.1, model={"layers": 4, "act": "relu"})

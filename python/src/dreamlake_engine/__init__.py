@@ -13,6 +13,7 @@ Python dreamlake's JSONL layout byte for byte. ``local_path`` may also be an S3 
 
 import functools
 import json
+import operator
 import os
 
 from . import _engine
@@ -450,6 +451,7 @@ class Session:
             name, workspace, os.fspath(local_path) if local_path is not None else None, _json(options, "the session's fields")
         )
         self._tracks = {}
+        self._metric_tracks = {}  # name -> the engine's track, for log_metrics
 
     # Lifecycle
 
@@ -465,6 +467,7 @@ class Session:
     def close(self):
         """Flushes and closes the session (closing twice is harmless)."""
         self._tracks.clear()
+        self._metric_tracks.clear()
         self._engine.close()
 
     def flush(self):
@@ -537,6 +540,20 @@ class Session:
             track = TrackBuilder(self, engine.track(name, _json(options, "the track's fields") if options else None))
             self._tracks[name] = track
         return track
+
+    def log_metrics(self, metrics, step):
+        """``log_metrics({"loss": 0.31, "acc": 0.9}, step=1200)``: each name a track, given the point
+        ``{"value": float(number), "step": step}``, as ``track(name).append(value=..., step=step)`` for
+        each would; one call for the whole dict, in the engine (the form W&B's ``run.log``, MLflow's
+        ``log_metrics`` and Lightning's ``log_metrics`` take). A value is a number, or anything
+        ``float()`` takes (a NumPy number, a tensor of one value); the first that is not raises
+        ``TypeError``, the metrics before it appended."""
+        engine = self._require_open()
+        if not isinstance(metrics, dict):
+            raise TypeError(f"metrics is a dict of name: number, not {type(metrics).__name__}")
+        if isinstance(step, bool) or not isinstance(step, int):
+            step = operator.index(step)  # a NumPy integer; a float or a str raises TypeError
+        engine.append_metrics(self._metric_tracks, metrics, step)
 
     def _list_tracks(self):
         return [

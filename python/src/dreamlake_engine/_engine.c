@@ -323,6 +323,58 @@ static PyObject *Session_track(SessionObject *self, PyObject *args) {
     return Track_new_from(self, name, options);
 }
 
+/* session.append_metrics(tracks, metrics, step): for each name = number of the dict `metrics`, appends
+   {"value": number, "step": step} to the track of that name through the engine's fast path, the engine's
+   tracks kept in the dict `tracks` (name -> engine track) across calls. A value is a float, an int, or
+   anything float() takes (a NumPy number, a tensor of one value). Returns None; the first value that is
+   no number raises TypeError, the metrics before it appended. */
+static PyObject *Session_append_metrics(SessionObject *self, PyObject *args) {
+    SESSION_READY(self);
+    PyObject *tracks, *metrics;
+    long long step;
+    if (!PyArg_ParseTuple(args, "O!O!L", &PyDict_Type, &tracks, &PyDict_Type, &metrics, &step)) return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *name, *value;
+    while (PyDict_Next(metrics, &pos, &name, &value)) {
+        if (!PyUnicode_Check(name)) {
+            PyErr_Format(PyExc_TypeError, "a metric's name is a str, not %.100s", Py_TYPE(name)->tp_name);
+            return NULL;
+        }
+        double number;
+        if (PyFloat_Check(value)) {
+            number = PyFloat_AS_DOUBLE(value);
+        } else if (PyLong_Check(value)) {
+            number = PyLong_AsDouble(value);
+            if (number == -1.0 && PyErr_Occurred()) return NULL;
+        } else {
+            PyObject *f = PyNumber_Float(value);
+            if (!f) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_TypeError, "metric %U is a %.100s, not a number", name, Py_TYPE(value)->tp_name);
+                return NULL;
+            }
+            number = PyFloat_AS_DOUBLE(f);
+            Py_DECREF(f);
+        }
+        PyObject *track = PyDict_GetItemWithError(tracks, name);
+        if (!track) {
+            if (PyErr_Occurred()) return NULL;
+            track = Track_new_from(self, name, NULL);
+            if (!track) return NULL;
+            int stored = PyDict_SetItem(tracks, name, track);
+            Py_DECREF(track); /* the dict holds it */
+            if (stored < 0) return NULL;
+        } else if (!PyObject_TypeCheck(track, &TrackType)) {
+            PyErr_SetString(PyExc_TypeError, "the tracks cache holds something other than engine tracks");
+            return NULL;
+        }
+        dreamlake_error err = {0};
+        uint64_t index;
+        if (dreamlake_track_append_value(((TrackObject *)track)->track, number, step, &index, &err)) return raise_error(&err);
+    }
+    Py_RETURN_NONE;
+}
+
 static void Track_dealloc(TrackObject *self) {
     if (self->track && self->generation == fork_generation) dreamlake_track_free(self->track);
     Py_XDECREF(self->session);
@@ -826,6 +878,8 @@ static PyMethodDef Session_methods[] = {
     {"get_parameters", (PyCFunction)Session_get_parameters, METH_VARARGS, "get_parameters(flatten=True): JSON."},
     {"list_tracks", (PyCFunction)Session_list_tracks, METH_NOARGS, "Every track's statistics, as JSON."},
     {"track", (PyCFunction)Session_track, METH_VARARGS, "track(name, options_json=None): the engine's track."},
+    {"append_metrics", (PyCFunction)Session_append_metrics, METH_VARARGS,
+     "append_metrics(tracks, metrics, step): each name = number a {value, step} point of its track."},
     {"files_upload", (PyCFunction)Session_files_upload, METH_VARARGS, "files_upload(file, options_json=None): JSON."},
     {"files_list", (PyCFunction)Session_files_list, METH_VARARGS, "files_list(path=None, tags_json=None): JSON."},
     {"files_download", (PyCFunction)Session_files_download, METH_VARARGS, "files_download(id, destination=None): the path."},

@@ -32,10 +32,8 @@ class DreamlakeCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not self._session._is_open:
             return
-        for key, value in (logs or {}).items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue
-            self._session.track(key).append(value=float(value), step=int(state.global_step))
+        numbers = {k: v for k, v in (logs or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        self._session.log_metrics(numbers, step=int(state.global_step))
 
     def on_train_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero and self._session._is_open:

@@ -55,12 +55,11 @@ class DreamlakeLogger(Logger):
     @rank_zero_only
     def log_metrics(self, metrics, step=None):
         session = self.experiment
+        if step is not None:
+            session.log_metrics(metrics, step=int(step))  # each value float()ed: a tensor of one value, a NumPy number
+            return
         for key, value in metrics.items():
-            point = float(value)  # a tensor of one value, a NumPy number, an int
-            if step is None:
-                session.track(key).append(value=point)
-            else:
-                session.track(key).append(value=point, step=int(step))
+            session.track(key).append(value=float(value))
 
     @rank_zero_only
     def save(self):
