@@ -138,4 +138,64 @@ package enum Timestamps {
 
     /// ``parse(_:)`` of a string.
     package static func parse(_ s: String) -> Int64? { parse(Array(s.utf8)) }
+
+    /// The microseconds of any ISO 8601 (RFC 3339) date and time that names its zone, as other
+    /// tools write them: `YYYY-MM-DD`, `T` (or `t`, or a space), `hh:mm:ss`, a fraction of any
+    /// number of digits (kept to the microsecond, rounded down), then `Z` (or `z`) or an offset
+    /// `±hh:mm` (or `±hhmm`, `±hh`), which is taken away to give UTC. Nil for anything else: a
+    /// time without a zone names no instant.
+    package static func parseISO8601(_ s: String) -> Int64? {
+        let b = Array(s.utf8)
+        guard b.count >= 20 else { return nil }
+        func num(_ from: Int, _ n: Int) -> Int64? {
+            guard from + n <= b.count else { return nil }
+            var v: Int64 = 0
+            for i in from..<(from + n) {
+                guard b[i] >= 48 && b[i] <= 57 else { return nil }
+                v = v * 10 + Int64(b[i] - 48)
+            }
+            return v
+        }
+        guard b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), [UInt8(ascii: "T"), UInt8(ascii: "t"), UInt8(ascii: " ")].contains(b[10]),
+              b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"),
+              let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2), let sec = num(17, 2),
+              (1...12).contains(mo), d >= 1, h < 24, mi < 60, sec < 60 else { return nil }
+        let monthDays: [Int64] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+        guard d <= monthDays[Int(mo - 1)] + (mo == 2 && leap ? 1 : 0) else { return nil }
+        var at = 19
+        var fraction: Int64 = 0
+        if b[at] == UInt8(ascii: ".") || b[at] == UInt8(ascii: ",") {
+            at += 1
+            let start = at
+            while at < b.count, b[at] >= 48 && b[at] <= 57 {
+                if at - start < 6 { fraction = fraction * 10 + Int64(b[at] - 48) }
+                at += 1
+            }
+            guard at > start else { return nil }
+            for _ in min(6, at - start)..<6 { fraction *= 10 }
+        }
+        guard at < b.count else { return nil }
+        var offset: Int64 = 0
+        switch b[at] {
+        case UInt8(ascii: "Z"), UInt8(ascii: "z"):
+            guard at + 1 == b.count else { return nil }
+        case UInt8(ascii: "+"), UInt8(ascii: "-"):
+            let sign: Int64 = b[at] == UInt8(ascii: "+") ? 1 : -1
+            let rest = b.count - at - 1
+            guard let oh = num(at + 1, 2), oh < 24 else { return nil }
+            var om: Int64 = 0
+            switch rest {
+            case 2: break
+            case 4: guard let m = num(at + 3, 2), m < 60 else { return nil }; om = m
+            case 5: guard b[at + 3] == UInt8(ascii: ":"), let m = num(at + 4, 2), m < 60 else { return nil }; om = m
+            default: return nil
+            }
+            offset = sign * (oh * 60 + om) * 60 * microsPerSecond
+        default:
+            return nil
+        }
+        let days = Timestamps.days(fromCivil: y, mo, d)
+        return days * microsPerDay + ((h * 60 + mi) * 60 + sec) * microsPerSecond + fraction - offset
+    }
 }

@@ -255,4 +255,30 @@ import Testing
         try plain.close()
         #expect(try String(contentsOfFile: root.path + "/plain.jsonl", encoding: .utf8) == "line\n")
     }
+
+    /// Files other tools wrote: a valid ISO 8601 time in another form than Python dreamlake's is
+    /// imported as the instant it names (an offset taken away, a fraction kept to the microsecond),
+    /// and said once a file, since an export writes Python's form; a time with no zone is refused.
+    @Test func timesInOtherISO8601FormsAreImportedAndSaidOnce() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let src = root.path + "/src/ws/other"
+        try pythonSession(src)
+        let times = ["2026-01-01T00:00:00.000000Z", "2026-01-01T01:00:00.5+01:00", "2026-01-01 00:00:01z",
+                     "2026-01-01T00:00:02.1234567Z", "2025-12-31T19:00:03-0500", "2026-11-25T11:17:49.610107Z"]
+        let lines = times.enumerated().map { k, t in #"{"sequenceNumber": \#(k), "timestamp": "\#(t)", "level": "info", "message": "m\#(k)"}"# }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: src + "/logs/logs.jsonl"))
+        let report = try JSONLLayout.importSession(from: src, into: root.path + "/store")
+        #expect(report.inexact.filter { $0.contains("another form") }.count == 1 && report.inexact.contains { $0.contains("logs.jsonl:1") }, "\(report.inexact)")
+        try Session.with(name: "other", workspace: "ws", localPath: root.path + "/store") { s throws in
+            #expect(try s.logs().map { Timestamps.iso(micros: $0.timestamp) } == [
+                "2026-01-01T00:00:00Z", "2026-01-01T00:00:00.500000Z", "2026-01-01T00:00:01Z",
+                "2026-01-01T00:00:02.123456Z", "2026-01-01T00:00:03Z", "2026-11-25T11:17:49.610107Z"])
+        }
+        let bad = root.path + "/src/ws/zoneless"
+        try pythonSession(bad, logLine: #"{"sequenceNumber": 0, "timestamp": "2026-01-01T00:00:00", "level": "info", "message": "m"}"#)
+        #expect { try JSONLLayout.importSession(from: bad, into: root.path + "/store") } throws: {
+            ($0 as? DreamlakeError)?.message.contains("with its zone") == true && ($0 as? DreamlakeError)?.line == 1
+        }
+    }
 }

@@ -221,7 +221,7 @@ func writeRichSession(root: String, name: String = "rich", workspace: String = "
         #expect(gap?.message.contains("where 1 was expected") == true)
 
         let badTime = try broken { try replaceLine($0 + "/tracks/loss/data.jsonl", 1, #"{"index": 0, "data": {}, "createdAt": "yesterday"}"#) }
-        #expect(badTime?.message.contains("not a timestamp") == true)
+        #expect(badTime?.message.contains("not an ISO 8601 date and time") == true)
 
         let escape = try broken { dir in
             let path = dir + "/files/.files_metadata.json"

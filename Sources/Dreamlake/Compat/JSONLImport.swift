@@ -233,6 +233,8 @@ private final class Importer {
     /// Bytes of JSONL read so far, and in all.
     var bytesBefore: Int64 = 0
     var totalBytes: Int64 = 0
+    /// The files a time in another form than Python dreamlake's was read from (each is said once).
+    var otherTimestampForms: Set<String> = []
 
     init(store: Store, source: String, staging: String, workspace: String, name: String, progress: JSONLLayout.ProgressHandler?) {
         self.store = store
@@ -305,8 +307,14 @@ private final class Importer {
         guard case .string(let s)? = v else {
             throw invalid(path, line, "\"\(field)\" is \(v.map(JSONLLayout.kind) ?? "missing"), not a timestamp string")
         }
-        guard let micros = Timestamps.parse(s) else {
-            throw invalid(path, line, "\"\(field)\" is \(Names.quoted(s)), not a timestamp in the form Python dreamlake writes (2026-11-25T11:17:49.610107Z)")
+        if let micros = Timestamps.parse(s) { return micros }
+        // Another tool's form of a valid time: taken, and said once a file, since an export writes Python's form.
+        guard let micros = Timestamps.parseISO8601(s) else {
+            throw invalid(path, line, "\"\(field)\" is \(Names.quoted(s)), not an ISO 8601 date and time with its zone (2026-11-25T11:17:49.610107Z)")
+        }
+        if otherTimestampForms.insert(path).inserted {
+            inexact(path, line, "\"\(field)\" is \(Names.quoted(s)), a time in another form than Python dreamlake's; an export writes "
+                    + "\(Names.quoted(Timestamps.iso(micros: micros))) (and so for every such time of this file)")
         }
         return micros
     }
@@ -319,7 +327,7 @@ private final class Importer {
         var created = Timestamps.nowMicros()
         if let doc {
             fields = doc
-            if let c = doc["created_at"]?.stringValue, let micros = Timestamps.parse(c) { created = micros }
+            if let c = doc["created_at"]?.stringValue, let micros = Timestamps.parse(c) ?? Timestamps.parseISO8601(c) { created = micros }
             // Imported under another name: the fields say the new one.
             if fields["name"] != nil { fields["name"] = .string(name) }
             if fields["workspace"] != nil { fields["workspace"] = .string(workspace) }
