@@ -184,6 +184,61 @@ import Testing
         try s.close()
     }
 
+    /// The records of a commit log, as (offset, length with its prefix).
+    static func records(_ log: [UInt8]) -> [(offset: Int, size: Int)] {
+        var out: [(Int, Int)] = []
+        var at = CommitLog.headerSize
+        while at + CommitLog.recordPrefix <= log.count {
+            let length = Int(log[at]) | Int(log[at + 1]) << 8 | Int(log[at + 2]) << 16 | Int(log[at + 3]) << 24
+            out.append((at, CommitLog.recordPrefix + length))
+            at += CommitLog.recordPrefix + length
+        }
+        return out
+    }
+
+    /// A last record whose checksum fails is a torn write only when a power loss can explain it: a
+    /// disk writes a 512-byte sector whole, so a record inside one sector was written whole and has
+    /// changed since. It may have committed blocks: damage, named, and nothing is cut; a record that
+    /// spans two sectors may have been left half written, and is cut as a torn tail.
+    @Test func aLastRecordThatFailsItsChecksumIsTornOnlyWhereAPowerLossCouldTearIt() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        try Self.writeSteps(1000, to: dir)  // blocks of 50 points: 20 block records and more, past byte 512
+        let logPath = dir.path + "/" + CommitLog.fileName
+        let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: logPath)))
+        let records = Self.records(whole)
+        func oneSector(_ r: (offset: Int, size: Int)) -> Bool { r.offset / 512 == (r.offset + r.size - 1) / 512 }
+        let inside = try #require(records.last(where: oneSector))
+        let spanning = try #require(records.first(where: { !oneSector($0) }))
+        let seg = try #require(dir.segmentFiles().last)
+        let segmentBefore = try Data(contentsOf: URL(fileURLWithPath: seg))
+
+        // Inside one sector: damage for every reader and writer, the log and the segment left as they were.
+        var rotted = Array(whole[0..<(inside.offset + inside.size)])
+        rotted[inside.offset + inside.size - 3] ^= 0x01
+        try Data(rotted).write(to: URL(fileURLWithPath: logPath))
+        for access in [Store.Access.read, .write] {
+            #expect {
+                try Store(directory: dir.path, access: access, configuration: Self.configuration)
+            } throws: { error in
+                let e = error as? StoreError
+                return e?.code == .corrupt && e?.path == logPath && e?.offset == UInt64(inside.offset)
+            }
+        }
+        let report = try Store.verify(directory: dir.path)
+        #expect(!report.isSound && report.damage.first?.path == logPath && report.tornTails.allSatisfy { $0.path != seg }, "\(report)")
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: logPath))) == rotted, "nothing of the log was cut")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: seg)) == segmentBefore, "nothing of the segment was cut")
+
+        // Across two sectors: a torn write, which the next writer cuts.
+        var torn = Array(whole[0..<(spanning.offset + spanning.size)])
+        torn[spanning.offset + spanning.size - 3] ^= 0x01
+        try Data(torn).write(to: URL(fileURLWithPath: logPath))
+        let w = try Store(directory: dir.path, configuration: Self.configuration)
+        #expect(w.recoveryReport.tornTails.contains(.init(path: logPath, offset: UInt64(spanning.offset), bytesDropped: UInt64(spanning.size))))
+        try w.close()
+    }
+
     /// A writer makes its blocks durable before it appends the records naming them, so a record
     /// whose block is not there is damage even at the log's end: never cut as a torn tail.
     @Test func recordsAtTheEndOfTheLogWhoseBlocksAreNotThereAreDamage() throws {

@@ -19,6 +19,8 @@ final class CommitLog: @unchecked Sendable {
     static let magic: [UInt8] = Array("DLKCMT01".utf8)
     static let version: UInt16 = 1
     static let headerSize = 16
+    /// The unit a disk writes whole (or not at all) at a power loss: the smallest sector there is.
+    static let sector: UInt64 = 512
     /// Length and checksum, before each record's type and body.
     static let recordPrefix = 8
     static let blockRecordLength = 42
@@ -154,9 +156,18 @@ final class CommitLog: @unchecked Sendable {
                 }
                 let body = at + CommitLog.recordPrefix
                 guard CRC32C.checksum(bytes, body..<(body + length)) == crc else {
-                    // A last record with a bad checksum is one whose writing did not finish.
-                    if atEnd && left == CommitLog.recordPrefix + length { return try torn(&news, at: offset, size: size, cut: cut) }
-                    return try damaged(&news, at: offset, size: size, "record checksum mismatch", salvage: salvage)
+                    // A last record with a bad checksum is one whose writing did not finish, if a power loss
+                    // can explain it: a disk writes a 512-byte sector whole or not at all, so only a record
+                    // that spans two sectors can be left half written. One inside a sector was written whole
+                    // and has changed since: it may have committed blocks, and is damage, never cut.
+                    let spansSectors = offset / CommitLog.sector != (offset + UInt64(CommitLog.recordPrefix + length) - 1) / CommitLog.sector
+                    if atEnd && left == CommitLog.recordPrefix + length && spansSectors {
+                        return try torn(&news, at: offset, size: size, cut: cut)
+                    }
+                    let reason = atEnd && left == CommitLog.recordPrefix + length
+                        ? "the last record's checksum fails, and it lies inside one 512-byte sector, which no power loss leaves half written"
+                        : "record checksum mismatch"
+                    return try damaged(&news, at: offset, size: size, reason, salvage: salvage)
                 }
                 switch decode(bytes, body, length) {
                 case .success(.block(let ref)):

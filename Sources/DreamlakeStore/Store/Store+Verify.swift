@@ -78,6 +78,9 @@ extension Store {
         let ids = try segments(dir)
         report.segments = ids.count
         let log = store.shared.lock.withLock { store.shared.commitLog }
+        // A commit log damaged part way says nothing of what follows the damage: the blocks after the last
+        // one it still names may be committed, so they are not called a torn tail (which recovery may cut).
+        let logDamaged = log.map { log in report.damage.contains { $0.path == log.path } } ?? false
         for n in ids {
             let path = dir + "/" + StoreFiles.segmentName(n)
             if let f = try? File.open(path, .readOnly), let size = try? f.size() {
@@ -88,7 +91,12 @@ extension Store {
                 if let log, ids.last(where: { $0.writer == n.writer }) == n {
                     let last = log.lock.withLock { log.lastCommitted(writer: n.writer) }
                     let end = last.flatMap { $0.segment == n.number ? $0.end : nil } ?? UInt64(FormatConstants.segmentHeaderSize)
-                    if size > end { report.tornTails.append(.init(path: path, offset: end, bytesDropped: size - end)) }
+                    if size > end && logDamaged {
+                        report.damage.append(.init(path: path, offset: end, length: size - end,
+                                                   reason: "\(size - end) bytes after writer \(n.writer)'s last block the commit log still names: it is damaged before the records that would say whether they were committed"))
+                    } else if size > end {
+                        report.tornTails.append(.init(path: path, offset: end, bytesDropped: size - end))
+                    }
                 }
             }
         }
