@@ -239,6 +239,28 @@ import Testing
         try w.close()
     }
 
+    /// Points of a track id that nothing in the store names can be read by no name: verify says so,
+    /// as damage at their first block, rather than calling the store sound.
+    @Test func pointsOfATrackNothingNamesAreDamage() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        try Self.writeSteps(200, to: dir)
+        let logPath = dir.path + "/" + CommitLog.fileName
+        let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: logPath)))
+        // The log without the track's name record (type 2) and without its definition's block record (kind 5).
+        var kept = Array(whole[0..<CommitLog.headerSize])
+        for r in Self.records(whole) {
+            let type = whole[r.offset + CommitLog.recordPrefix]
+            let definition = type == 1 && whole[r.offset + CommitLog.recordPrefix + 25] == RecordKind.trackMetadata.rawValue
+            if type != 2 && !definition { kept += whole[r.offset..<(r.offset + r.size)] }
+        }
+        #expect(kept.count < whole.count)
+        try Data(kept).write(to: URL(fileURLWithPath: logPath))
+        let report = try Store.verify(directory: dir.path)
+        #expect(!report.isSound, "\(report)")
+        #expect(report.damage.contains { $0.reason.contains("200 points of track 0") }, "\(report)")
+    }
+
     /// A writer makes its blocks durable before it appends the records naming them, so a record
     /// whose block is not there is damage even at the log's end: never cut as a torn tail.
     @Test func recordsAtTheEndOfTheLogWhoseBlocksAreNotThereAreDamage() throws {

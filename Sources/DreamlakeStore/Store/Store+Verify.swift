@@ -160,6 +160,15 @@ extension Store {
                 }
             }
         }
+        // Points of a track id that nothing names have no name to be read by: lost to every reader.
+        let (streams, known) = store.shared.lock.withLock { (store.shared.refs, Set(store.shared.catalog.byID.keys)) }
+        for (stream, blocks) in streams.sorted(by: { $0.key.id < $1.key.id }) where stream.kind == .trackPoint {
+            guard !known.contains(TrackID(rawValue: stream.id)), let first = blocks.first else { continue }
+            let points = blocks.reduce(UInt64(0)) { $0 + UInt64($1.count) }
+            report.damage.append(.init(path: dir + "/" + StoreFiles.segmentName(first.segment), offset: first.offset, length: UInt64(first.length),
+                                       reason: "\(points) points of track \(stream.id), which no track name record or definition names: no reader can name them",
+                                       stream: stream, sequences: 0...(points - 1)))
+        }
         report.writerPID = liveWriter(directory: directory)
         return report
     }
