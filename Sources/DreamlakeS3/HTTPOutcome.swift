@@ -33,11 +33,32 @@ package final class HTTPOutcome: @unchecked Sendable {
         }
     }
 
-    /// Runs `task` made with this outcome's ``set(_:_:_:)`` as its handler and waits for it.
-    package static func run(_ make: (@escaping @Sendable (Data?, URLResponse?, (any Error)?) -> Void) -> URLSessionTask)
-        -> (Data?, HTTPURLResponse?, (any Error)?) {
+    /// Runs `task` made with this outcome's ``set(_:_:_:)`` as its handler and waits for it. With
+    /// `within`, the task is cancelled when that many seconds pass before it completes (URLSession's
+    /// own timeout counts only time without progress), and `expired` says so.
+    package static func run(within seconds: TimeInterval? = nil,
+                            _ make: (@escaping @Sendable (Data?, URLResponse?, (any Error)?) -> Void) -> URLSessionTask)
+        -> (data: Data?, response: HTTPURLResponse?, error: (any Error)?, expired: Bool) {
         let outcome = HTTPOutcome()
-        make { outcome.set($0, $1, $2) }.resume()
-        return outcome.wait()
+        let task = Cancellable(make { outcome.set($0, $1, $2) })
+        task.task.resume()
+        let expired = Locked(false)
+        if let seconds {
+            DispatchQueue.global().asyncAfter(deadline: .now() + max(0, seconds)) {
+                let running = outcome.lock.withLock { outcome.value == nil }
+                if running {
+                    expired.withLock { $0 = true }
+                    task.task.cancel()
+                }
+            }
+        }
+        let (data, response, error) = outcome.wait()
+        return (data, response, error, expired.withLock { $0 })
+    }
+
+    /// A task handed to the timer that cancels it (cancelling is safe from any thread).
+    private final class Cancellable: @unchecked Sendable {
+        let task: URLSessionTask
+        init(_ task: URLSessionTask) { self.task = task }
     }
 }

@@ -267,14 +267,19 @@ public final class S3Client: Sendable {
     /// retry is retried, up to ``attempts`` times in all: no answer (a timeout, a reset or refused connection),
     /// 5xx, 429 and 408, after a backoff of up to 0.1 s, 0.2 s, 0.4 s, 0.8 s (full jitter), or the
     /// `Retry-After` the store asks for (up to 20 s). Credentials the store calls expired or unknown are
-    /// read again from where they came from, and the request is sent again once with new ones.
+    /// read again from where they came from, and the request is sent again once with new ones. The whole
+    /// of it, retries included, ends within the configuration's ``S3Configuration/deadline``.
     func send(_ method: String, bucket: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
               body: Data? = nil, accept: Set<Int> = []) throws(S3Error) -> Answer {
         var refreshed = false
         var attempt = 1
+        let deadline = ProcessInfo.processInfo.systemUptime + configuration.deadline
         while true {
+            let remaining = deadline - ProcessInfo.processInfo.systemUptime
             let outcome = Result { () throws(S3Error) in
-                try sendOnce(method, bucket: bucket, key: key, query: query, headers: headers, body: body, accept: accept)
+                guard remaining > 0 else { throw timedOut(method, bucket: bucket, key: key) }
+                return try sendOnce(method, bucket: bucket, key: key, query: query, headers: headers, body: body, accept: accept,
+                                    within: remaining)
             }
             guard case .failure(let error) = outcome else { return try outcome.get() }
             // (An answer to HEAD has no body, so no code: a bare 400 or 403 may be the same.)
@@ -287,7 +292,9 @@ public final class S3Client: Sendable {
             }
             guard error.isRetryable, attempt < attempts else { throw error }
             let backoff = Double.random(in: 0...(0.1 * Double(1 << (attempt - 1))))
-            Thread.sleep(forTimeInterval: error.retryAfter.map { min($0, 20) } ?? backoff)
+            let pause = error.retryAfter.map { min($0, 20) } ?? backoff
+            guard pause < deadline - ProcessInfo.processInfo.systemUptime else { throw error }
+            Thread.sleep(forTimeInterval: pause)
             attempt += 1
         }
     }
@@ -295,8 +302,14 @@ public final class S3Client: Sendable {
     /// S3's codes for credentials that ran out or that it does not know (rotated ones).
     static let credentialCodes: Set<String> = ["ExpiredToken", "TokenRefreshRequired", "InvalidToken", "InvalidAccessKeyId", "RequestExpired"]
 
+    /// The failure of a request that had no whole answer within the deadline.
+    private func timedOut(_ method: String, bucket: String, key: String?) -> S3Error {
+        S3Error(.unreachable, "\(method) \(describe(bucket, key ?? "")) had no whole answer from \(configuration.endpoint) within "
+                + "\(configuration.deadline) s, the most a request may take (DREAMLAKE_S3_TIMEOUT)")
+    }
+
     private func sendOnce(_ method: String, bucket: String, key: String?, query: [(String, String)], headers: [(String, String)],
-                          body: Data?, accept: Set<Int>) throws(S3Error) -> Answer {
+                          body: Data?, accept: Set<Int>, within seconds: TimeInterval) throws(S3Error) -> Answer {
         let path = "/" + bucket + (key.map { "/" + SigV4.encode($0, keepSlash: true) } ?? "")
         let encodedQuery = query.map { "\(SigV4.encode($0.0))=\(SigV4.encode($0.1))" }.joined(separator: "&")
         // A listing is named by its query (its prefix), an object by its key.
@@ -315,10 +328,11 @@ public final class S3Client: Sendable {
         request.httpMethod = method
         for (name, value) in signed where name.lowercased() != "host" { request.setValue(value, forHTTPHeaderField: name) }
         sent.withLock { $0 += 1 }
-        let (data, response, error) = HTTPOutcome.run { done in
+        let (data, response, error, expired) = HTTPOutcome.run(within: seconds) { done in
             if let body { urlSession.uploadTask(with: request, from: body, completionHandler: done) }
             else { urlSession.dataTask(with: request, completionHandler: done) }
         }
+        if expired { throw timedOut(method, bucket: bucket, key: key) }
         if let error { throw S3Error(.unreachable, "\(what) failed: \(error.localizedDescription)") }
         guard let response else { throw S3Error(.unreachable, "\(what) got no HTTP answer") }
         let status = response.statusCode

@@ -53,6 +53,10 @@ public struct S3Configuration: Sendable {
     /// session token, or a shared credentials file that a tool rewrites during a long run); nil when
     /// they were given.
     public var environment: [String: String]?
+    /// The most seconds one request may take, its retries and its whole answer included
+    /// (`DREAMLAKE_S3_TIMEOUT`, else 120): past it the request fails, so that a store that never
+    /// answers, or answers a byte at a time, holds no reader or writer longer.
+    public var deadline: TimeInterval = 120
 
     /// A configuration from its parts.
     public init(endpoint: String, region: String, credentials: S3Credentials) {
@@ -103,6 +107,12 @@ public struct S3Configuration: Sendable {
             ?? "https://s3.\(region).amazonaws.com"
         var configuration = S3Configuration(endpoint: endpoint, region: region, credentials: credentials)
         configuration.environment = environment
+        if let text = env["DREAMLAKE_S3_TIMEOUT"] {
+            guard let seconds = Double(text.trimmingCharacters(in: .whitespaces)), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
+                throw S3Error(.refused, "DREAMLAKE_S3_TIMEOUT is \(text); it is the most seconds an S3 request may take, above 0 and at most 86400")
+            }
+            configuration.deadline = seconds
+        }
         return configuration
     }
 
