@@ -123,17 +123,25 @@ package enum Timestamps {
         guard at(4, "-"), at(7, "-"), at(10, "T"), at(13, ":"), at(16, ":"), at(b.count - 1, "Z"),
               let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2),
               let h = num(11, 2), let mi = num(14, 2), let sec = num(17, 2),
-              (1...12).contains(mo), d >= 1, h < 24, mi < 60, sec < 60 else { return nil }
-        let monthDays: [Int64] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-        guard d <= monthDays[Int(mo - 1)] + (mo == 2 && leap ? 1 : 0) else { return nil }
+              isDate(y, mo, d), h < 24, mi < 60, sec < 60 else { return nil }
         var fraction: Int64 = 0
         if b.count == 27 {
             guard at(19, "."), let f = num(20, 6), f != 0 else { return nil }
             fraction = f
         }
-        let days = Timestamps.days(fromCivil: y, mo, d)
-        return days * microsPerDay + ((h * 60 + mi) * 60 + sec) * microsPerSecond + fraction
+        return micros(y, mo, d, h, mi, sec, fraction)
+    }
+
+    /// Whether year `y`, month `mo`, day `d` is a date of the proleptic Gregorian calendar.
+    static func isDate(_ y: Int64, _ mo: Int64, _ d: Int64) -> Bool {
+        let monthDays: [Int64] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+        return (1...12).contains(mo) && d >= 1 && d <= monthDays[Int(mo - 1)] + (mo == 2 && leap ? 1 : 0)
+    }
+
+    /// Microseconds since the Unix epoch of a date and time in UTC (years of four digits: no overflow).
+    static func micros(_ y: Int64, _ mo: Int64, _ d: Int64, _ h: Int64, _ mi: Int64, _ sec: Int64, _ fraction: Int64) -> Int64 {
+        Timestamps.days(fromCivil: y, mo, d) * microsPerDay + ((h * 60 + mi) * 60 + sec) * microsPerSecond + fraction
     }
 
     /// ``parse(_:)`` of a string.
@@ -159,10 +167,7 @@ package enum Timestamps {
         guard b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), [UInt8(ascii: "T"), UInt8(ascii: "t"), UInt8(ascii: " ")].contains(b[10]),
               b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"),
               let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2), let sec = num(17, 2),
-              (1...12).contains(mo), d >= 1, h < 24, mi < 60, sec < 60 else { return nil }
-        let monthDays: [Int64] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-        guard d <= monthDays[Int(mo - 1)] + (mo == 2 && leap ? 1 : 0) else { return nil }
+              isDate(y, mo, d), h < 24, mi < 60, sec < 60 else { return nil }
         var at = 19
         var fraction: Int64 = 0
         if b[at] == UInt8(ascii: ".") || b[at] == UInt8(ascii: ",") {
@@ -195,7 +200,6 @@ package enum Timestamps {
         default:
             return nil
         }
-        let days = Timestamps.days(fromCivil: y, mo, d)
-        return days * microsPerDay + ((h * 60 + mi) * 60 + sec) * microsPerSecond + fraction - offset
+        return micros(y, mo, d, h, mi, sec, fraction) - offset
     }
 }
