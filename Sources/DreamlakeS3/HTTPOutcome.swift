@@ -44,12 +44,12 @@ package final class HTTPOutcome: @unchecked Sendable {
         task.task.resume()
         let expired = Locked(false)
         if let seconds {
-            DispatchQueue.global().asyncAfter(deadline: .now() + max(0, seconds)) {
-                let running = outcome.lock.withLock { outcome.value == nil }
-                if running {
-                    expired.withLock { $0 = true }
-                    task.task.cancel()
-                }
+            // Held weakly: a request that completed long before its deadline leaves nothing (its answer's
+            // bytes least of all) waiting on the timer.
+            DispatchQueue.global().asyncAfter(deadline: .now() + max(0, seconds)) { [weak outcome, weak task] in
+                guard let outcome, let task, outcome.lock.withLock({ outcome.value == nil }) else { return }
+                expired.withLock { $0 = true }
+                task.task.cancel()
             }
         }
         let (data, response, error) = outcome.wait()
