@@ -13,7 +13,9 @@ import Hummingbird
 /// So a request is answered only when its `Host` is an IP address (no name to re-resolve),
 /// `localhost`, the name the server listens on, or a name the user allowed (`--allow-host`); and a
 /// request that may change something (any method but GET, HEAD and OPTIONS) is refused when a
-/// browser says it comes from another site (`Origin` naming another host, `Sec-Fetch-Site: cross-site`).
+/// browser says it comes from another site (`Origin` naming another host, or `null`, which a sandboxed
+/// frame or a redirect from another site sends; `Sec-Fetch-Site: cross-site`). Clients that are not
+/// browsers (Python dreamlake, the command) send no `Origin`, and the viewer's page sends its own.
 struct HostCheck: Sendable {
     /// Names (lowercased, without a port) answered besides IP addresses and `localhost`.
     let names: Set<String>
@@ -39,7 +41,7 @@ struct HostCheck: Sendable {
                                + "with --allow-host \(host) to answer that name")
         }
         if request.method != .get && request.method != .head && request.method != .options {
-            if let origin = request.headers[.origin], origin != "null", HostCheck.origin(origin) != header.lowercased() {
+            if let origin = request.headers[.origin], HostCheck.origin(origin) != header.lowercased() {
                 return RemoteError(403, "a request from \(Names.quoted(origin)) that would change something here is refused: "
                                    + "it comes from another site than \(Names.quoted(header))")
             }

@@ -140,6 +140,11 @@ private func withServer(_ root: String, _ body: (Int) async throws -> Void) asyn
                                                 "Origin: http://attacker.example", "Authorization: Bearer \(token)",
                                                 "Content-Type: application/json"], body: Array(create.utf8))
             #expect(crossSite.status == 403)
+            // A sandboxed frame of another site, or a page it redirected, sends `Origin: null`.
+            let opaque = try await exchange(port, ["POST /workspaces/w/sessions HTTP/1.1", "Host: 127.0.0.1:\(port)",
+                                             "Origin: null", "Authorization: Bearer \(token)",
+                                             "Content-Type: application/json"], body: Array(create.utf8))
+            #expect(opaque.status == 403)
             let fetchSite = try await exchange(port, ["POST /api/login HTTP/1.1", "Host: 127.0.0.1:\(port)", "Sec-Fetch-Site: cross-site",
                                                 "Content-Type: text/plain"], body: Array(#"{"user": "eve"}"#.utf8))
             #expect(fetchSite.status == 403)
