@@ -239,6 +239,50 @@ import Testing
         try w.close()
     }
 
+    /// A reader holds no flock, so it may read a record as a writer's write copies it in: a whole last
+    /// record inside one sector that fails its checksum is then looked at again under the flock (which a
+    /// writer appending holds), and read once the write is whole, not called damage. Here a "writer" holds
+    /// the flock over a record whose bytes are not all there yet; the reader waits for it, then reads every point.
+    @Test func aReaderLooksAgainUnderTheFlockBeforeItCallsALastRecordDamage() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        try Self.writeSteps(1000, to: dir)
+        let logPath = dir.path + "/" + CommitLog.fileName
+        let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: logPath)))
+        let last = try #require(Self.records(whole).last)
+        #expect(last.offset / 512 == (last.offset + last.size - 1) / 512, "the last record lies inside one sector")
+        var copying = whole
+        copying[last.offset + last.size - 3] ^= 0x01  // a byte the copy has not reached yet
+        try Data(copying).write(to: URL(fileURLWithPath: logPath))
+
+        let writer = open(logPath, O_RDWR)
+        #expect(writer >= 0 && flock(writer, LOCK_EX) == 0)
+        // What the reader got: the points it read, or its error.
+        let opened = Locked<String?>(nil)
+        let reading = Thread {
+            let result: String
+            do {
+                let reader = try Store(directory: dir.path, access: .read, configuration: Self.configuration)
+                defer { try? reader.close() }
+                result = "\(try reader.points(of: reader.trackInfo(named: "t")?.id ?? TrackID(rawValue: 99), from: 0, limit: .max).count) points"
+            } catch { result = "\(error)" }
+            opened.withLock { $0 = result }
+        }
+        reading.start()
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(opened.withLock { $0 } == nil, "the reader waits for the writer's flock rather than call the record damage")
+        // The write completes, and the writer lets go.
+        #expect(pwrite(writer, [whole[last.offset + last.size - 3]], 1, off_t(last.offset + last.size - 3)) == 1)
+        flock(writer, LOCK_UN)
+        close(writer)
+        var result: String?
+        for _ in 0..<200 where result == nil {
+            Thread.sleep(forTimeInterval: 0.05)
+            result = opened.withLock { $0 }
+        }
+        #expect(result == "1000 points", "every point, the last record's block included")
+    }
+
     /// Points of a track id that nothing in the store names can be read by no name: verify says so,
     /// as damage at their first block, rather than calling the store sound.
     @Test func pointsOfATrackNothingNamesAreDamage() throws {

@@ -126,9 +126,24 @@ final class CommitLog: @unchecked Sendable {
     /// of what is read.
     func catchUp(cut: Bool, salvage: Bool) throws(StoreError) -> News {
         var news = News()
+        guard let suspect = try read(into: &news, cut: cut, salvage: salvage, confirming: false) else { return news }
+        // A reader (no flock: a writer may be appending) found a whole last record inside one sector whose
+        // checksum fails. It may have read the bytes as a writer's write copied them in; a writer appends holding
+        // the flock, so holding it the bytes are whole: the record is sound then, or damage.
+        position = suspect
+        do { try file.lockExclusive() } catch { throw StoreError(error) }
+        defer { file.unlock() }
+        _ = try read(into: &news, cut: false, salvage: salvage, confirming: true)
+        return news
+    }
+
+    /// Reads the records from ``position`` into `news`. Returns the offset of a whole last record inside one
+    /// sector whose checksum fails, when a reader not `confirming` under the flock finds one (not read, and
+    /// ``position`` not moved past the slice it is in); nil when it read to the end.
+    private func read(into news: inout News, cut: Bool, salvage: Bool, confirming: Bool) throws(StoreError) -> UInt64? {
         let size: UInt64
         do { size = try file.size() } catch { throw StoreError(error) }
-        guard size > position else { return news }
+        guard size > position else { return nil }
         // Read in slices, so that a log of any size is read with bounded memory.
         while position < size {
             let want = Int(min(size - position, UInt64(1 << 20) + UInt64(CommitLog.maxRecordLength)))
@@ -164,6 +179,11 @@ final class CommitLog: @unchecked Sendable {
                     if atEnd && left == CommitLog.recordPrefix + length && spansSectors {
                         return try torn(&news, at: offset, size: size, cut: cut)
                     }
+                    // A reader looks again under the flock before it calls one inside a sector damage.
+                    if atEnd && left == CommitLog.recordPrefix + length && !cut && !confirming {
+                        position += UInt64(at)
+                        return offset
+                    }
                     let reason = atEnd && left == CommitLog.recordPrefix + length
                         ? "the last record's checksum fails, and it lies inside one 512-byte sector, which no power loss leaves half written"
                         : "record checksum mismatch"
@@ -185,7 +205,7 @@ final class CommitLog: @unchecked Sendable {
             guard at > 0 else { break }
             position += UInt64(at)
         }
-        return news
+        return nil
     }
 
     private enum Record {
@@ -241,7 +261,7 @@ final class CommitLog: @unchecked Sendable {
         }
     }
 
-    private func torn(_ news: inout News, at offset: UInt64, size: UInt64, cut: Bool) throws(StoreError) -> News {
+    private func torn(_ news: inout News, at offset: UInt64, size: UInt64, cut: Bool) throws(StoreError) -> UInt64? {
         position = offset
         news.tornAt = offset
         news.tornBytes = size - offset
@@ -251,14 +271,14 @@ final class CommitLog: @unchecked Sendable {
                 try file.sync()
             } catch { throw StoreError(error) }
         }
-        return news
+        return nil
     }
 
-    private func damaged(_ news: inout News, at offset: UInt64, size: UInt64, _ reason: String, salvage: Bool) throws(StoreError) -> News {
+    private func damaged(_ news: inout News, at offset: UInt64, size: UInt64, _ reason: String, salvage: Bool) throws(StoreError) -> UInt64? {
         guard salvage else { throw Store.corruptError(path, offset, reason) }
         position = size  // nothing after damage is read: no record boundary can be trusted past it
         news.damage = .init(path: path, offset: offset, length: size - offset, reason: reason)
-        return news
+        return nil
     }
 
     // MARK: Writing (the caller holds `lock` and the flock, and has caught up)
