@@ -49,6 +49,14 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // The S3 client's HTTP from the system's libcurl (apt: libcurl4-openssl-dev), the library the
+        // toolchain's Foundation already links: its easy interface waits on the calling thread in poll(2),
+        // where URLSession on Linux spun a core while a store kept a request waiting, and follows no redirect.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
         .target(
             name: "DreamlakeStore",
             dependencies: [
@@ -61,7 +69,7 @@ let package = Package(
         // S3-compatible object storage as a root: SigV4 signing and the few requests the store makes.
         .target(
             name: "DreamlakeS3",
-            dependencies: ["CCrypto", "DreamlakeStore"]
+            dependencies: ["CCrypto", "CCurl", "DreamlakeStore"]
         ),
         .target(
             name: "Dreamlake",

@@ -22,7 +22,8 @@ public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatabl
         public static let readOnly = Code(rawValue: "readOnly")
         /// What was asked for does not exist.
         public static let notFound = Code(rawValue: "notFound")
-        /// A stored file's bytes no longer match their checksum.
+        /// A stored file's bytes no longer match their checksum, or an object of an S3 root is not the one
+        /// its session's manifest names (its SHA-256 or ETag differs: it was replaced in the bucket).
         public static let checksumMismatch = Code(rawValue: "checksumMismatch")
         /// A value could not be turned into parameters or points.
         public static let invalidValue = Code(rawValue: "invalidValue")
@@ -99,8 +100,9 @@ public struct DreamlakeError: Error, Sendable, CustomStringConvertible, Equatabl
 
     /// A failed request to an S3 root, its answer kept in ``httpStatus``, ``s3Code`` and
     /// ``isRetryable``; `message` says what failed (the S3 error's own message when nil).
+    /// An object that is not the one its manifest names (replaced in the bucket) is ``Code/checksumMismatch``.
     package init(_ e: S3Error, _ message: String? = nil, path: String? = nil) {
-        self.init(.io, message ?? e.message, path: path)
+        self.init(e.isReplaced ? .checksumMismatch : .io, message ?? e.message, path: path)
         s3Answer = S3Answer(status: e.status, code: e.code, isRetryable: e.isRetryable)
     }
 

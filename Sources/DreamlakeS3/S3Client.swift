@@ -1,16 +1,15 @@
 import DreamlakeStore
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
 
-// The client is URLSession (libcurl, part of the toolchain's Foundation), as
-// remote mode's is, rather than async-http-client: that one brings swift-nio-ssl,
+// The client's HTTP is libcurl's easy interface (CurlTransfer.swift), on the
+// calling thread, rather than async-http-client: that one brings swift-nio-ssl,
 // whose BoringSSL copy costs every fresh build minutes (issue 18), for calls
-// that the store makes from its own threads and waits for anyway.
+// that the store makes from its own threads and waits for anyway; and rather
+// than URLSession, which on Linux spun a core while a request waited and
+// followed redirects to other hosts.
 
 /// Why an S3 request failed.
 public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
@@ -50,6 +49,13 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
     /// Whether this is the end of a spool's writing: another spool wrote the newest manifest.
     public var isSuperseded: Bool { code == Self.supersededCode }
 
+    /// Our code for an object that is not the one its session's manifest names (its ETag or SHA-256 differs:
+    /// it was replaced after it was uploaded). The session is damaged there.
+    public static let replacedCode = "DreamlakeObjectReplaced"
+
+    /// Whether an object read is not the one its session's manifest names.
+    public var isReplaced: Bool { code == Self.replacedCode }
+
     static func superseded(url: String, directory: String, generation: UInt64, by other: String?, base: UInt64) -> S3Error {
         S3Error(.refused, "\(url) was written from another machine since this one's copy was made (manifest \(generation), by spool "
                 + "\(other ?? "of an older dreamlake"); this spool was made from manifest \(base)): this machine no longer writes it, "
@@ -82,7 +88,10 @@ public final class S3Client: Sendable {
     /// Signs with the credentials as last read (``S3Configuration/currentCredentials()`` replaces them
     /// when the store says they expired).
     private let signer: Locked<SigV4>
-    private let urlSession: URLSession
+    /// libcurl handles, reused so that requests reuse connections.
+    private let handles = CurlHandles()
+    /// The most seconds a request may go without a byte either way.
+    private let stall: Int
     /// Objects larger than this are sent in parts of this size (multipart upload).
     public let partSize: Int
     private let sent = Locked(0)
@@ -99,13 +108,8 @@ public final class S3Client: Sendable {
         self.attempts = max(1, attempts)
         self.signer = Locked(SigV4(credentials: configuration.credentials, region: configuration.region))
         self.partSize = max(partSize, 5 << 20)  // S3's smallest part but the last
-        let config = URLSessionConfiguration.ephemeral
-        config.timeoutIntervalForRequest = timeout
-        config.httpMaximumConnectionsPerHost = 8
-        urlSession = URLSession(configuration: config)
+        self.stall = Int(max(1, min(timeout.rounded(.up), 86_400)))
     }
-
-    deinit { urlSession.finishTasksAndInvalidate() }
 
     // MARK: Objects
 
@@ -113,27 +117,42 @@ public final class S3Client: Sendable {
     /// then false means one already was, and nothing was written.
     @discardableResult
     public func put(bucket: String, key: String, body: Data, ifAbsent: Bool = false) throws(S3Error) -> Bool {
+        try store(bucket: bucket, key: key, body: body, ifAbsent: ifAbsent) != nil
+    }
+
+    /// ``put(bucket:key:body:ifAbsent:)`` that returns the ETag of the object written (without quotes; empty
+    /// when the store sent none), or nil when `ifAbsent` found one there and nothing was written.
+    private func store(bucket: String, key: String, body: Data, ifAbsent: Bool) throws(S3Error) -> String? {
         var headers: [(String, String)] = []
         if ifAbsent { headers.append(("If-None-Match", "*")) }
         let answer = try send("PUT", bucket: bucket, key: key, headers: headers, body: body, accept: ifAbsent ? [412] : [])
-        return answer.status != 412
+        return answer.status == 412 ? nil : Self.unquoted(answer.header("ETag") ?? "")
     }
 
     /// The object at `key`, or the bytes `range` of it; nil when there is no such object.
     /// A range that runs past the end gives the bytes that are there.
-    public func get(bucket: String, key: String, range: Range<UInt64>? = nil) throws(S3Error) -> Data? {
+    /// With `etag`, the answer must be of the object that has that ETag (as ``upload(bucket:key:count:ifAbsent:read:)``
+    /// returned it when it was written): another object at the key (one replaced since) is an error naming it.
+    public func get(bucket: String, key: String, range: Range<UInt64>? = nil, etag: String? = nil) throws(S3Error) -> Data? {
         var headers: [(String, String)] = []
         if let range {
             guard !range.isEmpty else { return Data() }
             headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)"))
         }
-        let answer = try send("GET", bucket: bucket, key: key, headers: headers, accept: [404, 416])
+        // An answer is never longer than the range asked for (plus an error's few bytes).
+        let limit = range.map { Int(clamping: $0.upperBound - $0.lowerBound) &+ (64 << 10) } ?? (256 << 20)
+        let answer = try send("GET", bucket: bucket, key: key, headers: headers, accept: [404, 416], limit: max(limit, 64 << 10))
         switch answer.status {
         case 404: return nil
         case 416: return Data()  // the range starts at or past the end
         default:
             if let range, UInt64(answer.body.count) > range.upperBound - range.lowerBound {
                 throw S3Error(.badAnswer, "GET \(describe(bucket, key)) \(range) answered \(answer.body.count) bytes")
+            }
+            if let etag, !etag.isEmpty, Self.unquoted(answer.header("ETag") ?? "") != etag {
+                throw S3Error(.badAnswer, "\(describe(bucket, key)) is not the object its session's manifest names: its ETag is "
+                              + "\(String(reflecting: Self.unquoted(answer.header("ETag") ?? ""))), the manifest's \(String(reflecting: etag)) "
+                              + "(it was replaced after it was uploaded); the session is damaged there", code: S3Error.replacedCode)
             }
             return answer.body
         }
@@ -198,9 +217,10 @@ public final class S3Client: Sendable {
     /// ``partSize``, else as a multipart upload of parts of that size (which S3 assembles only when
     /// every part arrived, so a failure leaves no object, and the parts are removed).
     /// With `ifAbsent`, a single PUT writes only when no object is there (a multipart upload cannot ask it).
-    /// Returns false when `ifAbsent` found an object there (412) and nothing was written.
+    /// `read` is asked for each part once, in order. Returns the ETag the store gave the object (without
+    /// quotes; empty when it sent none), or nil when `ifAbsent` found an object there (412) and nothing was written.
     @discardableResult
-    public func upload(bucket: String, key: String, count: Int, ifAbsent: Bool = false, read: (Int, Int) throws -> Data) throws(S3Error) -> Bool {
+    public func upload(bucket: String, key: String, count: Int, ifAbsent: Bool = false, read: (Int, Int) throws -> Data) throws(S3Error) -> String? {
         func chunk(_ offset: Int, _ length: Int) throws(S3Error) -> Data {
             do {
                 let data = try read(offset, length)
@@ -211,7 +231,7 @@ public final class S3Client: Sendable {
             }
         }
         if count <= partSize {
-            return try put(bucket: bucket, key: key, body: chunk(0, count), ifAbsent: ifAbsent)
+            return try store(bucket: bucket, key: key, body: chunk(0, count), ifAbsent: ifAbsent)
         }
         let started = try send("POST", bucket: bucket, key: key, query: [("uploads", "")])
         guard let uploadId = XMLElementNode.parse(started.body)?.child("UploadId")?.text, !uploadId.isEmpty else {
@@ -237,11 +257,12 @@ public final class S3Client: Sendable {
             xml += "</CompleteMultipartUpload>"
             let done = try send("POST", bucket: bucket, key: key, query: [("uploadId", uploadId)], body: Data(xml.utf8))
             // CompleteMultipartUpload may fail after its 200 status, in the body.
-            if let root = XMLElementNode.parse(done.body), root.name == "Error" {
+            let root = XMLElementNode.parse(done.body)
+            if let root, root.name == "Error" {
                 throw S3Error(.failed, "completing the upload of \(describe(bucket, key)) failed: \(root.child("Code")?.text ?? "")",
                               code: root.child("Code")?.text)
             }
-            return true
+            return Self.unquoted(root?.child("ETag")?.text ?? done.header("ETag") ?? "")
         } catch {
             _ = try? send("DELETE", bucket: bucket, key: key, query: [("uploadId", uploadId)], accept: [404])
             throw error
@@ -254,12 +275,11 @@ public final class S3Client: Sendable {
     struct Answer {
         var status: Int
         var body: Data
-        var headers: [AnyHashable: Any]
+        var headers: [(name: String, value: String)]
         var code: String?
 
         func header(_ name: String) -> String? {
-            for (k, v) in headers where (k as? String)?.lowercased() == name.lowercased() { return v as? String }
-            return nil
+            headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
         }
     }
 
@@ -270,7 +290,7 @@ public final class S3Client: Sendable {
     /// read again from where they came from, and the request is sent again once with new ones. The whole
     /// of it, retries included, ends within the configuration's ``S3Configuration/deadline``.
     func send(_ method: String, bucket: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
-              body: Data? = nil, accept: Set<Int> = []) throws(S3Error) -> Answer {
+              body: Data? = nil, accept: Set<Int> = [], limit: Int = 256 << 20) throws(S3Error) -> Answer {
         var refreshed = false
         var attempt = 1
         let deadline = ProcessInfo.processInfo.systemUptime + configuration.deadline
@@ -279,7 +299,7 @@ public final class S3Client: Sendable {
             let outcome = Result { () throws(S3Error) in
                 guard remaining > 0 else { throw timedOut(method, bucket: bucket, key: key) }
                 return try sendOnce(method, bucket: bucket, key: key, query: query, headers: headers, body: body, accept: accept,
-                                    within: remaining)
+                                    limit: limit, within: remaining)
             }
             guard case .failure(let error) = outcome else { return try outcome.get() }
             // (An answer to HEAD has no body, so no code: a bare 400 or 403 may be the same.)
@@ -309,13 +329,13 @@ public final class S3Client: Sendable {
     }
 
     private func sendOnce(_ method: String, bucket: String, key: String?, query: [(String, String)], headers: [(String, String)],
-                          body: Data?, accept: Set<Int>, within seconds: TimeInterval) throws(S3Error) -> Answer {
+                          body: Data?, accept: Set<Int>, limit: Int, within seconds: TimeInterval) throws(S3Error) -> Answer {
         let path = "/" + bucket + (key.map { "/" + SigV4.encode($0, keepSlash: true) } ?? "")
         let encodedQuery = query.map { "\(SigV4.encode($0.0))=\(SigV4.encode($0.1))" }.joined(separator: "&")
         // A listing is named by its query (its prefix), an object by its key.
         let what = "\(method) \(describe(bucket, key ?? ""))" + (key == nil && !encodedQuery.isEmpty ? "?" + encodedQuery : "")
-        guard let url = URL(string: configuration.endpoint + path + (encodedQuery.isEmpty ? "" : "?" + encodedQuery)),
-              let host = url.host else {
+        let address = configuration.endpoint + path + (encodedQuery.isEmpty ? "" : "?" + encodedQuery)
+        guard let url = URL(string: address), let host = url.host else {
             throw S3Error(.refused, "\(what): \(configuration.endpoint) is not a URL")
         }
         let payloadHash = body.map { SHA256Hasher.hex(SHA256Hasher.hash($0)) } ?? SigV4.emptyPayloadHash
@@ -324,24 +344,31 @@ public final class S3Client: Sendable {
         let now = Int(Date().timeIntervalSince1970)
         signed += signer.withLock { $0 }.signedHeaders(method: method, path: path, query: query, headers: signed, payloadHash: payloadHash,
                                                        amzDate: SigV4.amzDate(secondsSince1970: now))
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        for (name, value) in signed where name.lowercased() != "host" { request.setValue(value, forHTTPHeaderField: name) }
         sent.withLock { $0 += 1 }
-        let (data, response, error, expired) = HTTPOutcome.run(within: seconds) { done in
-            if let body { urlSession.uploadTask(with: request, from: body, completionHandler: done) }
-            else { urlSession.dataTask(with: request, completionHandler: done) }
+        let exchanged: HTTPAnswer
+        do {
+            // libcurl sends the Host header it derives from the URL, the one signed.
+            exchanged = try handles.perform(method, url: address, headers: signed.filter { $0.0.lowercased() != "host" }, body: body,
+                                            within: seconds, stall: stall, limit: limit)
+        } catch {
+            switch error {
+            case .deadline: throw timedOut(method, bucket: bucket, key: key)
+            case .stalled(let seconds): throw S3Error(.unreachable, "\(what) failed: nothing came from \(configuration.endpoint) for \(seconds) s")
+            case .tooLong(let limit): throw S3Error(.badAnswer, "\(what) answered more than the \(limit) bytes it may")
+            case .failed(let why): throw S3Error(.unreachable, "\(what) failed: \(why)")
+            }
         }
-        if expired { throw timedOut(method, bucket: bucket, key: key) }
-        if let error { throw S3Error(.unreachable, "\(what) failed: \(error.localizedDescription)") }
-        guard let response else { throw S3Error(.unreachable, "\(what) got no HTTP answer") }
-        let status = response.statusCode
-        let errorBody = (200..<300).contains(status) ? nil : XMLElementNode.parse(data ?? Data())
-        let answer = Answer(status: status, body: data ?? Data(), headers: response.allHeaderFields,
-                            code: errorBody?.child("Code")?.text)
+        let status = exchanged.status
+        let errorBody = (200..<300).contains(status) ? nil : XMLElementNode.parse(exchanged.body)
+        let answer = Answer(status: status, body: exchanged.body, headers: exchanged.headers, code: errorBody?.child("Code")?.text)
         if (200..<300).contains(status) || accept.contains(status) { return answer }
         let detail = [answer.code, errorBody?.child("Message")?.text].compactMap { $0 }.joined(separator: ": ")
-        let message = "\(what) answered \(status)" + (detail.isEmpty ? "" : " (\(detail))")
+        var message = "\(what) answered \(status)" + (detail.isEmpty ? "" : " (\(detail))")
+        if (300..<400).contains(status) {
+            // Never followed: the request is signed for this endpoint, and AWS's SDKs follow no redirect to another host.
+            message += "; redirects are not followed: set the endpoint (AWS_ENDPOINT_URL_S3) or region (AWS_REGION) the store names"
+                + (answer.header("Location").map { " (it points to \($0))" } ?? "")
+        }
         var failure = S3Error(status >= 500 ? .failed : .refused, message, status: status, code: answer.code)
         failure.retryAfter = answer.header("Retry-After").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
         throw failure

@@ -88,6 +88,8 @@ final class S3SegmentObject: SegmentBytes {
     private let bucket: String
     private let key: String
     private let length: UInt64
+    /// The ETag the manifest records for the object, which every answer must carry (nil: an older manifest's).
+    private let etag: String?
     private let cache: S3ReadCache
     /// Where the last fetch began and ended, and how far the next sequential one reaches.
     private let readAhead = Locked<(start: UInt64, end: UInt64, window: Int)>((0, 0, 0))
@@ -95,8 +97,9 @@ final class S3SegmentObject: SegmentBytes {
     static let firstWindow = 64 << 10
     static let maxWindow = 8 << 20
 
-    init(client: S3Client, bucket: String, key: String, length: UInt64, cache: S3ReadCache) {
+    init(client: S3Client, bucket: String, key: String, length: UInt64, etag: String?, cache: S3ReadCache) {
         self.client = client
+        self.etag = etag
         self.bucket = bucket
         self.key = key
         self.length = length
@@ -115,7 +118,8 @@ final class S3SegmentObject: SegmentBytes {
         }
         let fetch = min(UInt64(max(wanted, window)), length - offset)
         let data: Data?
-        do { data = try client.get(bucket: bucket, key: key, range: offset..<(offset + fetch)) } catch {
+        do { data = try client.get(bucket: bucket, key: key, range: offset..<(offset + fetch), etag: etag) } catch {
+            if error.isReplaced { throw IOFailure(operation: "read", path: path, damagedAt: offset, reason: error.message) }
             throw IOFailure(operation: "read", path: path, reason: error.message + (error.isRetryable ? "; try again" : ""))
         }
         guard let data else {
@@ -140,7 +144,7 @@ extension S3SessionObjects: RemoteSegments {
     /// A sealed segment the newest manifest read names, read by ranges through this object's cache.
     package func segment(named name: String) throws(IOFailure) -> (any SegmentBytes)? {
         guard let s = knownManifest?.segments.first(where: { $0.name == name }) else { return nil }
-        return S3SegmentObject(client: client, bucket: bucket, key: segmentKey(name, spool: s.spool), length: s.length, cache: readCache)
+        return S3SegmentObject(client: client, bucket: bucket, key: segmentKey(name, spool: s.spool), length: s.length, etag: s.etag, cache: readCache)
     }
 
     /// A segment's summary file, when the newest manifest read names one.
@@ -150,7 +154,18 @@ extension S3SessionObjects: RemoteSegments {
         let data: Data?
         // No summary file is this large: one that is (a hostile bucket) is not read whole, and not used.
         let limit: UInt64 = 16 << 20
-        do { data = try client.get(bucket: bucket, key: key, range: 0..<limit) } catch {
+        if let length = s.summaryLength, length >= limit { return nil }
+        do throws(S3Error) {
+            // One the manifest gives the length and checksum of is read to that length and checked (a replaced one is damage).
+            data = try client.get(bucket: bucket, key: key, range: 0..<(s.summaryLength ?? limit))
+            if let data, let length = s.summaryLength {
+                guard UInt64(data.count) == length else {
+                    throw S3Error(.badAnswer, "s3://\(bucket)/\(key) is \(data.count) bytes; the manifest says \(length)")
+                }
+                try check(data, key: key, against: s.summarySha256)
+            }
+        } catch {
+            if error.isReplaced { throw IOFailure(operation: "read", path: "s3://\(bucket)/\(key)", damagedAt: 0, reason: error.message) }
             throw IOFailure(operation: "read", path: "s3://\(bucket)/\(key)", reason: error.message)
         }
         guard let data, UInt64(data.count) < limit else { return nil }

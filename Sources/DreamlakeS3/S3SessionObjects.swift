@@ -82,12 +82,19 @@ package struct S3Spool: Sendable, Equatable {
 }
 
 /// What a manifest says: the session at one generation.
+///
+/// From version 3 it also says what each object's bytes are (their SHA-256, and a segment's ETag, which
+/// its ranged reads are checked against), so that an object replaced in the bucket after it was uploaded
+/// is damage naming it, never read as the session's. Entries a version 1 or 2 manifest named keep no
+/// checksum when a later manifest names them again, and are read unchecked, as they were.
 package struct S3Manifest: Sendable, Equatable {
     /// A piece of the commit log: it ends at `end` and starts where the one before ends (the first at 0).
     package struct Piece: Sendable, Equatable {
         package var end: UInt64
         /// The spool that uploaded it; nil for one named as a version 1 manifest names its objects.
         package var spool: String?
+        /// The SHA-256 of its bytes (lowercase hex); nil for one an older manifest named.
+        package var sha256: String? = nil
     }
 
     /// A sealed segment the manifest includes.
@@ -98,6 +105,17 @@ package struct S3Manifest: Sendable, Equatable {
         package var summary: String?
         /// The spool that uploaded it (its objects are under that spool's id); nil for one of version 1.
         package var spool: String? = nil
+        /// The segment's SHA-256, and the ETag the store gave its object (a ranged read is checked against
+        /// it: no read of part of an object can check a checksum of the whole); nil for one an older
+        /// manifest named (and the ETag when the store gave none).
+        package var sha256: String? = nil
+        package var etag: String? = nil
+        /// The index file's length and SHA-256; nil for one an older manifest named.
+        package var indexLength: UInt64? = nil
+        package var indexSha256: String? = nil
+        /// The summary file's length and SHA-256, when there is one and the manifest says them.
+        package var summaryLength: UInt64? = nil
+        package var summarySha256: String? = nil
     }
 
     /// A file stored with the session (``Session/files``): its place under the spool's `files/` folder
@@ -107,10 +125,13 @@ package struct S3Manifest: Sendable, Equatable {
         package var length: UInt64
         /// The spool that uploaded it; nil for one of version 1.
         package var spool: String? = nil
+        /// The SHA-256 of its bytes; nil for one an older manifest named.
+        package var sha256: String? = nil
     }
 
-    /// The version manifests are written in; version 1 (no spool ids, objects under fixed keys) is read too.
-    package static let version = 2
+    /// The version manifests are written in; versions 1 (no spool ids, objects under fixed keys) and 2 (no
+    /// checksums) are read too.
+    package static let version = 3
 
     /// Counts up from 1; the highest one is the session.
     package var generation: UInt64
@@ -128,19 +149,34 @@ package struct S3Manifest: Sendable, Equatable {
 
     package static let empty = S3Manifest(generation: 0, commitPieces: [], segments: [])
 
-    /// The manifest's bytes: JSON with its keys in this order, no spaces (version 2).
+    /// The manifest's bytes: JSON with its keys in this order, no spaces (version 3).
     package func encoded() -> Data {
-        func quoted(_ s: String) -> String { "\"" + s + "\"" }  // names and spool ids are ASCII letters, digits, "-" and "."
-        func spoolKey(_ spool: String?) -> String { spool.map { ",\"spool\":\(quoted($0))" } ?? "" }
-        let pieces = commitPieces.map { "{\"end\":\($0.end)\(spoolKey($0.spool))}" }
+        // Names, spool ids, digests and ETags (``isETag(_:)``) are ASCII letters, digits and punctuation but `"` and `\`.
+        func quoted(_ s: String) -> String { "\"" + s + "\"" }
+        func key(_ name: String, _ value: String?) -> String { value.map { ",\"\(name)\":\(quoted($0))" } ?? "" }
+        func key(_ name: String, _ value: UInt64?) -> String { value.map { ",\"\(name)\":\($0)" } ?? "" }
+        let pieces = commitPieces.map { "{\"end\":\($0.end)\(key("sha256", $0.sha256))\(key("spool", $0.spool))}" }
         let segs = segments.map { s in
-            "{\"name\":\(quoted(s.name)),\"length\":\(s.length),\"index\":\(quoted(s.index))"
-                + (s.summary.map { ",\"summary\":\(quoted($0))" } ?? "") + spoolKey(s.spool) + "}"
+            "{\"name\":\(quoted(s.name)),\"length\":\(s.length)\(key("sha256", s.sha256))\(key("etag", s.etag)),\"index\":\(quoted(s.index))"
+                + key("indexLength", s.indexLength) + key("indexSha256", s.indexSha256)
+                + key("summary", s.summary) + key("summaryLength", s.summaryLength) + key("summarySha256", s.summarySha256)
+                + key("spool", s.spool) + "}"
         }
-        let stored = files.map { "{\"name\":\(Value.quoted($0.name)),\"length\":\($0.length)\(spoolKey($0.spool))}" }
-        let text = "{\"version\":\(Self.version),\"generation\":\(generation)\(spoolKey(spool)),\"commitPieces\":[\(pieces.joined(separator: ","))],"
+        let stored = files.map { "{\"name\":\(Value.quoted($0.name)),\"length\":\($0.length)\(key("sha256", $0.sha256))\(key("spool", $0.spool))}" }
+        let text = "{\"version\":\(Self.version),\"generation\":\(generation)\(key("spool", spool)),\"commitPieces\":[\(pieces.joined(separator: ","))],"
             + "\"segments\":[\(segs.joined(separator: ","))]" + (files.isEmpty ? "" : ",\"files\":[\(stored.joined(separator: ","))]") + "}"
         return Data(text.utf8)
+    }
+
+    /// Whether `s` can be a SHA-256 in a manifest: 64 lowercase hexadecimal digits.
+    package static func isDigest(_ s: String) -> Bool {
+        s.utf8.count == 64 && s.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    }
+
+    /// Whether `s` can be an ETag in a manifest: 1 to 256 printable ASCII characters but `"` and `\` (S3's are
+    /// hexadecimal digits, with `-N` for a multipart upload). An uploader records no ETag of another form.
+    package static func isETag(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= 256 && s.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }
     }
 
     /// Whether `name` can be a stored file's place under `files/`: at least two components (an id and a
@@ -152,8 +188,9 @@ package struct S3Manifest: Sendable, Equatable {
         }
     }
 
-    /// Reads a manifest of version 1 or 2, checking every field: numbers in range, pieces increasing, names of
-    /// segment files only, spool ids of 16 hexadecimal digits.
+    /// Reads a manifest of version 1, 2 or 3, checking every field: numbers in range, pieces increasing, names of
+    /// segment files only, spool ids of 16 hexadecimal digits, digests of 64, ETags of the form ``isETag(_:)``
+    /// (checksums only in version 3).
     package static func decode(_ data: Data, key: String) throws(S3Error) -> S3Manifest {
         func bad(_ why: String) -> S3Error { S3Error(.badAnswer, "the manifest \(key) is not valid: \(why)") }
         struct Version: Decodable { var version: UInt64 }
@@ -161,13 +198,20 @@ package struct S3Manifest: Sendable, Equatable {
             struct Segment: Decodable {
                 var name: String
                 var length: UInt64
+                var sha256: String?
+                var etag: String?
                 var index: String
+                var indexLength: UInt64?
+                var indexSha256: String?
                 var summary: String?
+                var summaryLength: UInt64?
+                var summarySha256: String?
                 var spool: String?
             }
             struct StoredFile: Decodable {
                 var name: String
                 var length: UInt64
+                var sha256: String?
                 var spool: String?
             }
             var generation: UInt64
@@ -178,6 +222,7 @@ package struct S3Manifest: Sendable, Equatable {
         }
         struct PieceWire: Decodable {
             var end: UInt64
+            var sha256: String?
             var spool: String?
         }
         guard data.count <= 64 << 20 else { throw bad("it is over 64 MiB") }
@@ -196,14 +241,20 @@ package struct S3Manifest: Sendable, Equatable {
                 }
                 segmentWires = wire.segments.map { .init(name: $0.name, length: $0.length, index: $0.index, summary: $0.summary) }
                 fileWires = (wire.files ?? []).map { .init(name: $0.name, length: $0.length) }
-            case 2:
+            case 2, 3:
                 let wire = try JSONDecoder().decode(Wire<PieceWire>.self, from: data)
-                (generation, spool, pieces) = (wire.generation, wire.spool, wire.commitPieces.map { Piece(end: $0.end, spool: $0.spool) })
+                (generation, spool) = (wire.generation, wire.spool)
                 guard spool != nil else { throw bad("it names no spool") }
+                pieces = wire.commitPieces.map { Piece(end: $0.end, spool: $0.spool, sha256: $0.sha256) }
                 segmentWires = wire.segments
                 fileWires = wire.files ?? []
+                let checksums = pieces.map(\.sha256) + segmentWires.flatMap { [$0.sha256, $0.etag, $0.indexSha256, $0.summarySha256] }
+                    + fileWires.map(\.sha256)
+                guard version == 3 || checksums.allSatisfy({ $0 == nil }) && segmentWires.allSatisfy({ $0.indexLength == nil && $0.summaryLength == nil }) else {
+                    throw bad("a version 2 manifest records checksums")
+                }
             default:
-                throw bad("version \(version) is not 1 or 2 (a newer dreamlake wrote it: use a newer one)")
+                throw bad("version \(version) is not 1, 2 or 3 (a newer dreamlake wrote it: use a newer one)")
             }
         } catch let e as S3Error { throw e } catch { throw bad("\(error)") }
         // Its key has 20 digits, and the next generation is this one plus 1: both stay in range.
@@ -211,6 +262,9 @@ package struct S3Manifest: Sendable, Equatable {
         for (a, b) in zip([0] + pieces.map(\.end), pieces.map(\.end)) where b <= a { throw bad("commitPieces do not increase") }
         let spools = [spool] + pieces.map(\.spool) + segmentWires.map(\.spool) + fileWires.map(\.spool)
         guard spools.allSatisfy({ $0.map(S3Spool.isID) ?? true }) else { throw bad("a spool id is not 16 hexadecimal digits") }
+        let digests = pieces.map(\.sha256) + segmentWires.flatMap { [$0.sha256, $0.indexSha256, $0.summarySha256] } + fileWires.map(\.sha256)
+        guard digests.allSatisfy({ $0.map(isDigest) ?? true }) else { throw bad("a sha256 is not 64 lowercase hexadecimal digits") }
+        guard segmentWires.allSatisfy({ $0.etag.map(isETag) ?? true }) else { throw bad("an etag is empty, too long or holds a quote, a backslash or a control character") }
         var segments: [Segment] = []
         for s in segmentWires {
             let stem = s.name.dropLast(4)
@@ -218,13 +272,19 @@ package struct S3Manifest: Sendable, Equatable {
                 throw bad("a segment entry is malformed")
             }
             if let summary = s.summary, summary != stem + ".dlm" { throw bad("a summary's name does not match its segment") }
-            segments.append(Segment(name: s.name, length: s.length, index: s.index, summary: s.summary, spool: s.spool))
+            guard (s.indexLength == nil) == (s.indexSha256 == nil), (s.summaryLength == nil) == (s.summarySha256 == nil),
+                  s.summary != nil || s.summaryLength == nil else {
+                throw bad("the index or summary of \(s.name) has a length without a checksum, or the other way round")
+            }
+            segments.append(Segment(name: s.name, length: s.length, index: s.index, summary: s.summary, spool: s.spool, sha256: s.sha256,
+                                    etag: s.etag, indexLength: s.indexLength, indexSha256: s.indexSha256,
+                                    summaryLength: s.summaryLength, summarySha256: s.summarySha256))
         }
         guard Set(segments.map(\.name)).count == segments.count else { throw bad("a segment is named twice") }
         var files: [StoredFile] = []
         for f in fileWires {
             guard isStoredFileName(f.name) else { throw bad("a file's name is not a place under files/") }
-            files.append(StoredFile(name: f.name, length: f.length, spool: f.spool))
+            files.append(StoredFile(name: f.name, length: f.length, spool: f.spool, sha256: f.sha256))
         }
         return S3Manifest(generation: generation, spool: spool, commitPieces: pieces, segments: segments, files: files)
     }
@@ -346,15 +406,23 @@ package final class S3SessionObjects: Sendable {
             guard (part.commitLogLength > current.commitLogLength || !newSegments.isEmpty || !newFiles.isEmpty) && !part.segments.isEmpty else {
                 return current.generation == 0 ? nil : current
             }
+            var segments = current.segments
             for s in newSegments {
-                try uploadFile(directory + "/" + Store.segmentFolderName + "/" + s.name, key: segmentKey(s.name, spool: spool.id), length: s.length)
-                for extra in [s.indexName] + (s.summaryName.map { [$0] } ?? []) {
-                    let path = directory + "/" + Store.segmentFolderName + "/" + extra
-                    try uploadFile(path, key: segmentKey(extra, spool: spool.id), length: nil)
+                func upload(_ name: String, length: UInt64?) throws(S3Error) -> Uploaded {
+                    try uploadFile(directory + "/" + Store.segmentFolderName + "/" + name, key: segmentKey(name, spool: spool.id), length: length)
                 }
+                let segment = try upload(s.name, length: s.length)
+                let index = try upload(s.indexName, length: nil)
+                var summary: Uploaded?
+                if let name = s.summaryName { summary = try upload(name, length: nil) }
+                segments.append(S3Manifest.Segment(name: s.name, length: s.length, index: s.indexName, summary: s.summaryName, spool: spool.id,
+                                                   sha256: segment.sha256, etag: segment.etag, indexLength: index.length, indexSha256: index.sha256,
+                                                   summaryLength: summary?.length, summarySha256: summary?.sha256))
             }
+            var files = current.files
             for f in newFiles {
-                try uploadFile(directory + "/" + Self.filesFolder + "/" + f.name, key: fileKey(f.name, spool: spool.id), length: f.length)
+                let stored = try uploadFile(directory + "/" + Self.filesFolder + "/" + f.name, key: fileKey(f.name, spool: spool.id), length: f.length)
+                files.append(S3Manifest.StoredFile(name: f.name, length: f.length, spool: spool.id, sha256: stored.sha256))
             }
             var pieces = current.commitPieces
             var retiring: [String] = []
@@ -364,25 +432,21 @@ package final class S3SessionObjects: Sendable {
                     // Many pieces (a piece a round): one piece of the whole log replaces them, so that a reader
                     // on a new machine makes one request, not one a round. The old ones go once no kept
                     // manifest names them.
-                    try putPiece(try read(log, at: 0, count: part.commitLogLength), from: 0, to: part.commitLogLength, spool: spool.id)
+                    let digest = try putPiece(try read(log, at: 0, count: part.commitLogLength), from: 0, to: part.commitLogLength, spool: spool.id)
                     var start: UInt64 = 0
                     for piece in pieces {
                         retiring.append(pieceKey(from: start, to: piece.end, spool: piece.spool))
                         start = piece.end
                     }
-                    pieces = [S3Manifest.Piece(end: part.commitLogLength, spool: spool.id)]
+                    pieces = [S3Manifest.Piece(end: part.commitLogLength, spool: spool.id, sha256: digest)]
                 } else {
                     let start = current.commitLogLength
-                    try putPiece(try read(log, at: start, count: part.commitLogLength - start), from: start, to: part.commitLogLength, spool: spool.id)
-                    pieces.append(S3Manifest.Piece(end: part.commitLogLength, spool: spool.id))
+                    let digest = try putPiece(try read(log, at: start, count: part.commitLogLength - start), from: start, to: part.commitLogLength,
+                                              spool: spool.id)
+                    pieces.append(S3Manifest.Piece(end: part.commitLogLength, spool: spool.id, sha256: digest))
                 }
             }
-            var segments = current.segments
-            for s in newSegments {
-                segments.append(S3Manifest.Segment(name: s.name, length: s.length, index: s.indexName, summary: s.summaryName, spool: spool.id))
-            }
-            let next = S3Manifest(generation: current.generation + 1, spool: spool.id, commitPieces: pieces, segments: segments,
-                                  files: current.files + newFiles.map { S3Manifest.StoredFile(name: $0.name, length: $0.length, spool: spool.id) })
+            let next = S3Manifest(generation: current.generation + 1, spool: spool.id, commitPieces: pieces, segments: segments, files: files)
             if try create(next, of: directory, spool: spool) {
                 // The pieces only the removed manifest named go too.
                 let due = retired.withLock { list in
@@ -502,14 +566,15 @@ package final class S3SessionObjects: Sendable {
     static let maxPieces = 32
 
     /// Writes the commit log's bytes `start ..< end` as a piece, once: one there already (another uploader of
-    /// this spool, or a retry after a lost answer) must be the same length.
-    private func putPiece(_ bytes: Data, from start: UInt64, to end: UInt64, spool: String) throws(S3Error) {
+    /// this spool, or a retry after a lost answer) must be the same length. Returns the bytes' SHA-256.
+    private func putPiece(_ bytes: Data, from start: UInt64, to end: UInt64, spool: String) throws(S3Error) -> String {
         let key = pieceKey(from: start, to: end, spool: spool)
         if try !client.put(bucket: bucket, key: key, body: bytes, ifAbsent: true) {
             guard try client.head(bucket: bucket, key: key)?.size == UInt64(bytes.count) else {
                 throw S3Error(.refused, "s3://\(bucket)/\(key) holds other bytes than the spool's commit log")
             }
         }
+        return SHA256Hasher.hex(SHA256Hasher.hash(bytes))
     }
 
     /// The newest manifest this object has read or written, if any.
@@ -530,9 +595,11 @@ package final class S3SessionObjects: Sendable {
             throw S3Error(.refused, "cannot make \(segmentDir): \(error)")
         }
         for s in manifest.segments where segments {
-            try downloadFile(key: segmentKey(s.name, spool: s.spool), to: segmentDir + "/" + s.name, length: s.length)
-            try downloadFile(key: segmentKey(s.index, spool: s.spool), to: segmentDir + "/" + s.index, length: nil)
-            if let summary = s.summary { try downloadFile(key: segmentKey(summary, spool: s.spool), to: segmentDir + "/" + summary, length: nil) }
+            try downloadFile(key: segmentKey(s.name, spool: s.spool), to: segmentDir + "/" + s.name, length: s.length, sha256: s.sha256)
+            try downloadFile(key: segmentKey(s.index, spool: s.spool), to: segmentDir + "/" + s.index, length: s.indexLength, sha256: s.indexSha256)
+            if let summary = s.summary {
+                try downloadFile(key: segmentKey(summary, spool: s.spool), to: segmentDir + "/" + summary, length: s.summaryLength, sha256: s.summarySha256)
+            }
         }
         if segments { try fetchStoredFiles(of: manifest, into: directory) }
         try extendCommitLog(directory + "/" + Store.commitLogName, to: manifest)
@@ -609,14 +676,17 @@ package final class S3SessionObjects: Sendable {
             let out = try File.open(partial, .createNew)
             defer { try? out.close() }
             var offset: UInt64 = 0
+            let hasher = SHA256Hasher()
             while offset < entry.length {
                 let end = offset + min(entry.length - offset, 8 << 20)
                 guard let data = try client.get(bucket: bucket, key: key, range: offset..<end), UInt64(data.count) == end - offset else {
                     throw S3Error(.badAnswer, "s3://\(bucket)/\(key), which the manifest names with \(entry.length) bytes, is missing or ends before \(end)")
                 }
+                hasher.update(data)
                 try out.write(Array(data), at: offset)
                 offset = end
             }
+            if let sha256 = entry.sha256 { try check(digest: SHA256Hasher.hex(hasher.finalize()), key: key, against: sha256) }
             let parts = entry.name.split(separator: "/")
             try FileSystem.makeDirectories(inside: directory, ([Self.filesFolder] + parts.dropLast().map(String.init)).joined(separator: "/"))
             try FileSystem.rename(partial, path)
@@ -631,10 +701,18 @@ package final class S3SessionObjects: Sendable {
 
     // MARK: Files
 
+    /// What the manifest records of an object uploaded: its length, its SHA-256, and the ETag the store gave
+    /// it (nil when the store gave none of the form a manifest holds).
+    struct Uploaded {
+        var length: UInt64
+        var sha256: String
+        var etag: String?
+    }
+
     /// Uploads a sealed file of the spool (it never changes) to `key`, which is under the spool's id: only
     /// processes of this spool write it. An object there already (another of them was first, or a retry after
     /// a lost answer) is this file, and must have its length; one that does not is an error, never replaced.
-    private func uploadFile(_ path: String, key: String, length: UInt64?) throws(S3Error) {
+    private func uploadFile(_ path: String, key: String, length: UInt64?) throws(S3Error) -> Uploaded {
         let file: File
         let size: UInt64
         do {
@@ -644,22 +722,52 @@ package final class S3SessionObjects: Sendable {
         defer { try? file.close() }
         if let length, size != length { throw S3Error(.refused, "\(path) is \(size) bytes, not the \(length) it was sealed with") }
         guard size <= UInt64(Int.max) else { throw S3Error(.refused, "\(path) is too large") }
-        func isThere() throws(S3Error) -> Bool {
-            guard let there = try client.head(bucket: bucket, key: key) else { return false }
+        func there() throws(S3Error) -> S3Object? {
+            guard let there = try client.head(bucket: bucket, key: key) else { return nil }
             guard there.size == size else {
                 throw S3Error(.refused, "s3://\(bucket)/\(key) holds \(there.size) bytes, not the \(size) of \(path): another copy of this spool "
                               + "(a copied cache folder?) uploaded other bytes under its id; nothing was replaced")
             }
-            return true
+            return there
         }
-        if try isThere() { return }
+        /// The file's digest read whole, for an object that was there already.
+        func digest() throws(S3Error) -> String {
+            let hasher = SHA256Hasher()
+            var offset: UInt64 = 0
+            while offset < size {
+                let count = Int(min(size - offset, 8 << 20))
+                do { hasher.update(try file.read(at: offset, count: count)) } catch { throw S3Error(.refused, "cannot read \(path): \(error)") }
+                offset += UInt64(count)
+            }
+            return SHA256Hasher.hex(hasher.finalize())
+        }
+        func recorded(_ etag: String) -> String? { S3Manifest.isETag(etag) ? etag : nil }
+        if let object = try there() { return Uploaded(length: size, sha256: try digest(), etag: recorded(object.etag)) }
         // Created only if absent (a single PUT; a multipart upload cannot ask it, and needs not: the key is this spool's).
+        // The parts are read once each, in order, so they are hashed as they go.
+        let hasher = SHA256Hasher()
         let written = try client.upload(bucket: bucket, key: key, count: Int(size), ifAbsent: true) { offset, count in
-            Data(try file.read(at: UInt64(offset), count: count))
+            let bytes = Data(try file.read(at: UInt64(offset), count: count))
+            hasher.update(bytes)
+            return bytes
         }
-        if !written, try !isThere() {
+        if let etag = written { return Uploaded(length: size, sha256: SHA256Hasher.hex(hasher.finalize()), etag: recorded(etag)) }
+        guard let object = try there() else {
             throw S3Error(.failed, "s3://\(bucket)/\(key) was refused as present (412), and is not there")
         }
+        return Uploaded(length: size, sha256: try digest(), etag: recorded(object.etag))
+    }
+
+    /// Throws, naming the object, unless `bytes` have the SHA-256 the manifest records (when it records one).
+    func check(_ bytes: some ContiguousBytes, key: String, against sha256: String?) throws(S3Error) {
+        guard let sha256 else { return }
+        try check(digest: SHA256Hasher.hex(SHA256Hasher.hash(bytes)), key: key, against: sha256)
+    }
+
+    func check(digest: String, key: String, against sha256: String) throws(S3Error) {
+        guard digest != sha256 else { return }
+        throw S3Error(.badAnswer, "s3://\(bucket)/\(key) is not the object its session's manifest names: its SHA-256 is \(digest), "
+                      + "the manifest's \(sha256) (it was replaced after it was uploaded); the session is damaged there", code: S3Error.replacedCode)
     }
 
     private func read(_ path: String, at offset: UInt64, count: UInt64) throws(S3Error) -> Data {
@@ -673,11 +781,13 @@ package final class S3SessionObjects: Sendable {
         return Data(bytes)
     }
 
-    private func downloadFile(key: String, to path: String, length: UInt64?) throws(S3Error) {
+    /// Downloads an object the manifest names of `length` bytes (nil: an index or summary file an older manifest
+    /// named, at most 64 MiB), checked against its `sha256` when the manifest records one.
+    private func downloadFile(key: String, to path: String, length: UInt64?, sha256: String?) throws(S3Error) {
         if FileSystem.kind(path) == .regular, let size = try? File.open(path, .readOnly).size(), length == nil || size == length {
             return  // sealed files never change: one there is the one named
         }
-        // A segment by range (its length is in the manifest); an index or summary file, at most 64 MiB.
+        // By range: an object longer than the manifest says is not read past it.
         guard let data = try client.get(bucket: bucket, key: key, range: 0..<(length ?? (64 << 20) + 1)) else {
             throw S3Error(.badAnswer, "s3://\(bucket)/\(key), which the manifest names, is not there")
         }
@@ -685,6 +795,7 @@ package final class S3SessionObjects: Sendable {
         if let length, UInt64(data.count) != length {
             throw S3Error(.badAnswer, "s3://\(bucket)/\(key) is \(data.count) bytes; the manifest says \(length)")
         }
+        try check(data, key: key, against: sha256)
         do { try FileSystem.replaceAtomically(path, with: Array(data), durable: false) } catch {
             throw S3Error(.refused, "cannot write \(path): \(error)")
         }
@@ -701,7 +812,7 @@ package final class S3SessionObjects: Sendable {
         var bytes = Data()
         var start: UInt64 = 0
         for piece in manifest.commitPieces {
-            let end = piece.end
+            let (end, sha256) = (piece.end, piece.sha256)
             defer { start = end }
             guard end > localLength else { continue }
             let key = pieceKey(from: start, to: end, spool: piece.spool)
@@ -709,6 +820,7 @@ package final class S3SessionObjects: Sendable {
             guard let piece = try client.get(bucket: bucket, key: key, range: 0..<(end - start)), UInt64(piece.count) == end - start else {
                 throw S3Error(.badAnswer, "the commit log piece s3://\(bucket)/\(key) is missing or not \(end - start) bytes")
             }
+            try check(piece, key: key, against: sha256)
             if start < localLength {
                 let mine = try read(path, at: start, count: localLength - start)
                 guard piece.prefix(mine.count) == mine else {

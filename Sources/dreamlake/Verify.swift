@@ -31,7 +31,13 @@ struct Verify: ParsableCommand {
             // into an empty folder (every object the newest manifest names, each of the size it says), then verified there.
             let sessionRoot = try root.existingRoot()
             for (ws, name) in targets {
-                let (directory, scratch) = try sessionRoot.session(workspace: ws, name: name).copyForChecking()
+                let directory: String, scratch: String?
+                do { (directory, scratch) = try sessionRoot.session(workspace: ws, name: name).copyForChecking() } catch let error as DreamlakeError where error.code == .checksumMismatch {
+                    // An object in the bucket is not the one the manifest names: damage, named.
+                    print("\(ws)/\(name): DAMAGED\n  \(error.message)")
+                    damaged += 1
+                    continue
+                }
                 defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
                 let report: VerifyReport
                 do throws(StoreError) { report = try Store.verify(directory: directory) } catch {

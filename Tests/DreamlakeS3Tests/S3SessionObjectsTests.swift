@@ -8,28 +8,47 @@ import Testing
 @Suite struct S3ManifestTests {
     @Test func aManifestReadsBackAsWrittenAndBadOnesAreRefusedByName() throws {
         let a = "00000000000000a1", b = "0123456789abcdef"
-        let m = S3Manifest(generation: 1, spool: b, commitPieces: [.init(end: 16, spool: nil), .init(end: 300, spool: b)],
-                           segments: [.init(name: "w0000-00000001.dls", length: 4096, index: "w0000-00000001.dli", summary: "w0000-00000001.dlm", spool: a),
+        let h1 = String(repeating: "0a", count: 32), h2 = String(repeating: "b7", count: 32), h3 = String(repeating: "c3", count: 32)
+        let m = S3Manifest(generation: 1, spool: b, commitPieces: [.init(end: 16, spool: nil), .init(end: 300, spool: b, sha256: h1)],
+                           segments: [.init(name: "w0000-00000001.dls", length: 4096, index: "w0000-00000001.dli", summary: "w0000-00000001.dlm", spool: a,
+                                            sha256: h2, etag: "9b2cf535f27731c974343645a3985328-2", indexLength: 40, indexSha256: h3,
+                                            summaryLength: 90, summarySha256: h1),
                                       .init(name: "w0003-00000002.dls", length: 77, index: "w0003-00000002.dli", summary: nil)])
         #expect(String(decoding: m.encoded(), as: UTF8.self) == """
-            {"version":2,"generation":1,"spool":"0123456789abcdef","commitPieces":[{"end":16},{"end":300,"spool":"0123456789abcdef"}],\
-            "segments":[{"name":"w0000-00000001.dls","length":4096,"index":"w0000-00000001.dli","summary":"w0000-00000001.dlm","spool":"00000000000000a1"},\
+            {"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[{"end":16},{"end":300,"sha256":"\(h1)","spool":"0123456789abcdef"}],\
+            "segments":[{"name":"w0000-00000001.dls","length":4096,"sha256":"\(h2)","etag":"9b2cf535f27731c974343645a3985328-2",\
+            "index":"w0000-00000001.dli","indexLength":40,"indexSha256":"\(h3)","summary":"w0000-00000001.dlm","summaryLength":90,\
+            "summarySha256":"\(h1)","spool":"00000000000000a1"},\
             {"name":"w0003-00000002.dls","length":77,"index":"w0003-00000002.dli"}]}
             """)
         #expect(try S3Manifest.decode(m.encoded(), key: "k") == m)
         // Stored files: names JSON must escape read back as they were; the key is left out when there are none.
         var withFiles = m
-        withFiles.files = [.init(name: "models/17/r\u{E9}sum\u{E9} \"v1\" 学習.txt", length: 7, spool: b), .init(name: "17/a", length: 0)]
+        withFiles.files = [.init(name: "models/17/r\u{E9}sum\u{E9} \"v1\" 学習.txt", length: 7, spool: b, sha256: h3), .init(name: "17/a", length: 0)]
         #expect(String(decoding: withFiles.encoded(), as: UTF8.self).hasSuffix(
-            #",{"name":"w0003-00000002.dls","length":77,"index":"w0003-00000002.dli"}],"files":[{"name":"models/17/résumé \"v1\" 学習.txt","length":7,"spool":"0123456789abcdef"},{"name":"17/a","length":0}]}"#))
+            #",{"name":"w0003-00000002.dls","length":77,"index":"w0003-00000002.dli"}],"files":[{"name":"models/17/résumé \"v1\" 学習.txt","length":7,"sha256":"\#(h3)","spool":"0123456789abcdef"},{"name":"17/a","length":0}]}"#))
         #expect(try S3Manifest.decode(withFiles.encoded(), key: "k") == withFiles)
+        // Version 2 (no checksums) is read as written.
+        let v2 = try S3Manifest.decode(Data(#"{"version":2,"generation":4,"spool":"0123456789abcdef","commitPieces":[{"end":16,"spool":"0123456789abcdef"}],"segments":[]}"#.utf8), key: "k")
+        #expect(v2 == S3Manifest(generation: 4, spool: b, commitPieces: [.init(end: 16, spool: b)], segments: []))
         // A version 1 manifest (an older dreamlake's): no spool ids, its objects under the fixed keys.
         let v1 = try S3Manifest.decode(Data(#"{"version":1,"generation":3,"commitPieces":[16,300],"segments":[{"name":"w0000-00000001.dls","length":4096,"index":"w0000-00000001.dli"}],"files":[{"name":"1/a","length":2}]}"#.utf8), key: "k")
         #expect(v1 == S3Manifest(generation: 3, commitPieces: [.init(end: 16), .init(end: 300)],
                                  segments: [.init(name: "w0000-00000001.dls", length: 4096, index: "w0000-00000001.dli")],
                                  files: [.init(name: "1/a", length: 2)]))
+        let seg = #""name":"w0000-00000001.dls","length":1,"index":"w0000-00000001.dli""#
         let bad = [
-            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[]}"#,
+            #"{"version":4,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[]}"#,
+            // Checksums: only in version 3, 64 lowercase hex digits, ETags without quotes, backslashes or controls, lengths with digests.
+            #"{"version":2,"generation":1,"spool":"0123456789abcdef","commitPieces":[{"end":5,"sha256":"\#(h1)","spool":"0123456789abcdef"}],"segments":[]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[{"end":5,"sha256":"\#(h1.uppercased())"}],"segments":[]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[{"end":5,"sha256":"abc"}],"segments":[]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{\#(seg),"etag":"a"b"}]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{\#(seg),"etag":"a\u0001"}]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{\#(seg),"etag":""}]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{\#(seg),"indexLength":3}]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{\#(seg),"summaryLength":3,"summarySha256":"\#(h1)"}]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[],"files":[{"name":"1/a","length":1,"sha256":7}]}"#,
             #"{"version":2,"generation":1,"commitPieces":[],"segments":[]}"#,
             #"{"version":2,"generation":1,"spool":"0123456789ABCDEF","commitPieces":[],"segments":[]}"#,
             #"{"version":2,"generation":1,"spool":"../../../etc/x","commitPieces":[],"segments":[]}"#,
@@ -188,6 +207,80 @@ import Testing
         let corrupt = try #require(throws: StoreError.self) { try points(bitFlipped) }
         #expect(corrupt.code == .corrupt && corrupt.path == "s3://\(location.bucket)/\(key)", "\(corrupt)")
         try bitFlipped.close()
+    }
+
+    /// Issue 30, class 7: an object the manifest names that was replaced in the bucket after it was uploaded (by
+    /// another session's, or another sound-looking one) is damage naming it, never read as the session: the
+    /// commit log's piece is checked against the SHA-256 the manifest records, a segment read by ranges against
+    /// the ETag it records, and an index downloaded whole against its SHA-256.
+    @Test func anObjectReplacedInTheBucketIsDamageNamingIt() throws {
+        let dir = TempRoot()
+        defer { dir.remove() }
+        let store = try Store(directory: dir.path + "/spool")
+        let loss = try store.track(named: "loss"), lost = try store.track(named: "lost")
+        for i in 0..<20_000 {
+            try loss.append(value: Double(i), step: Int64(i), timestamp: 1_700_000_000_000_000)
+            try lost.append(value: -Double(i), step: Int64(i), timestamp: 1_700_000_000_000_000)
+        }
+        try store.sealSegment()
+        let spool = try S3Spool.make(dir.path + "/spool", base: 0)
+        let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "replaced")
+        let manifest = try #require(try objects.upload(from: dir.path + "/spool"))
+        try store.close()
+        #expect(manifest.commitPieces.allSatisfy { $0.sha256 != nil } && manifest.segments.allSatisfy { $0.sha256 != nil && $0.etag != nil && $0.indexSha256 != nil })
+        let session = location.prefix + "/ws/replaced"
+        func reader(_ folder: String, segments: Bool = false) throws -> Store {
+            let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "replaced", readCache: S3ReadCache(limit: 64 << 20))
+            try objects.download(into: folder, segments: segments)
+            return try Store(directory: folder, access: .read, remoteSegments: segments ? nil : objects)
+        }
+        #expect(try points(try reader(dir.path + "/sound")).map(\.data["value"]) == (0..<20_000).map { .double(Double($0)) })
+
+        // The commit log's piece replaced by a sound log of the same length that names the tracks the other way
+        // round (another session's, to a reader that checks only each record's CRC): "loss" would read lost's points.
+        let pieceKey = session + "/commits/\(spool.id)/" + S3SessionObjects.pad(0) + "-" + S3SessionObjects.pad(manifest.commitLogLength) + ".dlc"
+        let piece = try #require(try client.get(bucket: location.bucket, key: pieceKey))
+        var swapped = [UInt8](piece)
+        var at = 16
+        while at + 9 <= swapped.count {
+            let length = Int(swapped[at]) | Int(swapped[at + 1]) << 8 | Int(swapped[at + 2]) << 16 | Int(swapped[at + 3]) << 24
+            if swapped[at + 8] == 2 {  // a track name record: the name's last byte, "s" and "t" swapped
+                let last = at + 8 + length - 1
+                swapped[last] = swapped[last] == UInt8(ascii: "s") ? UInt8(ascii: "t") : UInt8(ascii: "s")
+                let crc = swapped[(at + 8)..<(at + 8 + length)].withUnsafeBytes { CRC32C.checksum($0) }
+                for k in 0..<4 { swapped[at + 4 + k] = UInt8(truncatingIfNeeded: crc >> (8 * k)) }
+            }
+            at += 8 + length
+        }
+        #expect(swapped != [UInt8](piece) && swapped.count == piece.count)
+        try client.put(bucket: location.bucket, key: pieceKey, body: Data(swapped))
+        let pieceError = try #require(throws: (any Error).self) { try reader(dir.path + "/piece") }
+        #expect("\(pieceError)".contains("s3://\(location.bucket)/\(pieceKey) is not the object its session's manifest names"), "\(pieceError)")
+        try client.put(bucket: location.bucket, key: pieceKey, body: piece)
+
+        // A segment replaced by one of the same length whose bytes differ: a read by ranges is damage naming it.
+        let segment = try #require(manifest.segments.first)
+        let segmentKey = session + "/segments/\(spool.id)/" + segment.name
+        let original = try #require(try client.get(bucket: location.bucket, key: segmentKey))
+        var other = original
+        other[other.count - 1] ^= 0x01
+        try client.put(bucket: location.bucket, key: segmentKey, body: other)
+        let segmentError = try #require(throws: StoreError.self) { try points(try reader(dir.path + "/ranged")) }
+        #expect(segmentError.code == .corrupt && segmentError.path == "s3://\(location.bucket)/\(segmentKey)"
+                && segmentError.message.contains("replaced after it was uploaded"), "\(segmentError)")
+        // Downloaded whole (a writer's spool, export, verify): its SHA-256.
+        let whole = try #require(throws: (any Error).self) { try reader(dir.path + "/whole", segments: true) }
+        #expect("\(whole)".contains("s3://\(location.bucket)/\(segmentKey) is not the object"), "\(whole)")
+        try client.put(bucket: location.bucket, key: segmentKey, body: original)
+
+        // The index: downloaded whole, its SHA-256.
+        let indexKey = session + "/segments/\(spool.id)/" + segment.index
+        let index = try #require(try client.get(bucket: location.bucket, key: indexKey))
+        var otherIndex = index
+        otherIndex[otherIndex.count / 2] ^= 0x01
+        try client.put(bucket: location.bucket, key: indexKey, body: otherIndex)
+        let indexError = try #require(throws: (any Error).self) { try reader(dir.path + "/index", segments: true) }
+        #expect("\(indexError)".contains("s3://\(location.bucket)/\(indexKey) is not the object"), "\(indexError)")
     }
 
     @Test func manyUploadRoundsMakeOnePieceAndAReaderFromBeforeCatchesUp() throws {

@@ -111,7 +111,7 @@ final class RemoteHTTP: Sendable {
     func download(_ segments: [String], to destination: String) throws(RemoteCallError) {
         let request = try request("GET", segments)
         let moveFailure = Failure()
-        let (data, response, error, _) = HTTPOutcome.run { done in urlSession.downloadTask(with: request) { file, response, error in
+        let (data, response, error) = HTTPOutcome.run { done in urlSession.downloadTask(with: request) { file, response, error in
             let status = (response as? HTTPURLResponse)?.statusCode
             var body: Data?
             if let file {
@@ -145,7 +145,7 @@ final class RemoteHTTP: Sendable {
 
     /// Sends and waits; 2xx gives the body, 4xx `.refused`, the rest `.unavailable`.
     private func send(_ request: URLRequest, bodyFile: URL? = nil) throws(RemoteCallError) -> (Data, Int) {
-        let (data, response, error, _) = HTTPOutcome.run { done in
+        let (data, response, error) = HTTPOutcome.run { done in
             bodyFile.map { urlSession.uploadTask(with: request, fromFile: $0, completionHandler: done) }
                 ?? urlSession.dataTask(with: request, completionHandler: done)
         }

@@ -29,6 +29,16 @@ package struct IOFailure: Error {
         self.reason = reason
     }
 
+    /// Where a read found bytes other than the ones named (an object replaced after it was stored): damage
+    /// at this offset of ``path``, not a failure of the system.
+    package var damagedAt: UInt64?
+
+    /// A read of `path` at `offset` that found other bytes than the ones named: `reason` says how.
+    package init(operation: String, path: String, damagedAt offset: UInt64, reason: String) {
+        self.init(operation: operation, path: path, reason: reason)
+        self.damagedAt = offset
+    }
+
     package var message: String {
         if let refusal { return "\(operation) of \(path) refused: \(refusal)" }
         if let reason { return "\(operation) of \(path) failed: \(reason)" }

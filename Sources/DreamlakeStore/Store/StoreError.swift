@@ -68,7 +68,10 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 
     package init(_ failure: IOFailure, _ advice: String = "check the disk and the permissions of the store's directory") {
-        if failure.refusal != nil || failure.reason != nil {
+        if let offset = failure.damagedAt {
+            self.init(.corrupt, failure.message, path: failure.path, offset: offset)
+            reason = failure.reason
+        } else if failure.refusal != nil || failure.reason != nil {
             self.init(.io, failure.message, path: failure.path)  // the refusal or the reason says what to do
         } else {
             self.init(.io, failure.message + "; " + advice, path: failure.path, errno: Errno(rawValue: failure.errno))
