@@ -62,7 +62,7 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
                 + "and what it holds past its last upload stays in the spool \(directory)", code: supersededCode)
     }
 
-    init(_ kind: Kind, _ message: String, status: Int? = nil, code: String? = nil) {
+    package init(_ kind: Kind, _ message: String, status: Int? = nil, code: String? = nil) {
         self.kind = kind
         self.message = message
         self.status = status

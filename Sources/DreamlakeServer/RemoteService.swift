@@ -21,6 +21,8 @@ package struct RemoteError: Error, Sendable, Equatable {
     /// The status a session API error is answered with.
     package init(_ e: DreamlakeError) {
         switch e.code {
+        // An object of an S3 root that is not the one its manifest names is the server's damage, not the client's.
+        case .checksumMismatch where e.s3Code == S3Error.replacedCode: self.init(500, e.message)
         case .notFound: self.init(404, e.message)
         case .writeProtected, .readOnly: self.init(403, e.message)
         case .invalidName, .invalidValue, .invalidInput, .checksumMismatch: self.init(400, e.message)

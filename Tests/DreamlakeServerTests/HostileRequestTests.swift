@@ -4,6 +4,7 @@ import Glibc
 import Testing
 @testable import Dreamlake
 @testable import DreamlakeServer
+import DreamlakeS3
 import DreamlakeStore
 
 // Issue 30, classes 3 to 6: what the viewer and `dreamlake serve` answer to requests a browser
@@ -221,6 +222,15 @@ private func withServer(_ root: String, _ body: (Int) async throws -> Void) asyn
             let chart = try await exchange(port, ["GET /api/envelope?workspace=ws&session=s&track=loss&buckets=2000 HTTP/1.1", "Host: 127.0.0.1:\(port)"])
             #expect(chart.status == 200)
         }
+    }
+
+    /// Class 7 through serve: an object of an S3 root replaced in the bucket is the server's damage (500),
+    /// while a checksum a client got wrong is its own mistake (400).
+    @Test func aReplacedObjectIsTheServersDamageAndABadChecksumTheClients() {
+        let replaced = S3Error(.badAnswer, "s3://b/k is not the object its session's manifest names", code: S3Error.replacedCode)
+        #expect(RemoteError(DreamlakeError(replaced)).status == 500)
+        #expect(DreamlakeError(replaced).code == .checksumMismatch)
+        #expect(RemoteError(DreamlakeError(.checksumMismatch, "the upload's SHA-256 is not the one sent")).status == 400)
     }
 
     /// Class 6: a sign-in body over its 16 KiB is a 413 naming the limit, not a 500.
