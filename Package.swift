@@ -88,6 +88,9 @@ let package = Package(
             name: "DreamlakeMetrics",
             dependencies: ["Dreamlake", .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
+        // Writes the viewer's page (Sources/DreamlakeServer/Viewer/Assets) into a Swift file at build time.
+        .executableTarget(name: "EmbedAssets"),
+        .plugin(name: "EmbedViewerAssets", capability: .buildTool(), dependencies: ["EmbedAssets"]),
         .target(
             name: "DreamlakeServer",
             dependencies: [
@@ -97,7 +100,10 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+            ],
+            // The page's files are embedded by the plugin, not copied as resources.
+            exclude: ["Viewer/Assets"],
+            plugins: ["EmbedViewerAssets"]
         ),
         // The C API's header, and the types it shares with its Swift implementation.
         .target(name: "CDreamlake"),
