@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         // NIOThreadPool, where the server's store and file work runs (Hummingbird's own dependency).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // Gzip of the viewer's and the API's answers (zlib; Hummingbird's own compression middleware uses it).
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         // LZ4 from the system's liblz4 (apt: liblz4-dev); never vendored.
@@ -100,6 +102,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ],
             // The page's files are embedded by the plugin, not copied as resources.
             exclude: ["Viewer/Assets"],
@@ -139,7 +142,8 @@ let package = Package(
         ),
         .testTarget(
             name: "DreamlakeServerTests",
-            dependencies: ["DreamlakeServer", "Dreamlake", "DreamlakeS3", "DreamlakeTestSupport"]
+            dependencies: ["DreamlakeServer", "Dreamlake", "DreamlakeS3", "DreamlakeTestSupport",
+                           .product(name: "CompressNIO", package: "compress-nio")]
         ),
         .testTarget(
             name: "DreamlakeIntegrationTests",

@@ -184,7 +184,7 @@ public struct DreamlakeServer: Sendable {
                                      hosts: HostCheck(listening: configuration.host, allowed: configuration.allowedHosts + advertised))
         let responder = APIResponder(service: service, secret: secret, limits: Limits(configuration), viewer: viewer)
         let app = Application(
-            responder: responder,
+            responder: CompressingResponder(inner: responder),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dreamlake"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port

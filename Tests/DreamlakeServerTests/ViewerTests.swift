@@ -13,20 +13,16 @@ import DreamlakeStore
 // on a free port, as the page, curl or pandas read it.
 
 /// A viewer serving `root` for the length of `body`, and a GET helper.
-private func withViewer(_ root: String, secret: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
-                        _ body: (_ get: @escaping (String, [String: String]) async throws -> (Int, Data, HTTPURLResponse)) async throws -> Void) async throws {
-    let viewer = try ViewerServer(root: root, port: 0, secret: secret, environment: environment)
-    let (ports, ready) = AsyncStream.makeStream(of: Int.self)
-    let serving = Task { try await viewer.run(onReady: { ready.yield($0) }) }
-    defer { serving.cancel() }
-    var next = ports.makeAsyncIterator()
-    let port = try #require(await next.next())
-    try await body { path, headers in
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
-        let (data, response) = try await client.data(for: request)
-        let http = try #require(response as? HTTPURLResponse)
-        return (http.statusCode, data, http)
+private func withViewerClient(_ root: String, secret: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
+                              _ body: (_ get: @escaping (String, [String: String]) async throws -> (Int, Data, HTTPURLResponse)) async throws -> Void) async throws {
+    try await withViewer(root, secret: secret, environment: environment) { port in
+        try await body { path, headers in
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
+            let (data, response) = try await client.data(for: request)
+            let http = try #require(response as? HTTPURLResponse)
+            return (http.statusCode, data, http)
+        }
     }
 }
 
@@ -95,7 +91,7 @@ private let client: URLSession = {
         for i in 0..<10 { try b.track("loss").append(value: Double(i), step: i) }
         try b.close()
 
-        try await withViewer(root.path, environment: root.viewer) { get in
+        try await withViewerClient(root.path, environment: root.viewer) { get in
             // The runs table.
             let (status, body, _) = try await get("/api/runs", [:])
             #expect(status == 200)
@@ -245,7 +241,7 @@ private let client: URLSession = {
         let t = s.track("loss")
         for i in 0..<100 { try t.append(value: Double(i), step: i) }
         try s.flush()
-        try await withViewer(root.path) { get in
+        try await withViewerClient(root.path) { get in
             func row() async throws -> ValueObject? {
                 try json(try await get("/api/runs", [:]).1).objectValue?["runs"]?.arrayValue?.first?.objectValue
             }
@@ -273,7 +269,7 @@ private let client: URLSession = {
             for (k, s) in ranks.enumerated() { try s.track("loss").append(value: Double(k * 1000 + i), step: i) }
         }
         for s in ranks { try s.flush() }
-        try await withViewer(root.path) { get in
+        try await withViewerClient(root.path) { get in
             func row() async throws -> ValueObject? {
                 try json(try await get("/api/runs", [:]).1).objectValue?["runs"]?.arrayValue?.first?.objectValue
             }
@@ -299,7 +295,7 @@ private let client: URLSession = {
         #expect(throws: DreamlakeError.self) { try ViewerServer(root: root.path, host: "0.0.0.0") }
         #expect(throws: DreamlakeError.self) { try ViewerServer(root: root.path, host: "0.0.0.0", secret: RemoteToken.pythonClientSecret) }
         #expect(throws: Never.self) { try ViewerServer(root: root.path, host: "0.0.0.0", secret: "ours") }
-        try await withViewer(root.path, secret: "ours") { get in
+        try await withViewerClient(root.path, secret: "ours") { get in
             let token = RemoteToken.mint(userName: "ana", secret: "ours")
             let statuses = [
                 try await get("/api/runs", [:]).0,

@@ -73,7 +73,7 @@ public struct ViewerServer: Sendable {
         logger.logLevel = .warning
         let port = port
         let app = Application(
-            responder: ViewerResponder(service: service, secret: secret, hosts: hosts),
+            responder: CompressingResponder(inner: ViewerResponder(service: service, secret: secret, hosts: hosts)),
             configuration: .init(address: .hostname(host, port: port), serverName: "dreamlake"),
             onServerRunning: { channel in onReady(channel.localAddress?.port ?? port) },
             logger: logger
