@@ -44,6 +44,7 @@ def run(*args, **kw):
 run(dreamlake, "demo", "--root", root, "--points", "200000")
 python_jsonl = os.path.join(work, "python")
 run(interop_python, "-c", f"""
+import math
 from dreamlake import Session
 with Session(name="py-run", workspace="demo", local_path={python_jsonl!r}, tags=["python"], folder="/demos/python") as s:
     s.parameters().set(learning_rate=0.01, batch_size=32, model={{"layers": 8}})
@@ -51,6 +52,7 @@ with Session(name="py-run", workspace="demo", local_path={python_jsonl!r}, tags=
     loss.append_batch([{{"value": 2.5 / (1 + i * 0.01), "step": i}} for i in range(5000)])
     s.log("python run", level="info")
     s.track("samples").append_batch([{{"text": f"sample {{i}}", "label": "cat"}} for i in range(30)])
+    s.track("signed").append_batch([{{"value": math.sin(i / 50), "step": i}} for i in range(2000)])
 """)
 run(dreamlake, "import", os.path.join(python_jsonl, "demo", "py-run"), "--root", root)
 writer = subprocess.Popen([dreamlake, "bench", "ingest", "--root", root, "--points", "400000000", "--durability", "interval:100"],
@@ -119,6 +121,14 @@ try:
     chart = driver.find_element(By.CSS_SELECTOR, "canvas[data-track='train_loss']")
     assert drawn(chart) > 1000, drawn(chart)
     assert chart.get_attribute("data-x1") == "199999", chart.get_attribute("data-x1")
+    # Ticks at 1, 2 or 5 times a power of ten, labelled as TensorBoard does (50k, 0.5), never 749999 or 0.6313.
+    nice = re.compile(r"^-?(\d{1,3}(\.\d{1,3})?[kMGT]?|\d(\.\d+)?e-\d+)$")
+    for axis in ("data-yticks", "data-xticks"):
+        labels = json.loads(chart.get_attribute(axis))
+        assert len(labels) >= 3 and all(nice.match(t) for t in labels), (axis, labels)
+    assert json.loads(chart.get_attribute("data-xticks")) == ["0", "50k", "100k", "150k"], chart.get_attribute("data-xticks")
+    # Numbers in tables without padding zeros (0.001, not 0.00100000).
+    assert "0.001" in [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#parameters td")], driver.find_element(By.ID, "parameters").text
     driver.save_screenshot(os.path.join(shots, "run.png"))
 
     # Smoothing draws the average over the faint raw line: the pixels change, and back.
@@ -186,6 +196,17 @@ try:
     samples = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".points-table[data-track='samples']"))
     wait.until(lambda d: "sample 29" in samples.text)
     assert "cat" in samples.text
+    # Log y cannot draw values at or below zero: their pixel columns are marked in orange and the chart says so.
+    signed = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "canvas[data-track='signed'][data-loaded]"))
+    assert signed.get_attribute("data-below-zero") == "0"
+    signed.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, "input.log-y").click()
+    wait.until(lambda d: int(signed.get_attribute("data-below-zero") or 0) > 100)
+    note = signed.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, ".log-note").text
+    assert "marked in orange" in note, note
+    orange = driver.execute_script("""
+        const c = arguments[0], d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] === 0xe6 && d[i + 1] === 0x9f && d[i + 2] === 0x00) n++; return n;""", signed)
+    assert orange > 100, orange
 
     # A live run: its chart grows by itself while the writer flushes.
     driver.get(url + "#/run/bench/ingest")

@@ -16,6 +16,7 @@ const el = (tag, attrs, ...kids) => {
   for (const k of kids) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
   return e;
 };
+const ORANGE = "#e69f00";
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
 let timers = [];
 const clearTimers = () => { timers.forEach(clearInterval); timers = []; };
@@ -62,7 +63,10 @@ async function route() {
 }
 
 // MARK: the runs table
-const fmt = v => v === null || v === undefined ? "" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(6)) : Array.isArray(v) ? v.join(", ") : typeof v === "object" ? JSON.stringify(v) : String(v);
+// A value as a table shows it: integers with thousands separators from 10,000 (1,000,000), other numbers
+// to 6 significant digits without trailing zeros (0.01, not 0.0100000).
+const fmtNumber = v => Number.isInteger(v) ? (Math.abs(v) >= 10000 ? v.toLocaleString("en-US") : String(v)) : Number(v.toPrecision(6)).toString();
+const fmt = v => v === null || v === undefined ? "" : typeof v === "number" ? fmtNumber(v) : Array.isArray(v) ? v.join(", ") : typeof v === "object" ? JSON.stringify(v) : String(v);
 function conditionFilter(text) {
   // "lr < 0.01", "loss >= 0.3", "tag:baseline", "folder:/a", else free text.
   const parts = text.split(/\s*(?:,|\band\b)\s*/).filter(Boolean);
@@ -208,6 +212,28 @@ function fmtX(mode, x, span) {
   return span < 20 && !Number.isInteger(x) ? x.toFixed(2) : String(Math.round(x));
 }
 const numberText = v => typeof v === "number" ? String(v) : v === undefined || v === null ? "no number" : String(v);
+// Ticks at 1, 2 or 5 times a power of ten, about `count` of them over [lo, hi], as TensorBoard's axes have.
+function niceTicks(lo, hi, count) {
+  const span = hi - lo;
+  if (!(span > 0) || !isFinite(span)) return { ticks: [lo], step: 1 };
+  const raw = span / count, mag = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / mag;
+  const step = (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
+  const ticks = [];
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9 && ticks.length < 50; k++) ticks.push(k === 0 ? 0 : k * step);
+  return { ticks, step };
+}
+// A tick's label with no more digits than the ticks' step needs: an SI suffix from a thousand up
+// (20k, 1.5M), plain decimals down to a thousandth (0.5, 0.05), and powers of ten below (1e-5).
+function tickText(v, step) {
+  const digits = st => Math.max(0, Math.min(12, -Math.floor(Math.log10(st) + 1e-9)));
+  const a = Math.abs(v);
+  if (v === 0) return "0";
+  for (const [u, suffix] of [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]]) {
+    if (a >= u) return Number((v / u).toFixed(digits(step / u))).toString() + suffix;
+  }
+  if (a >= 1e-3) return Number(v.toFixed(digits(step))).toString();
+  return Number(v.toPrecision(Math.max(1, Math.min(12, Math.floor(Math.log10(a)) - Math.floor(Math.log10(step) + 1e-9) + 1)))).toExponential().replace(/\.?0+e/, "e").replace("e+", "e");
+}
 
 // A chart of one or more series (one per run), drawn from envelopes: every extreme drawn where it is.
 function makeChart(title, series, opts) {
@@ -219,12 +245,13 @@ function makeChart(title, series, opts) {
   const info = el("div", { class: "info" });
   const legend = series.length > 1 ? el("div", { class: "legend" }, ...series.map((s, i) => el("span", {}, el("span", { class: "swatch", "data-color": COLORS[i % COLORS.length] }), s.label))) : null;
   if (legend) legend.querySelectorAll(".swatch").forEach(sw => { sw.style.background = sw.dataset.color; });
-  const logBox = el("input", { type: "checkbox" });
+  const logBox = el("input", { type: "checkbox", class: "log-y" });
+  const logNote = el("span", { class: "log-note" });
   // Smoothing: an exponential moving average, debiased as TensorBoard's, over the faint raw line.
   const smooth = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0", class: "smoothing" });
   const fields = opts.fields && opts.fields.length > 1 ? el("select", { class: "field" }, ...opts.fields.map(f => el("option", f === opts.field ? { selected: "" } : {}, f))) : null;
   const box = el("div", { class: "chart" }, el("h3", {}, title + (mode !== opts.xmode ? " (by index: no step field)" : "")), legend, canvas, info,
-    el("div", { class: "toolbar" }, el("label", {}, logBox, " log y"), el("label", {}, "smoothing ", smooth), fields ? el("label", {}, "field ", fields) : null));
+    el("div", { class: "toolbar" }, el("label", {}, logBox, " log y"), el("label", {}, "smoothing ", smooth), fields ? el("label", {}, "field ", fields) : null, logNote));
   // view: the visible x range, null for everything; data: each series' envelope and anchors.
   const state = { view: null, data: [], drag: null, hover: 0 };
   if (fields) fields.addEventListener("change", () => { series.forEach(s => { s.field = fields.value; }); load(); });
@@ -278,19 +305,33 @@ function makeChart(title, series, opts) {
     const X = x => pad.l + (x - x0) / (x1 - x0) * plotW;
     const Y = v => pad.t + (1 - (ty(v) - ylo) / (yhi - ylo)) * plotH;
     ctx.strokeStyle = "#ccc"; ctx.fillStyle = "#555"; ctx.font = "10px sans-serif"; ctx.lineWidth = 1;
-    for (let k = 0; k <= 4; k++) {
-      const yv = ylo + (yhi - ylo) * k / 4, v = logBox.checked ? Math.pow(10, yv) : yv, y = Y(v);
+    // y: nice values (on log y, the powers of ten when two or more are in view, else nice exponents).
+    const yt = niceTicks(ylo, yhi, 4);
+    const powers = logBox.checked && Math.floor(yhi) - Math.ceil(ylo) >= 1;
+    const yTicks = logBox.checked
+      ? (powers ? niceTicks(Math.ceil(ylo), Math.floor(yhi), 4).ticks.filter(Number.isInteger) : yt.ticks).map(e => Math.pow(10, e))
+      : yt.ticks;
+    const yLabels = yTicks.map(v => logBox.checked ? tickText(v, powers ? v : v * (Math.pow(10, yt.step) - 1)) : tickText(v, yt.step));
+    yTicks.forEach((v, k) => {
+      const y = Y(v);
       ctx.beginPath(); ctx.moveTo(pad.l, y); ctx.lineTo(width - pad.r, y); ctx.stroke();
-      ctx.fillText(Number(v.toPrecision(4)).toString(), 2, y + 3);
-    }
-    for (let k = 0; k <= 4; k++) {
-      const x = x0 + (x1 - x0) * k / 4;
-      ctx.textAlign = k === 0 ? "left" : k === 4 ? "right" : "center";
-      ctx.fillText(fmtX(mode, x, x1 - x0), k === 4 ? width - pad.r : X(x), height - 6);
-    }
+      ctx.textAlign = "right"; ctx.fillText(yLabels[k], pad.l - 4, y + 3);
+    });
+    // x: nice values on the step and index axes, times of day or durations on the time axes.
+    const xt = niceTicks(x0, x1, 5);
+    const numeric = mode === "step" || mode === "index";
+    const xTicks = numeric ? xt.ticks : [0, 1, 2, 3, 4].map(k => x0 + (x1 - x0) * k / 4);
+    const xLabels = xTicks.map(x => numeric ? tickText(x, Math.max(xt.step, mode === "index" ? 1 : 0)) : fmtX(mode, x, x1 - x0));
+    xTicks.forEach((x, k) => {
+      const px = X(x);
+      ctx.textAlign = numeric ? (px - pad.l < 12 ? "left" : width - pad.r - px < 12 ? "right" : "center") : k === 0 ? "left" : k === 4 ? "right" : "center";
+      ctx.fillText(xLabels[k], px, height - 6);
+    });
     ctx.textAlign = "left";
+    canvas.dataset.yticks = JSON.stringify(yLabels); canvas.dataset.xticks = JSON.stringify(xLabels);
     ctx.save(); ctx.beginPath(); ctx.rect(pad.l, pad.t - 1, plotW, plotH + 2); ctx.clip();
     const w = Number(smooth.value);
+    let belowZero = 0;
     state.data.forEach((d, si) => {
       const color = COLORS[si % COLORS.length], a = d.anchors;
       // The bucket's points in index order: the line through them is the line through all its points.
@@ -320,7 +361,18 @@ function makeChart(title, series, opts) {
         const xa = X(toX(a, b.from)), xb = X(toX(a, b.to - 1)) + 1;
         ctx.fillRect(xa, height - pad.b - 3, Math.max(1, xb - xa), 3);
       }
+      // On log y, values at or below zero cannot be drawn: their ranges are marked in orange above that row.
+      if (logBox.checked) {
+        ctx.fillStyle = ORANGE;
+        for (const b of d.env.buckets) if (b.min && b.min[1] <= 0) {
+          const xa = X(toX(a, b.from)), xb = X(toX(a, b.to - 1)) + 1;
+          ctx.fillRect(xa, height - pad.b - 7, Math.max(1, xb - xa), 3);
+          belowZero++;
+        }
+      }
     });
+    canvas.dataset.belowZero = String(belowZero);
+    logNote.textContent = belowZero ? `values \u2264 0 in ${belowZero} pixel column${belowZero === 1 ? "" : "s"}: marked in orange below, not drawable on log y` : "";
     ctx.restore();
     if (state.drag) { ctx.fillStyle = "rgba(30,60,120,0.15)"; ctx.fillRect(Math.min(state.drag[0], state.drag[1]), pad.t, Math.abs(state.drag[1] - state.drag[0]), plotH); }
     canvas.dataset.x0 = String(x0); canvas.dataset.x1 = String(x1);
