@@ -240,6 +240,45 @@ try:
     assert "learning_rate" in diff and "0.01" in diff and "batch_size" not in diff, diff
     driver.save_screenshot(os.path.join(shots, "compare.png"))
 
+    # Each run has its own colour, and keeps it from page to page: its chip in the run list, its swatch in a
+    # chart's legend, and its line on its own page are one colour.
+    def chip(run_id):
+        return driver.execute_script("return getComputedStyle(arguments[0]).backgroundColor",
+                                     driver.find_element(By.CSS_SELECTOR, f"#run-list label[data-run='{run_id}'] .swatch"))
+    colors = {r: chip(r) for r in ["demo/demo-run", "demo/py-run"]}
+    assert len(set(colors.values())) == 2, colors
+    legend_swatch = compare.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, ".legend [data-run='demo/py-run'] .swatch")
+    assert driver.execute_script("return getComputedStyle(arguments[0]).backgroundColor", legend_swatch) == colors["demo/py-run"]
+    # Unticking a run in the list takes its line off every chart; the filter over runs does the same by name.
+    shown_before = driver.execute_script("return arguments[0].toDataURL()", compare)
+    driver.find_element(By.CSS_SELECTOR, "#run-list input[data-run='demo/py-run']").click()
+    wait.until(lambda d: compare.get_attribute("data-shown") == "1")
+    assert driver.execute_script("return arguments[0].toDataURL()", compare) != shown_before
+    driver.find_element(By.CSS_SELECTOR, "#run-list input[data-run='demo/py-run']").click()
+    wait.until(lambda d: compare.get_attribute("data-shown") == "2")
+    driver.find_element(By.ID, "run-filter").send_keys("py-")
+    wait.until(lambda d: compare.get_attribute("data-shown") == "1")
+    assert not driver.find_element(By.CSS_SELECTOR, "#run-list label[data-run='demo/demo-run']").is_displayed()
+    driver.find_element(By.ID, "run-filter").clear()
+    driver.execute_script("arguments[0].dispatchEvent(new Event('input'))", driver.find_element(By.ID, "run-filter"))
+    wait.until(lambda d: compare.get_attribute("data-shown") == "2")
+    # The filter over track names leaves the charts whose name holds it.
+    driver.find_element(By.ID, "track-filter").send_keys("loss")
+    wait.until(lambda d: [c.get_attribute("data-track") for c in d.find_elements(By.CSS_SELECTOR, "#charts canvas") if c.is_displayed()] == ["train_loss"])
+    # The run's own page draws its line in the same colour.
+    driver.get(url + "#/run/demo/py-run")
+    own = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "canvas[data-track='train_loss'][data-loaded]"))
+    def near(canvas, color):
+        """Pixels of the line drawn near `color` (the line is antialiased: its edges are blends)."""
+        r, g, b = [int(v) for v in re.findall(r"\d+", color)[:3]]
+        return driver.execute_script("""
+            const c = arguments[0], d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 0; i < d.length; i += 4)
+              if (d[i + 3] > 200 && Math.abs(d[i] - arguments[1]) + Math.abs(d[i + 1] - arguments[2]) + Math.abs(d[i + 2] - arguments[3]) < 90) n++;
+            return n;""", canvas, r, g, b)
+    mine, other = near(own, colors["demo/py-run"]), near(own, colors["demo/demo-run"])
+    assert mine > 100 and mine > 10 * other, (mine, other, colors)
+
     print(json.dumps({k: round(v, 3) for k, v in timings.items()}))
 finally:
     if driver:

@@ -17,7 +17,30 @@ const el = (tag, attrs, ...kids) => {
   return e;
 };
 const ORANGE = "#e69f00";
-const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
+// Twenty colours a run can have, told apart on a white or a dark page.
+const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+  "#393b79", "#ad494a", "#637939", "#7b4173", "#e6550d", "#3182bd", "#31a354", "#843c39", "#de9ed6", "#6b6ecf"];
+// Each run's colour, the same from page to page (kept in this browser's storage), and different from every
+// other run's on one page while it shows at most twenty: a run keeps the colour it had unless a run before
+// it on the page has it; a run without one takes the first one free; past twenty, by a hash of its name.
+function colorsFor(ids) {
+  let kept = {};
+  try { kept = JSON.parse(localStorage.getItem("dreamlake.colors") || "{}") || {}; } catch (e) { kept = {}; }
+  const used = new Set(), out = {};
+  const hash = id => { let h = 2166136261; for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619); return (h >>> 0) % PALETTE.length; };
+  for (const id of ids) if (Number.isInteger(kept[id]) && kept[id] >= 0 && kept[id] < PALETTE.length && !used.has(kept[id])) { out[id] = kept[id]; used.add(kept[id]); }
+  for (const id of ids) if (out[id] === undefined) {
+    const free = PALETTE.findIndex((_, k) => !used.has(k));
+    out[id] = free >= 0 ? free : hash(id);
+    used.add(out[id]);
+    delete kept[id];
+    kept[id] = out[id];  // the newest last: the oldest go first when the map is trimmed
+  }
+  const names = Object.keys(kept);
+  for (const id of names.slice(0, Math.max(0, names.length - 1000))) delete kept[id];
+  try { localStorage.setItem("dreamlake.colors", JSON.stringify(kept)); } catch (e) { /* private mode: colours last the page */ }
+  return Object.fromEntries(ids.map(id => [id, PALETTE[out[id]]]));
+}
 let timers = [];
 const clearTimers = () => { timers.forEach(clearInterval); timers = []; };
 
@@ -243,7 +266,10 @@ function makeChart(title, series, opts) {
   const canvas = el("canvas", { width: width * dpr, height: height * dpr, "data-track": title, "data-xmode": mode });
   canvas.style.width = width + "px"; canvas.style.height = height + "px";
   const info = el("div", { class: "info" });
-  const legend = series.length > 1 ? el("div", { class: "legend" }, ...series.map((s, i) => el("span", {}, el("span", { class: "swatch", "data-color": COLORS[i % COLORS.length] }), s.label))) : null;
+  // Each series' colour (its run's, given by the page), and whether it is shown (the page's run list decides).
+  const colorOf = si => series[si].color || PALETTE[si % PALETTE.length];
+  const shown = si => !opts.shown || opts.shown(series[si]);
+  const legend = series.length > 1 ? el("div", { class: "legend" }, ...series.map((s, i) => el("span", { "data-run": s.label }, el("span", { class: "swatch", "data-color": colorOf(i) }), s.label))) : null;
   if (legend) legend.querySelectorAll(".swatch").forEach(sw => { sw.style.background = sw.dataset.color; });
   const logBox = el("input", { type: "checkbox", class: "log-y" });
   const logNote = el("span", { class: "log-note" });
@@ -286,7 +312,7 @@ function makeChart(title, series, opts) {
       if (bs.length) { x0 = Math.min(x0, toX(d.anchors, bs[0].from)); x1 = Math.max(x1, toX(d.anchors, bs[bs.length - 1].to - 1)); }
     }
     if (state.view) [x0, x1] = state.view;
-    for (const d of state.data) for (const b of d.env.buckets) for (const p of [b.min, b.max]) {
+    for (const d of state.data.filter((_, si) => shown(si))) for (const b of d.env.buckets) for (const p of [b.min, b.max]) {
       if (!p || (logBox.checked && p[1] <= 0)) continue;
       const x = toX(d.anchors, p[0]);
       if (x >= x0 && x <= x1) { lo = Math.min(lo, p[1]); hi = Math.max(hi, p[1]); }
@@ -329,11 +355,14 @@ function makeChart(title, series, opts) {
     });
     ctx.textAlign = "left";
     canvas.dataset.yticks = JSON.stringify(yLabels); canvas.dataset.xticks = JSON.stringify(xLabels);
+    canvas.dataset.shown = String(series.filter((_, si) => shown(si)).length);
+    if (legend) legend.querySelectorAll("[data-run]").forEach((item, si) => item.classList.toggle("off", !shown(si)));
     ctx.save(); ctx.beginPath(); ctx.rect(pad.l, pad.t - 1, plotW, plotH + 2); ctx.clip();
     const w = Number(smooth.value);
     let belowZero = 0;
     state.data.forEach((d, si) => {
-      const color = COLORS[si % COLORS.length], a = d.anchors;
+      if (!shown(si)) return;
+      const color = colorOf(si), a = d.anchors;
       // The bucket's points in index order: the line through them is the line through all its points.
       const pts = d.env.buckets.flatMap(b => [b.first, b.min, b.max, b.last].filter(p => p && (!logBox.checked || p[1] > 0)).sort((p, q) => p[0] - q[0]))
         .filter((p, i, all) => i === 0 || p[0] !== all[i - 1][0]);
@@ -395,7 +424,7 @@ function makeChart(title, series, opts) {
     }));
     if (seq !== state.hover) return;
     info.textContent = found.map((p, si) => {
-      if (!p) return null;
+      if (!p || !shown(si)) return null;
       const s = series[si], v = p.data[s.field || "value"];
       const where = mode === "step" ? s.stepField + " " + numberText(p.data[s.stepField]) : mode === "index" ? "index " + p.index
         : fmtX(mode, mode === "relative" ? p.timestamp - (s.t0 || 0) : p.timestamp, x1 - x0);
@@ -430,6 +459,7 @@ function makeChart(title, series, opts) {
   // A live run's chart follows its writer while it is not zoomed.
   if (opts.live) timers.push(setInterval(() => { if (!state.view && !state.drag) load().catch(() => {}); }, 1000));
   load().catch(e => { info.textContent = e.message; });
+  box.redraw = draw;
   return box;
 }
 
@@ -491,13 +521,14 @@ async function showRun(main, workspace, session, q) {
   const charts = el("div", { class: "charts", id: "charts" });
   const plotted = run.tracks.filter(t => t.numericFields.length || t.count === 0);
   const xmode = xModeOf(q, plotted);
+  const color = colorsFor([workspace + "/" + session])[workspace + "/" + session];
   for (const t of run.tracks) {
     if (!plotted.includes(t)) { charts.append(pointsTable(workspace, session, t)); continue; }
     // The step field is the x axis, not a line to plot: the value, else the first other number.
     const fields = t.numericFields.length ? t.numericFields : ["value"];
     const stepField = stepFieldOf(fields);
     const field = fields.includes("value") ? "value" : fields.find(f => f !== stepField) || fields[0];
-    charts.append(makeChart(t.name, [{ workspace, session, track: t.name, field, stepField, t0: t.firstTimestamp, label: session }], { live: run.live, fields, field, xmode }));
+    charts.append(makeChart(t.name, [{ workspace, session, track: t.name, field, stepField, t0: t.firstTimestamp, label: session, color }], { live: run.live, fields, field, xmode }));
   }
   // Logs: level filter, text search, and new entries while the run writes.
   const level = el("select", { id: "log-level" }, ...["debug", "info", "warn", "error", "fatal"].map(l => el("option", {}, l)));
@@ -534,14 +565,38 @@ async function showCompare(main, ids, q) {
     ...differing.map(k => el("tr", {}, el("th", {}, k), ...runs.map(r => el("td", {}, fmt(r.parameters[k]))))));
   const names = [...new Set(runs.flatMap(r => r.tracks.filter(t => t.numericFields.length).map(t => t.name)))].sort();
   const xmode = xModeOf(q, runs.flatMap(r => r.tracks.filter(t => names.includes(t.name))));
-  const charts = el("div", { class: "charts", id: "charts" }, ...names.map(name => makeChart(name,
+  const labels = runs.map(r => r.workspace + "/" + r.session), colors = colorsFor(labels);
+  // The runs shown: every one, until its box in the run list is unticked or the runs filter leaves it out.
+  const ticked = new Set(labels);
+  const runFilter = el("input", { type: "text", id: "run-filter", placeholder: "filter runs (regular expression)" });
+  const matches = (box, label) => { try { return new RegExp(box.value, "i").test(label); } catch (e) { return label.includes(box.value); } };
+  const isShown = label => ticked.has(label) && matches(runFilter, label);
+  const chartList = names.map(name => makeChart(name,
     runs.filter(r => r.tracks.some(t => t.name === name)).map(r => {
-      const t = r.tracks.find(t => t.name === name);
-      return { workspace: r.workspace, session: r.session, track: name, stepField: stepFieldOf(t.numericFields), t0: t.firstTimestamp, label: r.workspace + "/" + r.session };
+      const t = r.tracks.find(t => t.name === name), label = r.workspace + "/" + r.session;
+      return { workspace: r.workspace, session: r.session, track: name, stepField: stepFieldOf(t.numericFields), t0: t.firstTimestamp, label, color: colors[label] };
     }),
-    { live: runs.some(r => r.live), xmode })));
-  main.replaceChildren(el("section", {}, el("h2", {}, "Parameters that differ"), diff),
-    el("section", {}, el("h2", {}, "Tracks"), el("div", { class: "toolbar" }, xPicker(q, Object.keys(XMODES))), charts));
+    { live: runs.some(r => r.live), xmode, shown: s => isShown(s.label) }));
+  const charts = el("div", { class: "charts", id: "charts" }, ...chartList);
+  const redraw = () => {
+    runList.querySelectorAll("[data-run]").forEach(item => item.classList.toggle("filtered", !matches(runFilter, item.dataset.run)));
+    chartList.forEach(c => c.redraw());
+  };
+  const runList = el("div", { id: "run-list" }, ...labels.map(label => {
+    const box = el("input", { type: "checkbox", checked: "", "data-run": label });
+    box.addEventListener("change", () => { if (box.checked) ticked.add(label); else ticked.delete(label); redraw(); });
+    const chip = el("span", { class: "swatch" });
+    chip.style.background = colors[label];
+    return el("label", { "data-run": label }, box, chip, label);
+  }));
+  runFilter.addEventListener("input", redraw);
+  // The charts shown: those whose track name holds the filter's text.
+  const trackFilter = el("input", { type: "text", id: "track-filter", placeholder: "filter tracks" });
+  trackFilter.addEventListener("input", () => chartList.forEach((c, i) => { c.hidden = !names[i].toLowerCase().includes(trackFilter.value.toLowerCase()); }));
+  main.replaceChildren(el("div", { class: "with-sidebar" },
+    el("aside", { class: "sidebar" }, el("h2", {}, "Runs"), runFilter, runList),
+    el("div", {}, el("section", {}, el("h2", {}, "Parameters that differ"), diff),
+      el("section", {}, el("h2", {}, "Tracks"), el("div", { class: "toolbar" }, xPicker(q, Object.keys(XMODES)), trackFilter), charts))));
 }
 
 window.addEventListener("hashchange", route);
