@@ -37,6 +37,9 @@ public struct ServerConfiguration: Sendable {
     /// For an S3 root: how long a session's lease lasts unless renewed (every third of it), in seconds.
     /// A server that stops (killed, lost) holds its sessions this long before another may take them.
     public var leaseSeconds: Double = 15
+    /// How long a session no request uses stays open, in seconds (`--idle-seconds`): then it is flushed and
+    /// closed, and reads as finished (Python dreamlake's client never says it is done). Opened again when asked for.
+    public var idleSeconds: Double = 60
     /// Host names the server answers besides IP addresses, `localhost` and `host` (`--allow-host`):
     /// a request whose `Host` header names any other is refused (DNS rebinding; README, "The viewer").
     public var allowedHosts: [String] = []
@@ -128,7 +131,8 @@ public struct DreamlakeServer: Sendable {
         service = try RemoteService(root: configuration.root, maxOpenSessions: configuration.maxOpenSessions,
                                     policy: AccessPolicy(share: share, grants: grants),
                                     node: .init(address: configuration.advertise ?? "",
-                                                leaseMilliseconds: UInt64(configuration.leaseSeconds * 1000)))
+                                                leaseMilliseconds: UInt64(configuration.leaseSeconds * 1000)),
+                                    idleSeconds: configuration.idleSeconds)
         viewerService = try ViewerService(root: configuration.root)
     }
 

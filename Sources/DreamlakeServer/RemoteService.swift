@@ -71,14 +71,19 @@ package struct RemoteError: Error, Sendable, Equatable {
 /// Session ids are derived from the workspace and name (see ``sessionID(workspace:name:)``),
 /// so they outlive a restart of the server without a table of their own.
 /// A session the server touches stays open, with its one writer (and its
-/// writer's thread), until more than `maxOpenSessions` are open: then the
-/// least recently used one no request is using is flushed and closed, and
-/// opened again when it is next asked for.
+/// writer's thread), until no request has used it for `idleSeconds` (Python
+/// dreamlake's client never says it is done: going quiet is how it goes), or
+/// until more than `maxOpenSessions` are open: then the least recently used
+/// one no request is using is flushed and closed. Either way it is opened
+/// again when it is next asked for; closed, it reads as finished (a viewer
+/// shows a session live while a writer has it open).
 package final class RemoteService: @unchecked Sendable {
     /// The store folder (`--root`).
     package let root: String
     /// How many sessions may stay open at once (more, briefly, when all are in use).
     package let maxOpenSessions: Int
+    /// How long a session no request uses stays open, in seconds.
+    package let idleSeconds: Double
     /// Who may read and write which workspace.
     package let policy: AccessPolicy
     /// Guards what follows; waited on while a session is being opened or closed.
@@ -101,6 +106,8 @@ package final class RemoteService: @unchecked Sendable {
         /// Requests using it now: it is not closed under them.
         var inUse = 1
         var lastUsed: UInt64 = 0
+        /// When a request last let it go (or it was opened), on the monotonic clock.
+        var lastUsedAt = WallClock.monotonicNanos()
         /// For an S3 root: the lease this node holds on the session's writes.
         var lease: (any SessionLease)?
     }
@@ -118,9 +125,9 @@ package final class RemoteService: @unchecked Sendable {
         address.withLock { if $0.isEmpty { $0 = url } }
     }
 
-    /// Renews the leases of open sessions (S3 roots only).
-    private var renewer: OSThread?
-    private let renewerStop = Atomic<Bool>(false)
+    /// Renews the leases of open sessions (S3 roots) and closes the sessions gone quiet.
+    private var housekeeper: OSThread?
+    private let housekeeperStop = Atomic<Bool>(false)
 
     /// Which node of several over one S3 root this is.
     package struct NodeIdentity: Sendable {
@@ -142,7 +149,7 @@ package final class RemoteService: @unchecked Sendable {
     /// A service over the sessions under `root` (created if missing): a folder, or an S3 root whose
     /// sessions this node writes while it holds their leases (see ``NodeIdentity``).
     package init(root: String, maxOpenSessions: Int = 64, policy: AccessPolicy = AccessPolicy(),
-                 node: NodeIdentity = NodeIdentity()) throws(DreamlakeError) {
+                 node: NodeIdentity = NodeIdentity(), idleSeconds: Double = 60) throws(DreamlakeError) {
         sessionRoot = try Dreamlake.sessionRoot(root)
         if !sessionRoot.isShared {
             do { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) } catch {
@@ -156,18 +163,48 @@ package final class RemoteService: @unchecked Sendable {
         self.policy = policy
         notBusy = Condition(lock: lock)
         readers = sessionRoot.isShared ? ReaderSessions(root: sessionRoot, maxOpen: maxOpenSessions) : nil
-        if sessionRoot.isShared {
-            let every = Double(node.leaseMilliseconds) / 3000
-            renewer = OSThread.start { [self] in
-                var next = WallClock.monotonicNanos(after: every)
-                while !renewerStop.load(ordering: .relaxed) {
-                    // In short naps, so that closing does not wait a third of a lease.
-                    Thread.sleep(forTimeInterval: 0.05)
-                    if WallClock.monotonicNanos() >= next, !renewerStop.load(ordering: .relaxed) {
-                        renewLeases()
-                        next = WallClock.monotonicNanos(after: every)
-                    }
+        self.idleSeconds = idleSeconds.isFinite ? max(0.1, idleSeconds) : 60
+        let renewEvery = sessionRoot.isShared ? Double(node.leaseMilliseconds) / 3000 : nil
+        let idleEvery = min(max(self.idleSeconds / 4, 0.05), 5)
+        housekeeper = OSThread.start { [self] in
+            var nextRenewal = renewEvery.map { WallClock.monotonicNanos(after: $0) }
+            var nextIdleLook = WallClock.monotonicNanos(after: idleEvery)
+            while !housekeeperStop.load(ordering: .relaxed) {
+                // In short naps, so that closing does not wait a third of a lease.
+                Thread.sleep(forTimeInterval: 0.05)
+                if let next = nextRenewal, let every = renewEvery, WallClock.monotonicNanos() >= next, !housekeeperStop.load(ordering: .relaxed) {
+                    renewLeases()
+                    nextRenewal = WallClock.monotonicNanos(after: every)
                 }
+                if WallClock.monotonicNanos() >= nextIdleLook, !housekeeperStop.load(ordering: .relaxed) {
+                    closeIdle()
+                    nextIdleLook = WallClock.monotonicNanos(after: idleEvery)
+                }
+            }
+        }
+    }
+
+    /// Closes the sessions no request has used for ``idleSeconds``, as eviction does: taken out of `open`
+    /// and marked busy under the lock (a request for one waits, then opens it again), closed outside it.
+    private func closeIdle() {
+        let now = WallClock.monotonicNanos()
+        let quiet = lock.withLock { () -> [(id: String, entry: Entry)] in
+            guard !closed else { return [] }
+            let due = open.filter { $0.value.inUse == 0 && Double(now &- $0.value.lastUsedAt) / 1e9 >= idleSeconds }
+            for (id, _) in due {
+                open[id] = nil
+                busy.insert(id)
+            }
+            return due.map { ($0.key, $0.value) }
+        }
+        for (id, entry) in quiet {
+            do { try entry.session.close() } catch {
+                FileHandle.standardError.write(Data("dreamlake serve: closing \(entry.session.workspace)/\(entry.session.name) after \(idleSeconds) s without a request failed: \(error.message)\n".utf8))
+            }
+            releaseLease(entry)
+            lock.withLock {
+                busy.remove(id)
+                notBusy.broadcast()
             }
         }
     }
@@ -184,8 +221,8 @@ package final class RemoteService: @unchecked Sendable {
     /// Later calls are refused. Returns the errors closing met, if any.
     package func close() -> [DreamlakeError] {
         // No renewal after this: one could write a lease after the release below.
-        renewerStop.store(true, ordering: .relaxed)
-        renewer?.join()
+        housekeeperStop.store(true, ordering: .relaxed)
+        housekeeper?.join()
         let sessions = lock.withLock { () -> [Entry] in
             closed = true
             defer { open = [:] }
@@ -425,6 +462,7 @@ package final class RemoteService: @unchecked Sendable {
             guard var e = open[id] else { return }
             e.inUse -= 1
             e.lastUsed = tick
+            e.lastUsedAt = WallClock.monotonicNanos()
             open[id] = e
         }
     }

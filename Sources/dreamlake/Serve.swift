@@ -45,6 +45,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How many sessions stay open at once (each holds a writer and a thread).")
     var maxOpenSessions = 64
 
+    @Option(help: "How long a session no request uses stays open, in seconds; closed, it shows as finished in the viewer (Python dreamlake's client never says it is done).")
+    var idleSeconds: Double = 60
+
     @Option(help: "What users may do with workspaces they do not own: none, read or write. A workspace's owner is the user who first reached it through this server.")
     var share = "none"
 
@@ -55,6 +58,7 @@ struct Serve: AsyncParsableCommand {
         guard maxUpload > 0, maxUpload <= 1 << 30 else { throw ValidationError("--max-upload must be 1...\(1 << 30) MiB") }
         guard maxBody > 0, maxBody <= 1024 else { throw ValidationError("--max-body must be 1...1024 MiB") }
         guard maxOpenSessions > 0 else { throw ValidationError("--max-open-sessions must be positive") }
+        guard idleSeconds.isFinite, idleSeconds >= 0.1, idleSeconds <= 86_400 else { throw ValidationError("--idle-seconds must be 0.1...86400") }
     }
 
     func run() async throws {
@@ -66,6 +70,7 @@ struct Serve: AsyncParsableCommand {
                 maxUploadBytes: maxUpload << 20, maxOpenSessions: maxOpenSessions, share: share, grantsFile: grants)
             config.advertise = advertise
             config.leaseSeconds = leaseSeconds
+            config.idleSeconds = idleSeconds
             config.allowedHosts = allowHost
             let storeRoot = config.root
             let server = try DreamlakeServer(config)

@@ -84,8 +84,10 @@ func withViewer(_ root: String, secret: String? = nil, environment: [String: Str
 }
 
 /// `dreamlake serve` over `root` (Python's public secret, loopback) for the length of `body`.
-func withServer(_ root: String, _ body: (Int) async throws -> Void) async throws {
-    let server = try DreamlakeServer(ServerConfiguration(root: root, port: 0))
+func withServer(_ root: String, configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: (Int) async throws -> Void) async throws {
+    var configuration = ServerConfiguration(root: root, port: 0)
+    configure(&configuration)
+    let server = try DreamlakeServer(configuration)
     let (ports, ready) = AsyncStream.makeStream(of: Int.self)
     let serving = Task { try await server.run(onReady: { ready.yield($0) }) }
     defer { serving.cancel() }
