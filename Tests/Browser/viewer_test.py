@@ -131,6 +131,16 @@ try:
     assert "0.001" in [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#parameters td")], driver.find_element(By.ID, "parameters").text
     driver.save_screenshot(os.path.join(shots, "run.png"))
 
+    # The page fetches envelopes in columns; decoded, they are the rows form's buckets exactly (a range, a step x axis).
+    for query in ["workspace=demo&session=demo-run&track=train_loss&buckets=500&x=step",
+                  "workspace=demo&session=demo-run&track=train_loss&buckets=333&from=1234&to=98765",
+                  "workspace=demo&session=py-run&track=signed&buckets=4000"]:
+        same = driver.execute_async_script("""
+            const done = arguments[1], q = arguments[0];
+            Promise.all([fetch("/api/envelope?" + q).then(r => r.json()), fetch("/api/envelope?form=columns&" + q).then(r => r.json())])
+              .then(([rows, cols]) => done(JSON.stringify(rows) === JSON.stringify(expandColumns(cols)) ? "same" : JSON.stringify([rows.buckets[0], expandColumns(cols).buckets[0]])));""", query)
+        assert same == "same", (query, same)
+
     # Smoothing draws the average over the faint raw line: the pixels change, and back.
     box_of = chart.find_element(By.XPATH, "..")
     slider = box_of.find_element(By.CSS_SELECTOR, "input.smoothing")

@@ -85,7 +85,13 @@ struct ViewerResponder: HTTPResponder {
             }
             let from = try q.uint("from"), to = try q.uint("to")
             let range: Range<UInt64>? = from == nil && to == nil ? nil : (from ?? 0)..<max(from ?? 0, to ?? .max)
-            return try await json(offload { try service.envelope(ws, s, track: track, field: field, x: x, range: range, buckets: buckets) })
+            let columns: Bool
+            switch q["form"] ?? "rows" {
+            case "rows": columns = false
+            case "columns": columns = true
+            case let other: throw RemoteError(400, "form is \(Names.quoted(other)); use rows or columns")
+            }
+            return try await json(offload { try service.envelope(ws, s, track: track, field: field, x: x, range: range, buckets: buckets, columns: columns) })
         case "/api/nearest":
             let (ws, s) = try q.session()
             let track = try q.required("track")

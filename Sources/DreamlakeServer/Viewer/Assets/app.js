@@ -186,6 +186,31 @@ async function showRuns(main, q) {
 }
 
 // MARK: charts
+// An envelope sent in columns (form=columns: an array a bucket field, growing numbers as differences;
+// README, "The viewer's JSON API") as the buckets the charts draw, each as exact as in rows.
+function expandColumns(env) {
+  if (env.form !== "columns") return env;
+  const n = env.width.length, buckets = new Array(n);
+  const point = (at, values, k, from) => at[k] === null ? null : [from + at[k], values[k]];
+  let end = 0, lastTime = 0;
+  for (let k = 0; k < n; k++) {
+    const from = end + env.gap[k], to = from + env.width[k];
+    end = to;
+    let t0 = null, t1 = null;
+    if (env.t0[k] !== null) {
+      t0 = lastTime + env.t0[k];
+      t1 = env.t1[k] === null ? null : t0 + env.t1[k];
+      lastTime = t1 === null ? t0 : t1;
+    }
+    const b = { from, to, first: point(env.firstAt, env.first, k, from), last: point(env.lastAt, env.last, k, from),
+      min: point(env.minAt, env.min, k, from), max: point(env.maxAt, env.max, k, from), count: env.n[k], nan: env.nan[k],
+      posInf: env.posInf[k], negInf: env.negInf[k], missing: env.missing[k], t: [t0, t1] };
+    if (env.xFirstAt) b.x = [point(env.xFirstAt, env.xFirst, k, from), point(env.xLastAt, env.xLast, k, from)];
+    buckets[k] = b;
+  }
+  return { track: env.track, field: env.field, count: env.count, buckets };
+}
+
 // The x axes a chart can have. A chart asks the server for the envelope of
 // its field, one bucket a device pixel column over the visible indexes;
 // each bucket also says where it is on the x axis: its first and last
@@ -298,8 +323,8 @@ function makeChart(title, series, opts) {
   async function load() {
     const buckets = Math.max(1, Math.floor(plotW * dpr));
     state.data = await Promise.all(series.map(async (s, si) => {
-      const env = await api("envelope", { workspace: s.workspace, session: s.session, track: s.track, field: s.field || "value", buckets,
-        ...(mode === "step" ? { x: s.stepField } : {}), ...rangeOf(si) });
+      const env = expandColumns(await api("envelope", { workspace: s.workspace, session: s.session, track: s.track, field: s.field || "value", buckets,
+        form: "columns", ...(mode === "step" ? { x: s.stepField } : {}), ...rangeOf(si) }));
       return { env, anchors: anchorsOf(env, mode, s.t0 || 0) };
     }));
     draw();
