@@ -141,6 +141,22 @@ try:
               .then(([rows, cols]) => done(JSON.stringify(rows) === JSON.stringify(expandColumns(cols)) ? "same" : JSON.stringify([rows.buckets[0], expandColumns(cols).buckets[0]])));""", query)
         assert same == "same", (query, same)
 
+    # Full screen: the chart fills the window, fetched again at its new width; Esc brings it back.
+    loads = int(chart.get_attribute("data-loaded"))
+    box_of = chart.find_element(By.XPATH, "..")
+    box_of.find_element(By.CSS_SELECTOR, "button.full-screen").click()
+    wait.until(lambda d: int(chart.get_attribute("data-width")) > 1200 and int(chart.get_attribute("data-loaded")) > loads)
+    assert drawn(chart) > 1000
+    driver.save_screenshot(os.path.join(shots, "full-screen.png"))
+    ActionChains(driver).send_keys(Keys.ESCAPE).perform()
+    wait.until(lambda d: chart.get_attribute("data-width") == "560")
+    # A card dragged narrower redraws at its width.
+    driver.execute_script("arguments[0].style.width = '420px'", box_of)
+    wait.until(lambda d: int(chart.get_attribute("data-width")) < 430)
+    loads = int(chart.get_attribute("data-loaded"))
+    driver.execute_script("arguments[0].style.width = '562px'", box_of)  # its padding and the canvas's margin: 560 wide
+    wait.until(lambda d: chart.get_attribute("data-width") == "560" and int(chart.get_attribute("data-loaded")) > loads)
+
     # Smoothing draws the average over the faint raw line: the pixels change, and back.
     box_of = chart.find_element(By.XPATH, "..")
     slider = box_of.find_element(By.CSS_SELECTOR, "input.smoothing")
@@ -288,6 +304,24 @@ try:
             return n;""", canvas, r, g, b)
     mine, other = near(own, colors["demo/py-run"]), near(own, colors["demo/demo-run"])
     assert mine > 100 and mine > 10 * other, (mine, other, colors)
+
+    # Dark mode follows the system's setting: the page's colours and the charts' grid and labels.
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    driver.get(url + "#/run/demo/demo-run")
+    dark = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "canvas[data-track='train_loss'][data-loaded]"))
+    background = driver.execute_script("return getComputedStyle(document.body).backgroundColor")
+    card = driver.execute_script("return getComputedStyle(arguments[0].parentElement).backgroundColor", dark)
+    assert background == "rgb(21, 23, 26)" and card == "rgb(30, 33, 37)", (background, card)
+    def about(canvas, rgb):
+        return driver.execute_script("""
+            const c = arguments[0], d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 0; i < d.length; i += 4)  // a line's antialiased pixels round a little
+              if (d[i + 3] > 0 && Math.abs(d[i] - arguments[1]) + Math.abs(d[i + 1] - arguments[2]) + Math.abs(d[i + 2] - arguments[3]) <= 6) n++;
+            return n;""", canvas, *rgb)
+    dark_grid, light_grid = about(dark, (0x3a, 0x3f, 0x45)), about(dark, (0xcc, 0xcc, 0xcc))
+    assert dark_grid > 1000 and light_grid < 50, (dark_grid, light_grid)  # the grid in the dark page's colour
+    driver.save_screenshot(os.path.join(shots, "dark.png"))
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
     print(json.dumps({k: round(v, 3) for k, v in timings.items()}))
 finally:

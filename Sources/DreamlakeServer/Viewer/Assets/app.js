@@ -285,7 +285,9 @@ function tickText(v, step) {
 
 // A chart of one or more series (one per run), drawn from envelopes: every extreme drawn where it is.
 function makeChart(title, series, opts) {
-  const width = opts.width || 560, height = opts.height || 220, dpr = window.devicePixelRatio || 1;
+  // The canvas's size in CSS pixels: the card's width (a card resizes, or goes full-screen), 220 high unless full-screen.
+  let width = opts.width || 560, height = opts.height || 220;
+  const dpr = window.devicePixelRatio || 1;
   // The step axis needs a step field in every series; otherwise the chart falls back to the index.
   const mode = opts.xmode === "step" && !series.every(s => s.stepField) ? "index" : opts.xmode || "index";
   const canvas = el("canvas", { width: width * dpr, height: height * dpr, "data-track": title, "data-xmode": mode });
@@ -301,13 +303,42 @@ function makeChart(title, series, opts) {
   // Smoothing: an exponential moving average, debiased as TensorBoard's, over the faint raw line.
   const smooth = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0", class: "smoothing" });
   const fields = opts.fields && opts.fields.length > 1 ? el("select", { class: "field" }, ...opts.fields.map(f => el("option", f === opts.field ? { selected: "" } : {}, f))) : null;
-  const box = el("div", { class: "chart" }, el("h3", {}, title + (mode !== opts.xmode ? " (by index: no step field)" : "")), legend, canvas, info,
+  const fullButton = el("button", { class: "full-screen", title: "full screen (Esc leaves it)" }, "\u2922");
+  const box = el("div", { class: "chart" }, el("h3", {}, fullButton, title + (mode !== opts.xmode ? " (by index: no step field)" : "")), legend, canvas, info,
     el("div", { class: "toolbar" }, el("label", {}, logBox, " log y"), el("label", {}, "smoothing ", smooth), fields ? el("label", {}, "field ", fields) : null, logNote));
   // view: the visible x range, null for everything; data: each series' envelope and anchors.
-  const state = { view: null, data: [], drag: null, hover: 0 };
+  const state = { view: null, data: [], drag: null, hover: 0, loads: 0 };
   if (fields) fields.addEventListener("change", () => { series.forEach(s => { s.field = fields.value; }); load(); });
   smooth.addEventListener("input", () => draw());
-  const pad = { l: 52, r: 8, t: 8, b: 20 }, plotW = width - pad.l - pad.r, plotH = height - pad.t - pad.b;
+  const pad = { l: 52, r: 8, t: 8, b: 20 };
+  let plotW = width - pad.l - pad.r, plotH = height - pad.t - pad.b;
+  // A new size: the canvas and plot follow, and the envelope is fetched again at the new pixel width.
+  function resize(w, h) {
+    width = Math.max(240, Math.round(w)); height = Math.max(160, Math.round(h));
+    plotW = width - pad.l - pad.r; plotH = height - pad.t - pad.b;
+    canvas.width = width * dpr; canvas.height = height * dpr;
+    canvas.style.width = width + "px"; canvas.style.height = height + "px";
+    canvas.dataset.width = String(width);
+    if (!box.classList.contains("full")) box.style.width = (width + 2) + "px";
+    draw();  // what it has, at once, while the envelope of the new width comes
+    load().catch(() => {});
+  }
+  canvas.dataset.width = String(width);
+  // The card is as wide as its chart (its notes wrap), until the user drags it wider or narrower.
+  box.style.width = (width + 2) + "px";
+  const setFull = full => {
+    box.classList.toggle("full", full);
+    if (full) box.style.width = "";
+    resize(full ? window.innerWidth - 40 : (opts.width || 560), full ? window.innerHeight - 150 : (opts.height || 220));
+  };
+  fullButton.addEventListener("click", () => setFull(!box.classList.contains("full")));
+  document.addEventListener("keydown", e => { if (e.key === "Escape" && box.classList.contains("full")) setFull(false); });
+  // A card dragged wider or narrower (its corner) redraws at its new width.
+  new ResizeObserver(() => {
+    if (box.classList.contains("full") || !box.isConnected || box.clientWidth === 0) return;  // not laid out yet
+    const w = box.clientWidth - 10;  // its padding (4 + 4) and the canvas's border allowance
+    if (Math.abs(w - width) > 8) resize(w, height);
+  }).observe(box);
   // The indexes of series `si` to fetch for the view: on the index axis exactly, else
   // widened to the edges of the buckets that hold the view's ends.
   function rangeOf(si) {
@@ -321,12 +352,22 @@ function makeChart(title, series, opts) {
     return { from: first ? first.from : 0, to: last ? last.to : Math.ceil(hi) + 1 };
   }
   async function load() {
+    // Only the newest load is drawn: one begun before a resize or a zoom may finish after a later one.
+    const seq = ++state.loads;
     const buckets = Math.max(1, Math.floor(plotW * dpr));
-    state.data = await Promise.all(series.map(async (s, si) => {
-      const env = expandColumns(await api("envelope", { workspace: s.workspace, session: s.session, track: s.track, field: s.field || "value", buckets,
-        form: "columns", ...(mode === "step" ? { x: s.stepField } : {}), ...rangeOf(si) }));
-      return { env, anchors: anchorsOf(env, mode, s.t0 || 0) };
-    }));
+    state.loading = true;
+    let data;
+    try {
+      data = await Promise.all(series.map(async (s, si) => {
+        const env = expandColumns(await api("envelope", { workspace: s.workspace, session: s.session, track: s.track, field: s.field || "value", buckets,
+          form: "columns", ...(mode === "step" ? { x: s.stepField } : {}), ...rangeOf(si) }));
+        return { env, anchors: anchorsOf(env, mode, s.t0 || 0) };
+      }));
+    } finally {
+      if (seq === state.loads) state.loading = false;
+    }
+    if (seq !== state.loads) return;
+    state.data = data;
     draw();
     canvas.dataset.loaded = String(Number(canvas.dataset.loaded || 0) + 1);
   }
@@ -355,7 +396,10 @@ function makeChart(title, series, opts) {
     const ylo = ty(lo), yhi = ty(hi);
     const X = x => pad.l + (x - x0) / (x1 - x0) * plotW;
     const Y = v => pad.t + (1 - (ty(v) - ylo) / (yhi - ylo)) * plotH;
-    ctx.strokeStyle = "#ccc"; ctx.fillStyle = "#555"; ctx.font = "10px sans-serif"; ctx.lineWidth = 1;
+    // The grid and labels in the page's colours (dark when the system is).
+    const style = getComputedStyle(document.documentElement);
+    ctx.strokeStyle = style.getPropertyValue("--grid").trim() || "#ccc"; ctx.fillStyle = style.getPropertyValue("--axis").trim() || "#555";
+    ctx.font = "10px sans-serif"; ctx.lineWidth = 1;
     // y: nice values (on log y, the powers of ten when two or more are in view, else nice exponents).
     const yt = niceTicks(ylo, yhi, 4);
     const powers = logBox.checked && Math.floor(yhi) - Math.ceil(ylo) >= 1;
@@ -482,7 +526,9 @@ function makeChart(title, series, opts) {
   }, { passive: false });
   logBox.addEventListener("change", draw);
   // A live run's chart follows its writer while it is not zoomed.
-  if (opts.live) timers.push(setInterval(() => { if (!state.view && !state.drag) load().catch(() => {}); }, 1000));
+  // A live chart follows its writer every second, never starting a load while the last one is under way
+  // (a newer load wins, so a load slower than the second would otherwise never be drawn).
+  if (opts.live) timers.push(setInterval(() => { if (!state.view && !state.drag && !state.loading) load().catch(() => {}); }, 1000));
   load().catch(e => { info.textContent = e.message; });
   box.redraw = draw;
   return box;
