@@ -53,6 +53,7 @@ with Session(name="py-run", workspace="demo", local_path={python_jsonl!r}, tags=
     s.log("python run", level="info")
     s.track("samples").append_batch([{{"text": f"sample {{i}}", "label": "cat"}} for i in range(30)])
     s.track("signed").append_batch([{{"value": math.sin(i / 50), "step": i}} for i in range(2000)])
+    s.track("spiky").append_batch([{{"value": 1000.0 if i == 3000 else 1 + math.sin(i / 300), "step": i}} for i in range(6000)])
 """)
 run(dreamlake, "import", os.path.join(python_jsonl, "demo", "py-run"), "--root", root)
 writer = subprocess.Popen([dreamlake, "bench", "ingest", "--root", root, "--points", "400000000", "--durability", "interval:100"],
@@ -157,6 +158,21 @@ try:
     driver.execute_script("arguments[0].style.width = '562px'", box_of)  # its padding and the canvas's margin: 560 wide
     wait.until(lambda d: chart.get_attribute("data-width") == "560" and int(chart.get_attribute("data-loaded")) > loads)
 
+    # Smoothing shows at 0.95 over a dense track (it counts per pixel column): the sine's smoothed line
+    # spans clearly less than the raw one's 2; and "ignore outliers" keeps a spike from squashing the rest.
+    driver.execute_script("window.open(arguments[0])", url + "#/run/demo/py-run")
+    driver.switch_to.window(driver.window_handles[-1])
+    sine = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "canvas[data-track='signed'][data-loaded]"))
+    driver.execute_script("const s = arguments[0].parentElement.querySelector('input.smoothing'); s.value = 0.95; s.dispatchEvent(new Event('input'))", sine)
+    wait.until(lambda d: sine.get_attribute("data-smoothed-range"))
+    assert float(sine.get_attribute("data-smoothed-range")) < 1.5, sine.get_attribute("data-smoothed-range")
+    spiky = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "canvas[data-track='spiky'][data-loaded]"))
+    assert json.loads(spiky.get_attribute("data-yticks"))[-1] in ("1k", "1000"), spiky.get_attribute("data-yticks")
+    spiky.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, "input.outliers").click()
+    wait.until(lambda d: float(json.loads(spiky.get_attribute("data-yticks"))[-1].rstrip("k")) < 10)
+    driver.close()
+    driver.switch_to.window(driver.window_handles[0])
+
     # Smoothing draws the average over the faint raw line: the pixels change, and back.
     box_of = chart.find_element(By.XPATH, "..")
     slider = box_of.find_element(By.CSS_SELECTOR, "input.smoothing")
@@ -257,7 +273,13 @@ try:
     # Hover: each run's exact value at the step under the pointer, asked of the server.
     ActionChains(driver).move_to_element_with_offset(compare, -280 + 64, 0).perform()
     info = compare.find_element(By.XPATH, "following-sibling::div[@class='info']")
-    wait.until(lambda d: info.get_attribute("data-exact"))
+    wait.until(lambda d: info.get_attribute("data-exact") and info.is_displayed())
+    # A tooltip at the pointer (not a line under the chart): a line a run.
+    where = driver.execute_script("""
+        const i = arguments[0].getBoundingClientRect(), c = arguments[1].getBoundingClientRect();
+        return [i.left - c.left, i.top - c.top, c.height];""", info, compare)
+    assert 64 < where[0] < 120 and 0 < where[1] < where[2], where
+    assert len(info.find_elements(By.CSS_SELECTOR, "div")) == 2, info.text
     m = re.search(r"demo/py-run: step (\d+) value (\S+)", info.text)
     assert m, info.text
     assert float(m.group(2)) == 2.5 / (1 + int(m.group(1)) * 0.01), info.text

@@ -292,20 +292,21 @@ function makeChart(title, series, opts) {
   const mode = opts.xmode === "step" && !series.every(s => s.stepField) ? "index" : opts.xmode || "index";
   const canvas = el("canvas", { width: width * dpr, height: height * dpr, "data-track": title, "data-xmode": mode });
   canvas.style.width = width + "px"; canvas.style.height = height + "px";
-  const info = el("div", { class: "info" });
+  const info = el("div", { class: "info", hidden: "" });
   // Each series' colour (its run's, given by the page), and whether it is shown (the page's run list decides).
   const colorOf = si => series[si].color || PALETTE[si % PALETTE.length];
   const shown = si => !opts.shown || opts.shown(series[si]);
   const legend = series.length > 1 ? el("div", { class: "legend" }, ...series.map((s, i) => el("span", { "data-run": s.label }, el("span", { class: "swatch", "data-color": colorOf(i) }), s.label))) : null;
   if (legend) legend.querySelectorAll(".swatch").forEach(sw => { sw.style.background = sw.dataset.color; });
   const logBox = el("input", { type: "checkbox", class: "log-y" });
+  const outlierBox = el("input", { type: "checkbox", class: "outliers" });
   const logNote = el("span", { class: "log-note" });
   // Smoothing: an exponential moving average, debiased as TensorBoard's, over the faint raw line.
   const smooth = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0", class: "smoothing" });
   const fields = opts.fields && opts.fields.length > 1 ? el("select", { class: "field" }, ...opts.fields.map(f => el("option", f === opts.field ? { selected: "" } : {}, f))) : null;
   const fullButton = el("button", { class: "full-screen", title: "full screen (Esc leaves it)" }, "\u2922");
   const box = el("div", { class: "chart" }, el("h3", {}, fullButton, title + (mode !== opts.xmode ? " (by index: no step field)" : "")), legend, canvas, info,
-    el("div", { class: "toolbar" }, el("label", {}, logBox, " log y"), el("label", {}, "smoothing ", smooth), fields ? el("label", {}, "field ", fields) : null, logNote));
+    el("div", { class: "toolbar" }, el("label", {}, logBox, " log y"), el("label", {}, outlierBox, " ignore outliers"), el("label", {}, "smoothing ", smooth), fields ? el("label", {}, "field ", fields) : null, logNote));
   // view: the visible x range, null for everything; data: each series' envelope and anchors.
   const state = { view: null, data: [], drag: null, hover: 0, loads: 0 };
   if (fields) fields.addEventListener("change", () => { series.forEach(s => { s.field = fields.value; }); load(); });
@@ -378,10 +379,16 @@ function makeChart(title, series, opts) {
       if (bs.length) { x0 = Math.min(x0, toX(d.anchors, bs[0].from)); x1 = Math.max(x1, toX(d.anchors, bs[bs.length - 1].to - 1)); }
     }
     if (state.view) [x0, x1] = state.view;
+    const inView = [];
     for (const d of state.data.filter((_, si) => shown(si))) for (const b of d.env.buckets) for (const p of [b.min, b.max]) {
       if (!p || (logBox.checked && p[1] <= 0)) continue;
       const x = toX(d.anchors, p[0]);
-      if (x >= x0 && x <= x1) { lo = Math.min(lo, p[1]); hi = Math.max(hi, p[1]); }
+      if (x >= x0 && x <= x1) { lo = Math.min(lo, p[1]); hi = Math.max(hi, p[1]); inView.push(p[1]); }
+    }
+    if (outlierBox.checked && inView.length >= 50) {
+      // The y range of the middle 98% of the columns' extremes (a spike drawn off the top, not squashing the rest).
+      inView.sort((a, b) => a - b);
+      lo = inView[Math.floor(inView.length * 0.01)]; hi = inView[Math.ceil(inView.length * 0.99) - 1];
     }
     if (!isFinite(lo)) { lo = 0; hi = 1; } if (lo === hi) { lo -= 0.5; hi += 0.5; }
     if (!isFinite(x0)) { x0 = 0; x1 = 1; } if (x0 >= x1) x1 = x0 + 1;
@@ -429,6 +436,7 @@ function makeChart(title, series, opts) {
     ctx.save(); ctx.beginPath(); ctx.rect(pad.l, pad.t - 1, plotW, plotH + 2); ctx.clip();
     const w = Number(smooth.value);
     let belowZero = 0;
+    const smoothedRanges = [];
     state.data.forEach((d, si) => {
       if (!shown(si)) return;
       const color = colorOf(si), a = d.anchors;
@@ -441,15 +449,19 @@ function makeChart(title, series, opts) {
         ctx.stroke(); ctx.globalAlpha = 1;
       };
       if (w > 0 && pts.length > 1) {
-        // Each point weighs in as the points between it and the last would (w per index); exact once every point is drawn.
-        // weight is TensorBoard's debiasing, 1 - w^n after n points.
-        let ema = 0, weight = 0, last = pts[0][0] - 1;
+        // An exponential moving average whose weight w counts per pixel column (the indexes one bucket spans): it
+        // smooths over about 1 / (1 - w) columns at any zoom, as TensorBoard's over its 1,000 points does, and is
+        // TensorBoard's per point exactly once a bucket is a point. weight is TensorBoard's debiasing, 1 - w^n.
+        const bs = d.env.buckets, span = bs.length ? Math.max(1, (bs[bs.length - 1].to - bs[0].from) / bs.length) : 1;
+        let ema = 0, weight = 0, last = pts[0][0] - span;
         const smoothed = pts.map(p => {
-          const decay = Math.pow(w, p[0] - last); last = p[0];
+          const decay = Math.pow(w, (p[0] - last) / span); last = p[0];
           ema = decay * ema + (1 - decay) * p[1]; weight = decay * weight + (1 - decay);
           return [p[0], ema / weight];
         });
         line(pts, 0.25, 1); line(smoothed, 1, 1.5);
+        const ys = smoothed.map(p => p[1]);
+        smoothedRanges.push(Math.max(...ys) - Math.min(...ys));
       } else {
         line(pts, 1, 1);
       }
@@ -470,6 +482,7 @@ function makeChart(title, series, opts) {
       }
     });
     canvas.dataset.belowZero = String(belowZero);
+    canvas.dataset.smoothedRange = smoothedRanges.length ? String(Math.max(...smoothedRanges)) : "";
     logNote.textContent = belowZero ? `values \u2264 0 in ${belowZero} pixel column${belowZero === 1 ? "" : "s"}: marked in orange below, not drawable on log y` : "";
     ctx.restore();
     if (state.drag) { ctx.fillStyle = "rgba(30,60,120,0.15)"; ctx.fillRect(Math.min(state.drag[0], state.drag[1]), pad.t, Math.abs(state.drag[1] - state.drag[0]), plotH); }
@@ -492,21 +505,31 @@ function makeChart(title, series, opts) {
       return r.point;
     }));
     if (seq !== state.hover) return;
-    info.textContent = found.map((p, si) => {
+    // At the pointer: a line a shown run, with its colour, each value exact (asked of the store).
+    const lines = found.map((p, si) => {
       if (!p || !shown(si)) return null;
       const s = series[si], v = p.data[s.field || "value"];
       const where = mode === "step" ? s.stepField + " " + numberText(p.data[s.stepField]) : mode === "index" ? "index " + p.index
         : fmtX(mode, mode === "relative" ? p.timestamp - (s.t0 || 0) : p.timestamp, x1 - x0);
-      return (series.length > 1 ? s.label + ": " : "") + where + " " + (s.field || "value") + " " + numberText(v) + (mode !== "index" ? " (index " + p.index + ")" : "");
-    }).filter(Boolean).join("  ·  ");
+      const chip = el("span", { class: "swatch" });
+      chip.style.background = colorOf(si);
+      return el("div", {}, chip, (series.length > 1 ? s.label + ": " : "") + where + " " + (s.field || "value") + " " + numberText(v)
+        + (mode !== "index" ? " (index " + p.index + ")" : ""));
+    }).filter(Boolean);
+    info.replaceChildren(...lines);
+    info.hidden = !lines.length;
+    const px = state.pointer || [0, 0];
+    info.style.left = Math.min(canvas.offsetLeft + px[0] + 14, box.clientWidth - info.offsetWidth - 4) + "px";
+    info.style.top = (canvas.offsetTop + Math.min(px[1] + 14, height - 8)) + "px";
     info.dataset.exact = String(x);
   }
   canvas.addEventListener("mousedown", e => { state.drag = [e.offsetX, e.offsetX]; });
   canvas.addEventListener("mousemove", e => {
+    state.pointer = [e.offsetX, e.offsetY];
     if (state.drag) { state.drag[1] = e.offsetX; draw(); return; }
     const x = xAt(e.offsetX);
     clearTimeout(state.hoverTimer);
-    state.hoverTimer = setTimeout(() => hover(x).catch(err => { info.textContent = err.message; }), 40);
+    state.hoverTimer = setTimeout(() => hover(x).catch(err => { info.textContent = err.message; info.hidden = false; }), 40);
   });
   canvas.addEventListener("mouseup", e => {
     if (!state.drag) return;
@@ -525,11 +548,14 @@ function makeChart(title, series, opts) {
     state.view = all ? null : [lo, hi]; load();
   }, { passive: false });
   logBox.addEventListener("change", draw);
+  outlierBox.addEventListener("change", draw);
   // A live run's chart follows its writer while it is not zoomed.
   // A live chart follows its writer every second, never starting a load while the last one is under way
   // (a newer load wins, so a load slower than the second would otherwise never be drawn).
   if (opts.live) timers.push(setInterval(() => { if (!state.view && !state.drag && !state.loading) load().catch(() => {}); }, 1000));
-  load().catch(e => { info.textContent = e.message; });
+  load().catch(e => { info.textContent = e.message; info.hidden = false; });
+  // The pointer leaves: the tooltip goes, and a lookup under way is not shown.
+  canvas.addEventListener("mouseleave", () => { clearTimeout(state.hoverTimer); state.hover++; if (!state.drag) info.hidden = true; });
   box.redraw = draw;
   return box;
 }
