@@ -103,7 +103,7 @@ try:
     driver.save_screenshot(os.path.join(shots, "runs.png"))
 
     # Filter: a parameter condition, then free text; the URL keeps it.
-    act(lambda: driver.find_element(By.ID, "filter").send_keys("learning_rate < 0.005", Keys.ENTER))
+    act(lambda: driver.find_element(By.ID, "filter").send_keys("learning_rate < 0.005"))  # applied as typed, no Enter
     wait.until(lambda d: [r.get_attribute("data-run") for r in d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")] == ["demo/demo-run"])
     assert "learning_rate" in driver.current_url, driver.current_url
     driver.refresh()
@@ -218,6 +218,26 @@ try:
     Select(driver.find_element(By.ID, "log-level")).select_by_visible_text("warn")
     wait.until(lambda d: "Training started" not in d.find_element(By.ID, "logs").text)
     assert "no real model was trained" in driver.find_element(By.ID, "logs").text
+
+    # A chart downloads as PNG and as CSV: the points it draws, exact, by index.
+    def downloaded(name):
+        path = os.path.join(downloads, name)
+        deadline = time.time() + 20
+        while time.time() < deadline and not os.path.exists(path):
+            time.sleep(0.1)
+        with open(path, "rb") as f:
+            return f.read()
+    driver.get(url + "#/run/demo/demo-run")
+    loss_chart = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "canvas[data-track='train_loss'][data-loaded]"))
+    loss_chart.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, "button.png").click()
+    assert downloaded("train_loss.png").startswith(b"\x89PNG")
+    loss_chart.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, "button.csv").click()
+    lines = downloaded("train_loss.csv").decode().splitlines()
+    assert lines[0] == "run,index,step,value" and len(lines) > 1000, lines[:3]
+    cells = [line.split(",") for line in lines[1:]]
+    assert [int(c[1]) for c in cells] == sorted(int(c[1]) for c in cells) and cells[0][:3] == ["demo-run", "0", "0"], cells[:2]
+    for name in ("train_loss.png", "train_loss.csv"):
+        os.remove(os.path.join(downloads, name))
 
     # A file downloads, and its bytes have the checksum the page shows.
     row = driver.find_element(By.CSS_SELECTOR, "#files tr:nth-child(2)")

@@ -142,7 +142,12 @@ async function showRuns(main, q) {
   const selected = new Set((q.get("selected") || "").split(",").filter(Boolean));
   const update = (k, v) => { v ? q.set(k, v) : q.delete(k); if (k !== "page") q.delete("page"); setQuery(q); showRuns(main, q); };
   const filterBox = el("input", { type: "text", id: "filter", placeholder: "filter: text, tag:NAME, lr < 0.01, loss < 0.3", value: q.get("q") || "" });
-  filterBox.addEventListener("change", () => update("q", filterBox.value));
+  // Applied as you type (a third of a second after the last key), and at Enter.
+  filterBox.addEventListener("change", () => { clearTimeout(showRuns.typing); if ((q.get("q") || "") !== filterBox.value) update("q", filterBox.value); });
+  filterBox.addEventListener("input", () => {
+    clearTimeout(showRuns.typing);
+    showRuns.typing = setTimeout(() => { if ((q.get("q") || "") !== filterBox.value) update("q", filterBox.value); }, 300);
+  });
   const trackPick = el("select", { id: "track-pick" }, ...trackNames.map(n => el("option", n === pickedTrack ? { selected: "" } : {}, n)));
   trackPick.addEventListener("change", () => update("track", trackPick.value));
   const compare = el("button", { id: "compare", onclick: () => { location.hash = "#/compare?runs=" + [...selected].map(encodeURIComponent).join(","); } }, "Compare selected");
@@ -305,8 +310,30 @@ function makeChart(title, series, opts) {
   const smooth = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0", class: "smoothing" });
   const fields = opts.fields && opts.fields.length > 1 ? el("select", { class: "field" }, ...opts.fields.map(f => el("option", f === opts.field ? { selected: "" } : {}, f))) : null;
   const fullButton = el("button", { class: "full-screen", title: "full screen (Esc leaves it)" }, "\u2922");
+  // Downloads: the chart as drawn (PNG), and the points it draws (CSV: each shown run's first, last, smallest and
+  // largest point of every pixel column in view, exact, by index; every point once a column is a point).
+  const save = (name, href) => { const a = el("a", { href, download: name }); document.body.append(a); a.click(); a.remove(); };
+  const pngButton = el("button", { class: "png", title: "the chart as a PNG image" }, "PNG");
+  pngButton.addEventListener("click", () => save(title + ".png", canvas.toDataURL("image/png")));
+  const csvButton = el("button", { class: "csv", title: "the points drawn, as CSV" }, "CSV");
+  csvButton.addEventListener("click", () => {
+    const { x0, x1 } = extent();
+    const quote = v => /[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v);
+    const xName = mode === "step" ? series[0].stepField : mode === "index" ? "index" : mode === "time" ? "time_us" : "relative_us";
+    const rows = [["run", "index", xName, series[0].field || "value"].map(quote).join(",")];
+    state.data.forEach((d, si) => {
+      if (!shown(si)) return;
+      const pts = d.env.buckets.flatMap(b => [b.first, b.min, b.max, b.last].filter(Boolean)).sort((p, q) => p[0] - q[0])
+        .filter((p, i, all) => i === 0 || p[0] !== all[i - 1][0]);
+      for (const p of pts) {
+        const x = toX(d.anchors, p[0]);
+        if (x >= x0 && x <= x1) rows.push([series[si].label, p[0], x, p[1]].map(quote).join(","));
+      }
+    });
+    save(title + ".csv", URL.createObjectURL(new Blob([rows.join("\n") + "\n"], { type: "text/csv" })));
+  });
   const box = el("div", { class: "chart" }, el("h3", {}, fullButton, title + (mode !== opts.xmode ? " (by index: no step field)" : "")), legend, canvas, info,
-    el("div", { class: "toolbar" }, el("label", {}, logBox, " log y"), el("label", {}, outlierBox, " ignore outliers"), el("label", {}, "smoothing ", smooth), fields ? el("label", {}, "field ", fields) : null, logNote));
+    el("div", { class: "toolbar" }, el("label", {}, logBox, " log y"), el("label", {}, outlierBox, " ignore outliers"), el("label", {}, "smoothing ", smooth), fields ? el("label", {}, "field ", fields) : null, pngButton, csvButton, logNote));
   // view: the visible x range, null for everything; data: each series' envelope and anchors.
   const state = { view: null, data: [], drag: null, hover: 0, loads: 0 };
   if (fields) fields.addEventListener("change", () => { series.forEach(s => { s.field = fields.value; }); load(); });
