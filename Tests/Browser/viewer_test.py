@@ -220,36 +220,44 @@ try:
     assert "no real model was trained" in driver.find_element(By.ID, "logs").text
 
     # A chart downloads as PNG and as CSV: the points it draws, exact, by index.
-    def downloaded(name):
-        path = os.path.join(downloads, name)
+    def arrived(before):
+        """The bytes of the one file the browser finished downloading since `before` (the folder's names then)."""
         deadline = time.time() + 20
-        while time.time() < deadline and not os.path.exists(path):
+        while time.time() < deadline:
+            names = set(os.listdir(downloads))
+            new = [n for n in names - before if not n.endswith(".crdownload")]
+            if new and not any(n.endswith(".crdownload") for n in names):
+                path = os.path.join(downloads, new[0])
+                size = os.path.getsize(path)
+                time.sleep(0.2)
+                if size > 0 and os.path.getsize(path) == size:
+                    with open(path, "rb") as f:
+                        return new[0], f.read()
             time.sleep(0.1)
-        with open(path, "rb") as f:
-            return f.read()
+        raise AssertionError(f"nothing downloaded: {os.listdir(downloads)}")
+
+    def downloaded(name, click):
+        before = set(os.listdir(downloads))
+        click()
+        got, data = arrived(before)
+        assert got == name, (got, name)
+        return data
     driver.get(url + "#/run/demo/demo-run")
     loss_chart = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "canvas[data-track='train_loss'][data-loaded]"))
-    loss_chart.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, "button.png").click()
-    assert downloaded("train_loss.png").startswith(b"\x89PNG")
-    loss_chart.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, "button.csv").click()
-    lines = downloaded("train_loss.csv").decode().splitlines()
+    assert downloaded("train_loss.png", loss_chart.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, "button.png").click).startswith(b"\x89PNG")
+    lines = downloaded("train_loss.csv", loss_chart.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, "button.csv").click).decode().splitlines()
     assert lines[0] == "run,index,step,value" and len(lines) > 1000, lines[:3]
     cells = [line.split(",") for line in lines[1:]]
     assert [int(c[1]) for c in cells] == sorted(int(c[1]) for c in cells) and cells[0][:3] == ["demo-run", "0", "0"], cells[:2]
-    for name in ("train_loss.png", "train_loss.csv"):
-        os.remove(os.path.join(downloads, name))
 
     # A file downloads, and its bytes have the checksum the page shows.
     row = driver.find_element(By.CSS_SELECTOR, "#files tr:nth-child(2)")
     checksum = row.find_elements(By.TAG_NAME, "td")[4].text
+    before = set(os.listdir(downloads))
     row.find_element(By.LINK_TEXT, "download").click()
-    deadline = time.time() + 20
-    while time.time() < deadline and not [f for f in os.listdir(downloads) if not f.endswith(".crdownload")]:
-        time.sleep(0.1)
-    name = [f for f in os.listdir(downloads) if not f.endswith(".crdownload")][0]
-    with open(os.path.join(downloads, name), "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    assert checksum.endswith(digest), (checksum, digest)
+    name, data = arrived(before)
+    digest = hashlib.sha256(data).hexdigest()
+    assert checksum.endswith(digest), (name, checksum, digest)
 
     # A run Python wrote: nested parameters as a tree, a track of text points as a table.
     driver.get(url + "#/run/demo/py-run")
