@@ -128,6 +128,8 @@ package final class RemoteService: @unchecked Sendable {
     /// Renews the leases of open sessions (S3 roots) and closes the sessions gone quiet.
     private var housekeeper: OSThread?
     private let housekeeperStop = Atomic<Bool>(false)
+    /// Wakes the housekeeper from its nap at once when the service closes.
+    private let housekeeperWake = DispatchSemaphore(value: 0)
 
     /// Which node of several over one S3 root this is.
     package struct NodeIdentity: Sendable {
@@ -170,8 +172,8 @@ package final class RemoteService: @unchecked Sendable {
             var nextRenewal = renewEvery.map { WallClock.monotonicNanos(after: $0) }
             var nextIdleLook = WallClock.monotonicNanos(after: idleEvery)
             while !housekeeperStop.load(ordering: .relaxed) {
-                // In short naps, so that closing does not wait a third of a lease.
-                Thread.sleep(forTimeInterval: 0.05)
+                // In short naps (a closing service wakes it at once), so that a look comes when it is due.
+                _ = housekeeperWake.wait(timeout: .now() + 0.05)
                 if let next = nextRenewal, let every = renewEvery, WallClock.monotonicNanos() >= next, !housekeeperStop.load(ordering: .relaxed) {
                     renewLeases()
                     nextRenewal = WallClock.monotonicNanos(after: every)
@@ -222,6 +224,7 @@ package final class RemoteService: @unchecked Sendable {
     package func close() -> [DreamlakeError] {
         // No renewal after this: one could write a lease after the release below.
         housekeeperStop.store(true, ordering: .relaxed)
+        housekeeperWake.signal()
         housekeeper?.join()
         let sessions = lock.withLock { () -> [Entry] in
             closed = true
