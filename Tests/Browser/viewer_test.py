@@ -128,6 +128,7 @@ try:
         labels = json.loads(chart.get_attribute(axis))
         assert len(labels) >= 3 and all(nice.match(t) for t in labels), (axis, labels)
     assert json.loads(chart.get_attribute("data-xticks")) == ["0", "50k", "100k", "150k"], chart.get_attribute("data-xticks")
+    assert (chart.get_attribute("data-xtitle"), chart.get_attribute("data-ytitle")) == ("step", "value")
     # Numbers in tables without padding zeros (0.001, not 0.00100000).
     assert "0.001" in [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#parameters td")], driver.find_element(By.ID, "parameters").text
     driver.save_screenshot(os.path.join(shots, "run.png"))
@@ -222,17 +223,22 @@ try:
     # A chart downloads as PNG and as CSV: the points it draws, exact, by index.
     def arrived(before):
         """The bytes of the one file the browser finished downloading since `before` (the folder's names then)."""
+        # Chromium writes a download under a temporary name (".org.chromium.*", "*.crdownload") and renames it.
+        partial = lambda n: n.startswith(".") or n.endswith(".crdownload")
         deadline = time.time() + 20
         while time.time() < deadline:
             names = set(os.listdir(downloads))
-            new = [n for n in names - before if not n.endswith(".crdownload")]
-            if new and not any(n.endswith(".crdownload") for n in names):
+            new = [n for n in names - before if not partial(n)]
+            if new and not any(partial(n) for n in names):
                 path = os.path.join(downloads, new[0])
-                size = os.path.getsize(path)
-                time.sleep(0.2)
-                if size > 0 and os.path.getsize(path) == size:
-                    with open(path, "rb") as f:
-                        return new[0], f.read()
+                try:
+                    size = os.path.getsize(path)
+                    time.sleep(0.2)
+                    if size > 0 and os.path.getsize(path) == size:
+                        with open(path, "rb") as f:
+                            return new[0], f.read()
+                except FileNotFoundError:
+                    pass  # renamed meanwhile: look again
             time.sleep(0.1)
         raise AssertionError(f"nothing downloaded: {os.listdir(downloads)}")
 

@@ -338,7 +338,7 @@ function makeChart(title, series, opts) {
   const state = { view: null, data: [], drag: null, hover: 0, loads: 0 };
   if (fields) fields.addEventListener("change", () => { series.forEach(s => { s.field = fields.value; }); load(); });
   smooth.addEventListener("input", () => draw());
-  const pad = { l: 52, r: 8, t: 8, b: 20 };
+  const pad = { l: 62, r: 8, t: 8, b: 32 };  // room for the ticks' labels and the axes' titles
   let plotW = width - pad.l - pad.r, plotH = height - pad.t - pad.b;
   // A new size: the canvas and plot follow, and the envelope is fetched again at the new pixel width.
   function resize(w, h) {
@@ -454,8 +454,13 @@ function makeChart(title, series, opts) {
     xTicks.forEach((x, k) => {
       const px = X(x);
       ctx.textAlign = numeric ? (px - pad.l < 12 ? "left" : width - pad.r - px < 12 ? "right" : "center") : k === 0 ? "left" : k === 4 ? "right" : "center";
-      ctx.fillText(xLabels[k], px, height - 6);
+      ctx.fillText(xLabels[k], px, height - pad.b + 14);
     });
+    // The axes' titles: what x measures, under its ticks; the field, along the left edge.
+    const xTitle = XMODES[mode] === "step" ? series[0].stepField || "step" : XMODES[mode], yTitle = series[0].field || "value";
+    ctx.textAlign = "center"; ctx.fillText(xTitle, pad.l + plotW / 2, height - 3);
+    ctx.save(); ctx.translate(10, pad.t + plotH / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(yTitle + (logBox.checked ? " (log)" : ""), 0, 0); ctx.restore();
+    canvas.dataset.xtitle = xTitle; canvas.dataset.ytitle = yTitle;
     ctx.textAlign = "left";
     canvas.dataset.yticks = JSON.stringify(yLabels); canvas.dataset.xticks = JSON.stringify(xLabels);
     canvas.dataset.shown = String(series.filter((_, si) => shown(si)).length);
