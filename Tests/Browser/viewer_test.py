@@ -206,6 +206,25 @@ try:
     assert x1 - x0 < 300, (x0, x1)
     assert drawn(chart) > 500
 
+    # The chart's zoom, smoothing and log y are kept in the URL: a reload shows the same chart.
+    box_of = chart.find_element(By.XPATH, "..")
+    driver.execute_script("arguments[0].value = 0.5; arguments[0].dispatchEvent(new Event('input'))", box_of.find_element(By.CSS_SELECTOR, "input.smoothing"))
+    box_of.find_element(By.CSS_SELECTOR, "input.log-y").click()
+    assert "zoom.train_loss=" in driver.current_url and "smooth.train_loss=0.5" in driver.current_url, driver.current_url
+    view = (chart.get_attribute("data-x0"), chart.get_attribute("data-x1"))
+    driver.refresh()
+    chart = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "canvas[data-track='train_loss'][data-loaded]"))
+    box_of = chart.find_element(By.XPATH, "..")
+    assert (chart.get_attribute("data-x0"), chart.get_attribute("data-x1")) == view, ((chart.get_attribute("data-x0"), chart.get_attribute("data-x1")), view)
+    assert box_of.find_element(By.CSS_SELECTOR, "input.smoothing").get_attribute("value") == "0.5"
+    assert box_of.find_element(By.CSS_SELECTOR, "input.log-y").is_selected()
+    chart.click()  # a double click resets the zoom, and the URL forgets it
+    ActionChains(driver).double_click(chart).perform()
+    wait.until(lambda d: "zoom.train_loss" not in d.current_url)
+    box_of.find_element(By.CSS_SELECTOR, "input.log-y").click()
+    driver.execute_script("arguments[0].value = 0; arguments[0].dispatchEvent(new Event('input'))", box_of.find_element(By.CSS_SELECTOR, "input.smoothing"))
+    wait.until(lambda d: "smooth.train_loss" not in d.current_url and "log.train_loss" not in d.current_url)
+
     # The x axis: the step by default (every track has one), then wall time, kept in the URL.
     assert chart.get_attribute("data-xmode") == "step"
     Select(driver.find_element(By.ID, "x-axis")).select_by_value("time")

@@ -336,8 +336,18 @@ function makeChart(title, series, opts) {
     el("div", { class: "toolbar" }, el("label", {}, logBox, " log y"), el("label", {}, outlierBox, " ignore outliers"), el("label", {}, "smoothing ", smooth), fields ? el("label", {}, "field ", fields) : null, pngButton, csvButton, logNote));
   // view: the visible x range, null for everything; data: each series' envelope and anchors.
   const state = { view: null, data: [], drag: null, hover: 0, loads: 0 };
+  // The chart's smoothing, log y, outliers and zoom, kept in the page's URL (`smooth.TRACK=0.9`, `log.TRACK=1`,
+  // `outliers.TRACK=1`, `zoom.TRACK=X0~X1`), so that a link or a reload shows the same chart.
+  const kept = k => opts.q ? opts.q.get(k + "." + title) : null;
+  const keep = (k, v) => { if (!opts.q) return; v === null ? opts.q.delete(k + "." + title) : opts.q.set(k + "." + title, v); setQuery(opts.q); };
+  if (Number(kept("smooth")) > 0 && Number(kept("smooth")) < 1) smooth.value = kept("smooth");
+  logBox.checked = kept("log") === "1";
+  outlierBox.checked = kept("outliers") === "1";
+  const zoom = (kept("zoom") || "").split("~").map(Number);
+  if (zoom.length === 2 && zoom.every(Number.isFinite) && zoom[0] < zoom[1]) state.view = zoom;
+  const keepView = () => keep("zoom", state.view ? state.view.join("~") : null);
   if (fields) fields.addEventListener("change", () => { series.forEach(s => { s.field = fields.value; }); load(); });
-  smooth.addEventListener("input", () => draw());
+  smooth.addEventListener("input", () => { keep("smooth", Number(smooth.value) > 0 ? smooth.value : null); draw(); });
   const pad = { l: 62, r: 8, t: 8, b: 32 };  // room for the ticks' labels and the axes' titles
   let plotW = width - pad.l - pad.r, plotH = height - pad.t - pad.b;
   // A new size: the canvas and plot follow, and the envelope is fetched again at the new pixel width.
@@ -568,20 +578,19 @@ function makeChart(title, series, opts) {
     const [a, b] = [state.drag[0], e.offsetX].sort((p, q) => p - q);
     state.drag = null;
     if (b - a < 3) { draw(); return; }
-    state.view = [xAt(a), xAt(b)]; load();
+    state.view = [xAt(a), xAt(b)]; keepView(); load();
   });
-  canvas.addEventListener("dblclick", () => { state.view = null; load(); });
+  canvas.addEventListener("dblclick", () => { state.view = null; keepView(); load(); });
   canvas.addEventListener("wheel", e => {
     e.preventDefault();
     const { x0, x1 } = extent(), at = xAt(e.offsetX), f = e.deltaY > 0 ? 1.5 : 1 / 1.5;
     const lo = at - (at - x0) * f, hi = at + (x1 - at) * f;
     // Out past every point: the whole track again.
     const all = state.data.every(d => { const bs = d.env.buckets; return !bs.length || (lo <= toX(d.anchors, 0) && hi >= toX(d.anchors, d.env.count - 1)); });
-    state.view = all ? null : [lo, hi]; load();
+    state.view = all ? null : [lo, hi]; keepView(); load();
   }, { passive: false });
-  logBox.addEventListener("change", draw);
-  outlierBox.addEventListener("change", draw);
-  // A live run's chart follows its writer while it is not zoomed.
+  logBox.addEventListener("change", () => { keep("log", logBox.checked ? "1" : null); draw(); });
+  outlierBox.addEventListener("change", () => { keep("outliers", outlierBox.checked ? "1" : null); draw(); });
   // A live chart follows its writer every second, never starting a load while the last one is under way
   // (a newer load wins, so a load slower than the second would otherwise never be drawn).
   if (opts.live) timers.push(setInterval(() => { if (!state.view && !state.drag && !state.loading) load().catch(() => {}); }, 1000));
@@ -657,7 +666,7 @@ async function showRun(main, workspace, session, q) {
     const fields = t.numericFields.length ? t.numericFields : ["value"];
     const stepField = stepFieldOf(fields);
     const field = fields.includes("value") ? "value" : fields.find(f => f !== stepField) || fields[0];
-    charts.append(makeChart(t.name, [{ workspace, session, track: t.name, field, stepField, t0: t.firstTimestamp, label: session, color }], { live: run.live, fields, field, xmode }));
+    charts.append(makeChart(t.name, [{ workspace, session, track: t.name, field, stepField, t0: t.firstTimestamp, label: session, color }], { live: run.live, fields, field, xmode, q }));
   }
   // Logs: level filter, text search, and new entries while the run writes.
   const level = el("select", { id: "log-level" }, ...["debug", "info", "warn", "error", "fatal"].map(l => el("option", {}, l)));
@@ -705,7 +714,7 @@ async function showCompare(main, ids, q) {
       const t = r.tracks.find(t => t.name === name), label = r.workspace + "/" + r.session;
       return { workspace: r.workspace, session: r.session, track: name, stepField: stepFieldOf(t.numericFields), t0: t.firstTimestamp, label, color: colors[label] };
     }),
-    { live: runs.some(r => r.live), xmode, shown: s => isShown(s.label) }));
+    { live: runs.some(r => r.live), xmode, shown: s => isShown(s.label), q }));
   const charts = el("div", { class: "charts", id: "charts" }, ...chartList);
   const redraw = () => {
     runList.querySelectorAll("[data-run]").forEach(item => item.classList.toggle("filtered", !matches(runFilter, item.dataset.run)));
