@@ -102,6 +102,21 @@ try:
     assert "live" in text and "finished" in text, text
     driver.save_screenshot(os.path.join(shots, "runs.png"))
 
+    # The hyperparameter view: parallel coordinates, an axis a numeric parameter and the picked track's last
+    # value, a line a run in its colour; a line opens its run.
+    axes = [g.get_attribute("data-axis") for g in driver.find_elements(By.CSS_SELECTOR, "#hparams .hp-axis")]
+    assert "learning_rate" in axes and "batch_size" in axes and any(a.startswith("last ") for a in axes), axes
+    lines = {p.get_attribute("data-run"): p.get_attribute("d") for p in driver.find_elements(By.CSS_SELECTOR, "#hparams .hp-line")}
+    assert set(lines) == {"demo/demo-run", "demo/py-run", "bench/ingest"}, lines
+    assert lines["demo/py-run"].count("L") >= 1 and lines["demo/demo-run"] != lines["demo/py-run"], lines
+    driver.execute_script("arguments[0].scrollIntoView()", driver.find_element(By.ID, "hparams"))
+    driver.save_screenshot(os.path.join(shots, "hparams.png"))
+    driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))",
+                          driver.find_element(By.CSS_SELECTOR, "#hparams .hp-line[data-run='demo/py-run']"))
+    wait.until(lambda d: "#/run/demo/py-run" in d.current_url)
+    driver.get(url)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == 3)
+
     # Filter: a parameter condition, then free text; the URL keeps it.
     act(lambda: driver.find_element(By.ID, "filter").send_keys("learning_rate < 0.005"))  # applied as typed, no Enter
     wait.until(lambda d: [r.get_attribute("data-run") for r in d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")] == ["demo/demo-run"])

@@ -185,9 +185,58 @@ async function showRuns(main, q) {
     el("div", { class: "sidebar" }, el("h2", {}, "Folders"), el("div", { class: folder ? "" : "selected", onclick: () => update("folder", "") }, "all"), renderTree(tree, "")),
     el("div", { class: "content" },
       el("div", { class: "toolbar" }, filterBox, el("label", {}, "track: ", trackPick), compare, el("span", { id: "count" }, shown.length + " of " + runs.length + " runs"), pages > 1 ? pager : null),
-      el("table", { id: "runs" }, el("thead", {}, header), el("tbody", {}, ...rows)))));
+      el("table", { id: "runs" }, el("thead", {}, header), el("tbody", {}, ...rows)),
+      el("section", {}, el("h2", {}, "Parameters and results"), hparams(shown, paramKeys, pickedTrack)))));
   if (hadFocus) { const f = $("#filter"); f.focus(); f.setSelectionRange(f.value.length, f.value.length); }
   $("#where").textContent = data.root;
+}
+
+// The hyperparameter view: parallel coordinates over the runs the table shows, an axis a numeric parameter
+// and one for the picked track's last value, a line a run in its colour (click: the run's page).
+// A run lacking a value has no point on that axis (its line breaks there).
+function hparams(runs, paramKeys, track) {
+  const numeric = paramKeys.filter(k => runs.some(r => typeof (r.parameters || {})[k] === "number"));
+  const lastOf = r => ((r.tracks || []).find(t => t.name === track) || {}).last;
+  const axes = numeric.map(k => ({ name: k, get: r => (r.parameters || {})[k] }))
+    .concat(track ? [{ name: "last " + track, get: lastOf }] : []);
+  if (axes.length < 2 || !runs.length) return el("p", { id: "hparams", class: "note" }, "Parallel coordinates need two numeric parameters or results.");
+  const W = Math.max(480, 140 * axes.length), H = 260, top = 24, bottom = 24, left = 40, right = 40;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = (tag, attrs, ...kids) => { const e = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v); e.append(...kids); return e; };
+  const root = svg("svg", { id: "hparams", width: W, height: H, viewBox: `0 0 ${W} ${H}` });
+  const xOf = i => left + i * (W - left - right) / (axes.length - 1);
+  const scales = axes.map(a => {
+    const vs = runs.map(a.get).filter(v => typeof v === "number" && isFinite(v));
+    let lo = Math.min(...vs), hi = Math.max(...vs);
+    if (!vs.length) { lo = 0; hi = 1; } else if (lo === hi) { lo -= 0.5; hi += 0.5; }
+    return v => typeof v === "number" && isFinite(v) ? top + (1 - (v - lo) / (hi - lo)) * (H - top - bottom) : null;
+  });
+  const colors = colorsFor(runs.map(r => r.workspace + "/" + r.session));
+  for (const r of runs) {
+    const id = r.workspace + "/" + r.session;
+    // Segments between neighbouring axes that both have a value.
+    let d = "", pen = false;
+    axes.forEach((a, i) => {
+      const y = scales[i](a.get(r));
+      if (y === null) { pen = false; return; }
+      d += (pen ? " L" : " M") + xOf(i).toFixed(1) + " " + y.toFixed(1);
+      pen = true;
+    });
+    const line = svg("path", { d: d.trim(), fill: "none", stroke: colors[id], "stroke-width": "1.5", "data-run": id, class: "hp-line" },
+      svg("title", {}, id));
+    line.addEventListener("click", () => { location.hash = "#/run/" + encodeURIComponent(r.workspace) + "/" + encodeURIComponent(r.session); });
+    root.append(line);
+  }
+  axes.forEach((a, i) => {
+    const vs = runs.map(a.get).filter(v => typeof v === "number" && isFinite(v));
+    const ticks = vs.length ? niceTicks(Math.min(...vs), Math.max(...vs), 4) : { ticks: [], step: 1 };
+    const g = svg("g", { class: "hp-axis", "data-axis": a.name },
+      svg("line", { x1: xOf(i), x2: xOf(i), y1: top, y2: H - bottom }),
+      svg("text", { x: xOf(i), y: 14, "text-anchor": "middle" }, a.name),
+      ...ticks.ticks.map(t => svg("text", { x: xOf(i) + 4, y: (scales[i](t) ?? 0) + 3, class: "hp-tick" }, tickText(t, ticks.step))));
+    root.append(g);
+  });
+  return root;
 }
 
 // MARK: charts
