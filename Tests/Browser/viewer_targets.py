@@ -9,7 +9,10 @@ scripts/viewer-targets, on a release build; not part of CI):
 - beside TensorBoard, on the same 1 M-point scalar: from the server's start
   to the chart shown, for `dreamlake ui` and for `tensorboard`.
 
-Usage: python viewer_targets.py <dreamlake binary> <root of many runs> <root of one big run>
+- ten runs of ten tracks of 100,000 points compared (issue 31): every chart drawn with
+  every run's line, and the bytes the page fetched;
+
+Usage: python viewer_targets.py <dreamlake binary> <root of many runs> <root of one big run> <root of 10 runs to compare>
            [<root of the demo's run of 1 M points> <TensorBoard log of the same> <python with tensorboard>]
 Prints one JSON object of seconds and megabytes.
 """
@@ -27,9 +30,17 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-dreamlake, many, big = sys.argv[1:4]
-peer = sys.argv[4:7]
+dreamlake, many, big, compare = sys.argv[1:5]
+peer = sys.argv[5:8]
 out = {}
+
+
+def transferred(d, part=""):
+    """Bytes the page has fetched (compressed, as sent), of the resources whose URL holds `part`."""
+    return d.execute_script("""
+        const part = arguments[0];
+        const all = performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource"));
+        return all.filter(e => e.name.includes(part)).reduce((n, e) => n + (e.transferSize || 0), 0);""", part)
 
 
 def start(root):
@@ -111,6 +122,27 @@ try:
         ui.terminate()
         ui.wait()
 
+    # Ten runs of ten tracks of 100,000 points compared: every chart drawn with every run's line.
+    ui, url = start(compare)
+    try:
+        runs = json.load(urllib.request.urlopen(url + "api/runs"))["runs"]
+        ids = ",".join(r["workspace"] + "/" + r["session"] for r in runs)
+        tracks = len(runs[0]["tracks"])
+        shown, sent = [], []
+        for _ in range(3):
+            driver.get("about:blank")
+            t0 = time.time()
+            driver.get(url + "#/compare?runs=" + ids)
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, f"canvas[data-loaded][data-shown='{len(runs)}']")) == tracks)
+            shown.append(time.time() - t0)
+            sent.append(transferred(driver))
+        out["comparison of runs x tracks"] = f"{len(runs)} x {tracks} of {runs[0]['tracks'][0]['count']} points"
+        out["comparison, every chart drawn, best of 3 (s)"] = round(min(shown), 3)
+        out["comparison, bytes transferred (MB)"] = round(min(sent) / 1e6, 3)
+    finally:
+        ui.terminate()
+        ui.wait()
+
     if peer:
         # The same 1 M points, from starting the server to the chart shown.
         demo_root, logdir, tb_python = peer
@@ -120,6 +152,8 @@ try:
             driver.get(url + "#/run/demo/demo-run")
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "canvas[data-track='train_loss'][data-loaded]"))
             out["dreamlake ui: start to a 1 M-point chart shown (s)"] = round(time.time() - t0, 3)
+            out["dreamlake ui: bytes transferred for the 1 M-point chart's data (KB)"] = round(transferred(driver, "track=train_loss") / 1e3, 1)
+            out["dreamlake ui: bytes transferred for the run's page in all (KB)"] = round(transferred(driver) / 1e3, 1)
         finally:
             ui.terminate()
             ui.wait()
@@ -145,6 +179,8 @@ try:
             wait.until(lambda d: "999,999" in d.execute_script("return (document.querySelector('line-chart') || {}).closest ? document.querySelector('line-chart').closest('scalar-card, [class*=card]').innerText : ''")
                        and d.find_elements(By.CSS_SELECTOR, "line-chart canvas"))
             out["TensorBoard: start to a 1 M-point chart shown (s)"] = round(time.time() - t0, 3)
+            out["TensorBoard: bytes transferred for the page in all (KB)"] = round(transferred(driver) / 1e3, 1)
+            out["TensorBoard: bytes transferred for the chart's data (KB)"] = round(transferred(driver, "tag=train_loss") / 1e3, 1)
             served = json.load(urllib.request.urlopen(tb_url + "data/plugin/scalars/scalars?run=demo&tag=train_loss"))
             out["TensorBoard: points it serves of the 1 M"] = len(served)
         finally:
