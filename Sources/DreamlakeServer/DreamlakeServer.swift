@@ -133,7 +133,7 @@ public struct DreamlakeServer: Sendable {
                                     node: .init(address: configuration.advertise ?? "",
                                                 leaseMilliseconds: UInt64(configuration.leaseSeconds * 1000)),
                                     idleSeconds: configuration.idleSeconds)
-        viewerService = try ViewerService(root: configuration.root)
+        viewerService = ViewerService(sharing: service)
     }
 
     /// What to tell the person starting the server about its tokens.
@@ -183,12 +183,13 @@ public struct DreamlakeServer: Sendable {
         let service = service
         // The name other servers send clients to (an S3 root's --advertise) is this server's too.
         let advertised = configuration.advertise.flatMap { URL(string: $0)?.host }.map { [$0] } ?? []
-        let viewer = ViewerResponder(service: viewerService, secret: secret, acceptsUserNames: acceptsClientSecret,
-                                     mayRead: { user, workspace in service.mayRead(user, workspace: workspace) },
-                                     hosts: HostCheck(listening: configuration.host, allowed: configuration.allowedHosts + advertised))
-        let responder = APIResponder(service: service, secret: secret, limits: Limits(configuration), viewer: viewer)
+        let router = Router.server(hosts: HostCheck(listening: configuration.host, allowed: configuration.allowedHosts + advertised),
+                                   viewerOnly: false)
+        ViewerRoutes(service: viewerService, secret: secret, acceptsUserNames: acceptsClientSecret,
+                     mayRead: { user, workspace in service.mayRead(user, workspace: workspace) }).add(to: router)
+        RemoteRoutes(service: service, limits: Limits(configuration)).add(to: router, secret: secret)
         let app = Application(
-            responder: CompressingResponder(inner: responder),
+            router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dreamlake"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
@@ -200,9 +201,8 @@ public struct DreamlakeServer: Sendable {
             },
             logger: logger
         )
-        // Closing flushes every open session: store work, on the thread pool as the requests' is.
-        let viewerService = viewerService
-        defer { viewerService.close() }
+        // Closing flushes every open session and closes the viewer's (one pool): store work, on the thread
+        // pool as the requests' is.
         do {
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {

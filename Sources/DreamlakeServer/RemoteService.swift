@@ -98,8 +98,9 @@ package final class RemoteService: @unchecked Sendable {
     private var busy: Set<String> = []
     private var tick: UInt64 = 0
     private var closed = false
-    /// On an S3 root: sessions opened for reading only (another node writes them, or none does).
-    private let readers: ReaderSessions?
+    /// Sessions opened for reading only: the viewer's (``ViewerService/init(sharing:)``), and on an S3 root
+    /// the API's reads of sessions another node writes, or none does. One pool, one bound, for both.
+    package let readers: ReaderSessions
 
     private struct Entry {
         var session: Session
@@ -164,7 +165,7 @@ package final class RemoteService: @unchecked Sendable {
         self.maxOpenSessions = max(1, maxOpenSessions)
         self.policy = policy
         notBusy = Condition(lock: lock)
-        readers = sessionRoot.isShared ? ReaderSessions(root: sessionRoot, maxOpen: maxOpenSessions) : nil
+        readers = ReaderSessions(root: sessionRoot, maxOpen: maxOpenSessions)
         self.idleSeconds = idleSeconds.isFinite ? max(0.1, idleSeconds) : 60
         let renewEvery = sessionRoot.isShared ? Double(node.leaseMilliseconds) / 3000 : nil
         let idleEvery = min(max(self.idleSeconds / 4, 0.05), 5)
@@ -231,7 +232,7 @@ package final class RemoteService: @unchecked Sendable {
             defer { open = [:] }
             return Array(open.values)
         }
-        readers?.close()
+        readers.close()
         var errors: [DreamlakeError] = []
         for e in sessions {
             do { try e.session.close() } catch { errors.append(error) }
@@ -413,7 +414,7 @@ package final class RemoteService: @unchecked Sendable {
     /// does not write is read as the bucket has it (what its writer, another node maybe, uploaded): no
     /// lease is taken, so any node reads any session.
     func readable(_ id: String) throws(RemoteError) -> (Session, () -> Void) {
-        guard let readers else { return (try acquire(id), { self.release(id) }) }
+        guard sessionRoot.isShared else { return (try acquire(id), { self.release(id) }) }
         // A read of a session this node writes needs no lease check: it reads what this node wrote.
         if let writing = try acquireOpen(id, checkingLease: false) { return (writing, { self.release(id) }) }
         // The session's name, from the one listing of the bucket that found it.
@@ -424,7 +425,7 @@ package final class RemoteService: @unchecked Sendable {
             (workspace, name) = try stored(id)
             lock.withLock { names[id] = (workspace, name) }
         }
-        let reader: Session
+        let reader: Session, readers = readers
         do { reader = try readers.acquire(workspace, name) } catch { throw RemoteError(any: error) }
         return (reader, { readers.release(workspace, name, reader) })
     }

@@ -289,6 +289,12 @@ try:
     assert lines[0] == "run,index,step,value" and len(lines) > 1000, lines[:3]
     cells = [line.split(",") for line in lines[1:]]
     assert [int(c[1]) for c in cells] == sorted(int(c[1]) for c in cells) and cells[0][:3] == ["demo-run", "0", "0"], cells[:2]
+    # The chart draws values rounded to what it can show (precision=chart); the CSV's are exact, each the stored point's.
+    fetched = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert any("track=train_loss" in n and "precision=chart" in n for n in fetched), [n for n in fetched if "envelope" in n][:3]
+    for c in cells[:: max(1, len(cells) // 20)]:
+        p = json.load(urllib.request.urlopen(f"{url}api/points?workspace=demo&session=demo-run&track=train_loss&from={c[1]}&limit=1"))
+        assert float(c[3]) == p["points"][0]["data"]["value"], (c, p)
 
     # A file downloads, and its bytes have the checksum the page shows.
     row = driver.find_element(By.CSS_SELECTOR, "#files tr:nth-child(2)")

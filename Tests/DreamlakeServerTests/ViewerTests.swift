@@ -231,6 +231,70 @@ private let client: URLSession = {
         #expect(service.openSessionCount == 1, "a was closed once its request ended")
     }
 
+    /// Issue 31: the page's envelopes (`precision=chart`) send their values in under half the bytes, yet every
+    /// value is within 1/65,536 of the chart's span or of itself, every bucket's extremes are the same points,
+    /// and what a chart marks (NaN, infinities, zero, the spike) is unchanged; zoomed into a flat stretch, the
+    /// values keep the digits that tell them apart. An unknown precision is refused.
+    @Test func aChartsEnvelopeLosesOnlyDigitsNoChartCanShow() async throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let s = try Session(name: "r", workspace: "w", localPath: root.path)
+        try s.open()
+        for i in 0..<100_000 {
+            let v: Double = switch i {
+            case 5_000: 1e6  // a spike
+            case 6_000: .nan
+            case 7_000: -.infinity
+            case 8_000: 0
+            case 9_000: 3.0e-9  // small beside the rest: kept to its own size, not the span's
+            case 90_000..<90_100: 1.0 + Double(i - 90_000) * 1e-12  // a flat stretch, to zoom into
+            default: 2.0 / (1.0 + Double(i) * 1e-4) + 0.01 * sin(Double(i) * 0.37)
+            }
+            try s.track("loss").append(value: v, step: i)
+        }
+        try s.close()
+        try await withViewerClient(root.path) { get in
+            func envelope(_ query: String) async throws -> (ValueObject, Int) {
+                let (status, data, _) = try await get("/api/envelope?workspace=w&session=r&track=loss&form=columns&" + query, [:])
+                #expect(status == 200, "\(String(decoding: data, as: UTF8.self))")
+                return (try #require(try json(data).objectValue), data.count)
+            }
+            func values(_ e: ValueObject, _ name: String) -> [Double?] {
+                (e[name]?.arrayValue ?? []).map { v in if case .null = v { return nil }; return v.doubleValue }
+            }
+            let (exact, exactBytes) = try await envelope("buckets=600")
+            let (chart, chartBytes) = try await envelope("buckets=600&precision=chart")
+            #expect(chartBytes * 3 < exactBytes * 2, "the chart's envelope is \(chartBytes) bytes, the exact one \(exactBytes)")
+            func valueBytes(_ e: ValueObject) -> Int { ["first", "last", "min", "max"].reduce(0) { $0 + RemoteWire.encode(e[$1] ?? .null).count } }
+            #expect(valueBytes(chart) * 2 < valueBytes(exact), "its values are \(valueBytes(chart)) bytes, the exact ones \(valueBytes(exact))")
+            for key in ["gap", "width", "firstAt", "lastAt", "minAt", "maxAt", "n", "nan", "posInf", "negInf", "missing", "t0", "t1"] {
+                #expect(exact[key] == chart[key], "\(key) is the same")
+            }
+            let extremes = ["first", "last", "min", "max"].flatMap { values(exact, $0) }.compactMap { $0 }.filter(\.isFinite)
+            let sorted = extremes.sorted()
+            #expect(sorted.count > 2_000)
+            let span = min(sorted.last! - sorted.first!, sorted[Int((Double(sorted.count) * 0.99).rounded(.up)) - 1] - sorted[Int(Double(sorted.count) * 0.01)])
+            var shorter = 0
+            for name in ["first", "last", "min", "max"] {
+                for (e, c) in zip(values(exact, name), values(chart, name)) {
+                    guard let e, let c else { #expect(e == nil && c == nil); continue }
+                    guard e.isFinite, e != 0 else { #expect(c == e || (c.isNaN && e.isNaN)); continue }
+                    #expect(abs(c - e) <= min(abs(e), span) * 0x1p-16, "\(c) stands for \(e)")
+                    if "\(c)".count < "\(e)".count { shorter += 1 }
+                }
+            }
+            #expect(shorter > 2_000, "most values lose digits: \(shorter)")
+            // The spike and the small value are there, each exact to its own size.
+            #expect(values(chart, "max").contains(1e6))
+            #expect(values(chart, "min").contains { $0.map { abs($0 - 3.0e-9) <= 3.0e-9 * 0x1p-16 } ?? false })
+            // Zoomed into the flat stretch, 100 values 1e-12 apart stay 100 distinct values, in order.
+            let (zoomed, _) = try await envelope("buckets=200&from=90000&to=90100&precision=chart")
+            let flat = values(zoomed, "first").compactMap { $0 }
+            #expect(flat.count == 100 && flat == flat.sorted() && Set(flat).count == 100, "\(flat.prefix(4))")
+            #expect(try await get("/api/envelope?workspace=w&session=r&track=loss&precision=pixels", [:]).0 == 400)
+        }
+    }
+
     /// A run being written shows as live, and each request sees what its writer flushed.
     @Test func aRunBeingWrittenShowsWhatItsWriterFlushed() async throws {
         let root = TempRoot()
@@ -352,7 +416,7 @@ private let client: URLSession = {
         let forbidden = try await request("/api/run?workspace=bobs&session=s2", cookie: ana)
         #expect(forbidden.0 == 403)
         #expect(!FileManager.default.fileExists(atPath: root.path + "/shared/.owner"), "reading claims no workspace")
-        let bob = ViewerResponder.cookieName + "=" + RemoteToken.mint(userName: "bob", secret: RemoteToken.pythonClientSecret)
+        let bob = ViewerRoutes.cookieName + "=" + RemoteToken.mint(userName: "bob", secret: RemoteToken.pythonClientSecret)
         let bobs = try await sessions(bob)
         #expect(Set(bobs.compactMap { $0 }) == ["s1", "s2"])
         let bobsRun = try await request("/api/run?workspace=bobs&session=s2", cookie: bob)

@@ -72,14 +72,20 @@ public struct ViewerServer: Sendable {
         var logger = Logger(label: "dreamlake.ui")
         logger.logLevel = .warning
         let port = port
+        let router = Router.server(hosts: hosts, viewerOnly: true)
+        ViewerRoutes(service: service, secret: secret).add(to: router)
         let app = Application(
-            responder: CompressingResponder(inner: ViewerResponder(service: service, secret: secret, hosts: hosts)),
+            router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "dreamlake"),
             onServerRunning: { channel in onReady(channel.localAddress?.port ?? port) },
             logger: logger
         )
         let service = service
-        defer { service.close() }
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        do { try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint]) } catch {
+            _ = try? await offload { service.close() }
+            throw error
+        }
+        // Closing the sessions it holds is store work: on the thread pool, as the requests' is.
+        try await offload { service.close() }
     }
 }

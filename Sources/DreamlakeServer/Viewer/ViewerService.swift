@@ -32,6 +32,14 @@ package final class ViewerService: Sendable {
         sessions = ReaderSessions(root: sessionRoot, maxOpen: maxOpenSessions)
     }
 
+    /// The viewer of what `service` serves (`dreamlake serve`'s page), reading through the service's own pool of
+    /// sessions open for reading (``RemoteService/readers``), so that one bound holds for the page and the API.
+    package init(sharing service: RemoteService) {
+        root = service.root
+        sessionRoot = service.sessionRoot
+        sessions = service.readers
+    }
+
     /// Closes every session it holds open; one a request still uses is
     /// closed when that request ends.
     package func close() { sessions.close() }
@@ -167,13 +175,15 @@ package final class ViewerService: Sendable {
     /// `GET /api/envelope?workspace&session&track&field&x&from&to&buckets`:
     /// the track's envelope of `field` (``Track/envelope(field:range:buckets:)``)
     /// and, when `x` names a field (a step), that field's first and last
-    /// point in each bucket: where a chart with that x axis puts the bucket.
+    /// point in each bucket: where a chart with that x axis puts the bucket. `forChart`
+    /// (`precision=chart`) rounds the values to what a chart can show (``ChartPrecision``).
     package func envelope(_ workspace: String, _ name: String, track: String, field: String, x: String? = nil,
-                          range: Range<UInt64>?, buckets: Int, columns: Bool = false) throws(DreamlakeError) -> Value {
-        let (count, all) = try withSession(workspace, name) { (s) throws(DreamlakeError) in
+                          range: Range<UInt64>?, buckets: Int, columns: Bool = false, forChart: Bool = false) throws(DreamlakeError) -> Value {
+        var (count, all) = try withSession(workspace, name) { (s) throws(DreamlakeError) in
             (try s.track(track).stats().count,
              try s.track(track).envelopes(fields: [field] + (x.map { [$0] } ?? []), range: range, buckets: buckets))
         }
+        if forChart { all[0] = ChartPrecision.rounded(all[0]) }
         if columns { return Self.envelopeColumns(track: track, field: field, count: count, all) }
         let out = all[0]
         func point(_ p: EnvelopePoint?) -> Value { p.map { .array([.int(Int64($0.index)), .double($0.value)]) } ?? .null }
@@ -229,9 +239,26 @@ package final class ViewerService: Sendable {
         if all.count > 1 {
             let xs = all[1]
             o["xFirstAt"] = .array(zip(out, xs).map { offset($1.first, from: $0) })
-            o["xFirst"] = .array(xs.map { value($0.first) })
             o["xLastAt"] = .array(zip(out, xs).map { offset($1.last, from: $0) })
-            o["xLast"] = .array(xs.map { value($0.last) })
+            // Whole steps (below 2^52, not -0) go as differences, as times do, and are as exact: a difference of
+            // two of them is a whole number below 2^53. Any other x goes as it is.
+            let whole = xs.allSatisfy { b in
+                [b.first, b.last].allSatisfy { p in
+                    p.map { $0.value.rounded() == $0.value && abs($0.value) < 0x1p52 && !($0.value == 0 && $0.value.sign == .minus) } ?? true
+                }
+            }
+            if whole {
+                var lastX: Double = 0
+                o["xFirstDelta"] = .array(xs.map { b in
+                    guard let f = b.first?.value else { return .null }
+                    defer { lastX = b.last?.value ?? f }
+                    return int(Int64(f - lastX))
+                })
+                o["xLastDelta"] = .array(xs.map { b in b.last.map { int(Int64($0.value - (b.first?.value ?? $0.value))) } ?? .null })
+            } else {
+                o["xFirst"] = .array(xs.map { value($0.first) })
+                o["xLast"] = .array(xs.map { value($0.last) })
+            }
         }
         return .object(o)
     }

@@ -246,7 +246,7 @@ function expandColumns(env) {
   if (env.form !== "columns") return env;
   const n = env.width.length, buckets = new Array(n);
   const point = (at, values, k, from) => at[k] === null ? null : [from + at[k], values[k]];
-  let end = 0, lastTime = 0;
+  let end = 0, lastTime = 0, lastX = 0;
   for (let k = 0; k < n; k++) {
     const from = end + env.gap[k], to = from + env.width[k];
     end = to;
@@ -259,7 +259,16 @@ function expandColumns(env) {
     const b = { from, to, first: point(env.firstAt, env.first, k, from), last: point(env.lastAt, env.last, k, from),
       min: point(env.minAt, env.min, k, from), max: point(env.maxAt, env.max, k, from), count: env.n[k], nan: env.nan[k],
       posInf: env.posInf[k], negInf: env.negInf[k], missing: env.missing[k], t: [t0, t1] };
-    if (env.xFirstAt) b.x = [point(env.xFirstAt, env.xFirst, k, from), point(env.xLastAt, env.xLast, k, from)];
+    if (env.xFirstAt && env.xFirstDelta) {
+      // Whole steps as differences: the first from the last bucket's last, the last from the first.
+      let xf = null, xl = null;
+      if (env.xFirstDelta[k] !== null) {
+        xf = lastX + env.xFirstDelta[k];
+        xl = env.xLastDelta[k] === null ? null : xf + env.xLastDelta[k];
+        lastX = xl === null ? xf : xl;
+      }
+      b.x = [env.xFirstAt[k] === null ? null : [from + env.xFirstAt[k], xf], env.xLastAt[k] === null ? null : [from + env.xLastAt[k], xl]];
+    } else if (env.xFirstAt) b.x = [point(env.xFirstAt, env.xFirst, k, from), point(env.xLastAt, env.xLast, k, from)];
     buckets[k] = b;
   }
   return { track: env.track, field: env.field, count: env.count, buckets };
@@ -360,18 +369,20 @@ function makeChart(title, series, opts) {
   const fields = opts.fields && opts.fields.length > 1 ? el("select", { class: "field" }, ...opts.fields.map(f => el("option", f === opts.field ? { selected: "" } : {}, f))) : null;
   const fullButton = el("button", { class: "full-screen", title: "full screen (Esc leaves it)" }, "\u2922");
   // Downloads: the chart as drawn (PNG), and the points it draws (CSV: each shown run's first, last, smallest and
-  // largest point of every pixel column in view, exact, by index; every point once a column is a point).
+  // largest point of every pixel column in view, exact (fetched again so), by index; every point once a column is a point).
   const save = (name, href) => { const a = el("a", { href, download: name }); document.body.append(a); a.click(); a.remove(); };
   const pngButton = el("button", { class: "png", title: "the chart as a PNG image" }, "PNG");
   pngButton.addEventListener("click", () => save(title + ".png", canvas.toDataURL("image/png")));
   const csvButton = el("button", { class: "csv", title: "the points drawn, as CSV" }, "CSV");
-  csvButton.addEventListener("click", () => {
+  csvButton.addEventListener("click", async () => {
     const { x0, x1 } = extent();
+    // The drawn envelopes again, with exact values (those drawn are rounded to the chart's precision).
+    const exact = await fetchEnvelopes("exact", shown);
     const quote = v => /[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v);
     const xName = mode === "step" ? series[0].stepField : mode === "index" ? "index" : mode === "time" ? "time_us" : "relative_us";
     const rows = [["run", "index", xName, series[0].field || "value"].map(quote).join(",")];
-    state.data.forEach((d, si) => {
-      if (!shown(si)) return;
+    exact.forEach((d, si) => {
+      if (!d) return;
       const pts = d.env.buckets.flatMap(b => [b.first, b.min, b.max, b.last].filter(Boolean)).sort((p, q) => p[0] - q[0])
         .filter((p, i, all) => i === 0 || p[0] !== all[i - 1][0]);
       for (const p of pts) {
@@ -438,18 +449,24 @@ function makeChart(title, series, opts) {
     const first = bs.find(b => b.to > lo), last = bs.slice().reverse().find(b => b.from <= hi);
     return { from: first ? first.from : 0, to: last ? last.to : Math.ceil(hi) + 1 };
   }
+  // Each series' envelope of the view at the chart's pixel width: values rounded to what the chart can show
+  // (precision=chart: within 1/65,536 of its span; README, "The viewer's JSON API"), or exact.
+  function fetchEnvelopes(precision, only = () => true) {
+    const buckets = Math.max(1, Math.floor(plotW * dpr));
+    return Promise.all(series.map(async (s, si) => {
+      if (!only(si)) return null;
+      const env = expandColumns(await api("envelope", { workspace: s.workspace, session: s.session, track: s.track, field: s.field || "value", buckets,
+        form: "columns", precision, ...(mode === "step" ? { x: s.stepField } : {}), ...rangeOf(si) }));
+      return { env, anchors: anchorsOf(env, mode, s.t0 || 0) };
+    }));
+  }
   async function load() {
     // Only the newest load is drawn: one begun before a resize or a zoom may finish after a later one.
     const seq = ++state.loads;
-    const buckets = Math.max(1, Math.floor(plotW * dpr));
     state.loading = true;
     let data;
     try {
-      data = await Promise.all(series.map(async (s, si) => {
-        const env = expandColumns(await api("envelope", { workspace: s.workspace, session: s.session, track: s.track, field: s.field || "value", buckets,
-          form: "columns", ...(mode === "step" ? { x: s.stepField } : {}), ...rangeOf(si) }));
-        return { env, anchors: anchorsOf(env, mode, s.t0 || 0) };
-      }));
+      data = await fetchEnvelopes("chart");
     } finally {
       if (seq === state.loads) state.loading = false;
     }

@@ -9,19 +9,17 @@ import NIOPosix
 /// gzip shrinks several times; stored files go as they are (they are often compressed already, and
 /// their `Content-Length` is the recorded size a client checks).
 ///
-/// It wraps the server's responder, so that the viewer's answers and the remote API's are compressed
-/// in one place. The compression runs on NIO's thread pool, as the store's work does.
-struct CompressingResponder<Inner: HTTPResponder>: HTTPResponder {
-    typealias Context = Inner.Context
-    let inner: Inner
+/// It is the servers' outermost middleware, so that the viewer's answers, the remote API's and their
+/// errors are compressed in one place. The compression runs on NIO's thread pool, as the store's work does.
+struct ResponseCompressionMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// Answers smaller than this are sent as they are: a gzip header and trailer would be most of them.
     static var smallest: Int { 1024 }
     /// Answers larger than this are sent as they are (they are collected whole before compressing).
     static var largest: Int { 64 << 20 }
 
-    func respond(to request: Request, context: Context) async throws -> Response {
-        let response = try await inner.respond(to: request, context: context)
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let response = try await next(request, context)
         guard Self.accepts(request), Self.compressible(response) else { return response }
         // Collected from the body as written (a JSON answer is one buffer), then compressed whole.
         var collector = Collector()

@@ -5,17 +5,16 @@ import Hummingbird
 import NIOCore
 import NIOPosix
 
-/// Serves the viewer: its page (``ViewerAssets``) and the JSON API the page
+/// The viewer's routes: its page (``ViewerAssets``) and the JSON API the page
 /// reads (README.md, "The viewer's JSON API"). Every request is a GET but the
 /// login; store and file work runs on NIO's thread pool.
 ///
-/// With a token secret, every API request needs a token: an
+/// With a token secret, every API request needs a token (``ViewerTokenMiddleware``): an
 /// `Authorization: Bearer` header (for curl and scripts) or the HttpOnly
 /// cookie `POST /api/login` sets from one (for the page). Under `dreamlake
 /// serve` it answers `/`, its assets and `/api/`, with the server's secret,
-/// and shows each user the workspaces they may read.
-struct ViewerResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+/// and shows each user the workspaces they may read (``WorkspaceAccessMiddleware``).
+struct ViewerRoutes: Sendable {
     let service: ViewerService
     /// Nil: no token is asked for (a loopback address without a secret).
     let secret: String?
@@ -24,8 +23,6 @@ struct ViewerResponder: HTTPResponder {
     var acceptsUserNames = false
     /// Whether a user may read a workspace; nil: every user, every workspace.
     var mayRead: (@Sendable (_ user: String, _ workspace: String) -> Bool)?
-    /// Which Host and Origin headers it answers (DNS rebinding, cross-site writes).
-    let hosts: HostCheck
 
     static let cookieName = "dreamlake_token"
     /// The most buckets an envelope request may ask for: two a pixel column of an 8K screen.
@@ -36,63 +33,59 @@ struct ViewerResponder: HTTPResponder {
         path == "/" || path == "/index.html" || path == "/app.js" || path == "/app.css" || path.hasPrefix("/api/")
     }
 
-    func respond(to request: Request, context: Context) async throws -> Response {
-        do {
-            if let refusal = hosts.refusal(request) { throw refusal }
-            return try await route(request)
-        } catch {
-            // Answered as the remote API answers each kind of failure, with the viewer's body.
-            let e = RemoteError(any: error)
-            return ViewerResponder.json(["error": .string(e.message)], status: e.status)
+    /// Adds the page and the JSON API to `router`.
+    func add(to router: Router<ServerContext>) {
+        for path in ["/", "/index.html"] {
+            router.get(RouterPath(path)) { _, _ in ViewerRoutes.asset(ViewerAssets.indexHTML, "text/html; charset=utf-8") }
         }
-    }
+        router.get("app.js") { _, _ in ViewerRoutes.asset(ViewerAssets.appJS, "text/javascript; charset=utf-8") }
+        router.get("app.css") { _, _ in ViewerRoutes.asset(ViewerAssets.appCSS, "text/css; charset=utf-8") }
+        router.post("api/login") { request, _ in try await self.login(request) }
 
-    private func route(_ request: Request) async throws -> Response {
-        let path = request.uri.path
-        if request.method == .post && path == "/api/login" { return try await login(request) }
-        guard request.method == .get || request.method == .head else {
-            throw RemoteError(405, "the viewer answers GET only (and POST /api/login)")
-        }
-        switch path {
-        case "/", "/index.html": return ViewerResponder.asset(ViewerAssets.indexHTML, "text/html; charset=utf-8")
-        case "/app.js": return ViewerResponder.asset(ViewerAssets.appJS, "text/javascript; charset=utf-8")
-        case "/app.css": return ViewerResponder.asset(ViewerAssets.appCSS, "text/css; charset=utf-8")
-        default: break
-        }
-        guard path.hasPrefix("/api/") else { throw RemoteError(404, "no such page: \(path)") }
-        let user = try authenticate(request)
-        let q = Query(request.uri.queryParameters)
         let service = service
-        if path != "/api/runs", let user, let mayRead, let ws = q["workspace"], !mayRead(user, ws) {
-            throw RemoteError(403, "user \(Names.quoted(user)) may not read workspace \(Names.quoted(ws)); its owner or the server's --share and --grants decide")
+        let signedIn = router.group("api").add(middleware: ViewerTokenMiddleware(secret: secret))
+        let mayRead = mayRead
+        signedIn.get("runs") { _, context in
+            let user = context.user
+            // Each workspace's owner record is read here, on the thread pool.
+            return try await ViewerRoutes.json(offload { try service.runs { ws in user.map { mayRead?($0, ws) ?? true } ?? true } })
         }
-        switch path {
-        case "/api/runs":
-            let mayRead = mayRead
-            return try await json(offload { try service.runs { ws in user.map { mayRead?($0, ws) ?? true } ?? true } })
-        case "/api/run":
+        let api = signedIn.group().add(middleware: WorkspaceAccessMiddleware(mayRead: mayRead))
+        api.get("run") { request, _ in
+            let q = Query(request.uri.queryParameters)
             let (ws, s) = try q.session()
-            return try await json(offload { try service.run(ws, s) })
-        case "/api/envelope":
+            return try await ViewerRoutes.json(offload { try service.run(ws, s) })
+        }
+        api.get("envelope") { request, _ in
+            let q = Query(request.uri.queryParameters)
             let (ws, s) = try q.session()
             let track = try q.required("track")
             let field = q["field"] ?? "value"
             let x = q["x"].flatMap { $0.isEmpty || $0 == "index" || $0 == "time" ? nil : $0 }
             let buckets = try q.int("buckets") ?? 1000
             // A chart draws a few columns a pixel at most: the bound keeps one request's memory small.
-            guard (1...ViewerResponder.maxBuckets).contains(buckets) else {
-                throw RemoteError(400, "buckets is \(buckets); it is from 1 to \(ViewerResponder.maxBuckets) (a bucket a pixel column of a chart)")
+            guard (1...ViewerRoutes.maxBuckets).contains(buckets) else {
+                throw RemoteError(400, "buckets is \(buckets); it is from 1 to \(ViewerRoutes.maxBuckets) (a bucket a pixel column of a chart)")
             }
-            let from = try q.uint("from"), to = try q.uint("to")
-            let range: Range<UInt64>? = from == nil && to == nil ? nil : (from ?? 0)..<max(from ?? 0, to ?? .max)
+            let range = try q.range()
             let columns: Bool
             switch q["form"] ?? "rows" {
             case "rows": columns = false
             case "columns": columns = true
             case let other: throw RemoteError(400, "form is \(Names.quoted(other)); use rows or columns")
             }
-            return try await json(offload { try service.envelope(ws, s, track: track, field: field, x: x, range: range, buckets: buckets, columns: columns) })
-        case "/api/nearest":
+            let forChart: Bool
+            switch q["precision"] ?? "exact" {
+            case "exact": forChart = false
+            case "chart": forChart = true
+            case let other: throw RemoteError(400, "precision is \(Names.quoted(other)); use exact or chart")
+            }
+            return try await ViewerRoutes.json(offload {
+                try service.envelope(ws, s, track: track, field: field, x: x, range: range, buckets: buckets, columns: columns, forChart: forChart)
+            })
+        }
+        api.get("nearest") { request, _ in
+            let q = Query(request.uri.queryParameters)
             let (ws, s) = try q.session()
             let track = try q.required("track")
             let axis: ViewerService.XAxis = switch q["x"] ?? "index" {
@@ -103,16 +96,19 @@ struct ViewerResponder: HTTPResponder {
             guard let at = Double(try q.required("at")), !at.isNaN else {
                 throw RemoteError(400, "at is a number: the x value to look up")
             }
-            let from = try q.uint("from"), to = try q.uint("to")
-            let range: Range<UInt64>? = from == nil && to == nil ? nil : (from ?? 0)..<max(from ?? 0, to ?? .max)
-            return try await json(offload { try service.nearest(ws, s, track: track, x: axis, at: at, range: range) })
-        case "/api/points":
+            let range = try q.range()
+            return try await ViewerRoutes.json(offload { try service.nearest(ws, s, track: track, x: axis, at: at, range: range) })
+        }
+        api.get("points") { request, _ in
+            let q = Query(request.uri.queryParameters)
             let (ws, s) = try q.session()
             let track = try q.required("track")
             let from = try q.uint("from") ?? 0
             let limit = min(try q.int("limit") ?? 1000, 100_000)
-            return try await json(offload { try service.points(ws, s, track: track, from: from, limit: max(0, limit)) })
-        case "/api/logs":
+            return try await ViewerRoutes.json(offload { try service.points(ws, s, track: track, from: from, limit: max(0, limit)) })
+        }
+        api.get("logs") { request, _ in
+            let q = Query(request.uri.queryParameters)
             let (ws, s) = try q.session()
             let from = try q.uint("from") ?? 0
             let limit = min(try q.int("limit") ?? 200, 10_000)
@@ -121,34 +117,14 @@ struct ViewerResponder: HTTPResponder {
                 return l
             }
             let text = q["q"]
-            return try await json(offload { try service.logs(ws, s, from: from, limit: max(0, limit), level: level, text: text) })
-        case "/api/file":
+            return try await ViewerRoutes.json(offload { try service.logs(ws, s, from: from, limit: max(0, limit), level: level, text: text) })
+        }
+        api.get("file") { request, _ in
+            let q = Query(request.uri.queryParameters)
             let (ws, s) = try q.session()
             let id = try q.required("id")
             let (handle, file) = try await offload { try service.file(ws, s, id: id) }
-            return APIResponder.fileResponse(handle, file)
-        default:
-            throw RemoteError(404, "no such endpoint: \(path)")
-        }
-    }
-
-    // MARK: Tokens
-
-    /// The user a request's token names; nil when no token is asked for.
-    private func authenticate(_ request: Request) throws -> String? {
-        guard let secret else { return nil }
-        var token: String?
-        if let header = request.headers[.authorization] {
-            token = try APIResponder.bearerToken(header)
-        } else if let cookies = request.headers[.cookie] {
-            for pair in cookies.split(separator: ";") {
-                let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                if kv.count == 2, kv[0] == ViewerResponder.cookieName { token = kv[1] }
-            }
-        }
-        guard let token else { throw RemoteError(401, "sign in: paste a token from `dreamlake token --user NAME`") }
-        do { return try RemoteToken.verify(token, secret: secret).userName } catch {
-            throw RemoteError(401, "the token was refused: \(error.message)")
+            return RemoteRoutes.fileResponse(handle, file)
         }
     }
 
@@ -165,7 +141,7 @@ struct ViewerResponder: HTTPResponder {
         guard case .object(let o)? = try? PythonJSONReader.parse(bytes) else {
             throw RemoteError(400, "send {\"token\": \"...\"}")
         }
-        guard let secret else { return ViewerResponder.json(["user": .null], status: 200) }
+        guard let secret else { return ViewerRoutes.json(["user": .null], status: 200) }
         let token: String
         if case .string(let t)? = o["token"] {
             token = t
@@ -182,22 +158,20 @@ struct ViewerResponder: HTTPResponder {
         guard token.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
             throw RemoteError(400, "the token holds characters a cookie cannot carry")
         }
-        var response = ViewerResponder.json(["user": .string(claims.userName)], status: 200)
-        response.headers[.setCookie] = "\(ViewerResponder.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict"
+        var response = ViewerRoutes.json(["user": .string(claims.userName)], status: 200)
+        response.headers[.setCookie] = "\(ViewerRoutes.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict"
         return response
     }
 
     // MARK: Helpers
 
-    private func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive(work)
-    }
 
-    private func json(_ value: Value) -> Response { ViewerResponder.json(value, status: 200) }
+    /// A JSON answer (200), never cached.
+    static func json(_ value: Value) -> Response { json(value, status: 200) }
 
     /// The server's JSON response, never cached: a run being written changes under it.
     static func json(_ value: Value, status: Int) -> Response {
-        var response = APIResponder.json(value, status: status)
+        var response = RemoteRoutes.json(value, status: status)
         response.headers[.cacheControl] = "no-store"
         return response
     }
@@ -232,6 +206,12 @@ struct ViewerResponder: HTTPResponder {
             guard let v = values[key] else { return nil }
             guard let i = Int(v) else { throw RemoteError(400, "\(key) is \(v), not a whole number") }
             return i
+        }
+
+        /// The indexes `from..<to` a request asks about, either end open; nil when it names neither.
+        func range() throws(RemoteError) -> Range<UInt64>? {
+            let from = try uint("from"), to = try uint("to")
+            return from == nil && to == nil ? nil : (from ?? 0)..<max(from ?? 0, to ?? .max)
         }
 
         func uint(_ key: String) throws(RemoteError) -> UInt64? {
