@@ -10,9 +10,9 @@ scripts/viewer-targets, on a release build; not part of CI):
   to the chart shown, for `dreamlake ui` and for `tensorboard`.
 
 - ten runs of ten tracks of 100,000 points compared (issue 31): every chart drawn with
-  every run's line, and the bytes the page fetched;
+  every run's line, and the bytes the page fetched; and a hundred runs so (the first chart, every chart);
 
-Usage: python viewer_targets.py <dreamlake binary> <root of many runs> <root of one big run> <root of 10 runs to compare>
+Usage: python viewer_targets.py <dreamlake binary> <root of many runs> <root of one big run> <root of 10 runs to compare> <root of 100 runs to compare>
            [<root of the demo's run of 1 M points> <TensorBoard log of the same> <python with tensorboard>]
 Prints one JSON object of seconds and megabytes.
 """
@@ -30,8 +30,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-dreamlake, many, big, compare = sys.argv[1:5]
-peer = sys.argv[5:8]
+dreamlake, many, big, compare, many_runs = sys.argv[1:6]
+peer = sys.argv[6:9]
 out = {}
 
 
@@ -66,6 +66,8 @@ options.binary_location = "/usr/bin/chromium"
 for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000", "--disable-gpu"]:
     options.add_argument(arg)
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+# Room for every request of the 100-run comparison in the page's timings (the default keeps 250).
+driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "performance.setResourceTimingBufferSize(100000)"})
 wait = WebDriverWait(driver, 120, poll_frequency=0.01, ignored_exceptions=[StaleElementReferenceException])
 try:
     ui, url = start(many)
@@ -139,6 +141,32 @@ try:
         out["comparison of runs x tracks"] = f"{len(runs)} x {tracks} of {runs[0]['tracks'][0]['count']} points"
         out["comparison, every chart drawn, best of 3 (s)"] = round(min(shown), 3)
         out["comparison, bytes transferred (MB)"] = round(min(sent) / 1e6, 3)
+    finally:
+        ui.terminate()
+        ui.wait()
+
+    # A hundred runs of ten tracks of 100,000 points compared (100 M points): the first chart, and every
+    # chart drawn with every run's line (1,000 envelopes), and the bytes the page fetched.
+    ui, url = start(many_runs)
+    try:
+        runs = json.load(urllib.request.urlopen(url + "api/runs"))["runs"]
+        ids = ",".join(r["workspace"] + "/" + r["session"] for r in runs)
+        tracks = len(runs[0]["tracks"])
+        first, every, sent = [], [], []
+        for _ in range(2):
+            driver.get("about:blank")
+            t0 = time.time()
+            driver.get(url + "#/compare?runs=" + ids)
+            drawn = f"canvas[data-loaded][data-shown='{len(runs)}']"
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, drawn)) >= 1)
+            first.append(time.time() - t0)
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, drawn)) == tracks)
+            every.append(time.time() - t0)
+            sent.append(transferred(driver))
+        out["comparison of many runs x tracks"] = f"{len(runs)} x {tracks} of {runs[0]['tracks'][0]['count']} points"
+        out["many runs compared, first chart drawn, best of 2 (s)"] = round(min(first), 3)
+        out["many runs compared, every chart drawn, best of 2 (s)"] = round(min(every), 3)
+        out["many runs compared, bytes transferred (MB)"] = round(min(sent) / 1e6, 3)
     finally:
         ui.terminate()
         ui.wait()

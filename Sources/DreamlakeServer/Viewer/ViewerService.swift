@@ -25,7 +25,7 @@ package final class ViewerService: Sendable {
 
     /// A viewer of the sessions under `root`, keeping at most `maxOpenSessions` open.
     /// - Throws: For an S3 root whose URL or configuration is not usable.
-    package init(root: String, maxOpenSessions: Int = 32,
+    package init(root: String, maxOpenSessions: Int = 256,
                  environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
         self.root = root
         sessionRoot = try Dreamlake.sessionRoot(root, environment: environment)
