@@ -23,6 +23,7 @@ from selenium.common.exceptions import ElementNotInteractableException, StaleEle
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+from selenium.webdriver.support.ui import Select
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -387,6 +388,22 @@ try:
     # The filter over track names leaves the charts whose name holds it.
     driver.find_element(By.ID, "track-filter").send_keys("loss")
     wait.until(lambda d: [c.get_attribute("data-track") for c in d.find_elements(By.CSS_SELECTOR, "#charts canvas") if c.is_displayed()] == ["train_loss"])
+    # Grouped by a parameter both runs share, they are one group of one colour, whose box switches both off;
+    # grouped by one they differ in, two groups of two colours. The grouping is kept in the URL.
+    Select(driver.find_element(By.ID, "group-by")).select_by_value("batch_size")
+    wait.until(lambda d: "group=batch_size" in d.current_url and d.find_elements(By.CSS_SELECTOR, "#run-list .group"))
+    groups = driver.find_elements(By.CSS_SELECTOR, "#run-list .group")
+    assert len(groups) == 1 and "batch_size = " in groups[0].text and "(2)" in groups[0].text, [g.text for g in groups]
+    assert chip("demo/demo-run") == chip("demo/py-run"), (chip("demo/demo-run"), chip("demo/py-run"))
+    grouped = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "canvas[data-track='train_loss'][data-loaded]"))
+    assert grouped.get_attribute("data-shown") == "2"
+    driver.find_element(By.CSS_SELECTOR, "#run-list .group-head input").click()
+    wait.until(lambda d: grouped.get_attribute("data-shown") == "0")
+    Select(driver.find_element(By.ID, "group-by")).select_by_value("learning_rate")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#run-list .group")) == 2)
+    assert chip("demo/demo-run") != chip("demo/py-run")
+    driver.refresh()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#run-list .group")) == 2)
     # The run's own page draws its line in the same colour.
     driver.get(url + "#/run/demo/py-run")
     own = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "canvas[data-track='train_loss'][data-loaded]"))

@@ -769,7 +769,15 @@ async function showCompare(main, ids, q) {
     ...differing.map(k => el("tr", {}, el("th", {}, k), ...runs.map(r => el("td", {}, fmt(r.parameters[k]))))));
   const names = [...new Set(runs.flatMap(r => r.tracks.filter(t => t.numericFields.length).map(t => t.name)))].sort();
   const xmode = xModeOf(q, runs.flatMap(r => r.tracks.filter(t => names.includes(t.name))));
-  const labels = runs.map(r => r.workspace + "/" + r.session), colors = colorsFor(labels);
+  const labels = runs.map(r => r.workspace + "/" + r.session);
+  // Runs grouped by a parameter or by their folder (`group=KEY` in the URL): a group's runs share its colour
+  // (kept from page to page as a run's is), and its box in the run list switches them all.
+  const groupKey = q.get("group") || "";
+  const groupOf = r => groupKey === "folder" ? (r.folder || "/") : groupKey in r.parameters ? JSON.stringify(r.parameters[groupKey]) : "(none)";
+  const groupName = (r, g) => groupKey === "folder" || !(groupKey in r.parameters) ? g : fmt(r.parameters[groupKey]);
+  const groups = groupKey ? [...new Set(runs.map(groupOf))] : [];
+  const groupColors = colorsFor(groups.map(g => "group " + groupKey + " = " + g));
+  const colors = groupKey ? Object.fromEntries(runs.map((r, i) => [labels[i], groupColors["group " + groupKey + " = " + groupOf(r)]])) : colorsFor(labels);
   // The runs shown: every one, until its box in the run list is unticked or the runs filter leaves it out.
   const ticked = new Set(labels);
   const runFilter = el("input", { type: "text", id: "run-filter", placeholder: "filter runs (regular expression)" });
@@ -786,19 +794,32 @@ async function showCompare(main, ids, q) {
     runList.querySelectorAll("[data-run]").forEach(item => item.classList.toggle("filtered", !matches(runFilter, item.dataset.run)));
     chartList.forEach(c => c.redraw());
   };
-  const runList = el("div", { id: "run-list" }, ...labels.map(label => {
-    const box = el("input", { type: "checkbox", checked: "", "data-run": label });
+  const swatch = color => { const chip = el("span", { class: "swatch" }); chip.style.background = color; return chip; };
+  const boxes = {};
+  const runItem = label => {
+    const box = boxes[label] = el("input", { type: "checkbox", checked: "", "data-run": label });
     box.addEventListener("change", () => { if (box.checked) ticked.add(label); else ticked.delete(label); redraw(); });
-    const chip = el("span", { class: "swatch" });
-    chip.style.background = colors[label];
-    return el("label", { "data-run": label }, box, chip, label);
-  }));
+    return el("label", { "data-run": label }, box, swatch(colors[label]), label);
+  };
+  const runList = el("div", { id: "run-list" }, ...(!groupKey ? labels.map(runItem) : groups.map(g => {
+    const members = labels.filter((_, i) => groupOf(runs[i]) === g), first = runs[labels.indexOf(members[0])];
+    const box = el("input", { type: "checkbox", checked: "", "data-group": g });
+    box.addEventListener("change", () => {
+      for (const label of members) { if (box.checked) ticked.add(label); else ticked.delete(label); boxes[label].checked = box.checked; }
+      redraw();
+    });
+    const head = el("label", { class: "group-head" }, box, swatch(colors[members[0]]), groupKey + " = " + groupName(first, g) + " (" + members.length + ")");
+    return el("div", { class: "group", "data-group": g }, head, ...members.map(runItem));
+  })));
   runFilter.addEventListener("input", redraw);
+  const groupPick = el("select", { id: "group-by" }, el("option", { value: "" }, "no grouping"),
+    ...["folder", ...keys].map(k => el("option", k === groupKey ? { value: k, selected: "" } : { value: k }, k)));
+  groupPick.addEventListener("change", () => { if (groupPick.value) q.set("group", groupPick.value); else q.delete("group"); setQuery(q); route(); });
   // The charts shown: those whose track name holds the filter's text.
   const trackFilter = el("input", { type: "text", id: "track-filter", placeholder: "filter tracks" });
   trackFilter.addEventListener("input", () => chartList.forEach((c, i) => { c.hidden = !names[i].toLowerCase().includes(trackFilter.value.toLowerCase()); }));
   main.replaceChildren(el("div", { class: "with-sidebar" },
-    el("aside", { class: "sidebar" }, el("h2", {}, "Runs"), runFilter, runList),
+    el("aside", { class: "sidebar" }, el("h2", {}, "Runs"), runFilter, el("label", { class: "group-by" }, "group by ", groupPick), runList),
     el("div", {}, el("section", {}, el("h2", {}, "Parameters that differ"), diff),
       el("section", {}, el("h2", {}, "Tracks"), el("div", { class: "toolbar" }, xPicker(q, Object.keys(XMODES)), trackFilter), charts))));
 }
