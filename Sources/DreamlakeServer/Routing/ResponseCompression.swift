@@ -22,7 +22,7 @@ struct ResponseCompressionMiddleware<Context: RequestContext>: RouterMiddleware 
         let response = try await next(request, context)
         guard Self.accepts(request), Self.compressible(response) else { return response }
         // Collected from the body as written (a JSON answer is one buffer), then compressed whole.
-        var collector = Collector()
+        let collector = Collector()
         try await response.body.write(collector.writer())
         let bytes = collector.take()
         let compressed = try await NIOThreadPool.singleton.runIfActive {
