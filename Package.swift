@@ -73,10 +73,14 @@ let package = Package(
             name: "DreamlakeS3",
             dependencies: ["CCrypto", "CCurl", "DreamlakeStore"]
         ),
+        // Parquet files, written (parquet-format 2.x): Thrift's compact footer, DELTA_BINARY_PACKED,
+        // BYTE_STREAM_SPLIT, dictionaries, LZ4_RAW. No Swift Parquet library is in this machine's package set.
+        .target(name: "DreamlakeParquet", dependencies: ["CLZ4"]),
         .target(
             name: "Dreamlake",
             dependencies: [
                 "DreamlakeStore",
+                "DreamlakeParquet",
                 "DreamlakeS3",
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -131,6 +135,10 @@ let package = Package(
             name: "DreamlakeStoreTests",
             dependencies: ["DreamlakeStore", "DreamlakeTestSupport", .product(name: "SystemPackage", package: "swift-system")],
             exclude: ["Golden", "FuzzRegressions"]  // read by path (#filePath), not bundled
+        ),
+        .testTarget(
+            name: "DreamlakeParquetTests",
+            dependencies: ["DreamlakeParquet", "DreamlakeTestSupport"]
         ),
         .testTarget(
             name: "DreamlakeS3Tests",

@@ -370,6 +370,13 @@ try:
                                      driver.find_element(By.CSS_SELECTOR, f"#run-list label[data-run='{run_id}'] .swatch"))
     colors = {r: chip(r) for r in ["demo/demo-run", "demo/py-run"]}
     assert len(set(colors.values())) == 2, colors
+    # Twenty runs on a page have twenty colours; past twenty, a run's colour is the palette's by a hash of its
+    # name; shown again, in any order, every run has the colour it had.
+    many_ids = [f"w/run-{k:02d}" for k in range(25)]
+    first = driver.execute_script("return colorsFor(arguments[0])", many_ids)
+    assert len({first[i] for i in many_ids[:20]}) == 20, first
+    again = driver.execute_script("return colorsFor(arguments[0].slice().reverse())", many_ids)
+    assert again == first, (first, again)
     legend_swatch = compare.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, ".legend [data-run='demo/py-run'] .swatch")
     assert driver.execute_script("return getComputedStyle(arguments[0]).backgroundColor", legend_swatch) == colors["demo/py-run"]
     # Unticking a run in the list takes its line off every chart; the filter over runs does the same by name.

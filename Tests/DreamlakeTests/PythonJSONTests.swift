@@ -9,47 +9,6 @@ func runPython(_ script: String, input: [UInt8] = []) throws -> [UInt8] {
     try runProcess("/usr/bin/env", ["python3", "-c", script], input: input)
 }
 
-/// Runs a program, feeding `input` on stdin; returns its stdout, or throws with its stderr when it fails.
-func runProcess(_ executable: String, _ arguments: [String], input: [UInt8] = []) throws -> [UInt8] {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-    p.standardInput = stdin
-    p.standardOutput = stdout
-    p.standardError = stderr
-    try p.run()
-    // Feed stdin and drain stderr on their own threads, so no pipe fills up and blocks the program.
-    let feeder = Thread {
-        stdin.fileHandleForWriting.write(Data(input))
-        try? stdin.fileHandleForWriting.close()
-    }
-    feeder.start()
-    let errBox = Box()
-    let drainer = Thread { errBox.set(stderr.fileHandleForReading.readDataToEndOfFile()) }
-    drainer.start()
-    let out = stdout.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
-        throw PythonFailed(status: p.terminationStatus, stderr: String(decoding: errBox.wait(), as: UTF8.self))
-    }
-    return Array(out)
-}
-
-/// Data handed from one thread to another.
-final class Box: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var data = Data()
-    func set(_ d: Data) { data = d; done.signal() }
-    func wait() -> Data { done.wait(); return data }
-}
-
-struct PythonFailed: Error, CustomStringConvertible {
-    var status: Int32
-    var stderr: String
-    var description: String { "python exited with \(status): \(stderr)" }
-}
-
 @Suite struct PythonJSONTests {
     /// Doubles of every kind: random bit patterns, short decimals, the edges.
     static func sampleDoubles() -> [Double] {

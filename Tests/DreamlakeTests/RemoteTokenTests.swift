@@ -1,3 +1,4 @@
+import DreamlakeTestSupport
 import DreamlakeS3
 import Foundation
 import Testing
