@@ -21,14 +21,18 @@ const ORANGE = "#e69f00";
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
   "#393b79", "#ad494a", "#637939", "#7b4173", "#e6550d", "#3182bd", "#31a354", "#843c39", "#de9ed6", "#6b6ecf"];
 // Each run's colour, the same from page to page (kept in this browser's storage), and different from every
-// other run's on one page while it shows at most twenty: a run keeps the colour it had unless a run before
-// it on the page has it; a run without one takes the first one free; past twenty, by a hash of its name.
+// other run's on one page while it shows at most twenty: a run keeps the colour it had unless a run that
+// had it first is on the page; a run without one takes the first one free; past twenty, by a hash of its
+// name (which is what it keeps, so it comes back the same in any order).
 function colorsFor(ids) {
   let kept = {};
   try { kept = JSON.parse(localStorage.getItem("dreamlake.colors") || "{}") || {}; } catch (e) { kept = {}; }
   const used = new Set(), out = {};
   const hash = id => { let h = 2166136261; for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619); return (h >>> 0) % PALETTE.length; };
-  for (const id of ids) if (Number.isInteger(kept[id]) && kept[id] >= 0 && kept[id] < PALETTE.length && !used.has(kept[id])) { out[id] = kept[id]; used.add(kept[id]); }
+  // The oldest keeper of a colour wins it, whatever the page's order (the map keeps them oldest first).
+  const age = new Map(Object.keys(kept).map((id, k) => [id, k]));
+  const known = ids.filter(id => Number.isInteger(kept[id]) && kept[id] >= 0 && kept[id] < PALETTE.length).sort((a, b) => age.get(a) - age.get(b));
+  for (const id of known) if (!used.has(kept[id])) { out[id] = kept[id]; used.add(kept[id]); }
   for (const id of ids) if (out[id] === undefined) {
     const free = PALETTE.findIndex((_, k) => !used.has(k));
     out[id] = free >= 0 ? free : hash(id);
