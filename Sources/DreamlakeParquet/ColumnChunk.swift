@@ -86,7 +86,13 @@ enum ColumnChunkEncoder {
             value = valueEnd
         }
         var dictionary: (indexes: [UInt32], width: Int)?
-        if case .bytes(let bytes, let ends) = v.values, let d = self.dictionary(bytes: bytes, ends: ends) {
+        var found: (entries: (bytes: [UInt8], ends: [Int]), indexes: [UInt32])?
+        switch v.values {
+        case .bytes(let bytes, let ends): found = self.dictionary(bytes: bytes, ends: ends)
+        case .repeatedBytes(let one, let count): found = ((one, [one.count]), [UInt32](repeating: 0, count: count))
+        default: break
+        }
+        if let d = found {
             // The dictionary page: its entries, PLAIN.
             var body: [UInt8] = []
             Encode.plain(bytes: d.entries.bytes, ends: d.entries.ends, range: d.entries.ends.indices, to: &body)
@@ -129,6 +135,7 @@ enum ColumnChunkEncoder {
                 case .double(let x): Encode.byteStreamSplit(x[p.values], to: &body)
                 case .boolean(let x): Encode.plain(x[p.values], to: &body)
                 case .bytes(let bytes, let ends): Encode.plain(bytes: bytes, ends: ends, range: p.values, to: &body)
+                case .repeatedBytes: break  // always a dictionary
                 }
             }
             page(&out, &meta, body: body) { t in
@@ -245,6 +252,9 @@ enum ColumnChunkEncoder {
             }
             guard let lo, let hi, lo.count <= 1024, hi.count <= 1024 else { return (nil, nil) }
             return (Array(lo), Array(hi))
+        case .repeatedBytes(let one, let count):
+            guard count > 0, one.count <= 1024 else { return (nil, nil) }
+            return (one, one)
         }
     }
 }

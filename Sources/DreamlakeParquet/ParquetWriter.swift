@@ -37,6 +37,8 @@ public struct ParquetColumnValues: Sendable {
         case boolean([Bool])
         /// Byte strings one after another in `bytes`; value k ends at `ends[k]`.
         case bytes(bytes: [UInt8], ends: [Int])
+        /// One byte string `count` times (a session's name in each row of its track): a dictionary of one.
+        case repeatedBytes([UInt8], count: Int)
 
         var count: Int {
             switch self {
@@ -44,6 +46,7 @@ public struct ParquetColumnValues: Sendable {
             case .double(let v): v.count
             case .boolean(let v): v.count
             case .bytes(_, let ends): ends.count
+            case .repeatedBytes(_, let count): count
             }
         }
     }
@@ -125,7 +128,7 @@ public final class ParquetWriter {
     /// of these rows, and must be optional). The chunks are encoded on `encode`'s threads, then written in
     /// column order.
     public func writeRowGroup(rows: Int, _ values: [Int: ParquetColumnValues],
-                              encode: (Int, (Int) -> Void) -> Void = { n, body in for i in 0..<n { body(i) } }) throws {
+                              encode: (Int, @Sendable (Int) -> Void) -> Void = { n, body in for i in 0..<n { body(i) } }) throws {
         guard !finished else { throw ParquetError("the file is finished") }
         guard rows > 0 else { return }
         for (i, v) in values {
@@ -136,11 +139,9 @@ public final class ParquetWriter {
             throw ParquetError("the required column \(columns[i].name) has no values in a row group")
         }
         let order = values.keys.sorted()
+        let jobs = order.map { (columns[$0], values[$0]!) }
         let encoded = Results(count: order.count)
-        encode(order.count) { k in
-            let i = order[k]
-            encoded.set(k, ColumnChunkEncoder.encode(self.columns[i], values[i]!, rows: rows))
-        }
+        encode(order.count) { k in encoded.set(k, ColumnChunkEncoder.encode(jobs[k].0, jobs[k].1, rows: rows)) }
         let start = offset
         var chunks: [Int: ChunkMeta] = [:]
         for (k, i) in order.enumerated() {
@@ -161,7 +162,8 @@ public final class ParquetWriter {
             throw ParquetError("column \(column.name) has \(v.values.count) values for \(present) rows that have one")
         }
         let fits = switch (column.kind, v.values) {
-        case (.int64, .int64), (.timestampMicros, .int64), (.double, .double), (.boolean, .boolean), (.string, .bytes): true
+        case (.int64, .int64), (.timestampMicros, .int64), (.double, .double), (.boolean, .boolean), (.string, .bytes),
+             (.string, .repeatedBytes): true
         default: false
         }
         guard fits else { throw ParquetError("column \(column.name) is \(column.kind) and was given other values") }

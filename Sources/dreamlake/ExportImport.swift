@@ -2,16 +2,27 @@ import ArgumentParser
 import Dreamlake
 import Foundation
 
-/// `dreamlake export`: sessions to Python dreamlake's JSONL layout.
+/// `dreamlake export`: sessions to Python dreamlake's JSONL layout, or to Parquet.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Export sessions to the JSONL layout Python dreamlake writes (logs.jsonl, parameters.json, ...).",
-        discussion: "With no session named, exports every session under --root. The output is <out>/<workspace>/<session>/, replaced whole.")
+        abstract: "Export sessions to the JSONL layout Python dreamlake writes (logs.jsonl, parameters.json, ...), or to Parquet.",
+        discussion: """
+        With no session named, exports every session under --root. The output is <out>/<workspace>/<session>/, replaced whole. \
+        With --format parquet: tracks/<track>.parquet (a row a point), logs.parquet and parameters.parquet in each session's \
+        folder, and <out>/runs.parquet (a row a session), which DuckDB, polars, pandas and pyarrow read as they are.
+        """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case jsonl, parquet
+    }
 
     @OptionGroup var root: RootOption
 
     @Option(help: "The folder to write the layout into.")
     var out: String
+
+    @Option(help: "jsonl (Python dreamlake's layout) or parquet.")
+    var format: Format = .jsonl
 
     @Argument(help: "WORKSPACE or WORKSPACE/SESSION to export (default: all).")
     var sessions: [String] = []
@@ -30,6 +41,22 @@ struct Export: ParsableCommand {
             let folder = sessionRoot.localFolder
             let bar = ProgressBar("export")
             defer { bar.finish() }
+            if format == .parquet {
+                let chosen = try sessionRoot.sessions().filter { ws, name in
+                    asked.isEmpty || asked.contains(where: { $0.workspace == ws && ($0.session == nil || $0.session == name) })
+                }
+                for a in asked where !chosen.contains(where: { $0.workspace == a.workspace && (a.session == nil || $0.name == a.session) }) {
+                    throw noSuchSession(a.session.map { "\(a.workspace)/\($0)" } ?? a.workspace, root: root.path)
+                }
+                let reports = try ParquetExport.export(sessions: chosen.map { ($0.workspace, $0.name) }, localPath: folder, to: out,
+                                                       progress: bar.handler)
+                bar.finish()
+                for r in reports {
+                    print("exported \(r.directory): \(counted(r.points, "point")), \(counted(r.logs, "log entry", plural: "log entries")), "
+                          + "\(counted(r.bytes, "byte")) of Parquet")
+                }
+                return
+            }
             if sessions.isEmpty {
                 reports = try JSONLLayout.exportAll(localPath: folder, to: out, progress: bar.handler)
             }

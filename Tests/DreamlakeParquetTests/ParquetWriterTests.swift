@@ -6,25 +6,6 @@ import Testing
 /// Issue 32: files of every kind of column, read back by pyarrow, DuckDB and polars with no option, every
 /// value compared (a double's bits too), and by pandas.
 @Suite struct ParquetWriterTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
-
-    /// The interpreter with pyarrow, duckdb, polars and pandas (`scripts/parquet-env`, which scripts/test
-    /// runs and names in DREAMLAKE_PARQUET_PYTHON); the tests fail, never skip, without it.
-    static func python() throws -> String {
-        let path = ProcessInfo.processInfo.environment["DREAMLAKE_PARQUET_PYTHON"] ?? repository + "/.venv-parquet/bin/python"
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw PythonFailed(status: -1, stderr: "no Python with pyarrow, duckdb, polars and pandas at \(path): run scripts/parquet-env (scripts/test does)")
-        }
-        return path
-    }
-
-    /// What the four readers read from `path`.
-    static func read(_ path: String) throws -> [String: Any] {
-        let out = try runProcess(try python(), [repository + "/Tests/Parquet/read_parquet.py", path])
-        return try #require(try JSONSerialization.jsonObject(with: Data(out)) as? [String: Any])
-    }
-
     /// A file written to memory: its bytes.
     final class Memory: @unchecked Sendable {
         var bytes: [UInt8] = []
@@ -109,7 +90,7 @@ import Testing
         let path = root.path + "/all.parquet"
         try Data(memory.bytes).write(to: URL(fileURLWithPath: path))
 
-        let read = try Self.read(path)
+        let read = try ParquetReaders.read(path)
         for reader in ["pyarrow", "duckdb", "polars"] {
             let got = try #require(read[reader] as? [String: Any])
             let columns = try #require(got["columns"] as? [String: [Any]])
@@ -118,7 +99,7 @@ import Testing
                 let have = try #require(columns[name], "\(reader) has no \(name)")
                 #expect(have.count == want.count, "\(reader) \(name): \(have.count) rows")
                 var wrong = 0
-                for (k, (h, e)) in zip(have, want).enumerated() where !Self.same(h, e, exactNaN: reader == "pyarrow") {
+                for (k, (h, e)) in zip(have, want).enumerated() where !ParquetReaders.same(h, e, exactNaN: reader == "pyarrow") {
                     wrong += 1
                     if wrong <= 3 { Issue.record("\(reader) \(name) row \(k): read \(h), wrote \(String(describing: e))") }
                 }
@@ -131,37 +112,5 @@ import Testing
         let arrow = try #require((read["pyarrow"] as? [String: Any])?["types"] as? [String: String])
         #expect(arrow["timestamp"] == "timestamp[us, tz=UTC]" && arrow["level"] == "string", "\(arrow)")
         #expect((read["pandas"] as? [String: Any])?["rows"] as? Int == 220_001)
-    }
-
-    /// Whether a reader's value `h` is the written `e`: a double by its bits (NaN's payload only where
-    /// `exactNaN`: DuckDB and polars may hand back their own NaN), an integer, a string or a boolean as it is.
-    static func same(_ h: Any, _ e: Any?, exactNaN: Bool) -> Bool {
-        switch e {
-        case nil: return h is NSNull
-        case let d as Double:
-            guard let s = h as? String, s.hasPrefix("f:"), let bits = UInt64(littleEndianHex: String(s.dropFirst(2))) else { return false }
-            let r = Double(bitPattern: bits)
-            return d.isNaN ? r.isNaN && (!exactNaN || r.bitPattern == d.bitPattern) : r.bitPattern == d.bitPattern
-        case let i as Int64: return (h as? NSNumber).map { $0.int64Value == i && "\($0)" == "\(i)" } ?? false
-        case let b as Bool: return (h as? String) == (b ? "b:1" : "b:0")
-        case let s as String: return (h as? String) == s
-        default: return false
-        }
-    }
-}
-
-extension UInt64 {
-    /// Eight bytes given as little-endian hex.
-    init?(littleEndianHex hex: String) {
-        guard hex.count == 16 else { return nil }
-        var v: UInt64 = 0
-        var i = hex.startIndex
-        for k in 0..<8 {
-            let j = hex.index(i, offsetBy: 2)
-            guard let b = UInt8(hex[i..<j], radix: 16) else { return nil }
-            v |= UInt64(b) << UInt64(8 * k)
-            i = j
-        }
-        self = v
     }
 }

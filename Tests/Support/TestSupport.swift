@@ -110,3 +110,64 @@ public struct PythonFailed: Error, CustomStringConvertible {
     }
     public var description: String { "python exited with \(status): \(stderr)" }
 }
+
+/// The Parquet readers our files are checked with: pyarrow, DuckDB, polars and pandas, in the virtual
+/// environment `scripts/parquet-env` makes (scripts/test names its interpreter in DREAMLAKE_PARQUET_PYTHON).
+public enum ParquetReaders {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    /// The interpreter; the tests fail, never skip, without it.
+    public static func python() throws -> String {
+        let path = ProcessInfo.processInfo.environment["DREAMLAKE_PARQUET_PYTHON"] ?? repository + "/.venv-parquet/bin/python"
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw PythonFailed(status: -1, stderr: "no Python with pyarrow, duckdb, polars and pandas at \(path): run scripts/parquet-env (scripts/test does)")
+        }
+        return path
+    }
+
+    /// What each reader read from the file at `path` (Tests/Parquet/read_parquet.py):
+    /// `[reader: ["types": [column: type], "columns": [column: [value]]]]` (pandas: `"rows"` instead of columns).
+    public static func read(_ path: String) throws -> [String: Any] {
+        let out = try runProcess(try python(), [repository + "/Tests/Parquet/read_parquet.py", path])
+        guard let read = try JSONSerialization.jsonObject(with: Data(out)) as? [String: Any] else {
+            throw PythonFailed(status: 0, stderr: "read_parquet.py printed no JSON object")
+        }
+        return read
+    }
+
+    /// The columns `reader` read.
+    public static func columns(_ read: [String: Any], _ reader: String) -> [String: [Any]] {
+        ((read[reader] as? [String: Any])?["columns"] as? [String: [Any]]) ?? [:]
+    }
+
+    /// Whether a reader's value `h` (as read_parquet.py prints it) is `e`: a Double by its bits (a NaN's payload
+    /// only where `exactNaN`: DuckDB and polars may hand back their own NaN), an Int64, a Bool or a String as it
+    /// is, nil as null.
+    public static func same(_ h: Any, _ e: Any?, exactNaN: Bool) -> Bool {
+        switch e {
+        case nil: return h is NSNull
+        case let d as Double:
+            guard let r = double(h) else { return false }
+            return d.isNaN ? r.isNaN && (!exactNaN || r.bitPattern == d.bitPattern) : r.bitPattern == d.bitPattern
+        case let i as Int64: return (h as? NSNumber).map { $0.int64Value == i && "\($0)" == "\(i)" } ?? false
+        case let b as Bool: return (h as? String) == (b ? "b:1" : "b:0")
+        case let s as String: return (h as? String) == s
+        default: return false
+        }
+    }
+
+    /// A double as read_parquet.py prints it ("f:" and its bytes in little-endian hex).
+    public static func double(_ h: Any) -> Double? {
+        guard let s = h as? String, s.hasPrefix("f:"), s.count == 18 else { return nil }
+        var v: UInt64 = 0
+        var i = s.index(s.startIndex, offsetBy: 2)
+        for k in 0..<8 {
+            let j = s.index(i, offsetBy: 2)
+            guard let b = UInt8(s[i..<j], radix: 16) else { return nil }
+            v |= UInt64(b) << UInt64(8 * k)
+            i = j
+        }
+        return Double(bitPattern: v)
+    }
+}
