@@ -66,9 +66,19 @@ enum ColumnChunkEncoder {
         var meta = ChunkMeta(encodings: [], numValues: Int64(rows), uncompressedSize: 0, compressedSize: 0,
                              dataPageOffset: 0, dictionaryPageOffset: nil, nullCount: Int64(nulls), min: nil, max: nil)
         (meta.min, meta.max) = statistics(v.values)
-        // Where each page's rows end, and its values with them.
+        // Where each page's rows end, and its values with them: every 65,536 rows, or sooner for byte strings.
         var pages: [(rows: Range<Int>, values: Range<Int>)] = []
         var row = 0, value = 0
+        if case .bytes = v.values {} else {
+            let step = ParquetWriter.rowsPerPage
+            while row < rows {
+                let end = Swift.min(rows, row + step)
+                let present = v.present.map { p in p[row..<end].reduce(0) { $0 + ($1 ? 1 : 0) } } ?? (end - row)
+                pages.append((row..<end, value..<(value + present)))
+                row = end
+                value += present
+            }
+        }
         while row < rows {
             var end = row, valueEnd = value, bytes = 0
             while end < rows && end - row < ParquetWriter.rowsPerPage {

@@ -108,39 +108,45 @@ enum Encode {
             return
         }
         appendVarint(zigzag(first), to: &out)
-        var previous = first
-        var deltas = [Int64](repeating: 0, count: blockSize)
-        var adjusted = [UInt64](repeating: 0, count: perMiniblock)
-        var i = values.startIndex + 1
-        while i < values.endIndex {
-            let count = min(blockSize, values.endIndex - i)
-            var minDelta = Int64.max
-            for k in 0..<count {
-                let v = values[i + k]
-                deltas[k] = v &- previous
-                previous = v
-                minDelta = min(minDelta, deltas[k])
-            }
-            appendVarint(zigzag(minDelta), to: &out)
-            let used = (count + perMiniblock - 1) / perMiniblock
+        out.reserveCapacity(out.count + values.count * 2)
+        values.withUnsafeBufferPointer { values in
+            var previous = first
+            var deltas = [Int64](repeating: 0, count: blockSize)
+            var adjusted = [UInt64](repeating: 0, count: perMiniblock)
             var widths = [Int](repeating: 0, count: miniblocks)
-            for m in 0..<used {
-                var widest: UInt64 = 0
-                for k in (m * perMiniblock)..<min(count, (m + 1) * perMiniblock) {
-                    widest |= UInt64(bitPattern: deltas[k] &- minDelta)
+            var i = 1
+            while i < values.count {
+                let count = min(blockSize, values.count - i)
+                var minDelta = Int64.max
+                for k in 0..<count {
+                    let v = values[i + k]
+                    let d = v &- previous
+                    deltas[k] = d
+                    previous = v
+                    minDelta = min(minDelta, d)
                 }
-                widths[m] = bitWidth(widest)
-            }
-            for w in widths { out.append(UInt8(w)) }
-            for m in 0..<used {
-                // A miniblock holds 32 values; the last one used is padded with zeros.
-                for k in 0..<perMiniblock {
-                    let at = m * perMiniblock + k
-                    adjusted[k] = at < count ? UInt64(bitPattern: deltas[at] &- minDelta) : 0
+                appendVarint(zigzag(minDelta), to: &out)
+                let used = (count + perMiniblock - 1) / perMiniblock
+                for m in 0..<miniblocks {
+                    var widest: UInt64 = 0
+                    if m < used {
+                        for k in (m * perMiniblock)..<min(count, (m + 1) * perMiniblock) {
+                            widest |= UInt64(bitPattern: deltas[k] &- minDelta)
+                        }
+                    }
+                    widths[m] = bitWidth(widest)
+                    out.append(UInt8(widths[m]))
                 }
-                adjusted.withUnsafeBufferPointer { appendBitPacked($0, width: widths[m], to: &out) }
+                for m in 0..<used where widths[m] > 0 {
+                    // A miniblock holds 32 values; the last one used is padded with zeros.
+                    for k in 0..<perMiniblock {
+                        let at = m * perMiniblock + k
+                        adjusted[k] = at < count ? UInt64(bitPattern: deltas[at] &- minDelta) : 0
+                    }
+                    adjusted.withUnsafeBufferPointer { appendBitPacked($0, width: widths[m], to: &out) }
+                }
+                i += count
             }
-            i += count
         }
     }
 

@@ -208,13 +208,12 @@ final class SessionExport {
                 // Blocks are whole: the points a writer added since the track's count was read are left for later.
                 let hi = block.firstIndex >= info.count ? 0 : Int(min(UInt64(block.count), info.count - block.firstIndex))
                 guard hi > 0 else { return true }
-                let lo = 0
-                for i in lo..<hi {
-                    index.append(Int64(bitPattern: block.firstIndex &+ UInt64(i)))
-                    times.append(block.timestamps[i])
-                    ranks.append(Int64(block.writer))
-                }
-                table.append(block, rows: lo..<hi)
+                // A block at a time (appending point by point would check exclusive access to each array per point).
+                let first = Int64(bitPattern: block.firstIndex)
+                index.append(contentsOf: (0..<Int64(hi)).lazy.map { first &+ $0 })
+                times.append(contentsOf: block.timestamps[0..<hi])
+                ranks.append(contentsOf: repeatElement(Int64(block.writer), count: hi))
+                table.append(block, rows: 0..<hi)
                 last = block.point(at: hi - 1).data
                 if index.count >= ParquetExport.rowGroupRows {
                     do throws(DreamlakeError) { try flush() } catch {
