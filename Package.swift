@@ -7,6 +7,8 @@ let package = Package(
         .library(name: "DreamlakeStore", targets: ["DreamlakeStore"]),
         .library(name: "Dreamlake", targets: ["Dreamlake"]),
         .library(name: "DreamlakeS3", targets: ["DreamlakeS3"]),
+        // Parquet files, written: what `dreamlake export --format parquet` writes with.
+        .library(name: "DreamlakeParquet", targets: ["DreamlakeParquet"]),
         // Backends for swift-log and swift-metrics, products of their own so
         // that Dreamlake itself never pulls those packages in.
         .library(name: "DreamlakeLogging", targets: ["DreamlakeLogging"]),

@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
 // The fuzzers: one executable whose libFuzzer entry point feeds the format's
-// decoders (DreamlakeStore's FuzzEntry) or the whole read path (DreamlakeServer's StoreFuzzEntry, which goes as far as the server's answers). A package of its own, so that no
+// decoders (DreamlakeStore's FuzzEntry), the Parquet writer's encoders (ParquetFuzzEntry) or the whole read path (DreamlakeServer's StoreFuzzEntry, which goes as far as the server's answers). A package of its own, so that no
 // user builds it; scripts/fuzz builds it with `--sanitize=fuzzer` and runs it.
 import Foundation
 import PackageDescription
@@ -14,7 +14,8 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "DreamlakeFuzz",
-            dependencies: [.product(name: "DreamlakeStore", package: root), .product(name: "DreamlakeServer", package: root)]
+            dependencies: [.product(name: "DreamlakeStore", package: root), .product(name: "DreamlakeServer", package: root),
+                           .product(name: "DreamlakeParquet", package: root)]
         ),
     ],
     swiftLanguageModes: [.v6]

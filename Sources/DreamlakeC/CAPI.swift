@@ -676,6 +676,14 @@ public func dreamlakeTrackReadColumns(_ track: OpaquePointer?, _ start: UInt64, 
     }
 }
 
+@_cdecl("dreamlake_track_write_parquet")
+public func dreamlakeTrackWriteParquet(_ track: OpaquePointer?, _ path: UnsafePointer<CChar>?,
+                                       _ err: UnsafeMutablePointer<dreamlake_error>?) -> Int32 {
+    onTrack(track, err) { (t) throws(DreamlakeError) in
+        try ParquetExport.write(t, to: try text(path, "the path"))
+    }
+}
+
 @_cdecl("dreamlake_track_envelope")
 public func dreamlakeTrackEnvelope(_ track: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ buckets: UInt32,
                                    _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,

@@ -16,11 +16,14 @@ public struct ParquetColumn: Sendable, Equatable {
         case timestampMicros
     }
 
+    /// The column's name (a flat schema: no nesting).
     public var name: String
+    /// What it holds.
     public var kind: Kind
     /// Whether a row may have no value (a null).
     public var optional: Bool
 
+    /// A column named `name` holding `kind`, nullable when `optional`.
     public init(_ name: String, _ kind: Kind, optional: Bool) {
         self.name = name
         self.kind = kind
@@ -31,9 +34,13 @@ public struct ParquetColumn: Sendable, Equatable {
 /// One row group's values of one column: the values of the rows that have one, in row order, and, for an
 /// optional column, which rows have one.
 public struct ParquetColumnValues: Sendable {
+    /// The values themselves, of the column's type.
     public enum Values: Sendable {
+        /// INT64 and timestamp columns' values.
         case int64([Int64])
+        /// DOUBLE columns' values.
         case double([Double])
+        /// BOOLEAN columns' values.
         case boolean([Bool])
         /// Byte strings one after another in `bytes`; value k ends at `ends[k]`.
         case bytes(bytes: [UInt8], ends: [Int])
@@ -51,10 +58,12 @@ public struct ParquetColumnValues: Sendable {
         }
     }
 
+    /// The rows' values, nulls left out.
     public var values: Values
     /// One flag a row; nil when every row has a value.
     public var present: [Bool]?
 
+    /// `values` of the rows `present` marks (every row when nil).
     public init(_ values: Values, present: [Bool]? = nil) {
         self.values = values
         self.present = present
@@ -64,6 +73,7 @@ public struct ParquetColumnValues: Sendable {
 /// What went wrong writing a Parquet file: a misuse of the writer (rows of two lengths, a value of another
 /// type than its column's, a null in a required column), or the sink's own failure, passed on as it is.
 public struct ParquetError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong.
     public var description: String
     init(_ d: String) { description = d }
 }
@@ -82,6 +92,7 @@ public final class ParquetWriter {
     /// The rows of a data page, at most.
     public static let rowsPerPage = 65_536
 
+    /// The file's columns so far, in order.
     public private(set) var columns: [ParquetColumn] = []
     private var byName: [String: Int] = [:]
     private let sink: ([UInt8]) throws -> Void

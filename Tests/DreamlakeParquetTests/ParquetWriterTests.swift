@@ -1,7 +1,7 @@
 import DreamlakeTestSupport
 import Foundation
 import Testing
-@testable import DreamlakeParquet
+@testable @_spi(Fuzzing) import DreamlakeParquet
 
 /// Issue 32: files of every kind of column, read back by pyarrow, DuckDB and polars with no option, every
 /// value compared (a double's bits too), and by pandas.
@@ -112,5 +112,29 @@ import Testing
         let arrow = try #require((read["pyarrow"] as? [String: Any])?["types"] as? [String: String])
         #expect(arrow["timestamp"] == "timestamp[us, tz=UTC]" && arrow["level"] == "string", "\(arrow)")
         #expect((read["pandas"] as? [String: Any])?["rows"] as? Int == 220_001)
+    }
+}
+
+/// The fuzz target's checks (scripts/fuzz parquet runs them on the fuzzer's inputs), on inputs of our own:
+/// every kind of Int64 run through DELTA_BINARY_PACKED, the hybrid at every width, BYTE_STREAM_SPLIT, and a
+/// file's frame, decoded back and compared (a difference stops the process).
+@Suite struct ParquetEncodingTests {
+    @Test func arbitraryValuesEncodeAndDecodeBack() {
+        var rng = SplitMix64(seed: 7)
+        for size in [0, 1, 2, 9, 64, 300, 2_000, 20_000] {
+            for _ in 0..<40 {
+                ParquetFuzzEntry.run((0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+            }
+        }
+        ParquetFuzzEntry.run([UInt8](repeating: 0xFF, count: 5_000))
+        ParquetFuzzEntry.run([UInt8](repeating: 0x01, count: 5_000))
+    }
+
+    /// The extremes DELTA_BINARY_PACKED must wrap over: Int64.min after Int64.max and back, at full width.
+    @Test func deltasOfTheExtremesWrap() {
+        let values: [Int64] = (0..<300).map { $0 % 2 == 0 ? .max : .min } + [0, -1, 1, .min, .min, .max]
+        var out: [UInt8] = []
+        Encode.deltaBinaryPacked(values[...], to: &out)
+        #expect(Decode.deltaBinaryPacked(out) == values)
     }
 }

@@ -111,3 +111,33 @@ def test_numpy_scalars_are_numbers_of_their_kind(root):
         t.append(value=np.float32(0.5), step=np.int64(3), count=np.uint8(7), zero_d=np.array(2.25))
         assert t.read()["data"][0]["data"] == {"value": 0.5, "step": 3, "count": 7, "zero_d": 2.25}
         assert type(t.read()["data"][0]["data"]["step"]) is int
+
+
+def test_to_arrow_gives_the_columns_of_the_parquet_export(root):
+    """Issue 32: track.to_arrow() is the track's file of `dreamlake export --format parquet`, read by pyarrow:
+    the same columns, each typed as its values are, every value exact, while the session writes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 100_000
+    values = 2.0 / (1.0 + np.arange(n) * 1e-4)
+    with session(root, "arrow") as s:
+        t = s.track("train/loss")
+        t.append_arrays(value=values, step=np.arange(n, dtype=np.int64))
+        t.append(value=float("nan"), step=n, note="diverged")
+        t.append(value="n/a", step=n + 1)
+        table = t.to_arrow()
+        assert table.column_names == ["workspace", "session", "index", "timestamp", "rank", "value", "value:string", "step", "note"]
+        assert table.schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
+        assert table.schema.field("step").type == pa.int64() and table.schema.field("value").type == pa.float64()
+        assert table.num_rows == n + 2
+        got = table.column("value").to_numpy(zero_copy_only=False)
+        assert np.array_equal(got[:n], values) and math.isnan(got[n])
+        assert table.column("value:string").to_pylist()[-1] == "n/a" and table.column("value").to_pylist()[-1] is None
+        assert table.column("note").to_pylist()[n] == "diverged" and set(table.column("session").to_pylist()) == {"arrow"}
+        with pytest.raises(dl.DreamlakeError):
+            s.track("nothing-here").to_arrow()
+    command("export", "--root", str(root), "--out", str(root / "parquet"), "--format", "parquet")
+    exported = pq.read_table(root / "parquet" / "ws" / "arrow" / "tracks" / "train" / "loss.parquet")
+    assert exported.column_names == table.column_names and exported.num_rows == table.num_rows
+    assert exported.column("value").to_pylist()[:n] == table.column("value").to_pylist()[:n]

@@ -316,6 +316,24 @@ let benchmarks: @Sendable () -> Void = {
                                 Int(Double(report.bytes) / 1e6 / seconds))
               },
               setup: { _ = try exportSession(points: exportPoints) })
+    // The same session to Parquet (issue 32), beside the JSONL export in the same run (compare their wall
+    // clocks); bytesPerPoint is the files' bytes a point, in hundredths of a byte.
+    Benchmark("ExportParquet10M",
+              configuration: measuring([.wallClock, .peakMemoryResident,
+                                        .custom("bytesPerPoint", polarity: .prefersSmaller, useScalingFactor: false)],
+                              maxDuration: .seconds(30), maxIterations: 3),
+              closure: { b in
+                  let out = freshDirectory("parquet-out")
+                  defer { try? FileManager.default.removeItem(atPath: out) }
+                  let source = try exportSession(points: exportPoints)
+                  let root = (source as NSString).deletingLastPathComponent
+                  let reports = try ParquetExport.export(sessions: [("bench", "export")], localPath: (root as NSString).deletingLastPathComponent,
+                                                         to: out)
+                  precondition(reports[0].points == UInt64(exportPoints))
+                  b.measurement(.custom("bytesPerPoint", polarity: .prefersSmaller, useScalingFactor: false),
+                                Int((Double(reports[0].bytes) / Double(exportPoints) * 100).rounded()))
+              },
+              setup: { _ = try exportSession(points: exportPoints) })
     Benchmark("ImportJSONL10M",
               configuration: measuring([.wallClock, .peakMemoryResident,
                                         .custom("MBps", polarity: .prefersLarger, useScalingFactor: false)],

@@ -200,6 +200,11 @@ int dreamlake_track_read_columns(dreamlake_track *track, uint64_t start, uint64_
    first, last, min and max are {"index", "value"} or null. */
 int dreamlake_track_envelope(dreamlake_track *track, const char *key, uint32_t buckets, char **json_out, dreamlake_error *err);
 
+/* Writes every point of the track to a Parquet file at `path` (created, or emptied; never written through a
+   link), with the columns a track's file in `dreamlake export --format parquet` has: workspace, session, index,
+   timestamp (UTC microseconds), rank, then a column a field. A track with no points is an error. */
+int dreamlake_track_write_parquet(dreamlake_track *track, const char *path, dreamlake_error *err);
+
 /* Points start .. start + limit - 1 as a JSON object {"points": [{"index", "timestamp", "data", "rank"?}],
    "startIndex", "hasMore"}. */
 int dreamlake_track_read(dreamlake_track *track, uint64_t start, uint64_t limit, char **json_out, dreamlake_error *err);

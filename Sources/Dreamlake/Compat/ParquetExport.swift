@@ -34,6 +34,23 @@ public enum ParquetExport {
     /// what DuckDB skips by when a filter on a column rules a row group out.
     public static let rowGroupRows = 1 << 20
 
+    /// Writes `track` (of a session open here, for reading or writing) to a Parquet file at `path`, with the
+    /// columns its file in an export has: what Python's `track.to_arrow()` reads.
+    ///
+    /// - Throws: ``DreamlakeError`` with `.notFound` for a track with no points, `.io` when the file cannot be
+    ///   written (or `path` is a link), `.notOpen` for a remote session (its points are on its server).
+    public static func write(_ track: Track, to path: String) throws(DreamlakeError) {
+        let session = track.session
+        let store: Store
+        do { store = try session.requireStore() } catch {
+            throw DreamlakeError(.notOpen, "session \(session.workspace)/\(session.name) is not open here with its store (a remote session's points are on its server): \(error.message)")
+        }
+        guard let info = store.trackInfo(named: track.name) else {
+            throw DreamlakeError(.notFound, "session \(session.workspace)/\(session.name) has no track \(Names.quoted(track.name))")
+        }
+        _ = try SessionExport.track(store, info, workspace: Array(session.workspace.utf8), name: Array(session.name.utf8), to: path)
+    }
+
     /// Exports the sessions `sessions` (workspace and name) of the folder `localPath` to `outputRoot`: each
     /// into `<outputRoot>/<workspace>/<name>/`, replaced whole, then `runs.parquet` over them all.
     public static func export(sessions: [(workspace: String, name: String)], localPath: String, to outputRoot: String,
@@ -186,6 +203,13 @@ final class SessionExport {
     func track(_ store: Store, _ info: TrackInfo) throws(DreamlakeError) -> (bytes: Int64, last: ValueObject?) {
         let path = out + "/tracks/" + info.name + ".parquet"
         try JSONLLayout.makeDirectory((path as NSString).deletingLastPathComponent)
+        return try Self.track(store, info, workspace: workspace, name: name, to: path)
+    }
+
+    /// Writes track `info` of `store` to a Parquet file at `path` (the columns README's "Your data in other
+    /// tools" lists); returns the file's size and the track's last point.
+    static func track(_ store: Store, _ info: TrackInfo, workspace: [UInt8], name: [UInt8],
+                      to path: String) throws(DreamlakeError) -> (bytes: Int64, last: ValueObject?) {
         let (file, writer) = try Self.file(path)
         let table = FieldTable(writer: writer, path: path)
         let ws = try table.fixed("workspace", .string, optional: false)

@@ -340,6 +340,21 @@ class TrackBuilder:
         index = columns.pop("index")
         return pd.DataFrame(columns, index=pd.Index(index, name="index"))
 
+    def to_arrow(self):
+        """Every point as a pyarrow Table with the columns of this track's file in
+        ``dreamlake export --format parquet``: ``workspace``, ``session``, ``index``, ``timestamp`` (UTC
+        microseconds), ``rank``, then a column a field, each typed as its values are (pyarrow must be
+        installed). ``to_arrow().to_pandas()`` and ``polars.from_arrow(...)`` give the same columns."""
+        import os
+        import tempfile
+
+        import pyarrow.parquet as pq
+
+        with tempfile.TemporaryDirectory(prefix="dreamlake-arrow-") as folder:
+            path = os.path.join(folder, "track.parquet")
+            self._engine._write_parquet(path)
+            return pq.read_table(path, memory_map=False)
+
     def envelope(self, buckets=1000, field="value"):
         """The track's M4 envelope of ``field`` in ``buckets`` buckets: a list of dicts with each bucket's
         ``start``/``end`` indexes, ``count``, and its ``first``, ``last``, ``min`` and ``max`` points

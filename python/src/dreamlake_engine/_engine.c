@@ -832,6 +832,13 @@ static PyObject *Track_envelope(TrackObject *self, PyObject *args) {
     RETURN_JSON_AFTER_WAITING(dreamlake_track_envelope(self->track, key, buckets, &json, &err));
 }
 
+static PyObject *Track_write_parquet(TrackObject *self, PyObject *args) {
+    TRACK_READY(self);
+    const char *path;
+    if (!PyArg_ParseTuple(args, "s", &path)) return NULL;
+    RETURN_AFTER_WAITING(dreamlake_track_write_parquet(self->track, path, &err));
+}
+
 static PyObject *Track_read(TrackObject *self, PyObject *args) {
     TRACK_READY(self);
     unsigned long long start, limit;
@@ -915,6 +922,7 @@ static PyMethodDef Track_methods[] = {
     {"_append_arrays", (PyCFunction)Track_append_arrays, METH_VARARGS, "_append_arrays(names, arrays): (first index, count)."},
     {"_read_columns", (PyCFunction)Track_read_columns, METH_VARARGS, "_read_columns(start, limit, names, columns, indexes): count."},
     {"_envelope", (PyCFunction)Track_envelope, METH_VARARGS, "_envelope(field, buckets): JSON."},
+    {"_write_parquet", (PyCFunction)Track_write_parquet, METH_VARARGS, "_write_parquet(path): the track as a Parquet file."},
     {NULL, NULL, 0, NULL},
 };
 
