@@ -227,6 +227,7 @@ package final class RemoteService: @unchecked Sendable {
         housekeeperStop.store(true, ordering: .relaxed)
         housekeeperWake.signal()
         housekeeper?.join()
+        housekeeper = nil  // the thread's closure holds the service: let both go (a fuzz run found the cycle)
         let sessions = lock.withLock { () -> [Entry] in
             closed = true
             defer { open = [:] }

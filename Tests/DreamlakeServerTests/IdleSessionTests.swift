@@ -55,4 +55,18 @@ import Testing
         let messages = try session.logs().map(\.message)
         #expect(messages == ["one", "two"], "\(messages)")
     }
+
+    /// A closed service is freed: its housekeeping thread, which holds it, is let go (`scripts/fuzz store`, which
+    /// makes a service an input, found them holding each other).
+    @Test func aClosedServiceIsFreed() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        weak var gone: RemoteService?
+        do {
+            let service = try RemoteService(root: root.path, idleSeconds: 0.5)
+            gone = service
+            #expect(service.close().isEmpty)
+        }
+        #expect(gone == nil, "the closed service is still held")
+    }
 }

@@ -810,6 +810,13 @@ func freshS3Root(_ kind: String) throws -> (environment: [String: String], root:
         let export = try run(["export", "--out", dir.path + "/out"])
         #expect(export.status == 0 && export.out.contains("300000 points"), "\(export.out) \(export.err)")
         #expect(try tree(dir.path + "/out")["bench/notes/files/docs/\(stored.id)/notes.txt"] == Array("a stored file".utf8))
+        // And to Parquet from the bucket, on a machine of its own: every point of the track.
+        let parquet = try run(["export", "--format", "parquet", "--out", dir.path + "/parquet", "bench/ingest"])
+        #expect(parquet.status == 0 && parquet.out.contains("300000 points"), "\(parquet.out) \(parquet.err)")
+        let loss = ParquetReaders.columns(try ParquetReaders.read(dir.path + "/parquet/bench/ingest/tracks/loss.parquet"), "duckdb")
+        #expect(loss["index"]?.count == 300_000 && (loss["step"]?[150_000] as? NSNumber)?.intValue == 150_000, "\(loss.keys.sorted())")
+        let runsFile = ParquetReaders.columns(try ParquetReaders.read(dir.path + "/parquet/runs.parquet"), "duckdb")
+        #expect(runsFile["session"]?.compactMap { $0 as? String } == ["ingest"], "\(runsFile)")
         let verifyFiles = try run(["verify", "bench/notes"])
         #expect(verifyFiles.status == 0 && verifyFiles.out.contains("stored files: 1 checked, all as stored"), "\(verifyFiles.out) \(verifyFiles.err)")
         let imported = try runCommand(["import", dir.path + "/out", "--root", root + "-copy"],

@@ -1,3 +1,4 @@
+import CFuzzer
 @_spi(Fuzzing) import DreamlakeParquet
 @_spi(Fuzzing) import DreamlakeServer
 @_spi(Fuzzing) import DreamlakeStore
@@ -28,3 +29,8 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     if let target { FuzzEntry.run(target, bytes) } else if name == "parquet" { ParquetFuzzEntry.run(bytes) } else { StoreFuzzEntry.run(bytes) }
     return 0
 }
+
+// The executable's main (SwiftPM names it, so libFuzzer's own main is not the one linked): libFuzzer runs here.
+var argc = CommandLine.argc
+var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzOneInput(data, size) })
