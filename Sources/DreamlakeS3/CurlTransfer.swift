@@ -111,6 +111,37 @@ private let takeHeader: dreamlake_curl_data_callback = { data, size, count, cont
 }
 
 extension CurlHandles {
+    /// Sets a request's options on handle `h`: the first failure's code, or CURLE_OK.
+    private static func configure(_ h: UnsafeMutableRawPointer, url: UnsafePointer<CChar>, method: String, methodName: UnsafePointer<CChar>,
+                                  headers: UnsafeMutablePointer<curl_slist>?, errorText: UnsafeMutablePointer<CChar>,
+                                  context: UnsafeMutableRawPointer, milliseconds: Int, stall: Int) -> CURLcode {
+        var set = CURLE_OK
+        func check(_ result: CURLcode) { if set == CURLE_OK { set = result } }
+        check(dreamlake_curl_set_pointer(h, CURLOPT_URL, url))
+        check(dreamlake_curl_set_pointer(h, CURLOPT_ERRORBUFFER, errorText))
+        // http and https only; a redirect is answered to the caller, never followed.
+        check(dreamlake_curl_set_pointer(h, CURLOPT_PROTOCOLS_STR, "http,https"))
+        check(dreamlake_curl_set_long(h, CURLOPT_FOLLOWLOCATION, 0))
+        check(dreamlake_curl_set_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
+        // No signals from curl's timeouts: other threads of this process run meanwhile.
+        check(dreamlake_curl_set_long(h, CURLOPT_NOSIGNAL, 1))
+        check(dreamlake_curl_set_long(h, CURLOPT_TIMEOUT_MS, milliseconds))
+        check(dreamlake_curl_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, min(milliseconds, max(1, stall) * 1000)))
+        check(dreamlake_curl_set_long(h, CURLOPT_LOW_SPEED_LIMIT, 1))
+        check(dreamlake_curl_set_long(h, CURLOPT_LOW_SPEED_TIME, max(1, stall)))
+        check(dreamlake_curl_set_pointer(h, CURLOPT_HTTPHEADER, headers))
+        check(dreamlake_curl_set_callback(h, CURLOPT_WRITEFUNCTION, takeBody))
+        check(dreamlake_curl_set_pointer(h, CURLOPT_WRITEDATA, context))
+        check(dreamlake_curl_set_callback(h, CURLOPT_HEADERFUNCTION, takeHeader))
+        check(dreamlake_curl_set_pointer(h, CURLOPT_HEADERDATA, context))
+        switch method {
+        case "GET": break
+        case "HEAD": check(dreamlake_curl_set_long(h, CURLOPT_NOBODY, 1))
+        default: check(dreamlake_curl_set_pointer(h, CURLOPT_CUSTOMREQUEST, methodName))
+        }
+        return set
+    }
+
     /// Sends one request and waits for its whole answer, on this thread.
     /// - Parameters:
     ///   - method: `GET`, `HEAD`, `PUT`, `POST` or `DELETE`.
@@ -139,43 +170,23 @@ extension CurlHandles {
             errorText.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
             defer { errorText.deallocate() }
             let started = ProcessInfo.processInfo.systemUptime
-            let code: CURLcode = url.withCString { url in
-                method.withCString { methodName in
-                    func perform(_ bytes: UnsafeRawBufferPointer?) -> CURLcode {
-                        var set = CURLE_OK
-                        func check(_ result: CURLcode) { if set == CURLE_OK { set = result } }
-                        check(dreamlake_curl_set_pointer(h, CURLOPT_URL, url))
-                        check(dreamlake_curl_set_pointer(h, CURLOPT_ERRORBUFFER, errorText))
-                        // http and https only; a redirect is answered to the caller, never followed.
-                        check(dreamlake_curl_set_pointer(h, CURLOPT_PROTOCOLS_STR, "http,https"))
-                        check(dreamlake_curl_set_long(h, CURLOPT_FOLLOWLOCATION, 0))
-                        check(dreamlake_curl_set_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
-                        // No signals from curl's timeouts: other threads of this process run meanwhile.
-                        check(dreamlake_curl_set_long(h, CURLOPT_NOSIGNAL, 1))
-                        check(dreamlake_curl_set_long(h, CURLOPT_TIMEOUT_MS, milliseconds))
-                        check(dreamlake_curl_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, min(milliseconds, max(1, stall) * 1000)))
-                        check(dreamlake_curl_set_long(h, CURLOPT_LOW_SPEED_LIMIT, 1))
-                        check(dreamlake_curl_set_long(h, CURLOPT_LOW_SPEED_TIME, max(1, stall)))
-                        check(dreamlake_curl_set_pointer(h, CURLOPT_HTTPHEADER, list))
-                        check(dreamlake_curl_set_callback(h, CURLOPT_WRITEFUNCTION, takeBody))
-                        check(dreamlake_curl_set_pointer(h, CURLOPT_WRITEDATA, context))
-                        check(dreamlake_curl_set_callback(h, CURLOPT_HEADERFUNCTION, takeHeader))
-                        check(dreamlake_curl_set_pointer(h, CURLOPT_HEADERDATA, context))
-                        switch method {
-                        case "GET": break
-                        case "HEAD": check(dreamlake_curl_set_long(h, CURLOPT_NOBODY, 1))
-                        default: check(dreamlake_curl_set_pointer(h, CURLOPT_CUSTOMREQUEST, methodName))
-                        }
-                        if let bytes {
-                            // The body from memory, sent as it is (curl copies nothing; it outlives perform).
-                            check(dreamlake_curl_set_offset(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count)))
-                            check(dreamlake_curl_set_pointer(h, CURLOPT_POSTFIELDS, bytes.baseAddress ?? UnsafeRawPointer(errorText)))
-                        }
-                        guard set == CURLE_OK else { return set }
-                        return curl_easy_perform(h)
+            // libcurl copies the strings it is given (the URL, the method): they need to live only while set.
+            var code = url.withCString { url in
+                method.withCString { name in
+                    Self.configure(h, url: url, method: method, methodName: name, headers: list, errorText: errorText, context: context,
+                                   milliseconds: milliseconds, stall: stall)
+                }
+            }
+            if code == CURLE_OK {
+                if let body {
+                    // The body from memory, sent as it is: curl copies nothing, so it is set and sent while it lives.
+                    code = body.withUnsafeBytes { bytes in
+                        var set = dreamlake_curl_set_offset(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
+                        if set == CURLE_OK { set = dreamlake_curl_set_pointer(h, CURLOPT_POSTFIELDS, bytes.baseAddress ?? UnsafeRawPointer(errorText)) }
+                        return set == CURLE_OK ? curl_easy_perform(h) : set
                     }
-                    guard let body else { return perform(nil) }
-                    return body.withUnsafeBytes { perform($0) }
+                } else {
+                    code = curl_easy_perform(h)
                 }
             }
             if exchange.overflowed { throw .tooLong(limit: limit) }

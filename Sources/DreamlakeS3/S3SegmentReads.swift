@@ -157,13 +157,7 @@ extension S3SessionObjects: RemoteSegments {
         if let length = s.summaryLength, length >= limit { return nil }
         do throws(S3Error) {
             // One the manifest gives the length and checksum of is read to that length and checked (a replaced one is damage).
-            data = try client.get(bucket: bucket, key: key, range: 0..<(s.summaryLength ?? limit))
-            if let data, let length = s.summaryLength {
-                guard UInt64(data.count) == length else {
-                    throw S3Error(.badAnswer, "s3://\(bucket)/\(key) is \(data.count) bytes; the manifest says \(length)")
-                }
-                try check(data, key: key, against: s.summarySha256)
-            }
+            data = try getRecorded(key: key, length: s.summaryLength, sha256: s.summarySha256, orAtMost: limit)
         } catch {
             if error.isReplaced { throw IOFailure(operation: "read", path: "s3://\(bucket)/\(key)", damagedAt: 0, reason: error.message) }
             throw IOFailure(operation: "read", path: "s3://\(bucket)/\(key)", reason: error.message)

@@ -758,6 +758,18 @@ package final class S3SessionObjects: Sendable {
         return Uploaded(length: size, sha256: try digest(), etag: recorded(object.etag))
     }
 
+    /// An object the manifest names, read by range to the `length` it records (so a longer one is not read past
+    /// it), or when it records none to at most `limit` bytes, and checked: its length, and its SHA-256 when the
+    /// manifest records one (a replaced object is damage, ``S3Error/isReplaced``). Nil when it is not there.
+    func getRecorded(key: String, length: UInt64?, sha256: String?, orAtMost limit: UInt64) throws(S3Error) -> Data? {
+        guard let data = try client.get(bucket: bucket, key: key, range: 0..<(length ?? limit)) else { return nil }
+        if let length, UInt64(data.count) != length {
+            throw S3Error(.badAnswer, "s3://\(bucket)/\(key) is \(data.count) bytes; the manifest says \(length)")
+        }
+        try check(data, key: key, against: sha256)
+        return data
+    }
+
     /// Throws, naming the object, unless `bytes` have the SHA-256 the manifest records (when it records one).
     func check(_ bytes: some ContiguousBytes, key: String, against sha256: String?) throws(S3Error) {
         guard let sha256 else { return }
@@ -787,15 +799,10 @@ package final class S3SessionObjects: Sendable {
         if FileSystem.kind(path) == .regular, let size = try? File.open(path, .readOnly).size(), length == nil || size == length {
             return  // sealed files never change: one there is the one named
         }
-        // By range: an object longer than the manifest says is not read past it.
-        guard let data = try client.get(bucket: bucket, key: key, range: 0..<(length ?? (64 << 20) + 1)) else {
+        guard let data = try getRecorded(key: key, length: length, sha256: sha256, orAtMost: (64 << 20) + 1) else {
             throw S3Error(.badAnswer, "s3://\(bucket)/\(key), which the manifest names, is not there")
         }
         if length == nil, data.count > 64 << 20 { throw S3Error(.badAnswer, "s3://\(bucket)/\(key) is over 64 MiB: no index or summary file is") }
-        if let length, UInt64(data.count) != length {
-            throw S3Error(.badAnswer, "s3://\(bucket)/\(key) is \(data.count) bytes; the manifest says \(length)")
-        }
-        try check(data, key: key, against: sha256)
         do { try FileSystem.replaceAtomically(path, with: Array(data), durable: false) } catch {
             throw S3Error(.refused, "cannot write \(path): \(error)")
         }

@@ -200,16 +200,25 @@ package final class RemoteService: @unchecked Sendable {
             }
             return due.map { ($0.key, $0.value) }
         }
-        for (id, entry) in quiet {
-            do { try entry.session.close() } catch {
-                FileHandle.standardError.write(Data("dreamlake serve: closing \(entry.session.workspace)/\(entry.session.name) after \(idleSeconds) s without a request failed: \(error.message)\n".utf8))
-            }
+        for (entry, error) in closeTakenOut(quiet) {
+            FileHandle.standardError.write(Data("dreamlake serve: closing \(entry.session.workspace)/\(entry.session.name) after \(idleSeconds) s without a request failed: \(error.message)\n".utf8))
+        }
+    }
+
+    /// Closes sessions taken out of `open` and marked busy under the lock (eviction, idleness), outside it:
+    /// each is flushed and closed, its lease given up, and the requests waiting for it woken (they open it
+    /// again). Returns the sessions whose close failed, with why.
+    private func closeTakenOut(_ taken: [(id: String, entry: Entry)]) -> [(entry: Entry, error: DreamlakeError)] {
+        var failures: [(entry: Entry, error: DreamlakeError)] = []
+        for (id, entry) in taken {
+            do { try entry.session.close() } catch { failures.append((entry, error)) }
             releaseLease(entry)
             lock.withLock {
                 busy.remove(id)
                 notBusy.broadcast()
             }
         }
+        return failures
     }
 
     /// How many sessions are open now.
@@ -509,15 +518,7 @@ package final class RemoteService: @unchecked Sendable {
         }
         lock.unlock()
 
-        var closeFailure: DreamlakeError?
-        for (evictedID, entry) in evicted {
-            do { try entry.session.close() } catch { closeFailure = closeFailure ?? error }
-            releaseLease(entry)
-            lock.withLock {
-                busy.remove(evictedID)
-                notBusy.broadcast()
-            }
-        }
+        let closeFailure = closeTakenOut(evicted).first?.error
         var lease: (any SessionLease)?
         do {
             // An S3 root's session is written by one node at a time: the holder of its lease.

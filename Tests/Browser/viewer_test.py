@@ -414,14 +414,17 @@ try:
     # The run's own page draws its line in the same colour.
     driver.get(url + "#/run/demo/py-run")
     own = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "canvas[data-track='train_loss'][data-loaded]"))
-    def near(canvas, color):
-        """Pixels of the line drawn near `color` (the line is antialiased: its edges are blends)."""
-        r, g, b = [int(v) for v in re.findall(r"\d+", color)[:3]]
+    def pixels(canvas, rgb, within, alpha):
+        """Pixels of `canvas` within `within` of `rgb` (summed channel differences) whose alpha is over `alpha`."""
         return driver.execute_script("""
             const c = arguments[0], d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
             let n = 0; for (let i = 0; i < d.length; i += 4)
-              if (d[i + 3] > 200 && Math.abs(d[i] - arguments[1]) + Math.abs(d[i + 1] - arguments[2]) + Math.abs(d[i + 2] - arguments[3]) < 90) n++;
-            return n;""", canvas, r, g, b)
+              if (d[i + 3] > arguments[5] && Math.abs(d[i] - arguments[1]) + Math.abs(d[i + 1] - arguments[2]) + Math.abs(d[i + 2] - arguments[3]) < arguments[4]) n++;
+            return n;""", canvas, *rgb, within, alpha)
+
+    def near(canvas, color):
+        """Pixels of the line drawn near `color` (a CSS rgb(); the line is antialiased: its edges are blends)."""
+        return pixels(canvas, [int(v) for v in re.findall(r"\d+", color)[:3]], 90, 200)
     mine, other = near(own, colors["demo/py-run"]), near(own, colors["demo/demo-run"])
     assert mine > 100 and mine > 10 * other, (mine, other, colors)
 
@@ -433,11 +436,7 @@ try:
     card = driver.execute_script("return getComputedStyle(arguments[0].parentElement).backgroundColor", dark)
     assert background == "rgb(21, 23, 26)" and card == "rgb(30, 33, 37)", (background, card)
     def about(canvas, rgb):
-        return driver.execute_script("""
-            const c = arguments[0], d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-            let n = 0; for (let i = 0; i < d.length; i += 4)  // a line's antialiased pixels round a little
-              if (d[i + 3] > 0 && Math.abs(d[i] - arguments[1]) + Math.abs(d[i + 1] - arguments[2]) + Math.abs(d[i + 2] - arguments[3]) <= 6) n++;
-            return n;""", canvas, *rgb)
+        return pixels(canvas, rgb, 7, 0)  # a line's antialiased pixels round a little
     dark_grid, light_grid = about(dark, (0x3a, 0x3f, 0x45)), about(dark, (0xcc, 0xcc, 0xcc))
     assert dark_grid > 1000 and light_grid < 50, (dark_grid, light_grid)  # the grid in the dark page's colour
     driver.save_screenshot(os.path.join(shots, "dark.png"))

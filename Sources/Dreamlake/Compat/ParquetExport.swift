@@ -15,8 +15,8 @@ import OrderedCollections
 /// Every file has `workspace` and `session` columns, so that a glob over many runs says which row is whose.
 /// A track's file has `index`, `timestamp` (UTC microseconds), `rank` (the writing process), then a column a
 /// field of its points, in the order they first appear; a field's column has the type of its values in
-/// the first row group it appears in (``FieldTable``), and a value of another kind goes to a column of its
-/// own beside it (README, "Your data in other tools").
+/// the first row group it appears in, and a value of another kind goes to a column of its own beside it
+/// (README, "Your data in other tools").
 public enum ParquetExport {
     /// What an export wrote.
     public struct Report: Sendable {
