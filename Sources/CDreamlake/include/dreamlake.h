@@ -202,7 +202,7 @@ int dreamlake_track_envelope(dreamlake_track *track, const char *key, uint32_t b
 
 /* Writes every point of the track to a Parquet file at `path` (created, or emptied; never written through a
    link), with the columns a track's file in `dreamlake export --format parquet` has: workspace, session, index,
-   timestamp (UTC microseconds), rank, then a column a field. A track with no points is an error. */
+   timestamp (UTC microseconds), rank, then a column a field. A track never appended to is an error (not found). */
 int dreamlake_track_write_parquet(dreamlake_track *track, const char *path, dreamlake_error *err);
 
 /* Points start .. start + limit - 1 as a JSON object {"points": [{"index", "timestamp", "data", "rank"?}],

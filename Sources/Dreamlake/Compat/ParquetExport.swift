@@ -37,7 +37,7 @@ public enum ParquetExport {
     /// Writes `track` (of a session open here, for reading or writing) to a Parquet file at `path`, with the
     /// columns its file in an export has: what Python's `track.to_arrow()` reads.
     ///
-    /// - Throws: ``DreamlakeError`` with `.notFound` for a track with no points, `.io` when the file cannot be
+    /// - Throws: ``DreamlakeError`` with `.notFound` for a track never appended to, `.io` when the file cannot be
     ///   written (or `path` is a link), `.notOpen` for a remote session (its points are on its server).
     public static func write(_ track: Track, to path: String) throws(DreamlakeError) {
         let session = track.session
