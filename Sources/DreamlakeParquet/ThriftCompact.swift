@@ -22,30 +22,22 @@ struct ThriftCompactWriter {
             bytes.append(UInt8(delta) << 4 | type.rawValue)
         } else {
             bytes.append(type.rawValue)
-            varint(zigzag(Int64(id)))
+            varint(DreamlakeParquet.zigzag(Int64(id)))
         }
         lastField[lastField.count - 1] = id
     }
 
-    mutating func varint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        bytes.append(UInt8(v))
-    }
-
-    func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+    /// The compact protocol's varints and zigzag are the encodings' own (Encodings.swift).
+    mutating func varint(_ value: UInt64) { appendVarint(value, to: &bytes) }
 
     mutating func i32(_ id: Int16, _ v: Int32) {
         fieldHeader(id, .i32)
-        varint(zigzag(Int64(v)))
+        varint(DreamlakeParquet.zigzag(Int64(v)))
     }
 
     mutating func i64(_ id: Int16, _ v: Int64) {
         fieldHeader(id, .i64)
-        varint(zigzag(v))
+        varint(DreamlakeParquet.zigzag(v))
     }
 
     mutating func bool(_ id: Int16, _ v: Bool) { fieldHeader(id, v ? .boolTrue : .boolFalse) }
@@ -84,7 +76,7 @@ struct ThriftCompactWriter {
 
     mutating func listOfI32(_ id: Int16, _ values: [Int32]) {
         listHeader(id, count: values.count, of: .i32)
-        for v in values { varint(zigzag(Int64(v))) }
+        for v in values { varint(DreamlakeParquet.zigzag(Int64(v))) }
     }
 
     mutating func listOfStrings(_ id: Int16, _ values: [String]) {
