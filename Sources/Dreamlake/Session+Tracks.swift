@@ -287,8 +287,9 @@ public struct TrackStats: Sendable {
             firstIndex = 0
             lastIndex = info.count - 1
             do {
-                firstTimestamp = try store.points(of: info.id, from: 0, limit: 1).first?.timestamp
-                lastTimestamp = try store.points(of: info.id, from: info.count - 1, limit: 1).first?.timestamp
+                let bounds = try store.timestampBounds(of: info.id)
+                firstTimestamp = bounds?.first
+                lastTimestamp = bounds?.last
             } catch { throw DreamlakeError(error) }
             if let lastTimestamp { updatedAt = max(updatedAt, lastTimestamp) }
         }

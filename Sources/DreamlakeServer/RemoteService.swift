@@ -735,7 +735,7 @@ package final class RemoteService: @unchecked Sendable {
         let last: Int64?
         do {
             let store = try session.requireStore()
-            last = info.count == 0 ? nil : try store.points(of: info.id, from: info.count - 1, limit: 1).first?.timestamp
+            last = info.count == 0 ? nil : try store.timestampBounds(of: info.id)?.last
         } catch { throw RemoteError(any: error) }
         return PythonDocuments.trackMetadata(info, lastPointTimestamp: last)
     }

@@ -68,16 +68,26 @@ struct List: ParsableCommand {
             var rows: [[String]] = []
             for (ws, name) in try Session.all(localPath: try root.existing()) {
                 let s: Session
-                do { s = try openForReading(ws + "/" + name, root: root.path) } catch let e as DreamlakeError {
-                    // One unreadable session does not hide the others; `dreamlake verify` says more.
+                let tracks: [TrackStats]
+                let logs: UInt64
+                do {
+                    s = try openForReading(ws + "/" + name, root: root.path)
+                    do {
+                        tracks = try s.tracks()
+                        logs = try s.logCount()
+                    } catch {
+                        try? s.close()
+                        throw error
+                    }
+                } catch let e as DreamlakeError {
+                    // One unreadable session (opening it, or reading the blocks its figures come from) does not
+                    // hide the others; `dreamlake verify` says more.
                     entries.append(["workspace": .string(ws), "session": .string(name), "error": .string(e.message)])
                     rows.append(["\(ws)/\(name)", "-", "-", "-", "-", "-", "", "", "cannot be read: " + e.message])
                     continue
                 }
                 defer { try? s.close() }
-                let tracks = try s.tracks()
                 let points = tracks.reduce(UInt64(0)) { $0 + $1.count }
-                let logs = try s.logCount()
                 let (bytes, modified) = diskUsage(s.directory)
                 var e = ValueObject()
                 e["workspace"] = .string(ws)

@@ -143,6 +143,44 @@ private struct TenBlocks {
         }
     }
 
+    /// Opening reads the commit log, not the blocks (issue 33: opening cost what the store held). A
+    /// damaged block the log names is found when something reads it, or at an open that asks for every
+    /// block to be checked (`verifySealedSegments`, `.salvage`, `verify`), and is never returned as data.
+    @Test func openingChecksNoBlockItDoesNotReadAndAReadOfADamagedOneFailsNamingIt() throws {
+        let fixture = try TenBlocks()
+        defer { fixture.dir.remove() }
+        let (dir, seg, whole, pointBlocks) = (fixture.dir, fixture.segment, fixture.bytes, fixture.pointBlocks)
+        let victim = pointBlocks[4]  // points 400..<500
+        var damaged = whole
+        damaged[Int(victim.offset) + FormatConstants.blockHeaderSize + 3] ^= 0x10
+        try writeBytes(damaged, to: seg)
+        func namesTheVictim(_ error: any Error) -> Bool {
+            let e = error as? StoreError
+            return e?.code == .corrupt && e?.path == seg && e?.offset == victim.offset
+        }
+        for access in [Store.Access.read, .write] {
+            let store = try Store(directory: dir.path, access: access, configuration: tenBlockConfiguration)
+            #expect(store.recoveryReport.damage.isEmpty && store.count(of: .track(TrackID(rawValue: 0))) == 1000)
+            #expect(try store.points(of: TrackID(rawValue: 0), from: 0, limit: 400).map(\.index) == Array(0..<400))
+            #expect(try store.points(of: TrackID(rawValue: 0), from: 500, limit: 500).map(\.index) == Array(500..<1000))
+            #expect(performing: { try store.points(of: TrackID(rawValue: 0), from: 450, limit: 1) }, throws: namesTheVictim)
+            try store.close()
+        }
+        var verifying = tenBlockConfiguration
+        verifying.verifySealedSegments = true
+        #expect(performing: { try Store(directory: dir.path, access: .read, configuration: verifying) }, throws: namesTheVictim)
+        var salvage = tenBlockConfiguration
+        salvage.recovery = .salvage
+        let salvaged = try Store(directory: dir.path, access: .read, configuration: salvage)
+        #expect(salvaged.recoveryReport.damage.map(\.offset) == [victim.offset])
+        #expect(try steps(salvaged) == (0..<1000).filter { !(400..<500).contains($0) })
+        try salvaged.close()
+        let report = try Store.verify(directory: dir.path)
+        #expect(report.damage.map(\.offset) == [victim.offset], "\(report)")
+        // The writer above appended nothing and damaged nothing more.
+        #expect(try readBytes(seg) == damaged)
+    }
+
     @Test func hostileBlockFieldsAreRejectedWithoutTrapsOrUnboundedMemory() throws {
         let fixture = try TenBlocks()
         defer { fixture.dir.remove() }

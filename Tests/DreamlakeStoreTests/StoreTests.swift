@@ -335,9 +335,15 @@ func writeSegmentsWithIndexes(_ dir: TempDirectory) throws -> StoreConfiguration
         let h = try FileHandle(forUpdating: URL(fileURLWithPath: seg))
         try h.write(contentsOf: Data(header.encoded()))
         try h.close()
+        // A writer reads the header of the segment it continues at open; a reader, when it first reads the segment.
         #expect {
-            try Store(directory: dir.path, access: .read)
+            try Store(directory: dir.path)
         } throws: { ($0 as? StoreError)?.code == .unsupportedVersion }
+        let reader = try Store(directory: dir.path, access: .read)
+        #expect {
+            try reader.logs()
+        } throws: { ($0 as? StoreError)?.code == .unsupportedVersion && ($0 as? StoreError)?.path == seg }
+        try reader.close()
     }
 
     @Test func aSecondWriterOfATakenSlotIsRefusedWithTheHoldersPid() throws {

@@ -34,6 +34,29 @@ func referenceStore(points: Int) throws -> String {
     return path
 }
 
+/// A store of at least `gib` GiB on disk holding the reference workload in
+/// track `loss`, built once and kept (10 GiB takes about three minutes).
+func sizedStore(gib: Int) throws -> String {
+    let path = NSTemporaryDirectory() + "dreamlake-bench-sized-\(gib)GiB-v\(FormatConstants.formatVersion)"
+    let done = path + "/complete"
+    if FileManager.default.fileExists(atPath: done) { return path }
+    try? FileManager.default.removeItem(atPath: path)
+    let store = try Store(directory: path, configuration: StoreConfiguration(durability: .buffered))
+    let t = try store.track(named: "loss")
+    let t0: Int64 = 1_764_000_000_000_000
+    var i = 0
+    while bytesOnDisk(path) < gib << 30 {
+        for _ in 0..<10_000_000 {
+            try t.append(value: loss(i), step: Int64(i), timestamp: t0 + Int64(i / 16))
+            i += 1
+        }
+        try store.flush()
+    }
+    try store.close()
+    _ = FileManager.default.createFile(atPath: done, contents: Data())
+    return path
+}
+
 /// A session store (`<root>/bench/export`) holding `points` points of the
 /// reference workload with distinct timestamps, a few logs and parameters,
 /// built once and kept: the input of the export benchmark.
@@ -295,6 +318,36 @@ let benchmarks: @Sendable () -> Void = {
                   for k in b.scaledIterations { blackHole(try? s.log("step", level: .info, metadata: ["step": k])) }
               }, setup: sessionSetup, teardown: sessionTeardown)
 
+    // A training loop that asks for its track's stats after every append,
+    // 1 M times, beside the same loop without: the stats are served from
+    // what the session holds in memory, so neither the bytes on disk nor the
+    // rate should move much (issue 33). Wall clock for the million, and the
+    // bytes a point on disk after closing (hundredths of a byte).
+    for withStats in [false, true] {
+        Benchmark(withStats ? "SessionAppendThenStats1M" : "SessionAppendAlone1M",
+                  configuration: measuring([.wallClock, .custom("centibytesPerPoint", polarity: .prefersSmaller, useScalingFactor: false)],
+                                           maxIterations: 5),
+                  closure: { b in
+                      let root = freshDirectory(withStats ? "stats" : "alone")
+                      defer { try? FileManager.default.removeItem(atPath: root) }
+                      let s = try Session(name: "bench", workspace: "bench", localPath: root)
+                      try s.open()
+                      let track = s.track("loss")
+                      let n = 1_000_000
+                      b.startMeasurement()
+                      try values.withUnsafeBufferPointer { v in
+                          for k in 0..<n {
+                              try track.append(value: v[k], step: k)
+                              if withStats { blackHole(try track.stats().count) }
+                          }
+                      }
+                      b.stopMeasurement()
+                      try s.close()
+                      b.measurement(.custom("centibytesPerPoint", polarity: .prefersSmaller, useScalingFactor: false),
+                                    bytesOnDisk(root + "/bench/bench") * 100 / n)
+                  })
+    }
+
     // Export of a 10-million-point session to Python dreamlake's JSONL layout
     // (about 1 GB of JSON), reported as MB/s of JSON written; and the import
     // of that export back into a new store, as MB/s of JSON read.
@@ -419,6 +472,30 @@ let benchmarks: @Sendable () -> Void = {
                   guard let (s, _) = manyBox.value else { return }
                   for t in 0..<1000 { blackHole(try s.track("metric/\(t)").stats()) }
               }, setup: manySetup, teardown: manyTeardown)
+
+    // Opening a store of 1 GiB and one of 10 GiB, side by side: for reading
+    // (what `ls`, the viewer and the server do per session) and for writing
+    // (a session continued), each opened and closed per iteration. Opening
+    // reads the commit log (50 bytes a block) and checks blocks when they are
+    // read, so the two sizes should cost about the same. The "Verified"
+    // variants check every block's CRC as opening did before (now what
+    // `verifySealedSegments` and `.salvage` ask for).
+    for gib in [1, 10] {
+        for (access, verified) in [(Store.Access.read, false), (.write, false), (.read, true)] {
+            let dir = Box<String?>(nil)
+            var configuration = StoreConfiguration()
+            configuration.verifySealedSegments = verified
+            Benchmark("OpenStore\(gib)GiBFor\(access == .read ? "Reading" : "Writing")\(verified ? "Verified" : "")",
+                      configuration: measuring([.wallClock, .peakMemoryResident], maxIterations: verified ? 5 : 50),
+                      closure: { _ in
+                          guard let dir = dir.value else { return }
+                          let store = try Store(directory: dir, access: access, configuration: configuration)
+                          blackHole(store.count(of: .track(TrackID(rawValue: 0))))
+                          try store.close()
+                      },
+                      setup: { dir.value = try sizedStore(gib: gib) })
+        }
+    }
 
     // Opening (recovering) a store whose active segment holds 64 MiB: the
     // walk of every block that a writer's open does after a crash.

@@ -54,10 +54,26 @@ final class CommitLog: @unchecked Sendable {
 
     // Guarded by `lock`: what the log says up to `position`.
     private(set) var position: UInt64 = UInt64(CommitLog.headerSize)
-    private var ends: [StreamKey: UInt64] = [:]
-    private var perWriter: [UInt32: [StreamKey: UInt64]] = [:]
-    private var lastBlock: [UInt32: (segment: UInt64, end: UInt64)] = [:]
-    private var named: Set<UInt32> = []
+    @exclusivity(unchecked) private var ends: [StreamKey: UInt64] = [:]
+    @exclusivity(unchecked) private var perWriter: [UInt32: [StreamKey: UInt64]] = [:]
+    @exclusivity(unchecked) private var lastBlock: [UInt32: (segment: UInt64, end: UInt64)] = [:]
+    @exclusivity(unchecked) private var named: Set<UInt32> = []
+    /// The figures of the stream and writer of the last block record read,
+    /// not yet in the dictionaries above: consecutive records mostly name the
+    /// same ones, and hashing a key for every record was most of the cost of
+    /// opening a large store. ``settleRecent()`` moves them in.
+    private struct Recent {
+        var stream: StreamKey
+        var writer: UInt32
+        /// One past the stream's last committed record.
+        var end: UInt64
+        /// The records of the stream the writer committed.
+        var writerCount: UInt64
+        /// The writer's last committed block: its segment and end offset.
+        var lastSegment: UInt64
+        var lastEnd: UInt64
+    }
+    @exclusivity(unchecked) private var recent: Recent?
 
     private init(path: String, file: File) {
         self.path = path
@@ -98,24 +114,56 @@ final class CommitLog: @unchecked Sendable {
     // MARK: State (the caller holds `lock`)
 
     /// One past the last committed record of `stream`.
-    func end(of stream: StreamKey) -> UInt64 { ends[stream] ?? 0 }
+    func end(of stream: StreamKey) -> UInt64 {
+        if let r = recent, r.stream == stream { return r.end }
+        return ends[stream] ?? 0
+    }
 
     /// How many records of `stream` `writer` has committed.
-    func count(writer: UInt32, stream: StreamKey) -> UInt64 { perWriter[writer]?[stream] ?? 0 }
+    func count(writer: UInt32, stream: StreamKey) -> UInt64 {
+        settleRecent()
+        return perWriter[writer]?[stream] ?? 0
+    }
 
     /// Every stream's record count committed by `writer`.
-    func counts(writer: UInt32) -> [StreamKey: UInt64] { perWriter[writer] ?? [:] }
+    func counts(writer: UInt32) -> [StreamKey: UInt64] {
+        settleRecent()
+        return perWriter[writer] ?? [:]
+    }
 
     /// The segment and end offset of `writer`'s last committed block.
-    func lastCommitted(writer: UInt32) -> (segment: UInt64, end: UInt64)? { lastBlock[writer] }
+    func lastCommitted(writer: UInt32) -> (segment: UInt64, end: UInt64)? {
+        if let r = recent, r.writer == writer { return (r.lastSegment, r.lastEnd) }
+        return lastBlock[writer]
+    }
 
     /// Whether a track of this id has been named.
     func isNamed(_ id: TrackID) -> Bool { named.contains(id.rawValue) }
 
     private func note(_ ref: BlockRef) {
-        ends[ref.stream] = ref.endSequence
-        perWriter[ref.segment.writer, default: [:]][ref.stream, default: 0] += UInt64(ref.count)
-        lastBlock[ref.segment.writer] = (ref.segment.number, ref.offset + UInt64(ref.length))
+        let writer = ref.segment.writer
+        let end = ref.offset &+ UInt64(ref.length)
+        if var r = recent, r.stream == ref.stream, r.writer == writer {
+            r.end = ref.endSequence
+            r.writerCount &+= UInt64(ref.count)
+            r.lastSegment = ref.segment.number
+            r.lastEnd = end
+            recent = r
+            return
+        }
+        settleRecent()
+        recent = Recent(stream: ref.stream, writer: writer, end: ref.endSequence,
+                        writerCount: (perWriter[writer]?[ref.stream] ?? 0) &+ UInt64(ref.count),
+                        lastSegment: ref.segment.number, lastEnd: end)
+    }
+
+    /// Moves ``recent`` into the dictionaries.
+    private func settleRecent() {
+        guard let r = recent else { return }
+        recent = nil
+        ends[r.stream] = r.end
+        perWriter[r.writer, default: [:]][r.stream] = r.writerCount
+        lastBlock[r.writer] = (r.lastSegment, r.lastEnd)
     }
 
     // MARK: Reading
@@ -234,11 +282,11 @@ final class CommitLog: @unchecked Sendable {
                     throw DecodeError("a block of \(count) records from \(first)")
                 }
                 let stream = StreamKey(kind: kind, id: id)
-                let end = ends[stream] ?? 0
+                let end = self.end(of: stream)
                 guard first == end else {
                     throw DecodeError(first < end ? "records \(first)... of \(stream) are committed twice" : "records \(end)...\(first - 1) of \(stream) are missing")
                 }
-                if let last = lastBlock[writer] {
+                if let last = lastCommitted(writer: writer) {
                     guard segment > last.segment || (segment == last.segment && offset >= last.end) else {
                         throw DecodeError("writer \(writer)'s block at byte \(offset) of segment \(segment) comes before its last committed one")
                     }
@@ -348,6 +396,10 @@ final class CommitLog: @unchecked Sendable {
         named.insert(t.id.rawValue)
     }
 
+    /// Whether the file holds bytes past what was read: another writer
+    /// committed since the last look. One `fstat`. The caller holds `lock`.
+    func hasNews() -> Bool { ((try? file.size()) ?? .max) > position }
+
     func sync() throws(IOFailure) { try file.sync() }
 
     func close() { try? file.close() }
@@ -363,7 +415,24 @@ extension Store {
     static func absorb(_ news: CommitLog.News, into shared: SharedState) -> [BlockRef] {
         shared.lock.withLock {
             for t in news.tracks { shared.catalog.define(t) }
-            for ref in news.refs where ref.firstSequence >= shared.writtenEnd(ref.stream) { shared.refs[ref.stream, default: []].append(ref) }
+            // By runs of one stream: one lookup a run, not a record (a large store's log is mostly long runs).
+            var i = 0
+            while i < news.refs.count {
+                let stream = news.refs[i].stream
+                var j = i + 1
+                while j < news.refs.count && news.refs[j].stream == stream { j += 1 }
+                var end = shared.writtenEnd(stream)
+                var foreign = false
+                var blocks = shared.refs.removeValue(forKey: stream) ?? []
+                for ref in news.refs[i..<j] where ref.firstSequence >= end {
+                    blocks.append(ref)
+                    end = ref.endSequence
+                    foreign = foreign || ref.segment.writer != shared.writerID
+                }
+                shared.refs[stream] = blocks
+                if foreign { shared.sharedStreams.insert(stream) }
+                i = j
+            }
         }
         return news.refs.filter { $0.stream == .trackMetadata }
     }
@@ -412,7 +481,7 @@ extension Store {
         }
         if let at = news.tornAt, writing { report.tornTails.append(.init(path: log.path, offset: at, bytesDropped: news.tornBytes)) }
         if let damage = news.damage { report.damage.append(damage) }
-        if configuration.verifySealedSegments {
+        if configuration.verifySealedSegments || salvage {
             news.refs = try verifyCommitted(news.refs, shared: shared, salvage: salvage, report: &report)
         }
         shared.commitLog = log
@@ -510,6 +579,18 @@ extension Store {
             size = try file.size()
             header = try file.read(at: 0, count: FormatConstants.segmentHeaderSize)
         } catch { throw StoreError(error) }
+        let blocks = shared.lock.withLock {
+            shared.files[id] = file  // the check below reads through it
+            return shared.refs.values.joined().filter { $0.segment == id }.sorted { $0.offset < $1.offset }
+        }
+        // Opening checks no block a read does not need (reads check theirs), but the writer goes on after its
+        // last committed block: the segment must hold every committed block, and the last of them must be sound,
+        // or it would write past damage (a segment cut short, a damaged last block) and bury it. (With
+        // `.salvage`, blocks found damaged were dropped from the refs, and are not looked at again.)
+        if let missing = blocks.first(where: { $0.offset &+ UInt64($0.length) > size }) {
+            throw corruptError(path, missing.offset, "a committed block ends past the end of the segment (\(size) bytes)")
+        }
+        if let lastBlock = blocks.last { _ = try readChecked(lastBlock, shared: shared) }
         // A sealed last segment (its index is there and nothing follows its last committed block: a copy
         // made from an object store's sealed segments, or a crash between sealing and starting the next)
         // stays sealed: the writer starts the next one instead of appending to it.
@@ -559,7 +640,6 @@ extension Store {
                 summaries = found.map { ($0.key, $0.value.track, $0.value.summary) }.sorted { $0.offset < $1.offset }
             }
             try FileSystem.remove(summaryPath)
-            let blocks = shared.lock.withLock { shared.refs.values.joined().filter { $0.segment == id }.sorted { $0.offset < $1.offset } }
             shared.lock.withLock { shared.files[id] = file }
             return Writer.ActiveSegment(file: file, number: n, end: keep, blocks: blocks, summaries: summaries)
         } catch { throw StoreError(error) }

@@ -92,13 +92,32 @@ final class SharedState: @unchecked Sendable {
     var closed = false
     /// Summaries of written blocks of points, for envelopes (their own lock).
     let summaries = SummaryCache()
+    /// This process's writer slot, when the store is open for writing.
+    var writerID: UInt32?
+    /// Streams holding blocks a writer other than ``writerID`` committed. In
+    /// the others, this writer's own order is the store's: what it appended
+    /// and has not committed yet has its place already, and reads serve it
+    /// from memory (``sealed`` and the open blocks) without committing it.
+    var sharedStreams: Set<StreamKey> = []
+    /// Blocks this process's writer sealed and has not committed yet, per
+    /// stream, in order: handed to the background thread, not in ``refs``.
+    var sealed: [StreamKey: [Batch]] = [:]
+    /// The timestamp of each stream's first committed record, once read
+    /// (it never changes: a stream only grows at its end).
+    var firstTimestamps: [StreamKey: Int64] = [:]
+    /// The last committed block of points read for its last timestamp, and that timestamp.
+    var lastBlockTimestamps: [StreamKey: (ref: BlockRef, timestamp: Int64)] = [:]
 
     /// The number of records a stream holds on disk (one past the last written sequence).
     func writtenEnd(_ stream: StreamKey) -> UInt64 { refs[stream]?.last?.endSequence ?? 0 }
 
-    /// Adds committed blocks, each after the last of its stream.
+    /// Adds blocks this process's writer committed, each after the last of its
+    /// stream; they leave ``sealed``, where they waited, in the same order.
     func publish(_ newRefs: [BlockRef]) {
-        for ref in newRefs { refs[ref.stream, default: []].append(ref) }
+        for ref in newRefs {
+            refs[ref.stream, default: []].append(ref)
+            if sealed[ref.stream]?.isEmpty == false { sealed[ref.stream]!.removeFirst() }
+        }
     }
 
     /// Whether segment `id` is read from elsewhere (not in the folder, and there is an elsewhere): then it is sealed.

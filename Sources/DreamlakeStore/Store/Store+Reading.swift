@@ -1,9 +1,12 @@
 import Dispatch
 
 // Reading records back from committed blocks, through the index. In a
-// writer's process a read first commits what it appended to the stream
-// read, so that a read sees every append that returned before it, at the
-// place every other reader will see it.
+// writer's process a read sees every append that returned before it, at the
+// place every other reader will see it: from memory, where no other writer
+// has committed to the stream (this writer's order is the stream's, so its
+// records have their place already: Prometheus's head block, LevelDB's
+// memtable); elsewhere a read commits what this process appended to the
+// stream first, since only the commit log gives those records their place.
 
 extension Store {
     /// Reads one committed block and checks its header against `ref` and its
@@ -66,9 +69,47 @@ extension Store {
         return try results.values()
     }
 
-    /// The batches of `stream` that hold records in `from ..< to`, in order.
+    /// The batches of `stream` that hold records in `from ..< to`, in order:
+    /// committed blocks read from disk, and in a writer, what this process
+    /// appended and has not committed, from memory.
     func batches(_ stream: StreamKey, from: UInt64, to: UInt64) throws(StoreError) -> [Batch] {
-        try Store.readBatches(blockSources(stream, from: from, to: to), shared: shared)
+        guard from < to else { return [] }
+        guard let writer, let (refs, head) = writer.uncommitted(stream) else {
+            return try Store.readBatches(blockSources(stream, from: from, to: to), shared: shared)
+        }
+        var out = try Store.readBatches(Store.overlapping(refs, from: from, to: to), shared: shared)
+        var next = refs.last?.endSequence ?? 0
+        for batch in head {
+            let end = next + UInt64(batch.count)
+            if end > from && next < to { out.append(try Store.readable(batch.written(by: writer.writerID))) }
+            next = end
+        }
+        return out
+    }
+
+    /// A batch of the writer's as a decoded block reads: log entries encoded on append are decoded.
+    static func readable(_ batch: Batch) throws(StoreError) -> Batch {
+        guard case .encodedLogs(let e) = batch else { return batch }
+        var r = ByteReader(e.body)
+        do {
+            return .logs(try BlockPayload.decodeLogEntries(&r, timestamps: e.timestamps, firstSequence: e.firstSequence))
+        } catch {
+            throw StoreError(.io, "log entries held in memory do not decode (\(error.reason)); this is a bug in dreamlake")
+        }
+    }
+
+    /// The blocks of `all` (one stream's, in order) that hold records in `from ..< to`.
+    static func overlapping(_ all: [BlockRef], from: UInt64, to: UInt64) -> [BlockRef] {
+        // First block whose end is past `from`.
+        var lo = 0, hi = all.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if all[mid].endSequence <= from { lo = mid + 1 } else { hi = mid }
+        }
+        var refs: [BlockRef] = []
+        var i = lo
+        while i < all.count && all[i].firstSequence < to { refs.append(all[i]); i += 1 }
+        return refs
     }
 
     /// The records of `stream` that `writer` wrote, from sequence `from` on,
@@ -130,25 +171,65 @@ extension Store {
         if let writer, to > shared.lock.withLock({ shared.writtenEnd(stream) }) { try writer.settle(stream) }
         return try shared.lock.withLock { () throws(StoreError) -> [BlockRef] in
             guard !shared.closed else { throw StoreError(.notWritable, "the store at \(directory) is closed") }
-            let all = shared.refs[stream] ?? []
-            // First block whose end is past `from`.
-            var lo = 0, hi = all.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if all[mid].endSequence <= from { lo = mid + 1 } else { hi = mid }
-            }
-            var refs: [BlockRef] = []
-            var i = lo
-            while i < all.count && all[i].firstSequence < to { refs.append(all[i]); i += 1 }
-            return refs
+            return Store.overlapping(shared.refs[stream] ?? [], from: from, to: to)
         }
     }
 
     /// How many records `stream` holds (one past the last sequence). In a
-    /// writer, its own appends to the stream are committed first, so they count.
+    /// writer, its own appends to the stream count: without committing them
+    /// where no other writer has committed to the stream, after committing
+    /// them (and waiting for the background thread) where one has.
     public func count(of stream: StreamKey) -> UInt64 {
-        if let writer { try? writer.settle(stream) }
+        if let writer {
+            if let end = writer.appendedEnd(stream) { return end }
+            try? writer.settle(stream)
+        }
         return shared.lock.withLock { shared.writtenEnd(stream) }
+    }
+
+    /// The timestamps of the first and the last point of `track`, nil when it
+    /// has none. In a writer, what this process appended counts, as in
+    /// ``count(of:)``. It reads at most one block from disk (the first point's
+    /// timestamp is read once, the last block's once per block), so a training
+    /// loop may ask after every append.
+    public func timestampBounds(of track: TrackID) throws(StoreError) -> (first: Int64, last: Int64)? {
+        let stream = StreamKey.track(track)
+        var refs: [BlockRef]
+        var headFirst: Int64?, headLast: Int64?
+        if let writer, let u = writer.uncommittedTimestamps(track) {
+            (refs, headFirst, headLast) = u
+        } else {
+            if let writer { try writer.settle(stream) }
+            refs = try shared.lock.withLock { () throws(StoreError) -> [BlockRef] in
+                guard !shared.closed else { throw StoreError(.notWritable, "the store at \(directory) is closed") }
+                return shared.refs[stream] ?? []
+            }
+        }
+        /// The timestamp of the first or the last point of a committed block.
+        func timestamp(of ref: BlockRef, last: Bool) throws(StoreError) -> Int64? {
+            guard case .points(let block) = try Store.readBatch(ref, shared: shared) else { return nil }
+            return last ? block.timestamps.last : block.timestamps.first
+        }
+        var first = headFirst
+        if let firstRef = refs.first {
+            if let known = shared.lock.withLock({ shared.firstTimestamps[stream] }) {
+                first = known
+            } else if let t = try timestamp(of: firstRef, last: false) {
+                shared.lock.withLock { shared.firstTimestamps[stream] = t }
+                first = t
+            }
+        }
+        var last = headLast
+        if last == nil, let lastRef = refs.last {
+            if let known = shared.lock.withLock({ shared.lastBlockTimestamps[stream] }), known.ref == lastRef {
+                last = known.timestamp
+            } else if let t = try timestamp(of: lastRef, last: true) {
+                shared.lock.withLock { shared.lastBlockTimestamps[stream] = (lastRef, t) }
+                last = t
+            }
+        }
+        guard let first, let last else { return nil }
+        return (first, last)
     }
 
     /// How many records of `stream` are durable: written and fsync'd, so that

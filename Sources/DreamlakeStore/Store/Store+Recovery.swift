@@ -54,7 +54,7 @@ extension Store {
                 indexRefs = refs
             }
             var refs: [BlockRef]
-            if let indexRefs, !configuration.verifySealedSegments {
+            if let indexRefs, !configuration.verifySealedSegments, !salvage {
                 refs = indexRefs
             } else {
                 guard let scan = try scanSegment(file, path: path, segment: id, salvage: salvage, report: &report) else {

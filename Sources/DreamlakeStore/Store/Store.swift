@@ -104,6 +104,7 @@ public final class Store: Sendable {
             var report = RecoveryReport()
             try Store.ensureCommitLog(directory: directory, configuration: configuration, report: &report)
             let (slot, lockFile) = try Store.takeSlot(directory: directory, requested: requestedWriter)
+            shared.writerID = slot
             let log: CommitLog
             let active: Writer.ActiveSegment
             do {

@@ -46,10 +46,15 @@ public struct StoreConfiguration: Sendable {
     public var maxPendingBytes: Int = 16 << 20
     /// What to do with damage found on open. The default is `.strict`.
     public var recovery: RecoveryMode = .strict
-    /// Whether open checks the CRC of every block of every segment (true) or
-    /// only of the active segment, trusting sealed segments' indexes until
-    /// their blocks are read (false). The default is true.
-    public var verifySealedSegments: Bool = true
+    /// Whether opening reads and checks (CRC and header) every committed block
+    /// (true), or trusts the commit log and the sealed segments' indexes and
+    /// checks each block when it is read (false). The default is false, so
+    /// that opening costs what the commit log costs, not what the store
+    /// holds: a damaged block is still never returned as data, and its read
+    /// fails naming the file and offset. `recovery: .salvage` checks every
+    /// block whatever this says (it drops the damaged ones), as does
+    /// ``Store/verify()``.
+    public var verifySealedSegments: Bool = false
     /// Called on an appending thread after its append sealed a block and handed it to the writer, with
     /// no lock held; it may wait, and so hold that append (an S3 session's spool gate does, while the
     /// spool holds its limit not uploaded). The writer's thread never calls it, nor do `flush()`,

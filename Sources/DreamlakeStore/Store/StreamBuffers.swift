@@ -100,6 +100,13 @@ final class TrackBuffer: @unchecked Sendable {
     }
 
     var count: Int { isValueStep ? fastCount : timestamps.count }
+    /// The timestamps of the open block's first and last points, nil when it is empty.
+    var firstTimestamp: Int64? {
+        isValueStep ? (fastCount > 0 ? hot.pointee.fastTimestamps[0] : nil) : timestamps.first
+    }
+    var lastTimestamp: Int64? {
+        isValueStep ? (fastCount > 0 ? hot.pointee.fastTimestamps[fastCount - 1] : nil) : timestamps.last
+    }
 
     // MARK: Appending (the caller holds `lock`)
 

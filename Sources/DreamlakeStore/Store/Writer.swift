@@ -189,6 +189,8 @@ final class Writer: @unchecked Sendable {
     /// wait for itself). Called with the stream's buffer lock held, which
     /// keeps each stream's blocks in order.
     private func enqueue(_ stream: StreamKey, batch: Batch, rawBytes: Int, waitForRoom: Bool) throws(StoreError) -> UInt64 {
+        // Readers in this process see it from here until it is committed (the stream's buffer lock, held, keeps the order).
+        shared.lock.withLock { shared.sealed[stream, default: []].append(batch) }
         queueLock.lock()
         defer { queueLock.unlock() }
         while waitForRoom && pendingBytes > configuration.maxPendingBytes && failure == nil && !closing {
@@ -280,6 +282,102 @@ final class Writer: @unchecked Sendable {
         let target = lastTicket
         while writtenTicket < target && failure == nil { cond.wait() }
         if writtenTicket < target, let failure { throw failure }
+    }
+
+    // MARK: What this process appended and has not committed
+
+    /// Reads what other writers committed since this writer last looked,
+    /// when the log has grown (one `fstat` when it has not), so that a read
+    /// knows whether another writer has committed to its stream. Damage
+    /// found here is left for the next commit to report (it fails the writer).
+    private func lookAtLog() {
+        let log = commitLog
+        let news = try? log.lock.withLock { () throws(StoreError) -> CommitLog.News? in
+            guard log.hasNews() else { return nil }
+            return try log.catchUp(cut: false, salvage: false)
+        }
+        guard let news else { return }
+        let metadata = Store.absorb(news, into: shared).filter { $0.segment.writer != writerID }
+        Store.applyTrackMetadata(metadata, shared: shared)
+    }
+
+    /// How many records `stream` holds counting what this process appended
+    /// and has not committed; nil when that has no place yet (see ``uncommitted(_:)``).
+    func appendedEnd(_ stream: StreamKey) -> UInt64? {
+        func end(_ next: UInt64) -> UInt64? {
+            shared.lock.withLock {
+                guard !shared.closed, !shared.sharedStreams.contains(stream) else { return nil }
+                return max(next, shared.writtenEnd(stream))
+            }
+        }
+        guard flags.pointee.state.load(ordering: .relaxed) != 2 else { return nil }
+        lookAtLog()
+        switch stream.kind {
+        case .trackPoint:
+            guard let b = existingTrackBuffer(TrackID(rawValue: stream.id)) else { return end(0) }
+            return b.lock.withLock { end(b.nextIndex) }
+        case .log: return logs.lock.withLock { end(logs.nextSequence) }
+        case .parameters: return parameters.lock.withLock { end(parameters.nextSequence) }
+        case .sessionMetadata: return sessionMetadata.lock.withLock { end(sessionMetadata.nextSequence) }
+        case .trackMetadata: return trackMetadata.lock.withLock { end(trackMetadata.nextSequence) }
+        case .file: return files.lock.withLock { end(files.nextSequence) }
+        }
+    }
+
+    /// The committed blocks of `stream` and, after them, what this process
+    /// appended to it and has not committed (blocks sealed for the background
+    /// thread, then the open block), taken at one instant, so that a read in
+    /// this process sees its appends without sealing a block for them.
+    ///
+    /// Nil when the stream holds blocks another writer committed (there this
+    /// writer's records get their place when they are committed: a read
+    /// commits them first), when the writer failed (what it had not
+    /// committed never will be), and when the store is closed.
+    func uncommitted(_ stream: StreamKey) -> (refs: [BlockRef], head: [Batch])? {
+        func take(_ open: Batch?) -> (refs: [BlockRef], head: [Batch])? {
+            // The stream's buffer lock is held: nothing of it is sealed meanwhile, and what the background
+            // thread commits leaves `sealed` for `refs` under the lock taken here.
+            shared.lock.withLock {
+                guard !shared.closed, !shared.sharedStreams.contains(stream) else { return nil }
+                var head = shared.sealed[stream] ?? []
+                if let open { head.append(open) }
+                return (shared.refs[stream] ?? [], head)
+            }
+        }
+        func take(_ b: some OpenRecords) -> (refs: [BlockRef], head: [Batch])? {
+            b.lock.withLock { take(b.count > 0 ? b.snapshot() : nil) }
+        }
+        guard flags.pointee.state.load(ordering: .relaxed) != 2 else { return nil }
+        lookAtLog()
+        switch stream.kind {
+        case .trackPoint:
+            guard let b = existingTrackBuffer(TrackID(rawValue: stream.id)) else { return take(nil) }
+            return b.lock.withLock { take(b.count > 0 ? .points(b.snapshot()) : nil) }
+        case .log: return take(logs)
+        case .parameters: return take(parameters)
+        case .sessionMetadata: return take(sessionMetadata)
+        case .trackMetadata: return take(trackMetadata)
+        case .file: return take(files)
+        }
+    }
+
+    /// For a track, as ``uncommitted(_:)``: its committed blocks, and the
+    /// timestamps of the first and the last point this process appended and
+    /// has not committed (nil when there is none), without copying the open block.
+    func uncommittedTimestamps(_ track: TrackID) -> (refs: [BlockRef], first: Int64?, last: Int64?)? {
+        let stream = StreamKey.track(track)
+        func take(_ openFirst: Int64?, _ openLast: Int64?) -> (refs: [BlockRef], first: Int64?, last: Int64?)? {
+            shared.lock.withLock {
+                guard !shared.closed, !shared.sharedStreams.contains(stream) else { return nil }
+                let sealed = shared.sealed[stream] ?? []
+                func timestamps(_ batch: Batch?) -> [Int64]? { if case .points(let p)? = batch { p.timestamps } else { nil } }
+                return (shared.refs[stream] ?? [], timestamps(sealed.first)?.first ?? openFirst, openLast ?? timestamps(sealed.last)?.last)
+            }
+        }
+        guard flags.pointee.state.load(ordering: .relaxed) != 2 else { return nil }
+        lookAtLog()
+        guard let b = existingTrackBuffer(track) else { return take(nil, nil) }
+        return b.lock.withLock { take(b.firstTimestamp, b.lastTimestamp) }
     }
 
     /// One past the last record of `stream` known to be on disk and fsync'd in
