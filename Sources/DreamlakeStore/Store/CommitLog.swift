@@ -192,6 +192,11 @@ final class CommitLog: @unchecked Sendable {
         let size: UInt64
         do { size = try file.size() } catch { throw StoreError(error) }
         guard size > position else { return nil }
+        // At most one block record per 50 bytes there: room for them at once, not by doubling (a large store's
+        // log holds hundreds of thousands).
+        let most = min(Int(min(size - position, UInt64(Int32.max))) / (CommitLog.recordPrefix + CommitLog.blockRecordLength), 1 << 21)
+        news.refs.reserveCapacity(news.refs.count + most)
+        news.recordOffsets.reserveCapacity(news.recordOffsets.count + most)
         // Read in slices, so that a log of any size is read with bounded memory.
         while position < size {
             let want = Int(min(size - position, UInt64(1 << 20) + UInt64(CommitLog.maxRecordLength)))
@@ -424,6 +429,7 @@ extension Store {
                 var end = shared.writtenEnd(stream)
                 var foreign = false
                 var blocks = shared.refs.removeValue(forKey: stream) ?? []
+                blocks.reserveCapacity(blocks.count + j - i)
                 for ref in news.refs[i..<j] where ref.firstSequence >= end {
                     blocks.append(ref)
                     end = ref.endSequence
