@@ -61,10 +61,13 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // CRC-32C with the processor's instruction (crc32.c says why it is written here).
+        .target(name: "CCRC32C"),
         .target(
             name: "DreamlakeStore",
             dependencies: [
                 "CLZ4",
+                "CCRC32C",
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 // Errno, the type of StoreError.errno.
                 .product(name: "SystemPackage", package: "swift-system"),

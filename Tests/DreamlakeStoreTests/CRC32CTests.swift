@@ -15,6 +15,23 @@ import DreamlakeTestSupport
         #expect(CRC32C.checksum((0..<32).map { UInt8(31 - $0) }) == 0x113F_DB5C)
     }
 
+    /// The instruction (where the processor has it) and the tables agree at every length and alignment.
+    @Test func theInstructionAndTheTablesAgree() {
+        var rng = SplitMix64(seed: 11)
+        let bytes = (0..<4200).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        bytes.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for length in [0, 1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 255, 4096] where start + length <= all.count {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<(start + length)])
+                    for seed: UInt32 in [0, 0xDEAD_BEEF] {
+                        #expect(CRC32C.checksum(slice, continuing: seed) == CRC32C.softwareChecksum(slice, continuing: seed),
+                                "start \(start), length \(length)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func continuingEqualsWhole() {
         let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         for split in [0, 1, 7, 8, 9, 500, 999, 1000] {
