@@ -253,6 +253,57 @@ func writeRichSession(root: String, name: String = "rich", workspace: String = "
         #expect(twice?.code == .exists)
     }
 
+    /// A track's lines are parsed in batches on every core and appended in order (issue 33): across
+    /// batches, the points, the notes and the first error are where they are in the file.
+    @Test func aLongTrackImportsInOrderAndItsFirstBadLineIsNamed() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let n = 30_000  // several batches of 8,192 lines
+        try writeRichSession(root: root.path + "/store", points: n)
+        try JSONLLayout.exportSession(at: root.path + "/store/ws/rich", to: root.path + "/out")
+        let good = root.path + "/out/ws/rich"
+        let data = good + "/tracks/loss/data.jsonl"
+        let again = try JSONLLayout.importSession(from: good, into: root.path + "/again")
+        #expect(again.points == n + 4 && again.inexactCount == 0)
+        try JSONLLayout.exportSession(at: root.path + "/again/ws/rich", to: root.path + "/out2")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: root.path + "/out2/ws/rich/tracks/loss/data.jsonl"))
+                == Data(contentsOf: URL(fileURLWithPath: data)))
+
+        var lines = try String(contentsOfFile: data, encoding: .utf8).components(separatedBy: "\n")
+        func copy(_ name: String, _ edit: (inout [String]) -> Void) throws -> String {
+            let dir = root.path + "/" + name + "/ws/rich"
+            try FileManager.default.createDirectory(atPath: FileSystem.directoryName(dir), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: good, toPath: dir)
+            var edited = lines
+            edit(&edited)
+            try edited.joined(separator: "\n").write(toFile: dir + "/tracks/loss/data.jsonl", atomically: true, encoding: .utf8)
+            return dir
+        }
+        // Notes in file order: a blank line in the second batch, a time in another form in the third.
+        let noted = try copy("noted") { l in
+            l[20_000] = l[20_000].replacingOccurrences(of: "Z\"}", with: "+00:00\"}")
+            l.insert("", at: 9_000)  // line 9001; the line above is 20002 now
+        }
+        let report = try JSONLLayout.importSession(from: noted, into: root.path + "/noted-store")
+        #expect(report.points == n + 4)
+        #expect(report.inexact.count == 3, "\(report.inexact)")
+        #expect(report.inexact.first?.contains("data.jsonl:9001: a blank line") == true)
+        #expect(report.inexact.dropFirst().first?.contains("data.jsonl:20002: \"createdAt\"") == true)
+        #expect(report.inexact.last?.contains("data.jsonl:20002: an export would differ") == true)
+        // The first bad line is named, in a later batch than good lines after which nothing may be kept.
+        lines[25_000] = lines[25_000].replacingOccurrences(of: "\"index\": 25000", with: "\"index\": 7")
+        lines[27_000] = "{not json"
+        let bad = try copy("bad") { _ in }
+        do {
+            try JSONLLayout.importSession(from: bad, into: root.path + "/bad-store")
+            Issue.record("the import took a line with a wrong index")
+        } catch {
+            let e = error
+            #expect(e.line == 25_001 && e.message.contains("the index is 7 where 25000 was expected"), "\(e)")
+        }
+        #expect(try Session.all(localPath: root.path + "/bad-store").isEmpty)
+    }
+
     @Test func theFlatLayoutOfTheSeedDocumentImports() throws {
         let root = TempRoot()
         defer { root.remove() }

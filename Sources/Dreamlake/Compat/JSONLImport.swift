@@ -279,7 +279,9 @@ private final class Importer {
         }
     }
 
-    func invalid(_ path: String, _ line: Int?, _ what: String) -> DreamlakeError {
+    func invalid(_ path: String, _ line: Int?, _ what: String) -> DreamlakeError { Importer.invalid(path, line, what) }
+
+    static func invalid(_ path: String, _ line: Int?, _ what: String) -> DreamlakeError {
         DreamlakeError(.invalidInput, "\(path)\(line.map { ":\($0)" } ?? ""): \(what)", path: path, line: line)
     }
 
@@ -304,19 +306,28 @@ private final class Importer {
     }
 
     func timestamp(_ v: Value?, _ path: String, _ line: Int?, _ field: String) throws(DreamlakeError) -> Int64 {
+        let (micros, otherForm) = try Importer.timestamp(v, path, line, field)
+        try noteOtherForm(otherForm, micros, path, line, field)
+        return micros
+    }
+
+    /// A time's microseconds, and its text when it is in another form than Python dreamlake's (which is
+    /// taken, and said once a file by ``noteOtherForm(_:_:_:_:_:)``, since an export writes Python's form).
+    static func timestamp(_ v: Value?, _ path: String, _ line: Int?, _ field: String) throws(DreamlakeError) -> (Int64, String?) {
         guard case .string(let s)? = v else {
             throw invalid(path, line, "\"\(field)\" is \(v.map(JSONLLayout.kind) ?? "missing"), not a timestamp string")
         }
-        if let micros = Timestamps.parse(s) { return micros }
-        // Another tool's form of a valid time: taken, and said once a file, since an export writes Python's form.
+        if let micros = Timestamps.parse(s) { return (micros, nil) }
         guard let micros = Timestamps.parseISO8601(s) else {
             throw invalid(path, line, "\"\(field)\" is \(Names.quoted(s)), not an ISO 8601 date and time with its zone (2026-11-25T11:17:49.610107Z)")
         }
-        if otherTimestampForms.insert(path).inserted {
-            inexact(path, line, "\"\(field)\" is \(Names.quoted(s)), a time in another form than Python dreamlake's; an export writes "
-                    + "\(Names.quoted(Timestamps.iso(micros: micros))) (and so for every such time of this file)")
-        }
-        return micros
+        return (micros, s)
+    }
+
+    func noteOtherForm(_ text: String?, _ micros: Int64, _ path: String, _ line: Int?, _ field: String) throws(DreamlakeError) {
+        guard let text, otherTimestampForms.insert(path).inserted else { return }
+        inexact(path, line, "\"\(field)\" is \(Names.quoted(text)), a time in another form than Python dreamlake's; an export writes "
+                + "\(Names.quoted(Timestamps.iso(micros: micros))) (and so for every such time of this file)")
     }
 
     // MARK: session.json and parameters.json
@@ -414,12 +425,14 @@ private final class Importer {
 
     /// Compares a line as read with the line an export would write (which ends in a newline).
     func check(_ text: UnsafeRawBufferPointer, _ again: [UInt8], _ path: String, _ line: Int) {
+        if let difference = Importer.difference(line: text, again: again) { inexact(path, line, difference) }
+    }
+
+    /// Where a line as read and the line an export would write (which ends in a newline) differ; nil when they do not.
+    static func difference(line text: UnsafeRawBufferPointer, again: [UInt8]) -> String? {
         let same = again.count == text.count + 1
             && again.withUnsafeBytes { a in text.isEmpty || memcmp(a.baseAddress!, text.baseAddress!, text.count) == 0 }
-        guard same else {
-            inexact(path, line, Importer.difference(Array(text), Array(again.dropLast())))
-            return
-        }
+        return same ? nil : difference(Array(text), Array(again.dropLast()))
     }
 
     static func isBlank(_ text: UnsafeRawBufferPointer) -> Bool {
@@ -427,12 +440,35 @@ private final class Importer {
     }
 
     func object(_ text: UnsafeRawBufferPointer, _ path: String, _ line: Int) throws(DreamlakeError) -> ValueObject {
+        try Importer.object(text, path, line)
+    }
+
+    static func object(_ text: UnsafeRawBufferPointer, _ path: String, _ line: Int) throws(DreamlakeError) -> ValueObject {
         let value: Value
         do { value = try PythonJSONReader.parse(text) } catch {
             throw invalid(path, line, "malformed JSON at column \(error.offset + 1): \(error.message)")
         }
         guard case .object(let o) = value else { throw invalid(path, line, "the line holds \(JSONLLayout.kind(value)), not a JSON object") }
         return o
+    }
+
+    /// Calls `take` with each line of `path`, in order, as `parse` made it: lines are read in batches, and
+    /// each batch is parsed and checked on every core at once (`parse` must touch nothing but its line),
+    /// then taken in order on this thread, which alone appends. Parsing was most of an import's time.
+    func forEachParsed<T: Sendable>(_ path: String, parse: @escaping @Sendable (UnsafeRawBufferPointer, String, Int) -> T,
+                                    take: (T, Int) throws(DreamlakeError) -> Void) throws(DreamlakeError) {
+        var batch = LineBatch()
+        let base = bytesBefore
+        func flush() throws(DreamlakeError) {
+            let parsed = batch.map(path, parse)
+            for (result, line) in zip(parsed, batch.lines) { try take(result, line) }
+            batch.removeAll()
+        }
+        try LineReader(path: path).forEachLine(bytesRead: { self.bytesBefore = base + $0 }) { (text, line) throws(DreamlakeError) in
+            batch.append(text, line)
+            if batch.lines.count >= LineBatch.size || batch.bytes.count >= LineBatch.maxBytes { try flush() }
+        }
+        try flush()
     }
 
     func tick() {
@@ -492,30 +528,17 @@ private final class Importer {
         var count: UInt64 = 0
         var lastTimestamp: Int64?
         if FileManager.default.fileExists(atPath: dataPath) {
-            var w = PythonJSONWriter()
-            let base = bytesBefore
-            try LineReader(path: dataPath).forEachLine(bytesRead: { self.bytesBefore = base + $0 }) { (text, line) throws(DreamlakeError) in
-                if Importer.isBlank(text) { return inexact(dataPath, line, "a blank line (skipped, as Python's reader skips it)") }
-                let o = try object(text, dataPath, line)
-                guard case .int(let index)? = o["index"] else {
-                    throw invalid(dataPath, line, "\"index\" is \(o["index"].map(JSONLLayout.kind) ?? "missing"), not an integer")
-                }
-                guard index == Int64(count) else {
+            try forEachParsed(dataPath, parse: PointLine.init) { (p: PointLine, line: Int) throws(DreamlakeError) in
+                if p.blank { return inexact(dataPath, line, "a blank line (skipped, as Python's reader skips it)") }
+                if let index = p.index, index != Int64(count) {
                     throw invalid(dataPath, line, "the index is \(index) where \(count) was expected; the store numbers points from 0 without gaps")
                 }
-                guard case .object(let data)? = o["data"] else {
-                    throw invalid(dataPath, line, "\"data\" is \(o["data"].map(JSONLLayout.kind) ?? "missing"), not an object")
-                }
-                let ts = try timestamp(o["createdAt"], dataPath, line, "createdAt")
-                for key in o.keys where !["index", "data", "createdAt"].contains(key) {
-                    throw invalid(dataPath, line, "the point has a field \(Names.quoted(key)) that the store cannot keep")
-                }
-                _ = try store(dataPath, line: line) { () throws(StoreError) in try handle.append(data, timestamp: ts) }
-                w.bytes.removeAll(keepingCapacity: true)
-                PythonDocuments.appendPointLine(index: count, data: data, timestamp: ts, to: &w)
-                check(text, w.bytes, dataPath, line)
+                if let failure = p.failure { throw failure }
+                try noteOtherForm(p.otherTimestampForm, p.timestamp, dataPath, line, "createdAt")
+                _ = try store(dataPath, line: line) { () throws(StoreError) in try handle.append(p.data, timestamp: p.timestamp) }
+                if let difference = p.difference { inexact(dataPath, line, difference) }
                 count += 1
-                lastTimestamp = ts
+                lastTimestamp = p.timestamp
                 report.points += 1
                 tick()
             }
@@ -571,5 +594,101 @@ private final class Importer {
             report.warnings.append("file \(id) (\(from)) has SHA-256 \(checksum), not the \(expected) it was listed with; imported as it is")
         }
         report.files += 1
+    }
+}
+
+/// Lines of a file gathered to be parsed together: their bytes end to end, where each ends, their numbers.
+private struct LineBatch {
+    /// Lines a batch gathers, and bytes: enough for each core to have long runs, few enough to stay small.
+    static let size = 8192
+    static let maxBytes = 8 << 20
+    var bytes: [UInt8] = []
+    var ends: [Int] = []
+    var lines: [Int] = []
+
+    mutating func append(_ text: UnsafeRawBufferPointer, _ line: Int) {
+        bytes.append(contentsOf: text)
+        ends.append(bytes.count)
+        lines.append(line)
+    }
+
+    mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+        lines.removeAll(keepingCapacity: true)
+    }
+
+    /// `parse` of every line, in order, the lines cut into one run per core.
+    func map<T: Sendable>(_ path: String, _ parse: @escaping @Sendable (UnsafeRawBufferPointer, String, Int) -> T) -> [T] {
+        let n = lines.count
+        guard n > 0 else { return [] }
+        let runs = min(n, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        let results = RunResults<T>(runs)
+        let (bytes, ends, lines) = (self.bytes, self.ends, self.lines)
+        DispatchQueue.concurrentPerform(iterations: runs) { r in
+            var out: [T] = []
+            let lo = n * r / runs, hi = n * (r + 1) / runs
+            out.reserveCapacity(hi - lo)
+            bytes.withUnsafeBytes { all in
+                for i in lo..<hi {
+                    let start = i == 0 ? 0 : ends[i - 1]
+                    out.append(parse(UnsafeRawBufferPointer(rebasing: all[start..<ends[i]]), path, lines[i]))
+                }
+            }
+            results.set(r, out)
+        }
+        return results.joined()
+    }
+}
+
+/// Each run's results, set by the thread that made them.
+private final class RunResults<T: Sendable>: @unchecked Sendable {
+    private var runs: [[T]]
+    private let lock = NSLock()
+    init(_ count: Int) { runs = Array(repeating: [], count: count) }
+    func set(_ r: Int, _ values: [T]) { lock.withLock { runs[r] = values } }
+    func joined() -> [T] { lock.withLock { Array(runs.joined()) } }
+}
+
+/// A line of a track's data.jsonl, parsed and checked as far as it can be
+/// without knowing the lines before it (off the appending thread).
+private struct PointLine: Sendable {
+    var blank = false
+    /// Its index, when it is an integer (the importer checks it comes next).
+    var index: Int64?
+    /// What is wrong with it, after its index.
+    var failure: DreamlakeError?
+    var data = ValueObject()
+    var timestamp: Int64 = 0
+    /// Its time's text, when in another form than Python dreamlake's.
+    var otherTimestampForm: String?
+    /// Where an export's line would differ from it.
+    var difference: String?
+
+    init(_ text: UnsafeRawBufferPointer, path: String, line: Int) {
+        if Importer.isBlank(text) {
+            blank = true
+            return
+        }
+        do throws(DreamlakeError) {
+            let o = try Importer.object(text, path, line)
+            guard case .int(let index)? = o["index"] else {
+                throw Importer.invalid(path, line, "\"index\" is \(o["index"].map(JSONLLayout.kind) ?? "missing"), not an integer")
+            }
+            self.index = index
+            guard case .object(let data)? = o["data"] else {
+                throw Importer.invalid(path, line, "\"data\" is \(o["data"].map(JSONLLayout.kind) ?? "missing"), not an object")
+            }
+            (timestamp, otherTimestampForm) = try Importer.timestamp(o["createdAt"], path, line, "createdAt")
+            for key in o.keys where key != "index" && key != "data" && key != "createdAt" {
+                throw Importer.invalid(path, line, "the point has a field \(Names.quoted(key)) that the store cannot keep")
+            }
+            self.data = data
+            var w = PythonJSONWriter()
+            PythonDocuments.appendPointLine(index: UInt64(bitPattern: index), data: data, timestamp: timestamp, to: &w)
+            difference = Importer.difference(line: text, again: w.bytes)
+        } catch {
+            failure = error
+        }
     }
 }

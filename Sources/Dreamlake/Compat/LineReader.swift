@@ -27,7 +27,9 @@ struct LineReader {
             var failure: DreamlakeError?
             buffer.withUnsafeBytes { raw in
                 var start = 0
-                for i in 0..<n where raw[i] == 0x0A {
+                // memchr finds each newline a word at a time (a loop over the bytes was a few percent of an import).
+                while start < n, let found = memchr(raw.baseAddress! + start, 0x0A, n - start) {
+                    let i = raw.baseAddress!.distance(to: UnsafeRawPointer(found))
                     lineNumber += 1
                     do throws(DreamlakeError) {
                         if pending.isEmpty {
