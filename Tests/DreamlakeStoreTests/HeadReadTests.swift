@@ -86,6 +86,7 @@ import Testing
         #expect(a.count(of: .track(ta.id)) == 5)  // nobody else has committed to it: served from memory
         for i in 0..<5 { try tb.append(value: 2, step: Int64(i)) }
         try b.flush()  // b's points are committed first: indexes 0..<5
+        Thread.sleep(forTimeInterval: 0.01)  // reads look at the log at most once a millisecond (Writer.lookInterval)
         // a looks at the log, sees b's blocks, and commits its own before reading: they land at 5..<10.
         #expect(a.count(of: .track(ta.id)) == 10)
         #expect(try a.points(of: ta.id, from: 0, limit: 20).map { $0.data["value"]?.doubleValue } == [2, 2, 2, 2, 2, 1, 1, 1, 1, 1])

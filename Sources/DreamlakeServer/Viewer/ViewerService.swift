@@ -75,27 +75,35 @@ package final class ViewerService: Sendable {
 
     /// `GET /api/runs`: a row for every session under the root in a workspace `include` lets through.
     package func runs(include: (String) -> Bool = { _ in true }) throws(DreamlakeError) -> Value {
-        var rows: [Value] = []
-        for (ws, name) in try sessionRoot.sessions() where include(ws) {
-            let key = ws + "/" + name
-            let print = fingerprint(ws, name)
-            let live = isLive(ws, name)
-            if let cached = cachedRows.withLock({ $0[key] }), cached.fingerprint == print {
-                rows.append(with(cached.row, "live", .bool(live)))
-                continue
-            }
-            var row: Value
-            do {
-                row = try withSession(ws, name, runRow)
-            } catch {
-                // One unreadable session does not hide the others.
-                row = .object(["workspace": .string(ws), "session": .string(name), "error": .string(error.message)])
-            }
-            let fixed = row
-            cachedRows.withLock { $0[key] = (print, fixed) }
-            rows.append(with(row, "live", .bool(live)))
+        let names = try sessionRoot.sessions().filter { include($0.workspace) }
+        // On every core at once: opening and reading a thousand sessions was the whole of the first answer
+        // after a start (the caller is on the server's thread pool, never its event loop).
+        let rows = Locked<[Value?]>(Array(repeating: nil, count: names.count))
+        DispatchQueue.concurrentPerform(iterations: names.count) { i in
+            let row = self.row(names[i].workspace, names[i].name)
+            rows.withLock { $0[i] = row }
         }
-        return .object(["root": .string(root), "runs": .array(rows)])
+        return .object(["root": .string(root), "runs": .array(rows.withLock { $0.map { $0 ?? .null } })])
+    }
+
+    /// Session `ws/name`'s row: kept from the last answer while its files are as they were.
+    private func row(_ ws: String, _ name: String) -> Value {
+        let key = ws + "/" + name
+        let print = fingerprint(ws, name)
+        let live = isLive(ws, name)
+        if let cached = cachedRows.withLock({ $0[key] }), cached.fingerprint == print {
+            return with(cached.row, "live", .bool(live))
+        }
+        var row: Value
+        do {
+            row = try withSession(ws, name, runRow)
+        } catch {
+            // One unreadable session does not hide the others.
+            row = .object(["workspace": .string(ws), "session": .string(name), "error": .string(error.message)])
+        }
+        let fixed = row
+        cachedRows.withLock { $0[key] = (print, fixed) }
+        return with(row, "live", .bool(live))
     }
 
     private func with(_ row: Value, _ key: String, _ value: Value) -> Value {

@@ -7,6 +7,9 @@ import Dispatch
 // records have their place already: Prometheus's head block, LevelDB's
 // memtable); elsewhere a read commits what this process appended to the
 // stream first, since only the commit log gives those records their place.
+// Whether another writer has committed is what the log said at most a
+// millisecond before (a writer that starts writing the same stream within
+// that millisecond may still take places a read showed for this one's).
 
 extension Store {
     /// Reads one committed block and checks its header against `ref` and its
@@ -209,6 +212,15 @@ extension Store {
         func timestamp(of ref: BlockRef, last: Bool) throws(StoreError) -> Int64? {
             guard case .points(let block) = try Store.readBatch(ref, shared: shared) else { return nil }
             return last ? block.timestamps.last : block.timestamps.first
+        }
+        if refs.count == 1, headLast == nil, shared.lock.withLock({ shared.firstTimestamps[stream] == nil }),
+           case .points(let block) = try Store.readBatch(refs[0], shared: shared),
+           let first = block.timestamps.first, let last = block.timestamps.last {
+            // One block holds them both (a short track): read once.
+            shared.lock.withLock {
+                shared.firstTimestamps[stream] = first
+                shared.lastBlockTimestamps[stream] = (refs[0], last)
+            }
         }
         var first = headFirst
         if let firstRef = refs.first {

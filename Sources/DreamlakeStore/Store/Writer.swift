@@ -53,6 +53,10 @@ final class Writer: @unchecked Sendable {
     /// Per stream, one past the last record known durable (guarded by `queueLock`).
     private var durableEnds: [StreamKey: UInt64] = [:]
     private var thread: OSThread?
+    /// When reads last looked at the commit log (``lookAtLog()``), in monotonic nanoseconds.
+    private let lastLook = Atomic<UInt64>(0)
+    /// How often reads look at the commit log at most: 1 ms.
+    static let lookInterval: UInt64 = 1_000_000
 
     // Segment state, owned by the background thread once it runs.
     private var segmentFile: File
@@ -288,9 +292,14 @@ final class Writer: @unchecked Sendable {
 
     /// Reads what other writers committed since this writer last looked,
     /// when the log has grown (one `fstat` when it has not), so that a read
-    /// knows whether another writer has committed to its stream. Damage
-    /// found here is left for the next commit to report (it fails the writer).
+    /// knows whether another writer has committed to its stream. It looks at
+    /// most once a millisecond: the `fstat` was half of a `stats()` call,
+    /// which a training loop may make every step. Damage found here is left
+    /// for the next commit to report (it fails the writer).
     private func lookAtLog() {
+        let now = WallClock.monotonicNanos()
+        guard now &- lastLook.load(ordering: .relaxed) >= Writer.lookInterval else { return }
+        lastLook.store(now, ordering: .relaxed)
         let log = commitLog
         let news = try? log.lock.withLock { () throws(StoreError) -> CommitLog.News? in
             guard log.hasNews() else { return nil }
