@@ -208,19 +208,16 @@ extension Store {
                 return shared.refs[stream] ?? []
             }
         }
-        /// The timestamp of the first or the last point of a committed block.
+        let segments = directory + "/" + StoreFiles.segmentDirectory
+        let readFile = { [shared] (segment: SegmentID) in Store.summaryFile(segments, segment: segment, shared: shared) }
+        /// The timestamp of the first or the last point of a committed block: from its summary when
+        /// there is one (a finished run's blocks all have one), else from the block.
         func timestamp(of ref: BlockRef, last: Bool) throws(StoreError) -> Int64? {
+            if let summary = shared.summaries.summary(ref, readFile: readFile) {
+                return last ? summary.lastTimestamp : summary.firstTimestamp
+            }
             guard case .points(let block) = try Store.readBatch(ref, shared: shared) else { return nil }
             return last ? block.timestamps.last : block.timestamps.first
-        }
-        if refs.count == 1, headLast == nil, shared.lock.withLock({ shared.firstTimestamps[stream] == nil }),
-           case .points(let block) = try Store.readBatch(refs[0], shared: shared),
-           let first = block.timestamps.first, let last = block.timestamps.last {
-            // One block holds them both (a short track): read once.
-            shared.lock.withLock {
-                shared.firstTimestamps[stream] = first
-                shared.lastBlockTimestamps[stream] = (refs[0], last)
-            }
         }
         var first = headFirst
         if let firstRef = refs.first {
