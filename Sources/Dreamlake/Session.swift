@@ -162,7 +162,7 @@ public final class Session: @unchecked Sendable {
         let workspace = Names.canonical(workspace), name = Names.canonical(name)
         try Names.checkSessionComponent(workspace, "workspace")
         try Names.checkSessionComponent(name, "session")
-        let root = given?.url ?? localPath ?? ProcessInfo.processInfo.environment["DREAMLAKE_PATH"] ?? "./.dreamlake"
+        let root = given?.url ?? localPath ?? environment["DREAMLAKE_PATH"] ?? "./.dreamlake"
         guard !root.isEmpty, !root.contains("\0") else {
             throw DreamlakeError(.invalidName, "the local path \(Names.quoted(root)) is not a usable folder")
         }
@@ -200,7 +200,7 @@ public final class Session: @unchecked Sendable {
         givenWriteProtected = writeProtected
         self.exportOnClose = exportOnClose
         self.remote = remote
-        self.rank = try Session.resolveRank(given: rank, environment: ProcessInfo.processInfo.environment)
+        self.rank = try Session.resolveRank(given: rank, environment: environment)
     }
 
     deinit {
