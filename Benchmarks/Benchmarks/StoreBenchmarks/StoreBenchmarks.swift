@@ -19,42 +19,41 @@ func bytesOnDisk(_ directory: String) -> Int {
     }
 }
 
-/// A store holding `points` points of the reference workload in track 0, built once and kept.
-func referenceStore(points: Int) throws -> String {
-    let path = NSTemporaryDirectory() + "dreamlake-bench-reference-\(points)-v\(FormatConstants.formatVersion)-summaries"
-    let done = path + "/complete"
-    if FileManager.default.fileExists(atPath: done) { return path }
-    try? FileManager.default.removeItem(atPath: path)
-    let store = try Store(directory: path, configuration: StoreConfiguration(durability: .buffered))
-    let t = try store.track(named: "loss")
-    let t0: Int64 = 1_764_000_000_000_000
-    for i in 0..<points { try t.append(value: loss(i), step: Int64(i), timestamp: t0 + Int64(i / 16)) }
-    try store.close()
-    _ = FileManager.default.createFile(atPath: done, contents: Data())
-    return path
-}
-
-/// A store of at least `gib` GiB on disk holding the reference workload in
-/// track `loss`, built once and kept (10 GiB takes about three minutes).
-func sizedStore(gib: Int) throws -> String {
-    let path = NSTemporaryDirectory() + "dreamlake-bench-sized-\(gib)GiB-v\(FormatConstants.formatVersion)"
-    let done = path + "/complete"
-    if FileManager.default.fileExists(atPath: done) { return path }
+/// The store at `NSTemporaryDirectory()/name`, built once and kept: track
+/// `loss` of the reference workload (point i stamped `t0 + i / 16`), appended
+/// in runs of `run` points until `done(points, path)` says it has enough.
+func keptReferenceStore(_ name: String, run: Int, done: (Int, String) -> Bool) throws -> String {
+    let path = NSTemporaryDirectory() + name
+    let complete = path + "/complete"
+    if FileManager.default.fileExists(atPath: complete) { return path }
     try? FileManager.default.removeItem(atPath: path)
     let store = try Store(directory: path, configuration: StoreConfiguration(durability: .buffered))
     let t = try store.track(named: "loss")
     let t0: Int64 = 1_764_000_000_000_000
     var i = 0
-    while bytesOnDisk(path) < gib << 30 {
-        for _ in 0..<10_000_000 {
+    while !done(i, path) {
+        for _ in 0..<run {
             try t.append(value: loss(i), step: Int64(i), timestamp: t0 + Int64(i / 16))
             i += 1
         }
         try store.flush()
     }
     try store.close()
-    _ = FileManager.default.createFile(atPath: done, contents: Data())
+    _ = FileManager.default.createFile(atPath: complete, contents: Data())
     return path
+}
+
+/// A store holding `points` points of the reference workload in track 0, built once and kept.
+func referenceStore(points: Int) throws -> String {
+    try keptReferenceStore("dreamlake-bench-reference-\(points)-v\(FormatConstants.formatVersion)-summaries", run: points) { n, _ in n >= points }
+}
+
+/// A store of at least `gib` GiB on disk holding the reference workload in
+/// track `loss`, built once and kept (10 GiB takes about three minutes).
+func sizedStore(gib: Int) throws -> String {
+    try keptReferenceStore("dreamlake-bench-sized-\(gib)GiB-v\(FormatConstants.formatVersion)", run: 10_000_000) { _, path in
+        bytesOnDisk(path) >= gib << 30
+    }
 }
 
 /// A session store (`<root>/bench/export`) holding `points` points of the

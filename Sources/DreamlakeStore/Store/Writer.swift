@@ -310,26 +310,35 @@ final class Writer: @unchecked Sendable {
         Store.applyTrackMetadata(metadata, shared: shared)
     }
 
+    /// Calls `body` holding the lock of `stream`'s open block, with the sequence its next record gets
+    /// and a snapshot of its records (nil when it has none); for a track not appended to in this
+    /// process, with 0 and none.
+    private func withOpenBlock<T>(_ stream: StreamKey, _ body: (_ next: UInt64, _ snapshot: () -> Batch?) -> T) -> T {
+        func open(_ b: some OpenRecords) -> T {
+            b.lock.withLock { body(b.nextSequence, { b.count > 0 ? b.snapshot() : nil }) }
+        }
+        switch stream.kind {
+        case .trackPoint:
+            guard let b = existingTrackBuffer(TrackID(rawValue: stream.id)) else { return body(0, { nil }) }
+            return b.lock.withLock { body(b.nextIndex, { b.count > 0 ? .points(b.snapshot()) : nil }) }
+        case .log: return open(logs)
+        case .parameters: return open(parameters)
+        case .sessionMetadata: return open(sessionMetadata)
+        case .trackMetadata: return open(trackMetadata)
+        case .file: return open(files)
+        }
+    }
+
     /// How many records `stream` holds counting what this process appended
     /// and has not committed; nil when that has no place yet (see ``uncommitted(_:)``).
     func appendedEnd(_ stream: StreamKey) -> UInt64? {
-        func end(_ next: UInt64) -> UInt64? {
+        guard flags.pointee.state.load(ordering: .relaxed) != 2 else { return nil }
+        lookAtLog()
+        return withOpenBlock(stream) { next, _ in
             shared.lock.withLock {
                 guard !shared.closed, !shared.sharedStreams.contains(stream) else { return nil }
                 return max(next, shared.writtenEnd(stream))
             }
-        }
-        guard flags.pointee.state.load(ordering: .relaxed) != 2 else { return nil }
-        lookAtLog()
-        switch stream.kind {
-        case .trackPoint:
-            guard let b = existingTrackBuffer(TrackID(rawValue: stream.id)) else { return end(0) }
-            return b.lock.withLock { end(b.nextIndex) }
-        case .log: return logs.lock.withLock { end(logs.nextSequence) }
-        case .parameters: return parameters.lock.withLock { end(parameters.nextSequence) }
-        case .sessionMetadata: return sessionMetadata.lock.withLock { end(sessionMetadata.nextSequence) }
-        case .trackMetadata: return trackMetadata.lock.withLock { end(trackMetadata.nextSequence) }
-        case .file: return files.lock.withLock { end(files.nextSequence) }
         }
     }
 
@@ -343,30 +352,18 @@ final class Writer: @unchecked Sendable {
     /// commits them first), when the writer failed (what it had not
     /// committed never will be), and when the store is closed.
     func uncommitted(_ stream: StreamKey) -> (refs: [BlockRef], head: [Batch])? {
-        func take(_ open: Batch?) -> (refs: [BlockRef], head: [Batch])? {
+        guard flags.pointee.state.load(ordering: .relaxed) != 2 else { return nil }
+        lookAtLog()
+        return withOpenBlock(stream) { _, snapshot in
+            let open = snapshot()
             // The stream's buffer lock is held: nothing of it is sealed meanwhile, and what the background
             // thread commits leaves `sealed` for `refs` under the lock taken here.
-            shared.lock.withLock {
+            return shared.lock.withLock {
                 guard !shared.closed, !shared.sharedStreams.contains(stream) else { return nil }
                 var head = shared.sealed[stream] ?? []
                 if let open { head.append(open) }
                 return (shared.refs[stream] ?? [], head)
             }
-        }
-        func take(_ b: some OpenRecords) -> (refs: [BlockRef], head: [Batch])? {
-            b.lock.withLock { take(b.count > 0 ? b.snapshot() : nil) }
-        }
-        guard flags.pointee.state.load(ordering: .relaxed) != 2 else { return nil }
-        lookAtLog()
-        switch stream.kind {
-        case .trackPoint:
-            guard let b = existingTrackBuffer(TrackID(rawValue: stream.id)) else { return take(nil) }
-            return b.lock.withLock { take(b.count > 0 ? .points(b.snapshot()) : nil) }
-        case .log: return take(logs)
-        case .parameters: return take(parameters)
-        case .sessionMetadata: return take(sessionMetadata)
-        case .trackMetadata: return take(trackMetadata)
-        case .file: return take(files)
         }
     }
 
