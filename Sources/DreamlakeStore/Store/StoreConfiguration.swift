@@ -53,7 +53,7 @@ public struct StoreConfiguration: Sendable {
     /// holds: a damaged block is still never returned as data, and its read
     /// fails naming the file and offset. `recovery: .salvage` checks every
     /// block whatever this says (it drops the damaged ones), as does
-    /// ``Store/verify()``.
+    /// ``Store/verify(directory:)``.
     public var verifySealedSegments: Bool = false
     /// Called on an appending thread after its append sealed a block and handed it to the writer, with
     /// no lock held; it may wait, and so hold that append (an S3 session's spool gate does, while the
