@@ -302,6 +302,29 @@ func writeRichSession(root: String, name: String = "rich", workspace: String = "
             #expect(e.line == 25_001 && e.message.contains("the index is 7 where 25000 was expected"), "\(e)")
         }
         #expect(try Session.all(localPath: root.path + "/bad-store").isEmpty)
+
+        // A log of several batches: its entries in order, its first bad line named.
+        let logged = root.path + "/logged"
+        let s = try Session(name: "logs", workspace: "ws", localPath: logged)
+        try s.open()
+        for i in 0..<20_000 { try s.log("entry \(i)", level: i % 7 == 0 ? .warn : .info, metadata: i % 3 == 0 ? ["i": i] : nil) }
+        try s.close()
+        try JSONLLayout.exportSession(at: logged + "/ws/logs", to: root.path + "/logged-out")
+        let logsPath = root.path + "/logged-out/ws/logs/logs/logs.jsonl"
+        let logsBefore = try Data(contentsOf: URL(fileURLWithPath: logsPath))
+        let imported = try JSONLLayout.importSession(from: root.path + "/logged-out/ws/logs", into: root.path + "/logged-again")
+        #expect(imported.logs == 20_000 && imported.inexactCount == 0)
+        try JSONLLayout.exportSession(at: root.path + "/logged-again/ws/logs", to: root.path + "/logged-out2")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: root.path + "/logged-out2/ws/logs/logs/logs.jsonl")) == logsBefore)
+        var logLines = String(decoding: logsBefore, as: UTF8.self).components(separatedBy: "\n")
+        logLines[17_000] = logLines[17_000].replacingOccurrences(of: "\"level\": \"info\"", with: "\"level\": \"loud\"")
+        try logLines.joined(separator: "\n").write(toFile: logsPath, atomically: true, encoding: .utf8)
+        do {
+            try JSONLLayout.importSession(from: root.path + "/logged-out/ws/logs", into: root.path + "/logged-bad")
+            Issue.record("the import took a log entry of an unknown level")
+        } catch {
+            #expect(error.line == 17_001 && error.message.contains("not one of debug"), "\(error)")
+        }
     }
 
     @Test func theFlatLayoutOfTheSeedDocumentImports() throws {

@@ -377,40 +377,14 @@ private final class Importer {
     // MARK: logs
 
     func logs(_ path: String) throws(DreamlakeError) {
-        var w = PythonJSONWriter()
-        let base = bytesBefore
-        try LineReader(path: path).forEachLine(bytesRead: { self.bytesBefore = base + $0 }) { (text, line) throws(DreamlakeError) in
-            if Importer.isBlank(text) { return inexact(path, line, "a blank line (skipped, as Python's reader skips it)") }
-            let o = try object(text, path, line)
-            guard case .int(let seq)? = o["sequenceNumber"] else {
-                throw invalid(path, line, "\"sequenceNumber\" is \(o["sequenceNumber"].map(JSONLLayout.kind) ?? "missing"), not an integer")
-            }
-            guard seq == Int64(report.logs) else {
-                throw invalid(path, line, "the sequence number is \(seq) where \(report.logs) was expected; the store numbers log entries from 0 without gaps")
-            }
-            let ts = try timestamp(o["timestamp"], path, line, "timestamp")
-            guard case .string(let levelName)? = o["level"], let level = LogLevel(name: levelName) else {
-                throw invalid(path, line, "\"level\" is \(o["level"].map { "\($0)" } ?? "missing"), not one of debug, info, warn, error, fatal")
-            }
-            guard case .string(let message)? = o["message"] else {
-                throw invalid(path, line, "\"message\" is \(o["message"].map(JSONLLayout.kind) ?? "missing"), not a string")
-            }
-            var metadata: ValueObject?
-            switch o["metadata"] {
-            case nil, .null?: metadata = nil
-            case .object(let m)?: metadata = m
-            case let other?: throw invalid(path, line, "\"metadata\" is \(JSONLLayout.kind(other)), not an object")
-            }
-            for key in o.keys where !["sequenceNumber", "timestamp", "level", "message", "metadata"].contains(key) {
-                throw invalid(path, line, "the entry has a field \(Names.quoted(key)) that the store cannot keep")
-            }
-            let entry = LogEntry(sequence: UInt64(seq), timestamp: ts, level: level, message: message, metadata: metadata)
+        try forEachParsed(path, parse: ParsedLine<LogRecord>.log) { (p: ParsedLine<LogRecord>, line: Int) throws(DreamlakeError) in
+            guard let entry = try take(p, path, line, expected: UInt64(report.logs), gap: {
+                "the sequence number is \($0) where \($1) was expected; the store numbers log entries from 0 without gaps"
+            }) else { return }
             try store(path, line: line) { () throws(StoreError) in
-                try store.appendLog(message, level: level, metadata: metadata, timestamp: ts)
+                try store.appendLog(entry.message, level: entry.level, metadata: entry.metadata, timestamp: p.timestamp)
             }
-            w.bytes.removeAll(keepingCapacity: true)
-            PythonDocuments.appendLogLine(entry, to: &w)
-            check(text, w.bytes, path, line)
+            if let difference = p.difference { inexact(path, line, difference) }
             report.logs += 1
             tick()
         }
@@ -421,11 +395,6 @@ private final class Importer {
                 inexact(seqPath, nil, "it says \(Names.quoted(text)) but there are \(report.logs) entries; an export writes \(report.logs)")
             }
         }
-    }
-
-    /// Compares a line as read with the line an export would write (which ends in a newline).
-    func check(_ text: UnsafeRawBufferPointer, _ again: [UInt8], _ path: String, _ line: Int) {
-        if let difference = Importer.difference(line: text, again: again) { inexact(path, line, difference) }
     }
 
     /// Where a line as read and the line an export would write (which ends in a newline) differ; nil when they do not.
@@ -439,10 +408,6 @@ private final class Importer {
         text.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
     }
 
-    func object(_ text: UnsafeRawBufferPointer, _ path: String, _ line: Int) throws(DreamlakeError) -> ValueObject {
-        try Importer.object(text, path, line)
-    }
-
     static func object(_ text: UnsafeRawBufferPointer, _ path: String, _ line: Int) throws(DreamlakeError) -> ValueObject {
         let value: Value
         do { value = try PythonJSONReader.parse(text) } catch {
@@ -450,6 +415,22 @@ private final class Importer {
         }
         guard case .object(let o) = value else { throw invalid(path, line, "the line holds \(JSONLLayout.kind(value)), not a JSON object") }
         return o
+    }
+
+    /// What every parsed line goes through, in the order a line's checks run: a blank line is noted and
+    /// skipped (nil), its index or sequence number must come next (`gap` says what is wrong when it does
+    /// not, given the number read and the one expected), then its own failure, then the note on a time in
+    /// another form.
+    func take<Record>(_ p: ParsedLine<Record>, _ path: String, _ line: Int, expected: UInt64,
+                      gap: (Int64, UInt64) -> String) throws(DreamlakeError) -> Record? {
+        if p.blank {
+            inexact(path, line, "a blank line (skipped, as Python's reader skips it)")
+            return nil
+        }
+        if let position = p.position, position != Int64(bitPattern: expected) { throw invalid(path, line, gap(position, expected)) }
+        if let failure = p.failure { throw failure }
+        try noteOtherForm(p.otherTimestampForm, p.timestamp, path, line, p.timeField)
+        return p.record
     }
 
     /// Calls `take` with each line of `path`, in order, as `parse` made it: lines are read in batches, and
@@ -528,14 +509,11 @@ private final class Importer {
         var count: UInt64 = 0
         var lastTimestamp: Int64?
         if FileManager.default.fileExists(atPath: dataPath) {
-            try forEachParsed(dataPath, parse: PointLine.init) { (p: PointLine, line: Int) throws(DreamlakeError) in
-                if p.blank { return inexact(dataPath, line, "a blank line (skipped, as Python's reader skips it)") }
-                if let index = p.index, index != Int64(count) {
-                    throw invalid(dataPath, line, "the index is \(index) where \(count) was expected; the store numbers points from 0 without gaps")
-                }
-                if let failure = p.failure { throw failure }
-                try noteOtherForm(p.otherTimestampForm, p.timestamp, dataPath, line, "createdAt")
-                _ = try store(dataPath, line: line) { () throws(StoreError) in try handle.append(p.data, timestamp: p.timestamp) }
+            try forEachParsed(dataPath, parse: ParsedLine<ValueObject>.point) { (p: ParsedLine<ValueObject>, line: Int) throws(DreamlakeError) in
+                guard let data = try take(p, dataPath, line, expected: count, gap: {
+                    "the index is \($0) where \($1) was expected; the store numbers points from 0 without gaps"
+                }) else { return }
+                _ = try store(dataPath, line: line) { () throws(StoreError) in try handle.append(data, timestamp: p.timestamp) }
                 if let difference = p.difference { inexact(dataPath, line, difference) }
                 count += 1
                 lastTimestamp = p.timestamp
@@ -650,45 +628,95 @@ private final class RunResults<T: Sendable>: @unchecked Sendable {
     func joined() -> [T] { lock.withLock { Array(runs.joined()) } }
 }
 
-/// A line of a track's data.jsonl, parsed and checked as far as it can be
-/// without knowing the lines before it (off the appending thread).
-private struct PointLine: Sendable {
+/// A log entry as a line of logs.jsonl holds it (its time and sequence number aside).
+private struct LogRecord: Sendable {
+    var level: LogLevel
+    var message: String
+    var metadata: ValueObject?
+}
+
+/// A line of a data.jsonl or of logs.jsonl, parsed and checked as far as it
+/// can be without knowing the lines before it (off the appending thread).
+private struct ParsedLine<Record: Sendable>: Sendable {
     var blank = false
-    /// Its index, when it is an integer (the importer checks it comes next).
-    var index: Int64?
-    /// What is wrong with it, after its index.
+    /// Its index or sequence number, when it is an integer (the importer checks it comes next).
+    var position: Int64?
+    /// What is wrong with it, after its position.
     var failure: DreamlakeError?
-    var data = ValueObject()
+    var record: Record?
     var timestamp: Int64 = 0
-    /// Its time's text, when in another form than Python dreamlake's.
+    /// The name of its time's field, and the time's text when in another form than Python dreamlake's.
+    var timeField: String
     var otherTimestampForm: String?
     /// Where an export's line would differ from it.
     var difference: String?
 
-    init(_ text: UnsafeRawBufferPointer, path: String, line: Int) {
+    /// Parses `text`: `body` reads the object's fields into a record, its position and time set first,
+    /// and writes the line an export would write.
+    fileprivate init(_ text: UnsafeRawBufferPointer, path: String, line: Int, position key: String, time: String, fields: Set<String>,
+                 noun: String, _ body: (ValueObject, Int64, inout ParsedLine) throws(DreamlakeError) -> (Record, [UInt8])) {
+        timeField = time
         if Importer.isBlank(text) {
             blank = true
             return
         }
         do throws(DreamlakeError) {
             let o = try Importer.object(text, path, line)
-            guard case .int(let index)? = o["index"] else {
-                throw Importer.invalid(path, line, "\"index\" is \(o["index"].map(JSONLLayout.kind) ?? "missing"), not an integer")
+            guard case .int(let position)? = o[key] else {
+                throw Importer.invalid(path, line, "\"\(key)\" is \(o[key].map(JSONLLayout.kind) ?? "missing"), not an integer")
             }
-            self.index = index
+            self.position = position
+            let (record, again) = try body(o, position, &self)
+            for k in o.keys where !fields.contains(k) {
+                throw Importer.invalid(path, line, "the \(noun) has a field \(Names.quoted(k)) that the store cannot keep")
+            }
+            self.record = record
+            difference = Importer.difference(line: text, again: again)
+        } catch {
+            failure = error
+        }
+    }
+}
+
+extension ParsedLine where Record == ValueObject {
+    /// A line of a track's data.jsonl.
+    static func point(_ text: UnsafeRawBufferPointer, _ path: String, _ line: Int) -> ParsedLine {
+        ParsedLine(text, path: path, line: line, position: "index", time: "createdAt", fields: ["index", "data", "createdAt"],
+                   noun: "point") { (o, index, p) throws(DreamlakeError) in
             guard case .object(let data)? = o["data"] else {
                 throw Importer.invalid(path, line, "\"data\" is \(o["data"].map(JSONLLayout.kind) ?? "missing"), not an object")
             }
-            (timestamp, otherTimestampForm) = try Importer.timestamp(o["createdAt"], path, line, "createdAt")
-            for key in o.keys where key != "index" && key != "data" && key != "createdAt" {
-                throw Importer.invalid(path, line, "the point has a field \(Names.quoted(key)) that the store cannot keep")
-            }
-            self.data = data
+            (p.timestamp, p.otherTimestampForm) = try Importer.timestamp(o["createdAt"], path, line, "createdAt")
             var w = PythonJSONWriter()
-            PythonDocuments.appendPointLine(index: UInt64(bitPattern: index), data: data, timestamp: timestamp, to: &w)
-            difference = Importer.difference(line: text, again: w.bytes)
-        } catch {
-            failure = error
+            PythonDocuments.appendPointLine(index: UInt64(bitPattern: index), data: data, timestamp: p.timestamp, to: &w)
+            return (data, w.bytes)
+        }
+    }
+
+}
+
+extension ParsedLine where Record == LogRecord {
+    /// A line of logs.jsonl.
+    static func log(_ text: UnsafeRawBufferPointer, _ path: String, _ line: Int) -> ParsedLine {
+        ParsedLine(text, path: path, line: line, position: "sequenceNumber", time: "timestamp",
+                   fields: ["sequenceNumber", "timestamp", "level", "message", "metadata"], noun: "entry") { (o, sequence, p) throws(DreamlakeError) in
+            (p.timestamp, p.otherTimestampForm) = try Importer.timestamp(o["timestamp"], path, line, "timestamp")
+            guard case .string(let levelName)? = o["level"], let level = LogLevel(name: levelName) else {
+                throw Importer.invalid(path, line, "\"level\" is \(o["level"].map { "\($0)" } ?? "missing"), not one of debug, info, warn, error, fatal")
+            }
+            guard case .string(let message)? = o["message"] else {
+                throw Importer.invalid(path, line, "\"message\" is \(o["message"].map(JSONLLayout.kind) ?? "missing"), not a string")
+            }
+            var metadata: ValueObject?
+            switch o["metadata"] {
+            case nil, .null?: metadata = nil
+            case .object(let m)?: metadata = m
+            case let other?: throw Importer.invalid(path, line, "\"metadata\" is \(JSONLLayout.kind(other)), not an object")
+            }
+            var w = PythonJSONWriter()
+            PythonDocuments.appendLogLine(LogEntry(sequence: UInt64(bitPattern: sequence), timestamp: p.timestamp, level: level,
+                                                   message: message, metadata: metadata), to: &w)
+            return (LogRecord(level: level, message: message, metadata: metadata), w.bytes)
         }
     }
 }
