@@ -83,7 +83,7 @@ extension Store {
         var out = try Store.readBatches(Store.overlapping(refs, from: from, to: to), shared: shared)
         var next = refs.last?.endSequence ?? 0
         for batch in head {
-            let end = next + UInt64(batch.count)
+            let end = next &+ UInt64(batch.count)  // a stream committed up to 2^64 - 1 (a crafted log) must not trap here
             if end > from && next < to { out.append(try Store.readable(batch.written(by: writer.writerID))) }
             next = end
         }
