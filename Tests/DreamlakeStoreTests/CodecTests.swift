@@ -126,8 +126,65 @@ import Testing
         let xs = (0..<8192).map(referenceLoss)
         var w = ByteWriter()
         NumericColumns.encodeDoubles(xs, into: &w)
-        #expect(w.bytes[0] == ColumnEncoding.doubleLinearPredictor.rawValue)
+        #expect(w.bytes[0] == ColumnEncoding.doubleLinearPredictorOldestFirst.rawValue)
         #expect(Double(w.count) / Double(xs.count) < 2.5)
+    }
+
+    /// Encodings 4 and 5 hold a predictor's terms summed in opposite orders (FORMAT.md, "Numeric
+    /// columns"), which round differently: a column made here by the document's rule for each
+    /// decodes to its values bit for bit, and the same bytes under the other encoding do not.
+    @Test func theLinearPredictorsSumInTheOrderFormatMDGives() throws {
+        let c: [Double] = [1.3, -0.41, 0.37, -0.23, -0.03]
+        var rng = SplitMix64(seed: 5)
+        var xs = (0..<1_000).map { (i: Int) -> Double in sin(Double(i) * 0.03) + Double(rng.next() % 1_000) * 1e-9 }
+        xs[300] = .infinity   // predictions of inf - inf are NaN: +0.0 is used instead
+        xs[301] = -.infinity
+        xs[500] = .nan
+        func prediction(_ i: Int, oldestFirst: Bool) -> Double {
+            let p = c.count
+            if i < p { return i == 0 ? 0 : xs[i - 1] }
+            var acc: Double
+            if oldestFirst {
+                acc = c[p - 1] * xs[i - p]
+                for k in stride(from: p - 2, through: 0, by: -1) { acc = acc + c[k] * xs[i - 1 - k] }
+            } else {
+                acc = 0.0
+                for k in 0..<p { acc = acc + c[k] * xs[i - 1 - k] }
+            }
+            return acc.isNaN ? 0 : acc
+        }
+        for (encoding, oldestFirst) in [(ColumnEncoding.doubleLinearPredictor, false), (.doubleLinearPredictorOldestFirst, true)] {
+            let residuals = xs.indices.map { ZigZag.encode(Int64(bitPattern: xs[$0].bitPattern) &- Int64(bitPattern: prediction($0, oldestFirst: oldestFirst).bitPattern)) }
+            var w = ByteWriter()
+            w.u8(encoding.rawValue)
+            w.u8(UInt8(c.count))
+            for k in c { w.u64(k.bitPattern) }
+            BitPacking.pack(residuals, into: &w)
+            var r = ByteReader(w.bytes)
+            #expect(try NumericColumns.decodeDoubles(count: xs.count, from: &r).map(\.bitPattern) == xs.map(\.bitPattern), "\(encoding)")
+            #expect(r.isAtEnd)
+            var other = w.bytes
+            other[0] = oldestFirst ? ColumnEncoding.doubleLinearPredictor.rawValue : ColumnEncoding.doubleLinearPredictorOldestFirst.rawValue
+            var o = ByteReader(other)
+            #expect(try NumericColumns.decodeDoubles(count: xs.count, from: &o).map(\.bitPattern) != xs.map(\.bitPattern),
+                    "the two orders must round apart on these values, or this test shows nothing")
+        }
+        // The encoder's residuals for either summation and every order from 1 to 8 decode to its values.
+        let smooth = (0..<3_000).map { (i: Int) -> Double in exp(-Double(i) * 1e-3) + sin(Double(i) * 0.05) * 0.1 }
+        for order in 1...LinearPredictor.maxOrder {
+            for (encoding, summation) in [(ColumnEncoding.doubleLinearPredictor, LinearPredictor.Summation.newestFirst),
+                                          (.doubleLinearPredictorOldestFirst, .oldestFirst)] {
+                let coefficients = (0..<order).map { k in k < c.count ? c[k] : 0.01 * Double(k) }
+                var w = ByteWriter()
+                w.u8(encoding.rawValue)
+                w.u8(UInt8(order))
+                for k in coefficients { w.u64(k.bitPattern) }
+                BitPacking.pack(LinearPredictor(coefficients: coefficients, summation: summation).residuals(smooth), into: &w)
+                var r = ByteReader(w.bytes)
+                #expect(try NumericColumns.decodeDoubles(count: smooth.count, from: &r).map(\.bitPattern) == smooth.map(\.bitPattern),
+                        "order \(order) \(summation)")
+            }
+        }
     }
 
     @Test func lz4RejectsLiesAboutSize() throws {

@@ -3,12 +3,18 @@ import Foundation
 import Testing
 @testable import DreamlakeStore
 
-/// The store FORMAT.md's annotated example shows, written by format version 1
-/// and committed. This version must write the same bytes and read them back;
-/// later versions must keep reading them.
+/// The store FORMAT.md's annotated example shows, written by this format
+/// version and committed, and stores earlier versions wrote. This version must
+/// write the same bytes and read them back; later versions must keep reading
+/// every one of them.
 @Suite struct GoldenTests {
-    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("Golden/example-v1.dls").path
+    static func goldenPath(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/" + name).path
+    }
+    /// The example's segment as this version writes it (format version 2).
+    static let golden = goldenPath("example-v2.dls")
+    /// The example's segment as format version 1 wrote it (the same but the header's version and CRC).
+    static let goldenV1 = goldenPath("example-v1.dls")
 
     /// The bytes of an `xxd` dump in FORMAT.md: on each "00000020: 444c 424b ...  DLBK..." line,
     /// the hex between the colon and the two spaces before the text.
@@ -34,6 +40,127 @@ import Testing
         try store.close()
     }
 
+    /// 600 values the writer predicts with its linear predictor: a damped
+    /// oscillation with a small saw-tooth, computed with `+` and `*` alone (the
+    /// same bits on every machine).
+    static func linearExampleValues() -> [Double] {
+        var xs: [Double] = [1.0, 0.95]
+        while xs.count < 600 {
+            let i = xs.count
+            xs.append(1.8 * xs[i - 1] - 0.9 * xs[i - 2] + 0.001 * Double(i % 7))
+        }
+        return xs
+    }
+
+    /// A track "wave" of ``linearExampleValues()`` with steps 0..<600 in one block.
+    static func writeLinearExample(_ path: String) throws {
+        let store = try Store(directory: path, configuration: StoreConfiguration(durability: .buffered))
+        let t = try store.track(named: "wave", timestamp: 1_764_000_000_000_000)
+        for (i, x) in linearExampleValues().enumerated() {
+            try t.append(value: x, step: Int64(i), timestamp: 1_764_000_000_000_000 + Int64(i))
+        }
+        try store.close()
+    }
+
+    /// A store of ``writeLinearExample(_:)`` as format version 1 wrote it: its value column
+    /// is encoding 4 (the linear predictor summed newest term first).
+    static let goldenLinearV1 = goldenPath("linear-v1.dls")
+
+    /// The encoding byte of the "value" column of every block of points in a segment (FORMAT.md:
+    /// a columnar block's fields follow its timestamps; each is a name, a type, then the column).
+    static func valueColumnEncodings(_ segment: String) throws -> [UInt8] {
+        let file = try File.open(segment, .readOnly)
+        defer { try? file.close() }
+        let name = try #require(StoreFiles.parseSegmentName(URL(fileURLWithPath: segment).lastPathComponent))
+        return try SegmentScanner.scan(file, segment: SegmentID(writer: name.writer, number: name.segment)).blocks
+            .filter { $0.stream.kind == .trackPoint }
+            .map { ref in
+                let bytes = try file.read(at: ref.offset, count: Int(ref.length))
+                guard case .success(let header) = BlockHeader.decode(bytes[...]) else { throw DecodeError("block header") }
+                let stored = bytes[FormatConstants.blockHeaderSize...]
+                let payload = header.codec == .lz4 ? try LZ4.decompress(stored, uncompressedSize: Int(header.uncompressedLength)) : Array(stored)
+                let field: [UInt8] = [5] + Array("value".utf8) + [ColumnType.double.rawValue]
+                let at = try #require((0...(payload.count - field.count - 1)).first { Array(payload[$0..<$0 + field.count]) == field })
+                return payload[at + field.count]
+            }
+    }
+
+    /// Format version 1's linear predictor (encoding 4) reads back bit for bit, and this version
+    /// writes the same track with encoding 5 and reads it back the same.
+    @Test func theVersion1LinearPredictorReadsBackAndThisVersionWritesEncoding5() throws {
+        let values = Self.linearExampleValues().map(\.bitPattern)
+        func readBack(_ path: String) throws -> [UInt64] {
+            let store = try Store(directory: path, access: .read)
+            defer { try? store.close() }
+            let info = try #require(store.trackInfo(named: "wave"))
+            return try store.points(of: info.id, from: 0, limit: 1_000).map { point -> UInt64 in
+                guard case .double(let x)? = point.data["value"] else { return 0 }
+                return x.bitPattern
+            }
+        }
+        let old = TempDirectory()
+        defer { old.remove() }
+        try FileManager.default.createDirectory(atPath: old.segments, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.goldenLinearV1, toPath: old.segments + "/w0000-00000001.dls")
+        #expect(try Self.valueColumnEncodings(old.segments + "/w0000-00000001.dls") == [ColumnEncoding.doubleLinearPredictor.rawValue])
+        #expect(try readBack(old.path) == values)
+
+        let now = TempDirectory()
+        defer { now.remove() }
+        try Self.writeLinearExample(now.path)
+        #expect(try Self.valueColumnEncodings(#require(now.segmentFiles().first)) == [ColumnEncoding.doubleLinearPredictorOldestFirst.rawValue])
+        #expect(try readBack(now.path) == values)
+    }
+
+    /// A writer that opens a store whose last segment format version 1 wrote appends nothing to it
+    /// (version 1 readers would take encoding 5 for damage): it seals it as it is and goes on in a
+    /// segment of this version; an empty one it takes over.
+    @Test func aWriterLeavesAVersion1SegmentAsItIsAndGoesOnInANewOne() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        try FileManager.default.createDirectory(atPath: dir.segments, withIntermediateDirectories: true)
+        let first = dir.segments + "/w0000-00000001.dls"
+        try FileManager.default.copyItem(atPath: Self.goldenV1, toPath: first)
+        try FileManager.default.copyItem(atPath: Self.goldenCommitLog, toPath: dir.path + "/" + CommitLog.fileName)
+        let before = try Data(contentsOf: URL(fileURLWithPath: first))
+        do {
+            let store = try Store(directory: dir.path, configuration: StoreConfiguration(durability: .buffered))
+            let t = try store.track(named: "loss")
+            for i in 3..<6 { try t.append(value: 0.5 / Double(i + 1), step: Int64(i), timestamp: 1_764_000_000_000_000 + Int64(i)) }
+            try store.close()
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: first)) == before, "the version 1 segment was written to")
+        let files = dir.segmentFiles()
+        #expect(files.count == 2)
+        let second = try #require(files.last)
+        guard case .success(let header) = SegmentHeader.decode(Array(try Data(contentsOf: URL(fileURLWithPath: second)).prefix(32))) else {
+            Issue.record("the new segment's header does not decode")
+            return
+        }
+        #expect(header.version == FormatConstants.formatVersion && header.segment == 2)
+        let store = try Store(directory: dir.path, access: .read)
+        defer { try? store.close() }
+        let info = try #require(store.trackInfo(named: "loss"))
+        #expect(try store.points(of: info.id, from: 0, limit: 10).map(\.data["step"]) == (0..<6).map { Value.int(Int64($0)) })
+
+        // A version 1 segment holding no block becomes this version's.
+        let empty = TempDirectory()
+        defer { empty.remove() }
+        try FileManager.default.createDirectory(atPath: empty.segments, withIntermediateDirectories: true)
+        var v1 = SegmentHeader(writer: 0, segment: 1)
+        v1.version = 1
+        try Data(v1.encoded()).write(to: URL(fileURLWithPath: empty.segments + "/w0000-00000001.dls"))
+        let writer = try Store(directory: empty.path, configuration: StoreConfiguration(durability: .buffered))
+        try writer.appendLog("hi")
+        try writer.close()
+        #expect(empty.segmentFiles().count == 1)
+        guard case .success(let taken) = SegmentHeader.decode(Array(try Data(contentsOf: URL(fileURLWithPath: empty.segments + "/w0000-00000001.dls")).prefix(32))) else {
+            Issue.record("the taken segment's header does not decode")
+            return
+        }
+        #expect(taken.version == FormatConstants.formatVersion)
+    }
+
     @Test func thisVersionWritesTheDocumentedBytes() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
@@ -43,11 +170,12 @@ import Testing
                 "the bytes changed: update FORMAT.md's example, the golden file and, if readers must tell, the format version")
     }
 
-    @Test func theVersion1GoldenStoreReadsBack() throws {
+    @Test(arguments: [GoldenTests.goldenV1, GoldenTests.golden])
+    func theGoldenStoresReadBack(segment: String) throws {
         let dir = TempDirectory()
         defer { dir.remove() }
         try FileManager.default.createDirectory(atPath: dir.segments, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Self.golden, toPath: dir.segments + "/w0000-00000001.dls")
+        try FileManager.default.copyItem(atPath: segment, toPath: dir.segments + "/w0000-00000001.dls")
         let store = try Store(directory: dir.path, access: .read)
         defer { try? store.close() }
         #expect(store.recoveryReport.isClean)
@@ -70,7 +198,7 @@ import Testing
         let example = try #require(text.components(separatedBy: "## An annotated example").last)
         let dumped = try Self.bytes(ofDump: example.components(separatedBy: "```")[1])
         let golden = Array(try Data(contentsOf: URL(fileURLWithPath: Self.golden)))
-        #expect(dumped == golden, "FORMAT.md's dump differs from Golden/example-v1.dls")
+        #expect(dumped == golden, "FORMAT.md's dump differs from Golden/example-v2.dls")
         // "`0x5f` block 2": a block header starts there; "Payload at `0xfd`": 48 bytes after one.
         func offsets(after marker: String, before suffix: String) -> [Int] {
             example.components(separatedBy: marker).dropFirst().compactMap { part in

@@ -14,6 +14,18 @@ struct LinearPredictor {
     /// c[k] multiplies x[i - 1 - k].
     let coefficients: [Double]
 
+    /// The order in which a prediction's products are summed: encoding 4 sums
+    /// the newest value's first, encoding 5 (what this version writes) the
+    /// oldest's first. Floating-point sums depend on their order, so this is
+    /// part of the format, not a detail of the code.
+    enum Summation {
+        case newestFirst
+        case oldestFirst
+    }
+
+    /// How this predictor sums its products.
+    var summation: Summation = .oldestFirst
+
     /// The best predictor for `xs` and the bits its residuals take over the
     /// encoder's choice window, or nil when the values are too few or not all finite.
     ///
@@ -103,15 +115,31 @@ struct LinearPredictor {
     private func predict(_ x: UnsafeBufferPointer<Double>, _ i: Int, _ c: UnsafeBufferPointer<Double>) -> Double {
         let p = c.count
         if i < p { return i == 0 ? 0 : x[i - 1] }
-        return LinearPredictor.dot(c, x, i, p)
+        switch summation {
+        case .newestFirst: return LinearPredictor.sumNewestFirst(c, x, i, p)
+        case .oldestFirst: return LinearPredictor.sumOldestFirst(c, x, i, p)
+        }
     }
 
-    /// The prediction of x[i] for i >= p: the sum, in order k = 0..<p, of
-    /// c[k] * x[i-1-k], each product and sum rounded (FORMAT.md).
+    /// The prediction of x[i] for i >= p in encoding 4: `acc = 0.0`, then for k = 0..<p in that
+    /// order `acc = acc + c[k] * x[i-1-k]`, each product and sum rounded (FORMAT.md).
     @inline(__always)
-    static func dot(_ c: UnsafeBufferPointer<Double>, _ x: UnsafeBufferPointer<Double>, _ i: Int, _ p: Int) -> Double {
+    static func sumNewestFirst(_ c: UnsafeBufferPointer<Double>, _ x: UnsafeBufferPointer<Double>, _ i: Int, _ p: Int) -> Double {
         var acc = 0.0
         for k in 0..<p { acc = acc + c[k] * x[i - 1 - k] }
+        return NumericColumns.canonical(acc)
+    }
+
+    /// The prediction of x[i] for i >= p in encoding 5: `acc = c[p-1] * x[i-p]`, then for
+    /// k = p-2 down to 0 `acc = acc + c[k] * x[i-1-k]`, each product and sum rounded (FORMAT.md).
+    @inline(__always)
+    static func sumOldestFirst(_ c: UnsafeBufferPointer<Double>, _ x: UnsafeBufferPointer<Double>, _ i: Int, _ p: Int) -> Double {
+        var acc = c[p - 1] * x[i - p]
+        var k = p - 2
+        while k >= 0 {
+            acc = acc + c[k] * x[i - 1 - k]
+            k -= 1
+        }
         return NumericColumns.canonical(acc)
     }
 
@@ -153,10 +181,13 @@ struct LinearPredictor {
                 coefficients.withUnsafeBufferPointer { c in
                     let p = c.count
                     for i in 0..<min(p, n) { out[i] = NumericColumns.residual(x[i], i == 0 ? 0 : x[i - 1]) }
+                    let oldestFirst = summation == .oldestFirst
                     LinearPredictor.withConstantOrder(p) { p in
                         var i = p
                         while i < n {
-                            out[i] = NumericColumns.residual(x[i], LinearPredictor.dot(c, x, i, p))
+                            let prediction = oldestFirst ? LinearPredictor.sumOldestFirst(c, x, i, p)
+                                                         : LinearPredictor.sumNewestFirst(c, x, i, p)
+                            out[i] = NumericColumns.residual(x[i], prediction)
                             i += 1
                         }
                     }
@@ -167,26 +198,97 @@ struct LinearPredictor {
     }
 
     /// Decodes `count` packed residuals from `r` and rebuilds the values into `out`.
+    ///
+    /// Each value depends on the one before, so the time a value takes is the
+    /// length of that chain: the last values and the coefficients are kept in
+    /// registers (`Window`), never reloaded from `out`, and in encoding 5 the
+    /// newest value enters the sum last, so one product and one sum stand
+    /// between it and the next value (in encoding 4, all of them do).
     func reconstruct(count: Int, from r: inout ByteReader, into out: UnsafeMutableBufferPointer<Double>) throws(DecodeError) {
-        try coefficients.withUnsafeBufferPointer { c throws(DecodeError) in
-            let p = c.count
-            let x = UnsafeBufferPointer(out)
-            try BitPacking.forEachGroup(count: count, from: &r) { residuals, start in
-                var j = 0
-                // The first p values have too little history: they repeat the last value.
-                while j < residuals.count && start + j < p {
-                    let i = start + j
-                    out[i] = NumericColumns.apply(residuals[j], i == 0 ? 0 : out[i - 1])
-                    j += 1
-                }
-                let first = j
-                LinearPredictor.withConstantOrder(p) { p in
+        let p = coefficients.count
+        precondition((1...Window.size).contains(p), "the column's decoder checks the order")
+        var c = Window()
+        for (k, x) in coefficients.enumerated() { c[k] = x }
+        var history = Window()  // history[0] is the newest value
+        let oldestFirst = summation == .oldestFirst
+        try BitPacking.forEachGroup(count: count, from: &r) { residuals, start in
+            var j = 0
+            // The first p values have too little history: they repeat the last value.
+            while j < residuals.count && start + j < p {
+                let v = NumericColumns.apply(residuals[j], start + j == 0 ? 0 : history[0])
+                out[start + j] = v
+                history.push(v)
+                j += 1
+            }
+            let first = j
+            LinearPredictor.withConstantOrder(p) { p in
+                var h = history
+                if oldestFirst {
                     for j in first..<residuals.count {
-                        let i = start + j
-                        out[i] = NumericColumns.apply(residuals[j], LinearPredictor.dot(c, x, i, p))
+                        var acc = c[p - 1] * h[p - 1]
+                        var k = p - 2
+                        while k >= 0 {
+                            acc = acc + c[k] * h[k]
+                            k -= 1
+                        }
+                        let v = NumericColumns.apply(residuals[j], NumericColumns.canonical(acc))
+                        out[start + j] = v
+                        h.push(v)
+                    }
+                } else {
+                    for j in first..<residuals.count {
+                        var acc = 0.0
+                        for k in 0..<p { acc = acc + c[k] * h[k] }
+                        let v = NumericColumns.apply(residuals[j], NumericColumns.canonical(acc))
+                        out[start + j] = v
+                        h.push(v)
                     }
                 }
+                history = h
             }
+        }
+    }
+
+    /// Eight doubles as separate stored properties, which the compiler keeps
+    /// in registers where an array's elements would be loaded from memory:
+    /// a predictor's coefficients, or the last values decoded (newest at 0).
+    struct Window {
+        static let size = 8
+        private var v0 = 0.0, v1 = 0.0, v2 = 0.0, v3 = 0.0, v4 = 0.0, v5 = 0.0, v6 = 0.0, v7 = 0.0
+
+        /// `k` in 0..<8; a constant `k` (an unrolled loop's) folds to one property.
+        @inline(__always)
+        subscript(k: Int) -> Double {
+            get {
+                switch k {
+                case 0: v0
+                case 1: v1
+                case 2: v2
+                case 3: v3
+                case 4: v4
+                case 5: v5
+                case 6: v6
+                default: v7
+                }
+            }
+            set {
+                switch k {
+                case 0: v0 = newValue
+                case 1: v1 = newValue
+                case 2: v2 = newValue
+                case 3: v3 = newValue
+                case 4: v4 = newValue
+                case 5: v5 = newValue
+                case 6: v6 = newValue
+                default: v7 = newValue
+                }
+            }
+        }
+
+        /// `x` becomes the newest value; the oldest falls off.
+        @inline(__always)
+        mutating func push(_ x: Double) {
+            (v7, v6, v5, v4, v3, v2, v1, v0) = (v6, v5, v4, v3, v2, v1, v0, x)
         }
     }
 }

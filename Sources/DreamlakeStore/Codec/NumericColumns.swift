@@ -166,7 +166,10 @@ enum NumericColumns {
             hint = PredictorHint(predictor: fitted.0, cost: fitted.1, uses: 1, predictorWindow: m)
         }
         if let (predictor, cost) = lpc, cost < bestCost {
-            w.u8(ColumnEncoding.doubleLinearPredictor.rawValue)
+            switch predictor.summation {
+            case .oldestFirst: w.u8(ColumnEncoding.doubleLinearPredictorOldestFirst.rawValue)
+            case .newestFirst: w.u8(ColumnEncoding.doubleLinearPredictor.rawValue)  // format version 1's; tests write it
+            }
             w.u8(UInt8(predictor.coefficients.count))
             for c in predictor.coefficients { w.u64(c.bitPattern) }
             BitPacking.pack(predictor.residuals(xs), into: &w)
@@ -181,10 +184,12 @@ enum NumericColumns {
         let encodingByte = try r.u8()
         let order = Int(try r.u8())
         var coefficients: [Double] = []
+        var summation = LinearPredictor.Summation.oldestFirst
         switch ColumnEncoding(rawValue: encodingByte) {
         case .doubleFixedPredictor:
             guard (1...3).contains(order) else { throw DecodeError("fixed predictor of order \(order)") }
-        case .doubleLinearPredictor:
+        case .doubleLinearPredictor, .doubleLinearPredictorOldestFirst:
+            if encodingByte == ColumnEncoding.doubleLinearPredictor.rawValue { summation = .newestFirst }
             guard (1...LinearPredictor.maxOrder).contains(order) else {
                 throw DecodeError("linear predictor of order \(order)")
             }
@@ -204,7 +209,7 @@ enum NumericColumns {
                         }
                     }
                 } else {
-                    try LinearPredictor(coefficients: coefficients).reconstruct(count: count, from: &r, into: out)
+                    try LinearPredictor(coefficients: coefficients, summation: summation).reconstruct(count: count, from: &r, into: out)
                 }
             } catch { failure = error }
             initialized = max(0, count)  // Double is trivial: on failure the array is dropped unread

@@ -3,9 +3,22 @@
 
 /// Numbers that describe the on-disk format. See FORMAT.md.
 public enum FormatConstants {
-    /// The format version written in every segment and index header.
-    /// Readers reject files whose version is newer than this.
-    public static let formatVersion: UInt16 = 1
+    /// The format version written in every segment header: 2 since double
+    /// columns may use encoding 5 (a linear predictor summed oldest term first),
+    /// which a version 1 reader must refuse by name rather than take for damage.
+    /// Readers read every version from ``oldestReadableVersion`` to this one and
+    /// reject others with ``StoreError/Code/unsupportedVersion``.
+    public static let formatVersion: UInt16 = 2
+    /// The oldest segment format version this library reads.
+    public static let oldestReadableVersion: UInt16 = 1
+    /// What a reader says of a segment of format version `v`, which it does not read.
+    static func unsupportedSegmentVersion(_ v: UInt16) -> String {
+        "segment written by format version \(v); this library reads versions \(oldestReadableVersion) to \(formatVersion)"
+            + (v > formatVersion ? ": use a newer dreamlake" : "")
+    }
+
+    /// The version written in every index file's header (its layout has not changed since version 1).
+    static let indexVersion: UInt16 = 1
 
     /// First 8 bytes of a segment file: "DLKSEG01" in ASCII.
     static let segmentMagic: [UInt8] = Array("DLKSEG01".utf8)
@@ -86,8 +99,13 @@ enum ColumnEncoding: UInt8 {
     /// polynomial predictor of order 0...3 (order byte follows).
     case doubleFixedPredictor = 3
     /// double: residual against a linear predictor whose coefficients
-    /// are stored in the column (order byte and coefficients follow).
+    /// are stored in the column (order byte and coefficients follow), its
+    /// products summed newest value first. Written by format version 1 only.
     case doubleLinearPredictor = 4
+    /// double: as `doubleLinearPredictor`, its products summed oldest value
+    /// first, so that the newest value (the one just decoded) enters the
+    /// prediction last. Written from format version 2 on.
+    case doubleLinearPredictorOldestFirst = 5
 }
 
 /// Value types a columnar track block can hold. Persistent.

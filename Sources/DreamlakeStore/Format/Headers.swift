@@ -50,7 +50,9 @@ struct SegmentHeader: Equatable {
             _ = try r.u32()
             let crc = try r.u32()
             guard crc == CRC32C.checksum(bytes, 0..<28) else { return .failure(.badChecksum) }
-            guard version == FormatConstants.formatVersion else { return .failure(.unsupportedVersion(version)) }
+            guard (FormatConstants.oldestReadableVersion...FormatConstants.formatVersion).contains(version) else {
+                return .failure(.unsupportedVersion(version))
+            }
             return .success(SegmentHeader(version: version, writer: writer, segment: segment))
         } catch {
             return .failure(.short)

@@ -5,7 +5,7 @@
 enum SegmentIndex {
     static func encode(writer: UInt32, segment: UInt64, segmentLength: UInt64, blocks: [BlockRef]) -> [UInt8] {
         var w = ByteWriter(capacity: FormatConstants.indexHeaderSize + blocks.count * FormatConstants.indexEntrySize + 4)
-        SegmentSidecar.writeHeader(&w, magic: FormatConstants.indexMagic, version: FormatConstants.formatVersion,
+        SegmentSidecar.writeHeader(&w, magic: FormatConstants.indexMagic, version: FormatConstants.indexVersion,
                                    writer: writer, segment: segment, segmentLength: segmentLength, count: blocks.count)
         for b in blocks {
             w.u64(b.offset)
@@ -32,7 +32,7 @@ enum SegmentIndex {
         }
         do {
             let version = try r.u16()
-            guard version == FormatConstants.formatVersion else { return .failure(DecodeError("index format version \(version)")) }
+            guard version == FormatConstants.indexVersion else { return .failure(DecodeError("index format version \(version)")) }
             _ = try r.u16()
             guard try r.u32() == writer, try r.u64() == segment else { return .failure(DecodeError("index names another segment")) }
             guard try r.u64() == segmentLength else { return .failure(DecodeError("index covers another length of its segment")) }

@@ -613,11 +613,16 @@ extension Store {
             } catch { throw StoreError(error) }
         }
         var rewriteHeader = false
+        var olderVersion = false
         switch SegmentHeader.decode(header) {
         case .success(let h) where h.writer == slot && h.segment == n:
-            break
+            // An older version's segment gets no block this version writes (its readers would take an
+            // encoding they do not know for damage): empty, it is this version's; else the writer seals it.
+            if h.version < FormatConstants.formatVersion {
+                if keep == UInt64(FormatConstants.segmentHeaderSize) { rewriteHeader = true } else { olderVersion = true }
+            }
         case .failure(.unsupportedVersion(let v)):
-            throw StoreError(.unsupportedVersion, "segment written by format version \(v); use a newer dreamlake", path: path, offset: 8)
+            throw StoreError(.unsupportedVersion, FormatConstants.unsupportedSegmentVersion(v), path: path, offset: 8)
         default:
             // A crash while creating the segment leaves it short, zero or half written: nothing in it is committed.
             guard keep == UInt64(FormatConstants.segmentHeaderSize) else {
@@ -647,7 +652,8 @@ extension Store {
             }
             try FileSystem.remove(summaryPath)
             shared.lock.withLock { shared.files[id] = file }
-            return Writer.ActiveSegment(file: file, number: n, end: keep, blocks: blocks, summaries: summaries)
+            return Writer.ActiveSegment(file: file, number: n, end: keep, blocks: blocks, summaries: summaries,
+                                        olderVersion: olderVersion)
         } catch { throw StoreError(error) }
     }
 }

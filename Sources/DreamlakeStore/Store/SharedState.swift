@@ -172,7 +172,7 @@ final class SharedState: @unchecked Sendable {
             throw Store.corruptError(path, 0, "segment header says writer \(h.writer), segment \(h.segment), which is not this file's name")
         case .failure(.unsupportedVersion(let v)):
             try? f.close()
-            throw StoreError(.unsupportedVersion, "segment written by format version \(v); this library reads version \(FormatConstants.formatVersion): use a newer dreamlake", path: path, offset: 8)
+            throw StoreError(.unsupportedVersion, FormatConstants.unsupportedSegmentVersion(v), path: path, offset: 8)
         case .failure(let p):
             try? f.close()
             throw Store.corruptError(path, 0, "unreadable segment header (\(p))")

@@ -112,7 +112,7 @@ extension Store {
             switch error {
             case .io(let f): throw StoreError(f)
             case .header(.unsupportedVersion(let v)):
-                throw StoreError(.unsupportedVersion, "segment written by format version \(v); this library reads version \(FormatConstants.formatVersion): use a newer dreamlake", path: path, offset: 8)
+                throw StoreError(.unsupportedVersion, FormatConstants.unsupportedSegmentVersion(v), path: path, offset: 8)
             case .header(let p):
                 guard salvage else { throw corruptError(path, 0, "unreadable segment header (\(p))") }
                 let size = (try? file.size()) ?? 0

@@ -53,7 +53,7 @@ extension Store {
                 switch error {
                 case .io(let f): throw StoreError(f)
                 case .header(.unsupportedVersion(let v)):
-                    throw StoreError(.unsupportedVersion, "segment written by format version \(v); use a newer dreamlake", path: path, offset: 8)
+                    throw StoreError(.unsupportedVersion, FormatConstants.unsupportedSegmentVersion(v), path: path, offset: 8)
                 case .header(.namesAnotherFile(let w, let s)):
                     throw Store.corruptError(path, 0, "segment header says writer \(w), segment \(s), which is not this file's name")
                 case .header:

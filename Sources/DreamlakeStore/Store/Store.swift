@@ -123,6 +123,8 @@ public final class Store: Sendable {
             self.writer = writer
             self.reader = nil
             try writer.start()
+            // Blocks of this version go to a segment of this version: an older writer's is sealed as it is.
+            if active.olderVersion { try writer.sealSegment() }
         case .read:
             switch FileSystem.kind(segDir) {
             case .directory: break

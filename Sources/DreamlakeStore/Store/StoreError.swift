@@ -19,7 +19,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let locked = Code(rawValue: "locked")
         /// A block, header or index failed its checks: the bytes on disk are damaged.
         public static let corrupt = Code(rawValue: "corrupt")
-        /// A file was written by a newer format version than this library reads.
+        /// A file was written by a format version this library does not read (a newer one).
         public static let unsupportedVersion = Code(rawValue: "unsupportedVersion")
         /// The file is not one of ours (wrong magic), or the directory is not a store.
         public static let notAStore = Code(rawValue: "notAStore")

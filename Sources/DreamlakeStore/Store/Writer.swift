@@ -91,6 +91,8 @@ final class Writer: @unchecked Sendable {
         /// The summaries of its blocks of points that are known (from the summary file its last writer
         /// left, when that file fits the segment's kept length), by block offset.
         var summaries: [(offset: UInt64, track: UInt32, summary: BlockSummary)] = []
+        /// Its header is an older format version's: the store seals it before its first append.
+        var olderVersion = false
     }
 
     /// - Parameter ownCounts: How many records of each stream this writer id committed before:
