@@ -187,6 +187,43 @@ import Testing
         }
     }
 
+    /// A block decoded for some of its fields (what an envelope reads) keeps those columns as a
+    /// whole decode has them, and steps over the others still checking their encodings and
+    /// group headers: damage there is an error, not a shorter read.
+    @Test func aBlockDecodedForSomeFieldsKeepsThemAndStillChecksTheOthers() throws {
+        let n = 1_000
+        let values = (0..<n).map(referenceLoss)
+        let block = PointBlock(track: TrackID(rawValue: 3), firstIndex: 0, timestamps: (0..<n).map { 1_764_000_000_000_000 + Int64($0) },
+                               layout: .columns(keys: ["step", "value", "lr"],
+                                                columns: [.int((0..<n).map(Int64.init)), .double(values), .double((0..<n).map { 0.1 / Double($0 + 1) })]))
+        let payload = BlockPayload.encode(.points(block))
+        func decode(_ bytes: [UInt8], _ fields: Set<String>?) throws -> PointBlock {
+            guard case .points(let b) = try BlockPayload.decode(bytes, stream: .track(TrackID(rawValue: 3)), count: n, firstSequence: 0, fields: fields) else {
+                throw DecodeError("not points")
+            }
+            return b
+        }
+        let whole = try decode(payload, nil)
+        let part = try decode(payload, ["value", "absent"])
+        #expect(part.timestamps == whole.timestamps)
+        guard case .columns(let keys, let columns) = part.layout, case .double(let v)? = whole.column(named: "value") else {
+            Issue.record("not columns")
+            return
+        }
+        #expect(keys == ["value"] && columns.count == 1)
+        #expect(part.column(named: "value").map { if case .double(let x) = $0 { x.map(\.bitPattern) } else { [] } } == v.map(\.bitPattern))
+        #expect(try decode(payload, []).column(named: "value") == nil)
+        // The "step" column's first group says shift 64 (at most 63): the whole decode and a decode of "value" alone
+        // both refuse it, though stepping over the group's bits would not need the shift.
+        let stepHeader: [UInt8] = [4, 115, 116, 101, 112, ColumnType.int.rawValue]  // 4 "step", int
+        let found = (0..<payload.count - 6).first { (i: Int) -> Bool in Array(payload[i..<i + 6]) == stepHeader }
+        let stepAt = try #require(found)
+        var damaged = payload
+        damaged[stepAt + 6 + 2] = 64  // after the name and type: the encoding byte, the group's width, its shift
+        #expect(throws: DecodeError.self) { try decode(damaged, nil) }
+        #expect(throws: DecodeError.self) { try decode(damaged, ["value"]) }
+    }
+
     @Test func lz4RejectsLiesAboutSize() throws {
         let data = [UInt8](repeating: 7, count: 10_000)
         let c = try #require(LZ4.compress(data))

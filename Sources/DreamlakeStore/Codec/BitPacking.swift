@@ -92,16 +92,45 @@ enum BitPacking {
         return out
     }
 
+    /// A group's width and shift, checked.
+    @inline(__always)
+    private static func groupHeader(_ r: inout ByteReader) throws(DecodeError) -> (width: Int, shift: Int) {
+        let width = Int(try r.u8())
+        let shift = Int(try r.u8())
+        guard width <= 64, shift < 64, width + shift <= 64 else {
+            throw DecodeError("packed group with width \(width) and shift \(shift) at offset \(r.offset - 2)")
+        }
+        return (width, shift)
+    }
+
+    /// Every group takes at least its 2-byte header, so `count` is bounded by what remains.
+    @inline(__always)
+    private static func checkCount(_ count: Int, _ r: ByteReader) throws(DecodeError) {
+        guard count >= 0, (count + groupSize - 1) / groupSize <= r.remaining / 2 else {
+            throw DecodeError("\(count) packed values cannot fit in \(r.remaining) bytes")
+        }
+    }
+
+    /// Steps over `count` packed values: each group's header is checked as
+    /// ``forEachGroup(count:from:_:)`` checks it, and its bits are not read.
+    static func skip(count: Int, from r: inout ByteReader) throws(DecodeError) {
+        try checkCount(count, r)
+        var start = 0
+        while start < count {
+            let n = min(groupSize, count - start)
+            let (width, _) = try groupHeader(&r)
+            try r.skip((n * width + 7) / 8)
+            start += n
+        }
+    }
+
     /// Decodes `count` values group by group, calling `body` with each
     /// group's values and the index of its first value. The one place that
     /// reads packed bits: every consumer fuses its own transform into `body`.
     @inline(__always)
     static func forEachGroup(count: Int, from r: inout ByteReader,
                              _ body: (UnsafeMutableBufferPointer<UInt64>, Int) -> Void) throws(DecodeError) {
-        // Every group takes at least its 2-byte header, so count is bounded by what remains.
-        guard count >= 0, (count + groupSize - 1) / groupSize <= r.remaining / 2 else {
-            throw DecodeError("\(count) packed values cannot fit in \(r.remaining) bytes")
-        }
+        try checkCount(count, r)
         // The group's bits are copied into a scratch with 16 bytes of slack, so
         // every value is read with one unaligned 8-byte load and no bounds test.
         let scratchBytes = groupSize * 8 + 16
@@ -116,11 +145,7 @@ enum BitPacking {
         var start = 0
         while start < count {
             let n = min(groupSize, count - start)
-            let width = Int(try r.u8())
-            let shift = Int(try r.u8())
-            guard width <= 64, shift < 64, width + shift <= 64 else {
-                throw DecodeError("packed group with width \(width) and shift \(shift) at offset \(r.offset - 2)")
-            }
+            let (width, shift) = try groupHeader(&r)
             let byteCount = (n * width + 7) / 8
             let bytes = try r.rawBytes(byteCount)
             let group = UnsafeMutableBufferPointer(rebasing: values[0..<n])

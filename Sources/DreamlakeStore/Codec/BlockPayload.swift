@@ -155,7 +155,10 @@ enum BlockPayload {
 
     /// Decodes a payload of `count` records of `stream`, the first numbered `firstSequence`.
     /// `bytes[offset...]` is the payload (a stored block is decoded where it was read, without a copy).
-    static func decode(_ bytes: [UInt8], offset: Int = 0, stream: StreamKey, count: Int, firstSequence: UInt64) throws(DecodeError) -> Batch {
+    /// With `fields`, a columnar block of points keeps only those columns: the others are stepped
+    /// over, their encodings and group headers checked, their values not rebuilt.
+    static func decode(_ bytes: [UInt8], offset: Int = 0, stream: StreamKey, count: Int, firstSequence: UInt64,
+                       fields: Set<String>? = nil) throws(DecodeError) -> Batch {
         guard count >= 0, count <= FormatConstants.maxBlockRecords else {
             throw DecodeError("record count \(count) is out of range")
         }
@@ -163,7 +166,8 @@ enum BlockPayload {
         let batch: Batch
         switch stream.kind {
         case .trackPoint:
-            batch = .points(try decodePoints(&r, track: TrackID(rawValue: stream.id), count: count, firstIndex: firstSequence))
+            batch = .points(try decodePoints(&r, track: TrackID(rawValue: stream.id), count: count, firstIndex: firstSequence,
+                                             fields: fields))
         case .log:
             let ts = try NumericColumns.decodeInts(count: count, from: &r)
             batch = .logs(try decodeLogEntries(&r, timestamps: ts, firstSequence: firstSequence))
@@ -223,7 +227,8 @@ enum BlockPayload {
         return out
     }
 
-    private static func decodePoints(_ r: inout ByteReader, track: TrackID, count: Int, firstIndex: UInt64) throws(DecodeError) -> PointBlock {
+    private static func decodePoints(_ r: inout ByteReader, track: TrackID, count: Int, firstIndex: UInt64,
+                                     fields: Set<String>?) throws(DecodeError) -> PointBlock {
         let layoutByte = try r.u8()
         let ts = try NumericColumns.decodeInts(count: count, from: &r)
         switch TrackBlockLayout(rawValue: layoutByte) {
@@ -233,17 +238,21 @@ enum BlockPayload {
                 throw DecodeError("\(fieldCount) columns of \(count) points exceed the block limit")
             }
             var keys: [String] = []
+            var skipped: [String] = []
             var columns: [PointBlock.Column] = []
             for _ in 0..<fieldCount {
                 let key = try r.string()
-                guard !keys.contains(key) else { throw DecodeError("column \"\(key)\" appears twice") }
+                guard !keys.contains(key), !skipped.contains(key) else { throw DecodeError("column \"\(key)\" appears twice") }
                 let typeByte = try r.u8()
+                let wanted = fields?.contains(key) ?? true
                 switch ColumnType(rawValue: typeByte) {
-                case .int: columns.append(.int(try NumericColumns.decodeInts(count: count, from: &r)))
-                case .double: columns.append(.double(try NumericColumns.decodeDoubles(count: count, from: &r)))
+                case .int where wanted: columns.append(.int(try NumericColumns.decodeInts(count: count, from: &r)))
+                case .double where wanted: columns.append(.double(try NumericColumns.decodeDoubles(count: count, from: &r)))
+                case .int: try NumericColumns.skipInts(count: count, from: &r)
+                case .double: try NumericColumns.skipDoubles(count: count, from: &r)
                 case nil: throw DecodeError("column \"\(key)\" has unknown type \(typeByte)")
                 }
-                keys.append(key)
+                if wanted { keys.append(key) } else { skipped.append(key) }
             }
             return PointBlock(track: track, firstIndex: firstIndex, timestamps: ts, layout: .columns(keys: keys, columns: columns))
         case .generic:

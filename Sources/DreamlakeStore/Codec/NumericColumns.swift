@@ -41,14 +41,25 @@ enum NumericColumns {
         BitPacking.pack(residuals, into: &w)
     }
 
-    static func decodeInts(count: Int, from r: inout ByteReader) throws(DecodeError) -> [Int64] {
+    /// An int column's encoding byte: whether it is delta of delta.
+    private static func intEncoding(_ r: inout ByteReader) throws(DecodeError) -> Bool {
         let encodingByte = try r.u8()
-        let deltaOfDelta: Bool
         switch ColumnEncoding(rawValue: encodingByte) {
-        case .intDelta: deltaOfDelta = false
-        case .intDeltaOfDelta: deltaOfDelta = true
+        case .intDelta: return false
+        case .intDeltaOfDelta: return true
         default: throw DecodeError("int column has unknown encoding \(encodingByte)")
         }
+    }
+
+    /// Steps over an int column of `count` values, checking its encoding and
+    /// group headers as ``decodeInts(count:from:)`` does, without its values.
+    static func skipInts(count: Int, from r: inout ByteReader) throws(DecodeError) {
+        _ = try intEncoding(&r)
+        try BitPacking.skip(count: count, from: &r)
+    }
+
+    static func decodeInts(count: Int, from r: inout ByteReader) throws(DecodeError) -> [Int64] {
+        let deltaOfDelta = try intEncoding(&r)
         var failure: DecodeError?
         let out = [Int64](unsafeUninitializedCapacity: max(0, count)) { out, initialized in
             var prev: Int64 = 0
@@ -180,7 +191,10 @@ enum NumericColumns {
         BitPacking.pack(fixedResiduals(xs, order: bestOrder), into: &w)
     }
 
-    static func decodeDoubles(count: Int, from r: inout ByteReader) throws(DecodeError) -> [Double] {
+    /// A double column's encoding, checked: the fixed predictor's order (coefficients empty),
+    /// or the linear predictor's coefficients and summation.
+    private static func doubleEncoding(_ r: inout ByteReader)
+        throws(DecodeError) -> (order: Int, coefficients: [Double], summation: LinearPredictor.Summation) {
         let encodingByte = try r.u8()
         let order = Int(try r.u8())
         var coefficients: [Double] = []
@@ -197,6 +211,18 @@ enum NumericColumns {
         default:
             throw DecodeError("double column has unknown encoding \(encodingByte)")
         }
+        return (order, coefficients, summation)
+    }
+
+    /// Steps over a double column of `count` values, checking its encoding and
+    /// group headers as ``decodeDoubles(count:from:)`` does, without its values.
+    static func skipDoubles(count: Int, from r: inout ByteReader) throws(DecodeError) {
+        _ = try doubleEncoding(&r)
+        try BitPacking.skip(count: count, from: &r)
+    }
+
+    static func decodeDoubles(count: Int, from r: inout ByteReader) throws(DecodeError) -> [Double] {
+        let (order, coefficients, summation) = try doubleEncoding(&r)
         var failure: DecodeError?
         let out = [Double](unsafeUninitializedCapacity: max(0, count)) { out, initialized in
             do throws(DecodeError) {

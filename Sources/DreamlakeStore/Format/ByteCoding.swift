@@ -166,4 +166,10 @@ struct ByteReader {
         defer { offset += n }
         return bytes[offset..<offset + n]
     }
+
+    /// Steps over `n` bytes, which must be there.
+    mutating func skip(_ n: Int) throws(DecodeError) {
+        try need(n)
+        offset += n
+    }
 }

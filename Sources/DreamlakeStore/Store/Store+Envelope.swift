@@ -57,6 +57,39 @@ public struct EnvelopeBucket: Sendable, Equatable {
         if max.map({ value > $0.value }) ?? true { max = p }
         count += 1
     }
+
+    /// Takes in `values[from..<to]`, the values of points `firstIndex + from ..< firstIndex + to`,
+    /// which follow every point taken in before: what ``add(_:_:)`` does for each, with the
+    /// running first, last, smallest and largest kept in locals, not in the optionals.
+    mutating func add(_ values: UnsafeBufferPointer<Double>, from: Int, to: Int, firstIndex: UInt64) {
+        var lo = Double.infinity, hi = -Double.infinity
+        var loAt = -1, hiAt = -1, firstAt = -1, lastAt = -1
+        var finite = 0
+        for i in from..<to {
+            let x = values[i]
+            if x.isFinite {
+                if firstAt < 0 { firstAt = i }
+                lastAt = i
+                // Every finite value is below +infinity and above -infinity; the first of equals stays.
+                if x < lo { lo = x; loAt = i }
+                if x > hi { hi = x; hiAt = i }
+                finite += 1
+            } else if x.isNaN {
+                nanCount += 1
+            } else if x > 0 {
+                positiveInfinityCount += 1
+            } else {
+                negativeInfinityCount += 1
+            }
+        }
+        guard finite > 0 else { return }
+        func point(_ i: Int) -> EnvelopePoint { EnvelopePoint(index: firstIndex + UInt64(i), value: values[i]) }
+        if first == nil { first = point(firstAt) }
+        last = point(lastAt)
+        if min.map({ lo < $0.value }) ?? true { min = point(loAt) }
+        if max.map({ hi > $0.value }) ?? true { max = point(hiAt) }
+        count += UInt64(finite)
+    }
 }
 
 /// Builds an envelope from points given in index order: the engine's reads
@@ -165,7 +198,7 @@ package struct EnvelopeBuilder: Sendable {
             case let .columns(keys, columns):
                 if let c = keys.firstIndex(of: key) {
                     switch columns[c] {
-                    case .double(let v): for i in from..<to { bucket.add(first + UInt64(i), v[i]) }
+                    case .double(let v): v.withUnsafeBufferPointer { bucket.add($0, from: from, to: to, firstIndex: first) }
                     case .int(let v): for i in from..<to { bucket.add(first + UInt64(i), Double(v[i])) }
                     }
                 } else {
@@ -253,9 +286,15 @@ extension Store {
             at = slice.endIndex
             var known: [BlockSummary?] = slice.map { shared.summaries.summary($0, readFile: readFile) }
             var decoded: [Int: PointBlock] = [:]
-            let missing = slice.indices.filter { known[$0 - slice.startIndex] == nil || builders[0].bucketHolding(slice[$0].firstSequence..<slice[$0].endSequence) == nil }
-            let batches = try Store.readBatches(missing.map { slice[$0] }, shared: shared)
-            for (i, batch) in zip(missing, batches) {
+            // Blocks without a summary are decoded whole (their summary is made from every field);
+            // blocks an edge cuts, only in the fields asked for.
+            let unsummarized = slice.indices.filter { known[$0 - slice.startIndex] == nil }
+            let cut = slice.indices.filter {
+                known[$0 - slice.startIndex] != nil && builders[0].bucketHolding(slice[$0].firstSequence..<slice[$0].endSequence) == nil
+            }
+            let batches = try Store.readBatches(unsummarized.map { slice[$0] }, shared: shared)
+                + Store.readBatches(cut.map { slice[$0] }, shared: shared, fields: Set(fields))
+            for (i, batch) in zip(unsummarized + cut, batches) {
                 guard case .points(let block) = batch else { continue }
                 decoded[i] = block
                 if known[i - slice.startIndex] == nil {

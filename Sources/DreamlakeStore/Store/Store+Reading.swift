@@ -36,7 +36,8 @@ extension Store {
     }
 
     /// Reads, checks and decodes one committed block.
-    static func readBatch(_ ref: BlockRef, shared: SharedState) throws(StoreError) -> Batch {
+    /// With `fields`, a block of points keeps only those columns (``BlockPayload/decode(_:offset:stream:count:firstSequence:fields:)``).
+    static func readBatch(_ ref: BlockRef, shared: SharedState, fields: Set<String>? = nil) throws(StoreError) -> Batch {
         let (bytes, header, file) = try readChecked(ref, shared: shared)
         let stored = bytes[FormatConstants.blockHeaderSize...]
         do throws(DecodeError) {
@@ -44,11 +45,11 @@ extension Store {
             switch header.codec {
             case .none:
                 batch = try BlockPayload.decode(bytes, offset: FormatConstants.blockHeaderSize, stream: header.stream,
-                                                count: Int(header.recordCount), firstSequence: header.firstSequence)
+                                                count: Int(header.recordCount), firstSequence: header.firstSequence, fields: fields)
             case .lz4:
                 let payload = try LZ4.decompress(stored, uncompressedSize: Int(header.uncompressedLength))
                 batch = try BlockPayload.decode(payload, stream: header.stream, count: Int(header.recordCount),
-                                                firstSequence: header.firstSequence)
+                                                firstSequence: header.firstSequence, fields: fields)
             }
             if case .points(let b) = batch, !b.isConsistent {
                 throw DecodeError("columns of unequal length")
@@ -61,13 +62,13 @@ extension Store {
 
     /// Reads and decodes blocks, several at once on a machine with several
     /// cores (decoding, not I/O, is what a scan spends its time on).
-    static func readBatches(_ refs: [BlockRef], shared: SharedState) throws(StoreError) -> [Batch] {
+    static func readBatches(_ refs: [BlockRef], shared: SharedState, fields: Set<String>? = nil) throws(StoreError) -> [Batch] {
         if refs.count < 2 {
-            return try refs.map { (ref) throws(StoreError) in try readBatch(ref, shared: shared) }
+            return try refs.map { (ref) throws(StoreError) in try readBatch(ref, shared: shared, fields: fields) }
         }
         let results = ResultSlots(count: refs.count)
         DispatchQueue.concurrentPerform(iterations: refs.count) { i in
-            results.set(i, Result { () throws(StoreError) in try readBatch(refs[i], shared: shared) })
+            results.set(i, Result { () throws(StoreError) in try readBatch(refs[i], shared: shared, fields: fields) })
         }
         return try results.values()
     }
