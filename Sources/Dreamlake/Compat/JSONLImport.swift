@@ -601,9 +601,8 @@ private struct LineBatch {
         let n = lines.count
         guard n > 0 else { return [] }
         let runs = min(n, max(1, ProcessInfo.processInfo.activeProcessorCount))
-        let results = RunResults<T>(runs)
         let (bytes, ends, lines) = (self.bytes, self.ends, self.lines)
-        DispatchQueue.concurrentPerform(iterations: runs) { r in
+        return concurrentMap(count: runs) { r in
             var out: [T] = []
             let lo = n * r / runs, hi = n * (r + 1) / runs
             out.reserveCapacity(hi - lo)
@@ -613,19 +612,9 @@ private struct LineBatch {
                     out.append(parse(UnsafeRawBufferPointer(rebasing: all[start..<ends[i]]), path, lines[i]))
                 }
             }
-            results.set(r, out)
-        }
-        return results.joined()
+            return out
+        }.flatMap { $0 }
     }
-}
-
-/// Each run's results, set by the thread that made them.
-private final class RunResults<T: Sendable>: @unchecked Sendable {
-    private var runs: [[T]]
-    private let lock = NSLock()
-    init(_ count: Int) { runs = Array(repeating: [], count: count) }
-    func set(_ r: Int, _ values: [T]) { lock.withLock { runs[r] = values } }
-    func joined() -> [T] { lock.withLock { Array(runs.joined()) } }
 }
 
 /// A log entry as a line of logs.jsonl holds it (its time and sequence number aside).

@@ -78,12 +78,8 @@ package final class ViewerService: Sendable {
         let names = try sessionRoot.sessions().filter { include($0.workspace) }
         // On every core at once: opening and reading a thousand sessions was the whole of the first answer
         // after a start (the caller is on the server's thread pool, never its event loop).
-        let rows = Locked<[Value?]>(Array(repeating: nil, count: names.count))
-        DispatchQueue.concurrentPerform(iterations: names.count) { i in
-            let row = self.row(names[i].workspace, names[i].name)
-            rows.withLock { $0[i] = row }
-        }
-        return .object(["root": .string(root), "runs": .array(rows.withLock { $0.map { $0 ?? .null } })])
+        let rows = concurrentMap(count: names.count) { i in self.row(names[i].workspace, names[i].name) }
+        return .object(["root": .string(root), "runs": .array(rows)])
     }
 
     /// Session `ws/name`'s row: kept from the last answer while its files are as they were.

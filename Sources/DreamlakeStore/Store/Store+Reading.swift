@@ -63,14 +63,7 @@ extension Store {
     /// Reads and decodes blocks, several at once on a machine with several
     /// cores (decoding, not I/O, is what a scan spends its time on).
     static func readBatches(_ refs: [BlockRef], shared: SharedState, fields: Set<String>? = nil) throws(StoreError) -> [Batch] {
-        if refs.count < 2 {
-            return try refs.map { (ref) throws(StoreError) in try readBatch(ref, shared: shared, fields: fields) }
-        }
-        let results = ResultSlots(count: refs.count)
-        DispatchQueue.concurrentPerform(iterations: refs.count) { i in
-            results.set(i, Result { () throws(StoreError) in try readBatch(refs[i], shared: shared, fields: fields) })
-        }
-        return try results.values()
+        try concurrentMap(count: refs.count) { (i) throws(StoreError) in try readBatch(refs[i], shared: shared, fields: fields) }
     }
 
     /// The batches of `stream` that hold records in `from ..< to`, in order:
@@ -366,26 +359,3 @@ extension LogEntry: Sequenced {}
 extension ObjectRecord: Sequenced {}
 extension TrackMetadata: Sequenced {}
 extension FileRecord: Sequenced {}
-
-/// One result per index, filled from several threads (each index by one thread only).
-private final class ResultSlots: @unchecked Sendable {
-    private var slots: [Result<Batch, StoreError>?]
-    private let lock = Lock()
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-
-    func set(_ i: Int, _ r: Result<Batch, StoreError>) { lock.withLock { slots[i] = r } }
-
-    func values() throws(StoreError) -> [Batch] {
-        var out: [Batch] = []
-        out.reserveCapacity(slots.count)
-        for slot in lock.withLock({ slots }) {
-            switch slot {
-            case .success(let b)?: out.append(b)
-            case .failure(let e)?: throw e
-            case nil: throw StoreError(.io, "a block read did not finish")
-            }
-        }
-        return out
-    }
-}
