@@ -642,7 +642,7 @@ private struct ParsedLine<Record: Sendable>: Sendable {
 
     /// Parses `text`: `body` reads the object's fields into a record, its position and time set first,
     /// and writes the line an export would write.
-    fileprivate init(_ text: UnsafeRawBufferPointer, path: String, line: Int, position key: String, time: String, fields: Set<String>,
+    fileprivate init(_ text: UnsafeRawBufferPointer, path: String, line: Int, position key: String, time: String, fields: [String],
                  noun: String, _ body: (ValueObject, Int64, inout ParsedLine) throws(DreamlakeError) -> (Record, [UInt8])) {
         timeField = time
         if Importer.isBlank(text) {
@@ -667,10 +667,15 @@ private struct ParsedLine<Record: Sendable>: Sendable {
     }
 }
 
+/// The keys a line of data.jsonl and of logs.jsonl may have: made once, not a set per line
+/// (a line has at most five keys, which an array finds as fast as a set without hashing them).
+private let pointLineFields = ["index", "data", "createdAt"]
+private let logLineFields = ["sequenceNumber", "timestamp", "level", "message", "metadata"]
+
 extension ParsedLine where Record == ValueObject {
     /// A line of a track's data.jsonl.
     static func point(_ text: UnsafeRawBufferPointer, _ path: String, _ line: Int) -> ParsedLine {
-        ParsedLine(text, path: path, line: line, position: "index", time: "createdAt", fields: ["index", "data", "createdAt"],
+        ParsedLine(text, path: path, line: line, position: "index", time: "createdAt", fields: pointLineFields,
                    noun: "point") { (o, index, p) throws(DreamlakeError) in
             guard case .object(let data)? = o["data"] else {
                 throw Importer.invalid(path, line, "\"data\" is \(o["data"].map(JSONLLayout.kind) ?? "missing"), not an object")
@@ -688,7 +693,7 @@ extension ParsedLine where Record == LogRecord {
     /// A line of logs.jsonl.
     static func log(_ text: UnsafeRawBufferPointer, _ path: String, _ line: Int) -> ParsedLine {
         ParsedLine(text, path: path, line: line, position: "sequenceNumber", time: "timestamp",
-                   fields: ["sequenceNumber", "timestamp", "level", "message", "metadata"], noun: "entry") { (o, sequence, p) throws(DreamlakeError) in
+                   fields: logLineFields, noun: "entry") { (o, sequence, p) throws(DreamlakeError) in
             (p.timestamp, p.otherTimestampForm) = try Importer.timestamp(o["timestamp"], path, line, "timestamp")
             guard case .string(let levelName)? = o["level"], let level = LogLevel(name: levelName) else {
                 throw Importer.invalid(path, line, "\"level\" is \(o["level"].map { "\($0)" } ?? "missing"), not one of debug, info, warn, error, fatal")
