@@ -46,14 +46,21 @@ public struct EnvelopeBucket: Sendable, Equatable {
     /// Takes in point `index`'s value; points must come in index order.
     @inline(__always)
     mutating func add(_ index: UInt64, _ value: Double) {
-        var v = value
-        withUnsafePointer(to: &v) { add(UnsafeBufferPointer(start: $0, count: 1), from: 0, to: 1, firstIndex: index) }
+        guard value.isFinite else {
+            if value.isNaN { nanCount += 1 } else if value > 0 { positiveInfinityCount += 1 } else { negativeInfinityCount += 1 }
+            return
+        }
+        let p = EnvelopePoint(index: index, value: value)
+        if first == nil { first = p }
+        last = p
+        if min.map({ value < $0.value }) ?? true { min = p }
+        if max.map({ value > $0.value }) ?? true { max = p }
+        count += 1
     }
 
     /// Takes in `values[from..<to]`, the values of points `firstIndex + from ..< firstIndex + to`,
-    /// which follow every point taken in before, with the running first, last, smallest and
-    /// largest kept in locals and merged into the optionals once (the one fold of values into
-    /// a bucket: ``add(_:_:)`` is a run of one).
+    /// which follow every point taken in before: what ``add(_:_:)`` does for each, with the
+    /// running first, last, smallest and largest kept in locals, not in the optionals.
     mutating func add(_ values: UnsafeBufferPointer<Double>, from: Int, to: Int, firstIndex: UInt64) {
         var lo = Double.infinity, hi = -Double.infinity
         var loAt = -1, hiAt = -1, firstAt = -1, lastAt = -1
