@@ -90,6 +90,8 @@ final class S3SegmentObject: SegmentBytes {
     private let length: UInt64
     /// The ETag the manifest records for the object, which every answer must carry (nil: an older manifest's).
     private let etag: String?
+    /// Bytes of the segment the manifest carries: reads within them make no request.
+    private let inline: [S3Manifest.Inline]
     private let cache: S3ReadCache
     /// Where the last fetch began and ended, and how far the next sequential one reaches.
     private let readAhead = Locked<(start: UInt64, end: UInt64, window: Int)>((0, 0, 0))
@@ -97,9 +99,10 @@ final class S3SegmentObject: SegmentBytes {
     static let firstWindow = 64 << 10
     static let maxWindow = 8 << 20
 
-    init(client: S3Client, bucket: String, key: String, length: UInt64, etag: String?, cache: S3ReadCache) {
+    init(client: S3Client, bucket: String, key: String, length: UInt64, etag: String?, inline: [S3Manifest.Inline] = [], cache: S3ReadCache) {
         self.client = client
         self.etag = etag
+        self.inline = inline
         self.bucket = bucket
         self.key = key
         self.length = length
@@ -110,6 +113,10 @@ final class S3SegmentObject: SegmentBytes {
     func read(at offset: UInt64, count: Int) throws(IOFailure) -> [UInt8] {
         guard offset < length, count > 0 else { return [] }
         let wanted = Int(min(UInt64(count), length - offset))
+        if let r = inline.first(where: { $0.offset <= offset && offset + UInt64(wanted) <= $0.end }) {
+            let from = Int(offset - r.offset)
+            return Array(r.bytes[from..<(from + wanted)])
+        }
         if let kept = cache.bytes(of: path, at: offset, count: wanted) { return kept }
         let window = readAhead.withLock { r -> Int in
             // Within the last fetch or just past it: a scan (blocks are read by several threads, a little out of order).
@@ -144,7 +151,8 @@ extension S3SessionObjects: RemoteSegments {
     /// A sealed segment the newest manifest read names, read by ranges through this object's cache.
     package func segment(named name: String) throws(IOFailure) -> (any SegmentBytes)? {
         guard let s = knownManifest?.segments.first(where: { $0.name == name }) else { return nil }
-        return S3SegmentObject(client: client, bucket: bucket, key: segmentKey(name, spool: s.spool), length: s.length, etag: s.etag, cache: readCache)
+        return S3SegmentObject(client: client, bucket: bucket, key: segmentKey(name, spool: s.spool), length: s.length, etag: s.etag,
+                               inline: s.inline, cache: readCache)
     }
 
     /// A segment's summary file, when the newest manifest read names one.

@@ -116,6 +116,16 @@ package struct S3Manifest: Sendable, Equatable {
         /// The summary file's length and SHA-256, when there is one and the manifest says them.
         package var summaryLength: UInt64? = nil
         package var summarySha256: String? = nil
+        /// Bytes of the segment a reader opening the session reads (``SealedPart/Segment/inline``), which it
+        /// takes from here instead of the bucket, in increasing order; empty when the manifest carries none.
+        package var inline: [Inline] = []
+    }
+
+    /// Bytes of a segment, from `offset`.
+    package struct Inline: Sendable, Equatable {
+        package var offset: UInt64
+        package var bytes: [UInt8]
+        package var end: UInt64 { offset + UInt64(bytes.count) }
     }
 
     /// A file stored with the session (``Session/files``): its place under the spool's `files/` folder
@@ -160,6 +170,8 @@ package struct S3Manifest: Sendable, Equatable {
             "{\"name\":\(quoted(s.name)),\"length\":\(s.length)\(key("sha256", s.sha256))\(key("etag", s.etag)),\"index\":\(quoted(s.index))"
                 + key("indexLength", s.indexLength) + key("indexSha256", s.indexSha256)
                 + key("summary", s.summary) + key("summaryLength", s.summaryLength) + key("summarySha256", s.summarySha256)
+                + (s.inline.isEmpty ? "" : ",\"inline\":[" + s.inline.map { "{\"offset\":\($0.offset),\"bytes\":\"\(Data($0.bytes).base64EncodedString())\"}" }
+                    .joined(separator: ",") + "]")
                 + key("spool", s.spool) + "}"
         }
         let stored = files.map { "{\"name\":\(Value.quoted($0.name)),\"length\":\($0.length)\(key("sha256", $0.sha256))\(key("spool", $0.spool))}" }
@@ -206,6 +218,11 @@ package struct S3Manifest: Sendable, Equatable {
                 var summary: String?
                 var summaryLength: UInt64?
                 var summarySha256: String?
+                struct Inline: Decodable {
+                    var offset: UInt64
+                    var bytes: String
+                }
+                var inline: [Inline]?
                 var spool: String?
             }
             struct StoredFile: Decodable {
@@ -250,8 +267,9 @@ package struct S3Manifest: Sendable, Equatable {
                 fileWires = wire.files ?? []
                 let checksums = pieces.map(\.sha256) + segmentWires.flatMap { [$0.sha256, $0.etag, $0.indexSha256, $0.summarySha256] }
                     + fileWires.map(\.sha256)
-                guard version == 3 || checksums.allSatisfy({ $0 == nil }) && segmentWires.allSatisfy({ $0.indexLength == nil && $0.summaryLength == nil }) else {
-                    throw bad("a version 2 manifest records checksums")
+                guard version == 3 || checksums.allSatisfy({ $0 == nil })
+                        && segmentWires.allSatisfy({ $0.indexLength == nil && $0.summaryLength == nil && $0.inline == nil }) else {
+                    throw bad("a version 2 manifest records checksums or inline bytes")
                 }
             default:
                 throw bad("version \(version) is not 1, 2 or 3 (a newer dreamlake wrote it: use a newer one)")
@@ -276,9 +294,23 @@ package struct S3Manifest: Sendable, Equatable {
                   s.summary != nil || s.summaryLength == nil else {
                 throw bad("the index or summary of \(s.name) has a length without a checksum, or the other way round")
             }
+            var inline: [Inline] = []
+            var inlineBytes = 0
+            for range in s.inline ?? [] {
+                // Base64 text longer than the most bytes a segment's inline ranges hold is not decoded.
+                let room = Int(SealedPart.maxInline) - inlineBytes
+                guard range.bytes.utf8.count <= (room + 2) / 3 * 4, let bytes = Data(base64Encoded: range.bytes), !bytes.isEmpty,
+                      bytes.count <= room, range.offset >= (inline.last?.end ?? 0), range.offset <= s.length,
+                      UInt64(bytes.count) <= s.length - range.offset else {
+                    throw bad("the inline bytes of \(s.name) are not base64 of ranges in increasing order within the segment, "
+                              + "\(SealedPart.maxInline) bytes at most")
+                }
+                inlineBytes += bytes.count
+                inline.append(Inline(offset: range.offset, bytes: [UInt8](bytes)))
+            }
             segments.append(Segment(name: s.name, length: s.length, index: s.index, summary: s.summary, spool: s.spool, sha256: s.sha256,
                                     etag: s.etag, indexLength: s.indexLength, indexSha256: s.indexSha256,
-                                    summaryLength: s.summaryLength, summarySha256: s.summarySha256))
+                                    summaryLength: s.summaryLength, summarySha256: s.summarySha256, inline: inline))
         }
         guard Set(segments.map(\.name)).count == segments.count else { throw bad("a segment is named twice") }
         var files: [StoredFile] = []
@@ -303,14 +335,22 @@ package final class S3SessionObjects: Sendable {
     /// Where ranges read from the session's segments are kept.
     let readCache: S3ReadCache
 
-    package init(client: S3Client, location: S3Location, workspace: String, name: String, readCache: S3ReadCache = .shared) {
+    /// The longest commit log an upload sends whole, as one piece in place of the ones before (at most this
+    /// many bytes a round, once a minute by default), so that a reader on a new machine fetches one piece.
+    /// Longer ones go a piece a round, until ``maxPieces``.
+    let wholeLogLimit: UInt64
+
+    package init(client: S3Client, location: S3Location, workspace: String, name: String, readCache: S3ReadCache = .shared,
+                 wholeLogLimit: UInt64 = 1 << 20) {
         self.readCache = readCache
+        self.wholeLogLimit = wholeLogLimit
         self.client = client
         self.bucket = location.bucket
         self.base = location.key(workspace + "/" + name)
     }
 
     private init(client: S3Client, bucket: String, base: String, readCache: S3ReadCache) {
+        self.wholeLogLimit = 0  // it only reads
         self.client = client
         self.bucket = bucket
         self.base = base
@@ -407,6 +447,7 @@ package final class S3SessionObjects: Sendable {
                 return current.generation == 0 ? nil : current
             }
             var segments = current.segments
+            var inlineBytes = segments.reduce(0) { $0 + $1.inline.reduce(0) { $0 + $1.bytes.count } }
             for s in newSegments {
                 func upload(_ name: String, length: UInt64?) throws(S3Error) -> Uploaded {
                     try uploadFile(directory + "/" + Store.segmentFolderName + "/" + name, key: segmentKey(name, spool: spool.id), length: length)
@@ -417,7 +458,9 @@ package final class S3SessionObjects: Sendable {
                 if let name = s.summaryName { summary = try upload(name, length: nil) }
                 segments.append(S3Manifest.Segment(name: s.name, length: s.length, index: s.indexName, summary: s.summaryName, spool: spool.id,
                                                    sha256: segment.sha256, etag: segment.etag, indexLength: index.length, indexSha256: index.sha256,
-                                                   summaryLength: summary?.length, summarySha256: summary?.sha256))
+                                                   summaryLength: summary?.length, summarySha256: summary?.sha256,
+                                                   inline: try inline(of: s, in: directory, room: Self.maxInline - inlineBytes)))
+                inlineBytes += segments[segments.count - 1].inline.reduce(0) { $0 + $1.bytes.count }
             }
             var files = current.files
             for f in newFiles {
@@ -428,10 +471,10 @@ package final class S3SessionObjects: Sendable {
             var retiring: [String] = []
             if part.commitLogLength > current.commitLogLength {
                 let log = directory + "/" + Store.commitLogName
-                if pieces.count >= Self.maxPieces {
-                    // Many pieces (a piece a round): one piece of the whole log replaces them, so that a reader
-                    // on a new machine makes one request, not one a round. The old ones go once no kept
-                    // manifest names them.
+                if pieces.count >= Self.maxPieces || (!pieces.isEmpty && part.commitLogLength <= wholeLogLimit) {
+                    // Many pieces (a piece a round), or a short log: one piece of the whole log replaces them, so
+                    // that a reader on a new machine makes one request, not one a round. The old ones go once no
+                    // kept manifest names them.
                     let digest = try putPiece(try read(log, at: 0, count: part.commitLogLength), from: 0, to: part.commitLogLength, spool: spool.id)
                     var start: UInt64 = 0
                     for piece in pieces {
@@ -562,8 +605,19 @@ package final class S3SessionObjects: Sendable {
         return Self.spool(part, continues: manifest)
     }
 
+    /// The bytes of `segment` that an opening reads (``SealedPart/Segment/inline``), when they fit in `room`.
+    private func inline(of segment: SealedPart.Segment, in directory: String, room: Int) throws(S3Error) -> [S3Manifest.Inline] {
+        guard segment.inline.reduce(0, { $0 + $1.count }) <= max(0, room) else { return [] }
+        let path = directory + "/" + Store.segmentFolderName + "/" + segment.name
+        var out: [S3Manifest.Inline] = []
+        for r in segment.inline { out.append(S3Manifest.Inline(offset: r.lowerBound, bytes: [UInt8](try read(path, at: r.lowerBound, count: UInt64(r.count))))) }
+        return out
+    }
+
     /// How many commit log pieces a manifest may name before an upload replaces them with one.
     static let maxPieces = 32
+    /// The most inline bytes (``S3Manifest/Segment/inline``) a manifest carries, all its segments together.
+    static let maxInline = 64 << 10
 
     /// Writes the commit log's bytes `start ..< end` as a piece, once: one there already (another uploader of
     /// this spool, or a retry after a lost answer) must be the same length. Returns the bytes' SHA-256.

@@ -12,13 +12,14 @@ import Testing
         let m = S3Manifest(generation: 1, spool: b, commitPieces: [.init(end: 16, spool: nil), .init(end: 300, spool: b, sha256: h1)],
                            segments: [.init(name: "w0000-00000001.dls", length: 4096, index: "w0000-00000001.dli", summary: "w0000-00000001.dlm", spool: a,
                                             sha256: h2, etag: "9b2cf535f27731c974343645a3985328-2", indexLength: 40, indexSha256: h3,
-                                            summaryLength: 90, summarySha256: h1),
+                                            summaryLength: 90, summarySha256: h1,
+                                            inline: [.init(offset: 0, bytes: [1, 2, 3]), .init(offset: 100, bytes: [0xFF, 0, 0xFB, 7])]),
                                       .init(name: "w0003-00000002.dls", length: 77, index: "w0003-00000002.dli", summary: nil)])
         #expect(String(decoding: m.encoded(), as: UTF8.self) == """
             {"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[{"end":16},{"end":300,"sha256":"\(h1)","spool":"0123456789abcdef"}],\
             "segments":[{"name":"w0000-00000001.dls","length":4096,"sha256":"\(h2)","etag":"9b2cf535f27731c974343645a3985328-2",\
             "index":"w0000-00000001.dli","indexLength":40,"indexSha256":"\(h3)","summary":"w0000-00000001.dlm","summaryLength":90,\
-            "summarySha256":"\(h1)","spool":"00000000000000a1"},\
+            "summarySha256":"\(h1)","inline":[{"offset":0,"bytes":"AQID"},{"offset":100,"bytes":"/wD7Bw=="}],"spool":"00000000000000a1"},\
             {"name":"w0003-00000002.dls","length":77,"index":"w0003-00000002.dli"}]}
             """)
         #expect(try S3Manifest.decode(m.encoded(), key: "k") == m)
@@ -49,6 +50,14 @@ import Testing
             #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{\#(seg),"indexLength":3}]}"#,
             #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{\#(seg),"summaryLength":3,"summarySha256":"\#(h1)"}]}"#,
             #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[],"files":[{"name":"1/a","length":1,"sha256":7}]}"#,
+            // Inline bytes: only in version 3, base64, in increasing order, within the segment, 16 KiB at most.
+            #"{"version":2,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{\#(seg),"inline":[{"offset":0,"bytes":"AQ=="}]}]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{\#(seg),"inline":[{"offset":0,"bytes":"AQ!="}]}]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{\#(seg),"inline":[{"offset":0,"bytes":""}]}]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{\#(seg),"inline":[{"offset":0,"bytes":"AQI="}]}]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{\#(seg),"inline":[{"offset":5,"bytes":"AQ=="}]}]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{"name":"w0000-00000001.dls","length":99999,"index":"w0000-00000001.dli","inline":[{"offset":9,"bytes":"AQ=="},{"offset":9,"bytes":"AQ=="}]}]}"#,
+            #"{"version":3,"generation":1,"spool":"0123456789abcdef","commitPieces":[],"segments":[{"name":"w0000-00000001.dls","length":99999,"index":"w0000-00000001.dli","inline":[{"offset":0,"bytes":"\#(Data(count: 16385).base64EncodedString())"}]}]}"#,
             #"{"version":2,"generation":1,"commitPieces":[],"segments":[]}"#,
             #"{"version":2,"generation":1,"spool":"0123456789ABCDEF","commitPieces":[],"segments":[]}"#,
             #"{"version":2,"generation":1,"spool":"../../../etc/x","commitPieces":[],"segments":[]}"#,
@@ -131,7 +140,8 @@ import Testing
         for i in 200_000..<250_000 { try track.append(value: Double(i), step: Int64(i)) }
         try store.sealSegment()
         let second = try #require(try objects.upload(from: dir.path + "/spool"))
-        #expect(second.generation == 2 && second.commitPieces.count == 2)
+        // A short log goes whole, as one piece in place of the first.
+        #expect(second.generation == 2 && second.commitPieces.count == 1 && second.commitLogLength > first.commitLogLength)
         let spool = try #require(try S3Spool.load(dir.path + "/spool"))
         #expect(second.spool == spool.id && second.segments.allSatisfy { $0.spool == spool.id } && second.commitPieces.allSatisfy { $0.spool == spool.id })
         let keys = try client.list(bucket: location.bucket, prefix: location.prefix + "/ws/run/segments/").objects.map(\.key)
@@ -290,7 +300,8 @@ import Testing
         let store = try Store(directory: spool)
         _ = try S3Spool.make(spool, base: 0)
         let track = try store.track(named: "loss")
-        let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "pieces")
+        // Every log goes a piece a round, however short.
+        let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "pieces", wholeLogLimit: 0)
         func reader(_ folder: String) throws -> Store {
             let r = S3SessionObjects(client: client, location: location, workspace: "ws", name: "pieces")
             try r.download(into: folder, segments: false)

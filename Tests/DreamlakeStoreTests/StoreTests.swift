@@ -92,6 +92,59 @@ func writeSegmentsWithIndexes(_ dir: TempDirectory) throws -> StoreConfiguration
         func reader(_ s: Store) -> UInt64 { s.trackInfo(named: "t")?.count ?? 0 }
     }
 
+    /// A reader on another machine opens a session from the commit log and the bytes each sealed segment's
+    /// `inline` ranges name (an S3 manifest carries them): a copy of the store holding only those bytes of
+    /// its segments reads the session's fields, parameters and tracks, and nothing of the points.
+    @Test func theSealedPartNamesTheBytesAnOpeningReads() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let store = try Store(directory: dir.path + "/store")
+        let t = try store.track(named: "loss")
+        for i in 0..<20_000 { try t.append(value: Double(i).squareRoot(), step: Int64(i)) }
+        // Metadata after blocks of points; then a file record too large to carry (a reader reads it from the bucket).
+        _ = try store.appendSessionMetadata(["name": "run", "tags": ["a"]])
+        _ = try store.appendParameters(["lr": 0.001])
+        _ = try store.track(named: "acc", fields: ["description": "accuracy"])
+        try store.sealSegment()
+        var seed: UInt64 = 1
+        let noise = String((0..<30_000).map { _ in
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Character(UnicodeScalar(UInt8(33 + (seed >> 33) % 90)))
+        })  // does not compress to under the limit
+        _ = try store.appendFileRecord(fileID: "f", deleted: false, fields: ["note": .string(noise)], timestamp: nil)
+        for i in 20_000..<20_010 { try t.append(value: Double(i), step: Int64(i)) }
+        try store.sealSegment()
+        let part = try Store.sealedPart(directory: dir.path + "/store")
+        try store.close()
+        #expect(part.segments.count == 2)
+        for s in part.segments {
+            #expect(s.inline.isEmpty || s.inline[0].lowerBound == 0 && s.inline.reduce(0) { $0 + $1.count } <= SealedPart.maxInline, "\(s.inline)")
+            #expect(zip(s.inline, s.inline.dropFirst()).allSatisfy { $0.upperBound < $1.lowerBound }, "in order, apart")
+        }
+        #expect(part.segments[1].inline.isEmpty, "its only metadata block is over the limit")
+
+        // The copy: the commit log, the indexes, and of each segment only its inline bytes (zeros elsewhere).
+        let copy = dir.path + "/copy"
+        try FileManager.default.createDirectory(atPath: copy + "/segments", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: dir.path + "/store/commits.dlc", toPath: copy + "/commits.dlc")
+        for s in part.segments {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/store/segments/" + s.name))
+            var kept = Data(count: bytes.count)
+            for r in s.inline { kept.replaceSubrange(Int(r.lowerBound)..<Int(r.upperBound), with: bytes[Int(r.lowerBound)..<Int(r.upperBound)]) }
+            try kept.write(to: URL(fileURLWithPath: copy + "/segments/" + s.name))
+            try FileManager.default.copyItem(atPath: dir.path + "/store/segments/" + s.indexName, toPath: copy + "/segments/" + s.indexName)
+        }
+        var config = StoreConfiguration()
+        config.verifySealedSegments = false
+        let reader = try Store(directory: copy, access: .read, configuration: config)
+        defer { try? reader.close() }
+        #expect(try reader.sessionMetadataUpdates().map(\.fields) == [["name": "run", "tags": ["a"]]])
+        #expect(reader.trackInfo(named: "acc")?.fields == ["description": "accuracy"] && reader.trackInfo(named: "loss")?.count == 20_010)
+        #expect(try reader.parameterUpdates().map(\.fields) == [["lr": 0.001]])
+        #expect(throws: StoreError.self, "the file record over the limit is not carried") { try reader.fileRecords() }
+        #expect(throws: StoreError.self, "points are not carried") { try reader.points(of: #require(reader.trackInfo(named: "loss")).id, from: 0, limit: 10) }
+    }
+
     @Test func sealSegmentSealsWhatWasAppendedAndAReopenedWriterLeavesItSealed() throws {
         let dir = TempDirectory()
         defer { dir.remove() }

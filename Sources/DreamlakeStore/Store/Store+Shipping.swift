@@ -14,7 +14,15 @@ package struct SealedPart: Sendable, Equatable {
         package var summaryName: String?
         /// The segment's length in bytes.
         package var length: UInt64
+        /// What of it a reader opening the session on another machine reads, in increasing order: its
+        /// header and its blocks of the session's metadata, parameters, track definitions and file records,
+        /// as long as they come to at most ``SealedPart/maxInline`` bytes (the first of them, in order, when
+        /// they come to more); empty when it holds none of these blocks.
+        package var inline: [Range<UInt64>] = []
     }
+
+    /// The most bytes of a segment ``Segment/inline`` spans.
+    package static let maxInline: UInt64 = 16 << 10
 
     /// Bytes of `commits.dlc` from its start, ending at a record boundary, that
     /// commit only blocks of `segments`.
@@ -47,6 +55,12 @@ extension Store {
         let news = try log.lock.withLock { () throws(StoreError) in try log.catchUp(cut: false, salvage: false) }
         var sealed: [SealedPart.Segment] = []
         var sealedIDs = Set<SegmentID>()
+        // Each segment's blocks of what an opening reads.
+        var opening: [SegmentID: [Range<UInt64>]] = [:]
+        for ref in news.refs where ref.stream.kind != .trackPoint && ref.stream.kind != .log {
+            let (end, overflow) = ref.offset.addingReportingOverflow(UInt64(ref.length))
+            if !overflow, ref.offset >= UInt64(FormatConstants.segmentHeaderSize) { opening[ref.segment, default: []].append(ref.offset..<end) }
+        }
         for id in ids {
             let indexName = StoreFiles.indexName(id)
             guard FileSystem.kind(segmentDir + "/" + indexName) == .regular else { continue }
@@ -60,7 +74,7 @@ extension Store {
             let summary = StoreFiles.summaryName(id)
             sealed.append(SealedPart.Segment(name: StoreFiles.segmentName(id), indexName: indexName,
                                              summaryName: FileSystem.kind(segmentDir + "/" + summary) == .regular ? summary : nil,
-                                             length: length))
+                                             length: length, inline: inlineRanges(opening[id] ?? [], length: length)))
             sealedIDs.insert(id)
         }
         var length = log.position
@@ -68,6 +82,21 @@ extension Store {
             length = first.1
         }
         return SealedPart(commitLogLength: length, segments: sealed)
+    }
+
+    /// The header and `blocks` (ranges of a segment of `length` bytes), in order, merged where they touch,
+    /// as far as they fit in ``SealedPart/maxInline`` bytes; none when no block fits.
+    static func inlineRanges(_ blocks: [Range<UInt64>], length: UInt64) -> [Range<UInt64>] {
+        var out: [Range<UInt64>] = [0..<UInt64(FormatConstants.segmentHeaderSize)]
+        var total = UInt64(FormatConstants.segmentHeaderSize)
+        for block in blocks.sorted(by: { $0.lowerBound < $1.lowerBound }) where block.upperBound <= length {
+            let last = out[out.count - 1]
+            guard block.lowerBound >= last.upperBound else { continue }  // overlapping (a crafted log): left to be read
+            guard total + UInt64(block.count) <= SealedPart.maxInline else { break }
+            total += UInt64(block.count)
+            if block.lowerBound == last.upperBound { out[out.count - 1] = last.lowerBound..<block.upperBound } else { out.append(block) }
+        }
+        return total > UInt64(FormatConstants.segmentHeaderSize) ? out : []
     }
 }
 
