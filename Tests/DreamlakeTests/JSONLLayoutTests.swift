@@ -327,6 +327,58 @@ func writeRichSession(root: String, name: String = "rich", workspace: String = "
         }
     }
 
+    /// Lines of a `{"value": v, "step": s}` point are read without a JSON tree only when they are byte for byte
+    /// what an export writes; any other form of such a point is read by the general parser, as it always was:
+    /// every point keeps its value's kind and bits, and every line an export would not give back is noted.
+    @Test func aValueAndStepLineIsTakenAsItIsOnlyInTheExactFormAnExportWrites() throws {
+        let root = TempRoot()
+        defer { root.remove() }
+        let dir = root.path + "/in/ws/run/tracks/loss"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let t = "\"createdAt\": \"2026-11-25T11:17:49.610107Z\"}"
+        let lines: [(text: String, data: ValueObject, exact: Bool)] = [
+            (#"{"index": 0, "data": {"value": 0.31, "step": 1200}, "#, ["value": 0.31, "step": 1200], true),
+            (#"{"index": 1, "data": {"value": -2.5e-308, "step": -7}, "#, ["value": -2.5e-308, "step": -7], true),
+            (#"{"index": 2, "data": {"value": NaN, "step": 0}, "#, ["value": .double(.nan), "step": 0], true),
+            (#"{"index": 3, "data": {"value": -Infinity, "step": 9223372036854775807}, "#, ["value": .double(-.infinity), "step": .int(.max)], true),
+            (#"{"index": 4, "data": {"value": -0.0, "step": -9223372036854775808}, "#, ["value": -0.0, "step": .int(.min)], true),
+            (#"{"index": 5, "data": {"value": 2, "step": 1}, "#, ["value": 2, "step": 1], true),  // an integer value
+            (#"{"index": 6, "data": {"value": 1e5, "step": 1}, "#, ["value": 100_000.0, "step": 1], false),  // written 100000.0
+            (#"{"index": 7, "data": {"value": 0.5, "step": 1.0}, "#, ["value": 0.5, "step": 1.0], true),  // a double step
+            (#"{"index": 8, "data": {"step": 3, "value": 0.5}, "#, ["step": 3, "value": 0.5], true),  // the other order
+            (#"{"index": 9, "data": {"value": 0.50, "step": 3}, "#, ["value": 0.5, "step": 3], false),
+            (#"{"index": 10, "data": {"value": 0.5,"step": 3}, "#, ["value": 0.5, "step": 3], false),
+            (#"{"index": 11, "data": {"value": 0.25, "step": 4, "epoch": 1}, "#, ["value": 0.25, "step": 4, "epoch": 1], true),
+            (#"{"index": 12, "data": {"value": 0x1p3, "step": 4}, "#, [:], false),  // not JSON: refused below
+        ]
+        func write(_ count: Int) throws {
+            try lines.prefix(count).map { $0.text + t + "\n" }.joined().write(toFile: dir + "/data.jsonl", atomically: true, encoding: .utf8)
+        }
+        try write(lines.count - 1)
+        let report = try JSONLLayout.importSession(from: root.path + "/in/ws/run", into: root.path + "/store")
+        #expect(report.points == UInt64(lines.count - 1))
+        #expect(report.inexact.map { $0.components(separatedBy: ": ")[0].components(separatedBy: ":").last ?? "" }
+                == lines.indices.dropLast().filter { !lines[$0].exact }.map { String($0 + 1) }, "\(report.inexact)")
+        try Session.with(name: "run", workspace: "ws", localPath: root.path + "/store") { s in
+            let points = try s.track("loss").read(limit: 100).points
+            #expect(points.count == lines.count - 1)
+            for (p, line) in zip(points, lines) {
+                // Bit for bit: NaN and -0.0 compare by their bits, and a value's kind (integer or double) is kept.
+                #expect(Array(p.data.keys) == Array(line.data.keys) && p.data.keys.allSatisfy { key in
+                    switch (p.data[key], line.data[key]) {
+                    case (.double(let a)?, .double(let b)?): a.bitPattern == b.bitPattern
+                    case (let a, let b): a == b
+                    }
+                }, "\(p.index): \(p.data) is not \(line.data)")
+                #expect(p.timestamp == Timestamps.parse("2026-11-25T11:17:49.610107Z"))
+            }
+        }
+        try write(lines.count)
+        #expect(throws: DreamlakeError.self, "0x1p3 is no JSON number, whatever strtod reads") {
+            try JSONLLayout.importSession(from: root.path + "/in/ws/run", into: root.path + "/store2")
+        }
+    }
+
     @Test func theFlatLayoutOfTheSeedDocumentImports() throws {
         let root = TempRoot()
         defer { root.remove() }

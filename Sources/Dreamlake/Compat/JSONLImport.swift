@@ -435,21 +435,43 @@ private final class Importer {
 
     /// Calls `take` with each line of `path`, in order, as `parse` made it: lines are read in batches, and
     /// each batch is parsed and checked on every core at once (`parse` must touch nothing but its line),
-    /// then taken in order on this thread, which alone appends. Parsing was most of an import's time.
+    /// then taken in order on this thread, which alone appends. Parsing was most of an import's time, so
+    /// the next batch is parsed while this thread takes the one before.
     func forEachParsed<T: Sendable>(_ path: String, parse: @escaping @Sendable (UnsafeRawBufferPointer, String, Int) -> T,
                                     take: (T, Int) throws(DreamlakeError) -> Void) throws(DreamlakeError) {
         var batch = LineBatch()
+        var spare: LineBatch?
+        var pending: ParsedBatch<T>?
+        defer { pending?.wait() }  // a failed take leaves no parse running behind it
         let base = bytesBefore
+        func takePending() throws(DreamlakeError) {
+            guard let done = pending else { return }
+            pending = nil
+            let (lines, runs) = done.wait()
+            var i = 0
+            for run in runs {
+                for result in run {
+                    try take(result, lines.lines[i])
+                    i += 1
+                }
+            }
+            spare = lines
+            spare?.removeAll()
+        }
         func flush() throws(DreamlakeError) {
-            let parsed = batch.map(path, parse)
-            for (result, line) in zip(parsed, batch.lines) { try take(result, line) }
-            batch.removeAll()
+            guard !batch.lines.isEmpty else { return }
+            let next = ParsedBatch(batch, path: path, parse: parse)
+            batch = spare ?? LineBatch()
+            spare = nil
+            try takePending()
+            pending = next
         }
         try LineReader(path: path).forEachLine(bytesRead: { self.bytesBefore = base + $0 }) { (text, line) throws(DreamlakeError) in
             batch.append(text, line)
             if batch.lines.count >= LineBatch.size || batch.bytes.count >= LineBatch.maxBytes { try flush() }
         }
         try flush()
+        try takePending()
     }
 
     func tick() {
@@ -509,11 +531,16 @@ private final class Importer {
         var count: UInt64 = 0
         var lastTimestamp: Int64?
         if FileManager.default.fileExists(atPath: dataPath) {
-            try forEachParsed(dataPath, parse: ParsedLine<ValueObject>.point) { (p: ParsedLine<ValueObject>, line: Int) throws(DreamlakeError) in
-                guard let data = try take(p, dataPath, line, expected: count, gap: {
+            try forEachParsed(dataPath, parse: ParsedLine<PointRecord>.point) { (p: ParsedLine<PointRecord>, line: Int) throws(DreamlakeError) in
+                guard let point = try take(p, dataPath, line, expected: count, gap: {
                     "the index is \($0) where \($1) was expected; the store numbers points from 0 without gaps"
                 }) else { return }
-                _ = try store(dataPath, line: line) { () throws(StoreError) in try handle.append(data, timestamp: p.timestamp) }
+                _ = try store(dataPath, line: line) { () throws(StoreError) in
+                    switch point {
+                    case .valueStep(let value, let step): try handle.append(value: value, step: step, timestamp: p.timestamp)
+                    case .object(let data): try handle.append(data, timestamp: p.timestamp)
+                    }
+                }
                 if let difference = p.difference { inexact(dataPath, line, difference) }
                 count += 1
                 lastTimestamp = p.timestamp
@@ -576,7 +603,7 @@ private final class Importer {
 }
 
 /// Lines of a file gathered to be parsed together: their bytes end to end, where each ends, their numbers.
-private struct LineBatch {
+private struct LineBatch: Sendable {
     /// Lines a batch gathers, and bytes: enough for each core to have long runs, few enough to stay small.
     static let size = 8192
     static let maxBytes = 8 << 20
@@ -597,7 +624,7 @@ private struct LineBatch {
     }
 
     /// `parse` of every line, in order, the lines cut into one run per core.
-    func map<T: Sendable>(_ path: String, _ parse: @escaping @Sendable (UnsafeRawBufferPointer, String, Int) -> T) -> [T] {
+    func map<T: Sendable>(_ path: String, _ parse: @escaping @Sendable (UnsafeRawBufferPointer, String, Int) -> T) -> [[T]] {
         let n = lines.count
         guard n > 0 else { return [] }
         let runs = min(n, max(1, ProcessInfo.processInfo.activeProcessorCount))
@@ -613,7 +640,39 @@ private struct LineBatch {
                 }
             }
             return out
-        }.flatMap { $0 }
+        }
+    }
+}
+
+/// A line's failure, out of line.
+private final class FailureBox: Sendable {
+    let error: DreamlakeError
+    init(_ error: DreamlakeError) { self.error = error }
+}
+
+/// A batch of lines being parsed on other threads.
+private final class ParsedBatch<T: Sendable>: Sendable {
+    private let done = DispatchGroup()
+    private let result = Locked<(LineBatch, [[T]])?>(nil)
+
+    init(_ batch: LineBatch, path: String, parse: @escaping @Sendable (UnsafeRawBufferPointer, String, Int) -> T) {
+        done.enter()
+        DispatchQueue.global().async { [result, done] in
+            let parsed = batch.map(path, parse)
+            result.withLock { $0 = (batch, parsed) }
+            done.leave()
+        }
+    }
+
+    /// The batch and what `parse` made of each line (in runs, in order), once it is done (handed over: a
+    /// second call gets none).
+    @discardableResult
+    func wait() -> (LineBatch, [[T]]) {
+        done.wait()
+        return result.withLock { kept in
+            defer { kept = nil }
+            return kept ?? (LineBatch(), [])
+        }
     }
 }
 
@@ -631,7 +690,12 @@ private struct ParsedLine<Record: Sendable>: Sendable {
     /// Its index or sequence number, when it is an integer (the importer checks it comes next).
     var position: Int64?
     /// What is wrong with it, after its position.
-    var failure: DreamlakeError?
+    var failure: DreamlakeError? {
+        get { failureBox?.error }
+        set { failureBox = newValue.map(FailureBox.init) }
+    }
+    /// Boxed: lines are copied from thread to thread, and hardly any holds a failure.
+    private var failureBox: FailureBox?
     var record: Record?
     var timestamp: Int64 = 0
     /// The name of its time's field, and the time's text when in another form than Python dreamlake's.
@@ -642,6 +706,8 @@ private struct ParsedLine<Record: Sendable>: Sendable {
 
     /// Parses `text`: `body` reads the object's fields into a record, its position and time set first,
     /// and writes the line an export would write.
+    fileprivate init(timeField: String) { self.timeField = timeField }
+
     fileprivate init(_ text: UnsafeRawBufferPointer, path: String, line: Int, position key: String, time: String, fields: [String],
                  noun: String, _ body: (ValueObject, Int64, inout ParsedLine) throws(DreamlakeError) -> (Record, [UInt8])) {
         timeField = time
@@ -672,21 +738,109 @@ private struct ParsedLine<Record: Sendable>: Sendable {
 private let pointLineFields = ["index", "data", "createdAt"]
 private let logLineFields = ["sequenceNumber", "timestamp", "level", "message", "metadata"]
 
-extension ParsedLine where Record == ValueObject {
+/// A point of a data.jsonl as the importer appends it: the shape nearly every track has, `{"value": v, "step": s}`
+/// (a double and an integer, in that order), through the track's fast path, or any other object. Both store the same point.
+private enum PointRecord: Sendable {
+    case valueStep(Double, Int64)
+    case object(ValueObject)
+}
+
+extension ParsedLine where Record == PointRecord {
     /// A line of a track's data.jsonl.
     static func point(_ text: UnsafeRawBufferPointer, _ path: String, _ line: Int) -> ParsedLine {
-        ParsedLine(text, path: path, line: line, position: "index", time: "createdAt", fields: pointLineFields,
-                   noun: "point") { (o, index, p) throws(DreamlakeError) in
+        if let exact = valueStepLine(text) { return exact }
+        return ParsedLine(text, path: path, line: line, position: "index", time: "createdAt", fields: pointLineFields,
+                          noun: "point") { (o, index, p) throws(DreamlakeError) in
             guard case .object(let data)? = o["data"] else {
                 throw Importer.invalid(path, line, "\"data\" is \(o["data"].map(JSONLLayout.kind) ?? "missing"), not an object")
             }
             (p.timestamp, p.otherTimestampForm) = try Importer.timestamp(o["createdAt"], path, line, "createdAt")
             var w = PythonJSONWriter()
             PythonDocuments.appendPointLine(index: UInt64(bitPattern: index), data: data, timestamp: p.timestamp, to: &w)
-            return (data, w.bytes)
+            return (.object(data), w.bytes)
         }
     }
 
+    /// A line that is byte for byte the one an export writes of a point `{"value": v, "step": s}`, read
+    /// without making its JSON tree (which was most of an import's time): its numbers are read where that
+    /// line has them, the line an export would write of them is written, and the line is taken only when
+    /// the two are the same bytes. Nil for any other line, which the general parser reads.
+    static func valueStepLine(_ text: UnsafeRawBufferPointer) -> ParsedLine? {
+        var r = LineScanner(text)
+        guard r.skip("{\"index\": "), let index = r.integer(), r.skip(", \"data\": {\"value\": "), let value = r.double(),
+              r.skip(", \"step\": "), let step = r.integer(), r.skip("}, \"createdAt\": \""), let timestamp = r.timestamp(),
+              r.skip("\"}"), r.atEnd else { return nil }
+        var w = PythonJSONWriter()
+        w.bytes.reserveCapacity(text.count + 1)
+        PythonDocuments.appendPointLine(index: UInt64(bitPattern: index), value: value, step: step, timestamp: timestamp, to: &w)
+        guard Importer.difference(line: text, again: w.bytes) == nil else { return nil }
+        var p = ParsedLine(timeField: "createdAt")
+        p.position = index
+        p.record = .valueStep(value, step)
+        p.timestamp = timestamp
+        return p
+    }
+}
+
+/// Reads the parts of a line in the order they come; each read is nil (or false) when the text there is
+/// not what it asks for, and then the line is not of the form read.
+private struct LineScanner {
+    let text: UnsafeRawBufferPointer
+    var at = 0
+
+    init(_ text: UnsafeRawBufferPointer) { self.text = text }
+
+    var atEnd: Bool { at == text.count }
+
+    mutating func skip(_ literal: StaticString) -> Bool {
+        let n = literal.utf8CodeUnitCount
+        guard text.count - at >= n, memcmp(text.baseAddress! + at, literal.utf8Start, n) == 0 else { return false }
+        at += n
+        return true
+    }
+
+    /// A decimal integer, `-` and up to 19 digits, in Int64's range.
+    mutating func integer() -> Int64? {
+        let negative = at < text.count && text[at] == UInt8(ascii: "-")
+        var i = negative ? at + 1 : at
+        var v: Int64 = 0
+        while i < text.count, text[i] >= 48, text[i] <= 57, i - at <= 19 {
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(text[i] - 48))
+            guard !o1, !o2 else { return nil }
+            v = a
+            i += 1
+        }
+        guard i > (negative ? at + 1 : at) else { return nil }
+        at = i
+        return negative ? -v : v
+    }
+
+    /// A number `strtod` reads whole, of up to 32 characters, ending before a `,`.
+    mutating func double() -> Double? {
+        var end = at
+        while end < text.count, text[end] != UInt8(ascii: ","), end - at <= 32 { end += 1 }
+        let n = end - at
+        guard n > 0, n <= 32 else { return nil }
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 33) { buffer -> Double? in
+            for k in 0..<n { buffer[k] = CChar(bitPattern: text[at + k]) }
+            buffer[n] = 0
+            var stop: UnsafeMutablePointer<CChar>?
+            let v = strtod(buffer.baseAddress!, &stop)
+            guard stop == buffer.baseAddress! + n else { return nil }
+            at = end
+            return v
+        }
+    }
+
+    /// A time in Python dreamlake's form, up to the next `"`.
+    mutating func timestamp() -> Int64? {
+        var end = at
+        while end < text.count, text[end] != UInt8(ascii: "\""), end - at <= 27 { end += 1 }
+        guard end - at <= 27, let micros = Timestamps.parse(UnsafeRawBufferPointer(rebasing: text[at..<end])) else { return nil }
+        at = end
+        return micros
+    }
 }
 
 extension ParsedLine where Record == LogRecord {

@@ -94,10 +94,26 @@ package enum PythonDocuments {
 
     /// One line of a track's data.jsonl, newline included.
     static func appendPointLine(index: UInt64, data: ValueObject, timestamp: Int64, to w: inout PythonJSONWriter) {
+        appendPointLine(index: index, timestamp: timestamp, to: &w) { $0.compact(.object(data)) }
+    }
+
+    /// The line of the point `{"value": value, "step": step}`, as ``appendPointLine(index:data:timestamp:to:)``
+    /// writes it, without making the object (an import checks each such line against it).
+    static func appendPointLine(index: UInt64, value: Double, step: Int64, timestamp: Int64, to w: inout PythonJSONWriter) {
+        appendPointLine(index: index, timestamp: timestamp, to: &w) { w in
+            w.ascii("{\"value\": ")
+            w.double(value)
+            w.ascii(", \"step\": ")
+            w.int(step)
+            w.ascii("}")
+        }
+    }
+
+    private static func appendPointLine(index: UInt64, timestamp: Int64, to w: inout PythonJSONWriter, data: (inout PythonJSONWriter) -> Void) {
         w.ascii("{\"index\": ")
         w.int(Int64(bitPattern: index))
         w.ascii(", \"data\": ")
-        w.compact(.object(data))
+        data(&w)
         w.ascii(", \"createdAt\": \"")
         Timestamps.appendISO(micros: timestamp, to: &w.bytes)
         w.ascii("\"}\n")
