@@ -644,10 +644,28 @@ private struct LineBatch: Sendable {
     }
 }
 
-/// A line's failure, out of line.
-private final class FailureBox: Sendable {
-    let error: DreamlakeError
-    init(_ error: DreamlakeError) { self.error = error }
+/// The parts of a ``ParsedLine`` that few lines have, in a box no line changes once made (a change makes another).
+private final class RareParts: Sendable {
+    struct Parts {
+        var failure: DreamlakeError?
+        var timeField = ""
+        var otherTimestampForm: String?
+        var difference: String?
+    }
+    private let parts: Parts
+    init(_ parts: Parts = Parts()) { self.parts = parts }
+
+    var failure: DreamlakeError? { parts.failure }
+    var timeField: String { parts.timeField }
+    var otherTimestampForm: String? { parts.otherTimestampForm }
+    var difference: String? { parts.difference }
+
+    /// `box`'s parts (none when nil), changed.
+    static func with(_ box: RareParts?, _ change: (inout Parts) -> Void) -> RareParts {
+        var p = box?.parts ?? Parts()
+        change(&p)
+        return RareParts(p)
+    }
 }
 
 /// A batch of lines being parsed on other threads.
@@ -689,25 +707,36 @@ private struct ParsedLine<Record: Sendable>: Sendable {
     var blank = false
     /// Its index or sequence number, when it is an integer (the importer checks it comes next).
     var position: Int64?
-    /// What is wrong with it, after its position.
-    var failure: DreamlakeError? {
-        get { failureBox?.error }
-        set { failureBox = newValue.map(FailureBox.init) }
-    }
-    /// Boxed: lines are copied from thread to thread, and hardly any holds a failure.
-    private var failureBox: FailureBox?
     var record: Record?
     var timestamp: Int64 = 0
+    /// What only lines read by the general parser have, out of line: lines are copied from thread to
+    /// thread, and most are read the fast way (``ParsedLine/valueStepLine(_:)``).
+    private var rare: RareParts?
+
+    /// What is wrong with it, after its position.
+    var failure: DreamlakeError? {
+        get { rare?.failure }
+        set { rare = RareParts.with(rare) { $0.failure = newValue } }
+    }
     /// The name of its time's field, and the time's text when in another form than Python dreamlake's.
-    var timeField: String
-    var otherTimestampForm: String?
+    var timeField: String {
+        get { rare?.timeField ?? "" }
+        set { rare = RareParts.with(rare) { $0.timeField = newValue } }
+    }
+    var otherTimestampForm: String? {
+        get { rare?.otherTimestampForm }
+        set { rare = RareParts.with(rare) { $0.otherTimestampForm = newValue } }
+    }
     /// Where an export's line would differ from it.
-    var difference: String?
+    var difference: String? {
+        get { rare?.difference }
+        set { rare = RareParts.with(rare) { $0.difference = newValue } }
+    }
+
+    fileprivate init() {}
 
     /// Parses `text`: `body` reads the object's fields into a record, its position and time set first,
     /// and writes the line an export would write.
-    fileprivate init(timeField: String) { self.timeField = timeField }
-
     fileprivate init(_ text: UnsafeRawBufferPointer, path: String, line: Int, position key: String, time: String, fields: [String],
                  noun: String, _ body: (ValueObject, Int64, inout ParsedLine) throws(DreamlakeError) -> (Record, [UInt8])) {
         timeField = time
@@ -774,7 +803,7 @@ extension ParsedLine where Record == PointRecord {
         w.bytes.reserveCapacity(text.count + 1)
         PythonDocuments.appendPointLine(index: UInt64(bitPattern: index), value: value, step: step, timestamp: timestamp, to: &w)
         guard Importer.difference(line: text, again: w.bytes) == nil else { return nil }
-        var p = ParsedLine(timeField: "createdAt")
+        var p = ParsedLine()
         p.position = index
         p.record = .valueStep(value, step)
         p.timestamp = timestamp
