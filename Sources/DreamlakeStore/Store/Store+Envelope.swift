@@ -183,15 +183,23 @@ package struct EnvelopeBuilder: Sendable {
         cursor = k
     }
 
-    /// The points of `block` in the range, with the field `key`: bucket by
-    /// bucket, so that the loop over a column looks up no bucket.
+    /// The points of `block` in the range, with the field `key`, which follow every point added so far.
     package mutating func add(_ block: PointBlock, field key: String) {
+        absorb(parts(of: block, field: key))
+    }
+
+    /// What ``add(_:field:)`` adds of `block`: for each bucket it falls in, a bucket of the block's points
+    /// there alone. It changes nothing, so blocks can be folded on several threads at once, and then
+    /// taken in (``absorb(_:)``) in order. Bucket by bucket, so that the loop over a column looks up no bucket.
+    package func parts(of block: PointBlock, field key: String) -> [(bucket: Int, part: EnvelopeBucket)] {
+        var finder = self  // its cursor only
+        var out: [(bucket: Int, part: EnvelopeBucket)] = []
         let lo = Swift.max(range.lowerBound, block.firstIndex), hi = Swift.min(range.upperBound, block.endIndex)
         var at = lo
         while at < hi {
-            let k = bucket(of: at)
+            let k = finder.bucket(of: at)
             let end = Swift.min(hi, buckets[k].range.upperBound)
-            var bucket = buckets[k]
+            var bucket = EnvelopeBucket(range: buckets[k].range)
             let first = block.firstIndex
             let from = Int(at - first), to = Int(end - first)
             switch block.layout {
@@ -209,11 +217,18 @@ package struct EnvelopeBuilder: Sendable {
                     if let d = EnvelopeBuilder.number(rows[i][key]) { bucket.add(first + UInt64(i), d) } else { bucket.missingCount += 1 }
                 }
             }
-            if bucket.firstTimestamp == nil { bucket.firstTimestamp = block.timestamps[from] }
+            bucket.firstTimestamp = block.timestamps[from]
             bucket.lastTimestamp = block.timestamps[to - 1]
-            buckets[k] = bucket
+            out.append((k, bucket))
             at = end
         }
+        return out
+    }
+
+    /// Takes in ``parts(of:field:)`` of a block that follows every point added so far.
+    package mutating func absorb(_ parts: [(bucket: Int, part: EnvelopeBucket)]) {
+        for (k, part) in parts { buckets[k].absorb(part) }
+        if let last = parts.last { cursor = last.bucket }
     }
 
     /// The number a point's field holds, if any.
@@ -292,19 +307,25 @@ extension Store {
             let cut = slice.indices.filter {
                 known[$0 - slice.startIndex] != nil && builders[0].bucketHolding(slice[$0].firstSequence..<slice[$0].endSequence) == nil
             }
-            let batches = try Store.readBatches(unsummarized.map { slice[$0] }, shared: shared)
-                + Store.readBatches(cut.map { slice[$0] }, shared: shared, fields: Set(fields))
-            for (i, batch) in zip(unsummarized + cut, batches) {
+            for (i, batch) in zip(unsummarized, try Store.readBatches(unsummarized.map { slice[$0] }, shared: shared)) {
                 guard case .points(let block) = batch else { continue }
                 decoded[i] = block
-                if known[i - slice.startIndex] == nil {
-                    let summary = BlockSummary(block)
-                    shared.summaries.insert(slice[i], summary)
-                    known[i - slice.startIndex] = summary
-                }
+                let summary = BlockSummary(block)
+                shared.summaries.insert(slice[i], summary)
+                known[i - slice.startIndex] = summary
             }
+            // The blocks an edge cuts are decoded and folded into their buckets' parts on every core, then
+            // taken in below in order (folding on one thread after decoding on all was a good part of a fine envelope).
+            let (frozen, wanted, state) = (builders, Set(fields), shared)
+            let cutParts = try concurrentMap(count: cut.count) { (j) throws(StoreError) -> [[(bucket: Int, part: EnvelopeBucket)]] in
+                guard case .points(let block) = try Store.readBatch(slice[cut[j]], shared: state, fields: wanted) else { return [] }
+                return fields.indices.map { f in frozen[f].parts(of: block, field: fields[f]) }
+            }
+            let partsOf = Dictionary(uniqueKeysWithValues: zip(cut, cutParts))
             for i in slice.indices {
-                if let block = decoded[i] {
+                if let parts = partsOf[i] {
+                    for f in parts.indices { builders[f].absorb(parts[f]) }
+                } else if let block = decoded[i] {
                     for f in fields.indices { builders[f].add(block, field: fields[f]) }
                 } else if let summary = known[i - slice.startIndex], let k = builders[0].bucketHolding(summary.range) {
                     for f in fields.indices { builders[f].add(summary.bucket(fields[f]), into: k) }
