@@ -463,8 +463,8 @@ private final class Importer {
             let next = ParsedBatch(batch, path: path, parse: parse)
             batch = spare ?? LineBatch()
             spare = nil
+            defer { pending = next }  // also when the take below fails: then the wait above is for it
             try takePending()
-            pending = next
         }
         try LineReader(path: path).forEachLine(bytesRead: { self.bytesBefore = base + $0 }) { (text, line) throws(DreamlakeError) in
             batch.append(text, line)
