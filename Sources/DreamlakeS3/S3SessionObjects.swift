@@ -340,8 +340,13 @@ package final class S3SessionObjects: Sendable {
     /// Longer ones go a piece a round, until ``maxPieces``.
     let wholeLogLimit: UInt64
 
+    /// Called by ``download(into:segments:)`` with the manifest read, before its commit log pieces are read
+    /// (tests make an upload happen there).
+    let beforeCommitLog: (@Sendable (S3Manifest) -> Void)?
+
     package init(client: S3Client, location: S3Location, workspace: String, name: String, readCache: S3ReadCache = .shared,
-                 wholeLogLimit: UInt64 = 1 << 20) {
+                 wholeLogLimit: UInt64 = 1 << 20, beforeCommitLog: (@Sendable (S3Manifest) -> Void)? = nil) {
+        self.beforeCommitLog = beforeCommitLog
         self.readCache = readCache
         self.wholeLogLimit = wholeLogLimit
         self.client = client
@@ -351,6 +356,7 @@ package final class S3SessionObjects: Sendable {
 
     private init(client: S3Client, bucket: String, base: String, readCache: S3ReadCache) {
         self.wholeLogLimit = 0  // it only reads
+        self.beforeCommitLog = nil
         self.client = client
         self.bucket = bucket
         self.base = base
@@ -635,29 +641,41 @@ package final class S3SessionObjects: Sendable {
     package var knownManifest: S3Manifest? { last.withLock { $0 } }
 
     /// Makes the folder `directory` hold the session as its newest manifest says: downloads the segments and
-    /// stored files it lacks and extends its commit log. A commit log that is not a prefix of the manifest's is replaced.
-    /// Returns the manifest, or nil when the session has none.
+    /// stored files it lacks and extends its commit log. A commit log that is not a prefix of the manifest's is
+    /// refused (another machine's older state). Returns the manifest, or nil when the session has none.
+    ///
+    /// A commit log piece the manifest names may be gone by the time it is read: the writer wrote two more
+    /// manifests meanwhile and removed the pieces a whole-log piece replaced. Then the download starts again
+    /// from the newest manifest (a few times at most); a piece missing when no newer manifest is listed is
+    /// damage, named in the error.
     ///
     /// - Parameter segments: false for a reader that reads the segments where they are (this object is
     ///   its ``RemoteSegments``): then only the commit log is downloaded (a stored file is fetched when it is
     ///   read: ``fetchStoredFile(_:into:)``).
     @discardableResult
     package func download(into directory: String, segments: Bool = true) throws(S3Error) -> S3Manifest? {
-        guard let manifest = try latestManifest() else { return nil }
-        let segmentDir = directory + "/" + Store.segmentFolderName
-        do { try FileSystem.createDirectories(segmentDir) } catch {
-            throw S3Error(.refused, "cannot make \(segmentDir): \(error)")
-        }
-        for s in manifest.segments where segments {
-            try downloadFile(key: segmentKey(s.name, spool: s.spool), to: segmentDir + "/" + s.name, length: s.length, sha256: s.sha256)
-            try downloadFile(key: segmentKey(s.index, spool: s.spool), to: segmentDir + "/" + s.index, length: s.indexLength, sha256: s.indexSha256)
-            if let summary = s.summary {
-                try downloadFile(key: segmentKey(summary, spool: s.spool), to: segmentDir + "/" + summary, length: s.summaryLength, sha256: s.summarySha256)
+        for _ in 0..<5 {
+            guard let manifest = try latestManifest() else { return nil }
+            let segmentDir = directory + "/" + Store.segmentFolderName
+            do { try FileSystem.createDirectories(segmentDir) } catch {
+                throw S3Error(.refused, "cannot make \(segmentDir): \(error)")
+            }
+            for s in manifest.segments where segments {
+                try downloadFile(key: segmentKey(s.name, spool: s.spool), to: segmentDir + "/" + s.name, length: s.length, sha256: s.sha256)
+                try downloadFile(key: segmentKey(s.index, spool: s.spool), to: segmentDir + "/" + s.index, length: s.indexLength, sha256: s.indexSha256)
+                if let summary = s.summary {
+                    try downloadFile(key: segmentKey(summary, spool: s.spool), to: segmentDir + "/" + summary, length: s.summaryLength, sha256: s.summarySha256)
+                }
+            }
+            if segments { try fetchStoredFiles(of: manifest, into: directory) }
+            beforeCommitLog?(manifest)
+            guard let missing = try extendCommitLog(directory + "/" + Store.commitLogName, to: manifest) else { return manifest }
+            guard let newest = try newestGeneration(), newest > manifest.generation else {
+                throw S3Error(.badAnswer, "the commit log piece s3://\(bucket)/\(missing), which the manifest "
+                              + "s3://\(bucket)/\(manifestKey(manifest.generation)) names, is missing")
             }
         }
-        if segments { try fetchStoredFiles(of: manifest, into: directory) }
-        try extendCommitLog(directory + "/" + Store.commitLogName, to: manifest)
-        return manifest
+        throw S3Error(.failed, "the manifests of \(url) kept changing faster than its commit log could be read; try again")
     }
 
     /// Removes every object of the session, manifests first (so that no reader finds a manifest whose
@@ -867,9 +885,10 @@ package final class S3SessionObjects: Sendable {
     /// replaced several, or a reader looked between uploads) must hold that piece's first bytes: one that does
     /// not is another machine's older state. A local log longer than the manifest's is left as it is: it is the
     /// spool of a writer that has not uploaded everything yet.
-    private func extendCommitLog(_ path: String, to manifest: S3Manifest) throws(S3Error) {
+    /// Returns the key of a piece that is not there (nothing is written then), or nil when the log is extended.
+    private func extendCommitLog(_ path: String, to manifest: S3Manifest) throws(S3Error) -> String? {
         let localLength = FileSystem.kind(path) == .regular ? ((try? File.open(path, .readOnly).size()) ?? 0) : 0
-        if localLength >= manifest.commitLogLength { return }
+        if localLength >= manifest.commitLogLength { return nil }
         var bytes = Data()
         var start: UInt64 = 0
         for piece in manifest.commitPieces {
@@ -878,8 +897,9 @@ package final class S3SessionObjects: Sendable {
             guard end > localLength else { continue }
             let key = pieceKey(from: start, to: end, spool: piece.spool)
             // Asked for by range: an object longer than the manifest says is not read past it.
-            guard let piece = try client.get(bucket: bucket, key: key, range: 0..<(end - start)), UInt64(piece.count) == end - start else {
-                throw S3Error(.badAnswer, "the commit log piece s3://\(bucket)/\(key) is missing or not \(end - start) bytes")
+            guard let piece = try client.get(bucket: bucket, key: key, range: 0..<(end - start)) else { return key }
+            guard UInt64(piece.count) == end - start else {
+                throw S3Error(.badAnswer, "the commit log piece s3://\(bucket)/\(key) is not \(end - start) bytes")
             }
             try check(piece, key: key, against: sha256)
             if start < localLength {
@@ -902,5 +922,6 @@ package final class S3SessionObjects: Sendable {
                 try FileSystem.replaceAtomically(path, with: Array(bytes), durable: false)
             }
         } catch { throw S3Error(.refused, "cannot write \(path): \(error)") }
+        return nil
     }
 }

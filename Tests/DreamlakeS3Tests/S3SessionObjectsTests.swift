@@ -346,6 +346,61 @@ import Testing
         #expect(refused?.message.contains("is not a part of") == true, "\(refused?.message ?? "")")
     }
 
+    @Test func aReaderWhosePiecesWereReplacedWhileItReadStartsAgainFromTheNewestManifest() throws {
+        let dir = TempRoot()
+        defer { dir.remove() }
+        let spool = dir.path + "/spool"
+        let store = try Store(directory: spool)
+        _ = try S3Spool.make(spool, base: 0)
+        let track = try store.track(named: "loss")
+        let writer = S3SessionObjects(client: client, location: location, workspace: "ws", name: "race")
+        let written = Locked(0)
+        @Sendable func round() throws {
+            try written.withLock { n in
+                for _ in 0..<100 {
+                    try track.append(value: Double(n), step: Int64(n))
+                    n += 1
+                }
+            }
+            try store.sealSegment()
+            try writer.upload(from: spool)
+        }
+        try round()
+        try round()
+        // The reader has read manifest 2; before it reads the piece manifest 2 names, the writer uploads twice:
+        // each round's whole-log piece replaces the one before, which goes when the second manifest after it is written.
+        let interruptions = Locked(0)
+        let reader = S3SessionObjects(client: client, location: location, workspace: "ws", name: "race", beforeCommitLog: { manifest in
+            guard interruptions.withLock({ n in
+                defer { n += 1 }
+                return n == 0
+            }) else { return }
+            #expect(manifest.generation == 2)
+            #expect(throws: Never.self) {
+                try round()
+                try round()
+            }
+        })
+        let manifest = try #require(try reader.download(into: dir.path + "/reader", segments: false))
+        #expect(manifest.generation == 4 && interruptions.withLock { $0 } == 2, "it started again once, from manifest 4")
+        var config = StoreConfiguration()
+        config.verifySealedSegments = false
+        let copy = try Store(directory: dir.path + "/reader", access: .read, configuration: config, remoteSegments: reader)
+        #expect(try points(copy) == (try points(store)) && written.withLock { $0 } == 400, "all 400 points of manifest 4")
+        try copy.close()
+        try store.close()
+
+        // A piece missing with no newer manifest is damage, named.
+        let pieces = try client.list(bucket: location.bucket, prefix: location.prefix + "/ws/race/commits/").objects
+        #expect(pieces.count == 2, "manifest 3's piece and manifest 4's: \(pieces.map(\.key))")
+        for piece in pieces { try client.delete(bucket: location.bucket, key: piece.key) }
+        let refused = #expect(throws: S3Error.self) {
+            try S3SessionObjects(client: client, location: location, workspace: "ws", name: "race").download(into: dir.path + "/late", segments: false)
+        }
+        #expect(refused?.message.contains("which the manifest s3://\(location.bucket)/\(location.prefix)/ws/race/manifest/00000000000000000004.json names, is missing") == true,
+                "\(refused?.message ?? "")")
+    }
+
     @Test func anotherStoreOfTheSameNameIsNeverUploadedOverIt() throws {
         let dir = TempRoot()
         defer { dir.remove() }
