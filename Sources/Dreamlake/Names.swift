@@ -1,6 +1,7 @@
 // Name checks: nothing a user names can make the store read or write outside
 // localPath. Rejected names get an error that says which name and why.
 
+import DreamlakeStore
 import Foundation
 
 package enum Names {
@@ -74,6 +75,26 @@ package enum Names {
     /// or session folder pointing outside the store) is refused before
     /// anything is made through it.
     static func checkInside(_ root: String, _ path: String) throws(DreamlakeError) {
+        // The usual case, in a few `lstat`s: `path` is `root/a/b` and no part below the root is a link (nor
+        // `.` or `..`), so wherever the root leads, the path is in it. Anything else is resolved in full.
+        if path.hasPrefix(root + "/") {
+            var below = root
+            var plain = true
+            for part in path.dropFirst(root.count + 1).split(separator: "/", omittingEmptySubsequences: false) {
+                guard !part.isEmpty, part != ".", part != ".." else {
+                    plain = false
+                    break
+                }
+                below += "/" + part
+                let kind = FileSystem.kind(below)
+                if kind == .missing { break }  // nothing is made through a link below here: it is not there
+                guard kind == .directory || kind == .regular else {
+                    plain = false
+                    break
+                }
+            }
+            if plain { return }
+        }
         let fm = FileManager.default
         let resolvedRoot = URL(fileURLWithPath: root).resolvingSymlinksInPath().standardizedFileURL.path
         var existing = URL(fileURLWithPath: path).standardizedFileURL

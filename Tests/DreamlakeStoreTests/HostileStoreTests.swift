@@ -238,6 +238,24 @@ private let seg1 = "w0000-00000001.dls"
             ($0 as? StoreError)?.message.contains("FIFO") == true
         }
     }
+
+    @Test func theKernelsLockTableIsReadLineByLineAndAnyOtherTextHoldsNoLock() {
+        func held(_ table: String, _ major: UInt64 = 0xfe, _ minor: UInt64 = 0, _ inode: UInt64 = 5349549) -> Bool {
+            Store.flockHeld(in: Array(table.utf8), major: major, minor: minor, inode: inode)
+        }
+        let table = "1: OFDLCK ADVISORY  WRITE -1 fe:00:5335251 0 EOF\n2: POSIX  ADVISORY  WRITE 4573 fe:00:5349549 0 EOF\n"
+            + "3: FLOCK  ADVISORY  WRITE 3720 fe:00:5349531 0 EOF\n4: -> FLOCK  ADVISORY  WRITE 3721 fe:00:5349549 0 EOF"
+        #expect(held(table, 0xfe, 0, 5349531), "a flock, the spaces between fields in runs")
+        #expect(!held(table), "a POSIX lock and a waiter (->) on the file are not a held flock")
+        #expect(!held(table, 0xfe, 1, 5349531) && !held(table, 0xfd, 0, 5349531) && !held(table, 0xfe, 0, 534953))
+        #expect(held("9: FLOCK ADVISORY WRITE 1 FE:00:5349549 0 EOF"), "hex digits of either case")
+        #expect(held("\n\n  9:   FLOCK ADVISORY WRITE 1 fe:00:5349549"), "blank lines and leading spaces")
+        // Hostile text: numbers past UInt64, digits of the wrong radix, fields missing, no end of line.
+        #expect(!held("9: FLOCK ADVISORY WRITE 1 fe:00:99999999999999999999999 0 EOF", 0xfe, 0, .max))
+        #expect(!held("9: FLOCK ADVISORY WRITE 1 fe:00:53495a9 0 EOF") && !held("9: FLOCK ADVISORY WRITE 1 fe:00"))
+        #expect(!held("9: FLOCK ADVISORY WRITE 1") && !held("") && !held(":::::") && !held("9: FLOCK a b c ::"))
+        #expect(!held("9: FLOCK ADVISORY WRITE 1 fe::5349549 0 EOF", 0xfe, 0), "an empty number is none")
+    }
 }
 
 @Suite struct ReadsDoNotChangeWritesTests {

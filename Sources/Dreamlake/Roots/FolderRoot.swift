@@ -98,10 +98,9 @@ struct FolderSession: SessionHome {
         guard let names = try? FileSystem.list(segments) else { return [] }
         var out: [UInt64] = []
         for name in names.sorted() {
-            guard let f = try? File.open(segments + "/" + name, .readOnly) else { continue }
+            guard let size = FileSystem.regularFileSize(segments + "/" + name) else { continue }
             out.append(UInt64(name.hashValue & 0xFFFF_FFFF))
-            out.append((try? f.size()) ?? 0)
-            try? f.close()
+            out.append(size)
         }
         return out
     }

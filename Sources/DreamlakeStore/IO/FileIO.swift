@@ -299,6 +299,14 @@ package enum FileSystem {
 
     static func exists(_ path: String) -> Bool { kind(path) != .missing }
 
+    /// The size of the regular file at `path`, from one `lstat`; nil when it is missing or is anything else
+    /// (a link is not followed, a FIFO not opened).
+    package static func regularFileSize(_ path: String) -> UInt64? {
+        var st = stat()
+        guard lstat(path, &st) == 0, Kind(mode: st.st_mode) == .regular else { return nil }
+        return UInt64(clamping: st.st_size)
+    }
+
     /// Opens `base/relative` to read, refusing a link or anything but a
     /// directory on the way below `base`, and anything but a regular file at
     /// the end: a file inside a store or an import source.

@@ -184,9 +184,9 @@ extension Store {
     package static func liveWriters(directory: String) -> [Int32] {
         let names = ((try? FileSystem.list(directory)) ?? []).filter { $0.hasPrefix("writer-") && $0.hasSuffix(".lock") }.sorted()
         guard !names.isEmpty else { return [] }
-        let table: String? = (try? File.open("/proc/locks", .readOnly, followingLinks: true)).map { f in
+        let table: [UInt8]? = (try? File.open("/proc/locks", .readOnly, followingLinks: true)).map { f in
             defer { try? f.close() }
-            return String(decoding: (try? f.read(at: 0, count: 1 << 20)) ?? [], as: UTF8.self)
+            return (try? f.read(at: 0, count: 1 << 20)) ?? []
         }
         return names.compactMap { name in
             guard let f = try? File.open(directory + "/" + name, .readOnly) else { return nil }
@@ -198,18 +198,59 @@ extension Store {
                 let dev = UInt64(st.st_dev)
                 let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
                 let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
-                // "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF": the lock on device 08:01 (hex), inode 1234.
-                let held = table.split(separator: "\n").contains { line in
-                    let fields = line.split(separator: " ")
-                    guard fields.count >= 6, fields[1] == "FLOCK" else { return false }
-                    let id = fields[5].split(separator: ":")
-                    return id.count == 3 && UInt64(id[0], radix: 16) == major && UInt64(id[1], radix: 16) == minor
-                        && UInt64(id[2]) == UInt64(st.st_ino)
-                }
-                return held ? pid : nil
+                return flockHeld(in: table, major: major, minor: minor, inode: UInt64(st.st_ino)) ? pid : nil
             }
             // The lock is held while the process that wrote the pid runs (the flock ends with it).
             return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
         }
+    }
+
+    /// Whether a line of the kernel's lock table (`/proc/locks`) is a flock on the file `major:minor:inode`:
+    /// "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF" is one on device 08:01 (hex), inode 1234.
+    /// Read as bytes, fields split at runs of spaces (the table is read once for each session a viewer lists).
+    static func flockHeld(in table: [UInt8], major: UInt64, minor: UInt64, inode: UInt64) -> Bool {
+        var fields: [ArraySlice<UInt8>] = []
+        fields.reserveCapacity(8)
+        var i = 0
+        while i < table.count {
+            var end = i
+            while end < table.count && table[end] != UInt8(ascii: "\n") { end += 1 }
+            fields.removeAll(keepingCapacity: true)
+            var j = i
+            while j < end && fields.count < 6 {
+                while j < end && table[j] == UInt8(ascii: " ") { j += 1 }
+                let start = j
+                while j < end && table[j] != UInt8(ascii: " ") { j += 1 }
+                if j > start { fields.append(table[start..<j]) }
+            }
+            i = end + 1
+            guard fields.count == 6, fields[1].elementsEqual("FLOCK".utf8) else { continue }
+            let id = fields[5].split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+            if id.count == 3, number(id[0], radix: 16) == major, number(id[1], radix: 16) == minor, number(id[2], radix: 10) == inode {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// The digits as a number; nil for anything else, for none, or for one past UInt64.
+    private static func number(_ digits: ArraySlice<UInt8>, radix: UInt64) -> UInt64? {
+        guard !digits.isEmpty, digits.count <= 20 else { return nil }
+        var v: UInt64 = 0
+        for d in digits {
+            let digit: UInt64
+            switch d {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(d - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt64(d - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt64(d - UInt8(ascii: "A") + 10)
+            default: return nil
+            }
+            guard digit < radix else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: radix)
+            let (a, o2) = m.addingReportingOverflow(digit)
+            guard !o1, !o2 else { return nil }
+            v = a
+        }
+        return v
     }
 }
