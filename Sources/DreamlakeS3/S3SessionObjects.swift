@@ -394,13 +394,17 @@ package final class S3SessionObjects: Sendable {
 
     /// The generation of the session's newest manifest, from a listing alone (no manifest is read);
     /// nil when it has none.
-    package func newestGeneration() throws(S3Error) -> UInt64? {
+    package func newestGeneration() throws(S3Error) -> UInt64? { try newestManifestListed()?.generation }
+
+    /// The generation and the listing's ETag of the session's newest manifest, from a listing alone; nil
+    /// when it has none. (A session removed and made again may reach the same generation; not the same ETag.)
+    package func newestManifestListed() throws(S3Error) -> (generation: UInt64, etag: String)? {
         let listed = try client.list(bucket: bucket, prefix: base + "/manifest/")
-        return listed.objects.compactMap { o -> UInt64? in
+        return listed.objects.compactMap { o -> (generation: UInt64, etag: String)? in
             let name = o.key.dropFirst(base.count + "/manifest/".count)
-            guard name.count == 25, name.hasSuffix(".json") else { return nil }
-            return UInt64(name.dropLast(5))
-        }.max()
+            guard name.count == 25, name.hasSuffix(".json"), let generation = UInt64(name.dropLast(5)) else { return nil }
+            return (generation, o.etag)
+        }.max { $0.generation < $1.generation }
     }
 
     /// The highest-numbered object of a series `SESSION/<kind>/<generation>.json` (manifests, leases), decoded

@@ -32,6 +32,9 @@ struct UI: AsyncParsableCommand {
     @Option(name: .customLong("allow-host"), help: "A host name to answer besides IP addresses, localhost and --host (repeat it for more): a request naming any other in its Host header is refused, as a page reaching the server through DNS rebinding would name its own.")
     var allowHost: [String] = []
 
+    @Flag(name: .customLong("no-row-cache"), help: "Do not keep the runs table's rows between starts (by default they are kept in $XDG_CACHE_HOME/dreamlake/viewer, else ~/.cache/dreamlake/viewer, so that the first answer after a start opens only the sessions written since).")
+    var noRowCache = false
+
     func run() async throws {
         try await reportingErrors {
             let env = ProcessInfo.processInfo.environment
@@ -40,7 +43,7 @@ struct UI: AsyncParsableCommand {
                 throw DreamlakeError(.notFound, "there is no folder \(root); give the root your sessions are under with --root")
             }
             let viewer = try ViewerServer(root: root, host: host, port: port, secret: secret ?? env["DREAMLAKE_JWT_SECRET"],
-                                          allowedHosts: allowHost)
+                                          allowedHosts: allowHost, keepsRows: !noRowCache)
             let host = host
             let listening = Atomic<Bool>(false)
             do {

@@ -209,6 +209,72 @@ private let client: URLSession = {
         try writer.close()
     }
 
+    /// Issue 33: the runs table's rows are kept in a file between starts, so that the first answer after a
+    /// start is the same bytes and opens only the sessions written since; a file that is not one this viewer
+    /// wrote for this root is ignored.
+    @Test func theRunsTableIsKeptBetweenStartsAndOnlySessionsWrittenSinceAreOpened() throws {
+        let root = TempRoot(), cache = TempRoot()
+        defer { root.remove(); cache.remove() }
+        func write(_ name: String, points: Range<Int>) throws {
+            let s = try Session(name: name, workspace: "w", localPath: root.path)
+            try s.open()
+            try s.parameters.set(["lr": 0.5, "name": name, "model": ["layers": 4]])
+            for i in points { try s.track("loss").append(value: 1 / Double(i + 1), step: i) }
+            try s.close()
+        }
+        for name in ["a", "b", "c"] { try write(name, points: 0..<100) }
+        let file = cache.path + "/viewer/rows.json"
+        func answer(_ service: ViewerService) throws -> [UInt8] { RemoteWire.encode(try service.runs()) }
+        func started(_ body: (ViewerService) throws -> Void) throws {
+            let service = try ViewerService(root: root.path, rowFile: file)
+            defer { service.close() }
+            try body(service)
+        }
+        var fresh: [UInt8] = []
+        try started { service in
+            fresh = try answer(service)
+            #expect(service.openSessionCount == 3)
+        }
+        #expect(FileSystem.kind(file) == .regular, "written at close")
+        try started { service in
+            let body = try answer(service)
+            #expect(body == fresh, "the same answer, byte for byte")
+            #expect(service.openSessionCount == 0, "from the file: no session opened")
+        }
+        try write("b", points: 100..<150)
+        try started { service in
+            let runs = try #require(try service.runs().objectValue?["runs"]?.arrayValue)
+            #expect(service.openSessionCount == 1, "b alone is read again")
+            #expect(runs.map { $0.objectValue?["points"] } == [100, 150, 100])
+            fresh = try answer(service)
+        }
+        // What is not this viewer's file for this root is ignored: every session is read, the answer is right.
+        let kept = try #require(FileManager.default.contents(atPath: file))
+        let text = String(decoding: kept, as: UTF8.self)
+        for bad in [text.replacingOccurrences(of: "\"version\": 1", with: "\"version\": 2"),
+                    text.replacingOccurrences(of: root.path, with: root.path + "x"), String(text.dropLast(3)), ""] {
+            #expect(bad != text)
+            try Data(bad.utf8).write(to: URL(fileURLWithPath: file))
+            try started { service in
+                let body = try answer(service)
+                #expect(body == fresh && service.openSessionCount == 3, "\(bad.prefix(40))")
+            }
+        }
+        try FileManager.default.removeItem(atPath: file)
+        try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: cache.path + "/elsewhere.json")
+        try kept.write(to: URL(fileURLWithPath: cache.path + "/elsewhere.json"))
+        try started { service in
+            let body = try answer(service)
+            #expect(body == fresh && service.openSessionCount == 3, "a link is not read")
+        }
+        try FileManager.default.removeItem(atPath: file)
+        #expect(mkfifo(file, 0o600) == 0)
+        try started { service in
+            let body = try answer(service)
+            #expect(body == fresh && service.openSessionCount == 3, "a FIFO is not read (nor waited on)")
+        }
+    }
+
     /// A session evicted from the ones kept open while a request still uses
     /// it stays open for that request, and is closed when it ends.
     @Test func aSessionInUseIsNotClosedUnderItsRequest() throws {

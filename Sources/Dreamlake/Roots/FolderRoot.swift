@@ -92,16 +92,16 @@ struct FolderSession: SessionHome {
         }
     }
 
-    /// The names and sizes of the session's segment files.
-    func fingerprint() -> [UInt64] {
-        let segments = Store.segmentsDirectory(of: place.directory)
-        guard let names = try? FileSystem.list(segments) else { return [] }
-        var out: [UInt64] = []
-        for name in names.sorted() {
-            guard let size = FileSystem.regularFileSize(segments + "/" + name) else { continue }
-            out.append(UInt64(name.hashValue & 0xFFFF_FFFF))
-            out.append(size)
+    /// The names, sizes and change times of the session's commit log and segment files.
+    func fingerprint() -> String {
+        var out = ""
+        func add(_ path: String, _ name: String) {
+            guard let stamp = FileSystem.regularFileStamp(path) else { return }
+            out += "\(name) \(stamp.size) \(stamp.modified)\n"
         }
+        add(place.directory + "/" + Store.commitLogName, Store.commitLogName)
+        let segments = Store.segmentsDirectory(of: place.directory)
+        for name in ((try? FileSystem.list(segments)) ?? []).sorted() { add(segments + "/" + name, name) }
         return out
     }
 

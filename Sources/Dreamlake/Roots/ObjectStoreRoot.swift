@@ -265,7 +265,10 @@ final class ObjectStoreSession: SessionHome {
     }
 
     /// The generation of the newest manifest (one listing, no read).
-    func fingerprint() -> [UInt64] { [(try? objects.newestGeneration()) ?? 0] }
+    func fingerprint() -> String {
+        guard let newest = try? objects.newestManifestListed() else { return "" }
+        return "manifest \(newest.generation) \(newest.etag)"
+    }
 
     /// A process of this machine writing the spool, or a server holding the lease. (A writer on another
     /// machine without a lease shows as not live.)

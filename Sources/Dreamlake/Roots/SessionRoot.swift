@@ -66,8 +66,10 @@ package protocol SessionHome: Sendable {
     /// Removes the session: its folder, and what the root holds of it elsewhere.
     func remove() throws(DreamlakeError)
 
-    /// What changes whenever anything is written to the session (the viewer's cache key).
-    func fingerprint() -> [UInt64]
+    /// What changes whenever anything is written to the session (the viewer's cache key, kept across
+    /// starts): the names, sizes and change times of a folder's commit log and segment files, or an S3
+    /// session's newest manifest as listed. Empty when it cannot be known (nothing is cached then).
+    func fingerprint() -> String
     /// Whether a writer has the session open now: a process of this machine, or a server holding its lease.
     func isLive() -> Bool
     /// The writer lease of the session for `holder` (a `serve` node), when the root has leases

@@ -39,12 +39,15 @@ public struct ViewerServer: Sendable {
     ///   - secret: The token secret; needed on an address that is not loopback.
     ///   - allowedHosts: Host names answered besides IP addresses, `localhost` and `host`; a request
     ///     whose `Host` header names any other is refused (a page reaching it through DNS rebinding).
-    ///   - environment: Where an S3 root's endpoint and credentials come from.
+    ///   - keepsRows: Whether the runs table's rows are kept between starts, in the user's cache folder
+    ///     (`$XDG_CACHE_HOME/dreamlake/viewer`, else `~/.cache/dreamlake/viewer`, a file a root), so that the
+    ///     first answer after a start opens only the sessions written since.
+    ///   - environment: Where an S3 root's endpoint and credentials come from, and the cache folder.
     /// - Throws: ``DreamlakeError`` with `.invalidInput` for a port out of
     ///   range, or a non-loopback address without a secret of its own;
     ///   `.invalidArgument` for an S3 root that cannot be used.
     public init(root: String, host: String = "127.0.0.1", port: Int = 3001, secret: String? = nil, allowedHosts: [String] = [],
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
+                keepsRows: Bool = false, environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
         guard (0...65535).contains(port) else { throw DreamlakeError(.invalidInput, "port \(port) is not a TCP port (0...65535)") }
         let secret = secret.flatMap { $0.isEmpty ? nil : $0 }
         if !DreamlakeServer.isLoopback(host) {
@@ -61,7 +64,8 @@ public struct ViewerServer: Sendable {
         self.port = port
         self.secret = secret
         hosts = HostCheck(listening: host, allowed: allowedHosts)
-        service = try ViewerService(root: root, environment: environment)
+        service = try ViewerService(root: root, rowFile: keepsRows ? RowFile.defaultPath(root: root, environment: environment) : nil,
+                                    environment: environment)
     }
 
     /// Serves until SIGINT or SIGTERM.

@@ -11,8 +11,10 @@ import Foundation
 /// Each answer is a JSON value (``ViewerAPI`` documents them). Sessions stay
 /// open between requests, a few at a time, and are refreshed before they
 /// answer (``ReaderSessions``), so a run being written shows what its writer
-/// has written. The runs table is cached per session until its segment files
-/// (or, in an S3 root, its newest manifest) change.
+/// has written. The runs table is cached per session until its commit log or
+/// segment files (or, in an S3 root, its newest manifest) change, and, given a
+/// `rowFile`, kept there between starts, so that a viewer started again opens
+/// only the sessions written since.
 package final class ViewerService: Sendable {
     /// The folder or S3 root sessions are stored under.
     package let root: String
@@ -21,15 +23,21 @@ package final class ViewerService: Sendable {
     /// The sessions open for reading, shared by the requests.
     private let sessions: ReaderSessions
     /// A row of the runs table per session, with the fingerprint of what it was read from.
-    private let cachedRows = Locked<[String: (fingerprint: [UInt64], row: Value)]>([:])
+    private let cachedRows = Locked<[String: (fingerprint: String, row: Value)]>([:])
+    /// Where the rows are kept between starts (``RowFile``), and whether they changed since last written there.
+    private let rowFile: RowFile?
 
     /// A viewer of the sessions under `root`, keeping at most `maxOpenSessions` open.
+    /// - Parameter rowFile: A file to keep the runs table's rows in between starts (read at once, written
+    ///   when rows change, at most every few seconds, and at ``close()``); nil to keep them in memory only.
     /// - Throws: For an S3 root whose URL or configuration is not usable.
-    package init(root: String, maxOpenSessions: Int = 256,
+    package init(root: String, maxOpenSessions: Int = 256, rowFile: String? = nil,
                  environment: [String: String] = ProcessInfo.processInfo.environment) throws(DreamlakeError) {
         self.root = root
         sessionRoot = try Dreamlake.sessionRoot(root, environment: environment)
         sessions = ReaderSessions(root: sessionRoot, maxOpen: maxOpenSessions)
+        self.rowFile = rowFile.map { RowFile(path: $0, root: root) }
+        if let kept = self.rowFile?.read() { cachedRows.withLock { $0 = kept } }
     }
 
     /// The viewer of what `service` serves (`dreamlake serve`'s page), reading through the service's own pool of
@@ -38,11 +46,15 @@ package final class ViewerService: Sendable {
         root = service.root
         sessionRoot = service.sessionRoot
         sessions = service.readers
+        rowFile = nil
     }
 
-    /// Closes every session it holds open; one a request still uses is
-    /// closed when that request ends.
-    package func close() { sessions.close() }
+    /// Closes every session it holds open (one a request still uses is
+    /// closed when that request ends), and writes the rows to its row file if they changed.
+    package func close() {
+        sessions.close()
+        rowFile?.write(cachedRows.withLock { $0 }, force: true)
+    }
 
     // MARK: Sessions
 
@@ -57,9 +69,9 @@ package final class ViewerService: Sendable {
     package var openSessionCount: Int { sessions.openCount }
 
     /// What changes when anything is written to session `workspace/name`: the
-    /// names and sizes of its segment files, or in an S3 root the generation
-    /// of its newest manifest (one listing, no read).
-    private func fingerprint(_ workspace: String, _ name: String) -> [UInt64] {
+    /// names, sizes and change times of its commit log and segment files, or in an S3 root
+    /// its newest manifest as listed (one listing, no read).
+    private func fingerprint(_ workspace: String, _ name: String) -> String {
         sessionRoot.session(workspace: workspace, name: name).fingerprint()
     }
 
@@ -79,6 +91,7 @@ package final class ViewerService: Sendable {
         // On every core at once: opening and reading a thousand sessions was the whole of the first answer
         // after a start (the caller is on the server's thread pool, never its event loop).
         let rows = concurrentMap(count: names.count) { i in self.row(names[i].workspace, names[i].name) }
+        rowFile?.write(cachedRows.withLock { $0 }, force: false)
         return .object(["root": .string(root), "runs": .array(rows)])
     }
 
@@ -98,7 +111,10 @@ package final class ViewerService: Sendable {
             row = .object(["workspace": .string(ws), "session": .string(name), "error": .string(error.message)])
         }
         let fixed = row
-        cachedRows.withLock { $0[key] = (print, fixed) }
+        if !print.isEmpty {
+            cachedRows.withLock { $0[key] = (print, fixed) }
+            rowFile?.changed()
+        }
         return with(row, "live", .bool(live))
     }
 

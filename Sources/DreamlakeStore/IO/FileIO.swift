@@ -299,12 +299,13 @@ package enum FileSystem {
 
     static func exists(_ path: String) -> Bool { kind(path) != .missing }
 
-    /// The size of the regular file at `path`, from one `lstat`; nil when it is missing or is anything else
-    /// (a link is not followed, a FIFO not opened).
-    package static func regularFileSize(_ path: String) -> UInt64? {
+    /// The size and the time of the last change (nanoseconds since 1970) of the regular file at `path`, from
+    /// one `lstat`; nil when it is missing or is anything else (a link is not followed, a FIFO not opened).
+    package static func regularFileStamp(_ path: String) -> (size: UInt64, modified: Int64)? {
         var st = stat()
         guard lstat(path, &st) == 0, Kind(mode: st.st_mode) == .regular else { return nil }
-        return UInt64(clamping: st.st_size)
+        let (seconds, overflow) = Int64(st.st_mtim.tv_sec).multipliedReportingOverflow(by: 1_000_000_000)
+        return (UInt64(clamping: st.st_size), overflow ? .max : seconds &+ Int64(st.st_mtim.tv_nsec))
     }
 
     /// Opens `base/relative` to read, refusing a link or anything but a
