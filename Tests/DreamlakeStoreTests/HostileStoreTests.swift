@@ -241,7 +241,7 @@ private let seg1 = "w0000-00000001.dls"
 
     @Test func theKernelsLockTableIsReadLineByLineAndAnyOtherTextHoldsNoLock() {
         func held(_ table: String, _ major: UInt64 = 0xfe, _ minor: UInt64 = 0, _ inode: UInt64 = 5349549) -> Bool {
-            Store.flockHeld(in: Array(table.utf8), major: major, minor: minor, inode: inode)
+            HeldFlocks(table: Array(table.utf8)).files.contains(HeldFlocks.File(major: major, minor: minor, inode: inode))
         }
         let table = "1: OFDLCK ADVISORY  WRITE -1 fe:00:5335251 0 EOF\n2: POSIX  ADVISORY  WRITE 4573 fe:00:5349549 0 EOF\n"
             + "3: FLOCK  ADVISORY  WRITE 3720 fe:00:5349531 0 EOF\n4: -> FLOCK  ADVISORY  WRITE 3721 fe:00:5349549 0 EOF"

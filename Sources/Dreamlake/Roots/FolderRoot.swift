@@ -105,7 +105,7 @@ struct FolderSession: SessionHome {
         return out
     }
 
-    func isLive() -> Bool { Store.liveWriter(directory: place.directory) != nil }
+    func isLive(locks: HeldFlocks?) -> Bool { Store.liveWriter(directory: place.directory, locks: locks) != nil }
 
     /// None: one machine writes a folder, and its store's locks order its writers.
     func lease(holder: String, address: String, duration: UInt64) -> (any SessionLease)? { nil }

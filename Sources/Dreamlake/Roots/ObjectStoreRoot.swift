@@ -272,8 +272,8 @@ final class ObjectStoreSession: SessionHome {
 
     /// A process of this machine writing the spool, or a server holding the lease. (A writer on another
     /// machine without a lease shows as not live.)
-    func isLive() -> Bool {
-        if Store.liveWriter(directory: place.directory) != nil { return true }
+    func isLive(locks: HeldFlocks?) -> Bool {
+        if Store.liveWriter(directory: place.directory, locks: locks) != nil { return true }
         return (try? objects.currentLease())??.isHeld(at: S3LeaseKeeper.now()) ?? false
     }
 

@@ -71,7 +71,8 @@ package protocol SessionHome: Sendable {
     /// session's newest manifest as listed. Empty when it cannot be known (nothing is cached then).
     func fingerprint() -> String
     /// Whether a writer has the session open now: a process of this machine, or a server holding its lease.
-    func isLive() -> Bool
+    /// - Parameter locks: The kernel's lock table read once for many sessions; nil to read it when needed.
+    func isLive(locks: HeldFlocks?) -> Bool
     /// The writer lease of the session for `holder` (a `serve` node), when the root has leases
     /// (``SessionRoot/isShared``); taking it fences this home's uploads with it, so that once another
     /// holder takes it over nothing more is uploaded from here.

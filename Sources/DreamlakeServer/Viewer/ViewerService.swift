@@ -81,8 +81,8 @@ package final class ViewerService: Sendable {
     /// this machine with the session's folder (for an S3 root, its spool) open
     /// to write, or, in an S3 root, a `serve` node holding its lease. (A writer
     /// on another machine without a lease shows as not live.)
-    private func isLive(_ workspace: String, _ name: String) -> Bool {
-        sessionRoot.session(workspace: workspace, name: name).isLive()
+    private func isLive(_ workspace: String, _ name: String, locks: HeldFlocks? = nil) -> Bool {
+        sessionRoot.session(workspace: workspace, name: name).isLive(locks: locks)
     }
 
     /// `GET /api/runs`: a row for every session under the root in a workspace `include` lets through.
@@ -90,16 +90,17 @@ package final class ViewerService: Sendable {
         let names = try sessionRoot.sessions().filter { include($0.workspace) }
         // On every core at once: opening and reading a thousand sessions was the whole of the first answer
         // after a start (the caller is on the server's thread pool, never its event loop).
-        let rows = concurrentMap(count: names.count) { i in self.row(names[i].workspace, names[i].name) }
+        let locks = HeldFlocks.current()  // read once for every row
+        let rows = concurrentMap(count: names.count) { i in self.row(names[i].workspace, names[i].name, locks: locks) }
         rowFile?.write(cachedRows.withLock { $0 }, force: false)
         return .object(["root": .string(root), "runs": .array(rows)])
     }
 
     /// Session `ws/name`'s row: kept from the last answer while its files are as they were.
-    private func row(_ ws: String, _ name: String) -> Value {
+    private func row(_ ws: String, _ name: String, locks: HeldFlocks?) -> Value {
         let key = ws + "/" + name
         let print = fingerprint(ws, name)
-        let live = isLive(ws, name)
+        let live = isLive(ws, name, locks: locks)
         if let cached = cachedRows.withLock({ $0[key] }), cached.fingerprint == print {
             return with(cached.row, "live", .bool(live))
         }

@@ -174,20 +174,21 @@ extension Store {
     }
 
     /// The pid of a writer that holds one of the store's writer locks, if any.
-    package static func liveWriter(directory: String) -> Int32? { liveWriters(directory: directory).first }
+    /// - Parameter locks: The kernel's lock table as read once for many stores (``HeldFlocks/current()``);
+    ///   nil to read it when the store has a lock file.
+    package static func liveWriter(directory: String, locks: HeldFlocks? = nil) -> Int32? {
+        liveWriters(directory: directory, locks: locks).first
+    }
 
     /// The pids in the writer lock files whose locks are held, by writer id.
     /// Looked at, never locked: verifying and viewing never stand in a
     /// writer's way. On Linux the kernel's table of locks (`/proc/locks`)
     /// says whether a file's flock is held (a writer that closed the store
     /// and lives on holds none); elsewhere, whether the pid's process lives.
-    package static func liveWriters(directory: String) -> [Int32] {
+    package static func liveWriters(directory: String, locks: HeldFlocks? = nil) -> [Int32] {
         let names = ((try? FileSystem.list(directory)) ?? []).filter { $0.hasPrefix("writer-") && $0.hasSuffix(".lock") }.sorted()
         guard !names.isEmpty else { return [] }
-        let table: [UInt8]? = (try? File.open("/proc/locks", .readOnly, followingLinks: true)).map { f in
-            defer { try? f.close() }
-            return (try? f.read(at: 0, count: 1 << 20)) ?? []
-        }
+        let table = locks ?? HeldFlocks.current()
         return names.compactMap { name in
             guard let f = try? File.open(directory + "/" + name, .readOnly) else { return nil }
             defer { try? f.close() }
@@ -198,17 +199,38 @@ extension Store {
                 let dev = UInt64(st.st_dev)
                 let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
                 let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
-                return flockHeld(in: table, major: major, minor: minor, inode: UInt64(st.st_ino)) ? pid : nil
+                return table.files.contains(HeldFlocks.File(major: major, minor: minor, inode: UInt64(st.st_ino))) ? pid : nil
             }
             // The lock is held while the process that wrote the pid runs (the flock ends with it).
             return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
         }
     }
+}
 
-    /// Whether a line of the kernel's lock table (`/proc/locks`) is a flock on the file `major:minor:inode`:
-    /// "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF" is one on device 08:01 (hex), inode 1234.
-    /// Read as bytes, fields split at runs of spaces (the table is read once for each session a viewer lists).
-    static func flockHeld(in table: [UInt8], major: UInt64, minor: UInt64, inode: UInt64) -> Bool {
+/// The files on which the kernel's lock table (`/proc/locks`) shows a held flock: read once, it answers
+/// for every store a viewer lists.
+package struct HeldFlocks: Sendable {
+    /// A file, as the table names it: its device's major and minor numbers and its inode.
+    package struct File: Hashable, Sendable {
+        var major: UInt64
+        var minor: UInt64
+        var inode: UInt64
+    }
+
+    package let files: Set<File>
+
+    /// The table as it is now; nil where there is none (not Linux).
+    package static func current() -> HeldFlocks? {
+        guard let f = try? DreamlakeStore.File.open("/proc/locks", .readOnly, followingLinks: true) else { return nil }
+        defer { try? f.close() }
+        return HeldFlocks(table: (try? f.read(at: 0, count: 1 << 20)) ?? [])
+    }
+
+    /// The flocks of `table`: lines such as "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF", one on
+    /// device 08:01 (hex), inode 1234. Read as bytes, fields split at runs of spaces; a line of any other
+    /// form (another kind of lock, a waiter's "->", numbers that are not) names none.
+    package init(table: [UInt8]) {
+        var files = Set<File>()
         var fields: [ArraySlice<UInt8>] = []
         fields.reserveCapacity(8)
         var i = 0
@@ -226,11 +248,12 @@ extension Store {
             i = end + 1
             guard fields.count == 6, fields[1].elementsEqual("FLOCK".utf8) else { continue }
             let id = fields[5].split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
-            if id.count == 3, number(id[0], radix: 16) == major, number(id[1], radix: 16) == minor, number(id[2], radix: 10) == inode {
-                return true
+            if id.count == 3, let major = Self.number(id[0], radix: 16), let minor = Self.number(id[1], radix: 16),
+               let inode = Self.number(id[2], radix: 10) {
+                files.insert(File(major: major, minor: minor, inode: inode))
             }
         }
-        return false
+        self.files = files
     }
 
     /// The digits as a number; nil for anything else, for none, or for one past UInt64.
