@@ -273,6 +273,16 @@ private let client: URLSession = {
             let body = try answer(service)
             #expect(body == fresh && service.openSessionCount == 3, "a FIFO is not read (nor waited on)")
         }
+        // A session removed: its row goes from the file too.
+        try FileManager.default.removeItem(atPath: file)
+        try started { service in _ = try service.runs() }
+        #expect(String(decoding: try #require(FileManager.default.contents(atPath: file)), as: UTF8.self).contains("\"w/c\""))
+        try FileManager.default.removeItem(atPath: root.path + "/w/c")
+        try started { service in
+            let runs = try service.runs().objectValue?["runs"]?.arrayValue
+            #expect(runs?.count == 2)
+        }
+        #expect(!String(decoding: try #require(FileManager.default.contents(atPath: file)), as: UTF8.self).contains("\"w/c\""))
     }
 
     /// A session evicted from the ones kept open while a request still uses

@@ -87,11 +87,22 @@ package final class ViewerService: Sendable {
 
     /// `GET /api/runs`: a row for every session under the root in a workspace `include` lets through.
     package func runs(include: (String) -> Bool = { _ in true }) throws(DreamlakeError) -> Value {
-        let names = try sessionRoot.sessions().filter { include($0.workspace) }
+        let all = try sessionRoot.sessions()
+        let names = all.filter { include($0.workspace) }
+        let filtered = names.count != all.count
         // On every core at once: opening and reading a thousand sessions was the whole of the first answer
         // after a start (the caller is on the server's thread pool, never its event loop).
         let locks = HeldFlocks.current()  // read once for every row
         let rows = concurrentMap(count: names.count) { i in self.row(names[i].workspace, names[i].name, locks: locks) }
+        if !filtered {
+            // The rows of sessions removed since are dropped (here and from the row file).
+            let listed = Set(names.map { $0.workspace + "/" + $0.name })
+            cachedRows.withLock { rows in
+                guard rows.keys.contains(where: { !listed.contains($0) }) else { return }
+                rows = rows.filter { listed.contains($0.key) }
+                rowFile?.changed()
+            }
+        }
         rowFile?.write(cachedRows.withLock { $0 }, force: false)
         return .object(["root": .string(root), "runs": .array(rows)])
     }
