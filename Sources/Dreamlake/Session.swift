@@ -295,7 +295,7 @@ public final class Session: @unchecked Sendable {
         do {
             var configuration = storeSizes ?? StoreConfiguration()
             configuration.durability = durability
-            if let uploads { configuration.afterAppendSealed = { uploads.afterAppend() } }
+            if let uploads { configuration.afterAppendSealed = { uploads.afterAppend(handedBytes: $0) } }
             store = try Store(directory: directory, configuration: configuration, writer: rank)
         } catch {
             throw DreamlakeError(error)

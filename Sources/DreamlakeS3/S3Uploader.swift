@@ -2,7 +2,7 @@ import DreamlakeStore
 import Foundation
 
 /// Bounds what a session's spool holds that is not uploaded yet: an append that sealed a block waits in
-/// ``waitForRoom()`` while the spool's segments that the last manifest does not name add up to ``limit``
+/// ``waitForRoom(handedBytes:)`` while the spool's segments that the last manifest does not name add up to ``limit``
 /// or more. Only appends wait there, on their own threads and holding no lock: the store's writer
 /// thread goes on writing and fsyncing what was handed to it, and flushes, reads, the uploader's seal
 /// and the session's close never wait. So the spool holds at most the limit, plus the active segment,
@@ -16,16 +16,19 @@ package final class SpoolGate: @unchecked Sendable {
     private let cond: Condition
     // Guarded by `lock`.
     private var open = false
-    /// The last measure of the spool (monotonic nanoseconds) and whether it was full then.
+    /// The last measure of the spool (monotonic nanoseconds), what it found not uploaded, and the bytes
+    /// handed to the store's writer then.
     private var measuredAt: UInt64?
-    private var wasFull = false
+    private var measured: UInt64 = 0
+    private var handedAtMeasure: UInt64 = 0
     /// When the spool's being full was last written to stderr (monotonic nanoseconds), if ever.
     private var reportedAt: UInt64?
     /// Called when a writer starts waiting: the uploader's ``S3Uploader/roundWanted()``.
     private var onFull: (@Sendable () -> Void)?
 
-    /// How long a measure of the spool stands (a listing of its folder): appends seal a block a
-    /// millisecond at full speed, and do not list the folder for each.
+    /// How long a measure of the spool stands (a listing of its folder) while what was measured and the
+    /// bytes handed to the writer since stay below the limit: appends seal a block a millisecond at full
+    /// speed, and do not list the folder for each while the spool is far from full.
     static let measureNanos: UInt64 = 100_000_000
 
     /// - Parameter limit: Bytes of segments not uploaded the spool may hold before appends wait.
@@ -42,25 +45,31 @@ package final class SpoolGate: @unchecked Sendable {
         let uploaded = Set((objects.knownManifest?.segments ?? []).map(\.name))
         var total: UInt64 = 0
         for name in (try? FileSystem.list(folder)) ?? [] where name.hasSuffix(".dls") && !uploaded.contains(name) {
-            guard let file = try? File.open(folder + "/" + name, .readOnly) else { continue }
-            total += (try? file.size()) ?? 0
+            total += FileSystem.regularFileStamp(folder + "/" + name)?.size ?? 0
         }
         return total
     }
 
     /// Waits while the spool holds `limit` bytes or more not uploaded, unless the gate was opened for
-    /// good. Measures the spool at most every 100 ms while it is not full; while it is, at least every
-    /// second (another process sharing the spool may upload) and whenever ``changed()`` is called.
-    package func waitForRoom() {
+    /// good. While the last measure and the raw bytes handed to the writer since (`handedBytes`, the
+    /// store's count) add up to less than the limit, a measure stands for 100 ms; otherwise the spool is
+    /// measured at each call, and while it is full, at least every second (another process sharing the
+    /// spool may upload) and whenever ``changed()`` is called. (A time alone let a fast writer put 100 ms
+    /// of blocks past the limit.)
+    package func waitForRoom(handedBytes: UInt64) {
         let now = WallClock.monotonicNanos()
-        let skip = lock.withLock { open || (!wasFull && measuredAt.map { now &- $0 < Self.measureNanos } == true) }
+        let skip = lock.withLock {
+            open || (measuredAt.map { now &- $0 < Self.measureNanos } == true
+                     && measured < limit && limit - measured > handedBytes &- handedAtMeasure)
+        }
         if skip { return }
         while true {
             let pending = notUploaded()
             let full = pending >= limit
             let stop = lock.withLock { () -> Bool in
                 measuredAt = WallClock.monotonicNanos()
-                wasFull = full
+                measured = pending
+                handedAtMeasure = handedBytes
                 return open || !full
             }
             if stop { return }

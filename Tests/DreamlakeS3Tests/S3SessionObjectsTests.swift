@@ -2,6 +2,7 @@
 import DreamlakeTestSupport
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 @testable import DreamlakeS3
 
@@ -509,5 +510,41 @@ import Testing
         #expect(cache.bytes(of: "a", at: 0, count: 100) != nil && cache.bytes(of: "b", at: 0, count: 100) != nil)
         cache.keep(Array(repeating: 5, count: 301), of: "d", at: 0)
         #expect(cache.bytes(of: "d", at: 0, count: 1) == nil && cache.bytesKept == 300, "a range over the limit is not kept")
+    }
+}
+
+@Suite struct SpoolGateTests {
+    /// A measure of the spool stands for a while only as long as it and the bytes handed to the writer
+    /// since fit under the limit: a fast writer cannot put a stretch of blocks past the limit unmeasured.
+    @Test func aMeasureStandsOnlyWhileWhatWasHandedSinceFitsUnderTheLimit() throws {
+        let dir = TempRoot()
+        defer { dir.remove() }
+        let segments = dir.path + "/" + Store.segmentFolderName
+        try FileManager.default.createDirectory(atPath: segments, withIntermediateDirectories: true)
+        func segment(_ n: Int, bytes: Int) throws {
+            try Data(count: bytes).write(to: URL(fileURLWithPath: segments + "/w0000-0000000\(n).dls"))
+        }
+        // Never asked anything: no manifest is known, so every segment counts as not uploaded.
+        let client = S3Client(S3Configuration(endpoint: "http://127.0.0.1:9", region: "us-east-1",
+                                              credentials: S3Credentials(accessKeyId: "k", secretAccessKey: "s")))
+        let objects = S3SessionObjects(client: client, location: S3Location(bucket: "b", prefix: "p"), workspace: "ws", name: "s")
+        let gate = SpoolGate(objects: objects, directory: dir.path, limit: 100_000)
+        try segment(1, bytes: 50_000)
+        gate.waitForRoom(handedBytes: 0)  // measures 50,000: room
+        try segment(2, bytes: 60_000)  // the writer wrote the 60,000 bytes appends handed it since
+        let returned = Atomic<Bool>(false)
+        let waiter = Thread {
+            gate.waitForRoom(handedBytes: 60_000)
+            returned.store(true, ordering: .releasing)
+        }
+        waiter.start()
+        Thread.sleep(forTimeInterval: 0.5)
+        let early = returned.load(ordering: .acquiring)
+        #expect(!early, "50,000 measured and 60,000 handed reach the limit: it measured again, and waits")
+        gate.openForGood()
+        let deadline = Date().addingTimeInterval(10)
+        while !returned.load(ordering: .acquiring) && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        let late = returned.load(ordering: .acquiring)
+        #expect(late, "opened for good, it goes on")
     }
 }

@@ -309,7 +309,7 @@ final class ObjectStoreUploads: SessionUploads {
         self.fence = fence
     }
 
-    func afterAppend() { gate.waitForRoom() }
+    func afterAppend(handedBytes: UInt64) { gate.waitForRoom(handedBytes: handedBytes) }
 
     func start(sealing seal: @escaping @Sendable () throws -> Void) throws(DreamlakeError) {
         let started = S3Uploader(objects: objects, directory: directory, interval: interval, gate: gate, fence: fence, seal: seal)

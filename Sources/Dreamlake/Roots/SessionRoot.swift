@@ -91,8 +91,9 @@ package struct UploadOptions: Sendable {
 /// on its spool), from the store's opening to its close.
 package protocol SessionUploads: Sendable {
     /// Called after each append once the store is done with it (`StoreConfiguration.afterAppendSealed`):
-    /// waits while the folder holds as much as it may not uploaded.
-    func afterAppend()
+    /// waits while the folder holds as much as it may not uploaded. `handedBytes`: the raw bytes of the
+    /// blocks handed to the store's writer so far.
+    func afterAppend(handedBytes: UInt64)
     /// Starts, once the store is open; `seal` seals its active segment.
     func start(sealing seal: @escaping @Sendable () throws -> Void) throws(DreamlakeError)
     /// Seals and uploads everything now, on the calling thread.

@@ -58,8 +58,10 @@ public struct StoreConfiguration: Sendable {
     /// Called on an appending thread after its append sealed a block and handed it to the writer, with
     /// no lock held; it may wait, and so hold that append (an S3 session's spool gate does, while the
     /// spool holds its limit not uploaded). The writer's thread never calls it, nor do `flush()`,
-    /// reads, ``Store/sealSegment()`` and `close()`: they go on while appends wait. Nil: none.
-    package var afterAppendSealed: (@Sendable () -> Void)?
+    /// reads, ``Store/sealSegment()`` and `close()`: they go on while appends wait. It is given the raw
+    /// bytes of all the blocks handed to the writer since the store opened (by appends and the writer's
+    /// own seals), a count that only grows. Nil: none.
+    package var afterAppendSealed: (@Sendable (_ handedBytes: UInt64) -> Void)?
 
     /// The default configuration.
     public init() {}

@@ -38,6 +38,8 @@ final class Writer: @unchecked Sendable {
     private let cond: Condition
     private var queue: [Pending] = []
     private var pendingBytes = 0
+    /// The raw bytes of every block handed to the writer since the store opened (under `queueLock`).
+    private var handedBytes: UInt64 = 0
     private var lastTicket: UInt64 = 0
     private var writtenTicket: UInt64 = 0
     private var durableTicket: UInt64 = 0
@@ -206,6 +208,7 @@ final class Writer: @unchecked Sendable {
         lastTicket += 1
         queue.append(Pending(ticket: lastTicket, stream: stream, batch: batch, rawBytes: rawBytes))
         pendingBytes += rawBytes
+        handedBytes &+= UInt64(rawBytes)
         cond.broadcast()
         return lastTicket
     }
@@ -237,7 +240,7 @@ final class Writer: @unchecked Sendable {
     /// 0), the configuration's `afterAppendSealed` may hold it there (no lock is held, so the writer's
     /// thread, flushes and reads go on); with durability `always`, it waits for the fsync.
     @inline(__always) func afterAppend(_ ticket: UInt64, always: Bool) throws(StoreError) {
-        if ticket > 0, let hook = configuration.afterAppendSealed { hook() }
+        if ticket > 0, let hook = configuration.afterAppendSealed { hook(queueLock.withLock { handedBytes }) }
         if always { try waitDurable(ticket) }
     }
 
