@@ -115,6 +115,14 @@ import Testing
         location = S3Location(bucket: TestS3.bucket, prefix: TestS3.freshPrefix("objects"))
     }
 
+    /// A new spool at `dir/spool`, its store open for writing, and its track `loss`.
+    func newSpool(in dir: TempRoot) throws -> (path: String, store: Store, track: TrackHandle) {
+        let spool = dir.path + "/spool"
+        let store = try Store(directory: spool)
+        _ = try S3Spool.make(spool, base: 0)
+        return (spool, store, try store.track(named: "loss"))
+    }
+
     func points(_ store: Store) throws -> [TrackPoint] {
         guard let id = store.trackInfo(named: "loss")?.id else { return [] }
         return try store.points(of: id, from: 0, limit: .max)
@@ -297,10 +305,7 @@ import Testing
     @Test func manyUploadRoundsMakeOnePieceAndAReaderFromBeforeCatchesUp() throws {
         let dir = TempRoot()
         defer { dir.remove() }
-        let spool = dir.path + "/spool"
-        let store = try Store(directory: spool)
-        _ = try S3Spool.make(spool, base: 0)
-        let track = try store.track(named: "loss")
+        let (spool, store, track) = try newSpool(in: dir)
         // Every log goes a piece a round, however short.
         let objects = S3SessionObjects(client: client, location: location, workspace: "ws", name: "pieces", wholeLogLimit: 0)
         func reader(_ folder: String) throws -> Store {
@@ -350,10 +355,7 @@ import Testing
     @Test func aReaderWhosePiecesWereReplacedWhileItReadStartsAgainFromTheNewestManifest() throws {
         let dir = TempRoot()
         defer { dir.remove() }
-        let spool = dir.path + "/spool"
-        let store = try Store(directory: spool)
-        _ = try S3Spool.make(spool, base: 0)
-        let track = try store.track(named: "loss")
+        let (spool, store, track) = try newSpool(in: dir)
         let writer = S3SessionObjects(client: client, location: location, workspace: "ws", name: "race")
         let written = Locked(0)
         @Sendable func round() throws {
