@@ -230,50 +230,17 @@ package struct HeldFlocks: Sendable {
     /// device 08:01 (hex), inode 1234. Read as bytes, fields split at runs of spaces; a line of any other
     /// form (another kind of lock, a waiter's "->", numbers that are not) names none.
     package init(table: [UInt8]) {
+        func number(_ digits: ArraySlice<UInt8>, radix: Int) -> UInt64? { UInt64(String(decoding: digits, as: UTF8.self), radix: radix) }
         var files = Set<File>()
-        var fields: [ArraySlice<UInt8>] = []
-        fields.reserveCapacity(8)
-        var i = 0
-        while i < table.count {
-            var end = i
-            while end < table.count && table[end] != UInt8(ascii: "\n") { end += 1 }
-            fields.removeAll(keepingCapacity: true)
-            var j = i
-            while j < end && fields.count < 6 {
-                while j < end && table[j] == UInt8(ascii: " ") { j += 1 }
-                let start = j
-                while j < end && table[j] != UInt8(ascii: " ") { j += 1 }
-                if j > start { fields.append(table[start..<j]) }
-            }
-            i = end + 1
-            guard fields.count == 6, fields[1].elementsEqual("FLOCK".utf8) else { continue }
+        for line in table.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 6)
+            guard fields.count >= 6, fields[1].elementsEqual("FLOCK".utf8) else { continue }
             let id = fields[5].split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
-            if id.count == 3, let major = Self.number(id[0], radix: 16), let minor = Self.number(id[1], radix: 16),
-               let inode = Self.number(id[2], radix: 10) {
+            if id.count == 3, let major = number(id[0], radix: 16), let minor = number(id[1], radix: 16),
+               let inode = number(id[2], radix: 10) {
                 files.insert(File(major: major, minor: minor, inode: inode))
             }
         }
         self.files = files
-    }
-
-    /// The digits as a number; nil for anything else, for none, or for one past UInt64.
-    private static func number(_ digits: ArraySlice<UInt8>, radix: UInt64) -> UInt64? {
-        guard !digits.isEmpty, digits.count <= 20 else { return nil }
-        var v: UInt64 = 0
-        for d in digits {
-            let digit: UInt64
-            switch d {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(d - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt64(d - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt64(d - UInt8(ascii: "A") + 10)
-            default: return nil
-            }
-            guard digit < radix else { return nil }
-            let (m, o1) = v.multipliedReportingOverflow(by: radix)
-            let (a, o2) = m.addingReportingOverflow(digit)
-            guard !o1, !o2 else { return nil }
-            v = a
-        }
-        return v
     }
 }
