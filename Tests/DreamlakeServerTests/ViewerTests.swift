@@ -285,6 +285,39 @@ private let client: URLSession = {
         #expect(!String(decoding: try #require(FileManager.default.contents(atPath: file)), as: UTF8.self).contains("\"w/c\""))
     }
 
+    /// Two viewers of one root write its row file at the same time (each with a temporary file of its own,
+    /// renamed over it): every write lands, and a reader meanwhile always finds one of them whole, never a
+    /// half or a mix.
+    @Test func twoViewersWritingTheRowFileAtOnceLeaveAWholeOne() throws {
+        let cache = TempRoot()
+        defer { cache.remove() }
+        let path = cache.path + "/rows.json"
+        func rows(_ tag: String) -> RowFile.Rows {
+            Dictionary(uniqueKeysWithValues: (0..<300).map { i in
+                ("w/run-\(i)", (fingerprint: "f \(i)", row: Value.object(["session": .string("run-\(i)"), "by": .string(tag)])))
+            })
+        }
+        let writers = [RowFile(path: path, root: "/root"), RowFile(path: path, root: "/root")]
+        let (a, b) = (rows("a"), rows("b"))
+        writers[0].changed()
+        writers[0].write(a, force: true)
+        DispatchQueue.concurrentPerform(iterations: 3) { k in
+            for _ in 0..<200 {
+                if k < 2 {
+                    writers[k].changed()
+                    #expect(writers[k].write(k == 0 ? a : b, force: true), "each write lands, whatever the other does")
+                } else {
+                    let read = RowFile(path: path, root: "/root").read()
+                    let by = Set((read ?? [:]).values.map { $0.row.objectValue?["by"] })
+                    #expect(read?.count == 300 && by.count == 1, "a whole file of one writer")
+                }
+            }
+        }
+        #expect(RowFile(path: path, root: "/root").read()?.count == 300)
+        let left = try FileManager.default.contentsOfDirectory(atPath: cache.path)
+        #expect(left == ["rows.json"], "no temporary file is left: \(left)")
+    }
+
     /// A session evicted from the ones kept open while a request still uses
     /// it stays open for that request, and is closed when it ends.
     @Test func aSessionInUseIsNotClosedUnderItsRequest() throws {

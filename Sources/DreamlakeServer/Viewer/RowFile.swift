@@ -68,31 +68,33 @@ final class RowFile: Sendable {
     func changed() { state.withLock { $0.dirty = true } }
 
     /// Writes `rows()` when a row changed and the last write (or the start) is `interval` old, or, with `force`,
-    /// whenever a row changed.
-    /// Rows that are errors are left out: they are read again next time.
-    func write(_ rows: @autoclosure () -> Rows, force: Bool) {
+    /// whenever a row changed. Rows that are errors are left out: they are read again next time.
+    /// - Returns: False when a write was due and failed (the rows stay in memory; the next write tries again).
+    @discardableResult
+    func write(_ rows: @autoclosure () -> Rows, force: Bool) -> Bool {
         let now = DispatchTime.now().uptimeNanoseconds
         let due = state.withLock { s -> Bool in
             guard s.dirty, force || now &- s.lastWrite >= Self.interval else { return false }
             s = (false, now)
             return true
         }
-        guard due else { return }
+        guard due else { return true }
         var kept = ValueObject()
         for (key, entry) in rows().sorted(by: { $0.key < $1.key }) {
             guard case .object(let o) = entry.row, o["error"] == nil else { continue }
             kept[key] = .object(["fingerprint": .string(entry.fingerprint), "row": entry.row])
         }
         let bytes = RemoteWire.encode(.object(["version": .int(Self.version), "root": .string(root), "rows": .object(kept)]))
+        // A temporary file of this writer's own: another viewer of the root may write the file at the same time.
         let tmp = path + ".\(getpid()).\(UInt64.random(in: 0 ... .max)).tmp"
         do {
             try FileSystem.createDirectories(FileSystem.directoryName(path))
-            let file = try File.open(tmp, .createNew)
-            defer { try? file.close() }
-            try file.write(bytes, at: 0)
-            try FileSystem.rename(tmp, path)
+            try FileSystem.replaceAtomically(path, with: bytes, durable: false, temporary: tmp)
+            return true
         } catch {
             try? FileSystem.remove(tmp)
+            state.withLock { $0.dirty = true }
+            return false
         }
     }
 }

@@ -451,10 +451,14 @@ package enum FileSystem {
     /// step leaves the old version or the new one. The temporary file is made
     /// new (`O_EXCL`): a link left in its place is replaced, never written through.
     ///
-    /// - Parameter durable: false skips the two fsyncs, for a file that may
-    ///   lag behind after a power loss (a remote session's delivery cursor).
-    package static func replaceAtomically(_ path: String, with bytes: [UInt8], durable: Bool = true) throws(IOFailure) {
-        let tmp = path + ".tmp"
+    /// - Parameters:
+    ///   - durable: false skips the two fsyncs, for a file that may
+    ///     lag behind after a power loss (a remote session's delivery cursor).
+    ///   - temporary: The temporary file (default `path.tmp`). One of each writer's own lets several
+    ///     processes replace the same file at once, the last rename winning, none renaming another's half.
+    package static func replaceAtomically(_ path: String, with bytes: [UInt8], durable: Bool = true,
+                                          temporary: String? = nil) throws(IOFailure) {
+        let tmp = temporary ?? path + ".tmp"
         try remove(tmp)
         let f = try File.open(tmp, .createNew)
         try f.write(bytes, at: 0)
